@@ -1,0 +1,47 @@
+/* `vramshim` CLI entry point: dispatches to subcommands listed in vs_commands[]. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tools/cli/commands.h"
+
+static const struct vs_command vs_commands[] = {
+    {"workload", "write a generated workload trace (SDXL/Wan VAE decode, DiT loop)", vs_cmd_workload},
+    {"decode", "decode latents to images/video with the tiled VAE decoder (C, CPU)", vs_cmd_decode},
+    {"replay", "replay a trace through the arena on a simulated device of a given size", vs_cmd_replay},
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: vramshim [--help] [--version] COMMAND [ARGS...]\n"
+            "\n"
+            "vramshim keeps diffusion and video generators from running out of GPU memory,\n"
+            "without changing them: preload build/libvramshim.so into the program.\n"
+            "\n"
+            "commands:\n");
+    for (const struct vs_command *c = vs_commands; c->name; c++)
+        fprintf(out, "  %-10s %s\n", c->name, c->summary);
+    fprintf(out, "\n`vramshim COMMAND --help` describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("vramshim %s\n", VS_VERSION);
+        return 0;
+    }
+    for (const struct vs_command *c = vs_commands; c->name; c++)
+        if (!strcmp(argv[1], c->name))
+            return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "vramshim: unknown command '%s' (see vramshim --help)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,48 @@
+#!/bin/bash
+# Builds the self-contained real-GPU check bundle: BUILD -> OUT.
+#   OUT/run.sh            runs every check, writes report.json and report.txt
+#   OUT/bin/              shim, CLI, check and test programs (rpath $ORIGIN/lib)
+#   OUT/bin/lib/          every shared library they need beyond glibc and the NVIDIA driver
+#   OUT/bin/sim/          simcuda, for comparisons
+#   OUT/checks/NN-*.sh    one script per check, run in order
+#   OUT/python/           the Python package, when present
+set -eu
+build=$1
+out=$2
+max_bytes=$((48 * 1024 * 1024))
+
+rm -rf "$out"
+mkdir -p "$out/bin/lib" "$out/bin/sim" "$out/checks"
+
+cp "$build/libvramshim.so" "$build/vramshim" "$out/bin/"
+cp "$build/sim/libcuda.so.1" "$out/bin/sim/"
+cp "$build"/gpucheck/* "$out/bin/" 2>/dev/null || true
+[ -d "$build/tests/progs" ] && cp "$build"/tests/progs/* "$out/bin/"
+[ -d "$build/bench" ] && cp "$build"/bench/* "$out/bin/"
+cp tools/gpucheck/checks/*.sh "$out/checks/"
+[ -d python ] && cp -r python "$out/python"
+cp tools/gpucheck/run.sh "$out/run.sh"
+git rev-parse HEAD >"$out/COMMIT" 2>/dev/null || echo unknown >"$out/COMMIT"
+git status --porcelain 2>/dev/null | grep -q . && echo "+dirty" >>"$out/COMMIT"
+
+# Libraries a bare Linux with an NVIDIA driver lacks: everything but glibc and the driver.
+is_base() {
+  case "$1" in
+    libc.so.*|libm.so.*|libdl.so.*|libpthread.so.*|librt.so.*|ld-linux*|libcuda.so*|linux-vdso*) return 0 ;;
+  esac
+  return 1
+}
+for elf in "$out"/bin/* "$out"/bin/sim/*; do
+  [ -f "$elf" ] && [ "$(head -c 4 "$elf" | tail -c 3)" = ELF ] || continue
+  ldd "$elf" 2>/dev/null | awk '/=> \// {print $1, $3}' | while read -r name path; do
+    is_base "$name" && continue
+    [ -e "$out/bin/lib/$name" ] || cp -L "$path" "$out/bin/lib/$name"
+  done
+done
+
+size=$(du -sb "$out" | cut -f1)
+if [ "$size" -gt "$max_bytes" ]; then
+  echo "gpu-bundle: $out is $size bytes, over the 48 MiB limit" >&2
+  exit 1
+fi
+echo "gpu-bundle: wrote $out ($((size / 1024)) KiB, commit $(head -c 12 "$out/COMMIT"))"
