@@ -108,7 +108,7 @@ $(BUILD)/obj/%.o: %.cu
 # so a preloaded shim sees only the calls the program made.
 $(SIM_LIB): $(call obj,$(SIM_SRCS))
 	@mkdir -p $(@D)
-	$(CC) -shared -Wl,-soname,libcuda.so.1 -Wl,-Bsymbolic $(LDFLAGS) $^ -o $@ -lm
+	$(CC) -shared -Wl,-soname,libcuda.so.1 -Wl,-Bsymbolic -Wl,--no-undefined $(LDFLAGS) $^ -o $@ -lm
 	@ln -sf libcuda.so.1 $(@D)/libcuda.so
 
 $(ALLOC_A): $(call obj,$(ALLOC_SRCS))
@@ -144,7 +144,9 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $$(call test_deps,test_$$*)
 
 # Programs named *_linked link libcuda.so.1 directly (found at run time via LD_LIBRARY_PATH);
 # the others reach the driver only through dlopen, as cudart does.
-$(BUILD)/tests/progs/%: $(BUILD)/obj/tests/progs/%.o $$(if $$(filter %_linked,$$*),$(SIM_LIB))
+# (The pattern sits in a variable: a literal % in a pattern rule's prerequisites is the stem.)
+LINKED_PROG := %_linked
+$(BUILD)/tests/progs/%: $(BUILD)/obj/tests/progs/%.o $$(if $$(filter $$(LINKED_PROG),$$*),$(SIM_LIB))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -ldl -lm
 
@@ -154,6 +156,11 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ALLOC_A) $(POLICY_A) $(KERNELS_A) $(S
 	$(CC) $(LDFLAGS) -Wl,-rpath,$(abspath $(BUILD))/sim $^ -o $@ -lmimalloc $(SYS_LIBS)
 
 $(BUILD)/gpucheck/%: $(BUILD)/obj/tools/gpucheck/%.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ -ldl -lm
+
+# Check programs named arena_* drive the allocator on the real driver, so they link it.
+$(BUILD)/gpucheck/arena_%: $(BUILD)/obj/tools/gpucheck/arena_%.o $(ALLOC_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -ldl -lm
 

@@ -1,0 +1,262 @@
+/* simcuda physical memory: capacity accounting and slices of sparse memfd backings.
+ *
+ * Invariants:
+ * - Each device has one memfd backing, host-NUMA memory another; a physical allocation is the
+ *   slice [offset, offset+size) of its backing. Offsets are handed out once and never reused:
+ *   a freed slice is hole-punched, so the file stays sparse and stale mappings read zeros.
+ * - backing->used is the sum of live slices; creation fails with CUDA_ERROR_OUT_OF_MEMORY when
+ *   used + size would exceed the capacity left after memory taken by other processes.
+ * - A slice lives while it has a handle reference or a mapping (refs > 0).
+ * - All functions expect vs_sim_mem_lock held unless they are entry points.
+ */
+#include "sim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+pthread_mutex_t vs_sim_mem_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct vs_sim_phys *handles;
+static uint64_t next_handle = 0x5000;
+
+#define INITIAL_FILE_SIZE ((size_t)64 << 30)
+
+struct vs_sim_backing *vs_sim_backing_create(const char *name, size_t capacity)
+{
+    struct vs_sim_backing *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->fd = memfd_create(name, MFD_CLOEXEC);
+    if (b->fd < 0 || ftruncate(b->fd, (off_t)INITIAL_FILE_SIZE) != 0) {
+        vs_sim_log(VS_SIM_LOG_ERROR, "memfd %s: %s", name, strerror(errno));
+        if (b->fd >= 0)
+            close(b->fd);
+        free(b);
+        return NULL;
+    }
+    b->file_size = INITIAL_FILE_SIZE;
+    b->capacity = capacity;
+    b->name = name;
+    return b;
+}
+
+size_t vs_sim_backing_free(const struct vs_sim_backing *b, size_t taken)
+{
+    size_t limit = b->capacity > taken ? b->capacity - taken : 0;
+    return limit > b->used ? limit - b->used : 0;
+}
+
+static CUresult location_backing(const CUmemLocation *loc, struct vs_sim_backing **backing,
+                                 struct vs_sim_device **device)
+{
+    switch (loc->type) {
+    case CU_MEM_LOCATION_TYPE_DEVICE:
+        *device = vs_sim_device(loc->id);
+        if (!*device)
+            return CUDA_ERROR_INVALID_DEVICE;
+        *backing = (*device)->backing;
+        return CUDA_SUCCESS;
+    case CU_MEM_LOCATION_TYPE_HOST_NUMA:
+        if (loc->id != 0)
+            return CUDA_ERROR_INVALID_VALUE; /* one NUMA node: 0 */
+        /* fallthrough */
+    case CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT:
+    case CU_MEM_LOCATION_TYPE_HOST:
+        *device = NULL;
+        *backing = vs_sim_host_backing;
+        return CUDA_SUCCESS;
+    default:
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+}
+
+static CUresult check_prop(const CUmemAllocationProp *prop, struct vs_sim_backing **backing,
+                           struct vs_sim_device **device)
+{
+    if (prop->type != CU_MEM_ALLOCATION_TYPE_PINNED)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (prop->requestedHandleTypes &
+        ~(CUmemAllocationHandleType)CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    /* Plain HOST allocations cannot be shared between processes. */
+    if (prop->location.type == CU_MEM_LOCATION_TYPE_HOST && prop->requestedHandleTypes)
+        return CUDA_ERROR_INVALID_VALUE;
+    return location_backing(&prop->location, backing, device);
+}
+
+CUresult vs_sim_phys_create(const CUmemAllocationProp *prop, size_t size, struct vs_sim_phys **out)
+{
+    struct vs_sim_backing *backing;
+    struct vs_sim_device *device;
+    CUresult rc = check_prop(prop, &backing, &device);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    if (size == 0 || size % VS_SIM_GRANULE)
+        return CUDA_ERROR_INVALID_VALUE;
+    size_t taken = device ? __atomic_load_n(&device->taken, __ATOMIC_RELAXED) : 0;
+    if (size > vs_sim_backing_free(backing, taken))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    if ((size_t)backing->next_offset + size > backing->file_size) {
+        size_t want = backing->file_size * 2;
+        while (want < (size_t)backing->next_offset + size)
+            want *= 2;
+        if (ftruncate(backing->fd, (off_t)want) != 0)
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        backing->file_size = want;
+    }
+    struct vs_sim_phys *phys = calloc(1, sizeof *phys);
+    if (!phys)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    phys->id = next_handle++;
+    phys->prop = *prop;
+    phys->backing = backing;
+    phys->device = device;
+    phys->offset = backing->next_offset;
+    phys->size = size;
+    phys->handle_refs = 1;
+    phys->refs = 1;
+    backing->next_offset += (off_t)size;
+    backing->used += size;
+    HASH_ADD(hh, handles, id, sizeof phys->id, phys);
+    *out = phys;
+    return CUDA_SUCCESS;
+}
+
+struct vs_sim_phys *vs_sim_phys_lookup(uint64_t id)
+{
+    struct vs_sim_phys *phys;
+    HASH_FIND(hh, handles, &id, sizeof id, phys);
+    return phys;
+}
+
+void vs_sim_phys_ref(struct vs_sim_phys *phys)
+{
+    phys->refs++;
+}
+
+void vs_sim_phys_unref(struct vs_sim_phys *phys)
+{
+    if (--phys->refs > 0)
+        return;
+    HASH_DELETE(hh, handles, phys);
+    if (fallocate(phys->backing->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, phys->offset,
+                  (off_t)phys->size) != 0)
+        vs_sim_log(VS_SIM_LOG_WARN, "punching %s: %s", phys->backing->name, strerror(errno));
+    phys->backing->used -= phys->size;
+    free(phys);
+}
+
+/* Drops one handle reference (cuMemRelease, or the owner of an internal allocation). */
+CUresult vs_sim_phys_release(struct vs_sim_phys *phys)
+{
+    if (phys->handle_refs == 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (--phys->handle_refs == 0)
+        vs_sim_phys_unref(phys);
+    return CUDA_SUCCESS;
+}
+
+/* ---- entry points ---------------------------------------------------------------------------- */
+
+CUresult CUDAAPI cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
+                             const CUmemAllocationProp *prop, unsigned long long flags)
+{
+    VS_SIM_ENTER("cuMemCreate");
+    VS_SIM_REQUIRE_INIT();
+    if (!handle || !prop || flags != 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&vs_sim_mem_lock);
+    struct vs_sim_phys *phys;
+    CUresult rc = vs_sim_phys_create(prop, size, &phys);
+    if (rc == CUDA_SUCCESS)
+        *handle = phys->id;
+    pthread_mutex_unlock(&vs_sim_mem_lock);
+    return rc;
+}
+
+CUresult CUDAAPI cuMemRelease(CUmemGenericAllocationHandle handle)
+{
+    VS_SIM_ENTER("cuMemRelease");
+    VS_SIM_REQUIRE_INIT();
+    pthread_mutex_lock(&vs_sim_mem_lock);
+    struct vs_sim_phys *phys = vs_sim_phys_lookup(handle);
+    CUresult rc = phys ? vs_sim_phys_release(phys) : CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_unlock(&vs_sim_mem_lock);
+    return rc;
+}
+
+CUresult CUDAAPI cuMemGetAllocationPropertiesFromHandle(CUmemAllocationProp *prop,
+                                                        CUmemGenericAllocationHandle handle)
+{
+    VS_SIM_ENTER("cuMemGetAllocationPropertiesFromHandle");
+    VS_SIM_REQUIRE_INIT();
+    if (!prop)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&vs_sim_mem_lock);
+    struct vs_sim_phys *phys = vs_sim_phys_lookup(handle);
+    if (phys && phys->handle_refs > 0)
+        *prop = phys->prop;
+    pthread_mutex_unlock(&vs_sim_mem_lock);
+    return phys && phys->handle_refs > 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+CUresult CUDAAPI cuMemRetainAllocationHandle(CUmemGenericAllocationHandle *handle, void *addr)
+{
+    VS_SIM_ENTER("cuMemRetainAllocationHandle");
+    VS_SIM_REQUIRE_INIT();
+    if (!handle)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&vs_sim_mem_lock);
+    struct vs_sim_mapping *m = vs_sim_mapping_find((uintptr_t)addr);
+    if (m && m->reservation->owner != VS_SIM_OWNER_USER)
+        m = NULL; /* cuMemAlloc and pool memory has no handle for the program */
+    if (m) {
+        if (m->phys->handle_refs++ == 0)
+            vs_sim_phys_ref(m->phys);
+        *handle = m->phys->id;
+    }
+    pthread_mutex_unlock(&vs_sim_mem_lock);
+    return m ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+CUresult CUDAAPI cuMemGetAllocationGranularity(size_t *granularity, const CUmemAllocationProp *prop,
+                                               CUmemAllocationGranularity_flags option)
+{
+    VS_SIM_ENTER("cuMemGetAllocationGranularity");
+    VS_SIM_REQUIRE_INIT();
+    if (!granularity || !prop)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (option != CU_MEM_ALLOC_GRANULARITY_MINIMUM &&
+        option != CU_MEM_ALLOC_GRANULARITY_RECOMMENDED)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct vs_sim_backing *backing;
+    struct vs_sim_device *device;
+    CUresult rc = check_prop(prop, &backing, &device);
+    if (rc == CUDA_SUCCESS)
+        *granularity = VS_SIM_GRANULE;
+    return rc;
+}
+
+size_t simcuda_physical_in_use(int device)
+{
+    struct vs_sim_device *d = vs_sim_device(device);
+    if (!d)
+        return 0;
+    pthread_mutex_lock(&vs_sim_mem_lock);
+    size_t used = d->backing->used;
+    pthread_mutex_unlock(&vs_sim_mem_lock);
+    return used;
+}
+
+int simcuda_set_vram_taken(int device, size_t bytes)
+{
+    struct vs_sim_device *d = vs_sim_device(device);
+    if (!d)
+        return -1;
+    __atomic_store_n(&d->taken, bytes, __ATOMIC_RELAXED);
+    return 0;
+}

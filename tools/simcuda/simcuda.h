@@ -1,0 +1,82 @@
+/* simcuda: test controls exported by the simulated driver build/sim/libcuda.so.1.
+ *
+ * Plain C, no project includes; a test links the library (or dlsyms these names) and includes
+ * this header next to <cuda.h>.
+ *
+ * Model (what a test can rely on):
+ * - Device memory is host memory: a device pointer of mapped, accessible memory can be read and
+ *   written by the CPU directly. Physical memory (cuMemCreate, cuMemAlloc, pools) lives in a sparse
+ *   memfd per device (host-NUMA handles in a separate one): pages never written cost nothing,
+ *   released memory and memset-to-zero punch holes, copies of unwritten ranges stay unwritten.
+ * - Capacity: SIMCUDA_VRAM (default 24GiB) per device minus SIMCUDA_VRAM_TAKEN (memory held by
+ *   other processes, default 0); host-NUMA handles draw from SIMCUDA_HOST_MEM (default 64GiB).
+ *   Sizes accept plain bytes or KiB/MiB/GiB/TiB suffixes (also K/M/G/T, KB/MB/GB/TB = 1024-based).
+ *   Every physical allocation is rounded up to the 2 MiB granule and counted at that size.
+ * - cuMemAlloc_v2 (and cuMemAllocPitch_v2, pool allocations) reserve their own VA and map one
+ *   physical handle of the size rounded up to 2 MiB, so a 1-byte cuMemAlloc uses 2 MiB of capacity.
+ * - Streams: each stream has a worker thread running its queued work in order. The legacy default
+ *   stream (0 or CU_STREAM_LEGACY from non-_ptsz entry points) waits for prior work of all blocking
+ *   streams of its context and every blocking stream waits for prior legacy work;
+ *   CU_STREAM_NON_BLOCKING streams do neither. The per-thread default stream (CU_STREAM_PER_THREAD,
+ *   or 0 passed to a _ptsz/_ptds entry point) is a blocking stream private to the calling thread.
+ *   Synchronous copies and memsets (cuMemcpyHtoD_v2, cuMemsetD8_v2, ...) are queued on the
+ *   legacy default stream (per-thread stream for _ptds) and waited for; cuMemFree_v2 waits for all
+ *   streams of the context first, as cudaFree does. So while a blocking stream is held, synchronous
+ *   calls block until it is released: hold CU_STREAM_NON_BLOCKING streams when the test inspects
+ *   memory with synchronous calls in between.
+ * - Async copies read and write host memory when they run in stream order (pinned-memory
+ *   semantics). Page-locked host memory (cuMemHostAlloc, cuMemHostRegister) is ordinary host
+ *   memory that pointer queries report as CU_MEMORYTYPE_HOST.
+ * - Memory pools release cached memory above their release threshold at cuStreamSynchronize,
+ *   cuEventSynchronize and cuCtxSynchronize, as the driver does. A block freed with cuMemFreeAsync
+ *   is reusable at once by the freeing stream, by other streams once the free ran.
+ * - cuMemGetInfo_v2 with a NULL argument returns CUDA_ERROR_INVALID_VALUE (as the driver).
+ * - Legacy 32-bit entry points (cuMemAlloc, cuMemFree, ... without _v2) exist so that
+ *   cuGetProcAddress resolves them for old cudaVersions; cuMemAlloc returns
+ *   CUDA_ERROR_NOT_SUPPORTED because a 64-bit device address does not fit its 32-bit result.
+ *
+ * Environment (read by cuInit; SIMCUDA_FAIL and SIMCUDA_LOG by the first call of any entry
+ * point):
+ *   SIMCUDA_VRAM=SIZE  SIMCUDA_VRAM_TAKEN=SIZE  SIMCUDA_HOST_MEM=SIZE  SIMCUDA_DEVICES=N (1..16)
+ *   SIMCUDA_FAIL=name:nth[:CUDA_ERROR_X][,...]  the nth call (1-based, counted per exported entry
+ *       point, e.g. cuMemMap:3) returns CUDA_ERROR_OUT_OF_MEMORY or the named error, doing nothing.
+ *   SIMCUDA_LOG=error|warn|info|debug (default warn): `simcuda:` lines on stderr.
+ */
+#ifndef SIMCUDA_H
+#define SIMCUDA_H
+
+#include <stddef.h>
+#include <cuda.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Stop running queued work of stream s (0, CU_STREAM_LEGACY and CU_STREAM_PER_THREAD name the
+ * calling thread's default streams of the current context): events recorded on it stay
+ * CUDA_ERROR_NOT_READY until simcuda_release_stream. Returns 0, or -1 for an unknown stream. */
+int simcuda_hold_stream(CUstream s);
+int simcuda_release_stream(CUstream s);
+
+/* Device bytes backed by physical allocations right now (cuMemCreate handles not yet freed,
+ * cuMemAlloc and pool memory), granule-rounded. 0 for an unknown device or before cuInit. */
+size_t simcuda_physical_in_use(int device);
+
+/* How many times the exported entry point named exactly `symbol` was called (every call counts,
+ * failed ones included), and resetting all counters to zero. */
+unsigned long simcuda_call_count(const char *symbol);
+void simcuda_reset_call_counts(void);
+
+/* Makes the nth call (1-based, counted from now on, i.e. after the calls already made) of entry
+ * point `symbol` return `err` without doing anything. Returns 0, or -1 for nth == 0. */
+int simcuda_fail_call(const char *symbol, unsigned long nth, CUresult err);
+
+/* Sets the memory held by other processes on `device` (what SIMCUDA_VRAM_TAKEN sets at cuInit).
+ * Returns 0, or -1 for an unknown device or before cuInit. */
+int simcuda_set_vram_taken(int device, size_t bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
