@@ -1,0 +1,447 @@
+/* Public entry points of the arena: creation, the allocation families and frees.
+ *
+ * Paths, cheapest first:
+ *  - async alloc on S: an object of the size class freed on S (stream order makes it safe);
+ *  - any alloc: an idle object of the class (one class lock);
+ *  - slow path (arena.mu): reclaim by pressure level, new page or large block, OOM report.
+ * Invariants: a pointer handed out is a live block until freed; a block freed is never handed
+ * out again until it is safe for the receiving stream (streams.c); live accounting changes
+ * exactly once per successful alloc and free.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "allocator/internal.h"
+
+static _Atomic uint64_t arena_gens;
+
+static size_t round_up(size_t n, size_t to)
+{
+    return (n + to - 1) / to * to;
+}
+
+CUresult vs_arena_create(const struct vs_driver *drv, CUdevice dev, CUcontext ctx,
+                         const struct vs_arena_options *opt, struct vs_arena **out)
+{
+    if (!drv || !opt || !out)
+        return CUDA_ERROR_INVALID_VALUE;
+#define VS_NEED(name, type)                                                           \
+    if (!drv->name) {                                                                 \
+        vs_alog("arena: the driver lacks " #name "; serving memory from the driver"); \
+        return CUDA_ERROR_NOT_SUPPORTED;                                              \
+    }
+    VS_DRIVER_FUNCS(VS_NEED)
+#undef VS_NEED
+    struct vs_arena *a = aligned_alloc(64, round_up(sizeof *a, 64));
+    if (!a)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    memset(a, 0, sizeof *a);
+    a->drv = drv;
+    a->gen = atomic_fetch_add(&arena_gens, 1) + 1;
+    a->dev = dev;
+    a->ordinal = (int)dev;
+    a->ctx = ctx;
+    a->opt = *opt;
+    a->prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    a->prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    a->prop.location.id = (int)dev;
+    a->access.location = a->prop.location;
+    a->access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->streams_mu, NULL);
+    pthread_mutex_init(&a->sync_mu, NULL);
+    pthread_mutex_init(&a->ev_mu, NULL);
+    for (unsigned c = 0; c < VS_NCLASSES; c++)
+        pthread_mutex_init(&a->classes[c].mu, NULL);
+
+    CUcontext saved;
+    bool sw = vs_ctx_enter(a, &saved);
+    CUresult err = drv->cuMemGetAllocationGranularity(&a->gran, &a->prop,
+                                                      CU_MEM_ALLOC_GRANULARITY_MINIMUM);
+    if (err == CUDA_SUCCESS)
+        err = drv->cuDeviceTotalMem_v2(&a->total, dev);
+    /* Pages hold the largest class; offsets inside a page stay below 2^21 (vs_small_index). */
+    if (err == CUDA_SUCCESS &&
+        (a->gran < VS_SMALL_MAX || a->gran > ((size_t)2 << 20) || (a->gran & (a->gran - 1))))
+        err = CUDA_ERROR_NOT_SUPPORTED;
+    a->gran_shift = err == CUDA_SUCCESS ? (unsigned)__builtin_ctzll(a->gran) : 0;
+    if (err == CUDA_SUCCESS) {
+        pthread_mutex_lock(&a->mu);
+        err = vs_va_grow(a, a->gran);
+        pthread_mutex_unlock(&a->mu);
+    }
+    vs_ctx_leave(a, sw, saved);
+    if (err != CUDA_SUCCESS) {
+        vs_alog("arena: cannot set up device %d (error %d); serving memory from the driver",
+                a->ordinal, err);
+        vs_arena_destroy(a);
+        return err;
+    }
+    vs_tcache_arena_born(a);
+    *out = a;
+    return CUDA_SUCCESS;
+}
+
+void vs_arena_destroy(struct vs_arena *a)
+{
+    if (!a)
+        return;
+    vs_tcache_arena_dies(a);
+    CUcontext saved;
+    bool sw = vs_ctx_enter(a, &saved);
+    if (a->res)
+        a->drv->cuCtxSynchronize();
+    vs_streams_destroy(a);
+    vs_granules_release_all(a);
+    vs_va_release_all(a);
+    vs_segments_free_all(a);
+    vs_ctx_leave(a, sw, saved);
+    for (unsigned c = 0; c < VS_NCLASSES; c++) {
+        vs_vec_free(&a->classes[c].idle);
+        pthread_mutex_destroy(&a->classes[c].mu);
+    }
+    vs_vec_free(&a->cached);
+    vs_vec_free(&a->sync_small);
+    vs_vec_free(&a->sync_large);
+    pthread_mutex_destroy(&a->mu);
+    pthread_mutex_destroy(&a->streams_mu);
+    pthread_mutex_destroy(&a->sync_mu);
+    pthread_mutex_destroy(&a->ev_mu);
+    free(a);
+}
+
+/* --- slow path: the pressure ladder ------------------------------------------------------------ */
+
+struct request {
+    size_t size;              /* rounded */
+    int cls;                  /* small: size class; -1: large */
+    struct vs_stream *st;     /* stream of an async request, or NULL */
+    struct vs_block *block;   /* large: the result */
+};
+
+/* One attempt (arena.mu held): a small request succeeds once its class has an idle object. */
+static CUresult attempt(struct vs_arena *a, struct request *rq, bool may_create)
+{
+    if (rq->cls < 0) {
+        CUresult err;
+        rq->block = vs_large_alloc(a, rq->size, 0, may_create, rq->st, &err);
+        return rq->block ? CUDA_SUCCESS : err;
+    }
+    struct vs_class *c = &a->classes[rq->cls];
+    pthread_mutex_lock(&c->mu);
+    size_t n = c->idle.n;
+    pthread_mutex_unlock(&c->mu);
+    return n ? CUDA_SUCCESS : vs_small_refill(a, (unsigned)rq->cls, may_create);
+}
+
+static size_t sync_bytes(struct vs_arena *a)
+{
+    pthread_mutex_lock(&a->sync_mu);
+    size_t n = a->sync_bytes;
+    pthread_mutex_unlock(&a->sync_mu);
+    return n;
+}
+
+/* Reuse before growth: completed frees, then frees on other streams that an event just recorded
+ * may cover, then (only when synchronously freed memory could serve it) a device sync; then new
+ * granules; then, out of memory, wait for every freed block and give empty pages back to the
+ * large blocks; then report. */
+static CUresult slow_path(struct vs_arena *a, struct request *rq, size_t requested)
+{
+    pthread_mutex_lock(&a->mu);
+    CUcontext saved;
+    bool sw = vs_ctx_enter(a, &saved);
+    vs_reclaim(a, VS_RECLAIM_POLL);
+    CUresult err = attempt(a, rq, false);
+    if (err == CUDA_ERROR_OUT_OF_MEMORY && vs_pending_total(a)) {
+        vs_reclaim(a, VS_RECLAIM_RECORD);
+        err = attempt(a, rq, false);
+    }
+    if (err == CUDA_ERROR_OUT_OF_MEMORY && sync_bytes(a) >= rq->size &&
+        vs_reclaim(a, VS_RECLAIM_SYNC))
+        err = attempt(a, rq, false);
+    if (err == CUDA_ERROR_OUT_OF_MEMORY)
+        err = attempt(a, rq, true);
+    if (err == CUDA_ERROR_OUT_OF_MEMORY) {
+        vs_reclaim(a, VS_RECLAIM_RECORD);
+        vs_reclaim(a, VS_RECLAIM_SYNC);
+        vs_small_release_empty_pages(a);
+        err = attempt(a, rq, true);
+    }
+    if (err == CUDA_ERROR_OUT_OF_MEMORY) {
+        atomic_fetch_add(&a->ooms, 1);
+        vs_oom_report(a, requested);
+    }
+    vs_ctx_leave(a, sw, saved);
+    pthread_mutex_unlock(&a->mu);
+    return err;
+}
+
+/* --- allocation ------------------------------------------------------------------------------- */
+
+static bool pop_idle(struct vs_class *c, CUdeviceptr *p)
+{
+    pthread_mutex_lock(&c->mu);
+    bool got = c->idle.n > 0;
+    if (got) {
+        *p = c->idle.v[--c->idle.n];
+        c->allocs++;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return got;
+}
+
+static CUresult alloc_small(struct vs_arena *a, struct request *rq, size_t size,
+                            struct vs_stream *st, CUstream s, CUdeviceptr *dptr)
+{
+    CUdeviceptr p;
+    size_t csize = vs_small_class_size((unsigned)rq->cls);
+    if (st && vs_tcache_get(a, st, (unsigned)rq->cls, &p))
+        goto got;
+    if (st) {
+        pthread_mutex_lock(&st->mu);
+        bool got = st->small[rq->cls].n > 0;
+        if (got) {
+            p = st->small[rq->cls].v[--st->small[rq->cls].n];
+            st->pending_bytes -= csize;
+            st->listed--;
+            st->allocs++;
+        }
+        pthread_mutex_unlock(&st->mu);
+        if (got)
+            goto got;
+    }
+    while (!pop_idle(&a->classes[rq->cls], &p)) {
+        CUresult err = slow_path(a, rq, size);
+        if (err != CUDA_SUCCESS)
+            return err;
+    }
+got:
+    vs_small_mark_live(a, p, size, s);
+    *dptr = p;
+    return CUDA_SUCCESS;
+}
+
+/* A block freed on st that fits without wasting more than 1/8 (arena.mu held). */
+static struct vs_block *take_same_stream_large(struct vs_stream *st, size_t size)
+{
+    struct vs_block *found = NULL;
+    pthread_mutex_lock(&st->mu);
+    for (size_t i = 0; i < st->large.n; i++) {
+        struct vs_block *b = (struct vs_block *)st->large.v[i];
+        if (b->size >= size && b->size - size <= size / 8) {
+            found = b;
+            b->owner = NULL;
+            st->large.v[i] = st->large.v[--st->large.n];
+            st->pending_bytes -= b->size;
+            st->listed--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    return found;
+}
+
+static CUresult alloc_large(struct vs_arena *a, struct request *rq, size_t size,
+                            struct vs_stream *st, CUstream s, CUdeviceptr *dptr)
+{
+    struct vs_block *b = NULL;
+    if (st) {
+        pthread_mutex_lock(&a->mu);
+        b = take_same_stream_large(st, rq->size);
+        if (b)
+            b->state = VS_LIVE;
+        pthread_mutex_unlock(&a->mu);
+    }
+    if (!b) {
+        CUresult err = slow_path(a, rq, size);
+        if (err != CUDA_SUCCESS)
+            return err;
+        b = rq->block;
+    }
+    pthread_mutex_lock(&a->mu);
+    a->large_allocs++;
+    b->req = size;
+    b->stage = atomic_load_explicit(&a->stage, memory_order_relaxed);
+    b->tag = 0;
+    b->stream = s;
+    b->id = vs_new_id();
+    pthread_mutex_unlock(&a->mu);
+    *dptr = b->start;
+    return CUDA_SUCCESS;
+}
+
+static CUresult alloc_common(struct vs_arena *a, size_t size, bool async, CUstream s,
+                             CUdeviceptr *dptr)
+{
+    if (!a || !dptr || !size || size > SIZE_MAX / 2)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct vs_stream *st = async ? vs_stream_get(a, s) : NULL;
+    struct request rq = {.size = round_up(size, VS_ALIGN), .cls = vs_small_class(size), .st = st};
+    CUresult err = rq.cls >= 0 ? alloc_small(a, &rq, size, st, async ? s : 0, dptr)
+                               : alloc_large(a, &rq, size, st, async ? s : 0, dptr);
+    if (err == CUDA_SUCCESS)
+        vs_account_alloc(a, size);
+    return err;
+}
+
+CUresult vs_arena_alloc(struct vs_arena *a, size_t size, CUdeviceptr *dptr)
+{
+    return alloc_common(a, size, false, 0, dptr);
+}
+
+CUresult vs_arena_alloc_async(struct vs_arena *a, size_t size, CUstream stream, CUdeviceptr *dptr)
+{
+    return alloc_common(a, size, true, stream, dptr);
+}
+
+CUresult vs_arena_alloc_pitch(struct vs_arena *a, size_t width, size_t height, unsigned elem,
+                              CUdeviceptr *dptr, size_t *pitch)
+{
+    if (!pitch || !width || !height || (elem != 4 && elem != 8 && elem != 16))
+        return CUDA_ERROR_INVALID_VALUE;
+    size_t p = round_up(width, VS_ALIGN);
+    if (height > SIZE_MAX / p)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult err = vs_arena_alloc(a, p * height, dptr);
+    if (err == CUDA_SUCCESS)
+        *pitch = p;
+    return err;
+}
+
+/* --- free ------------------------------------------------------------------------------------- */
+
+static CUresult bad_free(struct vs_arena *a, CUdeviceptr p)
+{
+    if (!atomic_flag_test_and_set(&a->bad_free_logged))
+        vs_alog("free of 0x%llx, which is not a live allocation of device %d "
+                "(CUDA_ERROR_INVALID_VALUE; further ones are not logged)",
+                (unsigned long long)p, a->ordinal);
+    return CUDA_ERROR_INVALID_VALUE;
+}
+
+/* Over the cache limit, make what can be made idle idle and give granules back. */
+static void enforce_cache_limit(struct vs_arena *a)
+{
+    size_t limit = a->opt.cache_max;
+    if (limit == SIZE_MAX)
+        return;
+    pthread_mutex_lock(&a->mu);
+    if (vs_pending_total(a) + vs_granules_free_bytes(a) > limit) {
+        vs_reclaim(a, VS_RECLAIM_RECORD);
+        if (sync_bytes(a) && vs_pending_total(a) + vs_granules_free_bytes(a) > limit)
+            vs_reclaim(a, VS_RECLAIM_SYNC);
+        vs_small_release_empty_pages(a);
+        vs_granules_trim(a, limit);
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Queues a freed block (small: its address, large: the block) on st, or on the sync list. */
+static void queue_freed(struct vs_arena *a, struct vs_stream *st, int cls, uintptr_t item,
+                        size_t bytes)
+{
+    if (st) {
+        pthread_mutex_lock(&st->mu);
+        bool queued = vs_vec_push(cls >= 0 ? &st->small[cls] : &st->large, item) == 0;
+        bool record = false;
+        if (queued && cls < 0)
+            ((struct vs_block *)item)->owner = st;
+        if (queued) {
+            st->pending_bytes += bytes;
+            st->frees++;
+            record = ++st->listed >= VS_STREAM_BATCH;
+        }
+        pthread_mutex_unlock(&st->mu);
+        if (record)
+            vs_stream_record(a, st);
+        if (queued)
+            return;
+    }
+    pthread_mutex_lock(&a->sync_mu);
+    if (vs_vec_push(cls >= 0 ? &a->sync_small : &a->sync_large, item) == 0) {
+        a->sync_bytes += bytes;
+        a->sync_frees++;
+        atomic_fetch_add_explicit(&a->pending, bytes, memory_order_relaxed);
+    } else
+        vs_alog("arena: out of host memory; a freed block is lost to the arena");
+    pthread_mutex_unlock(&a->sync_mu);
+}
+
+static CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstream s)
+{
+    if (!a)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct vs_stream *st = async ? vs_stream_get(a, s) : NULL;
+    struct vs_page *pg = vs_small_page_of(a, p);
+    if (pg) {
+        long idx = vs_small_index(pg, p);
+        if (idx < 0)
+            return bad_free(a, p);
+        size_t req = atomic_exchange(&pg->meta[idx].req, 0);
+        if (!req)
+            return bad_free(a, p);
+        vs_account_free(a, req);
+        if (!st || !vs_tcache_put(a, st, pg->cls, p))
+            queue_freed(a, st, (int)pg->cls, p, pg->objsize);
+    } else {
+        if (!vs_va_find(a, p))
+            return bad_free(a, p);
+        pthread_mutex_lock(&a->mu);
+        struct vs_block *b = vs_large_find(a, p);
+        bool live = b && b->state == VS_LIVE && b->start == p;
+        if (live) {
+            b->state = VS_PENDING;
+            vs_account_free(a, b->req);
+            queue_freed(a, st, -1, (uintptr_t)b, b->size);
+        }
+        pthread_mutex_unlock(&a->mu);
+        if (!live)
+            return bad_free(a, p);
+    }
+    enforce_cache_limit(a);
+    return CUDA_SUCCESS;
+}
+
+CUresult vs_arena_free(struct vs_arena *a, CUdeviceptr dptr)
+{
+    return free_common(a, dptr, false, 0);
+}
+
+CUresult vs_arena_free_async(struct vs_arena *a, CUdeviceptr dptr, CUstream stream)
+{
+    return free_common(a, dptr, true, stream);
+}
+
+/* --- events from the application --------------------------------------------------------------- */
+
+void vs_arena_device_synchronized(struct vs_arena *a)
+{
+    pthread_mutex_lock(&a->mu);
+    vs_streams_all_idle(a);
+    pthread_mutex_unlock(&a->mu);
+    enforce_cache_limit(a);
+}
+
+void vs_arena_stream_destroyed(struct vs_arena *a, CUstream stream)
+{
+    struct vs_stream *st = vs_stream_get(a, stream);
+    if (!st || st->per_thread)
+        return;
+    vs_tcache_flush(a, st);
+    vs_stream_record(a, st);
+    /* Retired: no later stream with this handle matches it. Blocks the record could not cover
+     * stay listed and become idle at the next device synchronisation. */
+    pthread_mutex_lock(&a->mu);
+    atomic_store(&st->key, 0);
+    pthread_mutex_unlock(&a->mu);
+}
+
+void vs_arena_trim(struct vs_arena *a, size_t keep)
+{
+    pthread_mutex_lock(&a->mu);
+    vs_reclaim(a, VS_RECLAIM_POLL);
+    vs_small_release_empty_pages(a);
+    vs_granules_trim(a, keep);
+    pthread_mutex_unlock(&a->mu);
+}

@@ -1,0 +1,95 @@
+/* The process's arenas, one per device ordinal, created on first use.
+ *
+ * Invariants: an arena, once published in `arenas`, stays until vs_arenas_teardown; creation is
+ * serialised by `mu`, lookups are lock-free (acquire loads). A device whose arena could not be
+ * created is remembered as failed and served by the driver (the hooks pass such calls through).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "allocator/arenas.h"
+#include "allocator/internal.h"
+
+#define VS_MAX_DEVICES 64
+
+static const struct vs_driver *drv;
+static struct vs_arena_options options;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static struct vs_arena *_Atomic arenas[VS_MAX_DEVICES];
+static _Atomic CUresult failed[VS_MAX_DEVICES];
+static _Atomic unsigned teardowns; /* invalidates the threads' last-context caches */
+
+void vs_arenas_setup(const struct vs_driver *d, const struct vs_arena_options *opt)
+{
+    pthread_mutex_lock(&mu);
+    drv = d;
+    options = *opt;
+    pthread_mutex_unlock(&mu);
+}
+
+CUresult vs_arenas_current(struct vs_arena **out)
+{
+    static _Thread_local CUcontext last_ctx;
+    static _Thread_local struct vs_arena *last_arena;
+    static _Thread_local unsigned last_teardowns;
+    if (!drv)
+        return CUDA_ERROR_NOT_INITIALIZED;
+    CUcontext ctx = NULL;
+    CUresult err = drv->cuCtxGetCurrent(&ctx);
+    if (err != CUDA_SUCCESS)
+        return err;
+    if (!ctx)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    if (ctx == last_ctx && last_arena && last_teardowns == atomic_load(&teardowns)) {
+        *out = last_arena;
+        return CUDA_SUCCESS;
+    }
+    CUdevice dev;
+    err = drv->cuCtxGetDevice(&dev);
+    if (err != CUDA_SUCCESS)
+        return err;
+    if (dev < 0 || dev >= VS_MAX_DEVICES)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    struct vs_arena *a = atomic_load(&arenas[dev]);
+    if (!a) {
+        pthread_mutex_lock(&mu);
+        a = atomic_load(&arenas[dev]);
+        err = atomic_load(&failed[dev]);
+        if (!a && err == CUDA_SUCCESS) {
+            err = vs_arena_create(drv, dev, ctx, &options, &a);
+            if (err == CUDA_SUCCESS)
+                atomic_store(&arenas[dev], a);
+            else
+                atomic_store(&failed[dev], err);
+        }
+        pthread_mutex_unlock(&mu);
+        if (!a)
+            return err;
+    }
+    last_ctx = ctx;
+    last_arena = a;
+    last_teardowns = atomic_load(&teardowns);
+    *out = a;
+    return CUDA_SUCCESS;
+}
+
+struct vs_arena *vs_arenas_owner(CUdeviceptr dptr)
+{
+    for (int d = 0; d < VS_MAX_DEVICES; d++) {
+        struct vs_arena *a = atomic_load_explicit(&arenas[d], memory_order_acquire);
+        if (a && vs_arena_owns(a, dptr))
+            return a;
+    }
+    return NULL;
+}
+
+void vs_arenas_teardown(void)
+{
+    pthread_mutex_lock(&mu);
+    atomic_fetch_add(&teardowns, 1);
+    for (int d = 0; d < VS_MAX_DEVICES; d++) {
+        vs_arena_destroy(atomic_exchange(&arenas[d], NULL));
+        atomic_store(&failed[d], CUDA_SUCCESS);
+    }
+    pthread_mutex_unlock(&mu);
+}

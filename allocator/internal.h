@@ -1,0 +1,273 @@
+/* Arena internals shared by the allocator's files (not for other layers).
+ *
+ * Structure of one arena (one device):
+ *  - reservations (va.c): VA chunks, each cut into granule-sized slots; a slot is mapped to one
+ *    physical granule or unmapped.
+ *  - blocks (large.c): every reservation is tiled, in address order, by blocks that are IDLE
+ *    (free VA), LIVE (a large allocation), PENDING (freed, not yet safe to reuse) or PAGE (a
+ *    segment: one granule carved into small-object pages, segment.c).
+ *  - granules (granule.c): physical handles mapped into slots, plus a cache of unmapped ones.
+ *  - small objects (small.c): size classes packed into PAGE blocks; tcache.c keeps a few per
+ *    thread.
+ *  - streams (streams.c): blocks freed on a stream, reusable at once on that stream, and groups
+ *    of them waiting for an event recorded on it.
+ *
+ * Locks, in the only order they nest: arena.mu -> stream.mu -> class.mu; arena.mu -> sync_mu;
+ * ev_mu and streams_mu are leaves. The cached fast paths take one stream.mu or one class.mu, or
+ * none (tcache.c).
+ */
+#ifndef VS_ALLOCATOR_INTERNAL_H
+#define VS_ALLOCATOR_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "allocator/arena.h"
+#include "allocator/vec.h"
+
+#define VS_ALIGN 512u               /* every block starts and ends on this boundary */
+#define VS_SMALL_MAX (256u << 10)   /* larger requests are VA-contiguous large blocks */
+#define VS_NCLASSES 56
+#define VS_PAGE_MIN (64u << 10)      /* smallest small-object page */
+#define VS_STREAM_BATCH 64          /* blocks listed on a stream before an event covers them */
+
+enum vs_block_state { VS_IDLE, VS_LIVE, VS_PENDING, VS_PAGE };
+
+struct vs_reservation;
+struct vs_page;
+struct vs_segment;
+struct vs_stream;
+
+struct vs_block {
+    CUdeviceptr start;
+    size_t size;                       /* rounded bytes this block spans */
+    struct vs_block *prev, *next;      /* address neighbours inside the reservation */
+    struct vs_block *fprev, *fnext;    /* IDLE: free-list links */
+    struct vs_reservation *res;
+    enum vs_block_state state;
+    int bin;                           /* IDLE: free-list bin */
+    /* LIVE and PENDING: what the application asked for and when */
+    size_t req;
+    uint32_t stage, tag;
+    CUstream stream;
+    uint64_t id;
+    struct vs_stream *owner;           /* PENDING, freed on this stream, in its lists or one
+                                        * of its groups (in_group); under its lock */
+    bool in_group;
+};
+
+struct vs_slot {
+    CUmemGenericAllocationHandle h;    /* 0: unmapped */
+    uint32_t busy;                     /* non-IDLE blocks overlapping this slot */
+    struct vs_block *first;            /* block containing the slot's first byte */
+    /* Small-object pages in the slot, one entry per VS_PAGE_MIN of it (NULL until the slot
+     * first holds a page; then kept until the arena goes). */
+    _Atomic(struct vs_page *) *_Atomic pages;
+};
+
+struct vs_reservation {
+    CUdeviceptr base;
+    size_t size, nslots;
+    struct vs_slot *slots;
+    struct vs_reservation *next;
+};
+
+struct vs_small_meta {
+    _Atomic size_t req;                /* 0: not live */
+    uint32_t stage, tag;
+    CUstream stream;
+    uint64_t id;
+};
+
+struct vs_page {
+    CUdeviceptr base;
+    size_t size;
+    struct vs_segment *segment;
+    unsigned cls;
+    size_t objsize;
+    unsigned nobj;
+    uint64_t inv;                      /* ceil(2^40 / objsize): offsets divide by multiplying */
+    unsigned idle_count;               /* scratch of vs_small_release_empty_pages */
+    struct vs_small_meta meta[];
+};
+
+struct vs_class {
+    pthread_mutex_t mu;
+    struct vs_vec idle;                /* CUdeviceptr of objects reusable by anyone */
+    uint64_t allocs;                   /* objects handed out from idle */
+} __attribute__((aligned(64)));
+
+/* Blocks freed together and waiting for one event. */
+struct vs_group {
+    CUevent ev;
+    struct vs_vec small;               /* CUdeviceptr */
+    struct vs_vec large;               /* struct vs_block * */
+    size_t bytes;
+    struct vs_group *next;
+};
+
+struct vs_stream {
+    _Atomic uintptr_t key;             /* stream handle, per-thread identity; 0: retired */
+    CUstream handle;                   /* what the driver accepts from the owning thread */
+    bool per_thread;
+    pthread_t owner;                   /* per_thread: the only thread that may record on it */
+    pthread_mutex_t mu;
+    struct vs_vec small[VS_NCLASSES];  /* freed here, no event yet: reusable on this stream */
+    struct vs_vec large;               /* struct vs_block * */
+    size_t pending_bytes;              /* rounded sizes of the listed blocks */
+    uint64_t allocs, frees;            /* served from the lists; frees queued here */
+    unsigned listed;                   /* blocks in small[] and large */
+    struct vs_group *groups;           /* oldest first */
+    struct vs_stream *next;            /* arena's list */
+} __attribute__((aligned(64)));
+
+struct vs_arena {
+    const struct vs_driver *drv;
+    uint64_t gen;                      /* unique per arena ever created */
+    CUdevice dev;
+    int ordinal;
+    CUcontext ctx;
+    struct vs_arena_options opt;
+    size_t gran;                       /* a power of two */
+    unsigned gran_shift;
+    size_t total;                      /* device memory */
+    CUmemAllocationProp prop;
+    CUmemAccessDesc access;
+
+    pthread_mutex_t mu;                /* VA, slots, blocks, granules, pages */
+    struct vs_reservation *res;
+    struct vs_block *bins[64];         /* IDLE blocks by floor(log2(size)) */
+    struct vs_vec cached;              /* unmapped granule handles */
+    size_t mapped_free;                /* mapped slots with busy == 0 */
+    size_t granules;                   /* handles held (mapped + cached) */
+    struct vs_segment *segments;       /* granules carved into small-object pages */
+
+    struct vs_class classes[VS_NCLASSES];
+
+    pthread_mutex_t streams_mu;
+    struct vs_stream *streams;
+
+    pthread_mutex_t sync_mu;           /* synchronously freed, waiting for a device sync */
+    struct vs_vec sync_small, sync_large;
+    size_t sync_bytes;
+    uint64_t sync_frees;
+    uint64_t large_allocs;             /* under mu */
+
+    pthread_mutex_t ev_mu;
+    struct vs_vec events;              /* idle CUevents */
+
+    _Atomic uint32_t stage;
+    /* Counters touched by the cached paths live under the lock those paths already hold; only
+     * live and its peak are shared atomics. pending counts groups and the sync list; blocks
+     * listed on streams are in their pending_bytes (vs_pending_total sums both). */
+    _Atomic size_t live, peak_live, pending;
+    _Atomic uint64_t ooms, syncs;
+    size_t peak_physical;
+    atomic_flag bad_free_logged;
+    bool no_tcache;                    /* no host memory to track it: no thread caches */
+};
+
+/* log.c */
+void vs_alog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *vs_fmt_bytes(size_t n, char buf[32]);
+
+/* ctx.c: run driver calls with the arena's context current */
+bool vs_ctx_enter(struct vs_arena *a, CUcontext *saved);
+void vs_ctx_leave(struct vs_arena *a, bool switched, CUcontext saved);
+
+/* va.c */
+struct vs_reservation *vs_va_find(const struct vs_arena *a, CUdeviceptr p);
+CUresult vs_va_grow(struct vs_arena *a, size_t min_size);
+void vs_va_release_all(struct vs_arena *a);
+static inline size_t vs_slot_of(const struct vs_arena *a, const struct vs_reservation *r,
+                                CUdeviceptr p)
+{
+    return (size_t)(p - r->base) >> a->gran_shift;
+}
+
+/* granule.c */
+/* Maps every unmapped slot of [first, first+count); may_create false: only from free granules
+ * (CUDA_ERROR_OUT_OF_MEMORY, nothing done, when they do not suffice). */
+CUresult vs_granules_back(struct vs_arena *a, struct vs_reservation *r, size_t first,
+                          size_t count, bool may_create);
+void vs_granules_busy(struct vs_arena *a, struct vs_reservation *r, CUdeviceptr start,
+                      size_t size, int delta);
+size_t vs_granules_free_bytes(const struct vs_arena *a);
+void vs_granules_trim(struct vs_arena *a, size_t keep);
+void vs_granules_release_all(struct vs_arena *a);
+
+/* large.c */
+/* A block of `size` bytes, starting on a multiple of `align` (a power of two up to the granule;
+ * 0: VS_ALIGN). st != NULL: the request is ordered on st, so blocks freed on st and still listed
+ * there may be part of it. */
+struct vs_block *vs_large_alloc(struct vs_arena *a, size_t size, size_t align,
+                                bool may_create, struct vs_stream *st, CUresult *err);
+void vs_large_make_idle(struct vs_arena *a, struct vs_block *b);
+struct vs_block *vs_large_find(const struct vs_arena *a, CUdeviceptr p);
+void vs_large_init_reservation(struct vs_arena *a, struct vs_reservation *r,
+                               struct vs_block *whole);
+void vs_free_index_insert(struct vs_arena *a, struct vs_block *b);
+size_t vs_large_partial_idle_bytes(const struct vs_arena *a);
+
+/* small.c */
+int vs_small_class(size_t size);
+size_t vs_small_class_size(unsigned cls);
+struct vs_page *vs_small_page_of(const struct vs_arena *a, CUdeviceptr p);
+/* Index of the object starting at p in pg, or -1 when p is not an object's start. */
+long vs_small_index(const struct vs_page *pg, CUdeviceptr p);
+/* Index of the object containing p (p inside the page). */
+static inline size_t vs_small_containing(const struct vs_page *pg, CUdeviceptr p)
+{
+    return (size_t)(((p - pg->base) * pg->inv) >> 40);
+}
+CUresult vs_small_refill(struct vs_arena *a, unsigned cls, bool may_create);
+void vs_small_release_empty_pages(struct vs_arena *a);
+void vs_small_mark_live(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s);
+
+/* segment.c */
+CUresult vs_segment_take(struct vs_arena *a, size_t psize, bool may_create,
+                         struct vs_segment **seg, CUdeviceptr *at);
+void vs_segment_give(struct vs_arena *a, struct vs_segment *seg, CUdeviceptr at, size_t psize);
+size_t vs_segments_free_bytes(const struct vs_arena *a);
+void vs_segments_free_all(struct vs_arena *a);
+
+/* query.c */
+uint64_t vs_new_id(void);
+bool vs_live_info(struct vs_arena *a, CUdeviceptr p, struct vs_block_info *info, uint64_t *id);
+
+/* streams.c */
+struct vs_stream *vs_stream_get(struct vs_arena *a, CUstream s);
+void vs_stream_record(struct vs_arena *a, struct vs_stream *st);
+size_t vs_streams_poll(struct vs_arena *a, bool record_all);
+void vs_streams_all_idle(struct vs_arena *a);
+void vs_pending_release_small(struct vs_arena *a, CUdeviceptr p);
+void vs_streams_destroy(struct vs_arena *a);
+size_t vs_pending_total(struct vs_arena *a);
+CUevent vs_event_get(struct vs_arena *a);
+void vs_event_put(struct vs_arena *a, CUevent ev);
+
+/* tcache.c: per-thread cache of small objects freed on one stream */
+void vs_tcache_arena_born(struct vs_arena *a);
+void vs_tcache_arena_dies(struct vs_arena *a);
+bool vs_tcache_put(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr p);
+bool vs_tcache_get(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr *p);
+void vs_tcache_flush(struct vs_arena *a, struct vs_stream *st);
+
+/* reclaim.c: pressure ladder and the out-of-memory report (arena.mu held) */
+enum vs_reclaim_level {
+    VS_RECLAIM_POLL,   /* groups whose events completed become idle */
+    VS_RECLAIM_RECORD, /* also record events for every stream's pending blocks first */
+    VS_RECLAIM_SYNC,   /* wait for the device: every freed block becomes idle */
+};
+bool vs_reclaim(struct vs_arena *a, enum vs_reclaim_level level);
+void vs_oom_report(struct vs_arena *a, size_t requested);
+
+/* account.c */
+void vs_account_alloc(struct vs_arena *a, size_t req);
+void vs_account_free(struct vs_arena *a, size_t req);
+void vs_account_physical(struct vs_arena *a);
+
+#endif

@@ -1,0 +1,150 @@
+/* Small requests (<= VS_SMALL_MAX): size classes packed into pages.
+ *
+ * Classes: multiples of 512 B up to 4 KiB, then 8 steps per power of two up to 256 KiB, so a
+ * request wastes at most 1/8 of its size to rounding. A page holds objects of one class: a power
+ * of two from VS_PAGE_MIN up to the granule (room for about 32 objects) carved from a segment
+ * (segment.c) on a multiple of its size. Its slot's `pages` table (one entry per VS_PAGE_MIN)
+ * records it, so a pointer finds its page without locks.
+ *
+ * Invariants: an object is in at most one list (its class's idle list, a stream's pending list, a
+ * group, or the sync list) and only while meta.req == 0; a page is given back (its block made
+ * IDLE) only when all its objects are in the idle list, under arena.mu and its class lock.
+ */
+#include <stdlib.h>
+
+#include "allocator/internal.h"
+
+int vs_small_class(size_t size)
+{
+    if (size > VS_SMALL_MAX)
+        return -1;
+    if (size <= 4096)
+        return size ? (int)((size + 511) / 512) - 1 : 0;
+    int e = 63 - __builtin_clzll((unsigned long long)(size - 1));
+    size_t step = (size_t)1 << (e - 3);
+    return 8 + (e - 12) * 8 + (int)((size - ((size_t)1 << e) + step - 1) / step) - 1;
+}
+
+size_t vs_small_class_size(unsigned cls)
+{
+    if (cls < 8)
+        return (cls + 1) * 512;
+    unsigned j = cls - 8, e = 12 + j / 8;
+    return ((size_t)1 << e) + (j % 8 + 1) * ((size_t)1 << (e - 3));
+}
+
+static size_t page_size(const struct vs_arena *a, size_t objsize)
+{
+    size_t p = VS_PAGE_MIN;
+    while (p < 32 * objsize && p < a->gran)
+        p <<= 1;
+    return p;
+}
+
+/* The entry of p in its slot's page table, or NULL when the slot never held a page. */
+static _Atomic(struct vs_page *) *page_entry(const struct vs_arena *a,
+                                             const struct vs_reservation *r, CUdeviceptr p)
+{
+    _Atomic(struct vs_page *) *pages =
+        atomic_load_explicit(&r->slots[vs_slot_of(a, r, p)].pages, memory_order_acquire);
+    return pages ? &pages[((p - r->base) & (a->gran - 1)) / VS_PAGE_MIN] : NULL;
+}
+
+struct vs_page *vs_small_page_of(const struct vs_arena *a, CUdeviceptr p)
+{
+    struct vs_reservation *r = vs_va_find(a, p);
+    _Atomic(struct vs_page *) *e = r ? page_entry(a, r, p) : NULL;
+    return e ? atomic_load_explicit(e, memory_order_acquire) : NULL;
+}
+
+/* Points the page table entries of pg's range at `to` (arena.mu held). */
+static void set_entries(const struct vs_arena *a, struct vs_page *pg, struct vs_page *to)
+{
+    struct vs_reservation *r = vs_va_find(a, pg->base);
+    for (size_t off = 0; off < pg->size; off += VS_PAGE_MIN)
+        atomic_store_explicit(page_entry(a, r, pg->base + off), to, memory_order_release);
+}
+
+CUresult vs_small_refill(struct vs_arena *a, unsigned cls, bool may_create)
+{
+    size_t objsize = vs_small_class_size(cls), psize = page_size(a, objsize);
+    unsigned nobj = (unsigned)(psize / objsize);
+    struct vs_page *pg = calloc(1, sizeof *pg + nobj * sizeof pg->meta[0]);
+    if (!pg) {
+        vs_alog("arena: out of host memory for a page of %zu-byte objects", objsize);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    struct vs_segment *seg;
+    CUdeviceptr base;
+    CUresult err = vs_segment_take(a, psize, may_create, &seg, &base);
+    if (err != CUDA_SUCCESS) {
+        free(pg);
+        return err;
+    }
+    *pg = (struct vs_page){.base = base, .size = psize, .segment = seg, .cls = cls,
+                           .objsize = objsize, .nobj = nobj,
+                           .inv = (((uint64_t)1 << 40) + objsize - 1) / objsize};
+    /* Published before any object is listed: a pointer handed out always finds its page. */
+    set_entries(a, pg, pg);
+    struct vs_class *c = &a->classes[cls];
+    pthread_mutex_lock(&c->mu);
+    for (unsigned i = nobj; i-- > 0;)
+        if (vs_vec_push(&c->idle, base + i * objsize) != 0)
+            break; /* objects not listed are simply never handed out */
+    pthread_mutex_unlock(&c->mu);
+    return CUDA_SUCCESS;
+}
+
+static void release_page(struct vs_arena *a, struct vs_page *pg)
+{
+    set_entries(a, pg, NULL);
+    vs_segment_give(a, pg->segment, pg->base, pg->size);
+    free(pg);
+}
+
+void vs_small_release_empty_pages(struct vs_arena *a)
+{
+    for (unsigned cls = 0; cls < VS_NCLASSES; cls++) {
+        struct vs_class *c = &a->classes[cls];
+        pthread_mutex_lock(&c->mu);
+        struct vs_vec empty = {0};
+        for (size_t i = 0; i < c->idle.n; i++)
+            vs_small_page_of(a, c->idle.v[i])->idle_count = 0;
+        for (size_t i = 0; i < c->idle.n; i++) {
+            struct vs_page *pg = vs_small_page_of(a, c->idle.v[i]);
+            if (++pg->idle_count == pg->nobj && vs_vec_push(&empty, (uintptr_t)pg) != 0)
+                pg->idle_count = 0; /* no host memory to list it: keep the page */
+        }
+        size_t keep = 0;
+        for (size_t i = 0; i < c->idle.n; i++) {
+            struct vs_page *pg = vs_small_page_of(a, c->idle.v[i]);
+            if (pg->idle_count != pg->nobj)
+                c->idle.v[keep++] = c->idle.v[i];
+        }
+        for (size_t i = 0; i < empty.n; i++)
+            release_page(a, (struct vs_page *)empty.v[i]);
+        vs_vec_free(&empty);
+        c->idle.n = keep;
+        pthread_mutex_unlock(&c->mu);
+    }
+}
+
+void vs_small_mark_live(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s)
+{
+    struct vs_page *pg = vs_small_page_of(a, p);
+    struct vs_small_meta *m = &pg->meta[vs_small_containing(pg, p)];
+    m->stage = atomic_load_explicit(&a->stage, memory_order_relaxed);
+    m->tag = 0;
+    m->stream = s;
+    m->id = vs_new_id();
+    atomic_store_explicit(&m->req, req, memory_order_release);
+}
+
+/* Offsets are below 2^21 and sizes at most 2^18, so the 2^40 reciprocal divides exactly. */
+long vs_small_index(const struct vs_page *pg, CUdeviceptr p)
+{
+    size_t idx = vs_small_containing(pg, p);
+    if (p < pg->base || idx >= pg->nobj || pg->base + idx * pg->objsize != p)
+        return -1;
+    return (long)idx;
+}

@@ -1,0 +1,339 @@
+/* When a freed block may be handed out again.
+ *
+ * - Freed on stream S (vs_arena_free_async): first in S's pending lists, reusable at once by
+ *   allocations on S (stream order protects it). When VS_STREAM_BATCH blocks are listed on S, or
+ *   when another stream needs memory, one event recorded on S covers the pending blocks (a group); once the
+ *   event has completed (cuEventQuery, never waited on here) they are idle for everyone.
+ *   Recording later than the free is safe: the event then covers more work, never less.
+ * - Freed synchronously (vs_arena_free): in the sync list until a device synchronisation after
+ *   the free (reclaim.c decides when; vs_arena_device_synchronized reports the application's).
+ *
+ * Invariants: a block is in at most one of: a stream's pending lists, one group, the sync list,
+ * the idle structures; a->pending sums the rounded sizes of groups and the sync list, each
+ * stream's pending_bytes those of its lists. The per-thread
+ * default stream of thread T is its own vs_stream, recorded on only by T.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "allocator/internal.h"
+
+static _Atomic uint64_t thread_ids;
+static _Thread_local uint64_t thread_id;
+static _Thread_local struct {
+    const struct vs_arena *a;
+    uint64_t gen;
+    uintptr_t key;
+    struct vs_stream *st;
+} last;
+
+/* Stream handles are pointers (8-aligned) or the small constants 0, 1, 2: the per-thread key
+ * (id << 3 | 2) collides with none of them. */
+static uintptr_t key_of(CUstream s, bool *per_thread)
+{
+    *per_thread = s == CU_STREAM_PER_THREAD;
+    if (!s)
+        return (uintptr_t)CU_STREAM_LEGACY;
+    if (!*per_thread)
+        return (uintptr_t)s;
+    if (!thread_id)
+        thread_id = atomic_fetch_add(&thread_ids, 1) + 1;
+    return (uintptr_t)(thread_id << 3 | 2);
+}
+
+static struct vs_stream *lookup(struct vs_arena *a, uintptr_t key)
+{
+    for (struct vs_stream *st = a->streams; st; st = st->next)
+        if (atomic_load_explicit(&st->key, memory_order_relaxed) == key)
+            return st;
+    return NULL;
+}
+
+struct vs_stream *vs_stream_get(struct vs_arena *a, CUstream s)
+{
+    bool per_thread;
+    uintptr_t key = key_of(s, &per_thread);
+    if (last.a == a && last.gen == a->gen && last.key == key &&
+        atomic_load_explicit(&last.st->key, memory_order_relaxed) == key)
+        return last.st;
+    pthread_mutex_lock(&a->streams_mu);
+    struct vs_stream *st = lookup(a, key);
+    if (!st) {
+        st = aligned_alloc(64, (sizeof *st + 63) / 64 * 64);
+        if (st) {
+            memset(st, 0, sizeof *st);
+            atomic_init(&st->key, key);
+            st->handle = s ? s : CU_STREAM_LEGACY;
+            st->per_thread = per_thread;
+            st->owner = pthread_self();
+            pthread_mutex_init(&st->mu, NULL);
+            st->next = a->streams;
+            a->streams = st;
+        }
+    }
+    pthread_mutex_unlock(&a->streams_mu);
+    if (st) {
+        last.a = a;
+        last.gen = a->gen;
+        last.key = key;
+        last.st = st;
+    }
+    return st;
+}
+
+CUevent vs_event_get(struct vs_arena *a)
+{
+    CUevent ev = NULL;
+    pthread_mutex_lock(&a->ev_mu);
+    if (a->events.n)
+        ev = (CUevent)a->events.v[--a->events.n];
+    pthread_mutex_unlock(&a->ev_mu);
+    if (ev)
+        return ev;
+    CUcontext saved;
+    bool sw = vs_ctx_enter(a, &saved);
+    CUresult err = a->drv->cuEventCreate(&ev, CU_EVENT_DISABLE_TIMING);
+    vs_ctx_leave(a, sw, saved);
+    return err == CUDA_SUCCESS ? ev : NULL;
+}
+
+void vs_event_put(struct vs_arena *a, CUevent ev)
+{
+    pthread_mutex_lock(&a->ev_mu);
+    int full = vs_vec_push(&a->events, (uintptr_t)ev);
+    pthread_mutex_unlock(&a->ev_mu);
+    if (full)
+        a->drv->cuEventDestroy_v2(ev);
+}
+
+/* Moves st's pending blocks into g (which holds nothing yet) and counts them in a->pending.
+ * Called with st->mu held. */
+static bool take_pending(struct vs_arena *a, struct vs_stream *st, struct vs_group *g)
+{
+    size_t n = 0;
+    for (unsigned c = 0; c < VS_NCLASSES; c++)
+        n += st->small[c].n;
+    if (n) {
+        g->small.v = malloc(n * sizeof *g->small.v);
+        if (!g->small.v)
+            return false;
+        g->small.cap = n;
+        for (unsigned c = 0; c < VS_NCLASSES; c++) {
+            if (!st->small[c].n)
+                continue;
+            memcpy(g->small.v + g->small.n, st->small[c].v, st->small[c].n * sizeof(uintptr_t));
+            g->small.n += st->small[c].n;
+            st->small[c].n = 0;
+        }
+    }
+    g->large = st->large;
+    st->large = (struct vs_vec){0};
+    for (size_t i = 0; i < g->large.n; i++)
+        ((struct vs_block *)g->large.v[i])->owner = NULL;
+    g->bytes = st->pending_bytes;
+    st->pending_bytes = 0;
+    atomic_fetch_add(&a->pending, g->bytes);
+    st->listed = 0;
+    return true;
+}
+
+/* Large blocks of a group on st stay usable by requests ordered on st (large.c) until the group
+ * leaves st (st->mu held). */
+static void own_group(struct vs_group *g, struct vs_stream *st)
+{
+    for (size_t i = 0; i < g->large.n; i++) {
+        struct vs_block *b = (struct vs_block *)g->large.v[i];
+        b->owner = st;
+        b->in_group = st != NULL;
+    }
+}
+
+/* Makes every block of g idle (arena.mu held) and frees g. */
+static void release_group(struct vs_arena *a, struct vs_group *g)
+{
+    for (size_t i = 0; i < g->small.n; i++)
+        vs_pending_release_small(a, g->small.v[i]);
+    for (size_t i = 0; i < g->large.n; i++)
+        vs_large_make_idle(a, (struct vs_block *)g->large.v[i]);
+    atomic_fetch_sub(&a->pending, g->bytes);
+    if (g->ev)
+        vs_event_put(a, g->ev);
+    vs_vec_free(&g->small);
+    vs_vec_free(&g->large);
+    free(g);
+}
+
+/* Hands g's blocks to the sync list: they become idle at the next device synchronisation. */
+static void to_sync_list(struct vs_arena *a, struct vs_group *g)
+{
+    pthread_mutex_lock(&a->sync_mu);
+    for (size_t i = 0; i < g->small.n; i++)
+        if (vs_vec_push(&a->sync_small, g->small.v[i]) != 0)
+            vs_alog("arena: out of host memory; a freed block is lost to the arena");
+    for (size_t i = 0; i < g->large.n; i++)
+        if (vs_vec_push(&a->sync_large, g->large.v[i]) != 0)
+            vs_alog("arena: out of host memory; a freed block is lost to the arena");
+    pthread_mutex_unlock(&a->sync_mu);
+    if (g->ev)
+        vs_event_put(a, g->ev);
+    vs_vec_free(&g->small);
+    vs_vec_free(&g->large);
+    free(g);
+}
+
+void vs_stream_record(struct vs_arena *a, struct vs_stream *st)
+{
+    if (st->per_thread && !pthread_equal(st->owner, pthread_self()))
+        return;
+    struct vs_group *g = calloc(1, sizeof *g);
+    if (!g)
+        return;
+    pthread_mutex_lock(&st->mu);
+    bool empty = st->pending_bytes == 0, taken = !empty && take_pending(a, st, g);
+    pthread_mutex_unlock(&st->mu);
+    if (!taken) {
+        free(g);
+        return;
+    }
+    g->ev = vs_event_get(a);
+    CUresult err = CUDA_ERROR_OUT_OF_MEMORY;
+    if (g->ev) {
+        CUcontext saved;
+        bool sw = vs_ctx_enter(a, &saved);
+        err = a->drv->cuEventRecord(g->ev, st->handle);
+        vs_ctx_leave(a, sw, saved);
+    }
+    if (err != CUDA_SUCCESS) {
+        to_sync_list(a, g);
+        return;
+    }
+    pthread_mutex_lock(&st->mu);
+    struct vs_group **tail = &st->groups;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = g;
+    own_group(g, st);
+    pthread_mutex_unlock(&st->mu);
+}
+
+size_t vs_streams_poll(struct vs_arena *a, bool record_all)
+{
+    size_t released = 0;
+    pthread_mutex_lock(&a->streams_mu);
+    struct vs_stream *list = a->streams;
+    pthread_mutex_unlock(&a->streams_mu);
+    /* Streams are only ever prepended, so the list from `list` on stays valid. */
+    for (struct vs_stream *st = list; st; st = st->next) {
+        if (record_all)
+            vs_stream_record(a, st);
+        struct vs_group *done = NULL, **dtail = &done;
+        pthread_mutex_lock(&st->mu);
+        while (st->groups && a->drv->cuEventQuery(st->groups->ev) == CUDA_SUCCESS) {
+            own_group(st->groups, NULL);
+            *dtail = st->groups;
+            st->groups = st->groups->next;
+            dtail = &(*dtail)->next;
+            *dtail = NULL;
+        }
+        pthread_mutex_unlock(&st->mu);
+        while (done) {
+            struct vs_group *next = done->next;
+            released += done->bytes;
+            release_group(a, done);
+            done = next;
+        }
+    }
+    return released;
+}
+
+void vs_streams_all_idle(struct vs_arena *a)
+{
+    pthread_mutex_lock(&a->streams_mu);
+    struct vs_stream *list = a->streams;
+    pthread_mutex_unlock(&a->streams_mu);
+    for (struct vs_stream *st = list; st; st = st->next) {
+        struct vs_group *now = calloc(1, sizeof *now);
+        pthread_mutex_lock(&st->mu);
+        struct vs_group *groups = st->groups;
+        st->groups = NULL;
+        for (struct vs_group *g = groups; g; g = g->next)
+            own_group(g, NULL);
+        if (now && !take_pending(a, st, now)) {
+            free(now);
+            now = NULL;
+        }
+        pthread_mutex_unlock(&st->mu);
+        if (now)
+            release_group(a, now);
+        while (groups) {
+            struct vs_group *next = groups->next;
+            release_group(a, groups);
+            groups = next;
+        }
+    }
+    struct vs_group sync = {0};
+    pthread_mutex_lock(&a->sync_mu);
+    sync.small = a->sync_small;
+    sync.large = a->sync_large;
+    sync.bytes = a->sync_bytes;
+    a->sync_small = a->sync_large = (struct vs_vec){0};
+    a->sync_bytes = 0;
+    pthread_mutex_unlock(&a->sync_mu);
+    struct vs_group *g = malloc(sizeof *g);
+    if (g) {
+        *g = sync;
+        release_group(a, g);
+    } else {
+        vs_alog("arena: out of host memory; synchronously freed blocks stay unusable");
+    }
+}
+
+void vs_pending_release_small(struct vs_arena *a, CUdeviceptr p)
+{
+    struct vs_class *c = &a->classes[vs_small_page_of(a, p)->cls];
+    pthread_mutex_lock(&c->mu);
+    int lost = vs_vec_push(&c->idle, p);
+    pthread_mutex_unlock(&c->mu);
+    if (lost)
+        vs_alog("arena: out of host memory; a freed block is lost to the arena");
+}
+
+void vs_streams_destroy(struct vs_arena *a)
+{
+    struct vs_stream *st = a->streams;
+    while (st) {
+        struct vs_stream *next = st->next;
+        for (unsigned c = 0; c < VS_NCLASSES; c++)
+            vs_vec_free(&st->small[c]);
+        vs_vec_free(&st->large);
+        for (struct vs_group *g = st->groups, *gn; g; g = gn) {
+            gn = g->next;
+            if (g->ev)
+                a->drv->cuEventDestroy_v2(g->ev);
+            vs_vec_free(&g->small);
+            vs_vec_free(&g->large);
+            free(g);
+        }
+        pthread_mutex_destroy(&st->mu);
+        free(st);
+        st = next;
+    }
+    a->streams = NULL;
+    for (size_t i = 0; i < a->events.n; i++)
+        a->drv->cuEventDestroy_v2((CUevent)a->events.v[i]);
+    vs_vec_free(&a->events);
+}
+
+size_t vs_pending_total(struct vs_arena *a)
+{
+    size_t total = atomic_load(&a->pending);
+    pthread_mutex_lock(&a->streams_mu);
+    struct vs_stream *list = a->streams;
+    pthread_mutex_unlock(&a->streams_mu);
+    for (struct vs_stream *st = list; st; st = st->next) {
+        pthread_mutex_lock(&st->mu);
+        total += st->pending_bytes;
+        pthread_mutex_unlock(&st->mu);
+    }
+    return total;
+}

@@ -1,0 +1,178 @@
+/* Per-thread cache of small objects the thread freed on one stream: the cached pair
+ * (free_async then alloc_async of a small size on the same stream by the same thread) touches no
+ * lock at all.
+ *
+ * Invariants:
+ *  - the cache is bound to one (arena, generation, stream); its objects are pending on that
+ *    stream exactly as if they were in the stream's lists (stream order makes them reusable by
+ *    that stream, and only by it);
+ *  - at most VS_TCACHE_DEPTH objects per class and VS_TCACHE_BYTES in all, so memory other
+ *    threads cannot reclaim stays bounded per thread;
+ *  - binding to another stream or arena, overflow, vs_arena_stream_destroyed and thread exit
+ *    move the objects to the bound stream's lists (under its lock), where the usual event
+ *    machinery covers them; a cache whose arena is gone is dropped without touching it.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "allocator/internal.h"
+
+#define VS_TCACHE_DEPTH 16
+#define VS_TCACHE_BYTES (256u << 10)
+
+struct vs_tcache {
+    struct vs_arena *a;
+    uint64_t gen;
+    struct vs_stream *st;
+    size_t bytes;
+    uint64_t allocs, frees;
+    uint8_t n[VS_NCLASSES];
+    CUdeviceptr obj[VS_NCLASSES][VS_TCACHE_DEPTH];
+};
+
+static _Thread_local struct vs_tcache tc;
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+/* Arenas alive now, so a thread exiting after its arena was destroyed leaves it alone. */
+static pthread_mutex_t alive_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct vs_vec alive;
+
+void vs_tcache_arena_born(struct vs_arena *a)
+{
+    pthread_mutex_lock(&alive_mu);
+    if (vs_vec_push(&alive, (uintptr_t)a) != 0)
+        a->no_tcache = true;
+    pthread_mutex_unlock(&alive_mu);
+}
+
+void vs_tcache_arena_dies(struct vs_arena *a)
+{
+    pthread_mutex_lock(&alive_mu);
+    for (size_t i = 0; i < alive.n; i++)
+        if (alive.v[i] == (uintptr_t)a) {
+            alive.v[i] = alive.v[--alive.n];
+            break;
+        }
+    if (!alive.n)
+        vs_vec_free(&alive);
+    pthread_mutex_unlock(&alive_mu);
+}
+
+/* Moves every cached object of class `cls` (or all classes for cls < 0) to the bound stream. */
+static void flush(int cls)
+{
+    struct vs_stream *st = tc.st;
+    pthread_mutex_lock(&st->mu);
+    for (unsigned c = cls < 0 ? 0 : (unsigned)cls; c < VS_NCLASSES; c++) {
+        size_t csize = vs_small_class_size(c);
+        while (tc.n[c]) {
+            CUdeviceptr p = tc.obj[c][tc.n[c] - 1];
+            if (vs_vec_push(&st->small[c], p) != 0) {
+                vs_alog("arena: out of host memory; a freed block is lost to the arena");
+            } else {
+                st->pending_bytes += csize;
+                st->listed++;
+            }
+            tc.n[c]--;
+            tc.bytes -= csize;
+        }
+        if (cls >= 0)
+            break;
+    }
+    st->allocs += tc.allocs;
+    st->frees += tc.frees;
+    tc.allocs = tc.frees = 0;
+    bool record = st->listed >= VS_STREAM_BATCH;
+    pthread_mutex_unlock(&st->mu);
+    if (record)
+        vs_stream_record(tc.a, st);
+}
+
+static void on_thread_exit(void *unused)
+{
+    (void)unused;
+    if (!tc.a)
+        return;
+    pthread_mutex_lock(&alive_mu);
+    bool live = false;
+    for (size_t i = 0; i < alive.n && !live; i++)
+        live = alive.v[i] == (uintptr_t)tc.a && tc.a->gen == tc.gen;
+    if (live)
+        flush(-1);
+    pthread_mutex_unlock(&alive_mu);
+    tc.a = NULL;
+}
+
+static void make_key(void)
+{
+    if (pthread_key_create(&exit_key, on_thread_exit) != 0)
+        exit_key = (pthread_key_t)-1;
+}
+
+/* Binds the cache to (a, st), flushing what it held for another live binding. */
+static bool bind(struct vs_arena *a, struct vs_stream *st)
+{
+    if (tc.a == a && tc.gen == a->gen && tc.st == st)
+        return true;
+    if (a->no_tcache)
+        return false;
+    if (tc.a == a && tc.gen == a->gen)
+        flush(-1);
+    else if (!tc.a) {
+        pthread_once(&exit_once, make_key);
+        if (exit_key == (pthread_key_t)-1 || pthread_setspecific(exit_key, &tc) != 0)
+            return false;
+    } else {
+        /* Bound to another arena, which may be gone: its objects cannot be touched safely here,
+         * so flush only when it is still alive. */
+        pthread_mutex_lock(&alive_mu);
+        bool live = false;
+        for (size_t i = 0; i < alive.n && !live; i++)
+            live = alive.v[i] == (uintptr_t)tc.a && tc.a->gen == tc.gen;
+        if (live)
+            flush(-1);
+        pthread_mutex_unlock(&alive_mu);
+    }
+    memset(tc.n, 0, sizeof tc.n);
+    tc.bytes = 0;
+    tc.allocs = tc.frees = 0;
+    tc.a = a;
+    tc.gen = a->gen;
+    tc.st = st;
+    return true;
+}
+
+bool vs_tcache_put(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr p)
+{
+    if (!bind(a, st))
+        return false;
+    size_t csize = vs_small_class_size(cls);
+    if (tc.n[cls] == VS_TCACHE_DEPTH || tc.bytes + csize > VS_TCACHE_BYTES) {
+        if (!tc.n[cls])
+            return false; /* this class alone would exceed the byte bound */
+        flush((int)cls);
+        if (tc.bytes + csize > VS_TCACHE_BYTES)
+            return false;
+    }
+    tc.obj[cls][tc.n[cls]++] = p;
+    tc.bytes += csize;
+    tc.frees++;
+    return true;
+}
+
+bool vs_tcache_get(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr *p)
+{
+    if (tc.a != a || tc.gen != a->gen || tc.st != st || !tc.n[cls])
+        return false;
+    *p = tc.obj[cls][--tc.n[cls]];
+    tc.bytes -= vs_small_class_size(cls);
+    tc.allocs++;
+    return true;
+}
+
+void vs_tcache_flush(struct vs_arena *a, struct vs_stream *st)
+{
+    if (tc.a == a && tc.gen == a->gen && tc.st == st)
+        flush(-1);
+}

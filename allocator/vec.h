@@ -1,0 +1,39 @@
+/* A growable array of pointer-sized values (host memory), used for the allocator's free lists:
+ * device memory is not host-accessible on a real GPU, so no list may live inside the blocks.
+ * Invariant: n <= cap; v is NULL exactly when cap == 0.
+ */
+#ifndef VS_ALLOCATOR_VEC_H
+#define VS_ALLOCATOR_VEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+struct vs_vec {
+    uintptr_t *v;
+    size_t n, cap;
+};
+
+/* 0, or -1 when host memory ran out (the vector is unchanged). */
+static inline int vs_vec_push(struct vs_vec *x, uintptr_t val)
+{
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? 2 * x->cap : 16;
+        uintptr_t *v = realloc(x->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        x->v = v;
+        x->cap = cap;
+    }
+    x->v[x->n++] = val;
+    return 0;
+}
+
+static inline void vs_vec_free(struct vs_vec *x)
+{
+    free(x->v);
+    x->v = NULL;
+    x->n = x->cap = 0;
+}
+
+#endif
