@@ -1,0 +1,43 @@
+/* Replaying a trace's allocations and frees on simcuda, through the arena or straight to the
+ * simulated driver (pass-through), to see whether it fits a device of a given size and how
+ * much physical memory it takes.
+ *
+ * Each replay runs in a forked child that sets SIMCUDA_VRAM and then loads simcuda, so the two
+ * runs start from the same empty device and share nothing. Every trace stream becomes a stream
+ * of its own (0 stays the legacy stream); trace pointers map to the pointers the replay got.
+ * Before an allocation that follows frees, the replay lets the device finish the work queued so
+ * far: it models a GPU that keeps up with the program, which makes every run give the same
+ * answer. The replay stops at the first event that fails.
+ */
+#ifndef VS_TRACE_REPLAY_H
+#define VS_TRACE_REPLAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tools/trace/tracefile.h"
+
+enum vs_replay_mode { VS_REPLAY_ARENA, VS_REPLAY_PASSTHROUGH };
+
+struct vs_replay_result {
+    bool ran;                     /* false: the replay could not start; message says why */
+    bool fits;                    /* every event succeeded */
+    size_t failed;                /* when !fits: index in trace->events of the failing event */
+    char error[48];               /* its CUresult, by name */
+    uint64_t peak_live_bytes;     /* largest sum of live requested sizes */
+    uint64_t peak_physical_bytes; /* largest simcuda_physical_in_use(0) seen after an alloc */
+    char message[512];            /* setup failure, or the allocator's log line at the failure */
+};
+
+const char *vs_replay_mode_name(enum vs_replay_mode mode);
+
+/* Replays trace on a simulated device of `vram` bytes. Progress lines go to stderr for long
+ * traces when `progress` is set. Always fills *out. */
+void vs_replay_run(const struct vs_tracefile *trace, enum vs_replay_mode mode, uint64_t vram,
+                   bool progress, struct vs_replay_result *out);
+
+/* peak live / peak physical, 0 when nothing was allocated. */
+double vs_replay_utilisation(const struct vs_replay_result *r);
+
+#endif

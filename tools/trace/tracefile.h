@@ -1,0 +1,84 @@
+/* Traces in memory: the allocations and frees of a vramshim JSON Lines trace (DESIGN §6) or a
+ * RAPIDS RMM CSV log, as one list in file order.
+ *
+ * Invariants once vs_tracefile_read() succeeded:
+ * - events[] holds only allocs and frees, in file order; other event kinds were validated and
+ *   skipped (counted in `skipped`).
+ * - every free names the alloc it releases (events[i].alloc), which precedes it, and no pointer
+ *   is freed twice or allocated while still live; the free carries the alloc's size.
+ * - strings (api, stage, name) are interned in the trace and live as long as it does.
+ */
+#ifndef VS_TRACE_TRACEFILE_H
+#define VS_TRACE_TRACEFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum vs_tracefile_kind { VS_TF_ALLOC, VS_TF_FREE };
+
+enum vs_tracefile_format { VS_TF_VRAMSHIM, VS_TF_RMM };
+
+struct vs_tracefile_event {
+    enum vs_tracefile_kind kind;
+    bool async;         /* stream-ordered (cuMemAllocAsync/cuMemFreeAsync family, RMM) */
+    unsigned line;      /* 1-based line in the source file */
+    int dev;
+    uint64_t t_ns;
+    uint64_t ptr;
+    uint64_t size;
+    uint64_t stream;    /* 0: the legacy default stream */
+    size_t alloc;       /* frees: index of the matching alloc in events[] */
+    const char *api;    /* e.g. "cuMemAllocAsync", or NULL */
+    const char *stage;  /* NULL when none */
+    const char *name;   /* tensor name or tag, NULL when none */
+};
+
+struct vs_tracefile_strings; /* interning table, private to trace.c */
+struct vs_tracefile_live;    /* live pointers while reading, private to trace.c */
+
+struct vs_tracefile {
+    char *path;
+    enum vs_tracefile_format format;
+    struct vs_tracefile_event *events;
+    size_t n_events, cap_events;
+    size_t n_allocs;
+    size_t skipped;          /* valid events of other kinds (stage, site, map, ...) */
+    uint64_t device_total;   /* header's device 0 total, 0 when unknown */
+    int max_dev;             /* highest device ordinal used */
+    struct vs_tracefile_strings *strings;
+    struct vs_tracefile_live *live;   /* only during vs_tracefile_read() */
+};
+
+/* Reads PATH (format detected from its first line). Returns 0, or -1 with a message of the form
+ * "PATH:LINE: what is wrong" in err. On failure *trace is left empty (nothing to free). */
+int vs_tracefile_read(const char *path, struct vs_tracefile *trace, char *err, size_t errlen);
+
+void vs_tracefile_free(struct vs_tracefile *trace);
+
+/* One line describing an event for people: "alloc 2.00 MiB on stream 0x10 (cuMemAllocAsync,
+ * decoder.conv_in.out)". */
+const char *vs_tracefile_describe(const struct vs_tracefile_event *ev, char *buf, size_t len);
+
+/* --- for the format readers (trace_json.c, trace_rmm.c) ------------------------------------ */
+
+/* Interns s (NULL stays NULL); returns NULL only when out of memory. */
+const char *vs_tracefile_intern(struct vs_tracefile *trace, const char *s);
+
+/* Appends an alloc or free after checking pointer liveness; on a free, fills size and alloc
+ * from the live alloc. Returns 0, or -1 with "PATH:LINE: ..." in err. */
+int vs_tracefile_add(struct vs_tracefile *trace, struct vs_tracefile_event *ev, char *err, size_t errlen);
+
+/* Writes "PATH:LINE: " and the formatted message into err; returns -1. */
+int vs_tracefile_error(const struct vs_tracefile *trace, unsigned line, char *err, size_t errlen,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Readers of each format: fp is positioned at the start of the file. */
+int vs_tracefile_read_json(struct vs_tracefile *trace, FILE *fp, char *err, size_t errlen);
+int vs_tracefile_read_rmm(struct vs_tracefile *trace, FILE *fp, char *err, size_t errlen);
+
+/* Line of the header of an RMM CSV log, as RMM writes it. */
+#define VS_RMM_HEADER "Thread,Time,Action,Pointer,Size,Stream"
+
+#endif

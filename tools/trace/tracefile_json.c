@@ -1,0 +1,159 @@
+/* Reader of vramshim JSON Lines traces (DESIGN §6): a header object, then one event per line.
+ * Only allocs and frees are kept; the other kinds are checked for a known "ev" and skipped
+ * (the application's own cuMemCreate/cuMemMap memory is not replayed).
+ * ptr and stream may be integers or hex strings ("0x7f..."); t and size are integers. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/trace/tracefile.h"
+
+static const char *const vs_other_events[] = {"demote", "promote", "stage",  "oom", "map",
+                                              "unmap",  "create",  "release", "site"};
+
+struct vs_json_line {
+    struct vs_tracefile *trace;
+    unsigned line;
+    char *err;
+    size_t errlen;
+};
+
+#define vs_json_fail(l, ...) vs_tracefile_error((l)->trace, (l)->line, (l)->err, (l)->errlen, __VA_ARGS__)
+
+enum { VS_KEY_REQUIRED = 1, VS_KEY_HEX = 2 };
+
+/* Reads key as an unsigned 64-bit value. An absent or null optional key leaves *out alone. */
+static int vs_json_u64(const struct vs_json_line *l, json_t *obj, const char *key, int flags,
+                       uint64_t *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) {
+        if (flags & VS_KEY_REQUIRED)
+            return vs_json_fail(l, "missing key \"%s\"", key);
+        return 0;
+    }
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *out = (uint64_t)json_integer_value(v);
+        return 0;
+    }
+    if ((flags & VS_KEY_HEX) && json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(s, &end, 16);
+        if (!strncmp(s, "0x", 2) && end != s + 2 && !*end && !errno) {
+            *out = x;
+            return 0;
+        }
+    }
+    if (flags & VS_KEY_HEX)
+        return vs_json_fail(l, "key \"%s\" must be a non-negative integer or a hex string like "
+                               "\"0x7f0000000000\"", key);
+    return vs_json_fail(l, "key \"%s\" must be a non-negative integer", key);
+}
+
+/* Reads an optional string key; absent, null or "" (the shim's writer) gives NULL. */
+static int vs_json_str(const struct vs_json_line *l, json_t *obj, const char *key,
+                       const char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return vs_json_fail(l, "key \"%s\" must be a string", key);
+    if (!*json_string_value(v))
+        return 0;
+    *out = vs_tracefile_intern(l->trace, json_string_value(v));
+    return *out ? 0 : vs_json_fail(l, "out of memory");
+}
+
+static int vs_json_header(const struct vs_json_line *l, json_t *obj)
+{
+    json_t *v = json_object_get(obj, "vramshim_trace");
+    if (!v)
+        return vs_json_fail(l, "not a vramshim trace: the first line lacks \"vramshim_trace\" "
+                               "(expected {\"vramshim_trace\":1,...})");
+    if (!json_is_integer(v) || json_integer_value(v) != 1)
+        return vs_json_fail(l, "unsupported \"vramshim_trace\" version (this build reads 1)");
+    json_t *devices = json_object_get(obj, "devices"), *d;
+    size_t i;
+    json_array_foreach(devices, i, d) {
+        uint64_t ordinal = 0;
+        if (vs_json_u64(l, d, "ordinal", 0, &ordinal) ||
+            (ordinal == 0 && vs_json_u64(l, d, "total", 0, &l->trace->device_total)))
+            return -1;
+    }
+    return 0;
+}
+
+static int vs_json_event(const struct vs_json_line *l, json_t *obj)
+{
+    json_t *evj = json_object_get(obj, "ev");
+    if (!evj)
+        return vs_json_fail(l, "missing key \"ev\"");
+    if (!json_is_string(evj))
+        return vs_json_fail(l, "key \"ev\" must be a string");
+    const char *kind = json_string_value(evj);
+    struct vs_tracefile_event ev = {.line = l->line};
+    if (!strcmp(kind, "alloc")) {
+        ev.kind = VS_TF_ALLOC;
+    } else if (!strcmp(kind, "free")) {
+        ev.kind = VS_TF_FREE;
+    } else {
+        for (size_t i = 0; i < sizeof vs_other_events / sizeof *vs_other_events; i++)
+            if (!strcmp(kind, vs_other_events[i])) {
+                l->trace->skipped++;
+                return 0;
+            }
+        return vs_json_fail(l, "unknown event \"%s\" (expected alloc, free, demote, promote, "
+                               "stage, oom, map, unmap, create, release or site)", kind);
+    }
+    uint64_t dev = 0;
+    const char *tag;
+    if (vs_json_u64(l, obj, "t", VS_KEY_REQUIRED, &ev.t_ns) ||
+        vs_json_u64(l, obj, "ptr", VS_KEY_REQUIRED | VS_KEY_HEX, &ev.ptr) ||
+        vs_json_u64(l, obj, "size", ev.kind == VS_TF_ALLOC ? VS_KEY_REQUIRED : 0, &ev.size) ||
+        vs_json_u64(l, obj, "stream", VS_KEY_HEX, &ev.stream) ||
+        vs_json_u64(l, obj, "dev", 0, &dev) || vs_json_str(l, obj, "api", &ev.api) ||
+        vs_json_str(l, obj, "stage", &ev.stage) || vs_json_str(l, obj, "name", &ev.name) ||
+        vs_json_str(l, obj, "tag", &tag))
+        return -1;
+    if (dev > 1024)
+        return vs_json_fail(l, "key \"dev\" is %llu, not a device ordinal",
+                            (unsigned long long)dev);
+    ev.dev = (int)dev;
+    if (!ev.name)
+        ev.name = tag;
+    ev.async = ev.api && strstr(ev.api, "Async");
+    return vs_tracefile_add(l->trace, &ev, l->err, l->errlen);
+}
+
+int vs_tracefile_read_json(struct vs_tracefile *trace, FILE *fp, char *err, size_t errlen)
+{
+    struct vs_json_line l = {.trace = trace, .err = err, .errlen = errlen};
+    char *buf = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    while (!rc && getline(&buf, &cap, fp) >= 0) {
+        l.line++;
+        if (buf[strspn(buf, " \t\r\n")] == '\0')
+            continue;
+        json_error_t jerr;
+        json_t *obj = json_loads(buf, 0, &jerr);
+        if (!obj) {
+            rc = vs_json_fail(&l, "invalid JSON: %s (column %d)", jerr.text, jerr.column);
+            break;
+        }
+        if (!json_is_object(obj))
+            rc = vs_json_fail(&l, "expected a JSON object");
+        else if (l.line == 1)
+            rc = vs_json_header(&l, obj);
+        else
+            rc = vs_json_event(&l, obj);
+        json_decref(obj);
+    }
+    free(buf);
+    return rc;
+}
