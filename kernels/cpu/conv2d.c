@@ -1,0 +1,133 @@
+/* Direct convolution: per output channel, the output plane starts at the bias and receives each
+ * input channel's taps row by row; the innermost loops run over contiguous x and vectorise.
+ * Out-of-buffer taps are the zero padding and are simply skipped (adding 0 changes nothing). */
+#include "kernels/cpu/conv2d.h"
+
+/* GCC 12 at -O2 vectorises only under the "very cheap" cost model, which rejects these loops
+ * (their trip counts need an epilogue); the dynamic model vectorises them (2x on conv). No
+ * reduction is reordered, so results are bit-identical either way. */
+#pragma GCC optimize("vect-cost-model=dynamic")
+
+#include <stddef.h>
+#include <string.h>
+
+#include "kernels/cpu/parallel.h"
+
+int vs_conv2d_out_h(const struct vs_conv2d_geom *g)
+{
+    return g->in_h + g->pad_top + g->pad_bottom - g->k + 1;
+}
+
+int vs_conv2d_out_w(const struct vs_conv2d_geom *g)
+{
+    return g->in_w + g->pad_left + g->pad_right - g->k + 1;
+}
+
+struct conv_job {
+    const float *in, *weight, *bias;
+    float *out;
+    const struct vs_conv2d_geom *g;
+    int oh, ow;
+};
+
+/* Output column x reads input column x + kx - pad_left; at interior columns all three taps
+ * exist. Edge columns skip missing taps (the zero padding). */
+static void edge_taps(float *o, const float *const *rows, int nrows, const float *w, int x, int iw,
+                      int pl)
+{
+    float acc = o[x];
+    for (int r = 0; r < nrows; r++)
+        for (int kx = 0; kx < 3; kx++) {
+            int ix = x + kx - pl;
+            if (ix >= 0 && ix < iw)
+                acc += w[r * 3 + kx] * rows[r][ix];
+        }
+    o[x] = acc;
+}
+
+/* Adds the taps of nrows kernel rows (w: their 3 * nrows weights, rows: their input rows) to one
+ * output row, in kernel-row then kernel-column order. Fusing taps in one expression keeps that
+ * order (each + rounds as a separate pass would), so results equal a tap-by-tap loop. */
+static void conv3_row(float *restrict o, const float *const *rows, int nrows, const float *w,
+                      int ow, int iw, int pl)
+{
+    int lo = pl < ow ? pl : ow, hi = iw + pl - 2 < ow ? iw + pl - 2 : ow;
+    if (hi < lo)
+        hi = lo;
+    for (int x = 0; x < lo; x++)
+        edge_taps(o, rows, nrows, w, x, iw, pl);
+    for (int x = hi; x < ow; x++)
+        edge_taps(o, rows, nrows, w, x, iw, pl);
+    if (nrows == 3) {
+        const float *restrict a = rows[0] - pl, *restrict b = rows[1] - pl, *restrict c = rows[2] - pl;
+        for (int x = lo; x < hi; x++)
+            o[x] = o[x] + w[0] * a[x] + w[1] * a[x + 1] + w[2] * a[x + 2] + w[3] * b[x] +
+                   w[4] * b[x + 1] + w[5] * b[x + 2] + w[6] * c[x] + w[7] * c[x + 1] +
+                   w[8] * c[x + 2];
+        return;
+    }
+    for (int r = 0; r < nrows; r++) {
+        const float *restrict a = rows[r] - pl;
+        const float w0 = w[3 * r], w1 = w[3 * r + 1], w2 = w[3 * r + 2];
+        for (int x = lo; x < hi; x++)
+            o[x] = o[x] + w0 * a[x] + w1 * a[x + 1] + w2 * a[x + 2];
+    }
+}
+
+static void conv3_plane(const struct conv_job *j, float *out, const float *in, const float *wk)
+{
+    const struct vs_conv2d_geom *g = j->g;
+    for (int y = 0; y < j->oh; y++) {
+        const float *rows[3];
+        float w[9];
+        int n = 0;
+        for (int ky = 0; ky < 3; ky++) {
+            int iy = y + ky - g->pad_top;
+            if (iy < 0 || iy >= g->in_h)
+                continue;
+            rows[n] = in + (size_t)iy * g->in_w;
+            memcpy(w + 3 * n, wk + 3 * ky, 3 * sizeof *w);
+            n++;
+        }
+        conv3_row(out + (size_t)y * j->ow, rows, n, w, j->ow, g->in_w, g->pad_left);
+    }
+}
+
+static void conv1_plane(const struct conv_job *j, float *restrict out, const float *restrict in,
+                        float w)
+{
+    const size_t n = (size_t)j->oh * j->ow;
+    for (size_t i = 0; i < n; i++)
+        out[i] += w * in[i];
+}
+
+static void conv_channels(void *ctx, size_t begin, size_t end)
+{
+    const struct conv_job *j = ctx;
+    const struct vs_conv2d_geom *g = j->g;
+    const size_t iplane = (size_t)g->in_h * g->in_w, oplane = (size_t)j->oh * j->ow;
+    const int kk = g->k * g->k;
+    for (size_t co = begin; co < end; co++) {
+        float *out = j->out + co * oplane;
+        const float b = j->bias ? j->bias[co] : 0.0f;
+        for (size_t i = 0; i < oplane; i++)
+            out[i] = b;
+        for (int ci = 0; ci < g->cin; ci++) {
+            const float *in = j->in + (size_t)ci * iplane;
+            const float *wk = j->weight + (co * g->cin + (size_t)ci) * kk;
+            if (g->k == 3)
+                conv3_plane(j, out, in, wk);
+            else
+                conv1_plane(j, out, in, wk[0]);
+        }
+    }
+}
+
+void vs_conv2d(const float *in, float *out, const float *weight, const float *bias,
+               const struct vs_conv2d_geom *g)
+{
+    struct conv_job j = {in, weight, bias, out, g, vs_conv2d_out_h(g), vs_conv2d_out_w(g)};
+    if (j.oh <= 0 || j.ow <= 0)
+        return;
+    vs_parallel_for((size_t)g->cout, conv_channels, &j);
+}

@@ -1,0 +1,59 @@
+/* Causal 3D convolution of one output frame over a window of the frame (C reference).
+ *
+ * A window is a rectangle of a frame at one resolution level: rows [y0, y0+h) and columns
+ * [x0, x0+w) of an H x W frame. An activation frame is stored as [C][h][w] over its window.
+ *
+ * Invariants:
+ * - Zero padding exists only outside the frame (rows < 0 or >= H, columns < 0 or >= W). Inside
+ *   the frame every pixel a kernel tap reaches must lie in the input window; callers check this
+ *   with vs_window_covers(). This is what makes a tile with an exact halo produce the values of
+ *   the whole frame: at a tile's interior edges the halo supplies real pixels, at the frame's
+ *   edges the zero padding is the real padding.
+ * - Time is causal: the kt input frames are the kt-1 previous frames and the current one, oldest
+ *   first; a NULL frame is a zero frame (the zero padding in front of the first frame).
+ * - Spatial kernels are square and odd (k x k, radius (k-1)/2), k <= 3 and kt <= 3: the shapes
+ *   of the Wan decoder; 1x1x1 convs are pointwise.
+ */
+#ifndef VS_KERNELS_CPU_CONV3D_H
+#define VS_KERNELS_CPU_CONV3D_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum { VS_CONV3D_MAX_KT = 3, VS_CONV3D_MAX_K = 3 };
+
+struct vs_window {
+    int y0, x0, h, w; /* the rectangle, in frame coordinates */
+    int H, W;         /* the whole frame */
+};
+
+struct vs_conv3d {
+    int out_ch, in_ch, kt, k;  /* time taps, spatial kernel size (k x k) */
+    const float *weight;       /* [out_ch][in_ch][kt][k][k] */
+    const float *bias;         /* [out_ch] */
+    const float *packed;       /* weight in the kernel's layout (vs_conv3d_pack) */
+};
+
+static inline size_t vs_window_area(const struct vs_window *w)
+{
+    return (size_t)w->h * (size_t)w->w;
+}
+
+/* `w` grown by r pixels on each side, clipped to its frame: the input a conv of radius r needs. */
+struct vs_window vs_window_grow(const struct vs_window *w, int r);
+
+/* True when `in` holds every in-frame pixel within `radius` of `out` (both on the same frame). */
+bool vs_window_covers(const struct vs_window *in, const struct vs_window *out, int radius);
+
+/* The kernel reads weights re-laid out for blocks of output channels: c->packed must hold
+ * vs_conv3d_packed_floats(c) floats written by vs_conv3d_pack(c, ...) (done once, at load). */
+size_t vs_conv3d_packed_floats(const struct vs_conv3d *c);
+void vs_conv3d_pack(const struct vs_conv3d *c, float *packed);
+
+/* out over wout = bias + sum over (in channel, dt, ky, kx) of weight * in[dt] at the tap.
+ * in has c->kt entries, in[c->kt - 1] the current frame; each is [in_ch][win.h][win.w] or NULL.
+ * Requires vs_window_covers(win, wout, (c->k - 1) / 2). out is [out_ch][wout.h][wout.w]. */
+void vs_conv3d_frame(const struct vs_conv3d *c, const float *const *in, const struct vs_window *win,
+                     float *out, const struct vs_window *wout);
+
+#endif

@@ -1,0 +1,46 @@
+/* Frame cache of a causal conv3d (see conv3d_cache.h). Pushing rotates buffer pointers and
+ * copies one frame, so the cache costs one frame copy per step. */
+#include "kernels/cpu/conv3d_cache.h"
+
+#include <string.h>
+
+size_t vs_conv3d_cache_floats(int kt, size_t frame_floats)
+{
+    return (size_t)(kt - 1) * frame_floats;
+}
+
+void vs_conv3d_cache_init(struct vs_conv3d_cache *cache, int kt, size_t frame_floats,
+                          float *storage)
+{
+    cache->cap = kt - 1;
+    cache->kept = 0;
+    cache->frame_floats = frame_floats;
+    for (int i = 0; i < cache->cap; i++)
+        cache->frames[i] = storage + (size_t)i * frame_floats;
+}
+
+static void push(struct vs_conv3d_cache *cache, const float *in)
+{
+    if (cache->cap == 0)
+        return;
+    if (cache->kept == cache->cap) {
+        float *oldest = cache->frames[0];
+        memmove(cache->frames, cache->frames + 1, (size_t)(cache->cap - 1) * sizeof(float *));
+        cache->frames[cache->cap - 1] = oldest;
+        cache->kept--;
+    }
+    memcpy(cache->frames[cache->kept++], in, cache->frame_floats * sizeof(float));
+}
+
+void vs_causal_conv3d_step(const struct vs_conv3d *c, struct vs_conv3d_cache *cache,
+                           const float *in, const struct vs_window *win, float *out,
+                           const struct vs_window *wout)
+{
+    const float *frames[VS_CONV3D_MAX_KT];
+    frames[c->kt - 1] = in;
+    for (int back = 1; back < c->kt; back++)
+        frames[c->kt - 1 - back] =
+            cache->kept - back >= 0 ? cache->frames[cache->kept - back] : NULL;
+    vs_conv3d_frame(c, frames, win, out, wout);
+    push(cache, in);
+}

@@ -1,0 +1,213 @@
+/* Wan decoder stages, one frame at a time (see wan_stage.h). The operations follow diffusers'
+ * WanResidualBlock, WanAttentionBlock, WanResample and the decoder head; each conv input is what
+ * diffusers caches (the activation after norm and SiLU). */
+#include "kernels/wan_stage.h"
+
+#include <math.h>
+
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/region.h"
+#include "kernels/cpu/rmsnorm.h"
+#include "kernels/cpu/upsample.h"
+
+static struct vs_window doubled(const struct vs_window *w)
+{
+    return (struct vs_window){2 * w->y0, 2 * w->x0, 2 * w->h, 2 * w->w, 2 * w->H, 2 * w->W};
+}
+
+bool vs_wan_stage_windows_ok(const struct vs_wan_stage *s, const struct vs_wan_stage_state *st)
+{
+    const int r1 = (s->conv.k - 1) / 2, r2 = (s->conv2.k - 1) / 2;
+    switch (s->kind) {
+    case VS_WAN_RES:
+        return vs_window_covers(&st->in, &st->mid, r1) && vs_window_covers(&st->mid, &st->out, r2);
+    case VS_WAN_RESAMPLE: {
+        struct vs_window up = doubled(&st->in);
+        return vs_window_covers(&up, &st->out, r1);
+    }
+    case VS_WAN_ATTN: /* global: the whole frame in and out */
+        return st->in.h == st->in.H && st->in.w == st->in.W && st->out.h == st->out.H &&
+               st->out.w == st->out.W && vs_window_covers(&st->in, &st->out, 0);
+    case VS_WAN_CONV:
+    case VS_WAN_HEAD:
+        break;
+    }
+    return vs_window_covers(&st->in, &st->out, r1);
+}
+
+/* Time taps and frame sizes (floats) of the stage's two caches; kt 1 means no cache. */
+static void cache_shapes(const struct vs_wan_stage *s, const struct vs_wan_stage_state *st,
+                         int *kt1, size_t *f1, int *kt2, size_t *f2)
+{
+    *kt1 = *kt2 = 1;
+    *f1 = *f2 = 0;
+    switch (s->kind) {
+    case VS_WAN_CONV:
+    case VS_WAN_HEAD:
+        *kt1 = s->conv.kt;
+        *f1 = (size_t)s->in_ch * vs_window_area(&st->in);
+        break;
+    case VS_WAN_RES:
+        *kt1 = s->conv.kt;
+        *f1 = (size_t)s->in_ch * vs_window_area(&st->in);
+        *kt2 = s->conv2.kt;
+        *f2 = (size_t)s->out_ch * vs_window_area(&st->mid);
+        break;
+    case VS_WAN_RESAMPLE:
+        if (s->temporal) {
+            *kt2 = s->conv2.kt;
+            *f2 = (size_t)s->in_ch * vs_window_area(&st->in);
+        }
+        break;
+    case VS_WAN_ATTN:
+        break;
+    }
+}
+
+size_t vs_wan_stage_cache_floats(const struct vs_wan_stage *s, const struct vs_wan_stage_state *st)
+{
+    int kt1, kt2;
+    size_t f1, f2;
+    cache_shapes(s, st, &kt1, &f1, &kt2, &f2);
+    return vs_conv3d_cache_floats(kt1, f1) + vs_conv3d_cache_floats(kt2, f2);
+}
+
+size_t vs_wan_stage_out_floats(const struct vs_wan_stage *s, const struct vs_wan_stage_state *st)
+{
+    int frames = s->kind == VS_WAN_RESAMPLE && s->temporal ? 2 : 1;
+    return (size_t)frames * s->out_ch * vs_window_area(&st->out);
+}
+
+size_t vs_wan_stage_scratch_floats(const struct vs_wan_stage *s,
+                                   const struct vs_wan_stage_state *st)
+{
+    size_t a_in = vs_window_area(&st->in);
+    switch (s->kind) {
+    case VS_WAN_RES:
+        return (size_t)s->in_ch * a_in + (size_t)s->out_ch * vs_window_area(&st->mid) +
+               (s->has_shortcut ? (size_t)s->out_ch * vs_window_area(&st->out) : 0);
+    case VS_WAN_ATTN: /* norm, qkv, q/k/v token-major */
+        return 7 * (size_t)s->in_ch * a_in;
+    case VS_WAN_RESAMPLE: /* upsampled frame, time_conv output */
+        return 4 * (size_t)s->in_ch * a_in + (s->temporal ? 2 * (size_t)s->in_ch * a_in : 0);
+    case VS_WAN_HEAD:
+        return (size_t)s->in_ch * a_in;
+    case VS_WAN_CONV:
+        break;
+    }
+    return 0;
+}
+
+void vs_wan_stage_bind(const struct vs_wan_stage *s, struct vs_wan_stage_state *st, float *storage)
+{
+    int kt1, kt2;
+    size_t f1, f2;
+    cache_shapes(s, st, &kt1, &f1, &kt2, &f2);
+    vs_conv3d_cache_init(&st->cache1, kt1, f1, storage);
+    storage += vs_conv3d_cache_floats(kt1, f1);
+    vs_conv3d_cache_init(&st->cache2, kt2, f2, storage);
+    storage += vs_conv3d_cache_floats(kt2, f2);
+    size_t frame = (size_t)s->out_ch * vs_window_area(&st->out);
+    st->frames[0] = storage;
+    st->frames[1] = s->kind == VS_WAN_RESAMPLE && s->temporal ? storage + frame : NULL;
+    st->frames_in = 0;
+}
+
+/* out (over st->out) += x (over st->in, a superset). */
+static void add_residual(const struct vs_wan_stage_state *st, int ch, float *out, const float *x)
+{
+    vs_add_crop(out, ch, st->out.h, st->out.w, x, st->in.h, st->in.w, st->out.y0 - st->in.y0,
+                st->out.x0 - st->in.x0);
+}
+
+static void res_step(const struct vs_wan_stage *s, struct vs_wan_stage_state *st, const float *in,
+                     float *scratch)
+{
+    float *act = scratch;
+    float *hid = act + (size_t)s->in_ch * vs_window_area(&st->in);
+    vs_rmsnorm(in, act, s->in_ch, vs_window_area(&st->in), s->gamma, true);
+    vs_causal_conv3d_step(&s->conv, &st->cache1, act, &st->in, hid, &st->mid);
+    vs_rmsnorm(hid, hid, s->out_ch, vs_window_area(&st->mid), s->gamma2, true);
+    vs_causal_conv3d_step(&s->conv2, &st->cache2, hid, &st->mid, st->frames[0], &st->out);
+    if (s->has_shortcut) {
+        float *sc = hid + (size_t)s->out_ch * vs_window_area(&st->mid);
+        const float *x = in;
+        vs_conv3d_frame(&s->shortcut, &x, &st->in, sc, &st->out);
+        vs_add_crop(st->frames[0], s->out_ch, st->out.h, st->out.w, sc, st->out.h, st->out.w, 0, 0);
+    } else {
+        add_residual(st, s->out_ch, st->frames[0], in);
+    }
+}
+
+/* Single-head attention over the frame's pixels (the window is the whole frame). */
+static void attn_step(const struct vs_wan_stage *s, struct vs_wan_stage_state *st, const float *in,
+                      float *scratch)
+{
+    const int c = s->in_ch;
+    const size_t n = vs_window_area(&st->in), cn = (size_t)c * n;
+    float *normed = scratch, *qkv = scratch + cn, *tokens = qkv + 3 * cn;
+    vs_rmsnorm(in, normed, c, n, s->gamma, false);
+    const float *x = normed;
+    vs_conv3d_frame(&s->conv, &x, &st->in, qkv, &st->in);
+    for (int j = 0; j < 3; j++)
+        vs_transpose(qkv + j * cn, tokens + j * cn, (size_t)c, n);
+    float *attended = normed; /* [n][c] */
+    vs_attention(tokens, tokens + cn, tokens + 2 * cn, attended, n, c, 1.0f / sqrtf((float)c));
+    vs_transpose(attended, qkv, n, (size_t)c);
+    x = qkv;
+    vs_conv3d_frame(&s->conv2, &x, &st->in, st->frames[0], &st->out);
+    add_residual(st, c, st->frames[0], in);
+}
+
+/* Nearest x2 then the 2-D conv, for each of `count` frames of src. */
+static void upconv(const struct vs_wan_stage *s, struct vs_wan_stage_state *st, const float *src,
+                   int count, float *up)
+{
+    const size_t frame = (size_t)s->in_ch * vs_window_area(&st->in);
+    const struct vs_window upw = doubled(&st->in);
+    for (int j = 0; j < count; j++) {
+        vs_upsample_nearest2x(src + j * frame, up, s->in_ch, st->in.h, st->in.w);
+        const float *x = up;
+        vs_conv3d_frame(&s->conv, &x, &upw, st->frames[j], &st->out);
+    }
+}
+
+/* time_conv doubles the channels; channel block j of its output is output frame j. */
+static int resample_step(const struct vs_wan_stage *s, struct vs_wan_stage_state *st,
+                         const float *in, float *scratch)
+{
+    float *up = scratch;
+    long f = st->frames_in++;
+    if (!s->temporal || f == 0) {
+        upconv(s, st, in, 1, up);
+        return 1;
+    }
+    float *doubled_frames = up + 4 * (size_t)s->in_ch * vs_window_area(&st->in);
+    vs_causal_conv3d_step(&s->conv2, &st->cache2, in, &st->in, doubled_frames, &st->in);
+    upconv(s, st, doubled_frames, 2, up);
+    return 2;
+}
+
+int vs_wan_stage_step(const struct vs_wan_stage *s, struct vs_wan_stage_state *st,
+                      const float *in, float *scratch)
+{
+    switch (s->kind) {
+    case VS_WAN_CONV:
+        vs_causal_conv3d_step(&s->conv, &st->cache1, in, &st->in, st->frames[0], &st->out);
+        break;
+    case VS_WAN_RES:
+        res_step(s, st, in, scratch);
+        break;
+    case VS_WAN_ATTN:
+        attn_step(s, st, in, scratch);
+        break;
+    case VS_WAN_RESAMPLE:
+        return resample_step(s, st, in, scratch);
+    case VS_WAN_HEAD:
+        vs_rmsnorm(in, scratch, s->in_ch, vs_window_area(&st->in), s->gamma, true);
+        vs_causal_conv3d_step(&s->conv, &st->cache1, scratch, &st->in, st->frames[0], &st->out);
+        break;
+    }
+    st->frames_in++;
+    return 1;
+}

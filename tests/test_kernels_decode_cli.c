@@ -1,0 +1,215 @@
+/* `vramshim decode` end to end on the golden files: .npy output equals diffusers' decode, PNG
+ * output is a readable image of the right size, the final line reports plan, memory and time,
+ * and user errors (wrong latent channels, other devices, tiny budgets, bad options) are precise. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <spng.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels/array_io.h"
+#include "kernels/safetensors.h"
+#include "tests/golden_weights.h"
+
+#define CLI VS_BUILD_DIR "/vramshim decode"
+#define GOLDEN VS_SOURCE_DIR "/tests/golden/"
+
+/* Runs the CLI with args; returns exit status, output (stdout+stderr) in buf. */
+static int run(const char *args, char *buf, size_t len)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", CLI, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p, "cannot run %s", cmd);
+    size_t n = fread(buf, 1, len - 1, p);
+    buf[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(decode_cli, npy_output_equals_diffusers)
+{
+    char out[] = "/tmp/vs_cli_XXXXXX.npy", buf[8192];
+    close(mkstemps(out, 4));
+    char args[1024];
+    snprintf(args, sizeof args, "--vae " GOLDEN "sd_small.vae.safetensors --latents " GOLDEN
+             "sd_small.io.safetensors --unscaled --tile 8 -o %s", out);
+    cr_assert_eq(run(args, buf, sizeof buf), 0, "%s", buf);
+    cr_assert(strstr(buf, "decode: plan exact 3x2 tiles of 8 px, halo 14 px"), "%s", buf);
+    cr_assert(strstr(buf, "peak working memory predicted"), "%s", buf);
+    struct vs_array got;
+    struct vs_err err;
+    cr_assert_eq(vs_array_load(out, &got, &err), 0, "%s", err.msg);
+    struct vs_st_file io;
+    cr_assert_eq(vs_st_open(&io, GOLDEN "sd_small.io.safetensors", &err), 0, "%s", err.msg);
+    const struct vs_st_tensor *t = vs_st_find(&io, "output");
+    cr_assert_eq(got.numel, t->numel);
+    cr_assert_eq(got.ndim, 4);
+    float *want = malloc(t->numel * sizeof *want);
+    vs_st_read_f32(&io, t, want, &err);
+    double m = 0;
+    for (size_t i = 0; i < t->numel; i++)
+        m = fmax(m, fabs((double)got.data[i] - want[i]));
+    printf("CLI exact tiled decode of sd_small: max-abs vs diffusers %.3g\n", m);
+    cr_assert_leq(m, 1e-4);
+    free(want);
+    vs_st_close(&io);
+    vs_array_free(&got);
+    unlink(out);
+}
+
+Test(decode_cli, png_output_is_an_image_of_the_decoded_size)
+{
+    char out[] = "/tmp/vs_cli_XXXXXX.png", buf[8192], args[1024];
+    close(mkstemps(out, 4));
+    snprintf(args, sizeof args, "--vae " GOLDEN "flux_small.vae.safetensors --latents " GOLDEN
+             "flux_small.io.safetensors --unscaled --mode blend -o %s", out);
+    cr_assert_eq(run(args, buf, sizeof buf), 0, "%s", buf);
+    FILE *f = fopen(out, "rb");
+    cr_assert(f);
+    spng_ctx *ctx = spng_ctx_new(0);
+    spng_set_png_file(ctx, f);
+    struct spng_ihdr ihdr;
+    cr_assert_eq(spng_get_ihdr(ctx, &ihdr), 0);
+    cr_assert_eq(ihdr.width, 24);
+    cr_assert_eq(ihdr.height, 16);
+    cr_assert_eq(ihdr.color_type, SPNG_COLOR_TYPE_TRUECOLOR);
+    spng_ctx_free(ctx);
+    fclose(f);
+    unlink(out);
+}
+
+Test(decode_cli, wrong_latent_channels)
+{
+    char buf[8192];
+    int rc = run("--vae " GOLDEN "sd_small.vae.safetensors --latents " GOLDEN
+                 "flux_small.io.safetensors -o /tmp/never.png", buf, sizeof buf);
+    cr_assert_eq(rc, 1);
+    cr_assert(strstr(buf, "decode: " GOLDEN "flux_small.io.safetensors: latents have 16 channels "
+                          "but the decoder in " GOLDEN "sd_small.vae.safetensors takes 4"), "%s", buf);
+}
+
+Test(decode_cli, only_cpu_exists)
+{
+    char buf[4096];
+    cr_assert_eq(run("--device cuda --vae x --latents y -o z.png", buf, sizeof buf), 2);
+    cr_assert(strstr(buf, "--device cuda: only the CPU decoder exists in this build"), "%s", buf);
+}
+
+Test(decode_cli, budget_too_small_and_bad_options)
+{
+    char buf[8192];
+    cr_assert_eq(run("--budget 2K --unscaled --vae " GOLDEN "sd_small.vae.safetensors --latents "
+                     GOLDEN "sd_small.io.safetensors -o /tmp/never.png", buf, sizeof buf), 1);
+    cr_assert(strstr(buf, "budget 2.00 KiB is too small: the full-frame part"), "%s", buf);
+    cr_assert_eq(run("--budget lots --vae a --latents b -o c", buf, sizeof buf), 2);
+    cr_assert(strstr(buf, "--budget 'lots' is not a size"), "%s", buf);
+    cr_assert_eq(run("--mode fast --vae a --latents b -o c", buf, sizeof buf), 2);
+    cr_assert(strstr(buf, "unknown --mode 'fast' (exact, blend, monolithic)"), "%s", buf);
+    cr_assert_eq(run("--vae a -o c", buf, sizeof buf), 2);
+    cr_assert(strstr(buf, "--vae, --latents and -o are required"), "%s", buf);
+}
+
+Test(decode_cli, missing_files_are_named)
+{
+    char buf[8192];
+    cr_assert_eq(run("--vae /nonexistent.safetensors --latents " GOLDEN
+                     "sd_small.io.safetensors -o /tmp/never.png", buf, sizeof buf), 1);
+    cr_assert(strstr(buf, "/nonexistent.safetensors: cannot open: No such file or directory"), "%s", buf);
+    cr_assert_eq(run("--vae a --latents /tmp/latents.txt -o c", buf, sizeof buf), 1);
+    cr_assert(strstr(buf, "/tmp/latents.txt: unknown latent format (expected .safetensors or .npy)"), "%s", buf);
+}
+
+/* sd_small latents * scaling_factor (0.18215 in the file's config), twice in a batch, as .npy */
+Test(decode_cli, scaled_npy_batch_of_two_equals_diffusers)
+{
+    struct vs_st_file io;
+    struct vs_err err;
+    cr_assert_eq(vs_st_open(&io, GOLDEN "sd_small.io.safetensors", &err), 0, "%s", err.msg);
+    const struct vs_st_tensor *l = vs_st_find(&io, "latents"), *o = vs_st_find(&io, "output");
+    float *lat = malloc(2 * l->numel * sizeof *lat), *want = malloc(o->numel * sizeof *want);
+    vs_st_read_f32(&io, l, lat, &err);
+    vs_st_read_f32(&io, o, want, &err);
+    for (size_t i = 0; i < l->numel; i++)
+        lat[i + l->numel] = lat[i] = lat[i] * 0.18215f;
+    char in[] = "/tmp/vs_cli_in_XXXXXX.npy", out[] = "/tmp/vs_cli_out_XXXXXX.npy", buf[8192], args[1024];
+    close(mkstemps(in, 4));
+    close(mkstemps(out, 4));
+    int64_t shape[4] = {2, l->shape[1], l->shape[2], l->shape[3]};
+    cr_assert_eq(vs_npy_write(in, lat, 4, shape, &err), 0, "%s", err.msg);
+    snprintf(args, sizeof args, "--vae " GOLDEN "sd_small.vae.safetensors --latents %s --scaled "
+             "--mode monolithic --threads 1 -o %s", in, out);
+    cr_assert_eq(run(args, buf, sizeof buf), 0, "%s", buf);
+    struct vs_array got;
+    cr_assert_eq(vs_array_load(out, &got, &err), 0, "%s", err.msg);
+    cr_assert(got.ndim == 4 && got.shape[0] == 2 && got.numel == 2 * o->numel);
+    double m = 0;
+    for (size_t i = 0; i < got.numel; i++)
+        m = fmax(m, fabs((double)got.data[i] - want[i % o->numel]));
+    cr_assert_leq(m, 1e-4, "max-abs %g", m);
+    vs_array_free(&got);
+    free(lat);
+    free(want);
+    vs_st_close(&io);
+    unlink(in);
+    unlink(out);
+}
+
+Test(decode_cli, wan_video_to_y4m_and_numbered_frames)
+{
+    char dir[] = "/tmp/vs_cli_wan_XXXXXX", buf[8192], args[1024], path[256];
+    cr_assert(mkdtemp(dir));
+    snprintf(args, sizeof args, "--vae " GOLDEN "wan_small.vae.safetensors --latents " GOLDEN
+             "wan_small.io.safetensors --unscaled -o %s/v.y4m", dir);
+    cr_assert_eq(run(args, buf, sizeof buf), 0, "%s", buf);
+    cr_assert(strstr(buf, "decode: plan wan21 causal, 3 latent frames -> 9"), "%s", buf);
+    snprintf(path, sizeof path, "%s/v.y4m", dir);
+    FILE *f = fopen(path, "rb");
+    cr_assert(f);
+    char head[64] = {0};
+    cr_assert(fgets(head, sizeof head, f));
+    cr_assert(!strncmp(head, "YUV4MPEG2 W64 H48 F16:1", 23), "%s", head);
+    long frames = 0;
+    char line[16];
+    while (fgets(line, sizeof line, f)) {
+        if (!strcmp(line, "FRAME\n")) {
+            frames++;
+            fseek(f, 3 * 64 * 48, SEEK_CUR);
+        }
+    }
+    fclose(f);
+    cr_assert_eq(frames, 9);
+    unlink(path);
+
+    snprintf(args, sizeof args, "--vae " GOLDEN "wan_small.vae.safetensors --latents " GOLDEN
+             "wan_small.io.safetensors --unscaled -o %s/f.png", dir);
+    cr_assert_eq(run(args, buf, sizeof buf), 0, "%s", buf);
+    for (int t = 0; t < 9; t++) {
+        snprintf(path, sizeof path, "%s/f_%04d.png", dir, t);
+        cr_assert_eq(access(path, R_OK), 0, "frame %s missing", path);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+/* Without a scaling_factor in the weights' config, 4 latent channels fit SD and SDXL alike. */
+Test(decode_cli, ambiguous_scaling_asks_for_arch)
+{
+    static const int widths[2] = {8, 16};
+    char vae[] = "/tmp/vs_cli_vae_XXXXXX.safetensors", msg[256], buf[8192], args[1024];
+    close(mkstemps(vae, 12));
+    char *man = gw_kl_manifest(4, 2, widths, 1, 1, 1);
+    cr_assert_eq(gw_write_safetensors(vae, man, "{\"norm_num_groups\": 4}", msg, sizeof msg), 0, "%s", msg);
+    free(man);
+    snprintf(args, sizeof args, "--vae %s --latents " GOLDEN "sd_small.io.safetensors -o /tmp/never.png", vae);
+    cr_assert_eq(run(args, buf, sizeof buf), 1, "%s", buf);
+    cr_assert(strstr(buf, "4 latent channels fit SD 1.x/2.x and SDXL (--arch sd|sdxl), whose latent "
+                          "scaling differs: pass --arch, or --unscaled"), "%s", buf);
+    snprintf(args, sizeof args, "--vae %s --arch sdxl --latents " GOLDEN "sd_small.io.safetensors "
+             "--plan", vae);
+    cr_assert_eq(run(args, buf, sizeof buf), 0, "%s", buf);
+    cr_assert(strstr(buf, "plan exact 1x1 tiles of 24 px, halo 14 px"), "%s", buf);
+    unlink(vae);
+}

@@ -1,0 +1,333 @@
+/* Every C decoder layer against a direct naive implementation (kernels/cpu/), plus the file
+ * readers' number conversion: conv2d (full frame, tile with per-edge padding, 1x1), GroupNorm
+ * (one shot, and per-tile statistics merged = one pass over the image), attention (online softmax
+ * vs an explicit score matrix, head dims 24 and 512), upsample, SiLU, linear, crop/add,
+ * transpose, thread-count independence, F16/BF16 decoding and .npy round trips. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels/array_io.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/groupnorm.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/region.h"
+#include "kernels/cpu/silu.h"
+#include "kernels/cpu/upsample.h"
+#include "kernels/safetensors.h"
+
+static float *rnd(size_t n, unsigned seed)
+{
+    float *p = malloc(n * sizeof *p);
+    uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        p[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2 - 1);
+    }
+    return p;
+}
+
+static double max_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+/* zero-padded 'same' conv, double accumulation */
+static void naive_conv(const float *in, float *out, const float *w, const float *b, int cin,
+                       int cout, int k, int h, int wd)
+{
+    int r = k / 2;
+    for (int co = 0; co < cout; co++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < wd; x++) {
+                double s = b[co];
+                for (int ci = 0; ci < cin; ci++)
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++) {
+                            int iy = y + ky - r, ix = x + kx - r;
+                            if (iy >= 0 && iy < h && ix >= 0 && ix < wd)
+                                s += (double)w[((co * cin + ci) * k + ky) * k + kx] *
+                                     in[(ci * h + iy) * wd + ix];
+                        }
+                out[(co * h + y) * wd + x] = (float)s;
+            }
+}
+
+Test(layers, conv2d_3x3_and_1x1_match_naive)
+{
+    const int cin = 5, cout = 7, h = 11, w = 9;
+    for (int k = 1; k <= 3; k += 2) {
+        float *in = rnd((size_t)cin * h * w, 1), *wt = rnd((size_t)cout * cin * k * k, 2);
+        float *b = rnd((size_t)cout, 3), *out = malloc(sizeof(float) * cout * h * w);
+        float *ref = malloc(sizeof(float) * cout * h * w);
+        struct vs_conv2d_geom g = {cin, cout, k, h, w, k / 2, k / 2, k / 2, k / 2};
+        cr_assert_eq(vs_conv2d_out_h(&g), h);
+        vs_conv2d(in, out, wt, b, &g);
+        naive_conv(in, ref, wt, b, cin, cout, k, h, w);
+        cr_assert_leq(max_diff(out, ref, (size_t)cout * h * w), 1e-5, "k=%d", k);
+        free(in), free(wt), free(b), free(out), free(ref);
+    }
+}
+
+Test(layers, conv2d_on_a_tile_equals_the_full_frame_bit_for_bit)
+{
+    const int cin = 4, cout = 6, h = 12, w = 10;
+    float *in = rnd((size_t)cin * h * w, 4), *wt = rnd((size_t)cout * cin * 9, 5);
+    float *b = rnd((size_t)cout, 6), *full = malloc(sizeof(float) * cout * h * w);
+    struct vs_conv2d_geom g = {cin, cout, 3, h, w, 1, 1, 1, 1};
+    vs_conv2d(in, full, wt, b, &g);
+    /* tiles: top-left corner (borders top/left), interior, bottom-right corner */
+    const int tiles[3][4] = {{0, 0, 5, 4}, {3, 2, 8, 7}, {6, 5, 12, 10}}; /* y0 x0 y1 x1 of output */
+    for (int t = 0; t < 3; t++) {
+        int y0 = tiles[t][0], x0 = tiles[t][1], y1 = tiles[t][2], x1 = tiles[t][3];
+        int by0 = y0 > 0 ? y0 - 1 : 0, bx0 = x0 > 0 ? x0 - 1 : 0;
+        int by1 = y1 < h ? y1 + 1 : h, bx1 = x1 < w ? x1 + 1 : w;
+        float *buf = malloc(sizeof(float) * cin * (by1 - by0) * (bx1 - bx0));
+        vs_crop(in, cin, h, w, by0, bx0, buf, by1 - by0, bx1 - bx0);
+        struct vs_conv2d_geom tg = {cin, cout, 3, by1 - by0, bx1 - bx0,
+                                    y0 == 0, y1 == h, x0 == 0, x1 == w};
+        cr_assert_eq(vs_conv2d_out_h(&tg), y1 - y0);
+        cr_assert_eq(vs_conv2d_out_w(&tg), x1 - x0);
+        float *out = malloc(sizeof(float) * cout * (y1 - y0) * (x1 - x0));
+        float *want = malloc(sizeof(float) * cout * (y1 - y0) * (x1 - x0));
+        vs_conv2d(buf, out, wt, b, &tg);
+        vs_crop(full, cout, h, w, y0, x0, want, y1 - y0, x1 - x0);
+        cr_assert_eq(memcmp(out, want, sizeof(float) * cout * (y1 - y0) * (x1 - x0)), 0, "tile %d", t);
+        free(buf), free(out), free(want);
+    }
+    free(in), free(wt), free(b), free(full);
+}
+
+Test(layers, conv2d_result_does_not_depend_on_thread_count)
+{
+    const int cin = 6, cout = 9, h = 13, w = 7;
+    float *in = rnd((size_t)cin * h * w, 7), *wt = rnd((size_t)cout * cin * 9, 8);
+    float *b = rnd((size_t)cout, 9);
+    float *a = malloc(sizeof(float) * cout * h * w), *c = malloc(sizeof(float) * cout * h * w);
+    struct vs_conv2d_geom g = {cin, cout, 3, h, w, 1, 1, 1, 1};
+    vs_set_threads(1);
+    vs_conv2d(in, a, wt, b, &g);
+    vs_set_threads(4);
+    vs_conv2d(in, c, wt, b, &g);
+    vs_set_threads(0);
+    cr_assert_eq(memcmp(a, c, sizeof(float) * cout * h * w), 0);
+    free(in), free(wt), free(b), free(a), free(c);
+}
+
+static void naive_groupnorm(const float *x, float *out, int c, size_t plane, int groups, float eps,
+                            const float *gamma, const float *beta)
+{
+    int cpg = c / groups;
+    for (int g = 0; g < groups; g++) {
+        double s = 0, s2 = 0, n = (double)cpg * plane;
+        for (size_t i = g * cpg * plane; i < (g + 1) * cpg * plane; i++)
+            s += x[i];
+        double mean = s / n;
+        for (size_t i = g * cpg * plane; i < (g + 1) * cpg * plane; i++)
+            s2 += (x[i] - mean) * (x[i] - mean);
+        double rstd = 1 / sqrt(s2 / n + eps);
+        for (int ci = g * cpg; ci < (g + 1) * cpg; ci++)
+            for (size_t i = 0; i < plane; i++)
+                out[ci * plane + i] = (float)((x[ci * plane + i] - mean) * rstd * gamma[ci] + beta[ci]);
+    }
+}
+
+Test(layers, groupnorm_matches_naive_with_and_without_silu)
+{
+    const int c = 12, h = 7, w = 9, groups = 4;
+    size_t n = (size_t)c * h * w;
+    float *x = rnd(n, 10), *gamma = rnd((size_t)c, 11), *beta = rnd((size_t)c, 12);
+    for (size_t i = 0; i < n; i++)
+        x[i] = x[i] * 3 + 5; /* offset mean: the two-pass variance must not cancel */
+    float *ref = malloc(n * sizeof *ref), *y = malloc(n * sizeof *y);
+    naive_groupnorm(x, ref, c, (size_t)h * w, groups, 1e-6f, gamma, beta);
+    memcpy(y, x, n * sizeof *y);
+    vs_groupnorm(y, c, h, w, groups, 1e-6f, gamma, beta, 0);
+    cr_assert_leq(max_diff(y, ref, n), 1e-5);
+    memcpy(y, x, n * sizeof *y);
+    vs_groupnorm(y, c, h, w, groups, 1e-6f, gamma, beta, 1);
+    for (size_t i = 0; i < n; i++)
+        ref[i] = ref[i] / (1 + expf(-ref[i]));
+    cr_assert_leq(max_diff(y, ref, n), 1e-5);
+    free(x), free(gamma), free(beta), free(ref), free(y);
+}
+
+Test(layers, groupnorm_stats_merged_over_tiles_equal_one_pass)
+{
+    const int c = 8, h = 10, w = 13, groups = 2;
+    float *x = rnd((size_t)c * h * w, 13);
+    for (size_t i = 0; i < (size_t)c * h * w; i++)
+        x[i] = x[i] * 0.01f + 100; /* large mean, small spread */
+    struct vs_gn_stats whole[2], acc[2] = {{0}}, part[2];
+    vs_gn_region_stats(x, c, (size_t)h * w, (struct vs_region){0, 0, w, h, w}, groups, whole);
+    /* an uneven partition into 5 rectangles */
+    const struct vs_region parts[5] = {{0, 0, 4, 3, w}, {4, 0, 9, 3, w}, {0, 3, 1, 7, w},
+                                       {1, 3, 11, 7, w}, {12, 3, 1, 7, w}};
+    for (int i = 0; i < 5; i++) {
+        vs_gn_region_stats(x, c, (size_t)h * w, parts[i], groups, part);
+        vs_gn_merge(groups, acc, part);
+    }
+    for (int g = 0; g < groups; g++) {
+        /* naive one pass in long double as the reference */
+        long double s = 0, s2 = 0, n = (long double)c / groups * h * w;
+        for (size_t i = (size_t)g * c / groups * h * w; i < (size_t)(g + 1) * c / groups * h * w; i++)
+            s += x[i];
+        long double mean = s / n;
+        for (size_t i = (size_t)g * c / groups * h * w; i < (size_t)(g + 1) * c / groups * h * w; i++)
+            s2 += (x[i] - mean) * (x[i] - mean);
+        cr_assert_eq(acc[g].count, (double)n);
+        cr_assert_leq(fabs(acc[g].mean - (double)mean), 1e-12 * fabs((double)mean));
+        cr_assert_leq(fabs(acc[g].m2 - (double)s2), 1e-9 * (double)s2, "merged M2 %.17g vs %.17Lg", acc[g].m2, s2);
+        cr_assert_leq(fabs(whole[g].m2 - (double)s2), 1e-9 * (double)s2);
+    }
+    free(x);
+}
+
+static void naive_attention(const float *q, const float *k, const float *v, float *out, int n, int d)
+{
+    double *s = malloc(sizeof(double) * n);
+    for (int i = 0; i < n; i++) {
+        double mx = -INFINITY, sum = 0;
+        for (int j = 0; j < n; j++) {
+            double t = 0;
+            for (int c = 0; c < d; c++)
+                t += (double)q[i * d + c] * k[j * d + c];
+            s[j] = t / sqrt(d);
+            mx = fmax(mx, s[j]);
+        }
+        for (int j = 0; j < n; j++)
+            sum += s[j] = exp(s[j] - mx);
+        for (int c = 0; c < d; c++) {
+            double o = 0;
+            for (int j = 0; j < n; j++)
+                o += s[j] * v[j * d + c];
+            out[i * d + c] = (float)(o / sum);
+        }
+    }
+    free(s);
+}
+
+Test(layers, attention_online_softmax_matches_explicit_scores)
+{
+    const int cases[3][2] = {{150, 24}, {70, 512}, {3, 384}};
+    for (int t = 0; t < 3; t++) {
+        int n = cases[t][0], d = cases[t][1];
+        float *q = rnd((size_t)n * d, 20), *k = rnd((size_t)n * d, 21), *v = rnd((size_t)n * d, 22);
+        for (size_t i = 0; i < (size_t)n * d; i++)
+            q[i] *= 4; /* peaked softmax: exercises the running-max rescale */
+        float *o = malloc(sizeof(float) * n * d), *ref = malloc(sizeof(float) * n * d);
+        cr_assert_eq(vs_attention(q, k, v, o, (size_t)n, d, 1.0f / sqrtf((float)d)), 0);
+        naive_attention(q, k, v, ref, n, d);
+        double m = max_diff(o, ref, (size_t)n * d);
+        cr_assert_leq(m, 2e-6, "n=%d d=%d max-abs %g", n, d, m);
+        free(q), free(k), free(v), free(o), free(ref);
+    }
+    float dummy[1];
+    cr_assert_eq(vs_attention(dummy, dummy, dummy, dummy, 1, VS_ATTN_MAX_D + 1, 1), -1);
+}
+
+Test(layers, upsample_silu_linear_transpose_crop_add)
+{
+    const int c = 3, h = 4, w = 5;
+    float *x = rnd((size_t)c * h * w, 30), *up = malloc(sizeof(float) * c * 4 * h * w);
+    vs_upsample_nearest2x(x, up, c, h, w);
+    for (int ci = 0; ci < c; ci++)
+        for (int y = 0; y < 2 * h; y++)
+            for (int xx = 0; xx < 2 * w; xx++)
+                cr_assert_eq(up[(ci * 2 * h + y) * 2 * w + xx], x[(ci * h + y / 2) * w + xx / 2]);
+
+    float s[4] = {-100, -1, 0, 3};
+    vs_silu(s, 4);
+    cr_assert_leq(fabsf(s[0]), 1e-30f);
+    cr_assert_float_eq(s[1], -1 / (1 + expf(1)), 1e-7);
+    cr_assert_eq(s[2], 0);
+    cr_assert_float_eq(s[3], 3 / (1 + expf(-3)), 1e-6);
+
+    const int n = 9, cin = 6, cout = 4;
+    float *tok = rnd((size_t)n * cin, 31), *wt = rnd((size_t)cout * cin, 32), *b = rnd((size_t)cout, 33);
+    float y[9 * 4];
+    vs_linear(tok, wt, b, y, n, cin, cout);
+    for (int t = 0; t < n; t++)
+        for (int co = 0; co < cout; co++) {
+            double r = b[co];
+            for (int ci = 0; ci < cin; ci++)
+                r += (double)wt[co * cin + ci] * tok[t * cin + ci];
+            cr_assert_float_eq(y[t * cout + co], (float)r, 1e-5);
+        }
+
+    float tr[9 * 6];
+    vs_transpose(tok, tr, n, cin);
+    for (int t = 0; t < n; t++)
+        for (int ci = 0; ci < cin; ci++)
+            cr_assert_eq(tr[ci * n + t], tok[t * cin + ci]);
+
+    float crop[3 * 2 * 3], sum[3 * 2 * 3];
+    vs_crop(x, c, h, w, 1, 2, crop, 2, 3);
+    memcpy(sum, crop, sizeof crop);
+    vs_add_crop(sum, c, 2, 3, x, h, w, 1, 2);
+    for (int ci = 0; ci < c; ci++)
+        for (int yy = 0; yy < 2; yy++)
+            for (int xx = 0; xx < 3; xx++) {
+                float v = x[(ci * h + yy + 1) * w + xx + 2];
+                cr_assert_eq(crop[(ci * 2 + yy) * 3 + xx], v);
+                cr_assert_eq(sum[(ci * 2 + yy) * 3 + xx], 2 * v);
+            }
+    free(x), free(up), free(tok), free(wt), free(b);
+}
+
+Test(layers, f16_and_bf16_decode_exactly)
+{
+    static const struct { uint16_t bits; float value; } f16[] = {
+        {0x3c00, 1.0f}, {0xc000, -2.0f}, {0x0001, 5.9604644775390625e-08f}, {0x7bff, 65504.0f},
+        {0x0400, 6.103515625e-05f}, {0x03ff, 6.097555160522461e-05f}, {0x8000, -0.0f}};
+    for (size_t i = 0; i < sizeof f16 / sizeof f16[0]; i++)
+        cr_assert_eq(vs_f16_to_f32(f16[i].bits), f16[i].value, "0x%04x", f16[i].bits);
+    cr_assert(isinf(vs_f16_to_f32(0x7c00)));
+    cr_assert(isnan(vs_f16_to_f32(0x7e00)));
+
+    /* a BF16 tensor through the safetensors reader */
+    char path[] = "/tmp/vs_bf16_XXXXXX";
+    int fd = mkstemp(path);
+    const char hdr[] = "{\"t\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,6]}}";
+    unsigned char len8[8] = {sizeof hdr - 1};
+    const unsigned char data[6] = {0x80, 0x3f, 0x40, 0xc0, 0x49, 0x40}; /* 1, -3, 3.140625 */
+    cr_assert(write(fd, len8, 8) == 8 && write(fd, hdr, sizeof hdr - 1) == (ssize_t)sizeof hdr - 1 &&
+              write(fd, data, 6) == 6);
+    close(fd);
+    struct vs_st_file f;
+    struct vs_err err;
+    cr_assert_eq(vs_st_open(&f, path, &err), 0, "%s", err.msg);
+    float out[3];
+    cr_assert_eq(vs_st_read_f32(&f, vs_st_find(&f, "t"), out, &err), 0);
+    cr_assert(out[0] == 1.0f && out[1] == -3.0f && out[2] == 3.140625f);
+    vs_st_close(&f);
+    unlink(path);
+}
+
+Test(layers, npy_round_trip)
+{
+    char path[] = "/tmp/vs_npy_XXXXXX.npy";
+    int fd = mkstemps(path, 4);
+    close(fd);
+    float *x = rnd(2 * 3 * 5, 40);
+    int64_t shape[3] = {2, 3, 5};
+    struct vs_err err;
+    cr_assert_eq(vs_npy_write(path, x, 3, shape, &err), 0, "%s", err.msg);
+    struct vs_array a;
+    cr_assert_eq(vs_array_load(path, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(a.ndim, 3);
+    cr_assert(a.shape[0] == 2 && a.shape[1] == 3 && a.shape[2] == 5);
+    cr_assert_eq(memcmp(a.data, x, sizeof(float) * 30), 0);
+    vs_array_free(&a);
+    free(x);
+    unlink(path);
+}

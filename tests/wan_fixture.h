@@ -1,0 +1,130 @@
+/* Test fixture for the Wan decoder tests: a Wan 2.1-shaped decoder of any width, with generator
+ * v1 weights (tests/golden_weights.h), written as a diffusers-style safetensors file and loaded
+ * through the normal loader. dims follow diffusers' WanDecoder3d: [4b, 4b, 4b, 2b, b] for
+ * base_dim b, dim_mult [1, 2, 4, 4], two temporal upsamplers then one spatial one. */
+#ifndef VS_TESTS_WAN_FIXTURE_H
+#define VS_TESTS_WAN_FIXTURE_H
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <unistd.h>
+
+#include "kernels/wan.h"
+/* The generator header also holds helpers for other decoders that these tests do not call. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "tests/golden_weights.h"
+#pragma GCC diagnostic pop
+
+static inline void wf_tensor(json_t *man, const char *name, int rank, int a, int b, int c, int d,
+                             int e)
+{
+    int dims[5] = {a, b, c, d, e};
+    json_t *shape = json_array();
+    for (int i = 0; i < rank; i++)
+        json_array_append_new(shape, json_integer(dims[i]));
+    json_object_set_new(man, name, shape);
+}
+
+static inline void wf_conv(json_t *man, const char *prefix, int out, int in, int kt, int k)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    if (kt)
+        wf_tensor(man, name, 5, out, in, kt, k, k);
+    else
+        wf_tensor(man, name, 4, out, in, k, k, 0);
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    wf_tensor(man, name, 1, out, 0, 0, 0, 0);
+}
+
+static inline void wf_res(json_t *man, const char *prefix, int in, int out)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s.norm1.gamma", prefix);
+    wf_tensor(man, name, 4, in, 1, 1, 1, 0);
+    snprintf(name, sizeof name, "%s.conv1", prefix);
+    wf_conv(man, name, out, in, 3, 3);
+    snprintf(name, sizeof name, "%s.norm2.gamma", prefix);
+    wf_tensor(man, name, 4, out, 1, 1, 1, 0);
+    snprintf(name, sizeof name, "%s.conv2", prefix);
+    wf_conv(man, name, out, out, 3, 3);
+    if (in != out) {
+        snprintf(name, sizeof name, "%s.conv_shortcut", prefix);
+        wf_conv(man, name, out, in, 1, 1);
+    }
+}
+
+/* Manifest {name: shape} of the decoder part, diffusers names. Caller json_decref's it. */
+static inline json_t *wf_manifest(int base, int z)
+{
+    json_t *man = json_object();
+    const int dims[5] = {4 * base, 4 * base, 4 * base, 2 * base, base};
+    char name[96];
+    wf_conv(man, "post_quant_conv", z, z, 1, 1);
+    wf_conv(man, "decoder.conv_in", dims[0], z, 3, 3);
+    wf_res(man, "decoder.mid_block.resnets.0", dims[0], dims[0]);
+    wf_tensor(man, "decoder.mid_block.attentions.0.norm.gamma", 3, dims[0], 1, 1, 0, 0);
+    wf_conv(man, "decoder.mid_block.attentions.0.to_qkv", 3 * dims[0], dims[0], 0, 1);
+    wf_conv(man, "decoder.mid_block.attentions.0.proj", dims[0], dims[0], 0, 1);
+    wf_res(man, "decoder.mid_block.resnets.1", dims[0], dims[0]);
+    for (int i = 0; i < 4; i++) {
+        int in = i == 0 ? dims[0] : dims[i] / 2, out = dims[i + 1];
+        for (int j = 0; j < 3; j++) {
+            snprintf(name, sizeof name, "decoder.up_blocks.%d.resnets.%d", i, j);
+            wf_res(man, name, j == 0 ? in : out, out);
+        }
+        if (i < 3) {
+            snprintf(name, sizeof name, "decoder.up_blocks.%d.upsamplers.0.resample.1", i);
+            wf_conv(man, name, out / 2, out, 0, 3);
+        }
+        if (i < 2) {
+            snprintf(name, sizeof name, "decoder.up_blocks.%d.upsamplers.0.time_conv", i);
+            wf_conv(man, name, 2 * out, out, 3, 1);
+        }
+    }
+    wf_tensor(man, "decoder.norm_out.gamma", 4, base, 1, 1, 1, 0);
+    wf_conv(man, "decoder.conv_out", 3, base, 3, 3);
+    return man;
+}
+
+/* Writes the manifest's generated weights to a temporary file; returns its path (static). */
+static inline const char *wf_write(json_t *man)
+{
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/vs_wan_fixture_%d_XXXXXX", (int)getpid());
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    char *text = json_dumps(man, JSON_COMPACT), msg[256];
+    cr_assert_eq(gw_write_safetensors(path, text, "{}", msg, sizeof msg), 0, "%s", msg);
+    free(text);
+    return path;
+}
+
+/* A loaded decoder of base width `base` and z latent channels. */
+static inline struct vs_wan_model *wf_model(int base, int z)
+{
+    json_t *man = wf_manifest(base, z);
+    const char *path = wf_write(man);
+    json_decref(man);
+    struct vs_wan_model *m;
+    struct vs_err err = {{0}};
+    int rc = vs_wan_load(path, &m, &err);
+    unlink(path);
+    cr_assert_eq(rc, 0, "%s", err.msg);
+    return m;
+}
+
+/* Deterministic latents in [-2, 2). */
+static inline float *wf_latents(size_t n, unsigned seed)
+{
+    float *p = malloc(n * sizeof *p);
+    cr_assert(p);
+    uint64_t s = seed;
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)((double)(gw_splitmix64(s + i) >> 40) / 16777216.0 * 4.0 - 2.0);
+    return p;
+}
+
+#endif
