@@ -41,17 +41,18 @@ Test(sim_memory, out_of_memory_counts_granules_and_taken, .init = vram_64m_taken
     CU_OK(cuMemGetInfo_v2(&free_b, &total_b));
     cr_assert_eq(total_b, 64 * MiB);
     cr_assert_eq(free_b, 48 * MiB);
-    /* 24 one-byte allocations use 24 granules = 48 MiB: exactly the capacity left. */
+    /* 24 allocations of 1 MiB (too large to share a page) use 24 granules = 48 MiB: exactly the
+     * capacity left. */
     CUdeviceptr p[24], extra;
     for (int i = 0; i < 24; i++)
-        CU_OK(cuMemAlloc_v2(&p[i], 1));
+        CU_OK(cuMemAlloc_v2(&p[i], MiB));
     cr_assert_eq(cuMemAlloc_v2(&extra, 1), CUDA_ERROR_OUT_OF_MEMORY);
     CU_OK(cuMemFree_v2(p[0]));
     CU_OK(cuMemAlloc_v2(&extra, GRANULE));
-    cr_assert_eq(cuMemAlloc_v2(&p[0], 1), CUDA_ERROR_OUT_OF_MEMORY);
+    cr_assert_eq(cuMemAlloc_v2(&p[0], MiB), CUDA_ERROR_OUT_OF_MEMORY);
     /* Another process giving memory back makes room. */
     cr_assert_eq(simcuda_set_vram_taken(0, 0), 0);
-    CU_OK(cuMemAlloc_v2(&p[0], 1));
+    CU_OK(cuMemAlloc_v2(&p[0], MiB));
     CU_OK(cuMemGetInfo_v2(&free_b, &total_b));
     cr_assert_eq(free_b, 64 * MiB - 25 * GRANULE);
 }

@@ -1,75 +1,54 @@
-/* simcuda cuMemAlloc family: each allocation reserves its own VA, creates one physical handle of
- * the granule-rounded size on the context's device and maps it read-write.
+/* simcuda cuMemAlloc family: allocations carved from a per-device heap of chunks (chunk.c).
+ *
+ * Packing model. Public material says that cudaMalloc returns pointers aligned to at least 256
+ * bytes (CUDA C++ Programming Guide, "Device Memory Accesses"; 512 on some devices, see
+ * cudaDeviceProp::textureAlignment) and that two 1-byte cudaMallocs typically come back 256 or
+ * 512 bytes apart, i.e. small requests share pages instead of taking a 2 MiB granule each. The
+ * driver's exact threshold is not documented; SMALL_LIMIT (1 MiB) is an assumption, the same
+ * boundary PyTorch's caching allocator uses between its small pool (2 MiB segments) and its
+ * large one. Requests below it are carved, 512-byte aligned, best fit, from 2 MiB pages shared by
+ * the device's small allocations; an empty page is released at once. Larger requests map their
+ * own memory rounded up to the 2 MiB granule.
  *
  * Invariants:
- * - An allocation's reservation is owned by it (VS_SIM_OWNER_ALLOC): cuMemMap/cuMemUnmap/
- *   cuMemAddressFree on it are refused, and pointer lookups find the allocation through it.
- * - The mapping holds the only reference on the physical handle, so unmapping frees it.
+ * - A chunk's reservation is owned by it (VS_SIM_OWNER_ALLOC): cuMemMap/cuMemUnmap/
+ *   cuMemAddressFree on it are refused, and pointer lookups find the block through it.
+ * - cuMemGetAddressRange_v2 and pointer attributes report the block's own base and requested size;
+ *   free space inside a chunk is not a known pointer.
  * - cuMemFree_v2 waits for all work of the allocation's context first, as cudaFree does.
+ * - One heap per device (contexts of a device share its pages); guarded by vs_sim_mem_lock.
  */
 #include "sim.h"
 
 #include <limits.h>
 #include <stdlib.h>
 
+#define SMALL_LIMIT ((size_t)1 << 20)
+
+static struct vs_sim_heap heaps[VS_SIM_MAX_DEVICES];
+
 static size_t round_up(size_t n, size_t to)
 {
     return (n + to - 1) / to * to;
 }
 
-CUresult vs_sim_alloc_create(struct vs_sim_ctx *ctx, size_t size, struct vs_sim_alloc **out)
+static CUresult alloc_create(struct vs_sim_ctx *ctx, size_t size, uintptr_t *base)
 {
     if (size == 0 || size > SIZE_MAX - VS_SIM_GRANULE)
         return CUDA_ERROR_INVALID_VALUE;
-    size_t span = round_up(size, VS_SIM_GRANULE);
-    struct vs_sim_alloc *a = calloc(1, sizeof *a);
-    if (!a)
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    CUmemAllocationProp prop = {.type = CU_MEM_ALLOCATION_TYPE_PINNED,
-                                .location = {CU_MEM_LOCATION_TYPE_DEVICE, ctx->device->ordinal}};
-    CUmemAccessDesc access = {prop.location, CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
-    struct vs_sim_phys *phys = NULL;
-    CUresult rc = vs_sim_phys_create(&prop, span, &phys);
-    if (rc == CUDA_SUCCESS)
-        rc = vs_sim_va_reserve(span, 0, 0, VS_SIM_OWNER_ALLOC, &a->reservation);
-    if (rc == CUDA_SUCCESS)
-        rc = vs_sim_va_map(a->reservation->range.base, span, 0, phys, &a->mapping);
-    if (rc == CUDA_SUCCESS)
-        rc = vs_sim_va_set_access(a->reservation->range.base, span, &access, 1);
-    if (phys)
-        vs_sim_phys_release(phys); /* the mapping keeps it alive */
-    if (rc != CUDA_SUCCESS) {
-        if (a->mapping)
-            vs_sim_va_unmap_range(a->reservation->range.base, span);
-        if (a->reservation)
-            vs_sim_va_free(a->reservation);
-        free(a);
-        return rc;
+    struct vs_sim_heap *h = &heaps[ctx->device->ordinal];
+    size_t span = round_up(size, VS_SIM_BLOCK_ALIGN);
+    bool small = size < SMALL_LIMIT;
+    struct vs_sim_alloc *a = small ? vs_sim_heap_fit(h, span) : NULL;
+    if (!a) {
+        CUresult rc = vs_sim_heap_grow(h, ctx->device, span, small, &a);
+        if (rc != CUDA_SUCCESS)
+            return rc;
     }
-    a->reservation->alloc = a;
     a->ctx = ctx;
     a->size = size;
-    a->span = span;
-    *out = a;
+    *base = a->range.base;
     return CUDA_SUCCESS;
-}
-
-void vs_sim_alloc_destroy(struct vs_sim_alloc *a)
-{
-    vs_sim_va_unmap_range(a->reservation->range.base, a->span);
-    vs_sim_va_free(a->reservation);
-    free(a);
-}
-
-struct vs_sim_alloc *vs_sim_alloc_find(uintptr_t addr)
-{
-    struct vs_sim_reservation *res = vs_sim_reservation_find(addr);
-    return res && res->owner == VS_SIM_OWNER_ALLOC ? res->alloc : NULL;
-}
-
-uintptr_t vs_sim_alloc_base(const struct vs_sim_alloc *a)
-{
-    return a->reservation->range.base;
 }
 
 /* ---- entry points ---------------------------------------------------------------------------- */
@@ -83,12 +62,12 @@ CUresult CUDAAPI cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
         return rc;
     if (!dptr)
         return CUDA_ERROR_INVALID_VALUE;
+    uintptr_t base;
     pthread_mutex_lock(&vs_sim_mem_lock);
-    struct vs_sim_alloc *a;
-    rc = vs_sim_alloc_create(ctx, bytesize, &a);
-    if (rc == CUDA_SUCCESS)
-        *dptr = (CUdeviceptr)vs_sim_alloc_base(a);
+    rc = alloc_create(ctx, bytesize, &base);
     pthread_mutex_unlock(&vs_sim_mem_lock);
+    if (rc == CUDA_SUCCESS)
+        *dptr = (CUdeviceptr)base;
     return rc;
 }
 
@@ -115,14 +94,14 @@ CUresult CUDAAPI cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t Wi
     size_t pitch = round_up(WidthInBytes, 512);
     if (Height > SIZE_MAX / pitch)
         return CUDA_ERROR_INVALID_VALUE;
+    uintptr_t base;
     pthread_mutex_lock(&vs_sim_mem_lock);
-    struct vs_sim_alloc *a;
-    rc = vs_sim_alloc_create(ctx, pitch * Height, &a);
+    rc = alloc_create(ctx, pitch * Height, &base);
+    pthread_mutex_unlock(&vs_sim_mem_lock);
     if (rc == CUDA_SUCCESS) {
-        *dptr = (CUdeviceptr)vs_sim_alloc_base(a);
+        *dptr = (CUdeviceptr)base;
         *pPitch = pitch;
     }
-    pthread_mutex_unlock(&vs_sim_mem_lock);
     return rc;
 }
 
@@ -130,7 +109,7 @@ CUresult CUDAAPI cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t Wi
 static struct vs_sim_alloc *live_at(uintptr_t base)
 {
     struct vs_sim_alloc *a = vs_sim_alloc_find(base);
-    return a && vs_sim_alloc_base(a) == base && !a->cached ? a : NULL;
+    return a && a->range.base == base && !a->cached ? a : NULL;
 }
 
 static CUresult mem_free(uintptr_t ptr)
@@ -149,7 +128,7 @@ static CUresult mem_free(uintptr_t ptr)
         if (a->pool)
             vs_sim_pool_give_back(a, 0);
         else
-            vs_sim_alloc_destroy(a);
+            vs_sim_block_free(a);
     }
     pthread_mutex_unlock(&vs_sim_mem_lock);
     return a ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
@@ -209,12 +188,15 @@ CUresult vs_sim_address_range(uintptr_t ptr, uintptr_t *base, size_t *size)
 {
     struct vs_sim_alloc *a = vs_sim_alloc_find(ptr);
     if (a) {
-        if (a->cached || ptr - vs_sim_alloc_base(a) >= a->size)
+        if (a->cached || ptr - a->range.base >= a->size)
             return CUDA_ERROR_NOT_FOUND;
-        *base = vs_sim_alloc_base(a);
+        *base = a->range.base;
         *size = a->size;
         return CUDA_SUCCESS;
     }
+    struct vs_sim_reservation *res = vs_sim_reservation_find(ptr);
+    if (res && res->owner == VS_SIM_OWNER_ALLOC)
+        return CUDA_ERROR_NOT_FOUND; /* free space of a chunk */
     struct vs_sim_mapping *m = vs_sim_mapping_find(ptr);
     if (!m)
         return CUDA_ERROR_NOT_FOUND;

@@ -1,14 +1,22 @@
 /* simcuda memory pools: the default pool per device, cuMemPoolCreate pools, stream-ordered
  * cuMemAllocAsync / cuMemFreeAsync and the pool attributes.
  *
+ * Allocation model: a pool reserves physical memory in chunks (chunk.c) and carves its blocks out
+ * of them, 512-byte aligned, best fit, so small allocations share memory and freed space coalesces
+ * with free neighbours. A request no free gap can hold maps a new chunk of its size rounded up to
+ * the 2 MiB granule, whose remainder serves later requests. Empty chunks stay reserved (cached)
+ * until trimmed. This follows what is observable of the driver: reserved memory grows in 2 MiB
+ * steps, small allocations do not cost 2 MiB each, and pools fragment.
+ *
  * Invariants (all pool fields guarded by vs_sim_mem_lock):
- * - A pool block is a cuMemAlloc-style allocation tagged with its pool. A freed block stays in the
- *   pool's cache (its memory still counts as reserved and as device memory in use) until trimmed.
- * - cuMemFreeAsync caches the block at once but tags it with the freeing stream: only that stream
- *   may reuse it until the free is reached in stream order (an op clears the tag).
- * - reserved = sum of spans of live and cached blocks; used = sum of spans of live blocks.
- * - Trimming (release threshold at synchronisation, cuMemPoolTrimTo, or before reporting out of
- *   memory) destroys only untagged cached blocks.
+ * - reserved (RESERVED_MEM_*) = sum of the pool's chunk sizes; used (USED_MEM_*) = sum of the
+ *   spans (512-byte-rounded sizes) of live blocks. Reserved memory counts as device memory in use.
+ * - cuMemFreeAsync keeps the block in place, tagged with the freeing stream (pool->cached list):
+ *   only that stream may reuse it until the free is reached in stream order; then the block is
+ *   removed and its space becomes free for every stream. A free without a stream (cuMemFree_v2)
+ *   removes it at once.
+ * - Trimming (release threshold at synchronisation, cuMemPoolTrimTo, maxSize, or before reporting
+ *   out of memory) releases only chunks without blocks.
  * - Pools are never freed (a destroyed one is marked), so a stale handle is answered, not crashed.
  */
 #include "sim.h"
@@ -27,6 +35,7 @@ static struct vs_sim_pool *pool_new(struct vs_sim_device *dev, const CUmemPoolPr
     p->device = dev;
     p->props = *props;
     p->reuse_follow_event = p->reuse_opportunistic = p->reuse_internal = 1;
+    p->heap.keep_empty = true;
     pthread_mutex_lock(&vs_sim_mem_lock);
     p->next = pools;
     pools = p;
@@ -64,31 +73,33 @@ static void cache_unlink(struct vs_sim_alloc *a)
     a->cached = false;
 }
 
-void vs_sim_pool_give_back(struct vs_sim_alloc *a, unsigned long long stream_id)
+/* Puts a freed block on its pool's list of pending frees, tagged with the freeing stream. */
+static void tag_pending(struct vs_sim_alloc *a, unsigned long long stream_id,
+                        unsigned long long ticket)
 {
     struct vs_sim_pool *p = a->pool;
     a->cached = true;
     a->free_stream = stream_id;
-    a->free_ticket = next_ticket++;
+    a->free_ticket = ticket;
     a->pool_prev = NULL;
     a->pool_next = p->cached;
     if (p->cached)
         p->cached->pool_prev = a;
     p->cached = a;
-    p->used -= a->span;
 }
 
-/* Destroys untagged cached blocks until reserved <= keep. */
+void vs_sim_pool_give_back(struct vs_sim_alloc *a, unsigned long long stream_id)
+{
+    a->pool->used -= a->range.size;
+    if (stream_id)
+        tag_pending(a, stream_id, next_ticket++);
+    else
+        vs_sim_block_free(a);
+}
+
 static void trim(struct vs_sim_pool *p, size_t keep)
 {
-    for (struct vs_sim_alloc *a = p->cached, *next; a && p->reserved > keep; a = next) {
-        next = a->pool_next;
-        if (a->free_stream)
-            continue;
-        cache_unlink(a);
-        p->reserved -= a->span;
-        vs_sim_alloc_destroy(a);
-    }
+    vs_sim_heap_trim(&p->heap, keep);
 }
 
 void vs_sim_pools_trim_to_threshold(void)
@@ -99,32 +110,55 @@ void vs_sim_pools_trim_to_threshold(void)
     pthread_mutex_unlock(&vs_sim_mem_lock);
 }
 
-static void note_use(struct vs_sim_pool *p, size_t span, bool fresh)
-{
-    if (fresh && (p->reserved += span) > p->reserved_high)
-        p->reserved_high = p->reserved;
-    if ((p->used += span) > p->used_high)
-        p->used_high = p->used;
-}
-
-/* Whether a new block of span fits the pool's maxSize, trimming cached blocks to make room. */
-static bool fits_max_size(struct vs_sim_pool *p, size_t span)
+/* Whether a new chunk of size fits the pool's maxSize, trimming empty chunks to make room. */
+static bool fits_max_size(struct vs_sim_pool *p, size_t size)
 {
     size_t max = p->props.maxSize;
-    if (!max || p->reserved + span <= max)
+    if (!max || p->heap.reserved + size <= max)
         return true;
-    trim(p, max > span ? max - span : 0);
-    return p->reserved + span <= max;
+    trim(p, max > size ? max - size : 0);
+    return p->heap.reserved + size <= max;
 }
 
-/* Best-fitting cached block usable by stream_id, or NULL. */
+/* Maps a new chunk for span; cached memory is given back before reporting out of memory, as the
+ * driver does. */
+static CUresult grow(struct vs_sim_pool *p, size_t span, struct vs_sim_alloc **out)
+{
+    size_t size = (span + VS_SIM_GRANULE - 1) / VS_SIM_GRANULE * VS_SIM_GRANULE;
+    if (!fits_max_size(p, size))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult rc = vs_sim_heap_grow(&p->heap, p->device, span, true, out);
+    if (rc == CUDA_ERROR_OUT_OF_MEMORY) {
+        size_t before = p->heap.reserved;
+        trim(p, 0);
+        if (p->heap.reserved < before)
+            rc = vs_sim_heap_grow(&p->heap, p->device, span, true, out);
+    }
+    if (rc == CUDA_SUCCESS && p->heap.reserved > p->reserved_high)
+        p->reserved_high = p->heap.reserved;
+    return rc;
+}
+
+/* The tightest block whose free by stream_id is pending, or NULL: that stream may reuse it at
+ * once, its own work being ordered after the free. A larger block is split and the rest stays
+ * pending under the same free. */
 static struct vs_sim_alloc *reuse(struct vs_sim_pool *p, size_t span, unsigned long long stream_id)
 {
     struct vs_sim_alloc *best = NULL;
     for (struct vs_sim_alloc *a = p->cached; a; a = a->pool_next)
-        if (a->span >= span && a->span <= 2 * span &&
-            (!a->free_stream || a->free_stream == stream_id) && (!best || a->span < best->span))
+        if (a->free_stream == stream_id && a->range.size >= span &&
+            (!best || a->range.size < best->range.size))
             best = a;
+    if (!best)
+        return NULL;
+    cache_unlink(best);
+    if (best->range.size > span) {
+        struct vs_sim_alloc *rest = vs_sim_block_split(best, span);
+        if (rest) {
+            rest->pool = p;
+            tag_pending(rest, stream_id, best->free_ticket);
+        }
+    }
     return best;
 }
 
@@ -133,31 +167,20 @@ static CUresult pool_alloc(struct vs_sim_pool *p, struct vs_sim_stream *s, size_
 {
     if (!dptr || size == 0 || size > SIZE_MAX - VS_SIM_GRANULE)
         return CUDA_ERROR_INVALID_VALUE;
-    size_t span = (size + VS_SIM_GRANULE - 1) / VS_SIM_GRANULE * VS_SIM_GRANULE;
+    size_t span = (size + VS_SIM_BLOCK_ALIGN - 1) / VS_SIM_BLOCK_ALIGN * VS_SIM_BLOCK_ALIGN;
     pthread_mutex_lock(&vs_sim_mem_lock);
     CUresult rc = CUDA_SUCCESS;
     struct vs_sim_alloc *a = reuse(p, span, s->id);
-    if (a) {
-        cache_unlink(a);
-        a->free_stream = 0;
-        note_use(p, a->span, false);
-    } else if (!fits_max_size(p, span)) {
-        rc = CUDA_ERROR_OUT_OF_MEMORY;
-    } else {
-        struct vs_sim_ctx *ctx = p->device == s->ctx->device ? s->ctx : p->device->primary;
-        rc = vs_sim_alloc_create(ctx, span, &a);
-        if (rc == CUDA_ERROR_OUT_OF_MEMORY && p->cached) {
-            trim(p, 0); /* the driver gives cached memory back before failing */
-            rc = vs_sim_alloc_create(ctx, span, &a);
-        }
-        if (rc == CUDA_SUCCESS) {
-            a->pool = p;
-            note_use(p, span, true);
-        }
-    }
+    if (!a && !(a = vs_sim_heap_fit(&p->heap, span)))
+        rc = grow(p, span, &a);
     if (rc == CUDA_SUCCESS) {
+        a->pool = p;
+        a->ctx = p->device == s->ctx->device ? s->ctx : p->device->primary;
         a->size = size;
-        *dptr = (CUdeviceptr)vs_sim_alloc_base(a);
+        a->free_stream = 0;
+        if ((p->used += a->range.size) > p->used_high)
+            p->used_high = p->used;
+        *dptr = (CUdeviceptr)a->range.base;
     }
     pthread_mutex_unlock(&vs_sim_mem_lock);
     return rc;
@@ -204,23 +227,31 @@ CUresult CUDAAPI cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize
     return alloc_async(dptr, bytesize, pool, true, hStream, true);
 }
 
-/* The free reached in stream order: a pool block becomes reusable by every stream, a cuMemAlloc
- * block is destroyed. Looked up again by address: the block may have changed meanwhile. */
+/* The free reached in stream order: the space of a pool free's blocks (a reused block may have
+ * been split) becomes free for every stream; a cuMemAlloc block, looked up again by address as
+ * another thread may have freed it meanwhile, is freed. */
 struct pending_free {
-    uintptr_t base;
-    unsigned long long ticket; /* 0 for a cuMemAlloc block */
+    uintptr_t base;            /* cuMemAlloc block */
+    struct vs_sim_pool *pool;  /* pool free: its pool (never freed) and ticket */
+    unsigned long long ticket;
 };
 
 static void run_free(struct vs_sim_op *op)
 {
     const struct pending_free *f = op->payload;
     pthread_mutex_lock(&vs_sim_mem_lock);
-    struct vs_sim_alloc *a = vs_sim_alloc_find(f->base);
-    if (a && vs_sim_alloc_base(a) == f->base) {
-        if (f->ticket && a->cached && a->free_ticket == f->ticket)
-            a->free_stream = 0;
-        else if (!f->ticket && !a->pool)
-            vs_sim_alloc_destroy(a);
+    if (f->pool) {
+        for (struct vs_sim_alloc *a = f->pool->cached, *next; a; a = next) {
+            next = a->pool_next;
+            if (a->free_ticket == f->ticket) {
+                cache_unlink(a);
+                vs_sim_block_free(a);
+            }
+        }
+    } else {
+        struct vs_sim_alloc *a = vs_sim_alloc_find(f->base);
+        if (a && a->range.base == f->base && !a->pool)
+            vs_sim_block_free(a);
     }
     pthread_mutex_unlock(&vs_sim_mem_lock);
 }
@@ -240,10 +271,11 @@ static CUresult free_async(CUdeviceptr dptr, CUstream stream, bool per_thread)
     f->base = (uintptr_t)dptr;
     pthread_mutex_lock(&vs_sim_mem_lock);
     struct vs_sim_alloc *a = vs_sim_alloc_find(f->base);
-    if (!a || a->cached || vs_sim_alloc_base(a) != f->base || a->free_ticket == ~0ULL) {
+    if (!a || a->cached || a->range.base != f->base || a->free_ticket == ~0ULL) {
         rc = CUDA_ERROR_INVALID_VALUE;
     } else if (a->pool) {
         vs_sim_pool_give_back(a, s->id);
+        f->pool = a->pool;
         f->ticket = a->free_ticket;
     } else {
         a->free_ticket = ~0ULL; /* queued for destruction: a second free is invalid */
@@ -334,7 +366,7 @@ static CUresult pool_attribute(struct vs_sim_pool *p, CUmemPool_attribute attr, 
         else
             *(cuuint64_t *)value = p->release_threshold;
         return CUDA_SUCCESS;
-    case CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT: stat = &p->reserved; break;
+    case CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT: stat = &p->heap.reserved; break;
     case CU_MEMPOOL_ATTR_USED_MEM_CURRENT: stat = &p->used; break;
     case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH:
     case CU_MEMPOOL_ATTR_USED_MEM_HIGH: {
@@ -346,7 +378,7 @@ static CUresult pool_attribute(struct vs_sim_pool *p, CUmemPool_attribute attr, 
         }
         if (*(cuuint64_t *)value != 0) /* may only be reset */
             return CUDA_ERROR_INVALID_VALUE;
-        *high = reserved ? p->reserved : p->used;
+        *high = reserved ? p->heap.reserved : p->used;
         return CUDA_SUCCESS;
     }
     default:

@@ -2,8 +2,8 @@
  *
  * Invariants:
  * - A pointer is known when it lies in a live cuMemAlloc/pool allocation (the range is the
- *   allocation as requested), in a mapping of the program's own VMM reservation (the range is the
- *   mapping) or in page-locked host memory. Host-NUMA mappings and page-locked host memory report
+ *   allocation as requested, and so is the buffer ID, even when it shares a page), in a mapping
+ *   of the program's own VMM reservation (the range is the mapping) or in page-locked host memory. Host-NUMA mappings and page-locked host memory report
  *   CU_MEMORYTYPE_HOST and device ordinal CU_DEVICE_CPU.
  * - Unknown pointers: cuPointerGetAttribute answers CUDA_ERROR_INVALID_VALUE, while
  *   cuPointerGetAttributes answers CUDA_SUCCESS with zeroed attributes, as the driver does.
@@ -55,6 +55,7 @@ static void lookup(uintptr_t ptr, struct info *in)
         if (a) {
             in->ctx = (CUcontext)a->ctx;
             in->pool = (CUmemoryPool)a->pool;
+            in->buffer_id = a->buffer_id;
         }
     } else if (!m) {
         struct vs_sim_host *h = vs_sim_host_find(ptr);

@@ -183,11 +183,11 @@ struct vs_sim_mapping {
     CUmemAccess_flags access[VS_SIM_MAX_DEVICES];
     CUmemAccess_flags host_access;
 };
-struct vs_sim_alloc; /* memalloc.c */
+struct vs_sim_chunk; /* chunk.c */
 struct vs_sim_reservation {
     struct vs_sim_range range;
     enum vs_sim_owner owner;
-    struct vs_sim_alloc *alloc; /* owner == VS_SIM_OWNER_ALLOC */
+    struct vs_sim_chunk *chunk; /* owner == VS_SIM_OWNER_ALLOC */
     size_t mapped;              /* bytes mapped inside */
 };
 CUresult vs_sim_va_reserve(size_t size, size_t alignment, uintptr_t hint, enum vs_sim_owner owner,
@@ -200,28 +200,63 @@ CUresult vs_sim_va_unmap_range(uintptr_t va, size_t size);
 /* Grants access on [va, va+size) (whole mappings) for desc[0..count). */
 CUresult vs_sim_va_set_access(uintptr_t va, size_t size, const CUmemAccessDesc *desc, size_t count);
 struct vs_sim_mapping *vs_sim_mapping_find(uintptr_t addr);
+/* A process-wide unique CU_POINTER_ATTRIBUTE_BUFFER_ID (mappings and cuMemAlloc/pool blocks). */
+unsigned long long vs_sim_buffer_id_next(void);
 
-/* ---- memalloc.c: cuMemAlloc-style allocations (own VA + one handle) -------------------------- */
+/* ---- chunk.c: blocks carved out of mapped physical chunks ---------------------------------- */
+#define VS_SIM_BLOCK_ALIGN ((size_t)512)
 struct vs_sim_pool;
-struct vs_sim_alloc {
+struct vs_sim_heap;
+/* A chunk: its own VA reservation (VS_SIM_OWNER_ALLOC) with one granule-multiple physical handle
+ * mapped read-write; blocks are sorted, non-overlapping sub-ranges of it. */
+struct vs_sim_chunk {
     struct vs_sim_reservation *reservation;
     struct vs_sim_mapping *mapping;
+    struct vs_sim_heap *heap;
+    size_t size;    /* granule multiple */
+    size_t max_gap; /* largest free gap (between blocks or at either end) */
+    bool shared;    /* more blocks may be carved from it */
+    struct vs_sim_ranges blocks;
+    struct vs_sim_chunk *next, *prev;
+};
+/* The chunks one allocator (a device's cuMemAlloc heap, a pool) carves from. */
+struct vs_sim_heap {
+    size_t reserved; /* sum of chunk sizes */
+    bool keep_empty; /* empty chunks stay until trimmed (pools) instead of being released */
+    struct vs_sim_chunk *chunks;
+};
+/* A block: one cuMemAlloc/pool allocation, or a pool block whose stream-ordered free is pending. */
+struct vs_sim_alloc {
+    struct vs_sim_range range; /* first: base and span (size rounded to VS_SIM_BLOCK_ALIGN) */
+    struct vs_sim_chunk *chunk;
     struct vs_sim_ctx *ctx;
-    size_t size; /* as requested */
-    size_t span; /* granule-rounded */
+    size_t size;              /* as requested */
     struct vs_sim_pool *pool; /* NULL for cuMemAlloc */
+    unsigned long long buffer_id;
     /* pool bookkeeping (mempool.c) */
-    bool cached;                    /* in the pool's free list */
-    unsigned long long free_stream; /* id of the stream whose pending free it awaits, 0 if none */
+    bool cached;                    /* freed, awaiting its stream-ordered free (pool's list) */
+    unsigned long long free_stream; /* id of the stream whose pending free it awaits */
     unsigned long long free_ticket; /* identifies that pending free */
     struct vs_sim_alloc *pool_next, *pool_prev;
 };
-/* Allocates `size` bytes (rounded to the granule) on ctx's device. */
-CUresult vs_sim_alloc_create(struct vs_sim_ctx *ctx, size_t size, struct vs_sim_alloc **out);
-void vs_sim_alloc_destroy(struct vs_sim_alloc *a);
-/* The allocation whose [base, base+span) contains addr, or NULL. */
+/* Carves span bytes (a VS_SIM_BLOCK_ALIGN multiple) from the tightest free gap among h's shared
+ * chunks; NULL if none has room. */
+struct vs_sim_alloc *vs_sim_heap_fit(struct vs_sim_heap *h, size_t span);
+/* Maps a new chunk of span rounded up to the granule on dev and carves the block at its start;
+ * shared: later blocks may be carved from the rest. */
+CUresult vs_sim_heap_grow(struct vs_sim_heap *h, struct vs_sim_device *dev, size_t span,
+                          bool shared, struct vs_sim_alloc **out);
+/* Splits [base+span, end) off block a (span: a VS_SIM_BLOCK_ALIGN multiple below its size) as a
+ * new block, returned (NULL when out of host memory: a stays whole). */
+struct vs_sim_alloc *vs_sim_block_split(struct vs_sim_alloc *a, size_t span);
+/* Removes a block (its pages are given back); an empty chunk is released unless h->keep_empty. */
+void vs_sim_block_free(struct vs_sim_alloc *a);
+/* Releases empty chunks while h->reserved > keep. */
+void vs_sim_heap_trim(struct vs_sim_heap *h, size_t keep);
+/* The block containing addr, or NULL. */
 struct vs_sim_alloc *vs_sim_alloc_find(uintptr_t addr);
-uintptr_t vs_sim_alloc_base(const struct vs_sim_alloc *a);
+
+/* ---- memalloc.c: cuMemAlloc family ----------------------------------------------------------- */
 /* Range of the allocation (or mapping) containing ptr: CUDA_ERROR_NOT_FOUND if none. */
 CUresult vs_sim_address_range(uintptr_t ptr, uintptr_t *base, size_t *size);
 
@@ -243,13 +278,14 @@ struct vs_sim_pool {
     bool destroyed;
     uint64_t release_threshold;
     int reuse_follow_event, reuse_opportunistic, reuse_internal;
-    size_t reserved, reserved_high, used, used_high;
-    struct vs_sim_alloc *cached; /* free blocks */
+    struct vs_sim_heap heap;
+    size_t reserved_high, used, used_high;
+    struct vs_sim_alloc *cached; /* blocks awaiting their stream-ordered free */
     struct vs_sim_pool *next;
 };
 struct vs_sim_pool *vs_sim_pool_create_default(struct vs_sim_device *dev);
-/* Returns a pool allocation to its pool's cache; stream_id != 0 marks it reusable only by that
- * stream until the free is reached in stream order (mem lock held). */
+/* Frees a pool allocation (mem lock held): at once for stream_id 0, else it stays a block reusable
+ * only by that stream until the free is reached in stream order. */
 void vs_sim_pool_give_back(struct vs_sim_alloc *a, unsigned long long stream_id);
 /* Gives cached memory above each pool's release threshold back (at synchronisation points). */
 void vs_sim_pools_trim_to_threshold(void);

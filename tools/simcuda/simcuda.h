@@ -12,8 +12,23 @@
  *   other processes, default 0); host-NUMA handles draw from SIMCUDA_HOST_MEM (default 64GiB).
  *   Sizes accept plain bytes or KiB/MiB/GiB/TiB suffixes (also K/M/G/T, KB/MB/GB/TB = 1024-based).
  *   Every physical allocation is rounded up to the 2 MiB granule and counted at that size.
- * - cuMemAlloc_v2 (and cuMemAllocPitch_v2, pool allocations) reserve their own VA and map one
- *   physical handle of the size rounded up to 2 MiB, so a 1-byte cuMemAlloc uses 2 MiB of capacity.
+ * - cuMemAlloc_v2 / cuMemAllocPitch_v2 pack small requests as the driver does: a request below
+ *   1 MiB is carved, 512-byte aligned and best fit, from a 2 MiB page shared with other small
+ *   allocations of the device (a new page is mapped when none has room; an empty page is released
+ *   at once), so 1000 allocations of 512 B take one page. A request of 1 MiB or more maps its own
+ *   physical memory rounded up to 2 MiB. cuMemGetAddressRange_v2 and pointer attributes report
+ *   each allocation's own base and requested size (and its own BUFFER_ID); the free space of a
+ *   shared page is not a known pointer.
+ * - Memory pools carve their allocations (512-byte aligned, best fit) out of chunks of physical
+ *   memory they reserve: a request no free gap holds maps a new chunk of its size rounded up to
+ *   2 MiB, whose remainder serves later requests; freed space coalesces with free neighbours.
+ *   RESERVED_MEM_* counts the chunks, USED_MEM_* the 512-byte-rounded sizes of live allocations.
+ *   Empty chunks stay reserved until trimmed (release threshold, cuMemPoolTrimTo, maxSize, or before
+ *   a request would fail with CUDA_ERROR_OUT_OF_MEMORY).
+ * - simcuda_physical_in_use and cuMemGetInfo_v2 count every page or chunk once, however many
+ *   allocations it holds: a request fails with CUDA_ERROR_OUT_OF_MEMORY exactly when it needs new
+ *   physical memory beyond SIMCUDA_VRAM - SIMCUDA_VRAM_TAKEN. Whole OS pages of freed space are
+ *   given back to the host (hole punching).
  * - Streams: each stream has a worker thread running its queued work in order. The legacy default
  *   stream (0 or CU_STREAM_LEGACY from non-_ptsz entry points) waits for prior work of all blocking
  *   streams of its context and every blocking stream waits for prior legacy work;
@@ -28,8 +43,9 @@
  *   semantics). Page-locked host memory (cuMemHostAlloc, cuMemHostRegister) is ordinary host
  *   memory that pointer queries report as CU_MEMORYTYPE_HOST.
  * - Memory pools release cached memory above their release threshold at cuStreamSynchronize,
- *   cuEventSynchronize and cuCtxSynchronize, as the driver does. A block freed with cuMemFreeAsync
- *   is reusable at once by the freeing stream, by other streams once the free ran.
+ *   cuEventSynchronize and cuCtxSynchronize, as the driver does. Memory freed with cuMemFreeAsync
+ *   is reusable at once by the freeing stream (which may take part of it), by other streams once
+ *   the free ran.
  * - cuMemGetInfo_v2 with a NULL argument returns CUDA_ERROR_INVALID_VALUE (as the driver).
  * - Legacy 32-bit entry points (cuMemAlloc, cuMemFree, ... without _v2) exist so that
  *   cuGetProcAddress resolves them for old cudaVersions; cuMemAlloc returns
@@ -59,7 +75,8 @@ int simcuda_hold_stream(CUstream s);
 int simcuda_release_stream(CUstream s);
 
 /* Device bytes backed by physical allocations right now (cuMemCreate handles not yet freed,
- * cuMemAlloc and pool memory), granule-rounded. 0 for an unknown device or before cuInit. */
+ * cuMemAlloc pages and pool chunks, each counted once), granule-rounded. 0 for an unknown device
+ * or before cuInit. */
 size_t simcuda_physical_in_use(int device);
 
 /* How many times the exported entry point named exactly `symbol` was called (every call counts,

@@ -21,6 +21,11 @@ static struct vs_sim_ranges reservations;
 static struct vs_sim_ranges mappings;
 static unsigned long long next_buffer_id = 1;
 
+unsigned long long vs_sim_buffer_id_next(void)
+{
+    return next_buffer_id++;
+}
+
 #define RESERVE_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
 
 static bool is_pow2(size_t x)
@@ -125,7 +130,7 @@ CUresult vs_sim_va_map(uintptr_t va, size_t size, size_t offset, struct vs_sim_p
     m->phys = phys;
     m->phys_offset = offset;
     m->reservation = res;
-    m->buffer_id = next_buffer_id++;
+    m->buffer_id = vs_sim_buffer_id_next();
     if (vs_sim_ranges_insert(&mappings, &m->range) != 0) {
         mmap((void *)va, size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
         free(m);
