@@ -10,11 +10,7 @@
 #include <unistd.h>
 
 #include "kernels/wan.h"
-/* The generator header also holds helpers for other decoders that these tests do not call. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
 #include "tests/golden_weights.h"
-#pragma GCC diagnostic pop
 
 static inline void wf_tensor(json_t *man, const char *name, int rank, int a, int b, int c, int d,
                              int e)

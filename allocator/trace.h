@@ -1,0 +1,73 @@
+/* The JSON Lines allocation trace (DESIGN §6), written off the hot path.
+ *
+ * File format, one JSON object per line:
+ *   {"vramshim_trace":1,"pid":P,"ppid":Q,"clock":"monotonic","t0_unix_ns":U,
+ *    "devices":[{"ordinal":0,"total":BYTES},...]}                        first line
+ *   {"ev":"site","site":N,"frames":["module+0xOFF symbol+0xOFF",...]}    before first use of N
+ *   {"t":NS,"ev":"alloc","api":"cuMemAllocAsync_ptsz","ptr":"0x...","size":B,"stream":"0x...",
+ *    "dev":D,"stage":"","tag":"","site":N}                               one per event
+ * ev is alloc, free, oom, map, unmap, create, release (and demote, promote, stage later); map
+ * and create add "handle" ("offset" for map). t is CLOCK_MONOTONIC in ns; lines appear in the
+ * order the events were recorded, so t never decreases. site 0 means no call site (stacks off).
+ *
+ * Invariants: vs_trace_emit() copies the event into an in-memory queue (a short critical
+ * section, never I/O); a background thread formats and writes. The queue is drained at
+ * vs_trace_shutdown() and before fork; a child continues in PATH.<child pid> with its own header
+ * (and its own site lines). Events emitted after shutdown are written by the emitting thread.
+ * String fields (api, stage, tag) must be static or otherwise outlive the trace.
+ */
+#ifndef VS_ALLOCATOR_TRACE_H
+#define VS_ALLOCATOR_TRACE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "allocator/driver.h"
+
+enum vs_trace_ev {
+    VS_EV_ALLOC,
+    VS_EV_FREE,
+    VS_EV_OOM,
+    VS_EV_MAP,
+    VS_EV_UNMAP,
+    VS_EV_CREATE,
+    VS_EV_RELEASE,
+    VS_EV_COUNT
+};
+
+struct vs_trace_event {
+    enum vs_trace_ev ev;
+    const char *api;   /* the entry point as the program called it */
+    uint64_t ptr;      /* device pointer (0 for create/release) */
+    uint64_t size;     /* bytes (0 when unknown) */
+    uint64_t stream;   /* CUstream as passed, 0 for synchronous calls */
+    uint64_t handle;   /* VMM handle for map/create/release */
+    uint64_t offset;   /* map offset into the handle */
+    int dev;           /* device ordinal, -1 when unknown */
+    const char *stage; /* NULL: "" */
+    const char *tag;   /* NULL: "" */
+};
+
+/* Enables tracing to path. stacks: record call sites. drv: the real driver, used once for the
+ * header's device list (read when the first event arrives, when the driver is initialised). */
+void vs_trace_configure(const char *path, bool stacks, const struct vs_driver *drv);
+
+/* Whether events are being recorded: one relaxed load, inline for the hooks' hot path. */
+extern atomic_bool vs_trace_on;
+static inline bool vs_trace_enabled(void)
+{
+    return atomic_load_explicit(&vs_trace_on, memory_order_relaxed);
+}
+
+/* Records an event stamped now, with the caller's call site when stacks are on. */
+void vs_trace_emit(const struct vs_trace_event *e);
+
+/* Writes everything queued, stops the writer thread. Later events are written synchronously. */
+void vs_trace_shutdown(void);
+
+void vs_trace_fork_prepare(void);
+void vs_trace_fork_parent(void);
+void vs_trace_fork_child(void);
+
+#endif

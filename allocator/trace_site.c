@@ -1,0 +1,155 @@
+/* Call-site capture for the trace: libunwind's fast backtrace, the frames of the shim itself
+ * dropped, plus the Python frames when the calling thread holds the GIL (trace_python.c); one
+ * site per distinct chain of return addresses and Python lines.
+ *
+ * Invariants: per event the cost is one unw_backtrace, the Python walk (if any) and a hash; a
+ * per-thread direct-mapped cache answers repeated sites without a lock, the shared table (mutex)
+ * is consulted only on a cache miss. Text of Python frames is made once per new site, on the
+ * capturing thread (it needs the GIL); native frames are symbolised later by the writer. Sites
+ * are never freed, so cached pointers stay valid in every thread.
+ */
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include <link.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "allocator/trace_internal.h"
+
+/* Frames captured: the shim's own (hook, family handler, emit, capture) plus the program's. */
+#define VS_SITE_CAPTURE (VS_SITE_FRAMES + 8)
+#define VS_SITE_CACHE 64
+
+static pthread_mutex_t site_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vs_site *site_table;
+static uint32_t site_next_id = 1;
+
+/* Address range of the executable segments of the object holding this code. */
+static uintptr_t self_lo, self_hi;
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    uintptr_t probe = (uintptr_t)data;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && probe >= lo && probe < hi) {
+            self_lo = lo;
+            self_hi = hi;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void locate_self(void)
+{
+    dl_iterate_phdr(find_self, (void *)(uintptr_t)&vs_site_capture);
+}
+
+static uint64_t chain_hash(const uintptr_t *frames, unsigned n, const struct vs_py_frame *py,
+                           unsigned npy)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ n ^ (uint64_t)npy << 32;
+    for (unsigned i = 0; i < n + npy; i++) {
+        h ^= i < n ? frames[i] : (uintptr_t)py[i - n].code ^ (uint64_t)py[i - n].line << 48;
+        h *= 0x100000001b3ull;
+        h ^= h >> 31;
+    }
+    return h ? h : 1;
+}
+
+static struct vs_site *lookup(uint64_t hash)
+{
+    pthread_mutex_lock(&site_lock);
+    struct vs_site *s;
+    HASH_FIND(hh, site_table, &hash, sizeof hash, s);
+    pthread_mutex_unlock(&site_lock);
+    return s;
+}
+
+/* Adds a new site (its Python frames described here, where the GIL is held); returns the site
+ * another thread added meanwhile if there is one. */
+static struct vs_site *intern(uint64_t hash, const uintptr_t *frames, unsigned n,
+                              const struct vs_py_frame *py, unsigned npy)
+{
+    struct vs_site *fresh = calloc(1, sizeof *fresh);
+    if (!fresh)
+        return NULL;
+    fresh->hash = hash;
+    fresh->nframes = n;
+    memcpy(fresh->frames, frames, n * sizeof *frames);
+    for (unsigned i = 0; i < npy; i++)
+        if ((fresh->py[fresh->npy] = vs_py_describe(&py[i])))
+            fresh->npy++;
+
+    pthread_mutex_lock(&site_lock);
+    struct vs_site *s;
+    HASH_FIND(hh, site_table, &hash, sizeof hash, s);
+    if (!s) {
+        s = fresh;
+        s->id = site_next_id++;
+        HASH_ADD(hh, site_table, hash, sizeof s->hash, s);
+    }
+    pthread_mutex_unlock(&site_lock);
+    if (s != fresh) {
+        for (unsigned i = 0; i < fresh->npy; i++)
+            free(fresh->py[i]);
+        free(fresh);
+    }
+    return s;
+}
+
+struct vs_site *vs_site_capture(void)
+{
+    static __thread struct {
+        uint64_t hash;
+        struct vs_site *site;
+    } cache[VS_SITE_CACHE];
+
+    pthread_once(&self_once, locate_self);
+    void *raw[VS_SITE_CAPTURE];
+    int got = unw_backtrace(raw, VS_SITE_CAPTURE);
+    if (got <= 0)
+        return NULL;
+    /* Drop the leading run inside this object; keep everything when all of it is (the trace
+     * linked into a program rather than the preloaded shim). */
+    int first = 0;
+    while (first < got && (uintptr_t)raw[first] >= self_lo && (uintptr_t)raw[first] < self_hi)
+        first++;
+    if (first == got)
+        first = 0;
+    uintptr_t frames[VS_SITE_FRAMES];
+    unsigned n = 0;
+    for (int i = first; i < got && n < VS_SITE_FRAMES; i++)
+        frames[n++] = (uintptr_t)raw[i];
+    struct vs_py_frame py[VS_PY_FRAMES];
+    unsigned npy = vs_py_capture(py, VS_PY_FRAMES);
+
+    uint64_t hash = chain_hash(frames, n, py, npy);
+    unsigned slot = (unsigned)(hash % VS_SITE_CACHE);
+    struct vs_site *s = cache[slot].hash == hash ? cache[slot].site : lookup(hash);
+    if (!s)
+        s = intern(hash, frames, n, py, npy);
+    vs_py_release(py, npy);
+    if (s) {
+        cache[slot].hash = hash;
+        cache[slot].site = s;
+    }
+    return s;
+}
+
+void vs_site_fork_prepare(void)
+{
+    pthread_mutex_lock(&site_lock);
+}
+
+void vs_site_fork_release(void)
+{
+    pthread_mutex_unlock(&site_lock);
+}

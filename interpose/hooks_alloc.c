@@ -1,0 +1,135 @@
+/* Hooks of the allocation families: cuMemAlloc_v2, cuMemAllocPitch_v2, cuMemFree_v2 and the
+ * stream-ordered cuMemAllocAsync / cuMemAllocFromPoolAsync / cuMemFreeAsync with their _ptsz
+ * forms. Each records the call, lets route.c serve or forward it, and accounts/traces the result.
+ *
+ * Invariant: a free of a pointer allocated through the hooks is accounted and traced before it
+ * is forwarded, so another thread that receives the same address from the driver right after is
+ * always traced after the free. Null output pointers go to the driver untouched (its error).
+ */
+#include "interpose/tally.h"
+#include "interpose/init.h"
+#include "interpose/log.h"
+#include "interpose/record.h"
+#include "interpose/route.h"
+
+static CUresult hooked_alloc(const struct vs_alloc_call *c)
+{
+    if (!vs_init())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    vs_tally_call(c->family);
+    CUresult r = vs_route_alloc(c);
+    bool pitched = c->hook == VS_HOOK_cuMemAllocPitch_v2;
+    uint64_t want = pitched ? (uint64_t)c->width * c->height : c->bytes;
+    if (r == CUDA_SUCCESS && c->dptr) {
+        uint64_t size = pitched && c->pitch ? (uint64_t)*c->pitch * c->height : want;
+        vs_tally_alloc(*c->dptr, size);
+        vs_record(c->hook, VS_EV_ALLOC, *c->dptr, size, c->stream, 0, 0, VS_DEV_CURRENT);
+    } else if (r == CUDA_ERROR_OUT_OF_MEMORY) {
+        vs_record(c->hook, VS_EV_OOM, 0, want, c->stream, 0, 0, VS_DEV_CURRENT);
+    }
+    return r;
+}
+
+static CUresult hooked_free(enum vs_hook_id hook, enum vs_family family, CUdeviceptr ptr,
+                            CUstream stream)
+{
+    if (!vs_init())
+        return CUDA_ERROR_NOT_INITIALIZED;
+    vs_tally_call(family);
+    uint64_t size = 0;
+    bool known = vs_tally_free(ptr, &size);
+    if (known)
+        vs_record(hook, VS_EV_FREE, ptr, size, stream, 0, 0, VS_DEV_CURRENT);
+    CUresult r = vs_route_free(hook, ptr, stream);
+    if (r == CUDA_SUCCESS && !known && ptr) {
+        vs_record(hook, VS_EV_FREE, ptr, 0, stream, 0, 0, VS_DEV_CURRENT);
+    } else if (r != CUDA_SUCCESS && known) {
+        vs_tally_alloc(ptr, size);
+        vs_log(VS_LOG_DEBUG, "%s(0x%llx) failed (error %d) after its free was traced",
+               vs_hook_name(hook), (unsigned long long)ptr, (int)r);
+    }
+    return r;
+}
+
+CUresult vs_hook_cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
+{
+    return hooked_alloc(&(struct vs_alloc_call){
+        .hook = VS_HOOK_cuMemAlloc_v2, .family = VS_FAM_ALLOC, .dptr = dptr, .bytes = bytesize});
+}
+
+CUresult vs_hook_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes,
+                                    size_t Height, unsigned int ElementSizeBytes)
+{
+    return hooked_alloc(&(struct vs_alloc_call){.hook = VS_HOOK_cuMemAllocPitch_v2,
+                                                .family = VS_FAM_ALLOC,
+                                                .dptr = dptr,
+                                                .pitch = pPitch,
+                                                .width = WidthInBytes,
+                                                .height = Height,
+                                                .elem = ElementSizeBytes});
+}
+
+CUresult vs_hook_cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
+{
+    return hooked_alloc(&(struct vs_alloc_call){.hook = VS_HOOK_cuMemAllocAsync,
+                                                .family = VS_FAM_ALLOC_ASYNC,
+                                                .dptr = dptr,
+                                                .bytes = bytesize,
+                                                .stream = hStream});
+}
+
+CUresult vs_hook_cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
+{
+    return hooked_alloc(&(struct vs_alloc_call){.hook = VS_HOOK_cuMemAllocAsync_ptsz,
+                                                .family = VS_FAM_ALLOC_ASYNC,
+                                                .dptr = dptr,
+                                                .bytes = bytesize,
+                                                .stream = hStream});
+}
+
+CUresult vs_hook_cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
+                                         CUstream hStream)
+{
+    return hooked_alloc(&(struct vs_alloc_call){.hook = VS_HOOK_cuMemAllocFromPoolAsync,
+                                                .family = VS_FAM_ALLOC_ASYNC,
+                                                .dptr = dptr,
+                                                .bytes = bytesize,
+                                                .pool = pool,
+                                                .stream = hStream});
+}
+
+CUresult vs_hook_cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
+                                              CUstream hStream)
+{
+    return hooked_alloc(&(struct vs_alloc_call){.hook = VS_HOOK_cuMemAllocFromPoolAsync_ptsz,
+                                                .family = VS_FAM_ALLOC_ASYNC,
+                                                .dptr = dptr,
+                                                .bytes = bytesize,
+                                                .pool = pool,
+                                                .stream = hStream});
+}
+
+CUresult vs_hook_cuMemFree_v2(CUdeviceptr dptr)
+{
+    return hooked_free(VS_HOOK_cuMemFree_v2, VS_FAM_FREE, dptr, NULL);
+}
+
+CUresult vs_hook_cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
+{
+    return hooked_free(VS_HOOK_cuMemFreeAsync, VS_FAM_FREE_ASYNC, dptr, hStream);
+}
+
+CUresult vs_hook_cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
+{
+    return hooked_free(VS_HOOK_cuMemFreeAsync_ptsz, VS_FAM_FREE_ASYNC, dptr, hStream);
+}
+
+VS_EXPORT_HOOK(cuMemAlloc_v2);
+VS_EXPORT_HOOK(cuMemAllocPitch_v2);
+VS_EXPORT_HOOK(cuMemAllocAsync);
+VS_EXPORT_HOOK(cuMemAllocAsync_ptsz);
+VS_EXPORT_HOOK(cuMemAllocFromPoolAsync);
+VS_EXPORT_HOOK(cuMemAllocFromPoolAsync_ptsz);
+VS_EXPORT_HOOK(cuMemFree_v2);
+VS_EXPORT_HOOK(cuMemFreeAsync);
+VS_EXPORT_HOOK(cuMemFreeAsync_ptsz);

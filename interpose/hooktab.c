@@ -1,0 +1,49 @@
+/* Pointer-identity routing table (see hooks.h). */
+#include "interpose/hooks.h"
+#include "interpose/realdl.h"
+
+#include <string.h>
+
+struct vs_real vs_real;
+
+void *vs_hook_for(void *real)
+{
+#define VS_HOOK_MATCH(name, type)                                        \
+    if (real == (void *)vs_real.name || real == (void *)&vs_hook_##name) \
+        return vs_real.name ? (void *)&vs_hook_##name : NULL;
+    VS_HOOKS(VS_HOOK_MATCH)
+#undef VS_HOOK_MATCH
+    return real;
+}
+
+VS_UNINSTRUMENTED bool vs_is_hooked_name(const char *name)
+{
+    if (!name || name[0] != 'c' || name[1] != 'u')
+        return false;
+#define VS_HOOK_NAME(name_, type)  \
+    if (strcmp(name, #name_) == 0) \
+        return true;
+    VS_HOOKS(VS_HOOK_NAME)
+#undef VS_HOOK_NAME
+    return false;
+}
+
+const char *vs_family_name(enum vs_family family)
+{
+    static const char *const names[] = {
+#define VS_FAMILY_TEXT(id, text) text,
+        VS_FAMILIES(VS_FAMILY_TEXT)
+#undef VS_FAMILY_TEXT
+    };
+    return (unsigned)family < VS_FAM_COUNT ? names[family] : "?";
+}
+
+const char *vs_hook_name(enum vs_hook_id id)
+{
+    static const char *const names[] = {
+#define VS_HOOK_TEXT(name, type) #name,
+        VS_HOOKS(VS_HOOK_TEXT)
+#undef VS_HOOK_TEXT
+    };
+    return (unsigned)id < VS_HOOK_COUNT ? names[id] : "?";
+}

@@ -1,0 +1,26 @@
+/* Lazy initialisation and lifetime of the shim.
+ *
+ * Invariants: nothing runs at load time (no constructor); the first hooked driver call, or the
+ * first dlsym of a hooked name, runs vs_init() exactly once (pthread_once). It reads the settings,
+ * opens the real driver and fills vs_real and vs_driver from it, and registers fork handlers. It
+ * never calls into the driver, so it is safe from any entry point (cuGetExportTable included,
+ * which the shim does not hook at all). At exit the trace is flushed and, at VRAMSHIM_LOG=info, a
+ * summary line is written.
+ */
+#ifndef VS_INTERPOSE_INIT_H
+#define VS_INTERPOSE_INIT_H
+
+#include <stdbool.h>
+
+#include "allocator/driver.h"
+#include "interpose/config.h"
+
+extern struct vs_config vs_cfg;
+/* The real driver for the allocator layer (allocator/driver.h). */
+extern struct vs_driver vs_drv;
+
+/* Runs initialisation once; false while the calling thread is itself initialising (a driver
+ * constructor calling back into a hook) or when no real driver could be opened. */
+bool vs_init(void);
+
+#endif

@@ -1,0 +1,13 @@
+/* Completes and emits trace records of hooked calls (see record.h). */
+#include "interpose/record.h"
+
+#include "interpose/init.h"
+
+void vs_record_slow(struct vs_trace_event *e)
+{
+    if (e->dev == VS_DEV_CURRENT) {
+        CUdevice d;
+        e->dev = vs_drv.cuCtxGetDevice && vs_drv.cuCtxGetDevice(&d) == CUDA_SUCCESS ? (int)d : -1;
+    }
+    vs_trace_emit(e);
+}

@@ -1,0 +1,211 @@
+/* Call counts and live-byte accounting of the hooks (see tally.h). */
+#include "interpose/tally.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "interpose/log.h"
+#include "interpose/ptrmap.h"
+
+/* Call counts are per thread (no locked instruction on the hot path). A block outlives its
+ * thread: at thread exit it goes to a free list and the next new thread continues counting in
+ * it, so the sum over all blocks is always the process total. */
+struct call_block {
+    atomic_uint_fast64_t n[VS_FAM_COUNT];
+    struct call_block *next_all, *next_free;
+};
+
+static pthread_mutex_t blocks_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct call_block *all_blocks, *free_blocks;
+static pthread_key_t block_key;
+static pthread_once_t block_key_once = PTHREAD_ONCE_INIT;
+static __thread struct call_block *my_block __attribute__((tls_model("initial-exec")));
+static atomic_uint_fast64_t unblocked_calls[VS_FAM_COUNT]; /* when no block could be had */
+
+/* Live bytes and the maps behind them, under one spin lock: one locked instruction per call,
+ * held for a probe and two additions. */
+static atomic_flag lock = ATOMIC_FLAG_INIT;
+static uint64_t live, peak;
+static struct vs_ptrmap allocations; /* device pointer -> bytes */
+static struct vs_ptrmap handles;     /* cuMemCreate handle -> bytes */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+static inline void lock_take(void)
+{
+    while (atomic_flag_test_and_set_explicit(&lock, memory_order_acquire))
+        cpu_relax();
+}
+
+static inline void lock_give(void)
+{
+    atomic_flag_clear_explicit(&lock, memory_order_release);
+}
+
+static void block_release(void *b)
+{
+    pthread_mutex_lock(&blocks_lock);
+    ((struct call_block *)b)->next_free = free_blocks;
+    free_blocks = b;
+    pthread_mutex_unlock(&blocks_lock);
+}
+
+static void block_key_create(void)
+{
+    if (pthread_key_create(&block_key, block_release) != 0)
+        vs_log(VS_LOG_WARN, "cannot create a thread key; call counts use shared counters");
+}
+
+/* First call of a thread: out of line, so the counting path stays a few instructions. */
+__attribute__((
+    noinline,
+    cold)) /* First call of a thread: out of line, so the counting path stays a few instructions. */
+__attribute__((noinline, cold)) static struct call_block *
+block_acquire(void)
+{
+    pthread_once(&block_key_once, block_key_create);
+    pthread_mutex_lock(&blocks_lock);
+    struct call_block *b = free_blocks;
+    if (b) {
+        free_blocks = b->next_free;
+    } else if ((b = calloc(1, sizeof *b))) {
+        b->next_all = all_blocks;
+        all_blocks = b;
+    }
+    pthread_mutex_unlock(&blocks_lock);
+    if (b && pthread_setspecific(block_key, b) != 0) {
+        block_release(b);
+        b = NULL;
+    }
+    return b;
+}
+
+void vs_tally_call(enum vs_family family)
+{
+    struct call_block *b = my_block ? my_block : (my_block = block_acquire());
+    if (!b) {
+        atomic_fetch_add_explicit(&unblocked_calls[family], 1, memory_order_relaxed);
+        return;
+    }
+    /* Only this thread writes the block: a relaxed load and store, no locked instruction. */
+    atomic_store_explicit(&b->n[family],
+                          atomic_load_explicit(&b->n[family], memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static uint64_t calls_of(enum vs_family family)
+{
+    uint64_t sum = atomic_load(&unblocked_calls[family]);
+    pthread_mutex_lock(&blocks_lock);
+    for (struct call_block *b = all_blocks; b; b = b->next_all)
+        sum += atomic_load_explicit(&b->n[family], memory_order_relaxed);
+    pthread_mutex_unlock(&blocks_lock);
+    return sum;
+}
+
+static void remember(struct vs_ptrmap *map, uint64_t key, uint64_t size, const char *what)
+{
+    if (!key)
+        return;
+    uint64_t old = 0;
+    lock_take();
+    bool ok = vs_ptrmap_put(map, key, size, &old);
+    if (ok) {
+        /* A key still present means its free went unseen (an entry point the shim does not
+         * hook): the new size replaces the old one. */
+        live += size - old;
+        peak = live > peak ? live : peak;
+    }
+    lock_give();
+    if (!ok)
+        vs_log(VS_LOG_WARN, "out of host memory accounting %s 0x%llx; its size is not tracked",
+               what, (unsigned long long)key);
+}
+
+static bool forget(struct vs_ptrmap *map, uint64_t key, uint64_t *size)
+{
+    if (!key)
+        return false;
+    lock_take();
+    bool found = vs_ptrmap_take(map, key, size);
+    if (found)
+        live -= *size;
+    lock_give();
+    return found;
+}
+
+void vs_tally_alloc(uint64_t ptr, uint64_t size)
+{
+    remember(&allocations, ptr, size, "allocation");
+}
+
+bool vs_tally_free(uint64_t ptr, uint64_t *size)
+{
+    return forget(&allocations, ptr, size);
+}
+
+void vs_tally_create(uint64_t handle, uint64_t size)
+{
+    remember(&handles, handle, size, "handle");
+}
+
+bool vs_tally_release(uint64_t handle, uint64_t *size)
+{
+    return forget(&handles, handle, size);
+}
+
+uint64_t vs_tally_live_bytes(void)
+{
+    lock_take();
+    uint64_t n = live;
+    lock_give();
+    return n;
+}
+
+uint64_t vs_tally_peak_bytes(void)
+{
+    lock_take();
+    uint64_t n = peak;
+    lock_give();
+    return n;
+}
+
+void vs_tally_summary(char *buf, size_t len)
+{
+    size_t n = 0;
+    int k = snprintf(buf, len, "calls:");
+    for (int f = 0; f <= VS_FAM_COUNT && k >= 0 && (n += (size_t)k) < len; f++) {
+        if (f < VS_FAM_COUNT) {
+            k = snprintf(buf + n, len - n, " %s=%llu", vs_family_name((enum vs_family)f),
+                         (unsigned long long)calls_of((enum vs_family)f));
+        } else {
+            uint64_t p = vs_tally_peak_bytes();
+            k = snprintf(buf + n, len - n,
+                         "; peak live %llu bytes (%.1f MiB), live at exit %llu "
+                         "bytes",
+                         (unsigned long long)p, (double)p / (1024.0 * 1024.0),
+                         (unsigned long long)vs_tally_live_bytes());
+        }
+    }
+}
+
+void vs_tally_fork_prepare(void)
+{
+    pthread_mutex_lock(&blocks_lock);
+    lock_take();
+}
+
+void vs_tally_fork_release(void)
+{
+    lock_give();
+    pthread_mutex_unlock(&blocks_lock);
+}

@@ -1,0 +1,37 @@
+/* What went through the hooks: calls per family, live bytes and their peak.
+ *
+ * Live bytes are device allocations made through the alloc hooks that were not freed yet, plus
+ * physical memory the application created itself with cuMemCreate and did not release yet
+ * (mapping adds no memory). Sizes are remembered per pointer / handle, because frees name only
+ * the pointer. Call counts are per thread; live bytes, their peak and the size maps share one
+ * spin lock (tally.c says why).
+ */
+#ifndef VS_INTERPOSE_TALLY_H
+#define VS_INTERPOSE_TALLY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "interpose/hooks.h"
+
+void vs_tally_call(enum vs_family family);
+
+/* A device allocation of `size` bytes now lives at ptr. */
+void vs_tally_alloc(uint64_t ptr, uint64_t size);
+/* ptr is being freed: true with its size when it was allocated through the hooks. */
+bool vs_tally_free(uint64_t ptr, uint64_t *size);
+
+void vs_tally_create(uint64_t handle, uint64_t size);
+bool vs_tally_release(uint64_t handle, uint64_t *size);
+
+uint64_t vs_tally_live_bytes(void);
+uint64_t vs_tally_peak_bytes(void);
+
+/* "calls: alloc=N free=N ...; peak live N bytes (X MiB), live at exit N bytes". */
+void vs_tally_summary(char *buf, size_t len);
+
+void vs_tally_fork_prepare(void);
+void vs_tally_fork_release(void);
+
+#endif
