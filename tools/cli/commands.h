@@ -12,5 +12,6 @@ struct vs_command {
 int vs_cmd_workload(int argc, char **argv);
 int vs_cmd_replay(int argc, char **argv);
 int vs_cmd_decode(int argc, char **argv);
+int vs_cmd_policy(int argc, char **argv);
 
 #endif

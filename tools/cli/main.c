@@ -8,6 +8,7 @@ static const struct vs_command vs_commands[] = {
     {"workload", "write a generated workload trace (SDXL/Wan VAE decode, DiT loop)", vs_cmd_workload},
     {"decode", "decode latents to images/video with the tiled VAE decoder (C, CPU)", vs_cmd_decode},
     {"replay", "replay a trace through the arena on a simulated device of a given size", vs_cmd_replay},
+    {"policy", "validate policy files and show their stages and eviction rules", vs_cmd_policy},
     {NULL, NULL, NULL},
 };
 
