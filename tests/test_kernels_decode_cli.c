@@ -101,7 +101,7 @@ Test(decode_cli, only_cpu_exists)
 Test(decode_cli, budget_too_small_and_bad_options)
 {
     char buf[8192];
-    cr_assert_eq(run("--budget 2K --unscaled --vae " GOLDEN "sd_small.vae.safetensors --latents "
+    cr_assert_eq(run("--budget 2KiB --unscaled --vae " GOLDEN "sd_small.vae.safetensors --latents "
                      GOLDEN "sd_small.io.safetensors -o /tmp/never.png", buf, sizeof buf), 1);
     cr_assert(strstr(buf, "budget 2.00 KiB is too small: the full-frame part"), "%s", buf);
     cr_assert_eq(run("--budget lots --vae a --latents b -o c", buf, sizeof buf), 2);

@@ -20,6 +20,7 @@
 #include "kernels/kl_program.h"
 #include "kernels/plan.h"
 #include "kernels/wan.h"
+#include "policy/size.h"
 #include "tools/cli/commands.h"
 
 #define WAN_FPS 16
@@ -54,26 +55,6 @@ static void usage(FILE *f)
             "  --threads N                          worker threads (default: all CPUs)\n"
             "  --plan                               print the plan and its predicted memory, do\n"
             "                                       not decode (no -o needed)\n");
-}
-
-/* "512M", "2G", "1.5GiB", "1000000" -> bytes; 0 on a malformed size. */
-static size_t parse_size(const char *s)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || v <= 0)
-        return 0;
-    double mult = 1;
-    switch (*end) {
-    case 'k': case 'K': mult = 1024.0; end++; break;
-    case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
-    case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
-    case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
-    default: break;
-    }
-    if (!strcmp(end, "iB") || !strcmp(end, "B"))
-        end += strlen(end);
-    return *end ? 0 : (size_t)(v * mult);
 }
 
 static int parse_args(int argc, char **argv, struct decode_args *a)
@@ -124,12 +105,15 @@ static int parse_args(int argc, char **argv, struct decode_args *a)
                 return 2;
             }
             break;
-        case 'b':
-            if (!(a->budget = parse_size(optarg))) {
-                fprintf(stderr, "decode: --budget '%s' is not a size (e.g. 512M, 2G)\n", optarg);
+        case 'b': {
+            uint64_t budget;
+            if (vs_policy_size_parse(optarg, &budget) != VS_SIZE_OK || budget == 0) {
+                fprintf(stderr, "decode: --budget '%s' is not a size (e.g. 512MiB, 2GiB)\n", optarg);
                 return 2;
             }
+            a->budget = (size_t)budget;
             break;
+        }
         case 'd':
             if (strcmp(optarg, "cpu")) {
                 fprintf(stderr, "decode: --device %s: only the CPU decoder exists in this build "

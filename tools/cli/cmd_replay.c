@@ -10,6 +10,7 @@
 
 #include "tools/cli/commands.h"
 #include "tools/trace/replay.h"
+#include "policy/size.h"
 #include "tools/trace/units.h"
 
 #define VS_REPLAY_RUNS 2
@@ -136,7 +137,7 @@ int vs_cmd_replay(int argc, char **argv)
         return 2;
     }
     uint64_t vram;
-    if (vs_size_parse(vram_text, &vram) || vram == 0) {
+    if (vs_policy_size_parse(vram_text, &vram) != VS_SIZE_OK || vram == 0) {
         fprintf(stderr, "vramshim replay: --vram '%s' is not a size (e.g. 12GiB, 512MiB, "
                         "4294967296)\n", vram_text);
         return 2;
