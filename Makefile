@@ -31,7 +31,9 @@ RPATH_BUNDLE := -Wl,-rpath,'$$ORIGIN/lib'
 CPPFLAGS  += -D_GNU_SOURCE -Iinclude -I. -isystem $(CUDA_HOME)/include \
              -DVS_VERSION='"$(VERSION)"'
 CFLAGS    ?= -O2 -g
-CFLAGS    += -std=c11 -Wall -Wextra -Werror -fPIC -pthread -MMD -MP $(SANITIZE)
+# GCC 12's -O2 cost model rejects loops whose trip counts need an epilogue; the dynamic model
+# vectorises the decoder's conv and attention loops (about 2x). No reduction is reordered.
+CFLAGS    += -std=c11 -Wall -Wextra -Werror -fPIC -pthread -MMD -MP -fvect-cost-model=dynamic $(SANITIZE)
 LDFLAGS   += -pthread $(SANITIZE) $(RPATH_BUNDLE)
 VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
@@ -121,8 +123,9 @@ $(KCUDA_A): $(patsubst %.cu,$(BUILD)/obj/%.o,$(CUDA_SRCS))
 	@mkdir -p $(@D) && rm -f $@ && ar rcs $@ $^
 
 # Only the cu*/cuda* hooks, dlsym and vramshim_* are exported (interpose/exports.map).
+# nodelete: a dlclose must not unload the shim while its trace writer thread runs.
 $(SHIM_LIB): $(call obj,$(SHIM_SRCS)) $(ALLOC_A) $(POLICY_A) interpose/exports.map
-	$(CC) -shared -Wl,--version-script=interpose/exports.map $(LDFLAGS) \
+	$(CC) -shared -Wl,--version-script=interpose/exports.map -Wl,-z,nodelete $(LDFLAGS) \
 	  $(call obj,$(SHIM_SRCS)) $(ALLOC_A) $(POLICY_A) -o $@ $(SYS_LIBS)
 
 $(CLI): $(call obj,$(CLI_SRCS)) $(ALLOC_A) $(POLICY_A) $(KERNELS_A)

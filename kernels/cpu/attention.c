@@ -3,11 +3,6 @@
  * a new block with a larger max rescales l and acc by exp(m_old - m_new). */
 #include "kernels/cpu/attention.h"
 
-/* GCC 12 at -O2 vectorises only under the "very cheap" cost model, which rejects these loops
- * (their trip counts need an epilogue); the dynamic model vectorises them (2x on conv). No
- * reduction is reordered, so results are bit-identical either way. */
-#pragma GCC optimize("vect-cost-model=dynamic")
-
 #include <math.h>
 #include <string.h>
 

@@ -3,11 +3,6 @@
  * Out-of-buffer taps are the zero padding and are simply skipped (adding 0 changes nothing). */
 #include "kernels/cpu/conv2d.h"
 
-/* GCC 12 at -O2 vectorises only under the "very cheap" cost model, which rejects these loops
- * (their trip counts need an epilogue); the dynamic model vectorises them (2x on conv). No
- * reduction is reordered, so results are bit-identical either way. */
-#pragma GCC optimize("vect-cost-model=dynamic")
-
 #include <stddef.h>
 #include <string.h>
 
