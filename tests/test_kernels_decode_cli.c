@@ -213,3 +213,25 @@ Test(decode_cli, ambiguous_scaling_asks_for_arch)
     cr_assert(strstr(buf, "plan exact 1x1 tiles of 24 px, halo 14 px"), "%s", buf);
     unlink(vae);
 }
+
+/* Wan latents without a batch axis are 4-D like an image batch; --arch auto must still pick the
+ * Wan decoder from the weights (their causal convs are 5-D). */
+Test(decode_cli, auto_arch_recognises_wan_weights_with_4d_latents)
+{
+    struct vs_array lat;
+    struct vs_err err;
+    cr_assert_eq(vs_array_load(GOLDEN "wan_small.io.safetensors", &lat, &err), 0, "%s", err.msg);
+    cr_assert_eq(lat.ndim, 5);
+    char in[] = "/tmp/vs_wan4d_XXXXXX.npy", out[] = "/tmp/vs_wan4d_out_XXXXXX.npy", buf[8192];
+    close(mkstemps(in, 4));
+    close(mkstemps(out, 4));
+    cr_assert_eq(vs_npy_write(in, lat.data, 4, lat.shape + 1, &err), 0, "%s", err.msg);
+    char args[1024];
+    snprintf(args, sizeof args, "--vae " GOLDEN "wan_small.vae.safetensors --latents %s "
+             "--unscaled -o %s", in, out);
+    cr_assert_eq(run(args, buf, sizeof buf), 0, "%s", buf);
+    cr_expect(strstr(buf, "decode: plan wan21 causal, 3 latent frames -> 9"), "%s", buf);
+    vs_array_free(&lat);
+    unlink(in);
+    unlink(out);
+}

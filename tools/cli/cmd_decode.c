@@ -19,6 +19,7 @@
 #include "kernels/kl_decoder.h"
 #include "kernels/kl_program.h"
 #include "kernels/plan.h"
+#include "kernels/safetensors.h"
 #include "kernels/wan.h"
 #include "policy/size.h"
 #include "tools/cli/commands.h"
@@ -46,9 +47,9 @@ static void usage(FILE *f)
             "\n"
             "  --arch auto|sd|sdxl|sd3|flux|wan21   model family (auto: from the weights)\n"
             "  --mode exact|blend|monolithic        exact (default) equals the untiled decode;\n"
-            "                                       blend uses tile-local statistics (faster)\n"
+            "                                       blend uses tile-local statistics\n"
             "  --tile auto|PIXELS                   output pixels per tile side (auto: from --budget)\n"
-            "  --budget SIZE                        working-memory budget, e.g. 512M, 2G\n"
+            "  --budget SIZE                        working-memory budget, e.g. 512MiB, 2GiB\n"
             "  --device cpu                         only the CPU exists in this build\n"
             "  --scaled | --unscaled                latents as the diffusion model made them\n"
             "                                       (default) or as the VAE decoder takes them\n"
@@ -327,6 +328,21 @@ static void wan_describe(const struct vs_wan_plan *p, int T, int T2, int S, char
              p->halo * S, p->halo_overhead);
 }
 
+/* Wan's causal 3-D convs have 5-D weights; the AutoencoderKL family has none. An unreadable
+ * file answers no, and the KL loader then reports what is wrong with it. */
+static int weights_have_3d_convs(const char *path)
+{
+    struct vs_st_file f;
+    struct vs_err ignored;
+    if (vs_st_open(&f, path, &ignored))
+        return 0;
+    int found = 0;
+    for (size_t i = 0; i < f.count && !found; i++)
+        found = f.tensors[i].ndim == 5;
+    vs_st_close(&f);
+    return found;
+}
+
 static int decode_wan(const struct decode_args *a, struct vs_array *lat, struct vs_err *err)
 {
     struct vs_wan_model *m;
@@ -400,7 +416,8 @@ int vs_cmd_decode(int argc, char **argv)
         fprintf(stderr, "decode: %s\n", err.msg);
         return 1;
     }
-    int video = a.arch->arch == VS_ARCH_WAN21 || (a.arch->arch == VS_ARCH_AUTO && lat.ndim == 5);
+    int video = a.arch->arch == VS_ARCH_WAN21 ||
+                (a.arch->arch == VS_ARCH_AUTO && (lat.ndim == 5 || weights_have_3d_convs(a.vae)));
     rc = video ? decode_wan(&a, &lat, &err) : decode_kl(&a, &lat, &err);
     if (rc)
         fprintf(stderr, "decode: %s\n", err.msg);
