@@ -15,10 +15,7 @@
  */
 #include "sim.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define OS_PAGE ((size_t)4096)
 
@@ -173,9 +170,13 @@ static void punch(const struct vs_sim_chunk *c, uintptr_t start, size_t len)
         return;
     const struct vs_sim_phys *phys = c->mapping->phys;
     off_t at = phys->offset + (off_t)c->mapping->phys_offset + (off_t)lo;
-    if (fallocate(phys->backing->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at,
-                  (off_t)(hi - lo)) != 0)
-        vs_sim_log(VS_SIM_LOG_WARN, "punching %s: %s", phys->backing->name, strerror(errno));
+    vs_sim_phys_punch(phys, at, hi - lo);
+}
+
+void vs_sim_heap_fork_child(struct vs_sim_heap *h)
+{
+    for (struct vs_sim_chunk *c = h->chunks; c; c = c->next)
+        c->shared = false;
 }
 
 void vs_sim_block_free(struct vs_sim_alloc *a)

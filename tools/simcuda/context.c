@@ -12,7 +12,7 @@
 #define MAX_CONTEXTS 1024
 #define STACK_DEPTH 64
 
-static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t vs_sim_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vs_sim_ctx *contexts[MAX_CONTEXTS];
 static size_t context_count;
 static unsigned long long next_id = 1;
@@ -27,25 +27,25 @@ struct vs_sim_ctx *vs_sim_ctx_new(struct vs_sim_device *device, bool primary)
         return NULL;
     ctx->device = device;
     ctx->primary = primary;
-    pthread_mutex_lock(&ctx_lock);
+    pthread_mutex_lock(&vs_sim_ctx_lock);
     if (context_count == MAX_CONTEXTS) {
-        pthread_mutex_unlock(&ctx_lock);
+        pthread_mutex_unlock(&vs_sim_ctx_lock);
         free(ctx);
         return NULL;
     }
     ctx->id = next_id++;
     contexts[context_count++] = ctx;
-    pthread_mutex_unlock(&ctx_lock);
+    pthread_mutex_unlock(&vs_sim_ctx_lock);
     return ctx;
 }
 
 bool vs_sim_ctx_valid(struct vs_sim_ctx *ctx)
 {
     bool ok = false;
-    pthread_mutex_lock(&ctx_lock);
+    pthread_mutex_lock(&vs_sim_ctx_lock);
     for (size_t i = 0; i < context_count && !ok; i++)
         ok = contexts[i] == ctx && !ctx->destroyed;
-    pthread_mutex_unlock(&ctx_lock);
+    pthread_mutex_unlock(&vs_sim_ctx_lock);
     return ok;
 }
 
@@ -91,9 +91,9 @@ CUresult CUDAAPI cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
     struct vs_sim_device *d = vs_sim_device(dev);
     if (!d)
         return CUDA_ERROR_INVALID_DEVICE;
-    pthread_mutex_lock(&ctx_lock);
+    pthread_mutex_lock(&vs_sim_ctx_lock);
     d->primary->primary_refs++;
-    pthread_mutex_unlock(&ctx_lock);
+    pthread_mutex_unlock(&vs_sim_ctx_lock);
     *pctx = (CUcontext)d->primary;
     return CUDA_SUCCESS;
 }
@@ -105,12 +105,12 @@ static CUresult primary_release(CUdevice dev)
     if (!d)
         return CUDA_ERROR_INVALID_DEVICE;
     CUresult rc = CUDA_SUCCESS;
-    pthread_mutex_lock(&ctx_lock);
+    pthread_mutex_lock(&vs_sim_ctx_lock);
     if (d->primary->primary_refs == 0)
         rc = CUDA_ERROR_INVALID_CONTEXT;
     else
         d->primary->primary_refs--;
-    pthread_mutex_unlock(&ctx_lock);
+    pthread_mutex_unlock(&vs_sim_ctx_lock);
     return rc;
 }
 
@@ -135,10 +135,10 @@ static CUresult primary_reset(CUdevice dev)
     if (!d)
         return CUDA_ERROR_INVALID_DEVICE;
     vs_sim_streams_drain_ctx(d->primary);
-    pthread_mutex_lock(&ctx_lock);
+    pthread_mutex_lock(&vs_sim_ctx_lock);
     d->primary->primary_refs = 0;
     d->primary->flags = 0;
-    pthread_mutex_unlock(&ctx_lock);
+    pthread_mutex_unlock(&vs_sim_ctx_lock);
     return CUDA_SUCCESS;
 }
 
@@ -163,10 +163,10 @@ CUresult CUDAAPI cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, i
     struct vs_sim_device *d = vs_sim_device(dev);
     if (!d)
         return CUDA_ERROR_INVALID_DEVICE;
-    pthread_mutex_lock(&ctx_lock);
+    pthread_mutex_lock(&vs_sim_ctx_lock);
     *flags = d->primary->flags;
     *active = d->primary->primary_refs > 0;
-    pthread_mutex_unlock(&ctx_lock);
+    pthread_mutex_unlock(&vs_sim_ctx_lock);
     return CUDA_SUCCESS;
 }
 
@@ -179,9 +179,9 @@ static CUresult primary_set_flags(CUdevice dev, unsigned int flags)
     if (flags & ~(unsigned)(CU_CTX_SCHED_MASK | CU_CTX_LMEM_RESIZE_TO_MAX | CU_CTX_MAP_HOST |
                             CU_CTX_SYNC_MEMOPS))
         return CUDA_ERROR_INVALID_VALUE;
-    pthread_mutex_lock(&ctx_lock);
+    pthread_mutex_lock(&vs_sim_ctx_lock);
     d->primary->flags = flags;
-    pthread_mutex_unlock(&ctx_lock);
+    pthread_mutex_unlock(&vs_sim_ctx_lock);
     return CUDA_SUCCESS;
 }
 

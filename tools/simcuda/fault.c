@@ -19,7 +19,7 @@ struct fault {
     struct fault *next;
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t vs_sim_fault_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vs_sim_entry *entries;
 static struct fault *faults;
 static int armed; /* atomic: number of faults pending */
@@ -35,11 +35,11 @@ static void arm(const char *name, size_t name_len, unsigned long nth, CUresult e
     memcpy(f->name, name, name_len);
     f->remaining = nth;
     f->err = err;
-    pthread_mutex_lock(&lock);
+    pthread_mutex_lock(&vs_sim_fault_lock);
     f->next = faults;
     faults = f;
     __atomic_add_fetch(&armed, 1, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&vs_sim_fault_lock);
 }
 
 static bool env_bad;
@@ -103,7 +103,7 @@ bool vs_sim_fault_env_ok(void)
 static CUresult consume(const char *name)
 {
     CUresult err = CUDA_SUCCESS;
-    pthread_mutex_lock(&lock);
+    pthread_mutex_lock(&vs_sim_fault_lock);
     for (struct fault **pf = &faults; *pf;) {
         struct fault *f = *pf;
         if (strcmp(f->name, name) == 0 && --f->remaining == 0 && err == CUDA_SUCCESS) {
@@ -115,7 +115,7 @@ static CUresult consume(const char *name)
         }
         pf = &f->next;
     }
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&vs_sim_fault_lock);
     if (err != CUDA_SUCCESS)
         vs_sim_log(VS_SIM_LOG_INFO, "%s: injected %s", name, vs_sim_error_name(err));
     return err;
@@ -125,13 +125,13 @@ CUresult vs_sim_enter(struct vs_sim_entry *entry)
 {
     pthread_once(&env_once, load_env);
     if (!__atomic_load_n(&entry->registered, __ATOMIC_ACQUIRE)) {
-        pthread_mutex_lock(&lock);
+        pthread_mutex_lock(&vs_sim_fault_lock);
         if (!entry->registered) {
             entry->next = entries;
             entries = entry;
             __atomic_store_n(&entry->registered, 1, __ATOMIC_RELEASE);
         }
-        pthread_mutex_unlock(&lock);
+        pthread_mutex_unlock(&vs_sim_fault_lock);
     }
     __atomic_add_fetch(&entry->calls, 1, __ATOMIC_RELAXED);
     if (vs_sim_log_enabled(VS_SIM_LOG_DEBUG))
@@ -146,20 +146,20 @@ unsigned long simcuda_call_count(const char *symbol)
     if (!symbol)
         return 0;
     unsigned long n = 0;
-    pthread_mutex_lock(&lock);
+    pthread_mutex_lock(&vs_sim_fault_lock);
     for (struct vs_sim_entry *e = entries; e; e = e->next)
         if (strcmp(e->name, symbol) == 0)
             n = __atomic_load_n(&e->calls, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&vs_sim_fault_lock);
     return n;
 }
 
 void simcuda_reset_call_counts(void)
 {
-    pthread_mutex_lock(&lock);
+    pthread_mutex_lock(&vs_sim_fault_lock);
     for (struct vs_sim_entry *e = entries; e; e = e->next)
         __atomic_store_n(&e->calls, 0, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&vs_sim_fault_lock);
 }
 
 int simcuda_fail_call(const char *symbol, unsigned long nth, CUresult err)

@@ -5,8 +5,8 @@
  *   driver's is. Devices, their backings and primary contexts live until process exit.
  * - `initialized` is published with release semantics after the tables are complete, so any
  *   thread that sees it set sees complete devices.
- * - Across fork() the scheduler and memory locks are taken by the forking thread, so the child
- *   starts with them free; its streams restart worker threads on demand.
+ * - The init lock is held across setup() (which takes the memory and context locks), so it comes
+ *   first in the global lock order (fork.c).
  */
 #include "sim.h"
 
@@ -17,9 +17,9 @@ struct vs_sim_config vs_sim_cfg;
 struct vs_sim_device vs_sim_devices[VS_SIM_MAX_DEVICES];
 struct vs_sim_backing *vs_sim_host_backing;
 
-static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t vs_sim_init_lock = PTHREAD_MUTEX_INITIALIZER;
 static int initialized;     /* atomic */
-static bool init_attempted; /* under init_lock */
+static bool init_attempted; /* under vs_sim_init_lock */
 static CUresult init_result;
 
 static bool is_initialized(void)
@@ -73,41 +73,20 @@ static CUresult setup(void)
     return rc;
 }
 
-/* fork() while another thread holds a simcuda lock must not leave the child's copy locked. */
-static void fork_prepare(void)
-{
-    pthread_mutex_lock(&vs_sim_sched_lock);
-    pthread_mutex_lock(&vs_sim_mem_lock);
-}
-
-static void fork_parent(void)
-{
-    pthread_mutex_unlock(&vs_sim_mem_lock);
-    pthread_mutex_unlock(&vs_sim_sched_lock);
-}
-
-static void fork_child(void)
-{
-    vs_sim_streams_fork_child();
-    fork_parent();
-}
-
 CUresult CUDAAPI cuInit(unsigned int Flags)
 {
     VS_SIM_ENTER("cuInit");
     if (Flags != 0)
         return CUDA_ERROR_INVALID_VALUE;
-    pthread_mutex_lock(&init_lock);
+    pthread_mutex_lock(&vs_sim_init_lock);
     if (!init_attempted) {
         init_attempted = true;
         init_result = setup();
-        if (init_result == CUDA_SUCCESS) {
-            pthread_atfork(fork_prepare, fork_parent, fork_child);
+        if (init_result == CUDA_SUCCESS)
             __atomic_store_n(&initialized, 1, __ATOMIC_RELEASE);
-        }
     }
     CUresult rc = init_result;
-    pthread_mutex_unlock(&init_lock);
+    pthread_mutex_unlock(&vs_sim_init_lock);
     return rc;
 }
 

@@ -27,6 +27,26 @@
 
 static struct vs_sim_heap heaps[VS_SIM_MAX_DEVICES];
 
+/* Blocks whose cuMemFreeAsync the child dropped (free_ticket ~0) are freed now. */
+void vs_sim_memalloc_fork_child(void)
+{
+    for (int d = 0; d < VS_SIM_MAX_DEVICES; d++) {
+        for (struct vs_sim_chunk *c = heaps[d].chunks, *next; c; c = next) {
+            next = c->next;
+            for (size_t i = c->blocks.count; i-- > 0;) {
+                struct vs_sim_alloc *a = (struct vs_sim_alloc *)c->blocks.items[i];
+                if (a->free_ticket != ~0ULL)
+                    continue;
+                bool last = c->blocks.count == 1; /* freeing it releases the chunk */
+                vs_sim_block_free(a);
+                if (last)
+                    break;
+            }
+        }
+        vs_sim_heap_fork_child(&heaps[d]);
+    }
+}
+
 static size_t round_up(size_t n, size_t to)
 {
     return (n + to - 1) / to * to;

@@ -102,6 +102,18 @@ static void trim(struct vs_sim_pool *p, size_t keep)
     vs_sim_heap_trim(&p->heap, keep);
 }
 
+void vs_sim_pools_fork_child(void)
+{
+    for (struct vs_sim_pool *p = pools; p; p = p->next) {
+        while (p->cached) {
+            struct vs_sim_alloc *a = p->cached;
+            cache_unlink(a);
+            vs_sim_block_free(a);
+        }
+        vs_sim_heap_fork_child(&p->heap);
+    }
+}
+
 void vs_sim_pools_trim_to_threshold(void)
 {
     pthread_mutex_lock(&vs_sim_mem_lock);
@@ -141,12 +153,13 @@ static CUresult grow(struct vs_sim_pool *p, size_t span, struct vs_sim_alloc **o
 
 /* The tightest block whose free by stream_id is pending, or NULL: that stream may reuse it at
  * once, its own work being ordered after the free. A larger block is split and the rest stays
- * pending under the same free. */
+ * pending under the same free. Blocks of chunks that serve no new blocks (mapped before a fork)
+ * are not reused. */
 static struct vs_sim_alloc *reuse(struct vs_sim_pool *p, size_t span, unsigned long long stream_id)
 {
     struct vs_sim_alloc *best = NULL;
     for (struct vs_sim_alloc *a = p->cached; a; a = a->pool_next)
-        if (a->free_stream == stream_id && a->range.size >= span &&
+        if (a->free_stream == stream_id && a->chunk->shared && a->range.size >= span &&
             (!best || a->range.size < best->range.size))
             best = a;
     if (!best)
@@ -250,7 +263,7 @@ static void run_free(struct vs_sim_op *op)
         }
     } else {
         struct vs_sim_alloc *a = vs_sim_alloc_find(f->base);
-        if (a && a->range.base == f->base && !a->pool)
+        if (a && a->range.base == f->base && !a->pool && a->free_ticket == ~0ULL)
             vs_sim_block_free(a);
     }
     pthread_mutex_unlock(&vs_sim_mem_lock);

@@ -7,14 +7,18 @@
  * - backing->used is the sum of live slices; creation fails with CUDA_ERROR_OUT_OF_MEMORY when
  *   used + size would exceed the capacity left after memory taken by other processes.
  * - A slice lives while it has a handle reference or a mapping (refs > 0).
+ * - After fork() the child's backings get new files (the old ones are MAP_SHARED with the parent):
+ *   slices created before the fork keep their file (phys->fd != backing->fd) and are never
+ *   punched by the child, whose frees then only return capacity; new slices go to the new file.
  * - All functions expect vs_sim_mem_lock held unless they are entry points.
  */
 #include "sim.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <string.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -25,23 +29,54 @@ static uint64_t next_handle = 0x5000;
 
 #define INITIAL_FILE_SIZE ((size_t)64 << 30)
 
+/* Gives b a new, empty sparse file; on failure logs and leaves b->fd = -1. */
+static int open_file(struct vs_sim_backing *b)
+{
+    b->fd = memfd_create(b->name, MFD_CLOEXEC);
+    if (b->fd < 0 || ftruncate(b->fd, (off_t)INITIAL_FILE_SIZE) != 0) {
+        vs_sim_log(VS_SIM_LOG_ERROR, "memfd %s: %s", b->name, strerror(errno));
+        if (b->fd >= 0)
+            close(b->fd);
+        b->fd = -1;
+        return -1;
+    }
+    b->file_size = INITIAL_FILE_SIZE;
+    b->next_offset = 0;
+    return 0;
+}
+
 struct vs_sim_backing *vs_sim_backing_create(const char *name, size_t capacity)
 {
     struct vs_sim_backing *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
-    b->fd = memfd_create(name, MFD_CLOEXEC);
-    if (b->fd < 0 || ftruncate(b->fd, (off_t)INITIAL_FILE_SIZE) != 0) {
-        vs_sim_log(VS_SIM_LOG_ERROR, "memfd %s: %s", name, strerror(errno));
-        if (b->fd >= 0)
-            close(b->fd);
+    b->capacity = capacity;
+    snprintf(b->name, sizeof b->name, "%s", name);
+    if (open_file(b) != 0) {
         free(b);
         return NULL;
     }
-    b->file_size = INITIAL_FILE_SIZE;
-    b->capacity = capacity;
-    b->name = name;
     return b;
+}
+
+/* The parent's files stay open: slices created before the fork still live in them. A child left
+ * without a file of its own cannot create memory (CUDA_ERROR_OUT_OF_MEMORY) rather than write
+ * into the parent's. */
+void vs_sim_backings_fork_child(void)
+{
+    for (int i = 0; i < VS_SIM_MAX_DEVICES; i++)
+        if (vs_sim_devices[i].backing)
+            open_file(vs_sim_devices[i].backing);
+    if (vs_sim_host_backing)
+        open_file(vs_sim_host_backing);
+}
+
+void vs_sim_phys_punch(const struct vs_sim_phys *phys, off_t at, size_t len)
+{
+    if (phys->fd != phys->backing->fd)
+        return; /* created before fork(): the parent's data too */
+    if (fallocate(phys->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at, (off_t)len) != 0)
+        vs_sim_log(VS_SIM_LOG_WARN, "punching %s: %s", phys->backing->name, strerror(errno));
 }
 
 size_t vs_sim_backing_free(const struct vs_sim_backing *b, size_t taken)
@@ -98,7 +133,7 @@ CUresult vs_sim_phys_create(const CUmemAllocationProp *prop, size_t size, struct
     if (size == 0 || size % VS_SIM_GRANULE)
         return CUDA_ERROR_INVALID_VALUE;
     size_t taken = device ? __atomic_load_n(&device->taken, __ATOMIC_RELAXED) : 0;
-    if (size > vs_sim_backing_free(backing, taken))
+    if (size > vs_sim_backing_free(backing, taken) || backing->fd < 0)
         return CUDA_ERROR_OUT_OF_MEMORY;
     if ((size_t)backing->next_offset + size > backing->file_size) {
         size_t want = backing->file_size * 2;
@@ -114,6 +149,7 @@ CUresult vs_sim_phys_create(const CUmemAllocationProp *prop, size_t size, struct
     phys->id = next_handle++;
     phys->prop = *prop;
     phys->backing = backing;
+    phys->fd = backing->fd;
     phys->device = device;
     phys->offset = backing->next_offset;
     phys->size = size;
@@ -143,9 +179,7 @@ void vs_sim_phys_unref(struct vs_sim_phys *phys)
     if (--phys->refs > 0)
         return;
     HASH_DELETE(hh, handles, phys);
-    if (fallocate(phys->backing->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, phys->offset,
-                  (off_t)phys->size) != 0)
-        vs_sim_log(VS_SIM_LOG_WARN, "punching %s: %s", phys->backing->name, strerror(errno));
+    vs_sim_phys_punch(phys, phys->offset, phys->size);
     phys->backing->used -= phys->size;
     free(phys);
 }

@@ -6,9 +6,11 @@
  * - Every exported entry point starts with VS_SIM_ENTER(name), which counts the call and applies
  *   injected faults, then checks initialisation where the driver does.
  * - Internal symbols are hidden: the library exports only cu* and simcuda_* names.
- * - Locks: the scheduler lock (streams, events) and the memory lock (handles, VA, pools, host
- *   ranges) are never held together except scheduler -> memory around fork(); the context and
- *   fault locks are leaves. Queued work runs with no lock held.
+ * - Locks, in the only order in which they are ever nested (fork.c takes them all in it):
+ *   init (cuInit's setup) -> scheduler (streams, events) -> memory (handles, VA, pools, host
+ *   ranges) -> context -> fault (counters, injected faults). Scheduler and memory are never held
+ *   together except around fork(); context and fault are leaves. Queued work runs with no lock
+ *   held; logging takes none.
  */
 #ifndef VS_SIM_H
 #define VS_SIM_H
@@ -69,6 +71,7 @@ struct vs_sim_entry {
 CUresult vs_sim_enter(struct vs_sim_entry *entry);
 /* False when SIMCUDA_FAIL was malformed (cuInit then fails). */
 bool vs_sim_fault_env_ok(void);
+extern pthread_mutex_t vs_sim_fault_lock;
 #define VS_SIM_ENTER(name_)                                                                        \
     static struct vs_sim_entry vs_entry_ = {.name = name_};                                        \
     do {                                                                                           \
@@ -103,6 +106,8 @@ struct vs_sim_device *vs_sim_device(CUdevice dev);
             return vs_init_;                                                                       \
     } while (0)
 
+extern pthread_mutex_t vs_sim_init_lock;
+
 /* ---- context.c ------------------------------------------------------------------------------- */
 struct vs_sim_stream;
 struct vs_sim_ctx {
@@ -119,6 +124,7 @@ struct vs_sim_ctx *vs_sim_ctx_new(struct vs_sim_device *device, bool primary);
 CUresult vs_sim_ctx_require(struct vs_sim_ctx **out);
 /* Validates a CUcontext handle. */
 bool vs_sim_ctx_valid(struct vs_sim_ctx *ctx);
+extern pthread_mutex_t vs_sim_ctx_lock;
 
 /* ---- ranges.c: sorted, non-overlapping address ranges ---------------------------------------- */
 struct vs_sim_range {
@@ -145,12 +151,13 @@ struct vs_sim_backing {
     size_t used;     /* bytes currently created */
     size_t file_size;
     off_t next_offset; /* slices are never reused: released ones are punched */
-    const char *name;
+    char name[32];     /* of the memfd, for logs (a copy: memfds are created again after fork) */
 };
 struct vs_sim_phys {
     uint64_t id; /* the CUmemGenericAllocationHandle */
     CUmemAllocationProp prop;
     struct vs_sim_backing *backing;
+    int fd; /* the file of the slice: backing->fd unless created before a fork() */
     struct vs_sim_device *device; /* NULL for host-NUMA */
     off_t offset;
     size_t size;
@@ -171,6 +178,11 @@ void vs_sim_phys_unref(struct vs_sim_phys *phys);
 CUresult vs_sim_phys_release(struct vs_sim_phys *phys);
 /* Capacity left on a backing given the memory held by other processes. */
 size_t vs_sim_backing_free(const struct vs_sim_backing *b, size_t taken);
+/* Gives [at, at+len) of phys's file back to the host, unless the slice was created before fork()
+ * and so is still the parent's memory too. */
+void vs_sim_phys_punch(const struct vs_sim_phys *phys, off_t at, size_t len);
+/* In a forked child: new slices go to new files of the child's own. */
+void vs_sim_backings_fork_child(void);
 
 /* ---- vmm.c: reservations and mappings -------------------------------------------------------- */
 enum vs_sim_owner { VS_SIM_OWNER_USER, VS_SIM_OWNER_ALLOC };
@@ -215,7 +227,7 @@ struct vs_sim_chunk {
     struct vs_sim_heap *heap;
     size_t size;    /* granule multiple */
     size_t max_gap; /* largest free gap (between blocks or at either end) */
-    bool shared;    /* more blocks may be carved from it */
+    bool shared;    /* more blocks may be carved from it (never after a fork: shared memory) */
     struct vs_sim_ranges blocks;
     struct vs_sim_chunk *next, *prev;
 };
@@ -255,8 +267,13 @@ void vs_sim_block_free(struct vs_sim_alloc *a);
 void vs_sim_heap_trim(struct vs_sim_heap *h, size_t keep);
 /* The block containing addr, or NULL. */
 struct vs_sim_alloc *vs_sim_alloc_find(uintptr_t addr);
+/* In a forked child: h's chunks are the parent's memory too, so no block is carved from them any
+ * more (their blocks stay usable until freed). */
+void vs_sim_heap_fork_child(struct vs_sim_heap *h);
 
 /* ---- memalloc.c: cuMemAlloc family ----------------------------------------------------------- */
+/* In a forked child (mem lock held): see vs_sim_heap_fork_child. */
+void vs_sim_memalloc_fork_child(void);
 /* Range of the allocation (or mapping) containing ptr: CUDA_ERROR_NOT_FOUND if none. */
 CUresult vs_sim_address_range(uintptr_t ptr, uintptr_t *base, size_t *size);
 
@@ -289,6 +306,9 @@ struct vs_sim_pool *vs_sim_pool_create_default(struct vs_sim_device *dev);
 void vs_sim_pool_give_back(struct vs_sim_alloc *a, unsigned long long stream_id);
 /* Gives cached memory above each pool's release threshold back (at synchronisation points). */
 void vs_sim_pools_trim_to_threshold(void);
+/* In a forked child (mem lock held): pending stream-ordered frees, whose ops the child dropped,
+ * are reached at once, and the pools' chunks stop serving new blocks (vs_sim_heap_fork_child). */
+void vs_sim_pools_fork_child(void);
 
 /* ---- sparse.c: I/O on the backing memfds, keeping unwritten ranges unwritten ----------------- */
 /* One side of a copy: either host memory or a device range resolved to memfd extents. */
@@ -336,6 +356,7 @@ struct vs_sim_stream {
     int priority;
     bool legacy, per_thread;
     bool held, destroyed, worker_running;
+    struct vs_sim_op *running; /* popped by the worker, not yet completed */
     int refs;
     unsigned long long submitted, completed, id;
     struct vs_sim_op *head, *tail;
@@ -365,8 +386,10 @@ void vs_sim_stream_wait_seq_locked(struct vs_sim_stream *s, unsigned long long s
 void vs_sim_op_add_dep_locked(struct vs_sim_op *op, struct vs_sim_stream *dep,
                               unsigned long long seq);
 extern pthread_mutex_t vs_sim_sched_lock;
-/* In a forked child (scheduler lock held): forget the parent's worker threads. */
-void vs_sim_streams_fork_child(void);
+/* In a forked child (scheduler lock held): work queued or running at the fork is the parent's;
+ * every stream counts it complete, forgets the parent's worker threads and holds, and returns
+ * those ops chained through `next` for the caller to release once the locks are free. */
+struct vs_sim_op *vs_sim_streams_fork_child(void);
 
 /* ---- errors.c -------------------------------------------------------------------------------- */
 const char *vs_sim_error_name(CUresult err);

@@ -47,6 +47,18 @@
  *   is reusable at once by the freeing stream (which may take part of it), by other streams once
  *   the free ran.
  * - cuMemGetInfo_v2 with a NULL argument returns CUDA_ERROR_INVALID_VALUE (as the driver).
+ * - fork(): NVIDIA's driver is unusable in a child forked after cuInit (cuInit and every other call
+ *   return CUDA_ERROR_NOT_INITIALIZED there). simcuda instead keeps the child usable, because
+ *   tests fork while tracing, and never lets it hang: the fork waits for threads inside the driver
+ *   to leave it, so the child starts with no lock held and consistent state. In the child, work
+ *   queued or running on streams at the fork is the parent's: it counts as complete and never
+ *   runs there (host functions included; its device-memory effects come from the parent), its
+ *   stream-ordered frees take effect at once, and streams are no longer held. Memory created
+ *   before the fork stays MAP_SHARED with the parent: writes by either process are seen by the
+ *   other, and freeing it in the child only returns the child's capacity (the parent's data is
+ *   untouched). Memory the child creates afterwards is private to it, and no new allocation is
+ *   carved out of pages or pool chunks mapped before the fork. Capacity, counters and handles are
+ *   per-process copies from the moment of the fork.
  * - Legacy 32-bit entry points (cuMemAlloc, cuMemFree, ... without _v2) exist so that
  *   cuGetProcAddress resolves them for old cudaVersions; cuMemAlloc returns
  *   CUDA_ERROR_NOT_SUPPORTED because a 64-bit device address does not fit its 32-bit result.

@@ -69,7 +69,7 @@ CUresult vs_sim_side_resolve(uintptr_t addr, size_t len, bool need_write, bool m
         if (piece > end - at)
             piece = end - at;
         out->extents[out->count++] = (struct vs_sim_extent){
-            m->phys->backing->fd, m->phys->offset + (off_t)(m->phys_offset + skip), piece};
+            m->phys->fd, m->phys->offset + (off_t)(m->phys_offset + skip), piece};
         at += piece;
         if (at < end)
             m = vs_sim_mapping_find(at);

@@ -11,6 +11,8 @@
  *   running worker, and every op dependency or event pointing at it hold a reference.
  * - Per-thread default streams belong to their thread and are destroyed when it exits (queued
  *   work still runs).
+ * - In a forked child, work submitted before the fork counts as complete and never runs (it is the
+ *   parent's), except on the stream whose worker itself forked, which goes on in the child.
  */
 #include "sim.h"
 
@@ -96,9 +98,13 @@ static void drop_deps_locked(struct vs_sim_op *op)
     op->ndeps = 0;
 }
 
+/* The stream whose worker is this thread (a host function may call fork()). */
+static __thread struct vs_sim_stream *worker_of;
+
 static void *worker(void *arg)
 {
     struct vs_sim_stream *s = arg;
+    worker_of = s;
     pthread_mutex_lock(&vs_sim_sched_lock);
     for (;;) {
         while (s->held || !s->head) {
@@ -110,6 +116,7 @@ static void *worker(void *arg)
         s->head = op->next;
         if (!s->head)
             s->tail = NULL;
+        s->running = op;
         for (size_t i = 0; i < op->ndeps; i++)
             while (op->deps[i].stream->completed < op->deps[i].seq)
                 pthread_cond_wait(&progress, &vs_sim_sched_lock);
@@ -119,6 +126,7 @@ static void *worker(void *arg)
             op->run(op);
         pthread_mutex_lock(&vs_sim_sched_lock);
         s->completed = op->seq;
+        s->running = NULL;
         bool waited = op->waited;
         pthread_cond_broadcast(&progress);
         if (!waited) {
@@ -351,17 +359,44 @@ CUresult vs_sim_submit_on(CUstream handle, bool per_thread, struct vs_sim_op *op
     return CUDA_SUCCESS;
 }
 
-/* ---- fork: the child has no worker threads; they restart on the next submission -------------- */
+/* ---- fork: the child has none of the parent's threads, work or waiters ----------------------- */
 
-void vs_sim_streams_fork_child(void)
+/* Workers restart on the child's next submission. The submitters of waited ops do not exist in
+ * the child either, so every dropped op is released here. Test holds are the parent's too. */
+struct vs_sim_op *vs_sim_streams_fork_child(void)
 {
-    for (struct vs_sim_stream *t = streams; t; t = t->next)
-        if (t->worker_running) {
-            t->worker_running = false;
-            t->refs--; /* the parent's worker reference */
-            pthread_cond_init(&t->wake, NULL);
-        }
+    struct vs_sim_op *dropped = NULL;
     pthread_cond_init(&progress, NULL);
+    for (struct vs_sim_stream *t = streams; t; t = t->next) {
+        pthread_cond_init(&t->wake, NULL);
+        t->held = false;
+        if (t == worker_of)
+            continue;
+        if (t->running) {
+            t->running->next = t->head;
+            t->head = t->running;
+            t->running = NULL;
+        }
+        while (t->head) {
+            struct vs_sim_op *op = t->head;
+            t->head = op->next;
+            op->next = dropped;
+            dropped = op;
+        }
+        t->tail = NULL;
+        t->completed = t->submitted;
+    }
+    /* Dropping references may free streams: only after the walk above. */
+    for (struct vs_sim_op *op = dropped; op; op = op->next)
+        drop_deps_locked(op);
+    for (struct vs_sim_stream *t = streams, *next; t; t = next) {
+        next = t->next;
+        if (t->worker_running && t != worker_of) {
+            t->worker_running = false;
+            vs_sim_stream_unref_locked(t); /* the parent's worker reference */
+        }
+    }
+    return dropped;
 }
 
 /* ---- test controls --------------------------------------------------------------------------- */

@@ -117,7 +117,7 @@ CUresult vs_sim_va_map(uintptr_t va, size_t size, size_t offset, struct vs_sim_p
     struct vs_sim_mapping *m = calloc(1, sizeof *m);
     if (!m)
         return CUDA_ERROR_OUT_OF_MEMORY;
-    void *p = mmap((void *)va, size, PROT_NONE, MAP_SHARED | MAP_FIXED, phys->backing->fd,
+    void *p = mmap((void *)va, size, PROT_NONE, MAP_SHARED | MAP_FIXED, phys->fd,
                    phys->offset + (off_t)offset);
     if (p == MAP_FAILED) {
         vs_sim_log(VS_SIM_LOG_WARN, "mapping %zu bytes at %#lx: %s", size, (unsigned long)va,
