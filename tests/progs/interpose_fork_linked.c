@@ -2,8 +2,8 @@
  * queued. The child allocates and frees CHILD_PAIRS times on its own and exits normally; the
  * parent keeps going after the fork. Prints the child's pid and how many pairs each process made.
  *
- * The driver itself is not fork-safe (neither simcuda nor NVIDIA's), so the fork happens between
- * two of the other thread's driver calls (driver_lock), never inside one.
+ * The fork lands wherever the other thread is, inside the shim's hooks and simcuda included:
+ * neither may leave a lock held in the child.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,7 +18,6 @@
 static CUcontext ctx;
 static atomic_bool stop;
 static atomic_ulong background_pairs;
-static pthread_mutex_t driver_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void pairs(unsigned n)
 {
@@ -34,9 +33,7 @@ static void *background(void *arg)
     (void)arg;
     CK(cuCtxSetCurrent(ctx));
     while (!atomic_load(&stop)) {
-        pthread_mutex_lock(&driver_lock);
         pairs(1);
-        pthread_mutex_unlock(&driver_lock);
         atomic_fetch_add(&background_pairs, 1);
     }
     return NULL;
@@ -57,9 +54,7 @@ int main(void)
         usleep(1000);
 
     fflush(stdout);
-    pthread_mutex_lock(&driver_lock);
     pid_t child = fork();
-    pthread_mutex_unlock(&driver_lock);
     if (child < 0)
         return 1;
     if (child == 0) {
