@@ -93,6 +93,7 @@ void vs_arena_destroy(struct vs_arena *a)
         a->drv->cuCtxSynchronize();
     vs_streams_destroy(a);
     vs_granules_release_all(a);
+    vs_evict_release(a);
     vs_va_release_all(a);
     vs_segments_free_all(a);
     vs_ctx_leave(a, sw, saved);
@@ -103,6 +104,7 @@ void vs_arena_destroy(struct vs_arena *a)
     vs_vec_free(&a->cached);
     vs_vec_free(&a->sync_small);
     vs_vec_free(&a->sync_large);
+    vs_vec_free(&a->stage_order);
     pthread_mutex_destroy(&a->mu);
     pthread_mutex_destroy(&a->streams_mu);
     pthread_mutex_destroy(&a->sync_mu);
@@ -145,12 +147,14 @@ static size_t sync_bytes(struct vs_arena *a)
 /* Reuse before growth: completed frees, then frees on other streams that an event just recorded
  * may cover, then (only when synchronously freed memory could serve it) a device sync; then new
  * granules; then, out of memory, wait for every freed block and give empty pages back to the
- * large blocks; then report. */
+ * large blocks; then demote what the current stage's policy allows (evict.h); then report. */
 static CUresult slow_path(struct vs_arena *a, struct request *rq, size_t requested)
 {
     pthread_mutex_lock(&a->mu);
     CUcontext saved;
     bool sw = vs_ctx_enter(a, &saved);
+    if (a->host_idle)
+        vs_granules_sweep_host(a);
     vs_reclaim(a, VS_RECLAIM_POLL);
     CUresult err = attempt(a, rq, false);
     if (err == CUDA_ERROR_OUT_OF_MEMORY && vs_pending_total(a)) {
@@ -168,6 +172,8 @@ static CUresult slow_path(struct vs_arena *a, struct request *rq, size_t request
         vs_small_release_empty_pages(a);
         err = attempt(a, rq, true);
     }
+    if (err == CUDA_ERROR_OUT_OF_MEMORY && vs_evict_pressure(a, rq->size))
+        err = attempt(a, rq, true);
     if (err == CUDA_ERROR_OUT_OF_MEMORY) {
         atomic_fetch_add(&a->ooms, 1);
         vs_oom_report(a, requested);

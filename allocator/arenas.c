@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "allocator/arenas.h"
+#include "allocator/evict.h"
 #include "allocator/internal.h"
 
 #define VS_MAX_DEVICES 64
@@ -17,6 +18,7 @@ static struct vs_arena_options options;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct vs_arena *_Atomic arenas[VS_MAX_DEVICES];
 static _Atomic CUresult failed[VS_MAX_DEVICES];
+static _Atomic uint32_t current_stage; /* set by vs_arenas_stage_begin, for new arenas */
 static _Atomic unsigned teardowns; /* invalidates the threads' last-context caches */
 
 void vs_arenas_setup(const struct vs_driver *d, const struct vs_arena_options *opt)
@@ -57,8 +59,10 @@ CUresult vs_arenas_current(struct vs_arena **out)
         err = atomic_load(&failed[dev]);
         if (!a && err == CUDA_SUCCESS) {
             err = vs_arena_create(drv, dev, ctx, &options, &a);
-            if (err == CUDA_SUCCESS)
+            if (err == CUDA_SUCCESS) {
+                vs_arena_set_stage(a, atomic_load(&current_stage));
                 atomic_store(&arenas[dev], a);
+            }
             else
                 atomic_store(&failed[dev], err);
         }
@@ -83,6 +87,15 @@ struct vs_arena *vs_arenas_owner(CUdeviceptr dptr)
     return NULL;
 }
 
+void vs_arenas_each(void (*fn)(struct vs_arena *a, void *ctx), void *ctx)
+{
+    for (int d = 0; d < VS_MAX_DEVICES; d++) {
+        struct vs_arena *a = atomic_load_explicit(&arenas[d], memory_order_acquire);
+        if (a)
+            fn(a, ctx);
+    }
+}
+
 void vs_arenas_teardown(void)
 {
     pthread_mutex_lock(&mu);
@@ -92,4 +105,84 @@ void vs_arenas_teardown(void)
         atomic_store(&failed[d], CUDA_SUCCESS);
     }
     pthread_mutex_unlock(&mu);
+}
+
+/* --- eviction over every arena ---------------------------------------------------------------- */
+
+
+struct each_call {
+    uint32_t name;
+    CUresult (*op)(struct vs_arena *a, uint32_t name, size_t *moved);
+    CUresult first;
+    size_t moved;
+};
+
+static void call_one(struct vs_arena *a, void *ctx)
+{
+    struct each_call *c = ctx;
+    size_t m = 0;
+    CUresult err = c->op(a, c->name, &m);
+    c->moved += m;
+    if (c->first == CUDA_SUCCESS)
+        c->first = err;
+}
+
+static CUresult call_all(uint32_t name, CUresult (*op)(struct vs_arena *, uint32_t, size_t *),
+                         size_t *moved)
+{
+    struct each_call c = {name, op, CUDA_SUCCESS, 0};
+    vs_arenas_each(call_one, &c);
+    if (moved)
+        *moved = c.moved;
+    return c.first;
+}
+
+static CUresult stage_begin_op(struct vs_arena *a, uint32_t stage, size_t *moved)
+{
+    (void)moved;
+    return vs_arena_stage_begin(a, stage);
+}
+
+static CUresult apply_rule_op(struct vs_arena *a, uint32_t name, size_t *moved)
+{
+    (void)moved;
+    return vs_arena_apply_rule(a, name);
+}
+
+CUresult vs_arenas_stage_begin(uint32_t stage)
+{
+    atomic_store(&current_stage, stage);
+    return call_all(stage, stage_begin_op, NULL);
+}
+
+CUresult vs_arenas_apply_rule(uint32_t name)
+{
+    return call_all(name, apply_rule_op, NULL);
+}
+
+CUresult vs_arenas_demote(uint32_t name, size_t *moved)
+{
+    return call_all(name, vs_arena_demote, moved);
+}
+
+CUresult vs_arenas_promote(uint32_t name, size_t *moved)
+{
+    return call_all(name, vs_arena_promote, moved);
+}
+
+static void usage_one(struct vs_arena *a, void *ctx)
+{
+    json_t *list = ctx;
+    json_t *o = vs_arena_usage_json(a);
+    if (o)
+        json_array_append_new(list, o);
+}
+
+json_t *vs_arenas_usage_json(void)
+{
+    json_t *list = json_array();
+    if (!list)
+        return NULL;
+    vs_arenas_each(usage_one, list);
+    return json_pack("{s:o}", "devices", list);
 }

@@ -4,6 +4,8 @@
 #ifndef VS_ALLOCATOR_ARENAS_H
 #define VS_ALLOCATOR_ARENAS_H
 
+#include <jansson.h>
+
 #include "allocator/arena.h"
 
 /* Sets the driver table and options every arena will use (call once, before the others).
@@ -16,6 +18,27 @@ CUresult vs_arenas_current(struct vs_arena **out);
 
 /* The arena whose VA contains dptr, or NULL (the hook then passes the call to the driver). */
 struct vs_arena *vs_arenas_owner(CUdeviceptr dptr);
+
+/* --- eviction over every arena (allocator/evict.h has the per-arena forms) ------------------ */
+
+/* Sets the current stage of every arena (and of arenas created later) and applies its rule
+ * (vs_arena_stage_begin). Returns the first error. Ending a stage is beginning the one that
+ * applies after it (0: none). */
+CUresult vs_arenas_stage_begin(uint32_t stage);
+
+/* Applies the rule of a stage or tag name on every arena (vs_arena_apply_rule). */
+CUresult vs_arenas_apply_rule(uint32_t name);
+
+/* vs_arena_demote / vs_arena_promote on every arena; *moved: the sum. Returns the first error
+ * (the other arenas are still processed). */
+CUresult vs_arenas_demote(uint32_t name, size_t *moved);
+CUresult vs_arenas_promote(uint32_t name, size_t *moved);
+
+/* {"devices":[vs_arena_usage_json of each arena, by ordinal]}; NULL when out of host memory. */
+json_t *vs_arenas_usage_json(void);
+
+/* Calls fn(arena, ctx) for every arena created so far, in device order. */
+void vs_arenas_each(void (*fn)(struct vs_arena *a, void *ctx), void *ctx);
 
 /* Destroys every arena (process exit, tests). */
 void vs_arenas_teardown(void);

@@ -10,12 +10,13 @@
  *    so work queued before a free never faults.
  *  - vs_granules_back either maps every slot it was asked for or leaves the physical memory
  *    held and the mappings of those slots exactly as they were.
+ *  - host slots (demoted, evict.h) hold host memory: never counted in granules or mapped_free,
+ *    never stolen or cached; once no block overlaps one (a->host_idle counts those) it is
+ *    unmapped and released by vs_granules_sweep_host.
  */
 #include <stdlib.h>
 
 #include "allocator/internal.h"
-
-enum origin { FROM_CACHE, FROM_SLOT, CREATED };
 
 static void release_handle(struct vs_arena *a, CUmemGenericAllocationHandle h)
 {
@@ -23,7 +24,8 @@ static void release_handle(struct vs_arena *a, CUmemGenericAllocationHandle h)
     a->granules--;
 }
 
-/* Unmaps slot i of r (which must be mapped and not busy) and returns its handle. */
+/* Unmaps slot i of r (which must be mapped to a device granule and not busy) and returns its
+ * handle. */
 static bool take_slot(struct vs_arena *a, struct vs_reservation *r, size_t i,
                       CUmemGenericAllocationHandle *h)
 {
@@ -38,34 +40,63 @@ static bool take_slot(struct vs_arena *a, struct vs_reservation *r, size_t i,
     return true;
 }
 
+static bool free_device_slot(const struct vs_slot *s)
+{
+    return s->h && !s->busy && !s->host;
+}
+
 /* Takes up to `want` free mapped granules outside slots [skip_first, skip_first+skip_count) of
  * `skip`. Returns how many. */
 static size_t steal(struct vs_arena *a, struct vs_reservation *skip, size_t skip_first,
-                    size_t skip_count, CUmemGenericAllocationHandle *h, enum origin *org,
-                    size_t want)
+                    size_t skip_count, CUmemGenericAllocationHandle *h, size_t want)
 {
     size_t got = 0;
     for (struct vs_reservation *r = a->res; r && got < want && a->mapped_free; r = r->next)
         for (size_t i = 0; i < r->nslots && got < want; i++) {
-            if (!r->slots[i].h || r->slots[i].busy)
+            if (!free_device_slot(&r->slots[i]))
                 continue;
             if (r == skip && i >= skip_first && i < skip_first + skip_count)
                 continue;
-            if (take_slot(a, r, i, &h[got])) {
-                org[got] = FROM_SLOT;
+            if (take_slot(a, r, i, &h[got]))
                 got++;
-            }
         }
     return got;
 }
 
-static bool is_ours(const CUmemGenericAllocationHandle *h, size_t n,
-                    CUmemGenericAllocationHandle x)
+CUresult vs_granules_take(struct vs_arena *a, struct vs_reservation *skip, size_t first,
+                          size_t count, size_t need, bool may_create,
+                          CUmemGenericAllocationHandle *h, size_t *created)
+{
+    size_t k = 0;
+    while (k < need && a->cached.n)
+        h[k++] = (CUmemGenericAllocationHandle)a->cached.v[--a->cached.n];
+    k += steal(a, skip, first, count, h + k, need - k);
+    size_t held = k;
+    CUresult err = k < need && !may_create ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS;
+    for (; k < need && err == CUDA_SUCCESS; k++) {
+        err = a->drv->cuMemCreate(&h[k], a->gran, &a->prop, 0);
+        if (err != CUDA_SUCCESS)
+            break;
+        a->granules++;
+    }
+    if (err != CUDA_SUCCESS) {
+        /* Created ones go back to the driver, held ones to the cache. */
+        while (k > held)
+            release_handle(a, h[--k]);
+        vs_granules_untake(a, h, held, 0);
+        return err;
+    }
+    *created = need - held;
+    vs_account_physical(a);
+    return CUDA_SUCCESS;
+}
+
+void vs_granules_untake(struct vs_arena *a, const CUmemGenericAllocationHandle *h, size_t n,
+                        size_t created)
 {
     for (size_t j = 0; j < n; j++)
-        if (h[j] == x)
-            return true;
-    return false;
+        if (j >= n - created || vs_vec_push(&a->cached, (uintptr_t)h[j]) != 0)
+            release_handle(a, h[j]);
 }
 
 CUresult vs_granules_back(struct vs_arena *a, struct vs_reservation *r, size_t first,
@@ -74,7 +105,7 @@ CUresult vs_granules_back(struct vs_arena *a, struct vs_reservation *r, size_t f
     size_t need = 0, free_inside = 0;
     for (size_t i = first; i < first + count; i++) {
         need += r->slots[i].h == 0;
-        free_inside += r->slots[i].h && !r->slots[i].busy;
+        free_inside += free_device_slot(&r->slots[i]);
     }
     if (!need)
         return CUDA_SUCCESS;
@@ -82,27 +113,17 @@ CUresult vs_granules_back(struct vs_arena *a, struct vs_reservation *r, size_t f
         return CUDA_ERROR_OUT_OF_MEMORY;
 
     CUmemGenericAllocationHandle *h = malloc(need * sizeof *h);
-    enum origin *org = malloc(need * sizeof *org);
-    if (!h || !org) {
-        free(h);
-        free(org);
+    if (!h) {
         vs_alog("arena: out of host memory mapping %zu granules", need);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
-    size_t k = 0, mapped = 0;
-    CUresult err = CUDA_SUCCESS;
-    while (k < need && a->cached.n) {
-        h[k] = (CUmemGenericAllocationHandle)a->cached.v[--a->cached.n];
-        org[k++] = FROM_CACHE;
+    size_t created;
+    CUresult err = vs_granules_take(a, r, first, count, need, may_create, h, &created);
+    if (err != CUDA_SUCCESS) {
+        free(h);
+        return err;
     }
-    k += steal(a, r, first, count, h + k, org + k, need - k);
-    for (; k < need; k++) {
-        err = a->drv->cuMemCreate(&h[k], a->gran, &a->prop, 0);
-        if (err != CUDA_SUCCESS)
-            goto rollback;
-        org[k] = CREATED;
-        a->granules++;
-    }
+    size_t mapped = 0;
     for (size_t i = first; i < first + count; i++) {
         if (r->slots[i].h)
             continue;
@@ -118,25 +139,21 @@ CUresult vs_granules_back(struct vs_arena *a, struct vs_reservation *r, size_t f
         r->slots[i].h = h[mapped++];
     }
     a->mapped_free += need;
-    vs_account_physical(a);
     free(h);
-    free(org);
     return CUDA_SUCCESS;
 
 rollback:
     /* Undo exactly this call's work: unmap what it mapped (its first `mapped` unmapped slots),
      * release what it created; granules it took from the cache or from free slots stay held, in
      * the cache. */
-    for (size_t i = first; mapped && i < first + count; i++)
-        if (r->slots[i].h && is_ours(h, mapped, r->slots[i].h)) {
+    for (size_t i = first, j = 0; j < mapped; i++)
+        if (r->slots[i].h == h[j]) {
             a->drv->cuMemUnmap(r->base + i * a->gran, a->gran);
             r->slots[i].h = 0;
+            j++;
         }
-    for (size_t j = 0; j < k; j++)
-        if (org[j] == CREATED || vs_vec_push(&a->cached, (uintptr_t)h[j]) != 0)
-            release_handle(a, h[j]);
+    vs_granules_untake(a, h, need, created);
     free(h);
-    free(org);
     return err;
 }
 
@@ -146,10 +163,13 @@ void vs_granules_busy(struct vs_arena *a, struct vs_reservation *r, CUdeviceptr 
     size_t lo = vs_slot_of(a, r, start), hi = vs_slot_of(a, r, start + size - 1);
     for (size_t i = lo; i <= hi; i++) {
         struct vs_slot *s = &r->slots[i];
+        size_t *idle = s->host ? &a->host_idle : &a->mapped_free;
         if (delta > 0 && s->busy++ == 0 && s->h)
-            a->mapped_free--;
-        else if (delta < 0 && --s->busy == 0 && s->h)
-            a->mapped_free++;
+            (*idle)--;
+        else if (delta < 0 && --s->busy == 0 && s->h) {
+            (*idle)++;
+            s->promoted_in = 0;
+        }
     }
 }
 
@@ -165,7 +185,7 @@ void vs_granules_trim(struct vs_arena *a, size_t keep)
     for (struct vs_reservation *r = a->res; r && vs_granules_free_bytes(a) > keep; r = r->next)
         for (size_t i = 0; i < r->nslots && vs_granules_free_bytes(a) > keep; i++) {
             CUmemGenericAllocationHandle h;
-            if (r->slots[i].h && !r->slots[i].busy && take_slot(a, r, i, &h))
+            if (free_device_slot(&r->slots[i]) && take_slot(a, r, i, &h))
                 release_handle(a, h);
         }
     vs_account_physical(a);
@@ -177,10 +197,37 @@ void vs_granules_release_all(struct vs_arena *a)
         for (size_t i = 0; i < r->nslots; i++)
             if (r->slots[i].h) {
                 a->drv->cuMemUnmap(r->base + i * a->gran, a->gran);
-                release_handle(a, r->slots[i].h);
+                if (r->slots[i].host) {
+                    a->drv->cuMemRelease(r->slots[i].h);
+                    a->host_granules--;
+                } else {
+                    release_handle(a, r->slots[i].h);
+                }
                 r->slots[i].h = 0;
+                r->slots[i].host = false;
             }
     while (a->cached.n)
         release_handle(a, (CUmemGenericAllocationHandle)a->cached.v[--a->cached.n]);
     a->mapped_free = 0;
+    a->host_idle = 0;
+}
+
+void vs_granules_sweep_host(struct vs_arena *a)
+{
+    for (struct vs_reservation *r = a->res; r && a->host_idle; r = r->next)
+        for (size_t i = 0; i < r->nslots && a->host_idle; i++) {
+            struct vs_slot *s = &r->slots[i];
+            if (!s->host || s->busy)
+                continue;
+            CUresult err = a->drv->cuMemUnmap(r->base + i * a->gran, a->gran);
+            if (err != CUDA_SUCCESS) {
+                vs_alog("arena: cuMemUnmap of an idle host granule failed (error %d)", err);
+                return;
+            }
+            a->drv->cuMemRelease(s->h);
+            s->h = 0;
+            s->host = false;
+            a->host_granules--;
+            a->host_idle--;
+        }
 }

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "allocator/arena.h"
+#include "allocator/evict.h"
 #include "allocator/vec.h"
 
 #define VS_ALIGN 512u               /* every block starts and ends on this boundary */
@@ -33,6 +34,7 @@
 #define VS_NCLASSES 56
 #define VS_PAGE_MIN (64u << 10)      /* smallest small-object page */
 #define VS_STREAM_BATCH 64          /* blocks listed on a stream before an event covers them */
+#define VS_EVICT_BATCH 32           /* granules moved per demote/promote transaction */
 
 enum vs_block_state { VS_IDLE, VS_LIVE, VS_PENDING, VS_PAGE };
 
@@ -61,7 +63,9 @@ struct vs_block {
 
 struct vs_slot {
     CUmemGenericAllocationHandle h;    /* 0: unmapped */
+    bool host;                         /* h is host memory (demoted, evict.h) */
     uint32_t busy;                     /* non-IDLE blocks overlapping this slot */
+    uint32_t promoted_in;              /* stage current when last promoted; 0 after going idle */
     struct vs_block *first;            /* block containing the slot's first byte */
     /* Small-object pages in the slot, one entry per VS_PAGE_MIN of it (NULL until the slot
      * first holds a page; then kept until the arena goes). */
@@ -160,6 +164,15 @@ struct vs_arena {
     struct vs_vec events;              /* idle CUevents */
 
     _Atomic uint32_t stage;
+
+    /* eviction (evict*.c), under mu */
+    enum vs_evict_state evict_state;
+    CUmemAllocationProp host_prop;     /* host-NUMA granules */
+    size_t host_granules;              /* host handles mapped in slots */
+    size_t host_idle;                  /* of those, slots with busy == 0 (released lazily) */
+    CUdeviceptr staging;               /* VS_EVICT_BATCH granules of VA for copies; 0: none */
+    uint64_t demotes, promotes;        /* granules moved */
+    struct vs_vec stage_order;         /* stage ids in the order they were first set */
     /* Counters touched by the cached paths live under the lock those paths already hold; only
      * live and its peak are shared atomics. pending counts groups and the sync list; blocks
      * listed on streams are in their pending_bytes (vs_pending_total sums both). */
@@ -264,6 +277,59 @@ enum vs_reclaim_level {
 };
 bool vs_reclaim(struct vs_arena *a, enum vs_reclaim_level level);
 void vs_oom_report(struct vs_arena *a, size_t requested);
+
+/* granule.c, for eviction */
+/* Takes `need` device granules: cached ones, free mapped slots (except [first, first+count) of
+ * skip), then new ones when may_create; the last *created of h are new. On failure returns the
+ * error with nothing taken. */
+CUresult vs_granules_take(struct vs_arena *a, struct vs_reservation *skip, size_t first,
+                          size_t count, size_t need, bool may_create,
+                          CUmemGenericAllocationHandle *h, size_t *created);
+/* Gives back n unused taken granules: the last `created` to the driver, the others to the
+ * cache. */
+void vs_granules_untake(struct vs_arena *a, const CUmemGenericAllocationHandle *h, size_t n,
+                        size_t created);
+/* Unmaps and releases host granules no block overlaps any more. */
+void vs_granules_sweep_host(struct vs_arena *a);
+
+/* evict_move.c: moving granules between device and host memory (arena.mu held) */
+struct vs_move {
+    struct vs_reservation *r;
+    size_t slot;
+    uint32_t key;                      /* ordering: age of the oldest stage in the slot */
+};
+bool vs_evict_probe(struct vs_arena *a);
+CUresult vs_evict_move(struct vs_arena *a, const struct vs_move *mv, size_t n, bool to_host,
+                       size_t *moved);
+void vs_evict_release(struct vs_arena *a);
+
+/* evict_select.c: which granules a selection moves (arena.mu held) */
+struct vs_selection {
+    vs_block_pred pred;
+    void *ctx;
+    uint32_t skip_promoted_in;         /* non-zero: slots promoted in this stage do not move */
+};
+/* Demote candidates (every block overlapping the slot selected) or promote candidates (a
+ * selected block touches a host slot), ordered oldest stage first. *out: malloc'ed or NULL. */
+CUresult vs_select_slots(struct vs_arena *a, const struct vs_selection *sel, bool to_host,
+                         struct vs_move **out, size_t *n);
+/* Calls fn for every live block (large block, small object) overlapping slot i of r. */
+void vs_slot_each_live(struct vs_arena *a, struct vs_reservation *r, size_t i,
+                       void (*fn)(const struct vs_block_info *info, void *ctx), void *ctx);
+/* Sorts by key, then address. */
+void vs_moves_sort(struct vs_move *mv, size_t n);
+/* Position of a stage in the arena's first-set order (1-based; 0 for no stage). */
+uint32_t vs_stage_age(const struct vs_arena *a, uint32_t stage);
+void vs_stage_seen(struct vs_arena *a, uint32_t stage);
+
+/* evict.c: the registry given to vs_evict_configure (may be NULL) */
+const struct vs_names *vs_evict_names(void);
+/* evict.c: the pressure step of the slow path (arena.mu held, context entered). True when it
+ * moved something, so the request is worth retrying. */
+bool vs_evict_pressure(struct vs_arena *a, size_t need);
+/* Emits one demote/promote trace event per selected block of the n moved slots (evict.c). */
+void vs_evict_trace(struct vs_arena *a, const struct vs_move *mv, size_t n, bool to_host,
+                    const struct vs_selection *sel, const char *api);
 
 /* account.c */
 void vs_account_alloc(struct vs_arena *a, size_t req);

@@ -170,5 +170,8 @@ CUresult vs_arena_set_tag(struct vs_arena *a, CUdeviceptr dptr, uint32_t tag)
 
 void vs_arena_set_stage(struct vs_arena *a, uint32_t stage)
 {
+    pthread_mutex_lock(&a->mu);
+    vs_stage_seen(a, stage); /* eviction demotes the oldest stages first */
     atomic_store_explicit(&a->stage, stage, memory_order_relaxed);
+    pthread_mutex_unlock(&a->mu);
 }

@@ -72,6 +72,9 @@ CUresult vs_segment_take(struct vs_arena *a, size_t psize, bool may_create,
     int best_at = -1, best_free = 65;
     /* The fullest segment that has room, so the others can empty out and go back. */
     for (struct vs_segment *s = a->segments; s; s = s->next) {
+        const struct vs_block *b = s->block;
+        if (b->res->slots[vs_slot_of(a, b->res, b->start)].host)
+            continue; /* demoted: new pages there would live in host memory */
         int i = find_run(a, s, k), free_units = 64 - __builtin_popcountll(s->used);
         if (i >= 0 && free_units < best_free) {
             best = s;

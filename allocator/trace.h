@@ -6,8 +6,9 @@
  *   {"ev":"site","site":N,"frames":["module+0xOFF symbol+0xOFF",...]}    before first use of N
  *   {"t":NS,"ev":"alloc","api":"cuMemAllocAsync_ptsz","ptr":"0x...","size":B,"stream":"0x...",
  *    "dev":D,"stage":"","tag":"","site":N}                               one per event
- * ev is alloc, free, oom, map, unmap, create, release (and demote, promote, stage later); map
- * and create add "handle" ("offset" for map). t is CLOCK_MONOTONIC in ns; lines appear in the
+ * ev is alloc, free, oom, map, unmap, create, release, stage (and demote, promote later); map
+ * and create add "handle" ("offset" for map); stage adds "action" ("begin" or "end") and names
+ * the stage in "stage". t is CLOCK_MONOTONIC in ns; lines appear in the
  * order the events were recorded, so t never decreases. site 0 means no call site (stacks off).
  *
  * Invariants: vs_trace_emit() copies the event into an in-memory queue (a short critical
@@ -21,6 +22,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "allocator/driver.h"
@@ -33,6 +35,9 @@ enum vs_trace_ev {
     VS_EV_UNMAP,
     VS_EV_CREATE,
     VS_EV_RELEASE,
+    VS_EV_STAGE,
+    VS_EV_DEMOTE,  /* a block moved to host memory (allocator/evict.h); api: what asked */
+    VS_EV_PROMOTE, /* and back to the device */
     VS_EV_COUNT
 };
 
@@ -47,6 +52,7 @@ struct vs_trace_event {
     int dev;           /* device ordinal, -1 when unknown */
     const char *stage; /* NULL: "" */
     const char *tag;   /* NULL: "" */
+    const char *action; /* VS_EV_STAGE: "begin" or "end" */
 };
 
 /* Enables tracing to path. stacks: record call sites. drv: the real driver, used once for the
@@ -62,6 +68,20 @@ static inline bool vs_trace_enabled(void)
 
 /* Records an event stamped now, with the caller's call site when stacks are on. */
 void vs_trace_emit(const struct vs_trace_event *e);
+
+/* Call sites for callers that need one before their event (the policy's call-site stages).
+ * vs_site_capture_caller() walks the stack once (tracing on or off; NULL when nothing could be
+ * captured) and vs_trace_emit_at() records an event with that site instead of walking again. */
+struct vs_site;
+struct vs_site *vs_site_capture_caller(void);
+void vs_trace_emit_at(const struct vs_trace_event *e, struct vs_site *site);
+/* A word per site for the shim's own per-site answer (0 until set; sites live until exit). */
+_Atomic uint64_t *vs_site_memo(struct vs_site *s);
+/* Frames of s as policy patterns match them, innermost first: each native frame's bare symbol
+ * ("" when none is known), then its Python frames ("py:FILE:LINE:QUALNAME"). Writes up to max
+ * pointers into out (strings in buf, cut when buf is full); returns how many. Thread-safe. */
+unsigned vs_site_match_frames(const struct vs_site *s, const char **out, unsigned max, char *buf,
+                              size_t buflen);
 
 /* Writes everything queued, stops the writer thread. Later events are written synchronously. */
 void vs_trace_shutdown(void);

@@ -64,7 +64,8 @@ static void put_str(struct text *t, const char *s)
 static const char *const ev_names[VS_EV_COUNT] = {
     [VS_EV_ALLOC] = "alloc",     [VS_EV_FREE] = "free",   [VS_EV_OOM] = "oom",
     [VS_EV_MAP] = "map",         [VS_EV_UNMAP] = "unmap", [VS_EV_CREATE] = "create",
-    [VS_EV_RELEASE] = "release",
+    [VS_EV_RELEASE] = "release", [VS_EV_STAGE] = "stage",
+    [VS_EV_DEMOTE] = "demote",   [VS_EV_PROMOTE] = "promote",
 };
 
 static void put_event(struct text *t, uint64_t time, uint32_t site, const struct vs_trace_event *e)
@@ -77,6 +78,10 @@ static void put_event(struct text *t, uint64_t time, uint32_t site, const struct
         put(t, ",\"handle\":\"0x%" PRIx64 "\"", e->handle);
     if (e->ev == VS_EV_MAP)
         put(t, ",\"offset\":%" PRIu64, e->offset);
+    if (e->ev == VS_EV_STAGE) {
+        put(t, ",\"action\":");
+        put_str(t, e->action);
+    }
     put(t, ",\"dev\":%d,\"stage\":", e->dev);
     put_str(t, e->stage ? e->stage : "");
     put(t, ",\"tag\":");
@@ -92,9 +97,9 @@ struct frame_name {
 };
 static struct frame_name *frame_names;
 
-/* The function containing pc: the dynamic symbol table when its entry covers pc, else the ELF
- * symbol table through libunwind (static functions, executables without exported symbols). */
-static int function_of(uintptr_t pc, char *name, size_t len, uintptr_t *off)
+/* The dynamic symbol table when its entry covers pc, else the ELF symbol table through libunwind
+ * (static functions, executables without exported symbols). */
+int vs_trace_function_of(uintptr_t pc, char *name, size_t len, uintptr_t *off)
 {
     Dl_info info;
     const ElfW(Sym) *sym = NULL;
@@ -129,7 +134,7 @@ static char *describe(uintptr_t ip)
                      ip - (uintptr_t)info.dli_fbase);
     char name[512];
     uintptr_t off;
-    if (function_of(ip - 1, name, sizeof name, &off) == 0)
+    if (vs_trace_function_of(ip - 1, name, sizeof name, &off) == 0)
         snprintf(text + k, sizeof text - (size_t)k, " %s+0x%" PRIxPTR, name, off + 1);
     return strdup(text);
 }

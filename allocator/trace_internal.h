@@ -22,6 +22,7 @@ struct vs_site {
     unsigned nframes, npy;
     uintptr_t frames[VS_SITE_FRAMES];
     char *py[VS_PY_FRAMES]; /* "py:FILE:LINE:QUALNAME" */
+    _Atomic uint64_t memo;  /* vs_site_memo() */
     UT_hash_handle hh;
 };
 
@@ -56,6 +57,10 @@ struct vs_trace_rec {
 struct vs_site *vs_site_capture(void);
 void vs_site_fork_prepare(void);
 void vs_site_fork_release(void);
+
+/* The function containing pc (its name and pc's offset in it): dynamic symbols, else the ELF
+ * symbol table through libunwind. 0 on success, -1 when none. Thread-safe. */
+int vs_trace_function_of(uintptr_t pc, char *name, size_t len, uintptr_t *off);
 
 /* Appends rec as one line (with '\n') to buf; returns the bytes written, or 0 when fewer than
  * `room` bytes would not do (the caller flushes and retries with an empty buffer). */

@@ -153,3 +153,37 @@ void vs_site_fork_release(void)
 {
     pthread_mutex_unlock(&site_lock);
 }
+
+/* --- sites for callers outside the trace (trace.h) ---------------------------------------------- */
+
+struct vs_site *vs_site_capture_caller(void)
+{
+    return vs_site_capture();
+}
+
+_Atomic uint64_t *vs_site_memo(struct vs_site *s)
+{
+    return &s->memo;
+}
+
+unsigned vs_site_match_frames(const struct vs_site *s, const char **out, unsigned max, char *buf,
+                              size_t buflen)
+{
+    unsigned n = 0;
+    size_t used = 0;
+    for (unsigned i = 0; i < s->nframes && n < max; i++) {
+        char *name = buf + used;
+        uintptr_t off;
+        /* A return address: look up ip - 1 so a call ending a function names that function. */
+        if (used >= buflen ||
+            vs_trace_function_of(s->frames[i] - 1, name, buflen - used, &off) != 0) {
+            out[n++] = "";
+            continue;
+        }
+        out[n++] = name;
+        used += strlen(name) + 1;
+    }
+    for (unsigned i = 0; i < s->npy && n < max; i++)
+        out[n++] = s->py[i];
+    return n;
+}

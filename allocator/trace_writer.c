@@ -272,11 +272,18 @@ void vs_trace_configure(const char *path, bool stacks, const struct vs_driver *d
 
 void vs_trace_emit(const struct vs_trace_event *e)
 {
+    if (vs_trace_enabled())
+        vs_trace_emit_at(e, with_stacks ? vs_site_capture() : NULL);
+}
+
+void vs_trace_emit_at(const struct vs_trace_event *e, struct vs_site *site)
+{
     if (!vs_trace_enabled())
         return;
     if (atomic_load_explicit(&state, memory_order_acquire) != FILE_OPEN && !open_file(driver))
         return;
-    struct vs_site *site = with_stacks ? vs_site_capture() : NULL;
+    if (!with_stacks)
+        site = NULL;
 
     pthread_mutex_lock(&q_lock);
     if (site && site->written_gen != gen) {

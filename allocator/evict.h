@@ -1,0 +1,121 @@
+/* Eviction (DESIGN §4): demote live blocks to host memory and promote them back, under the same
+ * device addresses, by explicit request, by stage rules and under allocation pressure.
+ *
+ * Demote: for each granule (2 MiB slot) selected, a host-resident physical allocation is made
+ * (cuMemCreate, CU_MEM_LOCATION_TYPE_HOST_NUMA, the device's HOST_NUMA_ID), the granule's contents
+ * are copied into it bit for bit, the device granule is unmapped and the host one mapped at the
+ * same address with device read/write access. The application's pointers stay valid; a kernel
+ * that still touches the block reads and writes host memory over the bus. The device granule goes
+ * back to the arena's free pool. Promote is the reverse.
+ *
+ * Unit: the granule. A granule moves only when every block overlapping it is selected, so a
+ * demote never slows down memory the selection did not name; a block's head or tail granule
+ * shared with an unselected block stays on the device. A granule of small objects (requests up
+ * to 256 KiB, packed in pages) moves only when every object in it is live and selected: a free
+ * one could be handed out, without the arena lock, while the granule is being copied. Promote
+ * moves every host granule a selected block touches. New blocks avoid host granules; a small
+ * object freed in one and handed out again stays there until its granule is promoted. (Victims
+ * are idle by definition: a selected small object freed, handed out again and written by other
+ * threads during the move itself could lose that write; large blocks cannot, their frees wait
+ * for the arena lock the move holds.)
+ *
+ * Ordering: a demote or promote first waits for the device (cuCtxSynchronize), so work queued on
+ * any stream before it sees the old placement and finishes before a granule is unmapped; the
+ * arena cannot know which streams a kernel used, so nothing cheaper is correct. Copies then run
+ * on the legacy stream and are waited for. Cost: one device synchronisation per call plus the
+ * copy at host-link bandwidth; allocation calls of this device wait on the arena lock meanwhile.
+ *
+ * Transactions: each call moves granules in batches; a driver failure inside a batch undoes that
+ * batch exactly (mappings, created handles); batches already done stay done and are counted.
+ *
+ * Capability: probed once, the first time anything is to be demoted, with a one-granule trial
+ * cuMemCreate of host-NUMA memory; where it fails eviction is off for that device (one log line)
+ * and demote/promote return CUDA_ERROR_NOT_SUPPORTED.
+ *
+ * Rules (policy/policy.h): the current stage (vs_arena_set_stage / vs_arena_stage_begin) decides
+ * victims with vs_policy_is_victim(). Under pressure, before an allocation fails, victims are
+ * demoted, oldest stage first (the order in which stages were first set), until the request
+ * fits and memory in use is at or below the watermark. Anti-thrash: a granule promoted while
+ * stage S is current is not demoted again by pressure or headroom while S is current, and
+ * prefetch does not promote past the watermark. Explicit vs_arena_demote/promote ignore both.
+ *
+ * All functions are thread-safe and may be called from any thread.
+ */
+#ifndef VS_ALLOCATOR_EVICT_H
+#define VS_ALLOCATOR_EVICT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "allocator/arena.h"
+
+struct vs_policy;
+struct vs_names;
+
+/* Process-wide: the policy whose rules pressure, stage starts and tag rules follow (NULL: no
+ * rules; explicit demote/promote still work) and the name registry used for trace events and
+ * stats (NULL: names print as "#ID"). Both must outlive every arena or a later configure call. */
+void vs_evict_configure(const struct vs_policy *policy, const struct vs_names *names);
+
+/* --- explicit requests ------------------------------------------------------------------------ */
+
+/* Demotes every live block whose stage or tag is `name` (an id, non-zero). *moved (may be NULL)
+ * gets the bytes of granules moved by this call. CUDA_ERROR_NOT_SUPPORTED when eviction is off
+ * on this device; other errors from the driver (what moved before the failure stays moved). */
+CUresult vs_arena_demote(struct vs_arena *a, uint32_t name, size_t *moved);
+
+/* Promotes every host granule of live blocks whose stage or tag is `name`. Device memory for
+ * it comes from free granules, then the driver; CUDA_ERROR_OUT_OF_MEMORY (nothing more moved)
+ * when neither has room. */
+CUresult vs_arena_promote(struct vs_arena *a, uint32_t name, size_t *moved);
+
+/* Same with any selection: blocks for which pred(info, ctx) is true. */
+typedef bool (*vs_block_pred)(const struct vs_block_info *info, void *ctx);
+CUresult vs_arena_demote_if(struct vs_arena *a, vs_block_pred pred, void *ctx, size_t *moved);
+CUresult vs_arena_promote_if(struct vs_arena *a, vs_block_pred pred, void *ctx, size_t *moved);
+
+/* Bytes of the live block containing dptr that are host-resident now (0 when none or not live). */
+size_t vs_arena_block_demoted_bytes(struct vs_arena *a, CUdeviceptr dptr);
+
+/* --- rules ------------------------------------------------------------------------------------ */
+
+/* vs_arena_set_stage(a, stage), then the stage's rule: promote its prefetch names (up to the
+ * watermark), then demote its victims until `headroom` bytes are free (device free + the arena's
+ * free granules). Returns the first error of either step; the stage is set regardless. */
+CUresult vs_arena_stage_begin(struct vs_arena *a, uint32_t stage);
+
+/* Applies the rule of `name` (a stage or tag, e.g. for an allocation that just got a tag whose
+ * section has evict/headroom/prefetch) without changing the current stage. No rule: nothing. */
+CUresult vs_arena_apply_rule(struct vs_arena *a, uint32_t name);
+
+/* Demotes victims of `rule_name`'s rule (pressure order, anti-thrash respected) until
+ * device free + arena free >= bytes. *freed (may be NULL): bytes moved. CUDA_ERROR_OUT_OF_MEMORY
+ * when the victims do not suffice (what moved stays moved). */
+CUresult vs_arena_make_headroom(struct vs_arena *a, uint32_t rule_name, size_t bytes,
+                                size_t *freed);
+
+/* --- accounting ------------------------------------------------------------------------------- */
+
+enum vs_evict_state { VS_EVICT_UNPROBED, VS_EVICT_ON, VS_EVICT_OFF };
+
+struct vs_evict_stats {
+    enum vs_evict_state state;
+    size_t host_bytes;          /* host-resident granules mapped in the arena now */
+    uint64_t demotes, promotes; /* granules moved, ever */
+    uint64_t demoted_total, promoted_total; /* bytes moved, ever */
+};
+void vs_arena_evict_stats(struct vs_arena *a, struct vs_evict_stats *st);
+
+/* Usage per stage and per tag: live bytes (requested sizes) and demoted bytes (the part of
+ * those blocks now in host memory), with the arena's totals:
+ *   {"device":0,"eviction":"on"|"off"|"unprobed","live_bytes":N,"cached_bytes":N,
+ *    "pending_bytes":N,"device_bytes":N,"host_bytes":N,"demoted_bytes":N,
+ *    "demotes":N,"promotes":N,
+ *    "stages":{"NAME":{"live_bytes":N,"demoted_bytes":N},...},"tags":{...}}
+ * (device_bytes: device granules held; cached: free ones; host_bytes: host granules mapped.)
+ * Blocks without a stage or tag are listed under "". NULL when out of host memory. */
+json_t *vs_arena_usage_json(struct vs_arena *a);
+
+#endif

@@ -1,0 +1,160 @@
+/* Eviction accounting (evict.h): counters, and live/demoted bytes per stage and per tag for
+ * vramshim_stats_json and the control socket's status.
+ *
+ * Computed on demand by walking the blocks (arena.mu held), so nothing on the allocation paths
+ * pays for it and the figures cannot drift from the blocks they describe.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "allocator/internal.h"
+#include "policy/names.h"
+
+void vs_arena_evict_stats(struct vs_arena *a, struct vs_evict_stats *st)
+{
+    pthread_mutex_lock(&a->mu);
+    *st = (struct vs_evict_stats){
+        .state = a->evict_state,
+        .host_bytes = a->host_granules * a->gran,
+        .demotes = a->demotes,
+        .promotes = a->promotes,
+        .demoted_total = a->demotes * a->gran,
+        .promoted_total = a->promotes * a->gran,
+    };
+    pthread_mutex_unlock(&a->mu);
+}
+
+struct usage {
+    uint32_t id;
+    size_t live, demoted;
+};
+
+struct usage_table {
+    struct usage *v;
+    size_t n, cap;
+    bool failed;
+};
+
+static void add(struct usage_table *t, uint32_t id, size_t live, size_t demoted)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->v[i].id == id) {
+            t->v[i].live += live;
+            t->v[i].demoted += demoted;
+            return;
+        }
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 16;
+        struct usage *v = realloc(t->v, cap * sizeof *v);
+        if (!v) {
+            t->failed = true;
+            return;
+        }
+        t->v = v;
+        t->cap = cap;
+    }
+    t->v[t->n++] = (struct usage){id, live, demoted};
+}
+
+struct walk {
+    struct vs_arena *a;
+    struct vs_reservation *r;
+    size_t slot;
+    struct usage_table stages, tags;
+};
+
+/* Bytes of [p, p+n) in host slots of r. */
+static size_t host_part(const struct vs_arena *a, const struct vs_reservation *r, CUdeviceptr p,
+                        size_t n)
+{
+    size_t bytes = 0;
+    for (size_t i = vs_slot_of(a, r, p); i <= vs_slot_of(a, r, p + n - 1); i++) {
+        if (!r->slots[i].host)
+            continue;
+        CUdeviceptr s0 = r->base + i * a->gran, s1 = s0 + a->gran;
+        bytes += (p + n < s1 ? p + n : s1) - (p > s0 ? p : s0);
+    }
+    return bytes;
+}
+
+/* Visits each live block once: at the slot holding its first byte. */
+static void tally(const struct vs_block_info *info, void *ctx)
+{
+    struct walk *w = ctx;
+    if (vs_slot_of(w->a, w->r, info->base) != w->slot)
+        return;
+    size_t demoted = host_part(w->a, w->r, info->base, info->size);
+    add(&w->stages, info->stage, info->size, demoted);
+    add(&w->tags, info->tag, info->size, demoted);
+}
+
+static json_t *table_json(const struct usage_table *t, const struct vs_names *names)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < t->n; i++) {
+        char fallback[16];
+        const char *name = t->v[i].id && names ? vs_names_str(names, t->v[i].id) : NULL;
+        if (!name && t->v[i].id)
+            snprintf(fallback, sizeof fallback, "#%u", t->v[i].id);
+        json_t *e = json_pack("{s:I,s:I}", "live_bytes", (json_int_t)t->v[i].live,
+                              "demoted_bytes", (json_int_t)t->v[i].demoted);
+        if (!e || json_object_set_new(o, name ? name : t->v[i].id ? fallback : "", e) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+static const char *state_name(enum vs_evict_state s)
+{
+    return s == VS_EVICT_ON ? "on" : s == VS_EVICT_OFF ? "off" : "unprobed";
+}
+
+json_t *vs_arena_usage_json(struct vs_arena *a)
+{
+    const struct vs_names *names = vs_evict_names();
+    struct vs_arena_stats ast;
+    vs_arena_stats(a, &ast);
+    struct vs_evict_stats est;
+    vs_arena_evict_stats(a, &est);
+    struct walk w = {.a = a};
+    pthread_mutex_lock(&a->mu);
+    for (w.r = a->res; w.r; w.r = w.r->next)
+        for (w.slot = 0; w.slot < w.r->nslots; w.slot++)
+            if (w.r->slots[w.slot].busy)
+                vs_slot_each_live(a, w.r, w.slot, tally, &w);
+    pthread_mutex_unlock(&a->mu);
+    size_t demoted = 0;
+    for (size_t i = 0; i < w.stages.n; i++)
+        demoted += w.stages.v[i].demoted;
+    json_t *stages = w.stages.failed ? NULL : table_json(&w.stages, names);
+    json_t *tags = w.tags.failed ? NULL : table_json(&w.tags, names);
+    free(w.stages.v);
+    free(w.tags.v);
+    json_t *o = NULL;
+    if (stages && tags)
+        o = json_pack("{s:i,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:O,s:O}", "device", a->ordinal,
+                      "eviction", state_name(est.state), "live_bytes",
+                      (json_int_t)ast.live_bytes, "cached_bytes", (json_int_t)ast.cached_bytes,
+                      "pending_bytes", (json_int_t)ast.pending_bytes, "device_bytes",
+                      (json_int_t)ast.physical_bytes, "host_bytes", (json_int_t)est.host_bytes,
+                      "demoted_bytes", (json_int_t)demoted, "demotes", (json_int_t)est.demotes,
+                      "promotes", (json_int_t)est.promotes, "stages", stages, "tags", tags);
+    json_decref(stages);
+    json_decref(tags);
+    return o;
+}
+
+size_t vs_arena_block_demoted_bytes(struct vs_arena *a, CUdeviceptr dptr)
+{
+    struct vs_block_info info;
+    uint64_t id;
+    if (!vs_live_info(a, dptr, &info, &id))
+        return 0;
+    struct vs_reservation *r = vs_va_find(a, info.base);
+    pthread_mutex_lock(&a->mu);
+    size_t bytes = host_part(a, r, info.base, info.size);
+    pthread_mutex_unlock(&a->mu);
+    return bytes;
+}

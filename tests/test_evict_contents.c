@@ -1,0 +1,192 @@
+/* Demote and promote keep every byte and every pointer: many cycles over mixed sizes (small
+ * objects sharing pages, blocks sharing granules), accesses to demoted memory through the
+ * driver, and device memory actually given back. */
+#include "evict_fixture.h"
+
+#define NSMALL 64 /* 1000-byte objects: exactly one page of their size class, full */
+#define NBLK (NSMALL + 24)
+
+static const size_t sizes[] = {1000, 3 << 10, 100 << 10, 300 << 10, 2 * MiB, (3 * MiB) + 123,
+                               512, 70 << 10};
+static const size_t large_sizes[] = {300 << 10, 2 * MiB, (3 * MiB) + 123, 5 * MiB};
+
+/* Small objects filling their granule, and large blocks of several sizes. */
+Test(evict_contents, hundred_cycles_keep_bytes_and_pointers)
+{
+    arena_fixture_start(512 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    uint32_t w = ef_name("weights");
+    vs_arena_set_stage(a, w);
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    struct ef_block b[NBLK];
+    for (int i = 0; i < NBLK; i++)
+        ef_alloc(a, &b[i], i < NSMALL ? 1000 : large_sizes[ef_rand(&seed) % 4], &seed);
+    vs_arena_set_stage(a, 0);
+
+    for (int cycle = 0; cycle < 100; cycle++) {
+        size_t down = 0, up = 0;
+        cr_assert_eq(vs_arena_demote(a, w, &down), CUDA_SUCCESS, "cycle %d", cycle);
+        cr_assert_gt(down, 0);
+        for (int i = 0; i < NBLK; i++) {
+            cr_assert_eq(vs_arena_block_demoted_bytes(a, b[i].p), b[i].n,
+                         "cycle %d: block %d (%zu bytes) not fully demoted", cycle, i, b[i].n);
+            cr_assert(ef_intact(&b[i]), "cycle %d: block %d changed by demote", cycle, i);
+        }
+        cr_assert_eq(vs_arena_promote(a, w, &up), CUDA_SUCCESS);
+        cr_assert_eq(up, down, "cycle %d: demoted %zu, promoted %zu", cycle, down, up);
+        for (int i = 0; i < NBLK; i++) {
+            struct vs_block_info info;
+            cr_assert_eq(vs_arena_block_info(a, b[i].p, &info), CUDA_SUCCESS);
+            cr_assert_eq(info.base, b[i].p);
+            cr_assert_eq(info.size, b[i].n);
+            cr_assert_eq(vs_arena_block_demoted_bytes(a, b[i].p), 0);
+            cr_assert(ef_intact(&b[i]), "cycle %d: block %d changed by promote", cycle, i);
+        }
+    }
+    struct vs_evict_stats st;
+    vs_arena_evict_stats(a, &st);
+    cr_assert_eq(st.state, VS_EVICT_ON);
+    cr_assert_eq(st.host_bytes, 0);
+    cr_assert_eq(st.demotes, st.promotes);
+    for (int i = 0; i < NBLK; i++)
+        ef_free(a, &b[i]);
+    vs_arena_destroy(a);
+    cr_assert_eq(simcuda_physical_in_use(0), 0);
+}
+
+/* A granule of small objects with a free object in it stays: that object could be handed out
+ * while the granule is copied. */
+Test(evict_contents, small_objects_move_only_with_a_full_granule)
+{
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    uint32_t w = ef_name("w");
+    vs_arena_set_stage(a, w);
+    uint64_t seed = 8;
+    struct ef_block b[NSMALL];
+    for (int i = 0; i < NSMALL; i++)
+        ef_alloc(a, &b[i], 1000, &seed);
+    ef_free(a, &b[NSMALL - 1]);
+    size_t moved = 1;
+    cr_assert_eq(vs_arena_demote(a, w, &moved), CUDA_SUCCESS);
+    cr_assert_eq(moved, 0);
+    vs_arena_device_synchronized(a);          /* the freed object is reusable... */
+    ef_alloc(a, &b[NSMALL - 1], 1000, &seed); /* ...so the page is full again */
+    cr_assert_eq(vs_arena_demote(a, w, &moved), CUDA_SUCCESS);
+    cr_assert_eq(moved, 2 * MiB);
+    for (int i = 0; i < NSMALL; i++)
+        cr_assert(ef_intact(&b[i]), "object %d changed", i);
+    ef_forget(b, NSMALL);
+    vs_arena_destroy(a);
+}
+
+/* Granules shared with blocks of another stage stay on the device; the other stage's blocks are
+ * never touched, and what moved frees exactly that much device memory. */
+Test(evict_contents, only_whole_granules_of_the_selection_move)
+{
+    arena_fixture_start(512 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    uint32_t sa = ef_name("A"), sb = ef_name("B");
+    uint64_t seed = 42;
+    struct ef_block x[24];
+    for (int i = 0; i < 24; i++) {
+        vs_arena_set_stage(a, i % 2 ? sb : sa); /* interleaved: they share pages and granules */
+        ef_alloc(a, &x[i], sizes[i % 8], &seed);
+    }
+    size_t phys = simcuda_physical_in_use(0), moved = 0;
+    cr_assert_eq(vs_arena_demote(a, sa, &moved), CUDA_SUCCESS);
+    vs_arena_trim(a, 0);
+    cr_assert_eq(simcuda_physical_in_use(0), phys - moved,
+                 "device memory in use %zu, expected %zu - %zu", simcuda_physical_in_use(0), phys,
+                 moved);
+    for (int i = 0; i < 24; i++) {
+        cr_assert(ef_intact(&x[i]), "block %d changed", i);
+        if (i % 2)
+            cr_assert_eq(vs_arena_block_demoted_bytes(a, x[i].p), 0, "B block %d demoted", i);
+    }
+    size_t a_demoted = 0;
+    for (int i = 0; i < 24; i += 2)
+        a_demoted += vs_arena_block_demoted_bytes(a, x[i].p);
+    cr_assert_leq(a_demoted, moved);
+    cr_assert(vs_arena_promote(a, sa, NULL) == CUDA_SUCCESS);
+    for (int i = 0; i < 24; i++)
+        cr_assert(ef_intact(&x[i]));
+    ef_forget(x, 24);
+    vs_arena_destroy(a);
+}
+
+/* Memory demoted is host memory mapped at the same address: the device may keep using it
+ * (copies and memsets on a stream), device memory is not used for it, and what was written
+ * there is what a promote brings back. */
+Test(evict_contents, driver_access_to_a_demoted_block_lands_in_host_memory)
+{
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(0);
+    uint32_t w = ef_name("w");
+    vs_arena_set_stage(a, w);
+    uint64_t seed = 7;
+    struct ef_block big;
+    ef_alloc(a, &big, 8 * MiB, &seed);
+    vs_arena_set_stage(a, 0);
+    struct ef_block src;
+    ef_alloc(a, &src, 1 * MiB, &seed);
+    size_t phys = simcuda_physical_in_use(0), moved;
+    cr_assert_eq(vs_arena_demote(a, w, &moved), CUDA_SUCCESS);
+    cr_assert_eq(moved, 8 * MiB);
+    cr_assert_eq(simcuda_physical_in_use(0), phys - 8 * MiB,
+                 "the device granules should have gone back (cache limit 0)");
+
+    CUstream s = fx_stream();
+    cr_assert_eq(cuMemsetD8Async(big.p, 0x77, 2 * MiB, s), CUDA_SUCCESS);
+    cr_assert_eq(cuMemcpyAsync(big.p + 4 * MiB, src.p, 1 * MiB, s), CUDA_SUCCESS);
+    cr_assert_eq(cuStreamSynchronize(s), CUDA_SUCCESS);
+    cr_assert_eq(simcuda_physical_in_use(0), phys - 8 * MiB, "device memory used for it");
+    memset(big.want, 0x77, 2 * MiB);
+    memcpy(big.want + 4 * MiB, src.want, 1 * MiB);
+    cr_assert(ef_intact(&big), "writes to the demoted block went elsewhere");
+
+    cr_assert_eq(vs_arena_promote(a, w, &moved), CUDA_SUCCESS);
+    cr_assert_eq(simcuda_physical_in_use(0), phys);
+    cr_assert(ef_intact(&big), "promote lost what was written while demoted");
+    cr_assert_eq(cuStreamDestroy(s), CUDA_SUCCESS);
+    ef_forget(&big, 1);
+    ef_forget(&src, 1);
+    vs_arena_destroy(a);
+}
+
+/* Freeing a demoted block gives its host memory back; the VA is reused with device memory. */
+Test(evict_contents, freeing_a_demoted_block_releases_its_host_memory)
+{
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    uint32_t w = ef_name("w");
+    vs_arena_set_stage(a, w);
+    uint64_t seed = 9;
+    struct ef_block b;
+    ef_alloc(a, &b, 6 * MiB, &seed);
+    cr_assert_eq(vs_arena_demote(a, w, NULL), CUDA_SUCCESS);
+    struct vs_evict_stats st;
+    vs_arena_evict_stats(a, &st);
+    cr_assert_eq(st.host_bytes, 6 * MiB);
+    ef_free(a, &b);
+    vs_arena_device_synchronized(a);
+    CUdeviceptr p;
+    cr_assert_eq(vs_arena_alloc(a, 64 * MiB, &p), CUDA_SUCCESS);
+    vs_arena_evict_stats(a, &st);
+    cr_assert_eq(st.host_bytes, 0, "host memory of a freed block kept: %zu", st.host_bytes);
+    cr_assert_eq(vs_arena_block_demoted_bytes(a, p), 0, "a new block landed in host memory");
+    vs_arena_destroy(a);
+}
+
+Test(evict_contents, bad_requests)
+{
+    arena_fixture_start(64 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    cr_assert_eq(vs_arena_demote(a, 0, NULL), CUDA_ERROR_INVALID_VALUE);
+    cr_assert_eq(vs_arena_promote(a, 0, NULL), CUDA_ERROR_INVALID_VALUE);
+    cr_assert_eq(vs_arena_demote_if(a, NULL, NULL, NULL), CUDA_ERROR_INVALID_VALUE);
+    size_t moved = 1;
+    cr_assert_eq(vs_arena_demote(a, ef_name("nothing"), &moved), CUDA_SUCCESS);
+    cr_assert_eq(moved, 0);
+    vs_arena_destroy(a);
+}
