@@ -1,7 +1,7 @@
 /* The shim's settings, read once from the environment at lazy initialisation.
  *
- *   VRAMSHIM_MODE=arena|passthrough  (default arena; arena serves through the driver until the
- *                                    arena lands, so both forward every call today)
+ *   VRAMSHIM_MODE=arena|passthrough  (default arena: allocations served by the arena, route.h;
+ *                                    passthrough forwards every call and only accounts/traces)
  *   VRAMSHIM_TRACE=PATH              JSON Lines trace (allocator/trace.h); unset = no trace
  *   VRAMSHIM_TRACE_STACKS=0|1        call sites in the trace (default 1)
  *   VRAMSHIM_REAL_LIBCUDA=PATH       driver to forward to (default: the libcuda.so.1 the process

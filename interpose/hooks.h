@@ -18,18 +18,20 @@
 
 #undef cuGetProcAddress
 
-/* Families, as counted in the exit summary. */
-#define VS_FAMILIES(X)            \
-    X(ALLOC, "alloc")             \
-    X(FREE, "free")               \
-    X(ALLOC_ASYNC, "alloc_async") \
-    X(FREE_ASYNC, "free_async")   \
-    X(VMM_CREATE, "vmm_create")   \
-    X(VMM_RELEASE, "vmm_release") \
-    X(VMM_MAP, "vmm_map")         \
-    X(VMM_UNMAP, "vmm_unmap")     \
-    X(QUERY, "query")             \
-    X(PROC_ADDRESS, "proc_address")
+/* Families, as counted in the exit summary. "sync" is cuCtxSynchronize and cuStreamDestroy_v2,
+ * hooked only so the arena learns when freed memory becomes idle or a stream handle dies. */
+#define VS_FAMILIES(X)              \
+    X(ALLOC, "alloc")               \
+    X(FREE, "free")                 \
+    X(ALLOC_ASYNC, "alloc_async")   \
+    X(FREE_ASYNC, "free_async")     \
+    X(VMM_CREATE, "vmm_create")     \
+    X(VMM_RELEASE, "vmm_release")   \
+    X(VMM_MAP, "vmm_map")           \
+    X(VMM_UNMAP, "vmm_unmap")       \
+    X(QUERY, "query")               \
+    X(PROC_ADDRESS, "proc_address") \
+    X(SYNC, "sync")
 
 enum vs_family {
 #define VS_FAMILY_ENUM(id, text) VS_FAM_##id,
@@ -57,7 +59,9 @@ enum vs_family {
     X(cuPointerGetAttribute, PFN_cuPointerGetAttribute_v4000)                \
     X(cuPointerGetAttributes, PFN_cuPointerGetAttributes_v7000)              \
     X(cuGetProcAddress, PFN_cuGetProcAddress_v11030)                         \
-    X(cuGetProcAddress_v2, PFN_cuGetProcAddress_v12000)
+    X(cuGetProcAddress_v2, PFN_cuGetProcAddress_v12000)                      \
+    X(cuCtxSynchronize, PFN_cuCtxSynchronize_v2000)                          \
+    X(cuStreamDestroy_v2, PFN_cuStreamDestroy_v4000)
 
 enum vs_hook_id {
 #define VS_HOOK_ID(name, type) VS_HOOK_##name,

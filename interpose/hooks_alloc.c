@@ -6,26 +6,49 @@
  * is forwarded, so another thread that receives the same address from the driver right after is
  * always traced after the free. Null output pointers go to the driver untouched (its error).
  */
+#include "interpose/alloc_stage.h"
 #include "interpose/tally.h"
 #include "interpose/init.h"
 #include "interpose/log.h"
 #include "interpose/record.h"
 #include "interpose/route.h"
 
+/* Traces an allocation or its OOM with the stage and tag it was made in. */
+static void record_alloc(const struct vs_alloc_call *c, enum vs_trace_ev ev, uint64_t ptr,
+                         uint64_t size, const struct vs_alloc_stage *st)
+{
+    if (!vs_trace_enabled())
+        return;
+    struct vs_trace_event e = {
+        .ev = ev,
+        .api = vs_hook_name(c->hook),
+        .ptr = ptr,
+        .size = size,
+        .stream = (uint64_t)(uintptr_t)c->stream,
+        .dev = VS_DEV_CURRENT,
+        .stage = vs_alloc_stage_name(st),
+        .tag = vs_alloc_tag_name(st),
+    };
+    vs_record_slow_at(&e, st->site);
+}
+
 static CUresult hooked_alloc(const struct vs_alloc_call *c)
 {
     if (!vs_init())
         return CUDA_ERROR_NOT_INITIALIZED;
     vs_tally_call(c->family);
+    struct vs_alloc_stage st;
+    vs_alloc_stage_before(&st);
     CUresult r = vs_route_alloc(c);
     bool pitched = c->hook == VS_HOOK_cuMemAllocPitch_v2;
     uint64_t want = pitched ? (uint64_t)c->width * c->height : c->bytes;
     if (r == CUDA_SUCCESS && c->dptr) {
         uint64_t size = pitched && c->pitch ? (uint64_t)*c->pitch * c->height : want;
         vs_tally_alloc(*c->dptr, size);
-        vs_record(c->hook, VS_EV_ALLOC, *c->dptr, size, c->stream, 0, 0, VS_DEV_CURRENT);
+        vs_alloc_stage_after(&st, *c->dptr);
+        record_alloc(c, VS_EV_ALLOC, *c->dptr, size, &st);
     } else if (r == CUDA_ERROR_OUT_OF_MEMORY) {
-        vs_record(c->hook, VS_EV_OOM, 0, want, c->stream, 0, 0, VS_DEV_CURRENT);
+        record_alloc(c, VS_EV_OOM, 0, want, &st);
     }
     return r;
 }

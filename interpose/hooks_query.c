@@ -1,7 +1,7 @@
 /* Hooks of the memory queries: cuMemGetInfo_v2, cuMemGetAddressRange_v2,
- * cuPointerGetAttribute(s). Counted and routed (route.c): once the arena serves memory it must
- * answer these for its own pointers and capacity. Arguments pass as they are, NULL included, so
- * a bad argument gets the driver's own error.
+ * cuPointerGetAttribute(s). Counted and routed (route.c): the arena answers for its own pointers
+ * and adds its free granules to the free memory. NULL arguments go to the driver, so a bad
+ * argument gets the driver's own error.
  */
 #include "interpose/tally.h"
 #include "interpose/init.h"

@@ -12,6 +12,8 @@
 #include "interpose/hooks.h"
 #include "interpose/log.h"
 #include "interpose/realdl.h"
+#include "interpose/route.h"
+#include "interpose/runtime.h"
 
 struct vs_config vs_cfg;
 struct vs_driver vs_drv;
@@ -41,6 +43,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+    vs_route_fork_child();
     vs_tally_fork_release();
     vs_trace_fork_child();
 }
@@ -67,6 +70,7 @@ static bool open_real_driver(void)
     const char *missing = NULL;
     if (vs_driver_load(&vs_drv, resolve_real, handle, &missing))
         vs_log(VS_LOG_DEBUG, "real driver lacks %s (and maybe more)", missing);
+    vs_route_setup(resolve_real, handle);
     Dl_info info;
     if (vs_log_enabled(VS_LOG_DEBUG) && vs_real.cuGetProcAddress_v2 &&
         dladdr((void *)vs_real.cuGetProcAddress_v2, &info))
@@ -82,6 +86,7 @@ static void init_once(void)
     vs_ready = open_real_driver();
     if (vs_cfg.trace_path)
         vs_trace_configure(vs_cfg.trace_path, vs_cfg.trace_stacks, &vs_drv);
+    vs_rt_init(); /* policy, stages, control socket */
     if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
         vs_log(VS_LOG_WARN, "cannot register fork handlers; a child's trace may be incomplete");
     atomic_store_explicit(&vs_initialised, true, memory_order_release);

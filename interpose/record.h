@@ -9,6 +9,8 @@
 #define VS_DEV_CURRENT (-2)
 
 void vs_record_slow(struct vs_trace_event *e);
+/* Same with a call site the caller captured already (NULL: the trace captures its own). */
+void vs_record_slow_at(struct vs_trace_event *e, struct vs_site *site);
 
 /* Traces an event of hook `id` when tracing is on (a load and a branch otherwise). */
 static inline void vs_record(enum vs_hook_id id, enum vs_trace_ev ev, uint64_t ptr, uint64_t size,

@@ -1,9 +1,23 @@
 /* The one place per family that decides whether the shim serves a call itself or forwards it to
  * the real driver. Hooks (hooks_*.c) do the accounting and tracing around these, whoever served
- * the call, so arena mode changes only the bodies here.
+ * the call, so modes change only the bodies here.
  *
- * Today every family forwards: in passthrough mode by definition, in arena mode until the arena
- * is wired in (it will serve alloc/free and answer the queries for memory it owns).
+ * Invariants:
+ *  - Every call reaches exactly one of: the arena, or the real driver (once).
+ *  - Passthrough mode forwards everything. Arena mode serves allocations of the current context's
+ *    device from its arena (allocator/arenas.h) and frees/pointer queries by owner: a pointer in an
+ *    arena's VA goes to that arena, any other to the driver. So blocks made before a fallback keep
+ *    being freed by whoever allocated them.
+ *  - Fallback: a device without virtual memory management, an arena that cannot be set up or an
+ *    arena call failing with anything but OUT_OF_MEMORY / INVALID_VALUE logs one `vramshim:` line
+ *    and turns new allocations into pass-through for the rest of the process.
+ *  - Forked child: new allocations pass through; the parent's arena (whose locks another thread
+ *    of the parent may have held at fork) is never entered: frees of its blocks succeed without
+ *    doing anything (the memory belongs to the parent's context) and queries on them go to the
+ *    driver.
+ *  - Calls without a current context, before cuInit, or with a NULL output pointer go to the
+ *    driver, so the program gets the driver's own error. So do allocations from pools the
+ *    program created and stream-ordered allocations on a stream being captured into a graph.
  */
 #ifndef VS_INTERPOSE_ROUTE_H
 #define VS_INTERPOSE_ROUTE_H
@@ -22,6 +36,19 @@ struct vs_alloc_call {
     CUmemoryPool pool;    /* *FromPoolAsync */
     CUstream stream;      /* *Async */
 };
+
+/* Chooses the mode for the process (from vs_cfg) and, in arena mode, sets the arenas up on the
+ * real driver (vs_drv); resolve(name, ctx) looks up further real entry points. Called once by
+ * lazy initialisation; makes no driver call. */
+void vs_route_setup(void *(*resolve)(const char *name, void *ctx), void *ctx);
+
+/* fork handler of the child (see the invariants). */
+void vs_route_fork_child(void);
+
+/* The program saw the current context's device go idle (cuCtxSynchronize succeeded). */
+void vs_route_device_synchronized(void);
+/* The program is about to destroy stream s of the current context. */
+void vs_route_stream_destroyed(CUstream s);
 
 CUresult vs_route_alloc(const struct vs_alloc_call *c);
 CUresult vs_route_free(enum vs_hook_id hook, CUdeviceptr ptr, CUstream stream);

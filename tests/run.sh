@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs every criterion test binary in BUILD/tests (or those whose name contains FILTER) and
 # prints one closing line: "N passed, N failed". Exit status is non-zero on any failure.
-# VS_TEST_WRAPPER=valgrind runs each binary under valgrind (children traced, errors fatal).
+# VS_TEST_WRAPPER=valgrind runs each binary under valgrind (children traced, errors fatal,
+# known false positives suppressed by tests/valgrind.supp).
 set -u
 build=${1:-build}
 filter=${2:-}
@@ -11,6 +12,7 @@ wrapper=()
 case "${VS_TEST_WRAPPER:-}" in
   valgrind) wrapper=(valgrind -q --trace-children=yes --error-exitcode=97 --leak-check=full
                      --errors-for-leak-kinds=definite --child-silent-after-fork=yes
+                     "--suppressions=$(dirname "$0")/valgrind.supp"
                      "--trace-children-skip=*/bash,*/sh,*/valgrind*") ;;
   "") ;;
   *) echo "run.sh: unknown VS_TEST_WRAPPER=${VS_TEST_WRAPPER}" >&2; exit 2 ;;

@@ -58,7 +58,7 @@ Test(interpose_passthrough, unknown_mode_is_one_error_line_then_passthrough)
 
 Test(interpose_passthrough, unknown_log_level_is_reported)
 {
-    const char *env[] = {"VRAMSHIM_LOG=loud", NULL};
+    const char *env[] = {"VRAMSHIM_LOG=loud", "VRAMSHIM_MODE=passthrough", NULL};
     struct vs_run r = vs_run_prog(VS_PROG("interpose_direct_linked"), 1, env);
     cr_expect_eq(r.status, 0);
     cr_expect_str_eq(r.err, "vramshim: VRAMSHIM_LOG=\"loud\" is not a level (expected error, "
@@ -120,7 +120,8 @@ Test(interpose_passthrough, exit_summary_at_info_level)
 
 Test(interpose_passthrough, unopenable_real_driver_path_falls_back_to_the_default)
 {
-    const char *env[] = {"VRAMSHIM_REAL_LIBCUDA=/nonexistent/libcuda.so.1", NULL};
+    const char *env[] = {"VRAMSHIM_REAL_LIBCUDA=/nonexistent/libcuda.so.1",
+                         "VRAMSHIM_MODE=passthrough", NULL};
     struct vs_run plain = vs_run_prog(VS_PROG("interpose_direct_linked"), 0, env);
     struct vs_run r = vs_run_prog(VS_PROG("interpose_direct_linked"), 1, env);
     cr_expect_eq(r.status, 0, "%s", r.raw_err);

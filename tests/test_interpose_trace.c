@@ -198,7 +198,8 @@ Test(interpose_trace, header_lists_the_devices)
 
 Test(interpose_trace, unwritable_path_is_one_error_line)
 {
-    const char *env[] = {"VRAMSHIM_TRACE=/nonexistent-dir/run.jsonl", NULL};
+    const char *env[] = {"VRAMSHIM_TRACE=/nonexistent-dir/run.jsonl", "VRAMSHIM_MODE=passthrough",
+                         NULL};
     struct vs_run plain = vs_run_prog(VS_PROG("interpose_direct_linked"), 0, env);
     struct vs_run r = vs_run_prog(VS_PROG("interpose_direct_linked"), 1, env);
     cr_expect_eq(r.status, 0);

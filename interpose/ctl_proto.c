@@ -1,0 +1,126 @@
+/* Parsing and execution of control socket requests (protocol in ctl_proto.h). A request is
+ * fully validated before anything runs, so a rejected one changes nothing. */
+#include "interpose/ctl_proto.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#include "interpose/api.h"
+#include "interpose/stage.h"
+#include "interpose/status.h"
+#include "policy/names.h"
+#include "vramshim.h"
+
+enum cmd { CMD_STAGE, CMD_STAGE_END, CMD_STATUS, CMD_DEMOTE, CMD_PROMOTE };
+
+static const struct {
+    const char *name;
+    bool takes_name;
+} cmds[] = {
+    [CMD_STAGE] = {"stage", true},   [CMD_STAGE_END] = {"stage-end", true},
+    [CMD_STATUS] = {"status", false}, [CMD_DEMOTE] = {"demote", true},
+    [CMD_PROMOTE] = {"promote", true},
+};
+
+char *vs_ctl_error(const char *message)
+{
+    json_t *o = json_pack("{s:b,s:s}", "ok", 0, "error", message);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}
+
+static char *reply_ok(json_t *fields)
+{
+    if (!fields)
+        return NULL;
+    json_object_set_new(fields, "ok", json_true());
+    char *text = json_dumps(fields, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(fields);
+    return text;
+}
+
+static const char *code_message(int rc)
+{
+    switch (rc) {
+    case VRAMSHIM_EINVAL:
+        return "invalid name";
+    case VRAMSHIM_ENOTFOUND:
+        return "no such stage or tag";
+    case VRAMSHIM_EMISMATCH:
+        return "another stage begun inside it is still open; nothing ended";
+    case VRAMSHIM_EDEPTH:
+        return "too many open stages";
+    case VRAMSHIM_EUNSUPPORTED:
+        return "not available in this process (passthrough mode or no host-memory mapping)";
+    default:
+        return "internal failure (see the process's stderr)";
+    }
+}
+
+static char *run(enum cmd c, const char *arg)
+{
+    char msg[160];
+    int rc;
+    switch (c) {
+    case CMD_STATUS: {
+        char *status = vs_status_json();
+        json_t *s = status ? json_loads(status, 0, NULL) : NULL;
+        free(status);
+        return s ? reply_ok(json_pack("{s:o}", "status", s)) : NULL;
+    }
+    case CMD_STAGE:
+    case CMD_STAGE_END:
+        rc = c == CMD_STAGE ? vs_stage_begin(arg, VS_STAGE_CTL) : vs_stage_end(arg, VS_STAGE_CTL);
+        if (rc == VRAMSHIM_OK)
+            return reply_ok(json_pack("{s:s,s:s}", c == CMD_STAGE ? "began" : "ended", arg,
+                                      "stage", arg));
+        break;
+    case CMD_DEMOTE:
+    case CMD_PROMOTE: {
+        size_t moved = 0;
+        rc = vs_api_move(arg, c == CMD_DEMOTE, &moved);
+        if (rc == VRAMSHIM_OK)
+            return reply_ok(json_pack("{s:s,s:I}", cmds[c].name, arg, "moved_bytes",
+                                      (json_int_t)moved));
+        break;
+    }
+    }
+    snprintf(msg, sizeof msg, "%s %s: %s", cmds[c].name, arg, code_message(rc));
+    return vs_ctl_error(msg);
+}
+
+char *vs_ctl_handle(const char *line, size_t len)
+{
+    char msg[200];
+    if (len >= VS_CTL_MAX_REQUEST)
+        return vs_ctl_error("request too long");
+    for (size_t i = 0; i < len; i++)
+        if (line[i] < 0x20 || line[i] > 0x7e)
+            return vs_ctl_error("request contains a byte that is not printable ASCII");
+    char req[VS_CTL_MAX_REQUEST];
+    memcpy(req, line, len);
+    req[len] = '\0';
+    char *space = strchr(req, ' ');
+    const char *arg = space ? space + 1 : NULL;
+    if (space)
+        *space = '\0';
+    for (size_t c = 0; c < sizeof cmds / sizeof *cmds; c++) {
+        if (strcmp(req, cmds[c].name) != 0)
+            continue;
+        if (!cmds[c].takes_name && arg) {
+            snprintf(msg, sizeof msg, "'%s' takes no argument", cmds[c].name);
+            return vs_ctl_error(msg);
+        }
+        if (cmds[c].takes_name && (!arg || !vs_name_valid(arg, strlen(arg)))) {
+            snprintf(msg, sizeof msg,
+                     "'%s' needs one stage or tag name (1 to %d letters, digits or _.-:/@+)",
+                     cmds[c].name, VS_NAME_MAX);
+            return vs_ctl_error(msg);
+        }
+        return run((enum cmd)c, arg);
+    }
+    snprintf(msg, sizeof msg,
+             "unknown command '%.40s' (expected stage, stage-end, status, demote or promote)", req);
+    return vs_ctl_error(msg);
+}

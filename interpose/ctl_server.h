@@ -1,0 +1,16 @@
+/* The control socket server (protocol and paths in ctl_proto.h).
+ *
+ * One thread, started at most once per process, serves one connection at a time: it reads one
+ * request line (bounded size, 2 s timeout), checks the peer's uid (SO_PEERCRED: only the
+ * process's own uid is served), answers and closes. The socket file is removed at exit.
+ * fork(): the child has no serving thread and does not remove the parent's socket; the parent
+ * keeps serving.
+ */
+#ifndef VS_INTERPOSE_CTL_SERVER_H
+#define VS_INTERPOSE_CTL_SERVER_H
+
+/* Creates the directory and socket and starts the thread; failures (a directory with the wrong
+ * owner or mode, a socket another process serves) are logged in one line and leave it off. */
+void vs_ctl_server_start(void);
+
+#endif
