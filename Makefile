@@ -10,6 +10,7 @@
 #   tests/progs/*.c                   -> $(BUILD)/tests/progs/*      (programs the tests run)
 #   tools/gpucheck/*.c                -> $(BUILD)/gpucheck/*         (real-GPU check programs)
 #   bench/*.c                         -> $(BUILD)/bench/*            (run by `make bench`)
+#   tools/demo/*.c + tools/demo/lib/  -> $(BUILD)/demo/*             (`vramshim demo` programs)
 #
 # Test binaries link by prefix: test_sim_* only simcuda, test_kernels_* only the decoder,
 # every other test the allocator, policy and decoder archives plus simcuda.
@@ -56,6 +57,8 @@ TEST_SRCS     := $(sort $(wildcard tests/test_*.c))
 PROG_SRCS     := $(sort $(wildcard tests/progs/*.c))
 GPUCHECK_SRCS := $(sort $(wildcard tools/gpucheck/*.c))
 BENCH_SRCS    := $(sort $(wildcard bench/*.c))
+DEMO_SRCS     := $(sort $(wildcard tools/demo/*.c))
+DEMO_LIB_SRCS := $(call src,tools/demo/lib)
 
 SIM_LIB     := $(BUILD)/sim/libcuda.so.1
 SHIM_LIB    := $(BUILD)/libvramshim.so
@@ -68,16 +71,17 @@ TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 PROGS       := $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(PROG_SRCS))
 GPUCHECKS   := $(patsubst tools/gpucheck/%.c,$(BUILD)/gpucheck/%,$(GPUCHECK_SRCS))
 BENCHES     := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+DEMOS       := $(patsubst tools/demo/%.c,$(BUILD)/demo/%,$(DEMO_SRCS))
 
 SYS_LIBS    := -ldl -lm -lunwind -linih -ljansson -lspng
 
-.PHONY: all sim shim cli kernels cuda tests progs gpuchecks benches test asan valgrind bench demo \
+.PHONY: all sim shim cli kernels cuda tests progs gpuchecks benches demos test asan valgrind bench demo \
         deps clean gpu-bundle gpu-check
 .DEFAULT_GOAL := all
 # Keep intermediate objects so incremental builds do not recompile them.
 .SECONDARY:
 
-all: sim shim cli kernels cuda tests progs gpuchecks benches
+all: sim shim cli kernels cuda tests progs gpuchecks benches demos
 sim: $(SIM_LIB)
 shim: $(SHIM_LIB)
 cli: $(CLI)
@@ -87,6 +91,7 @@ tests: $(TESTS)
 progs: $(PROGS)
 gpuchecks: $(GPUCHECKS)
 benches: $(BENCHES)
+demos: $(DEMOS)
 
 # --- dependencies -------------------------------------------------------------------------
 # Stamp so `make test`/`make demo` install packages only when something is missing.
@@ -162,10 +167,21 @@ $(BUILD)/gpucheck/%: $(BUILD)/obj/tools/gpucheck/%.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -ldl -lm
 
-# Check programs named arena_* drive the allocator on the real driver, so they link it.
-$(BUILD)/gpucheck/arena_%: $(BUILD)/obj/tools/gpucheck/arena_%.o $(ALLOC_A)
+# Check programs named arena_* and evict_* drive the allocator (and its policy rules) on the
+# real driver, so they link them.
+define alloc_check_rule
+$(BUILD)/gpucheck/$(1)_%: $(BUILD)/obj/tools/gpucheck/$(1)_%.o $(ALLOC_A) $(POLICY_A)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) $$^ -o $$@ $$(SYS_LIBS)
+endef
+$(foreach p,arena evict,$(eval $(call alloc_check_rule,$(p))))
+
+# Demo programs: the shim's policies match their phase functions in call stacks, so the symbols
+# are exported (-rdynamic) and no phase ends in a tail call that would drop its frame.
+$(BUILD)/obj/tools/demo/%.o: CFLAGS += -fno-optimize-sibling-calls
+$(BUILD)/demo/%: $(BUILD)/obj/tools/demo/%.o $(call obj,$(DEMO_LIB_SRCS))
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ -o $@ -ldl -lm
+	$(CC) $(LDFLAGS) -rdynamic $^ -o $@ -ldl -lm
 
 test: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory all

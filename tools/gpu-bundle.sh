@@ -5,7 +5,9 @@
 #   OUT/bin/lib/          every shared library they need beyond glibc and the NVIDIA driver
 #   OUT/bin/sim/          simcuda, for comparisons
 #   OUT/checks/NN-*.sh    one script per check, run in order
-#   OUT/python/           the Python package, when present
+#   OUT/bin/demo/         the demo generator programs (`vramshim demo --device real`)
+#   OUT/policy/examples/  the example policies (found by vramshim as bin/../policy/examples)
+#   OUT/python/           the Python package, when present; python/tests/ its checks' programs
 set -eu
 build=$1
 out=$2
@@ -19,8 +21,12 @@ cp "$build/sim/libcuda.so.1" "$out/bin/sim/"
 cp "$build"/gpucheck/* "$out/bin/" 2>/dev/null || true
 [ -d "$build/tests/progs" ] && cp "$build"/tests/progs/* "$out/bin/"
 [ -d "$build/bench" ] && cp "$build"/bench/* "$out/bin/"
+cp -r "$build/demo" "$out/bin/demo"
+mkdir -p "$out/policy" && cp -r policy/examples "$out/policy/examples"
 cp tools/gpucheck/checks/*.sh "$out/checks/"
 [ -d python ] && cp -r python "$out/python"
+# The Python checks' programs (60-python.sh): tests/progs/py_* and the Python demo generator.
+[ -d python ] && mkdir -p "$out/python/tests" && cp tests/progs/py_* tools/demo/python_*.py "$out/python/tests/"
 cp tools/gpucheck/run.sh "$out/run.sh"
 git rev-parse HEAD >"$out/COMMIT" 2>/dev/null || echo unknown >"$out/COMMIT"
 git status --porcelain 2>/dev/null | grep -q . && echo "+dirty" >>"$out/COMMIT"
@@ -32,7 +38,7 @@ is_base() {
   esac
   return 1
 }
-for elf in "$out"/bin/* "$out"/bin/sim/*; do
+for elf in "$out"/bin/* "$out"/bin/sim/* "$out"/bin/demo/*; do
   [ -f "$elf" ] && [ "$(head -c 4 "$elf" | tail -c 3)" = ELF ] || continue
   ldd "$elf" 2>/dev/null | awk '/=> \// {print $1, $3}' | while read -r name path; do
     is_base "$name" && continue

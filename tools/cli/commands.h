@@ -13,5 +13,8 @@ int vs_cmd_workload(int argc, char **argv);
 int vs_cmd_replay(int argc, char **argv);
 int vs_cmd_decode(int argc, char **argv);
 int vs_cmd_policy(int argc, char **argv);
+int vs_cmd_demo(int argc, char **argv);
+int vs_cmd_run(int argc, char **argv);
+int vs_cmd_ctl(int argc, char **argv);
 
 #endif

@@ -1,0 +1,209 @@
+/* `vramshim demo`: every scenario runs out of memory in pass-through where its seed did and
+ * completes under vramshim with every checksum intact, the stages coming from the programs' call
+ * sites through the example policies; the JSON and table outputs; usage errors. */
+#include <glob.h>
+
+#include "tests/demo_fixture.h"
+
+static struct dm_run r;
+static char out_dir[] = "/tmp/vs_demo_cli_XXXXXX";
+
+static void dm_setup(void)
+{
+    cr_assert_not_null(mkdtemp(out_dir));
+}
+
+static void dm_teardown(void)
+{
+    json_decref(r.last);
+    r.last = NULL;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", out_dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+TestSuite(demo_cli, .init = dm_setup, .fini = dm_teardown);
+
+static json_t *dm_get(const json_t *o, const char *path)
+{
+    char key[64];
+    const json_t *at = o;
+    for (const char *p = path; at && *p;) {
+        size_t n = strcspn(p, ".");
+        snprintf(key, sizeof key, "%.*s", (int)n, p);
+        at = json_object_get(at, key);
+        p += n + (p[n] == '.');
+    }
+    return (json_t *)at;
+}
+
+/* Counts events of a trace with ev and stage (and tag when not NULL). */
+static unsigned dm_trace_count(const char *path, const char *ev, const char *stage, const char *tag)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "no trace %s", path);
+    char line[8192];
+    unsigned n = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        cr_assert_not_null(j, "%s: not JSON: %s", path, line);
+        if (!strcmp(dm_str(j, "ev"), ev) && !strcmp(dm_str(j, "stage"), stage) &&
+            (!tag || !strcmp(dm_str(j, "tag"), tag)))
+            n++;
+        json_decref(j);
+    }
+    fclose(f);
+    return n;
+}
+
+Test(demo_cli, every_scenario_fails_in_pass_through_and_completes_under_vramshim)
+{
+    dm_sh(&r, DM_CLI " demo --json --out %s", out_dir);
+    cr_expect_eq(r.status, 0, "%s\n%s", r.out, r.err);
+    cr_assert_not_null(r.last, "no JSON: %s", r.out);
+    cr_expect_str_eq(dm_str(r.last, "device"), "simcuda");
+    cr_expect(json_is_true(json_object_get(r.last, "ok")));
+    json_t *list = json_object_get(r.last, "scenarios");
+    cr_assert_eq(json_array_size(list), 3);
+    static const struct {
+        const char *name, *failed_stage;
+    } want[] = {{"wan21-t2v-1.3b", "text_encoder_load"},
+                {"ovi-fusion", "decode"},
+                {"comfyui-wan22-5b", "decode"}};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *s = json_array_get(list, i);
+        cr_expect_str_eq(dm_str(s, "name"), want[i].name);
+        cr_expect(json_is_false(dm_get(s, "baseline.completed")), "%s", want[i].name);
+        cr_expect_str_eq(dm_str(json_object_get(s, "baseline"), "failed_stage"),
+                         want[i].failed_stage);
+        cr_expect_str_eq(dm_str(json_object_get(s, "baseline"), "error"),
+                         "CUDA_ERROR_OUT_OF_MEMORY");
+        cr_expect(json_is_true(dm_get(s, "vramshim.completed")), "%s: %s", want[i].name,
+                  dm_str(json_object_get(s, "vramshim"), "problem"));
+        cr_expect(json_is_true(dm_get(s, "vramshim.checksums_ok")), "%s", want[i].name);
+        /* Completing took moving idle weights out of VRAM, and the device was used fully. */
+        json_int_t demoted = json_integer_value(dm_get(s, "vramshim.demoted_bytes"));
+        json_int_t peak = json_integer_value(dm_get(s, "vramshim.peak_device_bytes"));
+        json_int_t gpu = json_integer_value(json_object_get(s, "gpu_bytes"));
+        json_int_t taken = json_integer_value(json_object_get(s, "taken_bytes"));
+        cr_expect_gt(demoted, 0, "%s", want[i].name);
+        cr_expect_gt(peak, 0, "%s", want[i].name);
+        cr_expect_leq(peak, gpu - taken, "%s", want[i].name);
+        cr_expect(json_is_true(json_object_get(s, "as_expected")), "%s", want[i].name);
+        cr_expect(json_is_null(dm_get(s, "vramshim.problem")));
+        cr_expect_eq(json_integer_value(dm_get(s, "baseline.demoted_bytes")), 0);
+    }
+    /* The Wan program was not told its stages: the policy found them in its call stacks. */
+    char trace[256];
+    snprintf(trace, sizeof trace, "%s/wan21-t2v-1.3b.vramshim.jsonl", out_dir);
+    cr_expect_gt(dm_trace_count(trace, "alloc", "load", ""), 0, "DiT weights in stage load");
+    cr_expect_gt(dm_trace_count(trace, "alloc", "load", "vae"), 0, "VAE weights tagged vae");
+    cr_expect_gt(dm_trace_count(trace, "alloc", "text_encode", NULL), 0);
+    cr_expect_gt(dm_trace_count(trace, "alloc", "denoise", NULL), 0);
+    cr_expect_gt(dm_trace_count(trace, "alloc", "decode", NULL), 0);
+    cr_expect_gt(dm_trace_count(trace, "demote", "load", NULL), 0, "the DiT made way for the T5");
+    cr_expect_eq(dm_trace_count(trace, "demote", "load", "vae") +
+                     dm_trace_count(trace, "demote", "decode", NULL), 0,
+                 "nothing the decode uses was demoted for it");
+    /* The Ovi text encoder is made in stage load (from fusion_load) with its own tag. */
+    snprintf(trace, sizeof trace, "%s/ovi-fusion.vramshim.jsonl", out_dir);
+    cr_expect_eq(dm_trace_count(trace, "alloc", "load", "text_encoder"), 25);
+    glob_t g;
+    char pattern[128];
+    snprintf(pattern, sizeof pattern, "%s/*.jsonl", out_dir);
+    cr_expect_eq(glob(pattern, 0, NULL, &g), 0);
+    cr_expect_eq(g.gl_pathc, 6, "one trace per run");
+    globfree(&g);
+}
+
+Test(demo_cli, the_table_says_what_happened)
+{
+    dm_sh(&r, DM_CLI " demo --scenario comfyui-wan22-5b --out %s", out_dir);
+    cr_expect_eq(r.status, 0, "%s\n%s", r.out, r.err);
+    static const char *const lines[] = {
+        "comfyui-wan22-5b: ComfyUI, Wan 2.2 TI2V-5B",
+        "simulated GPU 24.00 GiB, 4.66 GiB held by another process; policy ",
+        "pass-through  no        decode (vae.decode_workspace)",
+        "vramshim      yes       -",
+        "as expected: pass-through runs out of memory at decode, vramshim completes with every "
+        "weight intact",
+        "demo: every scenario behaved as expected",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        cr_expect(strstr(r.out, lines[i]), "missing \"%s\" in:\n%s", lines[i], r.out);
+    cr_expect(strstr(r.out, " ok (59) "), "checksums column: %s", r.out);
+    cr_expect_null(strstr(r.out, "wan21"), "only the scenario asked for runs");
+}
+
+Test(demo_cli, a_scenario_that_does_not_behave_fails_the_demo)
+{
+    /* With eviction off by a policy that names no stage, vramshim cannot complete the decode:
+     * the demo must say so and exit 1. */
+    char policies[300];
+    snprintf(policies, sizeof policies, "%s/policies", out_dir);
+    dm_sh(&r, "mkdir -p %s && printf '[global]\\neviction = off\\n' > %s/ovi-fusion-32gb.ini",
+          policies, policies);
+    cr_assert_eq(r.status, 0);
+    dm_sh(&r, DM_CLI " demo --json --scenario ovi-fusion --out %s --policy-dir %s", out_dir,
+          policies);
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_assert_not_null(r.last, "%s", r.out);
+    cr_expect(json_is_false(json_object_get(r.last, "ok")));
+    json_t *s = json_array_get(json_object_get(r.last, "scenarios"), 0);
+    cr_expect(json_is_true(json_object_get(s, "baseline_as_expected")));
+    cr_expect(json_is_false(json_object_get(s, "vramshim_as_expected")));
+    cr_expect_str_eq(dm_str(json_object_get(s, "vramshim"), "failed_stage"), "decode");
+}
+
+Test(demo_cli, usage_errors_are_precise)
+{
+    static const struct {
+        const char *args, *message;
+    } cases[] = {
+        {"--scenario nope", "vramshim demo: no scenario named 'nope' (known: wan21-t2v-1.3b, "
+                            "ovi-fusion, comfyui-wan22-5b)"},
+        {"--device gpu", "vramshim demo: --device: expected sim or real, got 'gpu'"},
+        {"--timeout 0", "vramshim demo: --timeout: expected seconds (1 to 86400), got '0'"},
+        {"--out", "vramshim demo: --out needs a value (see vramshim demo --help)"},
+        {"--policy-dir /nonexistent", "vramshim demo: the example policies (--policy-dir DIR) "
+                                      "not found at /nonexistent"},
+        {"--bogus", "vramshim demo: unknown option '--bogus' (see vramshim demo --help)"},
+        {"--policy-dir /tmp", "vramshim demo: wan21-t2v-1.3b: its policy "
+                              "/tmp/wan21-t2v-1.3b-12gb.ini cannot be read: No such file"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dm_sh(&r, DM_CLI " demo --out %s %s", out_dir, cases[i].args);
+        cr_expect_eq(r.status, 2, "%s", cases[i].args);
+        cr_expect(strstr(r.err, cases[i].message), "%s: got %s", cases[i].args, r.err);
+        json_decref(r.last);
+        r.last = NULL;
+    }
+}
+
+Test(demo_cli, device_real_scales_every_size_to_the_device)
+{
+    /* simcuda stands in for the real driver here (24 GiB by default): the run must not set
+     * SIMCUDA_VRAM, and sizes are scaled by 24 GiB / 11.49 GiB. */
+    dm_sh(&r, DM_SIM DM_CLI " demo --device real --json --scenario wan21-t2v-1.3b --out %s",
+          out_dir);
+    cr_expect_eq(r.status, 0, "%s\n%s", r.out, r.err);
+    cr_assert_not_null(r.last, "%s", r.out);
+    cr_expect_str_eq(dm_str(r.last, "device"), "real");
+    json_t *s = json_array_get(json_object_get(r.last, "scenarios"), 0);
+    for (int i = 0; i < 2; i++) {
+        json_t *run = json_object_get(s, i ? "vramshim" : "baseline");
+        cr_expect_eq(json_integer_value(json_object_get(run, "device_total_bytes")), 24LL << 30);
+        cr_expect_float_eq(json_real_value(json_object_get(run, "scale")), 24576.0 / 11766, 1e-5);
+    }
+    cr_expect(json_is_true(json_object_get(s, "as_expected")));
+}
+
+Test(demo_cli, vram_holder_holds_its_share_until_stdin_closes)
+{
+    dm_sh(&r, "echo | " DM_SIM "SIMCUDA_VRAM=8GiB " DM_PROGS "/vram_holder 0.25");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect_str_eq(r.out, "holding 2147483648\n");
+    dm_sh(&r, DM_SIM DM_PROGS "/vram_holder 1.5 </dev/null");
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "usage: vram_holder SHARE"), "%s", r.err);
+}

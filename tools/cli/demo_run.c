@@ -1,0 +1,396 @@
+/* Running the demo generators for `vramshim demo` (see demo_run.h). */
+#include "tools/cli/demo_run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static int vs_demo_exists(const char *path, char *err, size_t errlen, const char *what)
+{
+    if (!access(path, R_OK))
+        return 0;
+    snprintf(err, errlen, "%s not found at %s", what, path);
+    return -1;
+}
+
+int vs_demo_paths_find(struct vs_demo_paths *paths, const char *policy_dir, bool need_sim,
+                       char *err, size_t errlen)
+{
+    char exe[VS_DEMO_PATH];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        snprintf(err, errlen, "cannot read /proc/self/exe: %s", strerror(errno));
+        return -1;
+    }
+    exe[n] = '\0';
+    const char *dir = dirname(exe);
+    snprintf(paths->shim, sizeof paths->shim, "%s/libvramshim.so", dir);
+    snprintf(paths->sim_dir, sizeof paths->sim_dir, "%s/sim", dir);
+    snprintf(paths->programs, sizeof paths->programs, "%s/demo", dir);
+    if (policy_dir)
+        snprintf(paths->policies, sizeof paths->policies, "%s", policy_dir);
+    else
+        snprintf(paths->policies, sizeof paths->policies, "%s/../policy/examples", dir);
+    char sim[VS_DEMO_PATH + 16];
+    snprintf(sim, sizeof sim, "%s/libcuda.so.1", paths->sim_dir);
+    if (vs_demo_exists(paths->shim, err, errlen, "the shim (make shim)") ||
+        vs_demo_exists(paths->programs, err, errlen, "the demo programs (make demos)") ||
+        vs_demo_exists(paths->policies, err, errlen, "the example policies (--policy-dir DIR)") ||
+        (need_sim && vs_demo_exists(sim, err, errlen, "the simulated driver (make sim)")))
+        return -1;
+    /* Shown to users and written into results: without the "bin/.." detour. */
+    char *real = realpath(paths->policies, NULL);
+    if (real && strlen(real) < sizeof paths->policies)
+        strcpy(paths->policies, real);
+    free(real);
+    return 0;
+}
+
+/* --- child processes -------------------------------------------------------------------------- */
+
+/* The environment of a run: ours without anything that would change what the run does
+ * (preloads, vramshim and simcuda settings; VRAMSHIM_LOG is kept), plus `extra`. */
+static char **vs_demo_env(char *const *extra)
+{
+    size_t n = 0, k = 0;
+    while (environ[n])
+        n++;
+    size_t n_extra = 0;
+    while (extra[n_extra])
+        n_extra++;
+    char **env = calloc(n + n_extra + 1, sizeof *env);
+    if (!env)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *e = environ[i];
+        bool drop = !strncmp(e, "LD_PRELOAD=", 11) || !strncmp(e, "SIMCUDA_", 8) ||
+                    (!strncmp(e, "VRAMSHIM_", 9) && strncmp(e, "VRAMSHIM_LOG=", 13));
+        if (!strncmp(e, "LD_LIBRARY_PATH=", 16))
+            drop = true; /* set by the caller, with ours appended */
+        if (!drop)
+            env[k++] = environ[i];
+    }
+    for (size_t i = 0; i < n_extra; i++)
+        env[k++] = extra[i];
+    return env;
+}
+
+static double vs_demo_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Waits for pid at most timeout_s seconds (then kills it). Returns the exit status, -1 when it
+ * was killed by a signal (named in problem). */
+static int vs_demo_wait(pid_t pid, int timeout_s, char *problem, size_t len)
+{
+    double deadline = vs_demo_now() + timeout_s;
+    int status;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR) {
+            snprintf(problem, len, "waitpid: %s", strerror(errno));
+            return -1;
+        }
+        if (vs_demo_now() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            snprintf(problem, len, "no result within %d s: killed (--timeout)", timeout_s);
+            return -1;
+        }
+        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+    }
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    snprintf(problem, len, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    return -1;
+}
+
+/* Starts argv with stdout to out_path (or a pipe when out_fd is not NULL), stderr to log_path
+ * and stdin from a pipe when in_fd is not NULL. Returns the pid, or -1 with problem set. */
+static pid_t vs_demo_spawn(char *const argv[], char *const env[], const char *out_path,
+                           const char *log_path, int *in_fd, int *out_fd, char *problem, size_t len)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1};
+    if ((in_fd && pipe2(in_pipe, O_CLOEXEC)) || (out_fd && pipe2(out_pipe, O_CLOEXEC))) {
+        snprintf(problem, len, "pipe: %s", strerror(errno));
+        posix_spawn_file_actions_destroy(&fa);
+        return -1;
+    }
+    if (in_fd)
+        posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
+    if (out_fd)
+        posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+    else
+        posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    if (in_fd) {
+        close(in_pipe[0]);
+        *in_fd = in_pipe[1];
+    }
+    if (out_fd) {
+        close(out_pipe[1]);
+        *out_fd = out_pipe[0];
+    }
+    if (rc) {
+        snprintf(problem, len, "cannot run %s: %s", argv[0], strerror(rc));
+        if (in_fd)
+            close(*in_fd);
+        if (out_fd)
+            close(*out_fd);
+        return -1;
+    }
+    return pid;
+}
+
+/* The last line of a file that parses as a JSON object, or NULL. */
+static json_t *vs_demo_last_json(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char line[8192];
+    json_t *last = NULL;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        if (json_is_object(j)) {
+            json_decref(last);
+            last = j;
+        } else {
+            json_decref(j);
+        }
+    }
+    fclose(f);
+    return last;
+}
+
+int vs_demo_describe(const struct vs_demo_paths *paths, const char *program,
+                     struct vs_demo_scenario_info *info, char *err, size_t errlen)
+{
+    memset(info, 0, sizeof *info);
+    snprintf(info->program, sizeof info->program, "%s/%s", paths->programs, program);
+    char *argv[] = {info->program, "--describe", NULL}, *env[] = {NULL};
+    int out_fd;
+    pid_t pid = vs_demo_spawn(argv, env, NULL, "/dev/null", NULL, &out_fd, err, errlen);
+    if (pid < 0)
+        return -1;
+    FILE *out = fdopen(out_fd, "r");
+    json_error_t jerr;
+    json_t *j = out ? json_loadf(out, JSON_DISABLE_EOF_CHECK, &jerr) : NULL;
+    if (out)
+        fclose(out);
+    else
+        close(out_fd);
+    int status = vs_demo_wait(pid, 30, err, errlen);
+    const char *name, *title, *policy, *expected;
+    json_int_t gpu, taken;
+    if (!j || status != 0 ||
+        json_unpack(j, "{s:s, s:s, s:s, s:s, s:I, s:I}", "scenario", &name, "title", &title,
+                    "policy", &policy, "expected_failure", &expected, "gpu_bytes", &gpu,
+                    "taken_bytes", &taken)) {
+        snprintf(err, errlen, "%s --describe gave no scenario description (exit %d)",
+                 info->program, status);
+        json_decref(j);
+        return -1;
+    }
+    snprintf(info->name, sizeof info->name, "%s", name);
+    snprintf(info->title, sizeof info->title, "%s", title);
+    snprintf(info->policy, sizeof info->policy, "%s/%s", paths->policies, policy);
+    snprintf(info->expected_failure, sizeof info->expected_failure, "%s", expected);
+    info->gpu_bytes = (uint64_t)gpu;
+    info->taken_bytes = (uint64_t)taken;
+    json_decref(j);
+    return 0;
+}
+
+/* On a real GPU, memory another process holds is held by a vram_holder process. */
+struct vs_demo_holder {
+    pid_t pid;
+    int in_fd;
+};
+
+static int vs_demo_holder_start(const struct vs_demo_paths *paths,
+                                const struct vs_demo_scenario_info *info, char *const env[],
+                                const char *log, struct vs_demo_holder *h, char *problem,
+                                size_t len)
+{
+    char program[VS_DEMO_PATH + 16], share[32];
+    snprintf(program, sizeof program, "%s/vram_holder", paths->programs);
+    snprintf(share, sizeof share, "%.6f", (double)info->taken_bytes / (double)info->gpu_bytes);
+    char *argv[] = {program, share, NULL};
+    int out_fd;
+    h->pid = vs_demo_spawn(argv, env, NULL, log, &h->in_fd, &out_fd, problem, len);
+    if (h->pid < 0)
+        return -1;
+    char line[128] = "";
+    FILE *out = fdopen(out_fd, "r");
+    if (!out || !fgets(line, sizeof line, out) || strncmp(line, "holding ", 8)) {
+        close(h->in_fd);
+        int st = vs_demo_wait(h->pid, 10, problem, len);
+        snprintf(problem, len, "the vram_holder process (another process's memory) failed "
+                               "(exit %d, see %.2000s)", st, log);
+        if (out)
+            fclose(out);
+        else
+            close(out_fd);
+        return -1;
+    }
+    fclose(out);
+    return 0;
+}
+
+static void vs_demo_holder_stop(struct vs_demo_holder *h)
+{
+    char ignored[128];
+    close(h->in_fd);
+    vs_demo_wait(h->pid, 10, ignored, sizeof ignored);
+}
+
+void vs_demo_outcome_clear(struct vs_demo_outcome *o)
+{
+    json_decref(o->result);
+    memset(o, 0, sizeof *o);
+}
+
+int vs_demo_run(const struct vs_demo_paths *paths, const struct vs_demo_scenario_info *info,
+                enum vs_demo_mode mode, const struct vs_demo_options *opts,
+                struct vs_demo_outcome *o)
+{
+    memset(o, 0, sizeof *o);
+    o->exit_status = -1;
+    const char *tag = mode == VS_DEMO_BASELINE ? "passthrough" : "vramshim";
+    char out[3 * VS_DEMO_PATH];
+    snprintf(o->trace, sizeof o->trace, "%s/%s.%s.jsonl", opts->out_dir, info->name, tag);
+    snprintf(o->log, sizeof o->log, "%s/%s.%s.log", opts->out_dir, info->name, tag);
+    snprintf(out, sizeof out, "%s/%s.%s.out", opts->out_dir, info->name, tag);
+
+    char preload[VS_DEMO_PATH + 16], trace[3 * VS_DEMO_PATH], policy[3 * VS_DEMO_PATH],
+        libpath[2 * VS_DEMO_PATH], vram[64], taken[64];
+    snprintf(preload, sizeof preload, "LD_PRELOAD=%s", paths->shim);
+    snprintf(trace, sizeof trace, "VRAMSHIM_TRACE=%s", o->trace);
+    snprintf(policy, sizeof policy, "VRAMSHIM_POLICY=%s", info->policy);
+    const char *user_path = getenv("LD_LIBRARY_PATH");
+    if (opts->real_device)
+        snprintf(libpath, sizeof libpath, "LD_LIBRARY_PATH=%s", user_path ? user_path : "");
+    else
+        snprintf(libpath, sizeof libpath, "LD_LIBRARY_PATH=%s%s%s", paths->sim_dir,
+                 user_path ? ":" : "", user_path ? user_path : "");
+    snprintf(vram, sizeof vram, "SIMCUDA_VRAM=%llu", (unsigned long long)info->gpu_bytes);
+    snprintf(taken, sizeof taken, "SIMCUDA_VRAM_TAKEN=%llu", (unsigned long long)info->taken_bytes);
+    char *extra[8];
+    size_t n = 0;
+    extra[n++] = libpath;
+    if (!opts->real_device) {
+        extra[n++] = vram;
+        extra[n++] = taken;
+    }
+    char **plain_env = vs_demo_env((char *[]){libpath, NULL});
+    extra[n++] = preload;
+    extra[n++] = trace;
+    extra[n++] = mode == VS_DEMO_BASELINE ? "VRAMSHIM_MODE=passthrough" : "VRAMSHIM_MODE=arena";
+    if (mode == VS_DEMO_VRAMSHIM)
+        extra[n++] = policy;
+    extra[n] = NULL;
+    char **env = vs_demo_env(extra);
+    if (!env || !plain_env) {
+        snprintf(o->problem, sizeof o->problem, "out of memory");
+        free(env);
+        free(plain_env);
+        return -1;
+    }
+
+    struct vs_demo_holder holder = {.pid = -1};
+    char holder_log[3 * VS_DEMO_PATH];
+    snprintf(holder_log, sizeof holder_log, "%s/%s.%s.holder.log", opts->out_dir, info->name, tag);
+    int rc = -1;
+    if (opts->real_device && info->taken_bytes &&
+        vs_demo_holder_start(paths, info, plain_env, holder_log, &holder, o->problem,
+                             sizeof o->problem))
+        goto done;
+    char *argv[] = {(char *)info->program, opts->real_device ? "--fit-device" : NULL, NULL};
+    double t0 = vs_demo_now();
+    pid_t pid = vs_demo_spawn(argv, env, out, o->log, NULL, NULL, o->problem, sizeof o->problem);
+    if (pid >= 0)
+        o->exit_status = vs_demo_wait(pid, opts->timeout_s, o->problem, sizeof o->problem);
+    o->seconds = vs_demo_now() - t0;
+    if (holder.pid > 0)
+        vs_demo_holder_stop(&holder);
+    if (pid < 0 || o->exit_status < 0)
+        goto done;
+    o->result = vs_demo_last_json(out);
+    if (!o->result) {
+        snprintf(o->problem, sizeof o->problem, "the program printed no result line (exit %d, "
+                 "see %s)", o->exit_status, o->log);
+        goto done;
+    }
+    o->completed = json_is_true(json_object_get(o->result, "completed"));
+    char err[512];
+    if (vs_demo_trace_moves(o->trace, &o->demoted_bytes, &o->demotions, &o->promoted_bytes,
+                            &o->promotions, err, sizeof err)) {
+        snprintf(o->problem, sizeof o->problem, "%s", err);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(env);
+    free(plain_env);
+    return rc;
+}
+
+int vs_demo_trace_moves(const char *path, uint64_t *demoted, unsigned *demotions,
+                        uint64_t *promoted, unsigned *promotions, char *err, size_t errlen)
+{
+    *demoted = *promoted = 0;
+    *demotions = *promotions = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: no trace: %s", path, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    unsigned lineno = 0;
+    int rc = 0;
+    while (getline(&line, &cap, f) > 0) {
+        lineno++;
+        json_t *j = json_loads(line, 0, NULL);
+        if (!json_is_object(j)) {
+            snprintf(err, errlen, "%s:%u: not a JSON object", path, lineno);
+            json_decref(j);
+            rc = -1;
+            break;
+        }
+        const char *ev = json_string_value(json_object_get(j, "ev"));
+        json_int_t size = json_integer_value(json_object_get(j, "size"));
+        if (ev && !strcmp(ev, "demote")) {
+            *demoted += (uint64_t)size;
+            (*demotions)++;
+        } else if (ev && !strcmp(ev, "promote")) {
+            *promoted += (uint64_t)size;
+            (*promotions)++;
+        }
+        json_decref(j);
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}

@@ -1,0 +1,148 @@
+/* Demo generator: ComfyUI running Wan 2.2 TI2V-5B text-to-video on a 24 GiB GPU of which an
+ * LLM server in another process holds 5 GB (seed 000).
+ *
+ * ComfyUI loads each model onto the GPU lazily, inside the node that first needs it
+ * (comfy.model_management.load_models_gpu), and runs PyTorch with backend:cudaMallocAsync, so
+ * every block comes from cuMemAllocAsync on a stream. With dynamic VRAM the text encoder and the
+ * diffusion model stay resident into the VAE decode (ComfyUI PR #15456, issue #16299), and the
+ * decode's workspace does not fit: pass-through runs out of memory at the decode (stage
+ * decode). Under vramshim with policy/examples/comfyui-wan-vae.ini the decode stage demotes the
+ * idle text encoder and diffusion model (6 GiB headroom).
+ *
+ * Sizes (ComfyUI's Wan 2.2 5B template files):
+ * - text encoder umt5_xxl_fp8_e4m3fn_scaled.safetensors, 6.74 GB (6426 MiB): a 1002 MiB fp8
+ *   token embedding and 24 blocks of 226 MiB;
+ * - diffusion model wan2.2_ti2v_5B_fp16.safetensors, 10.0 GB (9537 MiB): 30 blocks of 310 MiB,
+ *   embeddings 200 MiB, head 37 MiB;
+ * - VAE wan2.2_vae.safetensors, 1.41 GB (1345 MiB), loaded by the VAEDecode node;
+ * - 1280x704, 121 frames: a sampling step's activations 2.4 GB; the decode's 4 GiB workspace,
+ *   then the video (121x704x1280x3 fp32, 1248 MiB) a latent frame group (160 MiB) at a time.
+ * The other process is modelled by the driver: SIMCUDA_VRAM_TAKEN on the simulated one, a
+ * vram_holder process on a real GPU (`vramshim demo` does both).
+ */
+#include "tools/demo/lib/demo.h"
+
+#define MiB VS_DEMO_MiB
+
+static const struct vs_demo_tensor_spec te_tensors[] = {{"token_embedding", MiB(1002), 1},
+                                                        {"blocks", MiB(226), 24}};
+static const struct vs_demo_model_spec te_spec = {"umt5", te_tensors, 2};
+
+static const struct vs_demo_tensor_spec dm_tensors[] = {
+    {"embeddings", MiB(200), 1}, {"blocks", MiB(310), 30}, {"head", MiB(37), 1}};
+static const struct vs_demo_model_spec dm_spec = {"wan22_5b", dm_tensors, 3};
+
+static const struct vs_demo_tensor_spec vae_tensors[] = {{"encoder", MiB(500), 1},
+                                                         {"decoder", MiB(845), 1}};
+static const struct vs_demo_model_spec vae_spec = {"vae", vae_tensors, 2};
+
+enum { FRAME_GROUPS = 8 };
+
+VS_DEMO_PHASE struct vs_demo_model *text_encoder_load(struct vs_demo *d)
+{
+    vs_demo_stage(d, "text_encoder_load", __func__);
+    return vs_demo_model_load(d, &te_spec);
+}
+
+/* The CLIPTextEncode node: loads the text encoder, then encodes its prompt. */
+VS_DEMO_PHASE struct vs_demo_buf clip_text_encode(struct vs_demo *d, struct vs_demo_model **te,
+                                                  const char *name, unsigned prompt)
+{
+    if (!*te)
+        *te = text_encoder_load(d);
+    vs_demo_stage(d, "text_encode", __func__);
+    struct vs_demo_buf hidden = vs_demo_buffer(d, "umt5.hidden", MiB(64));
+    vs_demo_model_apply(d, *te, &hidden, prompt);
+    struct vs_demo_buf cond = vs_demo_buffer(d, name, MiB(4));
+    vs_demo_combine(d, &cond, &hidden, prompt);
+    vs_demo_buffer_free(d, &hidden);
+    vs_demo_sync(d);
+    return cond;
+}
+
+VS_DEMO_PHASE struct vs_demo_model *diffusion_model_load(struct vs_demo *d)
+{
+    vs_demo_stage(d, "diffusion_model_load", __func__);
+    return vs_demo_model_load(d, &dm_spec);
+}
+
+/* The KSampler node: loads the diffusion model, then samples. */
+VS_DEMO_PHASE struct vs_demo_buf common_ksampler(struct vs_demo *d, struct vs_demo_model **dm,
+                                                 struct vs_demo_buf cond[2])
+{
+    *dm = diffusion_model_load(d);
+    vs_demo_stage(d, "denoise", __func__);
+    struct vs_demo_buf latents = vs_demo_buffer(d, "latents", MiB(10));
+    for (unsigned step = 0; step < vs_demo_steps(d); step++) {
+        struct vs_demo_buf act = vs_demo_buffer(d, "sample.activations", MiB(1400));
+        struct vs_demo_buf attn = vs_demo_buffer(d, "sample.attention", MiB(1000));
+        for (unsigned pass = 0; pass < 2; pass++) {
+            vs_demo_combine(d, &attn, &cond[pass], step);
+            vs_demo_model_apply(d, *dm, &act, 2 * step + pass);
+            vs_demo_combine(d, &act, &attn, step);
+        }
+        vs_demo_combine(d, &latents, &act, step);
+        vs_demo_buffer_free(d, &attn);
+        vs_demo_buffer_free(d, &act);
+    }
+    vs_demo_sync(d);
+    return latents;
+}
+
+VS_DEMO_PHASE struct vs_demo_model *vae_load(struct vs_demo *d)
+{
+    vs_demo_stage(d, "vae_load", __func__);
+    return vs_demo_model_load(d, &vae_spec);
+}
+
+/* The VAEDecode node: loads the VAE, then decodes. */
+VS_DEMO_PHASE void vae_decode(struct vs_demo *d, struct vs_demo_buf *latents)
+{
+    struct vs_demo_model *vae = vae_load(d);
+    vs_demo_stage(d, "decode", __func__);
+    struct vs_demo_buf work = vs_demo_buffer(d, "vae.decode_workspace", MiB(4096));
+    struct vs_demo_buf video = vs_demo_buffer(d, "video", MiB(1248));
+    for (unsigned g = 0; g < FRAME_GROUPS; g++) {
+        struct vs_demo_buf group = vs_demo_buffer(d, "vae.frame_group", MiB(160));
+        vs_demo_combine(d, &group, latents, g);
+        vs_demo_model_apply(d, vae, &group, g);
+        vs_demo_combine(d, &work, &group, g);
+        vs_demo_combine(d, &video, &work, g);
+        vs_demo_buffer_free(d, &group);
+    }
+    vs_demo_sync(d);
+    vs_demo_buffer_free(d, &video);
+    vs_demo_buffer_free(d, &work);
+}
+
+/* The workflow: CLIPTextEncode x2 -> KSampler -> VAEDecode. */
+static void comfyui_prompt(struct vs_demo *d)
+{
+    struct vs_demo_model *te = NULL, *dm = NULL;
+    struct vs_demo_buf cond[2];
+    cond[0] = clip_text_encode(d, &te, "conditioning.positive", 0);
+    cond[1] = clip_text_encode(d, &te, "conditioning.negative", 1);
+    struct vs_demo_buf latents = common_ksampler(d, &dm, cond);
+    vae_decode(d, &latents);
+    vs_demo_buffer_free(d, &latents);
+    vs_demo_buffer_free(d, &cond[0]);
+    vs_demo_buffer_free(d, &cond[1]);
+}
+
+static const struct vs_demo_scenario comfyui = {
+    .name = "comfyui-wan22-5b",
+    .title = "ComfyUI, Wan 2.2 TI2V-5B 1280x704x121, on a 24 GiB GPU with 5 GB held by an LLM "
+             "server (seed 000)",
+    .policy = "comfyui-wan-vae.ini",
+    .expected_failure = "decode",
+    .gpu_bytes = MiB(24576),
+    .taken_bytes = 5000000000ull,
+    .api = VS_DEMO_API_ASYNC,
+    .steps = 10,
+    .run = comfyui_prompt,
+};
+
+int main(int argc, char **argv)
+{
+    return vs_demo_main(&comfyui, argc, argv);
+}
