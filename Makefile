@@ -72,6 +72,7 @@ PROGS       := $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(PROG_SRCS))
 GPUCHECKS   := $(patsubst tools/gpucheck/%.c,$(BUILD)/gpucheck/%,$(GPUCHECK_SRCS))
 BENCHES     := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 DEMOS       := $(patsubst tools/demo/%.c,$(BUILD)/demo/%,$(DEMO_SRCS))
+PY_DEMOS    := $(patsubst tools/demo/%,$(BUILD)/demo/%,$(wildcard tools/demo/*.py))
 
 SYS_LIBS    := -ldl -lm -lunwind -linih -ljansson -lspng
 
@@ -91,7 +92,7 @@ tests: $(TESTS)
 progs: $(PROGS)
 gpuchecks: $(GPUCHECKS)
 benches: $(BENCHES)
-demos: $(DEMOS)
+demos: $(DEMOS) $(PY_DEMOS)
 
 # --- dependencies -------------------------------------------------------------------------
 # Stamp so `make test`/`make demo` install packages only when something is missing.
@@ -179,6 +180,11 @@ $(foreach p,arena evict,$(eval $(call alloc_check_rule,$(p))))
 # Demo programs: the shim's policies match their phase functions in call stacks, so the symbols
 # are exported (-rdynamic) and no phase ends in a tail call that would drop its frame.
 $(BUILD)/obj/tools/demo/%.o: CFLAGS += -fno-optimize-sibling-calls
+# Python demo generators run from beside the C ones (they start with a python3 shebang).
+$(BUILD)/demo/%.py: tools/demo/%.py
+	@mkdir -p $(@D)
+	install -m 755 $< $@
+
 $(BUILD)/demo/%: $(BUILD)/obj/tools/demo/%.o $(call obj,$(DEMO_LIB_SRCS))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -rdynamic $^ -o $@ -ldl -lm

@@ -18,7 +18,8 @@
 #include "tools/trace/units.h"
 
 /* In the order they run. */
-static const char *const vs_demo_programs[] = {"wan21_t2v", "ovi_fusion", "comfyui_wan22"};
+static const char *const vs_demo_programs[] = {"wan21_t2v", "ovi_fusion", "comfyui_wan22",
+                                                "python_wan.py"};
 enum { VS_DEMO_N = sizeof vs_demo_programs / sizeof vs_demo_programs[0] };
 
 static void vs_demo_usage(FILE *out)

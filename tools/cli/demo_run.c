@@ -41,6 +41,7 @@ int vs_demo_paths_find(struct vs_demo_paths *paths, const char *policy_dir, bool
         snprintf(paths->policies, sizeof paths->policies, "%s", policy_dir);
     else
         snprintf(paths->policies, sizeof paths->policies, "%s/../policy/examples", dir);
+    snprintf(paths->python, sizeof paths->python, "%s/../python", dir);
     char sim[VS_DEMO_PATH + 16];
     snprintf(sim, sizeof sim, "%s/libcuda.so.1", paths->sim_dir);
     if (vs_demo_exists(paths->shim, err, errlen, "the shim (make shim)") ||
@@ -58,8 +59,19 @@ int vs_demo_paths_find(struct vs_demo_paths *paths, const char *policy_dir, bool
 
 /* --- child processes -------------------------------------------------------------------------- */
 
+/* True when `extra` sets the variable of environment entry e ("NAME=..."). */
+static bool vs_demo_overridden(const char *e, char *const *extra)
+{
+    size_t len = strcspn(e, "=");
+    for (size_t i = 0; extra[i]; i++)
+        if (!strncmp(extra[i], e, len + 1))
+            return true;
+    return false;
+}
+
 /* The environment of a run: ours without anything that would change what the run does
- * (preloads, vramshim and simcuda settings; VRAMSHIM_LOG is kept), plus `extra`. */
+ * (preloads, vramshim and simcuda settings; VRAMSHIM_LOG is kept) and without what `extra`
+ * sets (the caller appends the user's own LD_LIBRARY_PATH and PYTHONPATH), plus `extra`. */
 static char **vs_demo_env(char *const *extra)
 {
     size_t n = 0, k = 0;
@@ -74,9 +86,8 @@ static char **vs_demo_env(char *const *extra)
     for (size_t i = 0; i < n; i++) {
         const char *e = environ[i];
         bool drop = !strncmp(e, "LD_PRELOAD=", 11) || !strncmp(e, "SIMCUDA_", 8) ||
-                    (!strncmp(e, "VRAMSHIM_", 9) && strncmp(e, "VRAMSHIM_LOG=", 13));
-        if (!strncmp(e, "LD_LIBRARY_PATH=", 16))
-            drop = true; /* set by the caller, with ours appended */
+                    (!strncmp(e, "VRAMSHIM_", 9) && strncmp(e, "VRAMSHIM_LOG=", 13)) ||
+                    vs_demo_overridden(e, extra);
         if (!drop)
             env[k++] = environ[i];
     }
@@ -284,7 +295,7 @@ int vs_demo_run(const struct vs_demo_paths *paths, const struct vs_demo_scenario
     snprintf(out, sizeof out, "%s/%s.%s.out", opts->out_dir, info->name, tag);
 
     char preload[VS_DEMO_PATH + 16], trace[3 * VS_DEMO_PATH], policy[3 * VS_DEMO_PATH],
-        libpath[2 * VS_DEMO_PATH], vram[64], taken[64];
+        libpath[2 * VS_DEMO_PATH], pythonpath[2 * VS_DEMO_PATH], vram[64], taken[64];
     snprintf(preload, sizeof preload, "LD_PRELOAD=%s", paths->shim);
     snprintf(trace, sizeof trace, "VRAMSHIM_TRACE=%s", o->trace);
     snprintf(policy, sizeof policy, "VRAMSHIM_POLICY=%s", info->policy);
@@ -296,7 +307,7 @@ int vs_demo_run(const struct vs_demo_paths *paths, const struct vs_demo_scenario
                  user_path ? ":" : "", user_path ? user_path : "");
     snprintf(vram, sizeof vram, "SIMCUDA_VRAM=%llu", (unsigned long long)info->gpu_bytes);
     snprintf(taken, sizeof taken, "SIMCUDA_VRAM_TAKEN=%llu", (unsigned long long)info->taken_bytes);
-    char *extra[8];
+    char *extra[10];
     size_t n = 0;
     extra[n++] = libpath;
     if (!opts->real_device) {
@@ -307,8 +318,14 @@ int vs_demo_run(const struct vs_demo_paths *paths, const struct vs_demo_scenario
     extra[n++] = preload;
     extra[n++] = trace;
     extra[n++] = mode == VS_DEMO_BASELINE ? "VRAMSHIM_MODE=passthrough" : "VRAMSHIM_MODE=arena";
-    if (mode == VS_DEMO_VRAMSHIM)
+    if (mode == VS_DEMO_VRAMSHIM) {
         extra[n++] = policy;
+        /* What `vramshim run` adds for Python programs: the auto-hook's sitecustomize. */
+        const char *user_pythonpath = getenv("PYTHONPATH");
+        snprintf(pythonpath, sizeof pythonpath, "PYTHONPATH=%s%s%s", paths->python,
+                 user_pythonpath ? ":" : "", user_pythonpath ? user_pythonpath : "");
+        extra[n++] = pythonpath;
+    }
     extra[n] = NULL;
     char **env = vs_demo_env(extra);
     if (!env || !plain_env) {

@@ -23,6 +23,7 @@ struct vs_demo_paths {
     char sim_dir[VS_DEMO_PATH];
     char programs[VS_DEMO_PATH];
     char policies[VS_DEMO_PATH];
+    char python[VS_DEMO_PATH]; /* the vramshim Python package's folder (auto-hook) */
 };
 
 /* Fills paths (policy_dir overrides the policies' folder when not NULL). Returns 0, or -1 with a

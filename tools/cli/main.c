@@ -5,13 +5,13 @@
 #include "tools/cli/commands.h"
 
 static const struct vs_command vs_commands[] = {
-    {"workload", "write a generated workload trace (SDXL/Wan VAE decode, DiT loop)", vs_cmd_workload},
-    {"decode", "decode latents to images/video with the tiled VAE decoder (C, CPU)", vs_cmd_decode},
-    {"replay", "replay a trace through the arena on a simulated device of a given size", vs_cmd_replay},
     {"run", "run a program (e.g. python main.py) under vramshim with a policy", vs_cmd_run},
-    {"policy", "validate policy files and show their stages and eviction rules", vs_cmd_policy},
     {"demo", "run the seeds' generators: out of memory in pass-through, complete under vramshim", vs_cmd_demo},
     {"ctl", "control a running process: begin/end stages, status, demote/promote", vs_cmd_ctl},
+    {"policy", "validate policy files and show their stages and eviction rules", vs_cmd_policy},
+    {"decode", "decode latents to images/video with the tiled VAE decoder (C, CPU)", vs_cmd_decode},
+    {"replay", "replay a trace through the arena on a simulated device of a given size", vs_cmd_replay},
+    {"workload", "write a generated workload trace (SDXL/Wan VAE decode, DiT loop)", vs_cmd_workload},
     {NULL, NULL, NULL},
 };
 
@@ -21,7 +21,8 @@ static void usage(FILE *out)
             "usage: vramshim [--help] [--version] COMMAND [ARGS...]\n"
             "\n"
             "vramshim keeps diffusion and video generators from running out of GPU memory,\n"
-            "without changing them: preload build/libvramshim.so into the program.\n"
+            "without changing them: `vramshim run --policy FILE -- python main.py`, or preload\n"
+            "libvramshim.so into the program yourself.\n"
             "\n"
             "commands:\n");
     for (const struct vs_command *c = vs_commands; c->name; c++)

@@ -82,7 +82,8 @@ class Device:
         self.check(self.cu.cuMemGetInfo_v2(ctypes.byref(free), ctypes.byref(total)),
                    "cuMemGetInfo_v2", "device 0", 0)
         self.total = total.value
-        self.in_use = self.peak = 0
+        self.used_at_start = total.value - free.value
+        self.peak = 0
 
     @staticmethod
     def check(code, call, what, size):
@@ -96,14 +97,17 @@ class Device:
         ptr = ctypes.c_uint64()
         self.check(self.cu.cuMemAllocAsync(ctypes.byref(ptr), ctypes.c_size_t(size), self.stream),
                    "cuMemAllocAsync", what, size)
-        self.in_use += size
-        self.peak = max(self.peak, self.in_use)
+        # Like the C demos: the most device memory in use after any allocation, as the driver
+        # (or the shim) reports it, less what was in use at start.
+        free, total = ctypes.c_size_t(), ctypes.c_size_t()
+        self.check(self.cu.cuMemGetInfo_v2(ctypes.byref(free), ctypes.byref(total)),
+                   "cuMemGetInfo_v2", "device 0", 0)
+        self.peak = max(self.peak, total.value - free.value - self.used_at_start)
         return ptr.value
 
     def free(self, ptr, size):
         self.check(self.cu.cuMemFreeAsync(ctypes.c_uint64(ptr), self.stream), "cuMemFreeAsync",
                    "a block", size)
-        self.in_use -= size
 
     def write(self, ptr, data):
         self.check(self.cu.cuMemcpyHtoD_v2(ctypes.c_uint64(ptr), data, ctypes.c_size_t(len(data))),
