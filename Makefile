@@ -25,6 +25,7 @@ ifeq ($(CUDA_HOME),)
 endif
 NVCC      := $(CUDA_HOME)/bin/nvcc
 SANITIZE  ?=
+NPROC     := $(shell nproc 2>/dev/null || echo 2)
 
 # Every binary also looks in $ORIGIN/lib so the GPU bundle is self-contained.
 RPATH_BUNDLE := -Wl,-rpath,'$$ORIGIN/lib'
@@ -190,7 +191,7 @@ $(BUILD)/demo/%: $(BUILD)/obj/tools/demo/%.o $(call obj,$(DEMO_LIB_SRCS))
 	$(CC) $(LDFLAGS) -rdynamic $^ -o $@ -ldl -lm
 
 test: $(DEPS_STAMP)
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@tests/run.sh $(BUILD) $(T)
 
 # Sanitizer and valgrind variants build into their own folders so objects never mix.
@@ -198,15 +199,15 @@ asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
 valgrind: $(DEPS_STAMP)
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@VS_TEST_WRAPPER=valgrind tests/run.sh $(BUILD) $(T)
 
 bench: $(DEPS_STAMP)
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@bench/run.sh $(BUILD)
 
 demo: $(DEPS_STAMP)
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@$(CLI) demo
 
 # --- real-GPU bundle ------------------------------------------------------------------------
