@@ -34,7 +34,8 @@ static void vs_demo_usage(FILE *out)
             "example policy, where it finishes with every weight's checksum intact.\n"
             "\n"
             "Scenarios: wan21-t2v-1.3b (11.49 GiB GPU), ovi-fusion (32 GiB), comfyui-wan22-5b\n"
-            "(24 GiB, 5 GB held by another process).\n"
+            "(24 GiB, 5 GB held by another process), python-wan21-t2v-1.3b (the Wan one in\n"
+            "Python, under the auto-hook `vramshim run` installs).\n"
             "\n"
             "  --json            print one JSON object instead of the tables\n"
             "  --scenario NAME   run only that scenario\n"
@@ -282,7 +283,7 @@ int vs_cmd_demo(int argc, char **argv)
     }
     if (!n) {
         fprintf(stderr, "vramshim demo: no scenario named '%s' (known: wan21-t2v-1.3b, "
-                        "ovi-fusion, comfyui-wan22-5b)\n", scenario);
+                        "ovi-fusion, comfyui-wan22-5b, python-wan21-t2v-1.3b)\n", scenario);
         return 2;
     }
     bool ok = true;
