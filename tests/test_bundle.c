@@ -71,3 +71,36 @@ Test(bundle, run_sh_without_gpu_reports_none_and_succeeds)
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_expect_eq(system(cmd), 0);
 }
+
+Test(bundle, run_sh_reports_each_check_and_counts_failures)
+{
+    char dir[] = "/tmp/vs-bundle-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char cmd[2048];
+    /* A stand-in nvidia-smi, and two checks writing JSON as shell and Python do (spacing). */
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/checks %s/fake && cp " VS_SOURCE_DIR "/tools/gpucheck/run.sh %s/ && "
+             "echo abc123 > %s/COMMIT && "
+             "printf '#!/bin/sh\\necho FakeGPU\\n' > %s/fake/nvidia-smi && chmod +x %s/fake/nvidia-smi && "
+             "echo 'echo \"{\\\"name\\\":\\\"a\\\",\\\"status\\\":\\\"pass\\\",\\\"figures\\\":{\\\"x\\\":1},"
+             "\\\"detail\\\":\\\"fine\\\"}\" > $OUT/10-a.json' > %s/checks/10-a.sh && "
+             "echo 'echo \"{\\\"name\\\": \\\"b\\\", \\\"status\\\": \\\"fail\\\", \\\"figures\\\": {}, "
+             "\\\"detail\\\": \\\"broken\\\"}\" > $OUT/20-b.json' > %s/checks/20-b.sh && "
+             "PATH=%s/fake:/usr/bin:/bin %s/run.sh %s/report >/dev/null 2>&1",
+             dir, dir, dir, dir, dir, dir, dir, dir, dir, dir, dir);
+    cr_expect_neq(system(cmd), 0, "a failing check must fail run.sh");
+    snprintf(cmd, sizeof cmd,
+             "grep -q '^pass  10-a .*fine' %s/report/report.txt && "
+             "grep -q '^fail  20-b .*broken' %s/report/report.txt && "
+             "grep -q '^1 check(s) failed' %s/report/report.txt", dir, dir, dir);
+    cr_expect_eq(system(cmd), 0, "report.txt does not list each check's status and detail");
+    int status;
+    snprintf(cmd, sizeof cmd, "cat %s/report/report.json", dir);
+    json_t *j = run_json(cmd, &status);
+    cr_assert_not_null(j, "report.json is not JSON");
+    cr_expect_eq(json_array_size(json_object_get(j, "checks")), 2);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "gpu")), "FakeGPU");
+    json_decref(j);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}
