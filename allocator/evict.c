@@ -63,6 +63,13 @@ static size_t free_bytes(struct vs_arena *a)
     return dev_free + vs_granules_free_bytes(a);
 }
 
+/* Device memory in use, by this process or another: what the watermark limits. */
+static size_t in_use(struct vs_arena *a)
+{
+    size_t fb = free_bytes(a);
+    return fb < a->total ? a->total - fb : 0;
+}
+
 static size_t granules_for(const struct vs_arena *a, size_t bytes)
 {
     return (bytes + a->gran - 1) >> a->gran_shift;
@@ -169,14 +176,6 @@ static CUresult demote_until(struct vs_arena *a, const struct vs_policy *pol, ui
     return err;
 }
 
-/* Bytes a prefetch may promote before memory in use passes the watermark. */
-static size_t prefetch_budget(struct vs_arena *a, const struct vs_policy *pol)
-{
-    size_t used = a->total - (free_bytes(a) < a->total ? free_bytes(a) : a->total);
-    size_t allowed = (size_t)(vs_policy_watermark(pol) * (double)a->total);
-    return allowed > used ? allowed - used : 0;
-}
-
 CUresult vs_arena_make_headroom(struct vs_arena *a, uint32_t rule_name, size_t bytes,
                                 size_t *freed)
 {
@@ -200,6 +199,64 @@ CUresult vs_arena_make_headroom(struct vs_arena *a, uint32_t rule_name, size_t b
     return err;
 }
 
+/* Granules a selection could move now (arena.mu held); 0 when listing them fails. */
+static size_t candidates(struct vs_arena *a, const struct vs_selection *sel, bool to_host)
+{
+    struct vs_move *mv;
+    size_t n;
+    if (vs_select_slots(a, sel, to_host, &mv, &n) != CUDA_SUCCESS)
+        return 0;
+    free(mv);
+    return n;
+}
+
+/* The prefetch step of `rule` (evict.h "Prefetch"; arena.mu held, context current). Memory in
+ * use after it is at most the watermark: it promotes P granules of the prefetch names and first
+ * demotes D granules of the rule's victims, the least D for which in use - D + P <= watermark,
+ * and the largest P the victims allow. Demote and promote happen under one hold of arena.mu, so
+ * no allocation takes the room in between. */
+static CUresult prefetch(struct vs_arena *a, const struct vs_policy *pol,
+                         const struct vs_policy_rule *rule)
+{
+    struct vs_name_list list = rule->prefetch;
+    struct vs_selection promote_sel = {in_list, &list, 0};
+    struct victims v = {pol, rule->name};
+    struct vs_selection victim_sel = {is_victim, &v,
+                                      atomic_load_explicit(&a->stage, memory_order_relaxed)};
+    size_t wanted = vs_evict_probe(a) ? candidates(a, &promote_sel, false) : 0;
+    if (wanted) {
+        /* Freed blocks are not in use: they count as room, and need not come back. */
+        reclaim_all(a);
+        wanted = candidates(a, &promote_sel, false);
+    }
+    size_t used = in_use(a);
+    size_t allowed = (size_t)(vs_policy_watermark(pol) * (double)a->total);
+    /* Room under the watermark: allowed - used, which victims' granules add to. */
+    size_t under = allowed > used ? allowed - used : 0, over = used > allowed ? used - allowed : 0;
+    size_t victims = wanted > (under >> a->gran_shift) ? candidates(a, &victim_sel, true) : 0;
+    size_t reach = under + (victims << a->gran_shift);
+    size_t promote = reach > over ? (reach - over) >> a->gran_shift : 0;
+    if (promote > wanted)
+        promote = wanted;
+    size_t need = promote << a->gran_shift;
+    CUresult err = CUDA_SUCCESS;
+    if (promote && need + over > under) {
+        size_t m;
+        err = run(a, &victim_sel, true, granules_for(a, need + over - under), "prefetch", &m);
+        /* A failed demote leaves less room: promote only what the watermark still allows. */
+        used = in_use(a);
+        size_t room = allowed > used ? (allowed - used) >> a->gran_shift : 0;
+        if (promote > room)
+            promote = room;
+    }
+    size_t m;
+    CUresult e = run(a, &promote_sel, false, promote, "prefetch", &m);
+    vs_granules_trim(a, a->opt.cache_max); /* the cache limit holds for what the demote freed */
+    if (err == CUDA_SUCCESS && e != CUDA_ERROR_OUT_OF_MEMORY)
+        err = e; /* prefetch brings back what fits; the rest stays demoted */
+    return err;
+}
+
 CUresult vs_arena_apply_rule(struct vs_arena *a, uint32_t name)
 {
     const struct vs_policy *pol = atomic_load(&cfg_policy);
@@ -208,17 +265,12 @@ CUresult vs_arena_apply_rule(struct vs_arena *a, uint32_t name)
         return CUDA_SUCCESS;
     CUresult err = CUDA_SUCCESS;
     if (rule->prefetch.n) {
-        struct vs_name_list list = rule->prefetch;
-        struct vs_selection sel = {in_list, &list, 0};
-        size_t m;
         pthread_mutex_lock(&a->mu);
         CUcontext saved;
         bool sw = vs_ctx_enter(a, &saved);
-        err = run(a, &sel, false, prefetch_budget(a, pol) >> a->gran_shift, "prefetch", &m);
+        err = prefetch(a, pol, rule);
         vs_ctx_leave(a, sw, saved);
         pthread_mutex_unlock(&a->mu);
-        if (err == CUDA_ERROR_OUT_OF_MEMORY)
-            err = CUDA_SUCCESS; /* prefetch brings back what fits; the rest stays demoted */
     }
     if (rule->has_headroom) {
         CUresult e = vs_arena_make_headroom(a, name, (size_t)rule->headroom, NULL);

@@ -36,8 +36,18 @@
  * victims with vs_policy_is_victim(). Under pressure, before an allocation fails, victims are
  * demoted, oldest stage first (the order in which stages were first set), until the request
  * fits and memory in use is at or below the watermark. Anti-thrash: a granule promoted while
- * stage S is current is not demoted again by pressure or headroom while S is current, and
- * prefetch does not promote past the watermark. Explicit vs_arena_demote/promote ignore both.
+ * stage S is current is not demoted again by pressure, headroom or prefetch while S is current,
+ * and prefetch does not promote past the watermark. Explicit vs_arena_demote/promote ignore both.
+ *
+ * Prefetch (a rule's first step) fills the device up to the watermark, counting the rule's
+ * victims as room. With W the watermark's bytes, U bytes in use, P bytes of the prefetch names in
+ * host memory and V bytes of victim granules demotable now (the victims of pressure: never the
+ * current stage's or a prefetched name's memory, nor what was promoted in the current stage), it
+ * promotes min(P, W - U + V), in granules, after demoting, oldest stage first, just the victim
+ * granules that keep U - demoted + promoted <= W; nothing moves when nothing is to come back.
+ * Both moves happen under one hold of the arena lock (no allocation takes the room in between);
+ * what does not fit stays demoted. A demote failing midway keeps its finished batches and the
+ * promotion shrinks to what the watermark still allows.
  *
  * All functions are thread-safe and may be called from any thread.
  */
@@ -82,8 +92,9 @@ size_t vs_arena_block_demoted_bytes(struct vs_arena *a, CUdeviceptr dptr);
 /* --- rules ------------------------------------------------------------------------------------ */
 
 /* vs_arena_set_stage(a, stage), then the stage's rule: promote its prefetch names (up to the
- * watermark), then demote its victims until `headroom` bytes are free (device free + the arena's
- * free granules). Returns the first error of either step; the stage is set regardless. */
+ * watermark, demoting its victims to make room: "Prefetch" above), then demote its victims until
+ * `headroom` bytes are free (device free + the arena's free granules). Returns the first error of
+ * either step (running out of room is not one); the stage is set regardless. */
 CUresult vs_arena_stage_begin(struct vs_arena *a, uint32_t stage);
 
 /* Applies the rule of `name` (a stage or tag, e.g. for an allocation that just got a tag whose

@@ -56,6 +56,39 @@ static unsigned dm_trace_count(const char *path, const char *ev, const char *sta
     return n;
 }
 
+/* Whether every block allocated in stage `owner` without a tag was promoted by the prefetch of
+ * stage `at`, i.e. while `at` was the current stage; *n gets how many blocks that is. */
+static bool dm_all_prefetched_at(const char *path, const char *owner, const char *at, unsigned *n)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "no trace %s", path);
+    char line[8192], current[64] = "";
+    json_t *owned = json_object(), *back = json_object();
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        cr_assert_not_null(j, "%s: not JSON: %s", path, line);
+        const char *ev = dm_str(j, "ev"), *stage = dm_str(j, "stage"), *ptr = dm_str(j, "ptr");
+        if (!strcmp(ev, "stage") && !strcmp(dm_str(j, "action"), "begin"))
+            snprintf(current, sizeof current, "%s", stage);
+        else if (!strcmp(ev, "alloc") && !strcmp(stage, owner) && !*dm_str(j, "tag"))
+            json_object_set_new(owned, ptr, json_true());
+        else if (!strcmp(ev, "promote") && !strcmp(stage, owner) && !strcmp(current, at) &&
+                 !strcmp(dm_str(j, "api"), "prefetch"))
+            json_object_set_new(back, ptr, json_true());
+        json_decref(j);
+    }
+    fclose(f);
+    const char *ptr;
+    json_t *v;
+    bool all = json_object_size(owned) > 0;
+    json_object_foreach(owned, ptr, v)
+        all = all && json_object_get(back, ptr);
+    *n = (unsigned)json_object_size(owned);
+    json_decref(owned);
+    json_decref(back);
+    return all;
+}
+
 Test(demo_cli, every_scenario_fails_in_pass_through_and_completes_under_vramshim)
 {
     dm_sh(&r, DM_CLI " demo --json --out %s", out_dir);
@@ -106,6 +139,11 @@ Test(demo_cli, every_scenario_fails_in_pass_through_and_completes_under_vramshim
     cr_expect_eq(dm_trace_count(trace, "demote", "load", "vae") +
                      dm_trace_count(trace, "demote", "decode", NULL), 0,
                  "nothing the decode uses was demoted for it");
+    /* The denoise reads the DiT from VRAM: with the T5 filling the device, its prefetch made
+     * room by demoting the idle T5 (checksums_ok above: the DiT came back intact). */
+    unsigned dit_blocks;
+    cr_expect(dm_all_prefetched_at(trace, "load", "denoise", &dit_blocks),
+              "not every one of the %u DiT blocks was promoted at denoise", dit_blocks);
     /* The Ovi text encoder is made in stage load (from fusion_load) with its own tag. */
     snprintf(trace, sizeof trace, "%s/ovi-fusion.vramshim.jsonl", out_dir);
     cr_expect_eq(dm_trace_count(trace, "alloc", "load", "text_encoder"), 25);
@@ -162,7 +200,7 @@ Test(demo_cli, usage_errors_are_precise)
         const char *args, *message;
     } cases[] = {
         {"--scenario nope", "vramshim demo: no scenario named 'nope' (known: wan21-t2v-1.3b, "
-                            "ovi-fusion, comfyui-wan22-5b)"},
+                            "ovi-fusion, comfyui-wan22-5b, python-wan21-t2v-1.3b)"},
         {"--device gpu", "vramshim demo: --device: expected sim or real, got 'gpu'"},
         {"--timeout 0", "vramshim demo: --timeout: expected seconds (1 to 86400), got '0'"},
         {"--out", "vramshim demo: --out needs a value (see vramshim demo --help)"},

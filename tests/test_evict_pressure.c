@@ -1,5 +1,6 @@
 /* Eviction by policy: an allocation that does not fit demotes the current stage's victims and
- * succeeds; the watermark, anti-thrash, headroom, prefetch and oldest-stage-first rules. */
+ * succeeds; the watermark, anti-thrash, headroom, prefetch (making room by demoting the stage's
+ * victims) and oldest-stage-first rules. */
 #include "evict_fixture.h"
 
 #define NW 8
@@ -209,6 +210,88 @@ Test(evict_pressure, oldest_stage_first)
         *(i < NW / 2 ? &late : &early) += vs_arena_block_demoted_bytes(a, wts[i].p);
     cr_assert_eq(early, 16 * MiB);
     cr_assert_eq(late, 0);
+    ef_forget(wts, NW);
+    vs_arena_destroy(a);
+}
+
+/* A full device at stage start: the weights (stage load, 192 MiB) are in host memory and the
+ * text encoder (stage encode, 7 x 32 MiB) fills 224 of the 256 MiB. Stage denoise evicts the
+ * encoder and prefetches the weights: the encoder goes out only as far as the weights need to
+ * come back under the watermark, and nothing changes on the way. */
+#define NC 7
+static struct ef_block enc[NC];
+
+static size_t encoder_demoted(void)
+{
+    size_t n = 0;
+    for (int i = 0; i < NC; i++)
+        n += vs_arena_block_demoted_bytes(a, enc[i].p);
+    return n;
+}
+
+static void prefetch_past_a_victim(const char *watermark)
+{
+    char text[320];
+    snprintf(text, sizeof text,
+             "[global]\nwatermark = %s\n[stage load]\nmatch = *load*\n"
+             "[stage encode]\nmatch = *encode*\nevict = load\n"
+             "[stage denoise]\nmatch = *denoise*\nevict = encode\nprefetch = load\n",
+             watermark);
+    load_weights(text);
+    cr_assert_eq(vs_arena_demote(a, ef_name("load"), NULL), CUDA_SUCCESS);
+    cr_assert_eq(vs_arena_stage_begin(a, ef_name("encode")), CUDA_SUCCESS);
+    uint64_t seed = 23;
+    for (int i = 0; i < NC; i++)
+        ef_alloc(a, &enc[i], 32 * MiB, &seed);
+    cr_assert_eq(vs_arena_stage_begin(a, ef_name("denoise")), CUDA_SUCCESS);
+}
+
+static void contents_intact(void)
+{
+    for (int i = 0; i < NW; i++)
+        cr_assert(ef_intact(&wts[i]), "weight %d changed", i);
+    for (int i = 0; i < NC; i++)
+        cr_assert(ef_intact(&enc[i]), "encoder block %d changed", i);
+    ef_forget(wts, NW);
+    ef_forget(enc, NC);
+    vs_arena_destroy(a);
+}
+
+/* Watermark 224 MiB, 224 MiB in use: all 192 MiB of weights come back for exactly 192 MiB of
+ * the encoder; the other 32 MiB of it stay on the device. */
+Test(evict_pressure, prefetch_demotes_the_stage_victims_only_as_far_as_needed)
+{
+    prefetch_past_a_victim("0.875");
+    cr_assert_eq(weights_demoted(), 0, "%zu of the weights still demoted", weights_demoted());
+    cr_assert_eq(encoder_demoted(), 192 * MiB, "encoder demoted: %zu", encoder_demoted());
+    contents_intact();
+}
+
+/* Watermark 128 MiB: every victim granule goes (224 MiB), and the weights fill the device up to
+ * the watermark (128 of 192 MiB back), not beyond. */
+Test(evict_pressure, prefetch_after_its_victims_fills_up_to_the_watermark)
+{
+    prefetch_past_a_victim("0.5");
+    cr_assert_eq(encoder_demoted(), 224 * MiB, "encoder demoted: %zu", encoder_demoted());
+    cr_assert_eq(weights_demoted(), 64 * MiB, "%zu of the weights still demoted",
+                 weights_demoted());
+    contents_intact();
+}
+
+/* Nothing to bring back: the victims stay where they are, although memory in use (224 MiB) is
+ * above the watermark (128 MiB). */
+Test(evict_pressure, prefetch_with_nothing_demoted_demotes_nothing)
+{
+    load_weights("[global]\nwatermark = 0.5\n[stage load]\nmatch = *load*\n"
+                 "[stage encode]\nmatch = *encode*\n"
+                 "[stage denoise]\nmatch = *denoise*\nevict = encode\nprefetch = load\n");
+    vs_arena_set_stage(a, ef_name("encode"));
+    uint64_t seed = 29;
+    ef_alloc(a, &enc[0], 32 * MiB, &seed);
+    cr_assert_eq(vs_arena_stage_begin(a, ef_name("denoise")), CUDA_SUCCESS);
+    cr_assert_eq(vs_arena_block_demoted_bytes(a, enc[0].p), 0);
+    cr_assert_eq(weights_demoted(), 0);
+    ef_forget(enc, 1);
     ef_forget(wts, NW);
     vs_arena_destroy(a);
 }
