@@ -304,31 +304,51 @@ bool vs_evict_pressure(struct vs_arena *a, size_t need)
 
 /* --- trace ------------------------------------------------------------------------------------ */
 
+/* One trace event per block and call, whose size is the bytes of that block the call moved: a
+ * block demoted granule by granule over several calls adds up to its size, not a multiple. */
 struct emit {
     struct vs_arena *a;
     const struct vs_selection *sel;
     const struct vs_names *names;
     enum vs_trace_ev ev;
     const char *api;
-    CUdeviceptr last;
+    CUdeviceptr lo, hi;          /* the moved granule being walked */
+    struct vs_block_info block;  /* the block being summed; base 0: none */
+    size_t moved;
 };
+
+static void emit_flush(struct emit *e)
+{
+    if (!e->block.base)
+        return;
+    struct vs_trace_event ev = {
+        .ev = e->ev,
+        .api = e->api,
+        .ptr = e->block.base,
+        .size = e->moved,
+        .dev = e->a->ordinal,
+        .stage = e->names ? vs_names_str(e->names, e->block.stage) : NULL,
+        .tag = e->names ? vs_names_str(e->names, e->block.tag) : NULL,
+    };
+    vs_trace_emit(&ev);
+    e->block.base = 0;
+    e->moved = 0;
+}
 
 static void emit_block(const struct vs_block_info *info, void *ctx)
 {
     struct emit *e = ctx;
-    if (info->base == e->last || !e->sel->pred(info, e->sel->ctx))
+    if (!e->sel->pred(info, e->sel->ctx))
         return;
-    e->last = info->base;
-    struct vs_trace_event ev = {
-        .ev = e->ev,
-        .api = e->api,
-        .ptr = info->base,
-        .size = info->size,
-        .dev = e->a->ordinal,
-        .stage = e->names ? vs_names_str(e->names, info->stage) : NULL,
-        .tag = e->names ? vs_names_str(e->names, info->tag) : NULL,
-    };
-    vs_trace_emit(&ev);
+    if (info->base != e->block.base) {
+        emit_flush(e);
+        e->block = *info;
+    }
+    CUdeviceptr lo = info->base > e->lo ? info->base : e->lo;
+    CUdeviceptr end = info->base + info->size;
+    CUdeviceptr hi = end < e->hi ? end : e->hi;
+    if (hi > lo)
+        e->moved += hi - lo;
 }
 
 void vs_evict_trace(struct vs_arena *a, const struct vs_move *mv, size_t n, bool to_host,
@@ -336,8 +356,8 @@ void vs_evict_trace(struct vs_arena *a, const struct vs_move *mv, size_t n, bool
 {
     if (!n || !vs_trace_enabled())
         return;
-    struct emit e = {a, sel, vs_evict_names(), to_host ? VS_EV_DEMOTE : VS_EV_PROMOTE,
-                     api, 0};
+    struct emit e = {.a = a, .sel = sel, .names = vs_evict_names(),
+                     .ev = to_host ? VS_EV_DEMOTE : VS_EV_PROMOTE, .api = api};
     /* Address order, so a block spanning several moved granules is one event. */
     struct vs_move *sorted = malloc(n * sizeof *sorted);
     if (!sorted)
@@ -345,7 +365,11 @@ void vs_evict_trace(struct vs_arena *a, const struct vs_move *mv, size_t n, bool
     for (size_t k = 0; k < n; k++)
         sorted[k] = (struct vs_move){mv[k].r, mv[k].slot, 0};
     vs_moves_sort(sorted, n);
-    for (size_t k = 0; k < n; k++)
+    for (size_t k = 0; k < n; k++) {
+        e.lo = sorted[k].r->base + sorted[k].slot * a->gran;
+        e.hi = e.lo + a->gran;
         vs_slot_each_live(a, sorted[k].r, sorted[k].slot, emit_block, &e);
+    }
+    emit_flush(&e);
     free(sorted);
 }
