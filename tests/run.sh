@@ -11,9 +11,10 @@ passed=0; failed=0; broken=()
 wrapper=()
 case "${VS_TEST_WRAPPER:-}" in
   valgrind) wrapper=(valgrind -q --trace-children=yes --error-exitcode=97 --leak-check=full
-                     --errors-for-leak-kinds=definite --child-silent-after-fork=yes
+                     --errors-for-leak-kinds=definite --show-leak-kinds=definite
+                     --child-silent-after-fork=yes
                      "--suppressions=$(dirname "$0")/valgrind.supp"
-                     "--trace-children-skip=*/bash,*/sh,*/valgrind*") ;;
+                     "--trace-children-skip=*/bash,*/sh,*/valgrind*,*/python*") ;;
   "") ;;
   *) echo "run.sh: unknown VS_TEST_WRAPPER=${VS_TEST_WRAPPER}" >&2; exit 2 ;;
 esac

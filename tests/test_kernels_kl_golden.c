@@ -132,7 +132,7 @@ Test(kl_golden, generator_matches_stored_small_weights)
     vs_st_close(&f);
 }
 
-Test(kl_golden, sdxl_full_widths_generated_weights, .timeout = 120)
+Test(kl_golden, sdxl_full_widths_generated_weights)
 {
     struct vs_st_file io;
     struct vs_err err;

@@ -97,7 +97,7 @@ Test(wan_golden, small_original_names_f16)
 
 /* One tile only: at 4x4 latents every tile's halo spans the whole frame, so tiles would cost a
  * full decode each; tiled == untiled is covered bit for bit by test_kernels_wan_decode. */
-Test(wan_golden, full_width_generator_weights, .timeout = 120)
+Test(wan_golden, full_width_generator_weights)
 {
     const int tiles[] = {0};
     golden("wan_full", tiles, 1);
