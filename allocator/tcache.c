@@ -89,11 +89,9 @@ static void flush(int cls)
         vs_stream_record(tc.a, st);
 }
 
-static void on_thread_exit(void *unused)
+/* The bound arena may be gone: its objects are touched only while it is on the alive list. */
+static void flush_if_alive(void)
 {
-    (void)unused;
-    if (!tc.a)
-        return;
     pthread_mutex_lock(&alive_mu);
     bool live = false;
     for (size_t i = 0; i < alive.n && !live; i++)
@@ -101,6 +99,14 @@ static void on_thread_exit(void *unused)
     if (live)
         flush(-1);
     pthread_mutex_unlock(&alive_mu);
+}
+
+static void on_thread_exit(void *unused)
+{
+    (void)unused;
+    if (!tc.a)
+        return;
+    flush_if_alive();
     tc.a = NULL;
 }
 
@@ -124,15 +130,7 @@ static bool bind(struct vs_arena *a, struct vs_stream *st)
         if (exit_key == (pthread_key_t)-1 || pthread_setspecific(exit_key, &tc) != 0)
             return false;
     } else {
-        /* Bound to another arena, which may be gone: its objects cannot be touched safely here,
-         * so flush only when it is still alive. */
-        pthread_mutex_lock(&alive_mu);
-        bool live = false;
-        for (size_t i = 0; i < alive.n && !live; i++)
-            live = alive.v[i] == (uintptr_t)tc.a && tc.a->gen == tc.gen;
-        if (live)
-            flush(-1);
-        pthread_mutex_unlock(&alive_mu);
+        flush_if_alive(); /* bound to another arena, which may be gone */
     }
     memset(tc.n, 0, sizeof tc.n);
     tc.bytes = 0;

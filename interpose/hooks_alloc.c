@@ -92,44 +92,39 @@ CUresult vs_hook_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t Wi
                                                 .elem = ElementSizeBytes});
 }
 
-CUresult vs_hook_cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
+/* The stream-ordered forms differ only in hook id and pool (read by the *FromPoolAsync forms). */
+static CUresult hooked_alloc_async(enum vs_hook_id hook, CUdeviceptr *dptr, size_t bytesize,
+                                   CUmemoryPool pool, CUstream hStream)
 {
-    return hooked_alloc(&(struct vs_alloc_call){.hook = VS_HOOK_cuMemAllocAsync,
+    return hooked_alloc(&(struct vs_alloc_call){.hook = hook,
                                                 .family = VS_FAM_ALLOC_ASYNC,
                                                 .dptr = dptr,
                                                 .bytes = bytesize,
+                                                .pool = pool,
                                                 .stream = hStream});
+}
+
+CUresult vs_hook_cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
+{
+    return hooked_alloc_async(VS_HOOK_cuMemAllocAsync, dptr, bytesize, NULL, hStream);
 }
 
 CUresult vs_hook_cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
 {
-    return hooked_alloc(&(struct vs_alloc_call){.hook = VS_HOOK_cuMemAllocAsync_ptsz,
-                                                .family = VS_FAM_ALLOC_ASYNC,
-                                                .dptr = dptr,
-                                                .bytes = bytesize,
-                                                .stream = hStream});
+    return hooked_alloc_async(VS_HOOK_cuMemAllocAsync_ptsz, dptr, bytesize, NULL, hStream);
 }
 
 CUresult vs_hook_cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
                                          CUstream hStream)
 {
-    return hooked_alloc(&(struct vs_alloc_call){.hook = VS_HOOK_cuMemAllocFromPoolAsync,
-                                                .family = VS_FAM_ALLOC_ASYNC,
-                                                .dptr = dptr,
-                                                .bytes = bytesize,
-                                                .pool = pool,
-                                                .stream = hStream});
+    return hooked_alloc_async(VS_HOOK_cuMemAllocFromPoolAsync, dptr, bytesize, pool, hStream);
 }
 
 CUresult vs_hook_cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
                                               CUstream hStream)
 {
-    return hooked_alloc(&(struct vs_alloc_call){.hook = VS_HOOK_cuMemAllocFromPoolAsync_ptsz,
-                                                .family = VS_FAM_ALLOC_ASYNC,
-                                                .dptr = dptr,
-                                                .bytes = bytesize,
-                                                .pool = pool,
-                                                .stream = hStream});
+    return hooked_alloc_async(VS_HOOK_cuMemAllocFromPoolAsync_ptsz, dptr, bytesize, pool,
+                              hStream);
 }
 
 CUresult vs_hook_cuMemFree_v2(CUdeviceptr dptr)

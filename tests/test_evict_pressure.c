@@ -21,6 +21,12 @@ static void load_weights(const char *policy_text)
         ef_alloc(a, &wts[i], WSIZE, &seed);
 }
 
+static void unload_weights(void)
+{
+    ef_forget(wts, NW);
+    vs_arena_destroy(a);
+}
+
 static size_t weights_demoted(void)
 {
     size_t n = 0;
@@ -53,8 +59,7 @@ Test(evict_pressure, a_request_larger_than_free_memory_demotes_idle_weights)
     cr_assert_eq(vs_arena_free(a, ws), CUDA_SUCCESS);
     vs_arena_device_synchronized(a);
     weights_intact_after_promote();
-    ef_forget(wts, NW);
-    vs_arena_destroy(a);
+    unload_weights();
 }
 
 Test(evict_pressure, without_a_rule_the_request_fails)
@@ -65,8 +70,7 @@ Test(evict_pressure, without_a_rule_the_request_fails)
     cr_assert_eq(vs_arena_alloc(a, 160 * MiB, &ws), CUDA_ERROR_OUT_OF_MEMORY);
     cr_assert_eq(weights_demoted(), 0);
     cr_assert_eq(fx_log_count("out of memory on device 0"), 1);
-    ef_forget(wts, NW);
-    vs_arena_destroy(a);
+    unload_weights();
 }
 
 /* The out-of-memory line says how much is demoted (memory a promote would need back). */
@@ -79,43 +83,36 @@ Test(evict_pressure, the_oom_line_reports_demoted_bytes)
     cr_assert_eq(vs_arena_alloc(a, 300 * MiB, &ws), CUDA_ERROR_OUT_OF_MEMORY);
     cr_assert_eq(fx_log_count("cached 192.00 MiB, demoted 192.00 MiB, pending 0 B"), 1, "%s",
                  fx_log_n ? fx_log[fx_log_n - 1] : "no line");
-    ef_forget(wts, NW);
-    vs_arena_destroy(a);
+    unload_weights();
+}
+
+/* Under `policy`, stage decode asks for `ask` bytes: the answer is `want`, with `demoted` bytes of
+ * the weights demoted for it. */
+static void decode_alloc(const char *policy, size_t ask, CUresult want, size_t demoted)
+{
+    load_weights(policy);
+    cr_assert_eq(vs_arena_stage_begin(a, ef_name("decode")), CUDA_SUCCESS);
+    CUdeviceptr ws;
+    cr_assert_eq(vs_arena_alloc(a, ask, &ws), want);
+    cr_assert_eq(weights_demoted(), demoted);
+    unload_weights();
 }
 
 Test(evict_pressure, eviction_off_in_the_policy_demotes_nothing)
 {
-    load_weights(POLICY("eviction = off", "evict = load"));
-    cr_assert_eq(vs_arena_stage_begin(a, ef_name("decode")), CUDA_SUCCESS);
-    CUdeviceptr ws;
-    cr_assert_eq(vs_arena_alloc(a, 160 * MiB, &ws), CUDA_ERROR_OUT_OF_MEMORY);
-    cr_assert_eq(weights_demoted(), 0);
-    ef_forget(wts, NW);
-    vs_arena_destroy(a);
+    decode_alloc(POLICY("eviction = off", "evict = load"), 160 * MiB, CUDA_ERROR_OUT_OF_MEMORY, 0);
 }
 
 /* 64 MiB free, 80 MiB asked: the request alone needs 16 MiB demoted; a watermark of 0.5 wants
  * memory in use at or below 128 MiB, i.e. 64 MiB demoted. */
 Test(evict_pressure, pressure_demotes_down_to_the_watermark)
 {
-    load_weights(POLICY("watermark = 0.9", "evict = load"));
-    cr_assert_eq(vs_arena_stage_begin(a, ef_name("decode")), CUDA_SUCCESS);
-    CUdeviceptr ws;
-    cr_assert_eq(vs_arena_alloc(a, 80 * MiB, &ws), CUDA_SUCCESS);
-    cr_assert_eq(weights_demoted(), 16 * MiB);
-    ef_forget(wts, NW);
-    vs_arena_destroy(a);
+    decode_alloc(POLICY("watermark = 0.9", "evict = load"), 80 * MiB, CUDA_SUCCESS, 16 * MiB);
 }
 
 Test(evict_pressure, a_low_watermark_demotes_more)
 {
-    load_weights(POLICY("watermark = 0.5", "evict = load"));
-    cr_assert_eq(vs_arena_stage_begin(a, ef_name("decode")), CUDA_SUCCESS);
-    CUdeviceptr ws;
-    cr_assert_eq(vs_arena_alloc(a, 80 * MiB, &ws), CUDA_SUCCESS);
-    cr_assert_eq(weights_demoted(), 64 * MiB);
-    ef_forget(wts, NW);
-    vs_arena_destroy(a);
+    decode_alloc(POLICY("watermark = 0.5", "evict = load"), 80 * MiB, CUDA_SUCCESS, 64 * MiB);
 }
 
 /* What was promoted in a stage is not demoted again by pressure in it; another stage may. */
@@ -132,8 +129,7 @@ Test(evict_pressure, promoted_in_this_stage_is_not_demoted_again_in_it)
     cr_assert_eq(vs_arena_stage_begin(a, ef_name("decode2")), CUDA_SUCCESS);
     cr_assert_eq(vs_arena_alloc(a, 80 * MiB, &ws), CUDA_SUCCESS);
     cr_assert_eq(weights_demoted(), 16 * MiB);
-    ef_forget(wts, NW);
-    vs_arena_destroy(a);
+    unload_weights();
 }
 
 Test(evict_pressure, headroom_at_stage_start)
@@ -143,8 +139,7 @@ Test(evict_pressure, headroom_at_stage_start)
     cr_assert_geq(ef_free_bytes(a), 100 * MiB);
     cr_assert_eq(weights_demoted(), 36 * MiB, "demoted %zu", weights_demoted());
     weights_intact_after_promote();
-    ef_forget(wts, NW);
-    vs_arena_destroy(a);
+    unload_weights();
 }
 
 Test(evict_pressure, headroom_that_victims_cannot_reach_is_an_error)
@@ -152,8 +147,7 @@ Test(evict_pressure, headroom_that_victims_cannot_reach_is_an_error)
     load_weights(POLICY("", "evict = load\nheadroom = 300MiB"));
     cr_assert_eq(vs_arena_stage_begin(a, ef_name("decode")), CUDA_ERROR_OUT_OF_MEMORY);
     cr_assert_eq(weights_demoted(), 192 * MiB, "every victim should have gone");
-    ef_forget(wts, NW);
-    vs_arena_destroy(a);
+    unload_weights();
 }
 
 static void prefetch_up_to(const char *watermark, size_t want_left)
@@ -171,8 +165,7 @@ static void prefetch_up_to(const char *watermark, size_t want_left)
                  weights_demoted());
     for (int i = 0; i < NW; i++)
         cr_assert(ef_intact(&wts[i]));
-    ef_forget(wts, NW);
-    vs_arena_destroy(a);
+    unload_weights();
 }
 
 Test(evict_pressure, prefetch_promotes_at_stage_start)
@@ -210,8 +203,7 @@ Test(evict_pressure, oldest_stage_first)
         *(i < NW / 2 ? &late : &early) += vs_arena_block_demoted_bytes(a, wts[i].p);
     cr_assert_eq(early, 16 * MiB);
     cr_assert_eq(late, 0);
-    ef_forget(wts, NW);
-    vs_arena_destroy(a);
+    unload_weights();
 }
 
 /* A full device at stage start: the weights (stage load, 192 MiB) are in host memory and the
@@ -292,6 +284,5 @@ Test(evict_pressure, prefetch_with_nothing_demoted_demotes_nothing)
     cr_assert_eq(vs_arena_block_demoted_bytes(a, enc[0].p), 0);
     cr_assert_eq(weights_demoted(), 0);
     ef_forget(enc, 1);
-    ef_forget(wts, NW);
-    vs_arena_destroy(a);
+    unload_weights();
 }

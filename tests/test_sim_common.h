@@ -33,6 +33,15 @@ static inline CUmemAllocationProp sim_prop(CUmemLocationType type, int id)
     return prop;
 }
 
+/* A cuMemCreate handle of `size` bytes of device 0's memory. */
+static inline CUmemGenericAllocationHandle sim_create(size_t size)
+{
+    CUmemAllocationProp prop = sim_prop(CU_MEM_LOCATION_TYPE_DEVICE, 0);
+    CUmemGenericAllocationHandle h;
+    CU_OK(cuMemCreate(&h, size, &prop, 0));
+    return h;
+}
+
 /* Reserves `size` of VA, maps `handle` there and grants read-write access to device 0. */
 static inline CUdeviceptr sim_map(CUmemGenericAllocationHandle handle, size_t size)
 {

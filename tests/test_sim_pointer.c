@@ -45,9 +45,7 @@ Test(sim_pointer, memalloc_pointer_attributes)
 Test(sim_pointer, vmm_range_is_the_mapping)
 {
     sim_start();
-    CUmemAllocationProp prop = sim_prop(CU_MEM_LOCATION_TYPE_DEVICE, 0);
-    CUmemGenericAllocationHandle h;
-    CU_OK(cuMemCreate(&h, 2 * GRANULE, &prop, 0));
+    CUmemGenericAllocationHandle h = sim_create(2 * GRANULE);
     CUdeviceptr va;
     CU_OK(cuMemAddressReserve(&va, 8 * GRANULE, 0, 0, 0));
     CU_OK(cuMemMap(va + 2 * GRANULE, 2 * GRANULE, 0, h, 0));

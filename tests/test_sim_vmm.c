@@ -24,9 +24,7 @@ Test(sim_vmm, granularity_is_2mib)
 Test(sim_vmm, remapping_a_handle_elsewhere_keeps_its_contents)
 {
     sim_start();
-    CUmemAllocationProp prop = sim_prop(CU_MEM_LOCATION_TYPE_DEVICE, 0);
-    CUmemGenericAllocationHandle h;
-    CU_OK(cuMemCreate(&h, 2 * GRANULE, &prop, 0));
+    CUmemGenericAllocationHandle h = sim_create(2 * GRANULE);
     CUdeviceptr a = sim_map(h, 2 * GRANULE);
     memset((void *)a, 0x11, GRANULE);
     memset((void *)(a + GRANULE), 0x22, GRANULE);
@@ -53,9 +51,7 @@ Test(sim_vmm, remapping_a_handle_elsewhere_keeps_its_contents)
 Test(sim_vmm, release_while_mapped_frees_at_unmap, .init = vram_8m)
 {
     sim_start();
-    CUmemAllocationProp prop = sim_prop(CU_MEM_LOCATION_TYPE_DEVICE, 0);
-    CUmemGenericAllocationHandle h;
-    CU_OK(cuMemCreate(&h, 2 * GRANULE, &prop, 0));
+    CUmemGenericAllocationHandle h = sim_create(2 * GRANULE);
     CUdeviceptr a = sim_map(h, 2 * GRANULE);
     CU_OK(cuMemRelease(h));
     cr_assert_eq(simcuda_physical_in_use(0), 2 * GRANULE);
@@ -132,9 +128,7 @@ Test(sim_vmm, data_survives_a_device_to_host_numa_round_trip)
 Test(sim_vmm, map_checks_alignment_bounds_and_overlap)
 {
     sim_start();
-    CUmemAllocationProp prop = sim_prop(CU_MEM_LOCATION_TYPE_DEVICE, 0);
-    CUmemGenericAllocationHandle h;
-    CU_OK(cuMemCreate(&h, 2 * GRANULE, &prop, 0));
+    CUmemGenericAllocationHandle h = sim_create(2 * GRANULE);
     CUdeviceptr va;
     CU_OK(cuMemAddressReserve(&va, 4 * GRANULE, 0, 0, 0));
     cr_assert_eq(va % GRANULE, 0);
@@ -154,9 +148,7 @@ Test(sim_vmm, map_checks_alignment_bounds_and_overlap)
 Test(sim_vmm, unmap_must_cover_whole_mappings)
 {
     sim_start();
-    CUmemAllocationProp prop = sim_prop(CU_MEM_LOCATION_TYPE_DEVICE, 0);
-    CUmemGenericAllocationHandle h;
-    CU_OK(cuMemCreate(&h, 2 * GRANULE, &prop, 0));
+    CUmemGenericAllocationHandle h = sim_create(2 * GRANULE);
     CUdeviceptr va;
     CU_OK(cuMemAddressReserve(&va, 4 * GRANULE, 0, 0, 0));
     CU_OK(cuMemMap(va, GRANULE, 0, h, 0));
@@ -173,9 +165,7 @@ Test(sim_vmm, unmap_must_cover_whole_mappings)
 Test(sim_vmm, access_flags_are_reported_and_checked)
 {
     sim_start();
-    CUmemAllocationProp prop = sim_prop(CU_MEM_LOCATION_TYPE_DEVICE, 0);
-    CUmemGenericAllocationHandle h;
-    CU_OK(cuMemCreate(&h, GRANULE, &prop, 0));
+    CUmemGenericAllocationHandle h = sim_create(GRANULE);
     CUdeviceptr va;
     CU_OK(cuMemAddressReserve(&va, GRANULE, 0, 0, 0));
     CU_OK(cuMemMap(va, GRANULE, 0, h, 0));
@@ -213,9 +203,7 @@ Test(sim_vmm, reserve_honours_alignment_and_a_free_hint)
 Test(sim_vmm, retain_allocation_handle_adds_a_reference, .init = vram_8m)
 {
     sim_start();
-    CUmemAllocationProp prop = sim_prop(CU_MEM_LOCATION_TYPE_DEVICE, 0);
-    CUmemGenericAllocationHandle h, again;
-    CU_OK(cuMemCreate(&h, GRANULE, &prop, 0));
+    CUmemGenericAllocationHandle again, h = sim_create(GRANULE);
     CUdeviceptr va = sim_map(h, GRANULE);
     CU_OK(cuMemRetainAllocationHandle(&again, (void *)(va + 100)));
     cr_assert_eq(again, h);

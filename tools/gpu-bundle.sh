@@ -5,6 +5,7 @@
 #   OUT/bin/lib/          every shared library they need beyond glibc and the NVIDIA driver
 #   OUT/bin/sim/          simcuda, for comparisons
 #   OUT/checks/NN-*.sh    one script per check, run in order
+#   OUT/check-lib.sh      shell functions the checks share
 #   OUT/bin/demo/         the demo generator programs (`vramshim demo --device real`)
 #   OUT/policy/examples/  the example policies (found by vramshim as bin/../policy/examples)
 #   OUT/python/           the Python package, when present; python/tests/ its checks' programs
@@ -24,6 +25,7 @@ cp "$build"/gpucheck/* "$out/bin/" 2>/dev/null || true
 cp -r "$build/demo" "$out/bin/demo"
 mkdir -p "$out/policy" && cp -r policy/examples "$out/policy/examples"
 cp tools/gpucheck/checks/*.sh "$out/checks/"
+cp tools/gpucheck/check-lib.sh "$out/check-lib.sh"
 [ -d python ] && cp -r python "$out/python"
 # The Python checks' programs (60-python.sh): tests/progs/py_* and the Python demo generator.
 [ -d python ] && mkdir -p "$out/python/tests" && cp tests/progs/py_* tools/demo/python_*.py "$out/python/tests/"

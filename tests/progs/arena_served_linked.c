@@ -46,17 +46,6 @@ static void print_driver_counts(void)
         printf("count %s %lu\n", driver_symbols[i], simcuda_call_count(driver_symbols[i]));
 }
 
-static CUdevice setup(void)
-{
-    CUdevice dev;
-    CUcontext ctx;
-    CK(cuInit(0));
-    CK(cuDeviceGet(&dev, 0));
-    CK(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CK(cuCtxSetCurrent(ctx));
-    return dev;
-}
-
 /* 1 when the memory at p is mapped from a cuMemCreate handle (the arena's granules). */
 static int vmm_backed(CUdeviceptr p)
 {
@@ -352,7 +341,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s SCENARIO\n", argv[0]);
         return 2;
     }
-    CUdevice dev = setup();
+    CUdevice dev = setup_primary();
     const char *s = argv[1];
     if (!strcmp(s, "families"))
         families(dev);

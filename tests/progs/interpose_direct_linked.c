@@ -4,17 +4,6 @@
  */
 #include "interpose_prog.h"
 
-static CUdevice setup(void)
-{
-    CUdevice dev;
-    CUcontext ctx;
-    CK(cuInit(0));
-    CK(cuDeviceGet(&dev, 0));
-    CK(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CK(cuCtxSetCurrent(ctx));
-    return dev;
-}
-
 static void queries(CUdeviceptr a)
 {
     size_t free_b = 0, total_b = 0;
@@ -81,7 +70,7 @@ __attribute__((noinline)) static void own_vmm(CUdevice dev)
 
 int main(void)
 {
-    CUdevice dev = setup();
+    CUdevice dev = setup_primary();
 
     CUdeviceptr a, p;
     CK(CALLED("cuMemAlloc_v2", cuMemAlloc(&a, 1 << 20)));

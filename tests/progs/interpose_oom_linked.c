@@ -4,12 +4,7 @@
 
 int main(void)
 {
-    CUdevice dev;
-    CUcontext ctx;
-    CK(cuInit(0));
-    CK(cuDeviceGet(&dev, 0));
-    CK(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CK(cuCtxSetCurrent(ctx));
+    CUdevice dev = setup_primary();
     size_t total = 0;
     CK(cuDeviceTotalMem(&total, dev));
     CUdeviceptr p;

@@ -1,5 +1,5 @@
 /* Shared by the interposer's test programs (tests/progs/interpose_*.c): error checks, the
- * calls a program made and the driver's own call counters.
+ * calls a program made, the driver's own call counters and the linked programs' set-up.
  *
  * Programs print what they saw on stdout, one fact per line ("called cuMemAlloc_v2 3", "count
  * cuMemAlloc_v2 3"): tests compare these lines between runs with and without the shim and against
@@ -22,6 +22,18 @@
             exit(1);                                                                         \
         }                                                                                    \
     } while (0)
+
+/* The linked programs' start: cuInit, device 0, its primary context made current. */
+static inline CUdevice setup_primary(void)
+{
+    CUdevice dev;
+    CUcontext ctx;
+    CK(cuInit(0));
+    CK(cuDeviceGet(&dev, 0));
+    CK(cuDevicePrimaryCtxRetain(&ctx, dev));
+    CK(cuCtxSetCurrent(ctx));
+    return dev;
+}
 
 /* The hooked entry points this program called, by exact driver symbol. */
 static struct {

@@ -7,12 +7,7 @@
 
 int main(void)
 {
-    CUdevice dev;
-    CUcontext ctx;
-    CK(cuInit(0));
-    CK(cuDeviceGet(&dev, 0));
-    CK(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CK(cuCtxSetCurrent(ctx));
+    CUdevice dev = setup_primary();
 
     CUmemoryPool pool;
     CK(cuDeviceGetDefaultMemPool(&pool, dev));

@@ -10,12 +10,7 @@
 
 int main(void)
 {
-    CUcontext ctx;
-    CUdevice dev;
-    CK(cuInit(0));
-    CK(cuDeviceGet(&dev, 0));
-    CK(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CK(cuCtxSetCurrent(ctx));
+    setup_primary();
     size_t free_b, total_b;
     CK(cuMemGetInfo(&free_b, &total_b));
     printf("ready %d\n", (int)getpid());

@@ -100,10 +100,7 @@ CUresult CUDAAPI cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
 
 static CUresult primary_release(CUdevice dev)
 {
-    VS_SIM_REQUIRE_INIT();
-    struct vs_sim_device *d = vs_sim_device(dev);
-    if (!d)
-        return CUDA_ERROR_INVALID_DEVICE;
+    VS_SIM_DEVICE_ENTRY(dev, d);
     CUresult rc = CUDA_SUCCESS;
     pthread_mutex_lock(&vs_sim_ctx_lock);
     if (d->primary->primary_refs == 0)
@@ -130,10 +127,7 @@ CUresult CUDAAPI cuDevicePrimaryCtxRelease(CUdevice dev)
  * allocation list to tear down). */
 static CUresult primary_reset(CUdevice dev)
 {
-    VS_SIM_REQUIRE_INIT();
-    struct vs_sim_device *d = vs_sim_device(dev);
-    if (!d)
-        return CUDA_ERROR_INVALID_DEVICE;
+    VS_SIM_DEVICE_ENTRY(dev, d);
     vs_sim_streams_drain_ctx(d->primary);
     pthread_mutex_lock(&vs_sim_ctx_lock);
     d->primary->primary_refs = 0;
@@ -172,10 +166,7 @@ CUresult CUDAAPI cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, i
 
 static CUresult primary_set_flags(CUdevice dev, unsigned int flags)
 {
-    VS_SIM_REQUIRE_INIT();
-    struct vs_sim_device *d = vs_sim_device(dev);
-    if (!d)
-        return CUDA_ERROR_INVALID_DEVICE;
+    VS_SIM_DEVICE_ENTRY(dev, d);
     if (flags & ~(unsigned)(CU_CTX_SCHED_MASK | CU_CTX_LMEM_RESIZE_TO_MAX | CU_CTX_MAP_HOST |
                             CU_CTX_SYNC_MEMOPS))
         return CUDA_ERROR_INVALID_VALUE;

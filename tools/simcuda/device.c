@@ -9,12 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DEVICE_ENTRY(dev_, d_)                                                                     \
-    VS_SIM_REQUIRE_INIT();                                                                         \
-    struct vs_sim_device *d_ = vs_sim_device(dev_);                                                \
-    if (!d_)                                                                                       \
-        return CUDA_ERROR_INVALID_DEVICE;
-
 CUresult CUDAAPI cuDeviceGet(CUdevice *device, int ordinal)
 {
     VS_SIM_ENTER("cuDeviceGet");
@@ -40,7 +34,7 @@ CUresult CUDAAPI cuDeviceGetCount(int *count)
 CUresult CUDAAPI cuDeviceGetName(char *name, int len, CUdevice dev)
 {
     VS_SIM_ENTER("cuDeviceGetName");
-    DEVICE_ENTRY(dev, d);
+    VS_SIM_DEVICE_ENTRY(dev, d);
     if (!name || len <= 0)
         return CUDA_ERROR_INVALID_VALUE;
     snprintf(name, (size_t)len, "simcuda %zu GiB", d->total >> 30);
@@ -50,7 +44,7 @@ CUresult CUDAAPI cuDeviceGetName(char *name, int len, CUdevice dev)
 CUresult CUDAAPI cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
 {
     VS_SIM_ENTER("cuDeviceTotalMem_v2");
-    DEVICE_ENTRY(dev, d);
+    VS_SIM_DEVICE_ENTRY(dev, d);
     if (!bytes)
         return CUDA_ERROR_INVALID_VALUE;
     *bytes = d->total;
@@ -61,7 +55,7 @@ CUresult CUDAAPI cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
 CUresult CUDAAPI cuDeviceTotalMem(unsigned int *bytes, CUdevice dev)
 {
     VS_SIM_ENTER("cuDeviceTotalMem");
-    DEVICE_ENTRY(dev, d);
+    VS_SIM_DEVICE_ENTRY(dev, d);
     if (!bytes)
         return CUDA_ERROR_INVALID_VALUE;
     *bytes = d->total > UINT_MAX ? UINT_MAX : (unsigned int)d->total;
@@ -133,7 +127,7 @@ static int attribute_value(CUdevice_attribute a, const struct vs_sim_device *d, 
 CUresult CUDAAPI cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
 {
     VS_SIM_ENTER("cuDeviceGetAttribute");
-    DEVICE_ENTRY(dev, d);
+    VS_SIM_DEVICE_ENTRY(dev, d);
     if (!pi || attribute_value(attrib, d, pi) != 0)
         return CUDA_ERROR_INVALID_VALUE;
     return CUDA_SUCCESS;
@@ -142,7 +136,7 @@ CUresult CUDAAPI cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevi
 CUresult CUDAAPI cuDeviceComputeCapability(int *major, int *minor, CUdevice dev)
 {
     VS_SIM_ENTER("cuDeviceComputeCapability");
-    DEVICE_ENTRY(dev, d);
+    VS_SIM_DEVICE_ENTRY(dev, d);
     if (!major || !minor)
         return CUDA_ERROR_INVALID_VALUE;
     attribute_value(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, d, major);
@@ -160,7 +154,7 @@ static void fill_uuid(CUuuid *uuid, const struct vs_sim_device *d)
 CUresult CUDAAPI cuDeviceGetUuid(CUuuid *uuid, CUdevice dev)
 {
     VS_SIM_ENTER("cuDeviceGetUuid");
-    DEVICE_ENTRY(dev, d);
+    VS_SIM_DEVICE_ENTRY(dev, d);
     if (!uuid)
         return CUDA_ERROR_INVALID_VALUE;
     fill_uuid(uuid, d);
@@ -170,7 +164,7 @@ CUresult CUDAAPI cuDeviceGetUuid(CUuuid *uuid, CUdevice dev)
 CUresult CUDAAPI cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev)
 {
     VS_SIM_ENTER("cuDeviceGetUuid_v2");
-    DEVICE_ENTRY(dev, d);
+    VS_SIM_DEVICE_ENTRY(dev, d);
     if (!uuid)
         return CUDA_ERROR_INVALID_VALUE;
     fill_uuid(uuid, d);
@@ -180,7 +174,7 @@ CUresult CUDAAPI cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev)
 CUresult CUDAAPI cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev)
 {
     VS_SIM_ENTER("cuDeviceGetPCIBusId");
-    DEVICE_ENTRY(dev, d);
+    VS_SIM_DEVICE_ENTRY(dev, d);
     if (!pciBusId || len <= 0)
         return CUDA_ERROR_INVALID_VALUE;
     snprintf(pciBusId, (size_t)len, "0000:%02x:00.0", d->ordinal + 1);
@@ -190,7 +184,7 @@ CUresult CUDAAPI cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev)
 CUresult CUDAAPI cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUdevice peerDev)
 {
     VS_SIM_ENTER("cuDeviceCanAccessPeer");
-    DEVICE_ENTRY(dev, d);
+    VS_SIM_DEVICE_ENTRY(dev, d);
     if (!canAccessPeer)
         return CUDA_ERROR_INVALID_VALUE;
     if (!vs_sim_device(peerDev))

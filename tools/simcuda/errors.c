@@ -68,9 +68,9 @@ int vs_sim_error_from_name(const char *name)
     return -1;
 }
 
-CUresult CUDAAPI cuGetErrorName(CUresult error, const char **pStr)
+/* Shared by cuGetErrorName/cuGetErrorString: an unknown code clears *pStr. */
+static CUresult describe(CUresult error, const char **pStr, bool text)
 {
-    VS_SIM_ENTER("cuGetErrorName");
     if (!pStr)
         return CUDA_ERROR_INVALID_VALUE;
     int i = find(error);
@@ -78,20 +78,18 @@ CUresult CUDAAPI cuGetErrorName(CUresult error, const char **pStr)
         *pStr = NULL;
         return CUDA_ERROR_INVALID_VALUE;
     }
-    *pStr = errors[i].name;
+    *pStr = text ? errors[i].text : errors[i].name;
     return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuGetErrorName(CUresult error, const char **pStr)
+{
+    VS_SIM_ENTER("cuGetErrorName");
+    return describe(error, pStr, false);
 }
 
 CUresult CUDAAPI cuGetErrorString(CUresult error, const char **pStr)
 {
     VS_SIM_ENTER("cuGetErrorString");
-    if (!pStr)
-        return CUDA_ERROR_INVALID_VALUE;
-    int i = find(error);
-    if (i < 0) {
-        *pStr = NULL;
-        return CUDA_ERROR_INVALID_VALUE;
-    }
-    *pStr = errors[i].text;
-    return CUDA_SUCCESS;
+    return describe(error, pStr, true);
 }

@@ -498,10 +498,7 @@ CUresult CUDAAPI cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev)
 CUresult CUDAAPI cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
 {
     VS_SIM_ENTER("cuDeviceSetMemPool");
-    VS_SIM_REQUIRE_INIT();
-    struct vs_sim_device *d = vs_sim_device(dev);
-    if (!d)
-        return CUDA_ERROR_INVALID_DEVICE;
+    VS_SIM_DEVICE_ENTRY(dev, d);
     pthread_mutex_lock(&vs_sim_mem_lock);
     struct vs_sim_pool *p = pool_lookup(pool);
     bool ok = p && p->device == d;

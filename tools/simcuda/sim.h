@@ -106,6 +106,14 @@ struct vs_sim_device *vs_sim_device(CUdevice dev);
             return vs_init_;                                                                       \
     } while (0)
 
+/* An entry point's start for a device argument: declares d_, the device of ordinal dev_, or
+ * returns CUDA_ERROR_INVALID_DEVICE. */
+#define VS_SIM_DEVICE_ENTRY(dev_, d_)                                                              \
+    VS_SIM_REQUIRE_INIT();                                                                         \
+    struct vs_sim_device *d_ = vs_sim_device(dev_);                                                \
+    if (!d_)                                                                                       \
+        return CUDA_ERROR_INVALID_DEVICE
+
 extern pthread_mutex_t vs_sim_init_lock;
 
 /* ---- context.c ------------------------------------------------------------------------------- */

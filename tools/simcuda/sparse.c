@@ -88,10 +88,11 @@ void vs_sim_side_free(struct vs_sim_side *side)
     side->count = 0;
 }
 
-static int pwrite_all(int fd, const uint8_t *buf, size_t len, off_t off)
+/* Repeats pread/pwrite until all len bytes moved; -1 on error or end of file. */
+static int pio_all(int fd, uint8_t *buf, size_t len, off_t off, bool writing)
 {
     while (len) {
-        ssize_t n = pwrite(fd, buf, len, off);
+        ssize_t n = writing ? pwrite(fd, buf, len, off) : pread(fd, buf, len, off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -103,19 +104,14 @@ static int pwrite_all(int fd, const uint8_t *buf, size_t len, off_t off)
     return 0;
 }
 
+static int pwrite_all(int fd, const uint8_t *buf, size_t len, off_t off)
+{
+    return pio_all(fd, (uint8_t *)buf, len, off, true); /* pwrite only reads buf */
+}
+
 static int pread_all(int fd, uint8_t *buf, size_t len, off_t off)
 {
-    while (len) {
-        ssize_t n = pread(fd, buf, len, off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-        off += n;
-    }
-    return 0;
+    return pio_all(fd, buf, len, off, false);
 }
 
 /* Length of the data or hole run starting at off, at most len. */

@@ -10,11 +10,10 @@
 #     trace's allocations made from libc10_cuda agree with torch.cuda.memory_stats().
 # Skips (with the reason) what cannot run: no python3, no torch, no CUDA in torch.
 set -u
-json="$OUT/20-interpose.json"
-work="$OUT/20-interpose"
-mkdir -p "$work"
-if ! command -v python3 >/dev/null 2>&1; then
-  printf '{"name":"interpose","status":"skip","figures":{},"detail":"python3 missing: cannot check traces"}\n' >"$json"
+. "$BUNDLE/check-lib.sh"
+check_begin 20-interpose
+if ! have_python3; then
+  check_result interpose skip '{}' "python3 missing: cannot check traces"
   exit 0
 fi
 BUNDLE="$BUNDLE" OUT="$OUT" WORK="$work" JSON="$json" python3 - <<'PY'
@@ -242,4 +241,4 @@ json.dump({"name": "interpose", "status": status, "figures": figures, "detail": 
           open(out_json, "w"))
 print(json.dumps(figures))
 PY
-[ -s "$json" ] || printf '{"name":"interpose","status":"fail","figures":{},"detail":"the check script failed (see 20-interpose.log)"}\n' >"$json"
+[ -s "$json" ] || check_result interpose fail '{}' "the check script failed (see 20-interpose.log)"

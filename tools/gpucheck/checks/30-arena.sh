@@ -14,9 +14,8 @@
 # Skips (with the reason) what cannot run: no python3, no torch, no CUDA in torch, no nvidia-smi
 # sampling (then peaks are left out, the rest still runs).
 set -u
-json="$OUT/30-arena.json"
-work="$OUT/30-arena"
-mkdir -p "$work"
+. "$BUNDLE/check-lib.sh"
+check_begin 30-arena
 pair_bin="$BUNDLE/bin/arena_pair_cost"
 pair='{}'
 pair_rc=127
@@ -25,10 +24,10 @@ if [ -x "$pair_bin" ]; then
   pair_rc=$?
   case "$pair" in \{*\}) ;; *) pair='{}' ;; esac
 fi
-if ! command -v python3 >/dev/null 2>&1; then
+if ! have_python3; then
   if [ "$pair_rc" -eq 0 ]; then st=pass; else st=fail; fi
-  printf '{"name":"arena","status":"%s","figures":{"pair":%s},"detail":"arena_pair_cost exit %d; python3 missing: PyTorch part skipped"}\n' \
-    "$st" "$pair" "$pair_rc" >"$json"
+  check_result arena "$st" "{\"pair\":$pair}" \
+    "arena_pair_cost exit $pair_rc; python3 missing: PyTorch part skipped"
   exit 0
 fi
 PAIR="$pair" PAIR_RC="$pair_rc" WORK="$work" JSON="$json" python3 - <<'PY'
@@ -245,4 +244,4 @@ json.dump({"name": "arena", "status": status, "figures": figures, "detail": deta
           open(out_json, "w"))
 print(json.dumps(figures))
 PY
-[ -s "$json" ] || printf '{"name":"arena","status":"fail","figures":{},"detail":"the check script failed (see 30-arena.log)"}\n' >"$json"
+[ -s "$json" ] || check_result arena fail '{}' "the check script failed (see 30-arena.log)"

@@ -8,9 +8,8 @@
 # Skips (with the reason) what cannot run: driver without host-NUMA VMM, no python3/torch/CUDA,
 # a shim that does not export vramshim_demote.
 set -u
-json="$OUT/40-evict.json"
-work="$OUT/40-evict"
-mkdir -p "$work"
+. "$BUNDLE/check-lib.sh"
+check_begin 40-evict
 bin="$BUNDLE/bin/evict_check"
 shim="$BUNDLE/bin/libvramshim.so"
 notes=()
@@ -98,4 +97,4 @@ case "$torch_result" in
 esac
 
 detail=$(IFS=';'; echo "${notes[*]}" | tr '"' "'")
-printf '{"name":"evict","status":"%s","figures":%s,"detail":"%s"}\n' "$status" "$figures" "$detail" >"$json"
+check_result evict "$status" "$figures" "$detail"

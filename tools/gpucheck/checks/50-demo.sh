@@ -6,15 +6,13 @@
 # here). The memory another process holds (seed 000) is held by a vram_holder process.
 # Writes $OUT/50-demo.json; traces, result lines and logs in $OUT/50-demo/.
 set -u
-json="$OUT/50-demo.json"
-work="$OUT/50-demo"
-mkdir -p "$work"
+. "$BUNDLE/check-lib.sh"
+check_begin 50-demo
 "$BUNDLE/bin/vramshim" demo --device real --json --out "$work" >"$work/demo.json" 2>"$work/demo.stderr"
 rc=$?
-if ! command -v python3 >/dev/null 2>&1; then
+if ! have_python3; then
   if [ $rc -eq 0 ]; then st=pass; else st=fail; fi
-  printf '{"name":"demo","status":"%s","figures":{},"detail":"vramshim demo exited %d (python3 missing: figures in 50-demo/demo.json)"}\n' \
-    "$st" "$rc" >"$json"
+  check_result demo "$st" '{}' "vramshim demo exited $rc (python3 missing: figures in 50-demo/demo.json)"
   exit 0
 fi
 RC=$rc DEMO="$work/demo.json" JSON="$json" python3 - <<'PY'

@@ -16,11 +16,10 @@
 #     pass-through, completes under vramshim (policy py_torch_vae.ini) with the output of an
 #     unconstrained run bit for bit, and the trace shows the script's Python frames.
 set -u
-json="$OUT/60-python.json"
-work="$OUT/60-python"
-mkdir -p "$work"
-if ! command -v python3 >/dev/null 2>&1; then
-  printf '{"name":"python","status":"skip","figures":{},"detail":"python3 missing"}\n' >"$json"
+. "$BUNDLE/check-lib.sh"
+check_begin 60-python
+if ! have_python3; then
+  check_result python skip '{}' "python3 missing"
   exit 0
 fi
 BUNDLE="$BUNDLE" WORK="$work" JSON="$json" python3 - <<'PY'
