@@ -1,5 +1,5 @@
 /* Demo generator: ComfyUI running Wan 2.2 TI2V-5B text-to-video on a 24 GiB GPU of which an
- * LLM server in another process holds 5 GB (seed 000).
+ * LLM server in another process holds 5 GB.
  *
  * ComfyUI loads each model onto the GPU lazily, inside the node that first needs it
  * (comfy.model_management.load_models_gpu), and runs PyTorch with backend:cudaMallocAsync, so
@@ -132,7 +132,7 @@ static void comfyui_prompt(struct vs_demo *d)
 static const struct vs_demo_scenario comfyui = {
     .name = "comfyui-wan22-5b",
     .title = "ComfyUI, Wan 2.2 TI2V-5B 1280x704x121, on a 24 GiB GPU with 5 GB held by an LLM "
-             "server (seed 000)",
+             "server",
     .policy = "comfyui-wan-vae.ini",
     .expected_failure = "decode",
     .gpu_bytes = MiB(24576),

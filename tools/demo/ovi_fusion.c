@@ -1,4 +1,4 @@
-/* Demo generator: an Ovi-like audio+video fusion model on a 32 GiB GPU (seed 003).
+/* Demo generator: an Ovi-like audio+video fusion model on a 32 GiB GPU.
  *
  * character-ai/Ovi (ovi/ovi_fusion_engine.py) moves everything to the GPU in
  * OviFusionEngine.__init__: the fusion model (twin video and audio DiTs with cross-modal
@@ -143,7 +143,7 @@ static void ovi_generate(struct vs_demo *d)
 
 static const struct vs_demo_scenario ovi = {
     .name = "ovi-fusion",
-    .title = "Ovi-like audio+video fusion model, 720x720x121, on a 32 GiB GPU (seed 003)",
+    .title = "Ovi-like audio+video fusion model, 720x720x121, on a 32 GiB GPU",
     .policy = "ovi-fusion-32gb.ini",
     .expected_failure = "decode",
     .gpu_bytes = MiB(32768),

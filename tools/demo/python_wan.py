@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Demo generator in Python: Wan2.1 T2V-1.3B, 832x480x81, on a 12 GB GPU (seed 002), shaped like
+"""Demo generator in Python: Wan2.1 T2V-1.3B, 832x480x81, on a 12 GB GPU, shaped like
 the official pipeline (Wan-Video/Wan2.1, wan/text2video.py) so that the Python patterns of
 policy/examples/wan21-t2v-1.3b-12gb.ini apply to it unchanged:
 
@@ -41,7 +41,7 @@ EXIT_OK, EXIT_CORRUPT, EXIT_USAGE, EXIT_OOM, EXIT_CUDA = 0, 1, 2, 3, 4
 SCENARIO = {
     "scenario": "python-wan21-t2v-1.3b",
     "title": "Wan2.1 T2V-1.3B in Python (ctypes, cudaMallocAsync), 832x480x81, on a 12 GB GPU "
-             "with 11.49 GiB usable (seed 002)",
+             "with 11.49 GiB usable",
     "policy": "wan21-t2v-1.3b-12gb.ini",
     "expected_failure": "text_encoder_load",
     "gpu_bytes": 11766 * MiB,

@@ -1,5 +1,5 @@
 /* Another process holding GPU memory, for demo scenarios on a real GPU where a second program
- * (an LLM server in seed 000) owns part of the device. On the simulated driver the same thing is
+ * (an LLM server) owns part of the device. On the simulated driver the same thing is
  * SIMCUDA_VRAM_TAKEN.
  *
  *   vram_holder SHARE    allocates SHARE (0..1) of device 0's total memory, prints

@@ -1,4 +1,4 @@
-/* Demo generator: Wan2.1 T2V-1.3B text-to-video on a 12 GB GPU with 11.49 GiB usable (seed 002).
+/* Demo generator: Wan2.1 T2V-1.3B text-to-video on a 12 GB GPU with 11.49 GiB usable.
  *
  * The official pipeline (Wan-Video/Wan2.1, wan/text2video.py) puts the DiT (WanModel) and the
  * VAE on the GPU in WanT2V.__init__, then WanT2V.generate() moves the umt5-xxl T5 encoder to the
@@ -139,7 +139,7 @@ static void wan_generate(struct vs_demo *d)
 
 static const struct vs_demo_scenario wan21 = {
     .name = "wan21-t2v-1.3b",
-    .title = "Wan2.1 T2V-1.3B, 832x480x81, on a 12 GB GPU with 11.49 GiB usable (seed 002)",
+    .title = "Wan2.1 T2V-1.3B, 832x480x81, on a 12 GB GPU with 11.49 GiB usable",
     .policy = "wan21-t2v-1.3b-12gb.ini",
     .expected_failure = "text_encoder_load",
     .gpu_bytes = MiB(11766),
