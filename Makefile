@@ -75,7 +75,13 @@ BENCHES     := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 DEMOS       := $(patsubst tools/demo/%.c,$(BUILD)/demo/%,$(DEMO_SRCS))
 PY_DEMOS    := $(patsubst tools/demo/%,$(BUILD)/demo/%,$(wildcard tools/demo/*.py))
 
-SYS_LIBS    := -ldl -lm -lunwind -linih -ljansson -lspng
+SYS_LIBS    := -ldl -lm -linih -ljansson -lspng
+# The shim must bring nothing into its host but its hooks (docs/footprint.md): inih and jansson
+# come from their static archives, libgcc's unwinder (call sites) from libgcc_eh.a instead of
+# libgcc_s, all of their symbols hidden; only libc, libm and libdl stay. Debian's libjansson.a is
+# PIC except its parser (load.o reaches stdin directly), so the shim must not call json_load*.
+SHIM_LIBS   := -static-libgcc -Wl,--exclude-libs,ALL -Wl,--as-needed \
+               -Wl,-Bstatic -linih -ljansson -Wl,-Bdynamic -ldl -lm
 
 .PHONY: all sim shim cli kernels cuda tests progs gpuchecks benches demos test asan valgrind bench demo \
         deps clean gpu-bundle gpu-check
@@ -133,7 +139,7 @@ $(KCUDA_A): $(patsubst %.cu,$(BUILD)/obj/%.o,$(CUDA_SRCS))
 # nodelete: a dlclose must not unload the shim while its trace writer thread runs.
 $(SHIM_LIB): $(call obj,$(SHIM_SRCS)) $(ALLOC_A) $(POLICY_A) interpose/exports.map
 	$(CC) -shared -Wl,--version-script=interpose/exports.map -Wl,-z,nodelete $(LDFLAGS) \
-	  $(call obj,$(SHIM_SRCS)) $(ALLOC_A) $(POLICY_A) -o $@ $(SYS_LIBS)
+	  $(call obj,$(SHIM_SRCS)) $(ALLOC_A) $(POLICY_A) -o $@ $(SHIM_LIBS)
 
 $(CLI): $(call obj,$(CLI_SRCS)) $(ALLOC_A) $(POLICY_A) $(KERNELS_A)
 	$(CC) $(LDFLAGS) $(call obj,$(CLI_SRCS)) $(ALLOC_A) $(POLICY_A) $(KERNELS_A) -o $@ $(SYS_LIBS)

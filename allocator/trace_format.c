@@ -1,7 +1,4 @@
 /* JSON Lines text of trace records (format in trace.h). Runs on the writer thread only. */
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
-
 #include <dlfcn.h>
 #include <link.h>
 #include <errno.h>
@@ -97,8 +94,8 @@ struct frame_name {
 };
 static struct frame_name *frame_names;
 
-/* The dynamic symbol table when its entry covers pc, else the ELF symbol table through libunwind
- * (static functions, executables without exported symbols). */
+/* The dynamic symbol table when its entry covers pc, else the object's ELF symbol table (static
+ * functions, executables without exported symbols). */
 int vs_trace_function_of(uintptr_t pc, char *name, size_t len, uintptr_t *off)
 {
     Dl_info info;
@@ -109,12 +106,10 @@ int vs_trace_function_of(uintptr_t pc, char *name, size_t len, uintptr_t *off)
         *off = pc - (uintptr_t)info.dli_saddr;
         return 0;
     }
-    unw_word_t uoff = 0;
-    if (unw_get_accessors(unw_local_addr_space)
-            ->get_proc_name(unw_local_addr_space, (unw_word_t)pc, name, len, &uoff, NULL) != 0)
+    struct link_map *lm = NULL;
+    if (!dladdr1((void *)pc, &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
         return -1;
-    *off = (uintptr_t)uoff;
-    return 0;
+    return vs_elf_function_of(lm, pc, name, len, off);
 }
 
 /* "module+0xOFF symbol+0xOFF", or "module+0xOFF" when no symbol covers the address. */

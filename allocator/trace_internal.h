@@ -59,8 +59,13 @@ void vs_site_fork_prepare(void);
 void vs_site_fork_release(void);
 
 /* The function containing pc (its name and pc's offset in it): dynamic symbols, else the ELF
- * symbol table through libunwind. 0 on success, -1 when none. Thread-safe. */
+ * symbol table (vs_elf_function_of). 0 on success, -1 when none. Thread-safe. */
 int vs_trace_function_of(uintptr_t pc, char *name, size_t len, uintptr_t *off);
+
+/* The same from the .symtab of the object lm (elf_symtab.c). Thread-safe. */
+struct link_map;
+int vs_elf_function_of(const struct link_map *lm, uintptr_t pc, char *name, size_t len,
+                       uintptr_t *off);
 
 /* Appends rec as one line (with '\n') to buf; returns the bytes written, or 0 when fewer than
  * `room` bytes would not do (the caller flushes and retries with an empty buffer). */

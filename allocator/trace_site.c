@@ -1,21 +1,20 @@
-/* Call-site capture for the trace: libunwind's fast backtrace, the frames of the shim itself
+/* Call-site capture for the trace: the compiler runtime's unwinder (_Unwind_Backtrace, linked
+ * into the shim from libgcc_eh.a and hidden, see Makefile), the frames of the shim itself
  * dropped, plus the Python frames when the calling thread holds the GIL (trace_python.c); one
  * site per distinct chain of return addresses and Python lines.
  *
- * Invariants: per event the cost is one unw_backtrace, the Python walk (if any) and a hash; a
+ * Invariants: per event the cost is one stack walk, the Python walk (if any) and a hash; a
  * per-thread direct-mapped cache answers repeated sites without a lock, the shared table (mutex)
  * is consulted only on a cache miss. Text of Python frames is made once per new site, on the
  * capturing thread (it needs the GIL); native frames are symbolised later by the writer. Sites
  * are never freed, so cached pointers stay valid in every thread.
  */
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
-
 #include <link.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unwind.h>
 
 #include "allocator/trace_internal.h"
 
@@ -105,6 +104,21 @@ static struct vs_site *intern(uint64_t hash, const uintptr_t *frames, unsigned n
     return s;
 }
 
+struct walk {
+    void **ips;
+    int n, max;
+};
+
+static _Unwind_Reason_Code walk_frame(struct _Unwind_Context *ctx, void *arg)
+{
+    struct walk *w = arg;
+    uintptr_t ip = _Unwind_GetIP(ctx);
+    if (!ip || w->n == w->max)
+        return _URC_END_OF_STACK;
+    w->ips[w->n++] = (void *)ip;
+    return _URC_NO_REASON;
+}
+
 struct vs_site *vs_site_capture(void)
 {
     static __thread struct {
@@ -114,7 +128,9 @@ struct vs_site *vs_site_capture(void)
 
     pthread_once(&self_once, locate_self);
     void *raw[VS_SITE_CAPTURE];
-    int got = unw_backtrace(raw, VS_SITE_CAPTURE);
+    struct walk w = {raw, 0, VS_SITE_CAPTURE};
+    _Unwind_Backtrace(walk_frame, &w);
+    int got = w.n;
     if (got <= 0)
         return NULL;
     /* Drop the leading run inside this object; keep everything when all of it is (the trace

@@ -3,6 +3,8 @@
 #include "interpose/ctl_proto.h"
 
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "interpose/api.h"
@@ -64,10 +66,13 @@ static char *run(enum cmd c, const char *arg)
     int rc;
     switch (c) {
     case CMD_STATUS: {
-        char *status = vs_status_json();
-        json_t *s = status ? json_loads(status, 0, NULL) : NULL;
+        /* The status is JSON text already: embedded as it is, the shim parses no JSON (its
+         * static jansson leaves out the parser, see Makefile). */
+        char *status = vs_status_json(), *text = NULL;
+        if (status && asprintf(&text, "{\"status\":%s,\"ok\":true}", status) < 0)
+            text = NULL;
         free(status);
-        return s ? reply_ok(json_pack("{s:o}", "status", s)) : NULL;
+        return text;
     }
     case CMD_STAGE:
     case CMD_STAGE_END:
