@@ -104,19 +104,107 @@ static struct vs_site *intern(uint64_t hash, const uintptr_t *frames, unsigned n
     return s;
 }
 
+/* The stack walk. _Unwind_Backtrace interprets each frame's DWARF CFI, about 100 ns a frame, so
+ * each thread remembers its last walks by the CFA of walk_stack. For each frame the unwinder
+ * reports its IP and its stack pointer at the call it made (the callee's CFA); on x86-64 the call
+ * stored that IP, the return address, just below (CFA - 8). When walk_stack's CFA is the
+ * remembered one and every remembered slot still holds the remembered return address, the stack
+ * holds the same chain (each frame's CFA follows from the callee's CFA and the frame's own code)
+ * and the walk is skipped. Slots are read only inside this thread's own stack. */
+#define VS_WALK_MEMO 4
+
 struct walk {
     void **ips;
+    uintptr_t cfas[VS_SITE_CAPTURE];
+    uintptr_t floor; /* frames below walk_stack's caller (the unwinder's own) are left out */
     int n, max;
+};
+
+struct walk_memo {
+    uintptr_t cfa0;
+    int n;
+    void *ips[VS_SITE_CAPTURE];
+    uintptr_t cfas[VS_SITE_CAPTURE];
 };
 
 static _Unwind_Reason_Code walk_frame(struct _Unwind_Context *ctx, void *arg)
 {
     struct walk *w = arg;
-    uintptr_t ip = _Unwind_GetIP(ctx);
+    uintptr_t ip = _Unwind_GetIP(ctx), cfa = _Unwind_GetCFA(ctx);
     if (!ip || w->n == w->max)
         return _URC_END_OF_STACK;
+    if (cfa < w->floor)
+        return _URC_NO_REASON;
+    w->cfas[w->n] = cfa;
     w->ips[w->n++] = (void *)ip;
     return _URC_NO_REASON;
+}
+
+#if defined(__x86_64__)
+/* This thread's stack, [lo, hi); lo == hi when unknown (no memo then). */
+static __thread uintptr_t stack_lo, stack_hi;
+static __thread bool stack_known;
+static __thread struct walk_memo memo[VS_WALK_MEMO];
+
+static bool on_stack(uintptr_t lo, uintptr_t hi)
+{
+    if (!stack_known) {
+        stack_known = true;
+        pthread_attr_t a;
+        void *base;
+        size_t size;
+        if (pthread_getattr_np(pthread_self(), &a) == 0) {
+            if (pthread_attr_getstack(&a, &base, &size) == 0) {
+                stack_lo = (uintptr_t)base;
+                stack_hi = stack_lo + size;
+            }
+            pthread_attr_destroy(&a);
+        }
+    }
+    return lo >= stack_lo && hi <= stack_hi && lo < hi;
+}
+
+/* Fills raw from the memo for this CFA; returns the frame count, 0 when it does not hold. */
+static int walk_recall(uintptr_t cfa0, void **raw)
+{
+    const struct walk_memo *m = &memo[(cfa0 >> 4) % VS_WALK_MEMO];
+    if (m->cfa0 != cfa0 || m->n == 0 || !on_stack(cfa0, m->cfas[m->n - 1]))
+        return 0;
+    for (int i = 0; i < m->n; i++)
+        if (*(void *const *)(m->cfas[i] - sizeof(void *)) != m->ips[i])
+            return 0;
+    memcpy(raw, m->ips, (size_t)m->n * sizeof *raw);
+    return m->n;
+}
+
+static void walk_remember(uintptr_t cfa0, const struct walk *w)
+{
+    if (w->n < 2 || w->cfas[0] != cfa0 || !on_stack(cfa0, w->cfas[w->n - 1]))
+        return;
+    struct walk_memo *m = &memo[(cfa0 >> 4) % VS_WALK_MEMO];
+    m->cfa0 = cfa0;
+    m->n = w->n;
+    memcpy(m->ips, w->ips, (size_t)w->n * sizeof *w->ips);
+    memcpy(m->cfas, w->cfas, (size_t)w->n * sizeof *w->cfas);
+}
+#endif
+
+/* Return addresses of the calling chain, innermost first (raw[0] is in the capturing code). */
+__attribute__((noinline)) static int walk_stack(void **raw)
+{
+    struct walk w = {.ips = raw, .max = VS_SITE_CAPTURE};
+#if defined(__x86_64__)
+    uintptr_t cfa0 = (uintptr_t)__builtin_dwarf_cfa();
+    w.floor = cfa0;
+    int got = walk_recall(cfa0, raw);
+    if (got > 0)
+        return got;
+    _Unwind_Backtrace(walk_frame, &w);
+    walk_remember(cfa0, &w);
+#else
+    _Unwind_Backtrace(walk_frame, &w);
+#endif
+    return w.n;
 }
 
 struct vs_site *vs_site_capture(void)
@@ -128,9 +216,7 @@ struct vs_site *vs_site_capture(void)
 
     pthread_once(&self_once, locate_self);
     void *raw[VS_SITE_CAPTURE];
-    struct walk w = {raw, 0, VS_SITE_CAPTURE};
-    _Unwind_Backtrace(walk_frame, &w);
-    int got = w.n;
+    int got = walk_stack(raw);
     if (got <= 0)
         return NULL;
     /* Drop the leading run inside this object; keep everything when all of it is (the trace
