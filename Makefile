@@ -70,6 +70,8 @@ KCUDA_A     := $(BUILD)/libvs_kernels_cuda.a
 CLI         := $(BUILD)/vramshim
 TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 PROGS       := $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(PROG_SRCS))
+# C++ libraries the test programs dlopen (tests/progs/NAME.cc -> libNAME.so).
+CXX_PROG_LIBS := $(patsubst tests/progs/%.cc,$(BUILD)/tests/progs/lib%.so,$(sort $(wildcard tests/progs/*.cc)))
 GPUCHECKS   := $(patsubst tools/gpucheck/%.c,$(BUILD)/gpucheck/%,$(GPUCHECK_SRCS))
 BENCHES     := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 DEMOS       := $(patsubst tools/demo/%.c,$(BUILD)/demo/%,$(DEMO_SRCS))
@@ -96,7 +98,7 @@ cli: $(CLI)
 kernels: $(KERNELS_A)
 cuda: $(KCUDA_A)
 tests: $(TESTS)
-progs: $(PROGS)
+progs: $(PROGS) $(CXX_PROG_LIBS)
 gpuchecks: $(GPUCHECKS)
 benches: $(BENCHES)
 demos: $(DEMOS) $(PY_DEMOS)
@@ -165,6 +167,10 @@ LINKED_PROG := %_linked
 $(BUILD)/tests/progs/%: $(BUILD)/obj/tests/progs/%.o $$(if $$(filter $$(LINKED_PROG),$$*),$(SIM_LIB))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -ldl -lm
+
+$(BUILD)/tests/progs/lib%.so: tests/progs/%.cc
+	@mkdir -p $(@D)
+	$(CXX) -O2 -g -Wall -Wextra -Werror -fPIC -shared $(LDFLAGS) $< -o $@
 
 # Benchmarks link every layer and simcuda; mimalloc is the baseline some of them compare with.
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ALLOC_A) $(POLICY_A) $(KERNELS_A) $(SIM_LIB)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unwind.h>
+#include <valgrind/valgrind.h>
 
 #include "allocator/trace_internal.h"
 
@@ -148,7 +149,9 @@ static __thread struct walk_memo memo[VS_WALK_MEMO];
 
 static bool on_stack(uintptr_t lo, uintptr_t hi)
 {
-    if (!stack_known) {
+    /* Under valgrind a changed chain's slot may be an uninitialised local of the program: no
+     * memo there, rather than a report against the program's memory. */
+    if (!stack_known && !RUNNING_ON_VALGRIND) {
         stack_known = true;
         pthread_attr_t a;
         void *base;

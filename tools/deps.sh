@@ -2,7 +2,7 @@
 # Installs the Debian packages vramshim builds against, or says how to.
 # Called by `make deps`, and by `make test`/`make demo` the first time.
 set -eu
-PKGS="build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev libinih-dev libjansson-dev libspng-dev libmimalloc-dev valgrind python3"
+PKGS="build-essential pkg-config uthash-dev libcriterion-dev libinih-dev libjansson-dev libspng-dev libmimalloc-dev valgrind python3"
 
 missing=""
 for p in $PKGS; do
