@@ -15,6 +15,7 @@
 #include "interpose/api.h"
 #include "interpose/init.h"
 #include "interpose/log.h"
+#include "interpose/route.h"
 #include "interpose/runtime.h"
 #include "interpose/stage.h"
 #include "interpose/status.h"
@@ -79,7 +80,7 @@ int vs_api_move(const char *name, bool demote, size_t *moved_out)
     uint32_t id = names ? vs_names_find(names, name) : 0;
     if (!id)
         return VRAMSHIM_ENOTFOUND;
-    if (vs_cfg.mode != VS_MODE_ARENA)
+    if (vs_cfg.mode != VS_MODE_ARENA || vs_route_driver_serves())
         return VRAMSHIM_EUNSUPPORTED;
     size_t moved = 0;
     CUresult r = demote ? vs_arenas_demote(id, &moved) : vs_arenas_promote(id, &moved);

@@ -54,7 +54,8 @@ static const char *code_message(int rc)
     case VRAMSHIM_EDEPTH:
         return "too many open stages";
     case VRAMSHIM_EUNSUPPORTED:
-        return "not available in this process (passthrough mode or no host-memory mapping)";
+        return "not available in this process (passthrough mode, the arena fell back to the "
+               "driver, or no host-memory mapping)";
     default:
         return "internal failure (see the process's stderr)";
     }

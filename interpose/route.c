@@ -56,6 +56,11 @@ void vs_route_fork_child(void)
     atomic_store(&serve, VS_SERVE_DRIVER);
 }
 
+bool vs_route_driver_serves(void)
+{
+    return vs_cfg.mode == VS_MODE_ARENA && atomic_load(&serve) == VS_SERVE_DRIVER;
+}
+
 /* New allocations go to the driver from now on; one line says why unless the allocator already
  * did (`logged`). */
 static void fall_back(const char *why, int dev, CUresult err, bool logged)

@@ -45,6 +45,10 @@ void vs_route_setup(void *(*resolve)(const char *name, void *ctx), void *ctx);
 /* fork handler of the child (see the invariants). */
 void vs_route_fork_child(void);
 
+/* True when arena mode serves new allocations from the driver: after a fallback (one
+ * "arena unavailable" line said why) or in a forked child. Nothing can be demoted then. */
+bool vs_route_driver_serves(void);
+
 /* The program saw the current context's device go idle (cuCtxSynchronize succeeded). */
 void vs_route_device_synchronized(void);
 /* The program is about to destroy stream s of the current context. */

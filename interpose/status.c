@@ -8,6 +8,7 @@
 #include "allocator/arenas.h"
 #include "allocator/evict.h"
 #include "interpose/init.h"
+#include "interpose/route.h"
 #include "interpose/runtime.h"
 #include "interpose/stage.h"
 
@@ -47,6 +48,11 @@ static void add_arena(struct vs_arena *a, void *ctx)
     json_t *u = vs_arena_usage_json(a);
     if (!u)
         return;
+    /* After a fallback the driver serves this device and nothing is demoted (api.c). */
+    bool driver = vs_route_driver_serves();
+    json_object_set_new(u, "serving", json_string(driver ? "driver" : "arena"));
+    if (driver)
+        json_object_set_new(u, "eviction", json_string("off"));
     t->live += int_of(u, "live_bytes");
     t->cached += int_of(u, "cached_bytes");
     t->demoted += int_of(u, "demoted_bytes");
@@ -75,7 +81,8 @@ char *vs_status_json(void)
     if (t.devices && t.stages && t.tags && stack) {
         vs_arenas_each(add_arena, &t);
         o = json_pack("{s:i,s:s,s:o,s:o,s:O,s:I,s:I,s:I,s:O,s:O,s:O}", "pid", (int)getpid(),
-                      "mode", vs_mode_name(vs_cfg.mode), "policy",
+                      "mode", vs_route_driver_serves() ? "fallback" : vs_mode_name(vs_cfg.mode),
+                      "policy",
                       p ? json_string(vs_policy_filename(p)) : json_null(), "stage",
                       name_or_null(vs_stage_current()), "stack", stack, "live_bytes", t.live,
                       "cached_bytes", t.cached, "demoted_bytes", t.demoted, "stages", t.stages,

@@ -20,6 +20,7 @@ static const struct {
     {"stats_nullbuf", VRAMSHIM_EINVAL},   {"demote_unknown", VRAMSHIM_ENOTFOUND},
     {"demote_null", VRAMSHIM_EINVAL},     {"promote_bad", VRAMSHIM_EINVAL},
     {"match_nopolicy", 0},                 {"match_null", VRAMSHIM_EINVAL},
+    {"demote_load", 0},
 };
 
 static void check_codes(const char *out)
@@ -137,6 +138,30 @@ Test(stages_api, python_ctypes_before_cuda)
     cr_expect(strstr(r.out, "stage text_encode\n"), "%s", r.out);
     cr_expect(strstr(r.out, "end 0 -2\n"), "%s", r.out);
     unlink(path);
+    vs_run_free(&r);
+}
+
+/* When the arena falls back to the driver at start-up, status and return codes say so: the
+ * driver serves every device and nothing can be demoted. */
+Test(stages_api, after_a_fallback_status_and_demote_tell_the_truth)
+{
+    const char *env[] = {"SIMCUDA_FAIL=cuMemCreate:1:CUDA_ERROR_NOT_SUPPORTED", NULL};
+    struct vs_run r = vs_run_prog(PROG, 1, env);
+    cr_assert_eq(r.status, 0, "exit %d\n%s%s", r.status, r.out, r.raw_err);
+    cr_expect(strstr(r.err, "serving memory from the driver"), "no fallback:\n%s", r.err);
+    cr_expect_eq(vs_rc(r.out, "demote_load"), VRAMSHIM_EUNSUPPORTED);
+    for (int i = 0; i < 2; i++) {
+        json_t *s = vs_stats_line(r.out, i);
+        cr_expect_str_eq(json_string_value(json_object_get(s, "mode")), "fallback");
+        json_t *devices = json_object_get(s, "devices");
+        cr_expect_gt(json_array_size(devices), 0);
+        for (size_t d = 0; d < json_array_size(devices); d++) {
+            json_t *dev = json_array_get(devices, d);
+            cr_expect_str_eq(json_string_value(json_object_get(dev, "serving")), "driver");
+            cr_expect_str_eq(json_string_value(json_object_get(dev, "eviction")), "off");
+        }
+        json_decref(s);
+    }
     vs_run_free(&r);
 }
 

@@ -46,6 +46,7 @@ int main(void)
     char stage[8];
     RC("match_nopolicy", vs_api.match_function("m", "VAE.decode", stage, sizeof stage));
     RC("match_null", vs_api.match_function("m", NULL, stage, sizeof stage));
+    RC("demote_load", vs_api.demote("load"));
     vs_print_stats();
     CK(cuMemFree(a));
     CK(cuMemFree(b));
