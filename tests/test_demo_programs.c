@@ -132,9 +132,35 @@ Test(demo_programs, bad_options_are_named)
         json_decref(r.last);
         r.last = NULL;
     }
-    dm_sh(&r, DM_SIM "SIMCUDA_VRAM=64GiB " DM_PROGS "/wan21_t2v --steps 1 --corrupt no.such");
-    cr_expect_eq(r.status, 2);
-    cr_expect(strstr(r.err, "--corrupt: no weight named 'no.such'"), "%s", r.err);
+}
+
+/* --describe lists the names --corrupt takes; any other name is refused before the run (here
+ * without a driver, which the run would need first). */
+Test(demo_programs, corrupt_names_are_listed_and_checked_before_the_run)
+{
+    const char *programs[] = {"wan21_t2v", "ovi_fusion", "comfyui_wan22"};
+    for (size_t i = 0; i < sizeof programs / sizeof *programs; i++) {
+        dm_sh(&r, DM_PROGS "/%s --describe", programs[i]);
+        cr_assert_not_null(r.last, "%s: %s", programs[i], r.out);
+        json_t *names = json_object_get(r.last, "weight_names");
+        cr_expect_gt(json_array_size(names), 2, "%s: no weight_names", programs[i]);
+        if (i == 0) {
+            cr_expect_eq(json_array_size(names), 59); /* as the run's "weights" above */
+            bool listed = false;
+            for (size_t k = 0; k < json_array_size(names); k++)
+                listed |= !strcmp(json_string_value(json_array_get(names, k)), "dit.blocks.7");
+            cr_expect(listed, "dit.blocks.7 is not listed");
+        }
+        json_decref(r.last);
+        r.last = NULL;
+        dm_sh(&r, "LD_LIBRARY_PATH=/nonexistent " DM_PROGS "/%s --corrupt no.such", programs[i]);
+        cr_expect_eq(r.status, 2, "%s", programs[i]);
+        cr_expect(strstr(r.err, "--corrupt: no weight named 'no.such' (--describe lists "
+                                "\"weight_names\")"),
+                  "%s: %s", programs[i], r.err);
+        cr_expect(!strstr(r.err, "driver"), "%s: checked after the run began: %s", programs[i],
+                  r.err);
+    }
 }
 
 Test(demo_programs, a_missing_driver_is_reported)

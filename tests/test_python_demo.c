@@ -106,7 +106,14 @@ Test(python_demo, describes_itself_like_the_native_demos)
     cr_assert(j, "%s", r.out);
     cr_expect_str_eq(s(j, "policy"), "wan21-t2v-1.3b-12gb.ini");
     cr_expect_str_eq(s(j, "expected_failure"), "text_encoder_load");
+    cr_expect_eq(json_array_size(json_object_get(j, "weight_names")), 59);
     json_decref(j);
+    vs_run_free(&r);
+    const char *unknown[] = {vs_python(), DEMO, "--corrupt", "no.such", NULL};
+    r = vs_run(unknown, 0, NULL);
+    cr_expect_eq(r.status, 2);
+    cr_expect_str_eq(r.raw_err, "python-wan21-t2v-1.3b: --corrupt: no weight named 'no.such' "
+                                "(--describe lists \"weight_names\")\n");
     vs_run_free(&r);
     const char *bad[] = {vs_python(), DEMO, "--steps", "many", NULL};
     r = vs_run(bad, 0, NULL);

@@ -28,9 +28,10 @@ static void vs_demo_usage(FILE *out)
             "usage: vramshim demo [--json] [--scenario NAME] [--device sim|real] [--out DIR]\n"
             "                     [--policy-dir DIR] [--timeout SECONDS]\n"
             "\n"
-            "Runs generator programs shaped like the seeds' pipelines (a text encoder, a DiT\n"
-            "denoising loop, a VAE decode with a large workspace), each twice: in pass-through\n"
-            "mode, where it runs out of memory where the seed did, and under vramshim with its\n"
+            "Runs generator programs shaped like pipelines that users reported running out of\n"
+            "memory (a text encoder, a DiT denoising loop, a VAE decode with a large workspace),\n"
+            "each twice: in pass-through mode, where it runs out of memory where the reported\n"
+            "run did, and under vramshim with its\n"
             "example policy, where it finishes with every weight's checksum intact.\n"
             "\n"
             "Scenarios: wan21-t2v-1.3b (11.49 GiB GPU), ovi-fusion (32 GiB), comfyui-wan22-5b\n"
@@ -39,8 +40,9 @@ static void vs_demo_usage(FILE *out)
             "\n"
             "  --json            print one JSON object instead of the tables\n"
             "  --scenario NAME   run only that scenario\n"
-            "  --device sim      the simulated driver at the seeds' GPU sizes (default)\n"
-            "  --device real     the real driver, every size scaled by its memory / the seed's\n"
+            "  --device sim      the simulated driver at the reported GPU sizes (default)\n"
+            "  --device real     the real driver, every size scaled by its memory / the reported\n"
+            "                    GPU's\n"
             "  --out DIR         traces, result lines and logs (default: demo-out next to vramshim)\n"
             "  --policy-dir DIR  the example policies (default: ../policy/examples from vramshim)\n"
             "  --timeout S       seconds a run may take before it is killed (default 300)\n"
@@ -166,7 +168,7 @@ static void vs_demo_print_table(const struct vs_demo_case *c, bool real)
     vs_size_format(c->info.taken_bytes, taken, sizeof taken);
     printf("%s: %s\n", c->info.name, c->info.title);
     printf("  %s GPU %s, %s held by another process; policy %s\n",
-           real ? "real (sizes scaled to it), seed's" : "simulated", gpu, taken, c->info.policy);
+           real ? "real (sizes scaled to it), reported" : "simulated", gpu, taken, c->info.policy);
     printf("  %-13s %-9s %-38s %-11s %-10s %-10s %-10s %8s\n", "run", "completed",
            "failed stage (block)", "peak device", "demoted", "promoted", "checksums", "time");
     vs_demo_print_row("pass-through", &c->baseline, c->baseline_rc);

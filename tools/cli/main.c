@@ -6,7 +6,7 @@
 
 static const struct vs_command vs_commands[] = {
     {"run", "run a program (e.g. python main.py) under vramshim with a policy", vs_cmd_run},
-    {"demo", "run the seeds' generators: out of memory in pass-through, complete under vramshim", vs_cmd_demo},
+    {"demo", "run generators shaped like reported failures: out of memory in pass-through, complete under vramshim", vs_cmd_demo},
     {"ctl", "control a running process: begin/end stages, status, demote/promote", vs_cmd_ctl},
     {"policy", "validate policy files and show their stages and eviction rules", vs_cmd_policy},
     {"decode", "decode latents to images/video with the tiled VAE decoder (C, CPU)", vs_cmd_decode},

@@ -140,6 +140,7 @@ static const struct vs_demo_scenario comfyui = {
     .api = VS_DEMO_API_ASYNC,
     .steps = 10,
     .run = comfyui_prompt,
+    .models = (const struct vs_demo_model_spec *const[]){&te_spec, &dm_spec, &vae_spec, NULL},
 };
 
 int main(int argc, char **argv)

@@ -151,6 +151,7 @@ static const struct vs_demo_scenario ovi = {
     .api = VS_DEMO_API_SYNC,
     .steps = 10,
     .run = ovi_generate,
+    .models = (const struct vs_demo_model_spec *const[]){&t5_spec, &fusion_spec, &vae_spec, NULL},
 };
 
 int main(int argc, char **argv)

@@ -54,6 +54,16 @@ SCENARIO = {
 DIT = [("embeddings", 70, 1), ("blocks", 178, 30), ("head", 7, 1)]
 VAE = [("encoder", 204, 1), ("decoder", 280, 1)]
 T5 = [("token_embedding", 2003, 1), ("blocks", 368, 24)]
+
+
+def weight_names(prefix, spec):
+    """The weights' names, as the C demos make them: MODEL.TENSOR, or MODEL.TENSOR.K."""
+    return [("%s.%s.%d" % (prefix, name, i) if count > 1 else "%s.%s" % (prefix, name), mib)
+            for name, mib, count in spec for i in range(count)]
+
+
+WEIGHT_NAMES = [n for prefix, spec in (("t5", T5), ("dit", DIT), ("vae", VAE))
+                for n, _ in weight_names(prefix, spec)]
 LATENT_FRAMES = 21
 
 
@@ -186,11 +196,9 @@ class Buffer:
 class Model:
     def __init__(self, gpu, prefix, spec):
         self.weights = []
-        for name, mib, count in spec:
-            for i in range(count):
-                label = "%s.%s.%d" % (prefix, name, i) if count > 1 else "%s.%s" % (prefix, name)
-                self.weights.append(Weight(gpu, label, gpu.size(mib)))
-                run.loaded(self.weights[-1])
+        for label, mib in weight_names(prefix, spec):
+            self.weights.append(Weight(gpu, label, gpu.size(mib)))
+            run.loaded(self.weights[-1])
         gpu.synchronize()
 
     def apply(self, gpu, out, step):
@@ -335,8 +343,9 @@ USAGE = """usage: python_wan.py [--describe] [--scale X | --fit-device] [--steps
 Runs the pipeline on device 0 of the CUDA driver libcuda.so.1 resolves to (the simulated one with
 LD_LIBRARY_PATH=build/sim), and prints one JSON result line.
 
-  --describe        print the scenario (GPU size, policy, expected failure) as JSON
-  --scale X         multiply every size by X (default 1: the seed's sizes)
+  --describe        print the scenario (GPU size, policy, expected failure, the weight
+                    names --corrupt takes) as JSON
+  --scale X         multiply every size by X (default 1: the reported run's sizes)
   --fit-device      scale to the device: X = its total memory / %.2f GiB
   --steps N         denoising steps (default %d)
   --corrupt WEIGHT  damage one byte of WEIGHT after loading it (checks the check), e.g. dit.blocks.3
@@ -354,9 +363,11 @@ def parse(argv):
             print(USAGE)
             sys.exit(EXIT_OK)
         if a == "--describe":
-            print(json.dumps({k: SCENARIO[k] for k in (
+            described = {k: SCENARIO[k] for k in (
                 "scenario", "title", "policy", "expected_failure", "gpu_bytes", "taken_bytes",
-                "api", "steps")}))
+                "api", "steps")}
+            described["weight_names"] = WEIGHT_NAMES
+            print(json.dumps(described))
             sys.exit(EXIT_OK)
         if a == "--fit-device":
             opts["fit"] = True
@@ -378,6 +389,10 @@ def parse(argv):
                 if not value:
                     raise ValueError
                 opts["corrupt"] = value
+                if value not in WEIGHT_NAMES:
+                    sys.stderr.write("%s: --corrupt: no weight named '%s' (--describe lists "
+                                     "\"weight_names\")\n" % (SCENARIO["scenario"], value))
+                    sys.exit(EXIT_USAGE)
         except (TypeError, ValueError):
             what = {"--scale": "a number above 0 and at most 64", "--steps": "a whole number "
                     "above 0", "--corrupt": "a weight name, e.g. dit.blocks.3"}[a]

@@ -147,6 +147,7 @@ static const struct vs_demo_scenario wan21 = {
     .api = VS_DEMO_API_SYNC,
     .steps = 10,
     .run = wan_generate,
+    .models = (const struct vs_demo_model_spec *const[]){&t5_spec, &dit_spec, &vae_spec, NULL},
 };
 
 int main(int argc, char **argv)

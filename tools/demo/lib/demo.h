@@ -62,11 +62,12 @@ struct vs_demo_scenario {
     const char *title;            /* one line for people */
     const char *policy;           /* file name in policy/examples/ */
     const char *expected_failure; /* the stage where pass-through runs out of memory */
-    uint64_t gpu_bytes;           /* the seed's GPU */
+    uint64_t gpu_bytes;           /* the reported run's GPU */
     uint64_t taken_bytes;         /* held by another process on that GPU */
     enum vs_demo_api api;
     unsigned steps;               /* denoising steps by default */
     void (*run)(struct vs_demo *d);
+    const struct vs_demo_model_spec *const *models; /* every model run loads, NULL-terminated */
 };
 
 struct vs_demo_model;

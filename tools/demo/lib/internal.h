@@ -16,8 +16,16 @@
 #include "tools/demo/lib/cu.h"
 #include "tools/demo/lib/demo.h"
 
+/* Weight names: MODEL.TENSOR or MODEL.TENSOR.K for a repeated tensor. */
+enum { VS_DEMO_NAME_MAX = 80 };
+void vs_demo_weight_name(const struct vs_demo_model_spec *spec, const struct vs_demo_tensor_spec *ts,
+                         unsigned k, char *buf, size_t len);
+/* Calls fn with every weight name of the scenario until it returns true; returns that. */
+bool vs_demo_weight_each(const struct vs_demo_scenario *s,
+                         bool (*fn)(const char *name, void *ctx), void *ctx);
+
 struct vs_demo_tensor {
-    char name[80];
+    char name[VS_DEMO_NAME_MAX];
     CUdeviceptr ptr;
     uint64_t bytes;
     uint64_t seed;
@@ -38,8 +46,8 @@ struct vs_demo {
     CUstream stream;
     double scale;
     unsigned steps;
-    const char *corrupt;  /* --corrupt: the weight to damage after its load */
-    bool corrupted;       /* it was found and damaged */
+    const char *corrupt;  /* --corrupt: the weight to damage after its load (one of the
+                           * scenario's, checked before the run) */
     const char *stage, *function;
     size_t total, used_at_start;
     uint64_t peak;

@@ -163,8 +163,9 @@ static void vs_demo_usage(const struct vs_demo_scenario *s, FILE *out)
             "Runs the pipeline on device 0 of the CUDA driver libcuda.so.1 resolves to (the\n"
             "simulated one with LD_LIBRARY_PATH=build/sim), and prints one JSON result line.\n"
             "\n"
-            "  --describe        print the scenario (GPU size, policy, expected failure) as JSON\n"
-            "  --scale X         multiply every size by X (default 1: the seed's sizes)\n"
+            "  --describe        print the scenario (GPU size, policy, expected failure, the\n"
+            "                    weight names --corrupt takes) as JSON\n"
+            "  --scale X         multiply every size by X (default 1: the reported run's sizes)\n"
             "  --fit-device      scale to the device: X = its total memory / %.2f GiB\n"
             "  --steps N         denoising steps (default %u)\n"
             "  --corrupt WEIGHT  damage one byte of WEIGHT after loading it (checks the check)\n"
@@ -172,6 +173,19 @@ static void vs_demo_usage(const struct vs_demo_scenario *s, FILE *out)
             "Exit status: 0 completed, checksums intact; 1 a weight's checksum differs; 2 bad\n"
             "usage or no driver; 3 out of memory; 4 another CUDA error.\n",
             s->name, s->title, (double)s->gpu_bytes / (1 << 30), s->steps);
+}
+
+static bool vs_demo_print_weight(const char *name, void *first)
+{
+    fputs(*(bool *)first ? "" : ",", stdout);
+    *(bool *)first = false;
+    vs_demo_json_str(stdout, name);
+    return false;
+}
+
+static bool vs_demo_is_weight(const char *name, void *wanted)
+{
+    return strcmp(name, wanted) == 0;
 }
 
 static void vs_demo_describe(const struct vs_demo_scenario *s)
@@ -184,9 +198,13 @@ static void vs_demo_describe(const struct vs_demo_scenario *s)
     vs_demo_json_str(stdout, s->policy);
     fputs(",\"expected_failure\":", stdout);
     vs_demo_json_str(stdout, s->expected_failure);
-    printf(",\"gpu_bytes\":%llu,\"taken_bytes\":%llu,\"api\":\"%s\",\"steps\":%u}\n",
+    printf(",\"gpu_bytes\":%llu,\"taken_bytes\":%llu,\"api\":\"%s\",\"steps\":%u",
            (unsigned long long)s->gpu_bytes, (unsigned long long)s->taken_bytes,
            vs_demo_api_name(s->api), s->steps);
+    fputs(",\"weight_names\":[", stdout);
+    bool first = true;
+    vs_demo_weight_each(s, vs_demo_print_weight, &first);
+    fputs("]}\n", stdout);
 }
 
 static int vs_demo_number(const char *opt, const char *arg, double max, double *out)
@@ -239,6 +257,12 @@ static int vs_demo_options(struct vs_demo *d, int argc, char **argv, bool *fit, 
                 fprintf(stderr, "--corrupt: expected a weight name, e.g. dit.blocks.3\n");
                 return -1;
             }
+            if (!vs_demo_weight_each(d->s, vs_demo_is_weight, (void *)next)) {
+                fprintf(stderr,
+                        "%s: --corrupt: no weight named '%s' (--describe lists \"weight_names\")\n",
+                        d->s->name, next);
+                return -1;
+            }
             d->corrupt = next;
             i++;
         } else {
@@ -280,10 +304,6 @@ int vs_demo_main(const struct vs_demo_scenario *s, int argc, char **argv)
 
     vs_demo_stage(d, "verify", "vs_demo_main");
     vs_demo_sync(d);
-    if (d->corrupt && !d->corrupted) {
-        fprintf(stderr, "%s: --corrupt: no weight named '%s'\n", s->name, d->corrupt);
-        return VS_DEMO_EXIT_USAGE;
-    }
     const char *bad[VS_DEMO_MAX_BAD];
     size_t n_bad = vs_demo_models_verify(d, bad, VS_DEMO_MAX_BAD);
     fprintf(stderr, "%s: completed; %zu weights (%.2f GiB) checked, %zu differ\n", s->name,

@@ -51,7 +51,31 @@ static void vs_demo_tensor_damage(struct vs_demo *d, const struct vs_demo_tensor
                                              byte, 1, d->stream),
                   "cuMemcpyHtoDAsync", t->name, 1);
     vs_demo_check(d, d->cu.stream_synchronize(d->stream), "cuStreamSynchronize", t->name, 0);
-    d->corrupted = true;
+}
+
+void vs_demo_weight_name(const struct vs_demo_model_spec *spec, const struct vs_demo_tensor_spec *ts,
+                         unsigned k, char *buf, size_t len)
+{
+    if (ts->count > 1)
+        snprintf(buf, len, "%s.%s.%u", spec->name, ts->name, k);
+    else
+        snprintf(buf, len, "%s.%s", spec->name, ts->name);
+}
+
+bool vs_demo_weight_each(const struct vs_demo_scenario *s,
+                         bool (*fn)(const char *name, void *ctx), void *ctx)
+{
+    char name[VS_DEMO_NAME_MAX];
+    for (size_t m = 0; s->models && s->models[m]; m++)
+        for (size_t i = 0; i < s->models[m]->n_tensors; i++) {
+            const struct vs_demo_tensor_spec *ts = &s->models[m]->tensors[i];
+            for (unsigned k = 0; k < (ts->count > 1 ? ts->count : 1); k++) {
+                vs_demo_weight_name(s->models[m], ts, k, name, sizeof name);
+                if (fn(name, ctx))
+                    return true;
+            }
+        }
+    return false;
 }
 
 struct vs_demo_model *vs_demo_model_load(struct vs_demo *d, const struct vs_demo_model_spec *spec)
@@ -70,10 +94,7 @@ struct vs_demo_model *vs_demo_model_load(struct vs_demo *d, const struct vs_demo
         const struct vs_demo_tensor_spec *ts = &spec->tensors[i];
         for (unsigned k = 0; k < (ts->count > 1 ? ts->count : 1); k++) {
             struct vs_demo_tensor *t = &m->tensors[m->n_tensors];
-            if (ts->count > 1)
-                snprintf(t->name, sizeof t->name, "%s.%s.%u", spec->name, ts->name, k);
-            else
-                snprintf(t->name, sizeof t->name, "%s.%s", spec->name, ts->name);
+            vs_demo_weight_name(spec, ts, k, t->name, sizeof t->name);
             t->bytes = vs_demo_scaled(d, ts->bytes);
             t->seed = vs_demo_seed(t->name);
             t->ptr = vs_demo_alloc(d, t->name, t->bytes);
