@@ -68,9 +68,9 @@ LATENT_FRAMES = 21
 
 
 class CudaError(Exception):
-    def __init__(self, code, call, what, size):
-        super().__init__("%s failed for %s (%d bytes): error %d" % (call, what, size, code))
-        self.code, self.call, self.what, self.size = code, call, what, size
+    def __init__(self, code, name, call, what, size):
+        super().__init__("%s failed" % call)
+        self.code, self.name, self.call, self.what, self.size = code, name, call, what, size
 
 
 class Device:
@@ -95,10 +95,16 @@ class Device:
         self.used_at_start = total.value - free.value
         self.peak = 0
 
-    @staticmethod
-    def check(code, call, what, size):
+    def check(self, code, call, what, size):
         if code != 0:
-            raise CudaError(code, call, what, size)
+            raise CudaError(code, self.error_name(code), call, what, size)
+
+    def error_name(self, code):
+        """The driver's name for a CUresult, as the C demos print it; "error N" without one."""
+        name = ctypes.c_char_p()
+        if self.cu.cuGetErrorName(code, ctypes.byref(name)) == 0 and name.value:
+            return name.value.decode()
+        return "error %d" % code
 
     def size(self, mib):
         return max(STRIPE, int(mib * MiB * self.scale) // STRIPE * STRIPE)
@@ -321,8 +327,7 @@ class Run:
         r = {"scenario": SCENARIO["scenario"], "completed": failure is None,
              "failed_stage": self.stage if failure else None,
              "failed_function": self.function if failure else None,
-             "error": "CUDA_ERROR_OUT_OF_MEMORY" if failure and failure.code ==
-             CUDA_ERROR_OUT_OF_MEMORY else ("error %d" % failure.code if failure else None),
+             "error": failure.name if failure else None,
              "call": failure.call if failure else None,
              "block": failure.what if failure else None,
              "request_bytes": failure.size if failure else None,
@@ -425,8 +430,9 @@ def main(argv):
         sys.stderr.write("%s: cannot load the CUDA driver: %s\n" % (SCENARIO["scenario"], e))
         return EXIT_USAGE
     except CudaError as e:
-        sys.stderr.write("%s: %s in stage %s (%s)\n" % (SCENARIO["scenario"], e, run.stage,
-                                                        run.function))
+        # Worded as the C demos word it (tools/demo/lib/run.c, vs_demo_check).
+        sys.stderr.write("%s: %s failed in stage %s (%s) for %s (%d bytes): %s\n" % (
+            SCENARIO["scenario"], e.call, run.stage, run.function, e.what, e.size, e.name))
         run.result(gpu, failure=e, steps=opts["steps"])
         return EXIT_OOM if e.code == CUDA_ERROR_OUT_OF_MEMORY else EXIT_CUDA
     bad = [w.name for w in run.weights if not w.intact(gpu)]

@@ -1,0 +1,60 @@
+/* What a new user meets walking README.md and docs/ (issue "a good guest"): the behaviours the
+ * docs promise, one test each. The command-by-command walk itself is in docs/docs-walk.md.
+ */
+#include <strings.h>
+
+#include "interpose_harness.h"
+#include "python_fixture.h"
+
+#define CLI VS_BUILD_DIR "/vramshim"
+#define DEMOS VS_BUILD_DIR "/demo/"
+
+static struct vs_run run_plain(const char *const *argv, const char *const *env)
+{
+    return vs_run(argv, 0, env);
+}
+
+/* "seed" is an internal word; help texts say "the reported failure" or name the case. */
+Test(guest_docs, help_texts_do_not_say_seed)
+{
+    const char *const commands[][3] = {
+        {CLI, "--help", NULL},           {CLI, "demo", "--help"},
+        {DEMOS "wan21_t2v", "--help", NULL}, {DEMOS "ovi_fusion", "--help", NULL},
+        {DEMOS "comfyui_wan22", "--help", NULL},
+    };
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        const char *argv[] = {commands[i][0], commands[i][1], commands[i][2], NULL};
+        struct vs_run r = run_plain(argv, NULL);
+        cr_expect_eq(r.status, 0, "%s %s: exit %d", argv[0], argv[1], r.status);
+        cr_expect(r.out[0], "%s %s printed nothing", argv[0], argv[1]);
+        cr_expect(!strcasestr(r.out, "seed"), "%s %s says seed:\n%s", argv[0], argv[1], r.out);
+        vs_run_free(&r);
+    }
+    const char *py[] = {vs_python(), DEMOS "python_wan.py", "--help", NULL};
+    struct vs_run r = run_plain(py, NULL);
+    cr_expect(r.out[0] && !strcasestr(r.out, "seed"), "python_wan.py --help:\n%s", r.out);
+    vs_run_free(&r);
+}
+
+/* The native and the Python Wan demo run out of memory in the same place on the same GPU and
+ * must say so in the same words. */
+Test(guest_docs, wan_demos_word_the_same_failure_alike, .timeout = 120)
+{
+    const char *env[] = {"SIMCUDA_VRAM=11766MiB", NULL};
+    const char *c_argv[] = {DEMOS "wan21_t2v", NULL};
+    const char *py_argv[] = {vs_python(), DEMOS "python_wan.py", NULL};
+    struct vs_run c = run_plain(c_argv, env), py = run_plain(py_argv, env);
+    cr_expect_eq(c.status, 3, "%s", c.raw_err);
+    cr_expect_eq(py.status, 3, "%s", py.raw_err);
+    const char *tail = " failed in stage text_encoder_load (%s) for t5.blocks.10 (385875968 bytes): "
+                       "CUDA_ERROR_OUT_OF_MEMORY\n";
+    char c_line[256], py_line[256];
+    snprintf(c_line, sizeof c_line, "wan21-t2v-1.3b: cuMemAlloc_v2");
+    snprintf(c_line + strlen(c_line), sizeof c_line - strlen(c_line), tail, "t5_load");
+    snprintf(py_line, sizeof py_line, "python-wan21-t2v-1.3b: cuMemAllocAsync");
+    snprintf(py_line + strlen(py_line), sizeof py_line - strlen(py_line), tail, "WanT2V.generate");
+    cr_expect(strstr(c.raw_err, c_line), "expected:\n%s\ngot:\n%s", c_line, c.raw_err);
+    cr_expect(strstr(py.raw_err, py_line), "expected:\n%s\ngot:\n%s", py_line, py.raw_err);
+    vs_run_free(&c);
+    vs_run_free(&py);
+}
