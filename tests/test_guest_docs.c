@@ -58,3 +58,22 @@ Test(guest_docs, wan_demos_word_the_same_failure_alike, .timeout = 120)
     vs_run_free(&c);
     vs_run_free(&py);
 }
+
+/* A process without a socket where ctl looks may have one under another XDG_RUNTIME_DIR: the
+ * message names the paths tried and this shell's XDG_RUNTIME_DIR. */
+Test(guest_docs, ctl_says_where_it_looked)
+{
+    char pid[32];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    const char *argv[] = {CLI, "ctl", pid, "status", NULL};
+    const char *env[] = {"XDG_RUNTIME_DIR=/tmp/vs_guest_xdg", NULL};
+    struct vs_run r = run_plain(argv, env);
+    cr_expect_eq(r.status, 1);
+    char path[128];
+    snprintf(path, sizeof path, "(/tmp/vs_guest_xdg/vramshim/%s.sock and ", pid);
+    cr_expect(strstr(r.raw_err, path), "%s", r.raw_err);
+    cr_expect(strstr(r.raw_err, "XDG_RUNTIME_DIR is '/tmp/vs_guest_xdg' here") &&
+                  strstr(r.raw_err, "if it was, it had another XDG_RUNTIME_DIR"),
+              "%s", r.raw_err);
+    vs_run_free(&r);
+}

@@ -63,11 +63,17 @@ static int vs_ctl_connect(long pid)
     }
     if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
         fprintf(stderr, "vramshim ctl: no process %ld\n", pid);
-    else
+    else {
+        /* The process chose its socket's directory from its own XDG_RUNTIME_DIR. */
+        const char *xdg = getenv("XDG_RUNTIME_DIR");
         fprintf(stderr,
-                "vramshim ctl: process %ld has no control socket (looked for %s%s%s); start it "
-                "with VRAMSHIM_CTL=1 or ctl = on in its policy\n",
-                pid, tried[0], *tried[0] ? " and " : "", tried[1]);
+                "vramshim ctl: process %ld has no control socket where this shell looks (%s%s%s; "
+                "XDG_RUNTIME_DIR is %s%s%s here). Start it with VRAMSHIM_CTL=1 or ctl = on in its "
+                "policy; if it was, it had another XDG_RUNTIME_DIR: run vramshim ctl with that "
+                "one\n",
+                pid, tried[0], *tried[0] ? " and " : "", tried[1], xdg ? "'" : "",
+                xdg ? xdg : "unset", xdg ? "'" : "");
+    }
     return -1;
 }
 
