@@ -77,3 +77,44 @@ Test(guest_docs, ctl_says_where_it_looked)
               "%s", r.raw_err);
     vs_run_free(&r);
 }
+
+/* Generated workload traces follow the trace format (docs/tracing.md: "site" is an integer, 0
+ * for none), and `policy match --trace` on one says why it has no call sites. */
+Test(guest_docs, generated_traces_have_site_0_and_match_says_why_no_sites)
+{
+    const char *gen[] = {CLI, "workload", "sdxl-vae-decode", "--small", "-o", "-", NULL};
+    struct vs_run r = run_plain(gen, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.raw_err);
+    size_t events = 0;
+    for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *o = json_loads(line, 0, NULL);
+        cr_assert(o, "not JSON: %s", line);
+        const char *ev = json_string_value(json_object_get(o, "ev"));
+        if (ev && (!strcmp(ev, "alloc") || !strcmp(ev, "free"))) {
+            json_t *site = json_object_get(o, "site");
+            cr_expect(json_is_integer(site) && json_integer_value(site) == 0, "%s", line);
+            events++;
+        }
+        json_decref(o);
+    }
+    cr_expect_gt(events, 10);
+    vs_run_free(&r);
+
+    char path[] = "/tmp/vs_guest_workloadXXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    const char *write[] = {CLI, "workload", "sdxl-vae-decode", "--small", "-o", path, NULL};
+    r = run_plain(write, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.raw_err);
+    vs_run_free(&r);
+    const char *match[] = {CLI, "policy", "match", VS_SOURCE_DIR "/policy/examples/wan21-t2v-1.3b-12gb.ini",
+                           "--trace", path, NULL};
+    r = run_plain(match, NULL);
+    cr_expect_eq(r.status, 0, "%s", r.raw_err);
+    cr_expect(strstr(r.out, "it is the generated workload sdxl-vae-decode-small, which has none"), "%s",
+              r.out);
+    cr_expect(!strstr(r.out, "stacks"), "%s", r.out);
+    vs_run_free(&r);
+    unlink(path);
+}

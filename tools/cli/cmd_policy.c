@@ -250,8 +250,12 @@ static int vs_match_trace(const struct vs_policy *p, const struct vs_names *name
     }
     char *line = NULL;
     size_t cap = 0, sites = 0;
+    char *workload = NULL; /* the header's "workload": a generated trace */
     while (getline(&line, &cap, f) > 0) {
         json_t *o = json_loads(line, 0, NULL);
+        const char *w = json_string_value(json_object_get(o, "workload"));
+        if (w && json_object_get(o, "vramshim_trace") && !workload)
+            workload = strdup(w);
         json_t *frames = json_object_get(o, "frames");
         const char *ev = json_string_value(json_object_get(o, "ev"));
         if (ev && !strcmp(ev, "site") && json_is_array(frames)) {
@@ -274,8 +278,15 @@ static int vs_match_trace(const struct vs_policy *p, const struct vs_names *name
     }
     free(line);
     fclose(f);
-    if (!sites)
-        printf("%s: no call sites (record the trace with stacks on)\n", path);
+    if (!sites && workload)
+        printf("%s: no call sites: it is the generated workload %s, which has none; match against "
+               "a trace recorded with VRAMSHIM_TRACE\n",
+               path, workload);
+    else if (!sites)
+        printf("%s: no call sites (it was recorded with VRAMSHIM_TRACE_STACKS=0; the default, 1, "
+               "records them)\n",
+               path);
+    free(workload);
     return 0;
 }
 

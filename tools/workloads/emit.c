@@ -71,7 +71,7 @@ static void vs_emit_event(struct vs_emit *e, const char *ev, const char *api,
             e->t_ns, ev, api, t->ptr, t->size, t->stream);
     vs_emit_json_str(e->out, "stage", e->stage);
     vs_emit_json_str(e->out, "tag", t->tag);
-    fputs(",\"site\":null", e->out);
+    fputs(",\"site\":0", e->out); /* no call site (docs/tracing.md) */
     if (name)
         vs_emit_json_str(e->out, "name", name);
     fputs("}\n", e->out);
