@@ -118,3 +118,29 @@ Test(guest_docs, generated_traces_have_site_0_and_match_says_why_no_sites)
     vs_run_free(&r);
     unlink(path);
 }
+
+/* Without the reference packages tools/golden/make_golden.py says what to install instead of a
+ * traceback (numpy is hidden here by a module that fails to import, as a missing one does). */
+Test(guest_docs, make_golden_without_numpy_says_what_to_install)
+{
+    char dir[] = "/tmp/vs_guest_nonumpyXXXXXX";
+    cr_assert(mkdtemp(dir));
+    char mod[64], env_path[96];
+    snprintf(mod, sizeof mod, "%s/numpy.py", dir);
+    FILE *f = fopen(mod, "w");
+    cr_assert(f);
+    fputs("raise ModuleNotFoundError(\"No module named 'numpy'\", name='numpy')\n", f);
+    fclose(f);
+    snprintf(env_path, sizeof env_path, "PYTHONPATH=%s", dir);
+    const char *argv[] = {vs_python(), VS_SOURCE_DIR "/tools/golden/make_golden.py", "--help", NULL};
+    const char *env[] = {env_path, NULL};
+    struct vs_run r = run_plain(argv, env);
+    cr_expect_eq(r.status, 1);
+    cr_expect(!strstr(r.raw_err, "Traceback"), "%s", r.raw_err);
+    cr_expect(strstr(r.raw_err, "make_golden.py: the Python package 'numpy' is missing") &&
+                  strstr(r.raw_err, "pip install torch=="),
+              "%s", r.raw_err);
+    vs_run_free(&r);
+    unlink(mod);
+    rmdir(dir);
+}

@@ -16,15 +16,22 @@ import math
 import os
 import sys
 
-import numpy as np
-import safetensors
-import torch
-import diffusers
-from diffusers import AutoencoderKL, AutoencoderKLWan
-from diffusers.loaders.single_file_utils import (
-    convert_ldm_vae_checkpoint,
-    convert_wan_vae_to_diffusers,
-)
+# The reference packages (versions: tools/golden/README.md); without them, say what to install.
+REQUIREMENTS = "torch==2.15.0 diffusers==0.42.1 safetensors==0.8.0 numpy==2.4.6"
+try:
+    import numpy as np
+    import safetensors
+    import torch
+    import diffusers
+    from diffusers import AutoencoderKL, AutoencoderKLWan
+    from diffusers.loaders.single_file_utils import (
+        convert_ldm_vae_checkpoint,
+        convert_wan_vae_to_diffusers,
+    )
+except ImportError as e:
+    sys.exit("make_golden.py: the Python package '%s' is missing (%s). It needs:\n"
+             "    pip install %s\n(see tools/golden/README.md)" % (
+                 (e.name or "?").split(".")[0], e, REQUIREMENTS))
 
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "golden")
 MASK64 = (1 << 64) - 1
