@@ -235,3 +235,36 @@ Test(decode_cli, auto_arch_recognises_wan_weights_with_4d_latents)
     unlink(in);
     unlink(out);
 }
+
+/* sd_small's config says scaling_factor 0.18215 (SD); --arch sdxl (0.13025) disagrees: the
+ * file's figure is used and one line says so. */
+Test(decode_cli, arch_and_config_that_disagree_are_reported)
+{
+    struct vs_st_file io;
+    struct vs_err err;
+    cr_assert_eq(vs_st_open(&io, GOLDEN "sd_small.io.safetensors", &err), 0, "%s", err.msg);
+    const struct vs_st_tensor *l = vs_st_find(&io, "latents");
+    float *lat = malloc(l->numel * sizeof *lat);
+    vs_st_read_f32(&io, l, lat, &err);
+    char in[] = "/tmp/vs_cli_in_XXXXXX.npy", out[] = "/tmp/vs_cli_out_XXXXXX.npy", buf[8192],
+         args[1024];
+    close(mkstemps(in, 4));
+    close(mkstemps(out, 4));
+    cr_assert_eq(vs_npy_write(in, lat, 4, l->shape, &err), 0, "%s", err.msg);
+    const char *archs[] = {"sdxl", "sd"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(args, sizeof args, "--vae " GOLDEN "sd_small.vae.safetensors --latents %s "
+                 "--arch %s --mode monolithic --threads 1 -o %s", in, archs[k], out);
+        cr_assert_eq(run(args, buf, sizeof buf), 0, "%s", buf);
+        const char *note = strstr(buf, "decode: --arch sdxl scales latents with scaling_factor "
+                                       "0.13025, shift_factor 0, but the config in ");
+        if (k == 0)
+            cr_expect(note && strstr(note, "says 0.18215, 0: using the file's"), "%s", buf);
+        else
+            cr_expect(!strstr(buf, "--arch"), "--arch sd agrees with the file:\n%s", buf);
+    }
+    free(lat);
+    vs_st_close(&io);
+    unlink(in);
+    unlink(out);
+}

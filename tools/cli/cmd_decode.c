@@ -252,6 +252,15 @@ static int decode_kl(const struct decode_args *a, struct vs_array *lat, struct v
                                  : "SD3 and Flux.1 (--arch sd3|flux)");
             goto out;
         }
+        /* The weights' own config wins over the family's figures; say so when they differ. */
+        const struct vs_arch_info *fam = a->arch;
+        if (fam->arch != VS_ARCH_AUTO && d.scaling_from_config &&
+            (d.scaling_factor != fam->scaling_factor || d.shift_factor != fam->shift_factor))
+            fprintf(stderr,
+                    "decode: --arch %s scales latents with scaling_factor %g, shift_factor %g, "
+                    "but the config in %s says %g, %g: using the file's\n",
+                    fam->name, (double)fam->scaling_factor, (double)fam->shift_factor, a->vae,
+                    (double)d.scaling_factor, (double)d.shift_factor);
         for (size_t i = 0; i < lat->numel; i++)
             lat->data[i] = lat->data[i] / d.scaling_factor + d.shift_factor;
     }
