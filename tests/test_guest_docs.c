@@ -144,3 +144,32 @@ Test(guest_docs, make_golden_without_numpy_says_what_to_install)
     unlink(mod);
     rmdir(dir);
 }
+
+/* docs/stages.md "Building against the C API": the example builds with the documented command
+ * and runs with the shim (the API answers) and without it (it says so and still works). */
+Test(guest_docs, api_example_builds_and_runs_with_and_without_the_shim, .timeout = 120)
+{
+    char exe[] = "/tmp/vs_guest_api_clientXXXXXX";
+    int fd = mkstemp(exe);
+    cr_assert(fd >= 0);
+    close(fd);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "cd " VS_SOURCE_DIR " && CUDA=$(tools/find-cuda.sh) && cc -Wall -Wextra -Werror "
+             "-Iinclude -I$CUDA/include examples/api_client.c -o %s -L$CUDA/lib64/stubs -lcuda "
+             "-ldl",
+             exe);
+    cr_assert_eq(system(cmd), 0, "the example does not build: %s", cmd);
+    const char *argv[] = {exe, NULL};
+    struct vs_run with = vs_run(argv, 1, NULL), without = vs_run(argv, 0, NULL);
+    cr_expect_eq(with.status, 0, "%s", with.raw_err);
+    cr_expect(strstr(with.out, "stage_begin load: 0\ntag weights: 0\nstage_end load: 0\n"
+                               "demote load: 0\nstatus: {"),
+              "%s", with.out);
+    cr_expect(strstr(with.out, "\"demoted_bytes\":67108864"), "%s", with.out);
+    cr_expect_eq(without.status, 0, "%s", without.raw_err);
+    cr_expect_str_eq(without.out, "vramshim is not loaded: running without it\n");
+    vs_run_free(&with);
+    vs_run_free(&without);
+    unlink(exe);
+}
