@@ -173,3 +173,14 @@ Test(guest_docs, api_example_builds_and_runs_with_and_without_the_shim, .timeout
     vs_run_free(&without);
     unlink(exe);
 }
+
+/* Every transcript in README.md and docs/ shows what its command prints (docs/docs-walk.md). */
+Test(guest_docs, transcripts_in_the_docs_match_the_commands, .timeout = 300)
+{
+    const char *argv[] = {vs_python(), VS_SOURCE_DIR "/tools/docs_walk.py", "--build", VS_BUILD_DIR,
+                          NULL};
+    struct vs_run r = run_plain(argv, NULL);
+    cr_expect_eq(r.status, 0, "%s%s", r.out, r.raw_err);
+    cr_expect(strstr(r.out, ", 0 differ\n"), "%s", r.out);
+    vs_run_free(&r);
+}
