@@ -167,8 +167,9 @@ static bool on_stack(uintptr_t lo, uintptr_t hi)
     return lo >= stack_lo && hi <= stack_hi && lo < hi;
 }
 
-/* Fills raw from the memo for this CFA; returns the frame count, 0 when it does not hold. */
-static int walk_recall(uintptr_t cfa0, void **raw)
+/* Fills raw from the memo for this CFA; returns the frame count, 0 when it does not hold. A slot
+ * of a changed chain may lie in another frame's locals, which AddressSanitizer poisons. */
+__attribute__((no_sanitize_address)) static int walk_recall(uintptr_t cfa0, void **raw)
 {
     const struct walk_memo *m = &memo[(cfa0 >> 4) % VS_WALK_MEMO];
     if (m->cfa0 != cfa0 || m->n == 0 || !on_stack(cfa0, m->cfas[m->n - 1]))
