@@ -8,6 +8,7 @@
 #   tools/cli/ tools/trace/ tools/workloads/ -> $(BUILD)/vramshim (CLI)
 #   tests/test_*.c                    -> $(BUILD)/tests/test_*       (one criterion binary each)
 #   tests/progs/*.c                   -> $(BUILD)/tests/progs/*      (programs the tests run)
+#   tests/progs/*.cc                  -> $(BUILD)/tests/progs/lib*.so (C++ libraries they dlopen)
 #   tools/gpucheck/*.c                -> $(BUILD)/gpucheck/*         (real-GPU check programs)
 #   bench/*.c                         -> $(BUILD)/bench/*            (run by `make bench`)
 #   tools/demo/*.c + tools/demo/lib/  -> $(BUILD)/demo/*             (`vramshim demo` programs)
