@@ -160,6 +160,13 @@ $(BUILD)/tests/progs/%: $(BUILD)/obj/tests/progs/%.o $$(if $$(filter $$(LINKED_P
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -ldl -lm
 
+# tests/stubs/*.c: small shared libraries the tests load in place of a driver.
+STUBS := $(patsubst tests/stubs/%.c,$(BUILD)/tests/stubs/%.so,$(sort $(wildcard tests/stubs/*.c)))
+progs: $(STUBS)
+$(BUILD)/tests/stubs/%.so: $(BUILD)/obj/tests/stubs/%.o
+	@mkdir -p $(@D)
+	$(CC) -shared $(LDFLAGS) $^ -o $@
+
 # Benchmarks link every layer and simcuda; mimalloc is the baseline some of them compare with.
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ALLOC_A) $(POLICY_A) $(KERNELS_A) $(SIM_LIB)
 	@mkdir -p $(@D)
