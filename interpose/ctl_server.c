@@ -188,7 +188,8 @@ static bool receive(struct conn *c)
 /* Sends what the socket takes of the reply; false on a send error. */
 static bool transmit(struct conn *c)
 {
-    ssize_t w = send(c->fd, c->reply + c->sent, c->reply_len - c->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t w =
+        send(c->fd, c->reply + c->sent, c->reply_len - c->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (w < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
     c->sent += (size_t)w;
@@ -202,7 +203,7 @@ static void step(struct conn *c, short revents, long long now)
     bool ok = true;
     if (ok && c->reading && (revents & (POLLIN | POLLHUP | POLLERR)))
         ok = receive(c);
-    if (ok && c->reply && c->sent < c->reply_len && (revents & (POLLOUT | POLLERR)))
+    if (ok && c->reply && c->sent < c->reply_len && (revents & (POLLOUT | POLLERR | POLLHUP)))
         ok = transmit(c);
     if (ok && c->deadline <= now) {
         if (c->reading && !c->reply)

@@ -40,8 +40,8 @@ int vs_log_enabled(enum vs_log_level level)
 /* Per service thread (vs_log_service_thread); zero in every other thread. */
 static __thread struct {
     bool on;
-    unsigned tokens;            /* lines that may be written now */
-    struct timespec refilled;   /* when the last token was added */
+    unsigned tokens;              /* lines that may be written now */
+    struct timespec refilled;     /* when the last token was added */
     unsigned suppressed, dropped; /* left out since the last line written */
 } svc __attribute__((tls_model("initial-exec")));
 
