@@ -108,9 +108,12 @@ static long long now_ms(void)
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-static void close_conn(struct conn *c)
+/* Frees the slot; the descriptor is closed unless the program closed it already (its number may
+ * be the program's own by now). */
+static void close_conn(struct conn *c, bool fd_gone)
 {
-    close(c->fd);
+    if (!fd_gone)
+        close(c->fd);
     free(c->reply);
     *c = (struct conn){.fd = -1};
 }
@@ -200,8 +203,12 @@ static bool transmit(struct conn *c)
  * gets the timeout error, any other is closed. */
 static void step(struct conn *c, short revents, long long now)
 {
+    if (revents & POLLNVAL) {
+        close_conn(c, true);
+        return;
+    }
     bool ok = true;
-    if (ok && c->reading && (revents & (POLLIN | POLLHUP | POLLERR)))
+    if (c->reading && (revents & (POLLIN | POLLHUP | POLLERR)))
         ok = receive(c);
     if (ok && c->reply && c->sent < c->reply_len && (revents & (POLLOUT | POLLERR | POLLHUP)))
         ok = transmit(c);
@@ -213,7 +220,7 @@ static void step(struct conn *c, short revents, long long now)
         c->reading = false;
     }
     if (!ok || (!c->reading && (!c->reply || c->sent == c->reply_len)))
-        close_conn(c);
+        close_conn(c, false);
 }
 
 /* Serves every connection at once (poll), each bounded by its own deadline, so a slow or silent
@@ -249,6 +256,10 @@ static void *serve_loop(void *arg)
         for (size_t i = 0; i < VS_CTL_MAX_CLIENTS; i++)
             if (conns[i].fd >= 0)
                 step(&conns[i], pfd[i].revents, now);
+        if (pfd[VS_CTL_MAX_CLIENTS].revents & POLLNVAL) {
+            vs_log(VS_LOG_ERROR, "control socket stopped: the program closed its descriptor");
+            return NULL;
+        }
         if (pfd[VS_CTL_MAX_CLIENTS].revents & POLLIN)
             accept_one(lfd, free_slot);
     }
