@@ -1,13 +1,14 @@
 /* libFuzzer target: the control socket's request path exactly as the server runs it
  * (interpose/ctl_server.c): received bytes go through vs_ctl_feed in the pieces recv() would
  * return, and a complete line through vs_ctl_handle, the real handler (stage, stage-end, status,
- * demote, promote on the shim's real stage registry; no driver is loaded, so demote and promote
- * get their "not available" answer). Every reply must be one JSON object.
+ * demote, promote on the shim's real stage registry). Every reply must be one JSON object without
+ * a newline.
  *
  * Input: byte 0 sets the piece size (1..64 bytes), the rest is what the client sent. Stages an
- * input began are ended after it, so inputs do not depend on each other.
+ * input began are ended after it (their names stay in the registry, as in the shim).
  */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,19 +19,21 @@
 #include "interpose/stage.h"
 #include "policy/names.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+/* The registry and settings, as the first hooked call makes them (once; the replay main of the
+ * normal builds has no LLVMFuzzerInitialize). Whichever driver the library path gives, if any,
+ * only answers what the handler asks; no allocation is ever made. */
+static void init_once(void)
 {
-    (void)argc;
-    (void)argv;
-    setenv("VRAMSHIM_REAL_LIBCUDA", "/nonexistent/libcuda.so.1", 1);
+    static bool ready;
+    if (ready)
+        return;
+    ready = true;
     setenv("VRAMSHIM_LOG", "error", 1);
     unsetenv("VRAMSHIM_CTL");
     unsetenv("VRAMSHIM_POLICY");
-    vs_init(); /* the registry and settings, as the first hooked call makes them */
-    return 0;
+    vs_init();
 }
 
 static void check_reply(char *reply)
@@ -57,6 +60,7 @@ static void end_ctl_stages(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    init_once();
     if (size == 0)
         return 0;
     size_t piece = 1 + data[0] % 64;
