@@ -173,6 +173,13 @@ $(BUILD)/tests/progs/lib%.so: tests/progs/%.cc
 	@mkdir -p $(@D)
 	$(CXX) -O2 -g -Wall -Wextra -Werror -fPIC -shared $(LDFLAGS) $< -o $@
 
+# tests/stubs/*.c: small shared libraries the tests load in place of a driver.
+STUBS := $(patsubst tests/stubs/%.c,$(BUILD)/tests/stubs/%.so,$(sort $(wildcard tests/stubs/*.c)))
+progs: $(STUBS)
+$(BUILD)/tests/stubs/%.so: $(BUILD)/obj/tests/stubs/%.o
+	@mkdir -p $(@D)
+	$(CC) -shared $(LDFLAGS) $^ -o $@
+
 # Benchmarks link every layer and simcuda; mimalloc is the baseline some of them compare with.
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ALLOC_A) $(POLICY_A) $(KERNELS_A) $(SIM_LIB)
 	@mkdir -p $(@D)

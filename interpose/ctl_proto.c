@@ -96,6 +96,19 @@ static char *run(enum cmd c, const char *arg)
     return vs_ctl_error(msg);
 }
 
+enum vs_ctl_fed vs_ctl_feed(struct vs_ctl_request *r, const char *data, size_t n, size_t *used)
+{
+    size_t room = sizeof r->line - r->len;
+    const char *nl = memchr(data, '\n', n < room ? n : room);
+    size_t take = nl ? (size_t)(nl - data) : (n < room ? n : room);
+    memcpy(r->line + r->len, data, take);
+    r->len += take;
+    *used = take + (nl != NULL);
+    if (nl)
+        return VS_CTL_LINE;
+    return r->len == sizeof r->line ? VS_CTL_TOO_LONG : VS_CTL_MORE;
+}
+
 char *vs_ctl_handle(const char *line, size_t len)
 {
     char msg[200];

@@ -1,8 +1,10 @@
 /* The control socket server (protocol and paths in ctl_proto.h).
  *
- * One thread, started at most once per process, serves one connection at a time: it reads one
- * request line (bounded size, 2 s timeout), checks the peer's uid (SO_PEERCRED: only the
- * process's own uid is served), answers and closes. The socket file is removed at exit.
+ * One thread, started at most once per process, serves up to VS_CTL_MAX_CLIENTS connections at
+ * once with poll(): each reads one request line (bounded size, one deadline for the whole
+ * request), has its peer's uid checked (SO_PEERCRED: only the process's own uid is served), gets
+ * its reply and is closed; limits and error replies in ctl_proto.h. The thread's log lines are
+ * rate-limited and never block (vs_log_service_thread). The socket file is removed at exit.
  * fork(): the child has no serving thread and does not remove the parent's socket; the parent
  * keeps serving.
  */

@@ -23,10 +23,18 @@ static bool vs_ready;
 static atomic_bool vs_initialised;
 static __thread bool vs_initialising __attribute__((tls_model("initial-exec")));
 
+/* The address of `name` in the library `handle`; NULL when it lacks it or when the symbol is the
+ * shim's own (VRAMSHIM_REAL_LIBCUDA naming the shim would make every forward call itself). */
 static void *resolve_real(const char *name, void *handle)
 {
+    static Dl_info self;
     vs_dlsym_fn real_dlsym = vs_real_dlsym();
-    return real_dlsym ? real_dlsym(handle, name) : NULL;
+    void *p = real_dlsym ? real_dlsym(handle, name) : NULL;
+    Dl_info info;
+    if (p && (self.dli_fbase || dladdr((void *)&vs_init, &self)) && dladdr(p, &info) &&
+        info.dli_fbase == self.dli_fbase)
+        return NULL;
+    return p;
 }
 
 static void fork_prepare(void)
@@ -48,28 +56,77 @@ static void fork_child(void)
     vs_trace_fork_child();
 }
 
+/* How many of the entry points vs_drv needs `handle` lacks; the first few are named in buf. */
+static size_t count_missing(void *handle, char *buf, size_t n)
+{
+    static const char *const names[] = {
+#define VS_DRIVER_NAME(name, type) #name,
+        VS_DRIVER_FUNCS(VS_DRIVER_NAME)
+#undef VS_DRIVER_NAME
+    };
+    size_t missing = 0, used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        if (resolve_real(names[i], handle))
+            continue;
+        if (missing++ < 3 && used < n) {
+            int k = snprintf(buf + used, n - used, "%s%s", missing > 1 ? ", " : "", names[i]);
+            used += k > 0 ? (size_t)k : 0;
+        }
+    }
+    if (missing > 3 && used < n)
+        snprintf(buf + used, n - used, " and %zu more of the %zu", missing - 3,
+                 sizeof names / sizeof *names);
+    return missing;
+}
+
+/* Opens path as the real driver; NULL (one error line) when it cannot be opened or lacks entry
+ * points the shim needs and `then` names what happens instead. An incomplete driver is kept only
+ * when there is nothing else to use (then is NULL): it gets the pass-through fate set below. */
+static void *open_driver(const char *path, const char *then, size_t *missing)
+{
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        vs_log(VS_LOG_ERROR, "cannot open the real driver %s (%s); %s", path, dlerror(),
+               then ? then : "driver calls will fail");
+        return NULL;
+    }
+    char names[160];
+    *missing = count_missing(handle, names, sizeof names);
+    if (*missing && then) {
+        vs_log(VS_LOG_ERROR, "the real driver %s lacks the driver entry points %s; %s", path,
+               names, then);
+        dlclose(handle);
+        return NULL;
+    }
+    if (*missing)
+        vs_log(VS_LOG_ERROR,
+               "the real driver %s lacks the driver entry points %s; the arena is off and calls "
+               "pass through to what it has",
+               path, names);
+    return handle;
+}
+
 static bool open_real_driver(void)
 {
     /* dlopen of an already loaded libcuda.so.1 returns that very object, so its symbols are the
-     * ones the process resolves; RTLD_LOCAL keeps a driver loaded here out of the global scope. */
-    void *handle = dlopen(vs_cfg.real_libcuda, RTLD_NOW | RTLD_LOCAL);
-    if (!handle && strcmp(vs_cfg.real_libcuda, VS_DEFAULT_LIBCUDA) != 0) {
-        /* A wrong VRAMSHIM_REAL_LIBCUDA must not break the program: use the default driver. */
-        vs_log(VS_LOG_ERROR, "cannot open the real driver %s (%s); using %s", vs_cfg.real_libcuda,
-               dlerror(), VS_DEFAULT_LIBCUDA);
-        handle = dlopen(VS_DEFAULT_LIBCUDA, RTLD_NOW | RTLD_LOCAL);
-    }
-    if (!handle) {
-        vs_log(VS_LOG_ERROR, "cannot open the real driver %s (%s); driver calls will fail",
-               VS_DEFAULT_LIBCUDA, dlerror());
+     * ones the process resolves; RTLD_LOCAL keeps a driver loaded here out of the global scope.
+     * A wrong VRAMSHIM_REAL_LIBCUDA must not break the program: the default driver is used. */
+    size_t missing = 0;
+    void *handle = NULL;
+    if (strcmp(vs_cfg.real_libcuda, VS_DEFAULT_LIBCUDA) != 0)
+        handle = open_driver(vs_cfg.real_libcuda, "using " VS_DEFAULT_LIBCUDA, &missing);
+    if (!handle)
+        handle = open_driver(VS_DEFAULT_LIBCUDA, NULL, &missing);
+    if (!handle)
         return false;
-    }
+    /* The arena calls every vs_drv entry unchecked: it runs only on a complete driver. */
+    if (missing)
+        vs_cfg.mode = VS_MODE_PASSTHROUGH;
 #define VS_REAL_RESOLVE(name, type) vs_real.name = (type)resolve_real(#name, handle);
     VS_HOOKS(VS_REAL_RESOLVE)
 #undef VS_REAL_RESOLVE
-    const char *missing = NULL;
-    if (vs_driver_load(&vs_drv, resolve_real, handle, &missing))
-        vs_log(VS_LOG_DEBUG, "real driver lacks %s (and maybe more)", missing);
+    vs_driver_load(&vs_drv, resolve_real, handle, NULL);
     vs_route_setup(resolve_real, handle);
     Dl_info info;
     if (vs_log_enabled(VS_LOG_DEBUG) && vs_real.cuGetProcAddress_v2 &&

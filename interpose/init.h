@@ -3,7 +3,9 @@
  * Invariants: nothing runs at load time (no constructor); the first hooked driver call, or the
  * first dlsym of a hooked name, runs vs_init() exactly once (pthread_once). It reads the settings,
  * opens the real driver and fills vs_real and vs_driver from it, sets up routing (route.h: arena
- * or passthrough) and registers fork handlers. It
+ * or passthrough) and registers fork handlers. The arena runs only on a driver that has every
+ * vs_driver entry point (it calls them unchecked); hooks reach vs_real only through VS_FORWARD,
+ * which checks for NULL, and never the shim's own hooks. It
  * never calls into the driver, so it is safe from any entry point (cuGetExportTable included,
  * which the shim does not hook at all). At exit the trace is flushed and, at VRAMSHIM_LOG=info, a
  * summary line is written.

@@ -1,18 +1,25 @@
 /* The control socket (interpose/ctl_server.c) and `vramshim ctl`: permissions, stale files,
- * bad requests that change nothing, status JSON, stages begun through it. Each test gives the
- * process its own XDG_RUNTIME_DIR. */
+ * bad requests that change nothing, status JSON, stages begun through it, slow, silent and
+ * oversized clients, a host whose stderr nobody reads. Each test gives the process its own
+ * XDG_RUNTIME_DIR. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "interpose/ctl_proto.h"
+#include "interpose/log.h"
 #include "stages_fixture.h"
 
 struct proc {
     pid_t pid;
     FILE *in, *out;
     char xdg[32], dir[64], sock[96], err[64];
+    int err_fd;           /* >= 0: the program's stderr, instead of the file err */
+    const char *xdg_env;  /* not NULL: XDG_RUNTIME_DIR for the program instead of xdg */
 };
 
 /* Makes a fresh XDG_RUNTIME_DIR for p (the socket directory inside is not created). */
@@ -21,6 +28,8 @@ static void make_xdg(struct proc *p)
     snprintf(p->xdg, sizeof p->xdg, "/tmp/vs_ctl_xdg_XXXXXX");
     cr_assert(mkdtemp(p->xdg), "mkdtemp: %s", strerror(errno));
     snprintf(p->dir, sizeof p->dir, "%s/vramshim", p->xdg);
+    p->err_fd = -1;
+    p->xdg_env = NULL;
 }
 
 /* Binds a socket at path and closes it without removing the file: what a crashed process
@@ -48,7 +57,7 @@ static void start_with(struct proc *p, bool stale, const char *policy)
     if (p->pid == 0) {
         dup2(to_child[0], 0);
         dup2(from_child[1], 1);
-        int e = open(p->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = p->err_fd >= 0 ? p->err_fd : open(p->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         dup2(e, 2);
         close(to_child[1]);
         close(from_child[0]);
@@ -58,7 +67,7 @@ static void start_with(struct proc *p, bool stale, const char *policy)
             snprintf(path, sizeof path, "%s/%d.sock", p->dir, (int)getpid());
             leave_stale_socket(path);
         }
-        setenv("XDG_RUNTIME_DIR", p->xdg, 1);
+        setenv("XDG_RUNTIME_DIR", p->xdg_env ? p->xdg_env : p->xdg, 1);
         if (policy)
             setenv("VRAMSHIM_POLICY", policy, 1);
         else
@@ -220,9 +229,9 @@ Test(ctl_socket, bad_requests_get_errors_and_change_nothing)
 /* Runs `vramshim ctl PID ARGS...` with the process's XDG_RUNTIME_DIR. */
 static struct vs_run ctl(const struct proc *p, const char *a1, const char *a2)
 {
-    char pid[16], xdg[96];
+    char pid[16], xdg[256];
     snprintf(pid, sizeof pid, "%d", (int)p->pid);
-    snprintf(xdg, sizeof xdg, "XDG_RUNTIME_DIR=%s", p->xdg);
+    snprintf(xdg, sizeof xdg, "XDG_RUNTIME_DIR=%s", p->xdg_env ? p->xdg_env : p->xdg);
     const char *argv[] = {VS_BUILD_DIR "/vramshim", "ctl", pid, a1, a2, NULL};
     const char *env[] = {xdg, NULL};
     return vs_run(argv, 0, env);
@@ -405,5 +414,265 @@ Test(ctl_socket, other_users_are_refused)
     cr_expect(strstr(reply, "\"ok\":false") && strstr(reply, "permission denied"), "reply: %s",
               reply);
     free(stop(&p));
+    cleanup(&p);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Connects and gives the connection a receive timeout, so a server that never answers fails the
+ * test instead of hanging it. */
+static int connect_with_timeout(const char *path, int seconds)
+{
+    int fd = connect_to(path);
+    cr_assert(fd >= 0, "cannot connect to %s: %s", path, strerror(-fd));
+    struct timeval tv = {seconds, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+/* The error of the one-line reply on fd ("" for an ok reply, NULL for none or no JSON). */
+static char *reply_error(int fd)
+{
+    char buf[65536];
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof buf - 1 && (k = recv(fd, buf + n, sizeof buf - 1 - n, 0)) > 0) {
+        n += (size_t)k;
+        if (buf[n - 1] == '\n')
+            break;
+    }
+    buf[n] = 0;
+    json_t *j = json_loads(buf, 0, NULL);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    const char *e = json_string_value(json_object_get(j, "error"));
+    char *copy = strdup(json_is_true(json_object_get(j, "ok")) ? "" : e ? e : "?");
+    json_decref(j);
+    return copy;
+}
+
+/* status is answered while other clients hold connections, within a bound far below what
+ * waiting for them would take (before, one thread served one client at a time). */
+static void expect_status_answered_promptly(const struct proc *p)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int fd = connect_with_timeout(p->sock, 30);
+    cr_assert(send(fd, "status\n", 7, MSG_NOSIGNAL) == 7);
+    char *e = reply_error(fd);
+    double took = seconds_since(&t0);
+    close(fd);
+    cr_expect(e && !*e, "status failed: %s", e ? e : "(no reply)");
+    free(e);
+    cr_expect(took < 3.0, "status took %.1f s while other clients were connected", took);
+}
+
+Test(ctl_socket, slow_client_does_not_delay_status, .timeout = 60)
+{
+    struct proc p;
+    make_xdg(&p);
+    start(&p, false);
+    int slow = connect_with_timeout(p.sock, 10);
+    pid_t trickler = fork();
+    cr_assert(trickler >= 0);
+    if (trickler == 0) { /* one byte every 200 ms for 10 s, never a newline */
+        for (int i = 0; i < 50 && send(slow, "s", 1, MSG_NOSIGNAL) == 1; i++)
+            usleep(200000);
+        _exit(0);
+    }
+    usleep(300000);
+    expect_status_answered_promptly(&p);
+    char *e = reply_error(slow);
+    cr_expect(e && strstr(e, "no newline within 2 s"), "slow client got: %s", e ? e : "(none)");
+    free(e);
+    close(slow);
+    kill(trickler, SIGKILL);
+    waitpid(trickler, NULL, 0);
+    free(stop(&p));
+    cleanup(&p);
+}
+
+Test(ctl_socket, ten_silent_clients_do_not_delay_status, .timeout = 60)
+{
+    struct proc p;
+    make_xdg(&p);
+    start(&p, false);
+    int silent[10];
+    for (int i = 0; i < 10; i++)
+        silent[i] = connect_with_timeout(p.sock, 10);
+    usleep(100000);
+    expect_status_answered_promptly(&p);
+    for (int i = 0; i < 10; i++) {
+        char *e = reply_error(silent[i]);
+        cr_expect(e && strstr(e, "no newline within 2 s"), "silent client %d got: %s", i,
+                  e ? e : "(none)");
+        free(e);
+        close(silent[i]);
+    }
+    free(stop(&p));
+    cleanup(&p);
+}
+
+/* A client writes its whole request in 4 KiB pieces, as `nc -U` does, then reads the reply;
+ * *sent_all: no write failed (before, the server closed after 256 bytes and the next write got
+ * a broken pipe, so such a client never read the reply). */
+static char *oversized_reply(const char *sock, size_t len, bool newline, bool *sent_all)
+{
+    char *req = malloc(len);
+    memset(req, 's', len);
+    if (newline)
+        req[len - 1] = '\n';
+    int fd = connect_with_timeout(sock, 10);
+    size_t off = 0;
+    for (ssize_t w = 0; off < len && w >= 0; off += (size_t)w) {
+        w = send(fd, req + off, len - off < 4096 ? len - off : 4096, MSG_NOSIGNAL);
+        if (off == 0)
+            usleep(50000); /* the server reads the first piece on its own */
+    }
+    *sent_all = off >= len;
+    if (!newline)
+        shutdown(fd, SHUT_WR);
+    char *e = reply_error(fd);
+    close(fd);
+    free(req);
+    return e;
+}
+
+Test(ctl_socket, oversized_requests_get_the_error_reply, .timeout = 60)
+{
+    static const size_t sizes[] = {257, 4097, 200000, VS_CTL_DISCARD_MAX, 8 << 20};
+    struct proc p;
+    make_xdg(&p);
+    start(&p, false);
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        for (int nl = 0; nl < 2; nl++) {
+            bool sent_all;
+            char *e = oversized_reply(p.sock, sizes[i], nl, &sent_all);
+            cr_expect(e && strstr(e, "request too long"), "%zu bytes%s: %s", sizes[i],
+                      nl ? " and a newline" : "", e ? e : "(no reply)");
+            /* Beyond the drain limit the server may close first: the reply is queued anyway. */
+            cr_expect(sent_all || sizes[i] > VS_CTL_DISCARD_MAX,
+                      "%zu bytes%s: the server closed while the request was being sent",
+                      sizes[i], nl ? " and a newline" : "");
+            free(e);
+        }
+    }
+    json_t *s = status_of(&p);
+    cr_expect(json_is_null(json_object_get(s, "stage")));
+    json_decref(s);
+    free(stop(&p));
+    cleanup(&p);
+}
+
+/* Sends n requests the process refuses with a line on its stderr, each answered in time. */
+static void refused_requests(const struct proc *p, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int fd = connect_with_timeout(p->sock, 5);
+        cr_assert(send(fd, "stage-end nope\n", 15, MSG_NOSIGNAL) == 15);
+        char *e = reply_error(fd);
+        close(fd);
+        cr_assert(e && strstr(e, "no such stage"), "request %d: %s", i, e ? e : "(no reply)");
+        free(e);
+    }
+}
+
+static int count_substr(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *at = s; (at = strstr(at, needle)); at++)
+        n++;
+    return n;
+}
+
+Test(ctl_socket, refused_requests_are_rate_limited_in_the_host_log, .timeout = 60)
+{
+    struct proc p;
+    make_xdg(&p);
+    start(&p, false);
+    refused_requests(&p, 40);
+    sleep(2);
+    refused_requests(&p, 1);
+    char *err = stop(&p);
+    int lines = count_substr(err, "vramshim: stage_end(nope): no such stage is open");
+    cr_expect(lines >= 2 && lines <= VS_LOG_BURST + 4, "%d lines for 41 refused requests:\n%s",
+              lines, err);
+    cr_expect(strstr(err, "earlier lines left out: ") && strstr(err, " over the rate limit, 0 with "
+                                                                     "stderr full)\n"),
+              "no count of the lines left out:\n%s", err);
+    free(err);
+    cleanup(&p);
+}
+
+Test(ctl_socket, stderr_pipe_nobody_reads_does_not_stop_the_server, .timeout = 60)
+{
+    int fds[2];
+    cr_assert(pipe(fds) == 0);
+    /* Fill the pipe before the program gets it (a non-blocking flag set later would be the
+     * program's too). */
+    fcntl(fds[1], F_SETFL, O_NONBLOCK);
+    char junk[4096];
+    memset(junk, 'j', sizeof junk);
+    while (write(fds[1], junk, sizeof junk) > 0)
+        ;
+    fcntl(fds[1], F_SETFL, 0);
+    struct proc p;
+    make_xdg(&p);
+    p.err_fd = fds[1];
+    start(&p, false);
+    close(fds[1]);
+    refused_requests(&p, 30);
+    expect_status_answered_promptly(&p);
+
+    fcntl(fds[0], F_SETFL, O_NONBLOCK); /* the read side only: the program's stays blocking */
+    while (read(fds[0], junk, sizeof junk) > 0)
+        ;
+    sleep(2);
+    refused_requests(&p, 1);
+    char line[4096];
+    ssize_t n = read(fds[0], line, sizeof line - 1);
+    line[n > 0 ? n : 0] = 0;
+    cr_expect(strstr(line, "vramshim: stage_end(nope): no such stage is open (") &&
+                  strstr(line, " with stderr full)\n"),
+              "after the pipe was drained: '%s'", line);
+    fputs("quit\n", p.in);
+    fclose(p.in);
+    fclose(p.out);
+    int status;
+    cr_assert(waitpid(p.pid, &status, 0) == p.pid);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    close(fds[0]);
+    cleanup(&p);
+}
+
+Test(ctl_socket, too_long_xdg_runtime_dir_is_reported_and_tmp_used)
+{
+    char xdg[160];
+    snprintf(xdg, sizeof xdg, "/tmp/%0120d", 0);
+    struct proc p;
+    make_xdg(&p);
+    p.xdg_env = xdg;
+    start(&p, false);
+    snprintf(p.sock, sizeof p.sock, "/tmp/vramshim-%u/%d.sock", (unsigned)geteuid(), (int)p.pid);
+    struct vs_run r = ctl(&p, "status", NULL);
+    cr_expect_eq(r.status, 0, "%s", r.raw_err);
+    vs_run_free(&r);
+    char *err = stop(&p);
+    char want[512];
+    snprintf(want, sizeof want,
+             "vramshim: control socket: XDG_RUNTIME_DIR=%s is too long for a socket path "
+             "(%s/vramshim/%d.sock must fit in 107 bytes); using /tmp instead\n",
+             xdg, xdg, (int)p.pid);
+    cr_expect_str_eq(err, want);
+    free(err);
+    struct stat st;
+    cr_expect(lstat(p.sock, &st) != 0, "%s was not removed at exit", p.sock);
     cleanup(&p);
 }

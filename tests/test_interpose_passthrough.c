@@ -132,3 +132,80 @@ Test(interpose_passthrough, unopenable_real_driver_path_falls_back_to_the_defaul
     vs_run_free(&plain);
     vs_run_free(&r);
 }
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* A library that loads but is no driver (libc) or lacks entry points: one line, then the default
+ * driver serves the program as if the variable were unset (its own messages follow); before, the
+ * arena's device probe called through a NULL pointer. */
+static void expect_default_driver_instead_of(const char *lib, const char *missing)
+{
+    char var[512];
+    snprintf(var, sizeof var, "VRAMSHIM_REAL_LIBCUDA=%s", lib);
+    const char *env[] = {var, NULL};
+    struct vs_run plain = vs_run_prog(VS_PROG("interpose_direct_linked"), 1, NULL);
+    struct vs_run r = vs_run_prog(VS_PROG("interpose_direct_linked"), 1, env);
+    cr_expect_eq(r.status, 0, "%s: exit %d\n%s", lib, r.status, r.raw_err);
+    cr_expect_str_eq(r.out, plain.out, "%s: output differs", lib);
+    char want[768];
+    snprintf(want, sizeof want,
+             "vramshim: the real driver %s lacks the driver entry points %s; using "
+             "libcuda.so.1\n",
+             lib, missing);
+    cr_expect(!strncmp(r.err, want, strlen(want)), "first line:\n%s\nexpected:\n%s", r.err, want);
+    cr_expect_eq(count_lines(r.err), 1 + count_lines(plain.err), "%s", r.err);
+    vs_run_free(&plain);
+    vs_run_free(&r);
+}
+
+Test(interpose_passthrough, real_driver_that_is_no_driver_falls_back_to_the_default)
+{
+    expect_default_driver_instead_of("libc.so.6", "cuInit, cuDeviceGet, cuDeviceGetCount and 29 "
+                                                  "more of the 32");
+}
+
+Test(interpose_passthrough, real_driver_with_only_some_entry_points_falls_back_to_the_default)
+{
+    expect_default_driver_instead_of(VS_BUILD_DIR "/tests/stubs/partial_driver.so",
+                                     "cuDeviceGet, cuDeviceGetAttribute, cuDeviceTotalMem_v2 and "
+                                     "26 more of the 32");
+}
+
+/* The shim's own hooks are never taken for the real driver's (each forward would call itself). */
+Test(interpose_passthrough, the_shim_named_as_real_driver_falls_back_to_the_default)
+{
+    expect_default_driver_instead_of(VS_SHIM, "cuInit, cuDeviceGet, cuDeviceGetCount and 29 "
+                                              "more of the 32");
+}
+
+/* The default libcuda.so.1 itself lacks entry points the arena needs: one line, the arena is off
+ * and every call reaches what the library has (before, the first allocation crashed in the arena
+ * through a NULL pointer). */
+Test(interpose_passthrough, default_driver_with_only_some_entry_points_is_passed_through)
+{
+    char dir[] = "/tmp/vs_partial_XXXXXX", link[64], path[96];
+    cr_assert(mkdtemp(dir));
+    snprintf(link, sizeof link, "%s/libcuda.so.1", dir);
+    cr_assert(symlink(VS_BUILD_DIR "/tests/stubs/partial_driver.so", link) == 0);
+    snprintf(path, sizeof path, "LD_LIBRARY_PATH=%s", dir);
+    const char *env[] = {path, NULL};
+    struct vs_run plain = vs_run_prog(VS_PROG("partial_driver_calls"), 0, env);
+    struct vs_run r = vs_run_prog(VS_PROG("partial_driver_calls"), 1, env);
+    cr_assert_eq(plain.status, 0, "%s", plain.raw_err);
+    cr_expect(strstr(plain.out, "cuMemAlloc_v2 100\n"), "%s", plain.out);
+    cr_expect_eq(r.status, 0, "exit %d\n%s", r.status, r.raw_err);
+    cr_expect_str_eq(r.out, plain.out);
+    cr_expect_str_eq(r.err, "vramshim: the real driver libcuda.so.1 lacks the driver entry points "
+                            "cuDeviceGet, cuDeviceGetAttribute, cuDeviceTotalMem_v2 and 26 more "
+                            "of the 32; the arena is off and calls pass through to what it has\n");
+    vs_run_free(&plain);
+    vs_run_free(&r);
+    unlink(link);
+    rmdir(dir);
+}

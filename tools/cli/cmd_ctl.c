@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "interpose/ctl_proto.h"
@@ -87,9 +88,15 @@ static char *vs_ctl_exchange(int fd, const char *req)
     }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     while (buf) {
+        /* One bound for the whole reply, however slowly it trickles in. */
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long long spent = (t.tv_sec - t0.tv_sec) * 1000LL + (t.tv_nsec - t0.tv_nsec) / 1000000;
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, VS_CTL_REPLY_TIMEOUT_MS) <= 0) {
+        if (spent >= VS_CTL_REPLY_TIMEOUT_MS ||
+            poll(&p, 1, (int)(VS_CTL_REPLY_TIMEOUT_MS - spent)) <= 0) {
             fprintf(stderr, "vramshim ctl: no reply within %d s\n", VS_CTL_REPLY_TIMEOUT_MS / 1000);
             break;
         }
