@@ -226,3 +226,31 @@ clean:
 
 # The version string is compiled in.
 $(BUILD)/obj/tools/cli/main.o $(BUILD)/obj/interpose/version.o: VERSION
+
+# --- libvramshim_vae.so: the decoder's own library (include/vramshim_vae.h) -----------------
+# vae/*.c over the decoder archive; it links no CUDA library (they are dlopen'ed at run time).
+VAE_SRCS := $(call src,vae)
+VAE_LIB  := $(BUILD)/libvramshim_vae.so
+.PHONY: vae
+vae: $(VAE_LIB)
+all: vae
+$(VAE_LIB): $(call obj,$(VAE_SRCS)) $(KERNELS_A) vae/exports.map
+	$(CC) -shared -Wl,--version-script=vae/exports.map -Wl,--no-undefined $(LDFLAGS) \
+	  $(call obj,$(VAE_SRCS)) $(KERNELS_A) -o $@ -ljansson -lm -ldl
+
+# test_vae_* link the library (by rpath) and the decoder archive (the library exports only
+# the API, so its copies of the decoder do not clash).
+$(BUILD)/tests/test_vae_%: $(BUILD)/obj/tests/test_vae_%.o $(VAE_LIB) $(KERNELS_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< $(KERNELS_A) -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lvramshim_vae \
+	  -o $@ -lcriterion $(SYS_LIBS)
+
+# A program that sees the public header only (no -I. of the project, strict C99, C++ too) and
+# links the library by rpath: proof that the header is self-contained.
+VAE_HEADER_CHECK := $(BUILD)/vae/header_check
+tests: $(VAE_HEADER_CHECK)
+$(VAE_HEADER_CHECK): tests/vae/header_check.c include/vramshim_vae.h $(VAE_LIB)
+	@mkdir -p $(@D)
+	$(CC) -std=c99 -pedantic -Wall -Wextra -Werror -Iinclude $< -L$(BUILD) \
+	  -Wl,-rpath,$(abspath $(BUILD)) -lvramshim_vae -o $@
+	$(CXX) -x c++ -std=c++17 -Wall -Wextra -Werror -fsyntax-only -Iinclude $<

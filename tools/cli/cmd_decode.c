@@ -321,13 +321,6 @@ static int write_video(const char *path, const float *v, int T, int H, int W, st
     return 0;
 }
 
-static void wan_describe(const struct vs_wan_plan *p, int T, int T2, int S, char *buf, size_t len)
-{
-    snprintf(buf, len, "wan21 causal, %d latent frames -> %d, %dx%d tiles of %dx%d px, halo %d px, "
-             "halo overhead %.2fx", T, T2, p->tiles_x, p->tiles_y, p->tile_w, p->tile_h,
-             p->halo * S, p->halo_overhead);
-}
-
 /* Wan's causal 3-D convs have 5-D weights; the AutoencoderKL family has none. An unreadable
  * file answers no, and the KL loader then reports what is wrong with it. */
 static int weights_have_3d_convs(const char *path)
@@ -369,14 +362,14 @@ static int decode_wan(const struct decode_args *a, struct vs_array *lat, struct 
     struct bar bar = {"steps", -1};
     /* monolithic: one tile over the whole frame (no tile, no budget) */
     int mono = a->mode == VS_MODE_MONOLITHIC;
-    struct vs_wan_opts opts = {mono ? 0 : a->tile_px, mono ? 0 : a->budget, progress, &bar};
+    struct vs_wan_opts opts = {mono ? 0 : a->tile_px, mono ? 0 : a->budget, progress, &bar, NULL};
     int S = vs_wan_spatial_scale(m), T2 = vs_wan_out_frames(m, T);
     struct vs_wan_stats st;
     char desc[256];
     if (a->plan_only) {
         if (vs_wan_plan(m, T, h, w, &opts, &st.plan, err))
             goto out;
-        wan_describe(&st.plan, T, T2, S, desc, sizeof desc);
+        vs_wan_plan_describe(&st.plan, m, T, desc, sizeof desc);
         char wk[32];
         printf("plan %s; predicted peak working memory %s\n", desc,
                vs_bytes_str(st.plan.predicted_peak, wk, sizeof wk));
@@ -393,7 +386,7 @@ static int decode_wan(const struct decode_args *a, struct vs_array *lat, struct 
     double t = now_s() - t0;
     if (write_video(a->out, out, T2, h * S, w * S, err))
         goto out;
-    wan_describe(&st.plan, T, T2, S, desc, sizeof desc);
+    vs_wan_plan_describe(&st.plan, m, T, desc, sizeof desc);
     final_line(desc, st.plan.predicted_peak, st.measured_peak, 0, t);
     rc = 0;
 out:
