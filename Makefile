@@ -254,3 +254,18 @@ $(VAE_HEADER_CHECK): tests/vae/header_check.c include/vramshim_vae.h $(VAE_LIB)
 	$(CC) -std=c99 -pedantic -Wall -Wextra -Werror -Iinclude $< -L$(BUILD) \
 	  -Wl,-rpath,$(abspath $(BUILD)) -lvramshim_vae -o $@
 	$(CXX) -x c++ -std=c++17 -Wall -Wextra -Werror -fsyntax-only -Iinclude $<
+
+# --- the decoder's CUDA kernels on the CPU (kernels/cuda/emu/cuda_emu.h) ----------------------
+# The same kernels/cuda/*.cu compiled as C++ against the emulation header, so test_cuda_emu_*
+# compare every kernel with its C twin without a GPU.
+KCUDA_EMU_A := $(BUILD)/libvs_kernels_cuda_emu.a
+EMU_CXXFLAGS := -x c++ -std=c++17 -O2 -g -Wall -Wextra -Werror -fPIC -DVS_CUDA_EMU -D_GNU_SOURCE \
+                -Iinclude -I. -MMD -MP
+$(BUILD)/emu/obj/%.o: kernels/cuda/%.cu kernels/cuda/emu/cuda_emu.h
+	@mkdir -p $(@D)
+	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
+$(KCUDA_EMU_A): $(patsubst kernels/cuda/%.cu,$(BUILD)/emu/obj/%.o,$(CUDA_SRCS))
+	@mkdir -p $(@D) && rm -f $@ && ar rcs $@ $^
+$(BUILD)/tests/test_cuda_emu_%: $(BUILD)/obj/tests/test_cuda_emu_%.o $(KCUDA_EMU_A) $(KERNELS_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ -lcriterion -lstdc++ $(SYS_LIBS)
