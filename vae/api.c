@@ -3,6 +3,8 @@
  * (the runtime is only looked for, vae/cuda_libs.c). */
 #include "vramshim_vae.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,7 @@
 #include "kernels/st_memory.h"
 #include "kernels/wan.h"
 #include "kernels/weights.h"
-#include "vae/cuda_libs.h"
+#include "kernels/cuda_libs.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -48,6 +50,22 @@ static size_t dtype_size(vramshim_vae_dtype d)
 static int valid_dtype(vramshim_vae_dtype d)
 {
     return d == VRAMSHIM_VAE_F32 || d == VRAMSHIM_VAE_F16 || d == VRAMSHIM_VAE_BF16;
+}
+
+/* The one line a process gets when its GPU calls will be refused (at the first look). */
+static pthread_once_t said = PTHREAD_ONCE_INIT;
+static void say_once(void)
+{
+    const struct vs_cuda_libs *l = vs_cuda_libs();
+    if (!l->gpu_usable)
+        fprintf(stderr, "vramshim_vae: %s; device memory is refused, the CPU backend works\n",
+                l->why);
+}
+
+static bool is_device(const void *p)
+{
+    pthread_once(&said, say_once);
+    return vs_cuda_is_device_pointer(p);
 }
 
 /* The refusal for device memory: why no GPU is usable, or that no CUDA backend is built. */
@@ -148,7 +166,7 @@ EXPORT int vramshim_vae_open_tensors(const vramshim_vae_tensor *tensors, size_t 
         if (!valid_dtype(t->dtype))
             rc = vs_err_set(&err, "%s: %s has dtype %d, not a vramshim_vae_dtype (F32, F16, BF16)",
                             label, what, (int)t->dtype) ? VRAMSHIM_VAE_ERR_WEIGHTS : 0;
-        else if (vs_cuda_is_device_pointer(t->data))
+        else if (is_device(t->data))
             rc = no_gpu(what, &err) ? VRAMSHIM_VAE_ERR_NO_GPU : 0;
         ts[i] = (struct vs_st_mem_tensor){t->name, t->data, dtype_of(t->dtype), t->ndim, t->shape};
     }
@@ -399,8 +417,8 @@ EXPORT int vramshim_vae_decode(vramshim_vae *vae, const vramshim_vae_decode_args
                    : !args->out ? "out is NULL" : "latents_dtype or out_dtype is not F32/F16/BF16");
         return report(VRAMSHIM_VAE_ERR_ARG, &err, msg, msg_len);
     }
-    if (vs_cuda_is_device_pointer(args->latents) || vs_cuda_is_device_pointer(args->out)) {
-        no_gpu(vs_cuda_is_device_pointer(args->latents) ? "latents" : "out", &err);
+    if (is_device(args->latents) || is_device(args->out)) {
+        no_gpu(is_device(args->latents) ? "latents" : "out", &err);
         return report(VRAMSHIM_VAE_ERR_NO_GPU, &err, msg, msg_len);
     }
     struct vs_plan kl_plan = {0};

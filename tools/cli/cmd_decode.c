@@ -15,6 +15,7 @@
 #include "kernels/arch.h"
 #include "kernels/array_io.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cuda_libs.h"
 #include "kernels/image_out.h"
 #include "kernels/kl_decoder.h"
 #include "kernels/kl_program.h"
@@ -50,12 +51,33 @@ static void usage(FILE *f)
             "                                       blend uses tile-local statistics\n"
             "  --tile auto|PIXELS                   output pixels per tile side (auto: from --budget)\n"
             "  --budget SIZE                        working-memory budget, e.g. 512MiB, 2GiB\n"
-            "  --device cpu                         only the CPU exists in this build\n"
+            "  --device cpu|cuda|auto               cpu (default); auto: cuda when usable, else cpu\n"
             "  --scaled | --unscaled                latents as the diffusion model made them\n"
             "                                       (default) or as the VAE decoder takes them\n"
             "  --threads N                          worker threads (default: all CPUs)\n"
             "  --plan                               print the plan and its predicted memory, do\n"
             "                                       not decode (no -o needed)\n");
+}
+
+/* cuda needs a usable GPU and the CUDA decoder backend, which this build does not have yet:
+ * --device cuda is refused with the reason, auto says it in one line and decodes on the CPU. */
+static int choose_device(const char *dev)
+{
+    if (!strcmp(dev, "cpu"))
+        return 0;
+    if (strcmp(dev, "cuda") && strcmp(dev, "auto")) {
+        fprintf(stderr, "decode: --device '%s': expected cpu, cuda or auto\n", dev);
+        return -1;
+    }
+    const struct vs_cuda_libs *l = vs_cuda_libs();
+    const char *why = l->gpu_usable ? "a GPU is usable but this build has no CUDA decoder backend "
+                                      "yet" : l->why;
+    if (!strcmp(dev, "cuda")) {
+        fprintf(stderr, "decode: --device cuda: %s\n", why);
+        return -1;
+    }
+    fprintf(stderr, "decode: --device auto: %s; decoding on the CPU\n", why);
+    return 0;
 }
 
 static int parse_args(int argc, char **argv, struct decode_args *a)
@@ -116,11 +138,8 @@ static int parse_args(int argc, char **argv, struct decode_args *a)
             break;
         }
         case 'd':
-            if (strcmp(optarg, "cpu")) {
-                fprintf(stderr, "decode: --device %s: only the CPU decoder exists in this build "
-                        "(--device cpu)\n", optarg);
+            if (choose_device(optarg))
                 return 2;
-            }
             break;
         case 'j':
             if ((a->threads = atoi(optarg)) < 1) {

@@ -1,4 +1,4 @@
-/* Run-time discovery of the CUDA runtime, cuDNN and cuBLAS for libvramshim_vae.so, which links
+/* Run-time discovery of the CUDA runtime, cuDNN and cuBLAS for libvramshim_vae.so and the CLI, which link
  * none of them. Each library is looked for, in order:
  *   1. a copy the process already loaded (dlopen RTLD_NOLOAD on its sonames: a PyTorch process
  *      has them, and using another copy would mix two runtimes);
@@ -6,8 +6,8 @@
  *   3. the CUDA toolkit: $CUDA_HOME/lib64, $CUDA_HOME/lib, /usr/local/cuda/lib64, /usr/local/cuda/lib;
  *   4. the dynamic loader's own search (LD_LIBRARY_PATH, ld.so.cache).
  * The search runs once per process (thread-safe); the result is read-only afterwards. */
-#ifndef VS_VAE_CUDA_LIBS_H
-#define VS_VAE_CUDA_LIBS_H
+#ifndef VS_KERNELS_CUDA_LIBS_H
+#define VS_KERNELS_CUDA_LIBS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* See cuda_libs.h. The pointer attribute struct is read through a buffer larger than any
  * runtime's cudaPointerAttributes: its first field (the memory type) is all that is used. */
-#include "vae/cuda_libs.h"
+#include "kernels/cuda_libs.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -108,18 +108,9 @@ static void discover(void)
     libs.gpu_usable = true;
 }
 
-/* The one line a process gets when its GPU calls will be refused. */
-static void discover_and_say(void)
-{
-    discover();
-    if (!libs.gpu_usable)
-        fprintf(stderr, "vramshim_vae: %s; device memory is refused, the CPU backend works\n",
-                libs.why);
-}
-
 const struct vs_cuda_libs *vs_cuda_libs(void)
 {
-    pthread_once(&once, discover_and_say);
+    pthread_once(&once, discover);
     return &libs;
 }
 
