@@ -105,6 +105,18 @@ static void discover(void)
                  !libs.cudnn ? "VRAMSHIM_CUDNN" : "VRAMSHIM_CUBLAS");
         return;
     }
+    const char *missing = NULL;
+#define VS_DNN_SYM(f) if (!missing && !(*(void **)&libs.dnn.f = dlsym(libs.cudnn, #f))) missing = #f;
+#define VS_BLAS_SYM(f) if (!missing && !(*(void **)&libs.blas.f = dlsym(libs.cublas, #f))) missing = #f;
+    VS_CUDNN_FUNCS(VS_DNN_SYM)
+    VS_CUBLAS_FUNCS(VS_BLAS_SYM)
+#undef VS_DNN_SYM
+#undef VS_BLAS_SYM
+    if (missing) {
+        snprintf(libs.why, sizeof libs.why, "%s lacks %s", missing[2] == 'd' ? libs.cudnn_from
+                 : libs.cublas_from, missing);
+        return;
+    }
     libs.gpu_usable = true;
 }
 

@@ -12,6 +12,35 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <cublas_v2.h>
+#include <cudnn.h>
+
+/* The cuDNN and cuBLAS entry points the CUDA layers call, resolved with dlsym (types from the
+ * headers the build compiles against: cuDNN 9, cuBLAS 12/13). */
+#define VS_CUDNN_FUNCS(X)                                                                        \
+    X(cudnnGetErrorString) X(cudnnCreate) X(cudnnDestroy) X(cudnnSetStream)                      \
+    X(cudnnCreateTensorDescriptor) X(cudnnDestroyTensorDescriptor)                               \
+    X(cudnnSetTensor4dDescriptorEx) X(cudnnCreateFilterDescriptor)                               \
+    X(cudnnDestroyFilterDescriptor) X(cudnnSetFilter4dDescriptor)                                \
+    X(cudnnCreateConvolutionDescriptor) X(cudnnDestroyConvolutionDescriptor)                     \
+    X(cudnnSetConvolution2dDescriptor) X(cudnnSetConvolutionMathType)                            \
+    X(cudnnGetConvolutionForwardAlgorithm_v7) X(cudnnConvolutionForward) X(cudnnAddTensor)
+#define VS_CUBLAS_FUNCS(X)                                                                       \
+    X(cublasCreate_v2) X(cublasDestroy_v2) X(cublasSetStream_v2) X(cublasSetMathMode)            \
+    X(cublasSgemm_v2)
+/* (qualified in C++: a member may not reuse an unqualified name it was declared with) */
+#ifdef __cplusplus
+#define VS_CUDA_FN_FIELD(f) __typeof__(&::f) f;
+#else
+#define VS_CUDA_FN_FIELD(f) __typeof__(&f) f;
+#endif
+struct vs_cudnn_api {
+    VS_CUDNN_FUNCS(VS_CUDA_FN_FIELD)
+};
+struct vs_cublas_api {
+    VS_CUBLAS_FUNCS(VS_CUDA_FN_FIELD)
+};
+
 struct vs_cuda_libs {
     void *cudart, *cudnn, *cublas;
     char cudart_from[512], cudnn_from[512], cublas_from[512]; /* how each was found */
@@ -21,6 +50,9 @@ struct vs_cuda_libs {
     /* runtime entry points used by the library (NULL when the runtime is missing) */
     int (*get_device_count)(int *count);
     int (*pointer_get_attributes)(void *attr, const void *ptr);
+    /* filled when gpu_usable (every entry point found) */
+    struct vs_cudnn_api dnn;
+    struct vs_cublas_api blas;
 };
 
 const struct vs_cuda_libs *vs_cuda_libs(void);

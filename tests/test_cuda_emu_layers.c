@@ -223,3 +223,30 @@ Test(cuda_emu, casts_match_the_c_twin_bit_for_bit)
     }
     free(h), free(f1), free(f2), free(n1), free(n2);
 }
+
+/* The attention's softmax step against a direct double-precision softmax: rows shorter and
+ * longer than a block, large score ranges. */
+Test(cuda_emu, softmax_rows)
+{
+    const size_t shapes[][2] = {{3, 1}, {2, 7}, {4, 300}, {1, 1000}};
+    for (int k = 0; k < 4; k++) {
+        const size_t rows = shapes[k][0], n = shapes[k][1];
+        float *s = rand_buf(rows * n, 0), *want = malloc(rows * n * sizeof *want);
+        for (size_t i = 0; i < rows * n; i++)
+            s[i] *= 20.0f;
+        for (size_t r = 0; r < rows; r++) {
+            double m = -INFINITY, sum = 0;
+            for (size_t i = 0; i < n; i++)
+                m = fmax(m, s[r * n + i]);
+            for (size_t i = 0; i < n; i++)
+                sum += exp(s[r * n + i] - m);
+            for (size_t i = 0; i < n; i++)
+                want[r * n + i] = (float)(exp(s[r * n + i] - m) / sum);
+        }
+        cr_assert_eq(vs_cuda_softmax_rows(s, rows, n, NULL), 0);
+        for (size_t r = 0; r < rows; r++)
+            cr_assert_leq(rel_err(s + r * n, want + r * n, n), 1e-5, "%zux%zu row %zu", rows, n, r);
+        free(s);
+        free(want);
+    }
+}

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/conv3d.h"
 #include "kernels/cpu/groupnorm.h"
 #include "kernels/safetensors.h"
 
@@ -55,6 +57,41 @@ int vs_cuda_blend_acc(float *out, float *wsum, int c, int H, int W, int y0, int 
                       const float *src, int h, int w, const float *wy, const float *wx,
                       cudaStream_t stream);
 int vs_cuda_blend_div(float *out, const float *wsum, int c, size_t hw, cudaStream_t stream);
+
+/* attention.c's softmax step: each of `rows` rows of n scores (row-major) becomes its softmax,
+ * fp32, max-subtracted; one block per row, reductions in a fixed order. */
+int vs_cuda_softmax_rows(float *s, size_t rows, size_t n, cudaStream_t stream);
+
+/* The layers behind cuDNN and cuBLAS (reached through vs_cuda_libs(): nothing is linked), with
+ * the handles, the stream and a device workspace whose size the plan's budget caps. */
+struct vs_cuda_ctx {
+    cudaStream_t stream;
+    void *cudnn;          /* cudnnHandle_t */
+    void *cublas;         /* cublasHandle_t */
+    void *workspace;      /* device memory */
+    size_t workspace_bytes;
+};
+/* Creates the handles on stream; fails (why filled) when no GPU backend is usable. */
+int vs_cuda_ctx_init(struct vs_cuda_ctx *ctx, cudaStream_t stream, void *workspace, size_t bytes,
+                     char *why, size_t why_len);
+void vs_cuda_ctx_free(struct vs_cuda_ctx *ctx);
+
+/* conv2d.c through cuDNN (NCHW, fp32 with FMA math: no TF32). Asymmetric padding (a tile's
+ * interior edge) runs with the larger padding into the workspace and is cropped. The algorithm
+ * is the fastest whose workspace fits what the crop buffer leaves. */
+size_t vs_cuda_conv2d_scratch_bytes(const struct vs_conv2d_geom *g);
+int vs_cuda_conv2d(const float *in, float *out, const float *weight, const float *bias,
+                   const struct vs_conv2d_geom *g, const struct vs_cuda_ctx *ctx);
+/* conv3d.c's vs_conv3d_frame as a sum of 2-D convs over the time taps: tap_weights is the
+ * weight re-laid [kt][out_ch][in_ch][k][k] (device). NULL frames are skipped (zero padding). */
+int vs_cuda_conv3d_frame(const struct vs_conv3d *c, const float *tap_weights,
+                         const float *const *in, const struct vs_window *win, float *out,
+                         const struct vs_window *wout, const struct vs_cuda_ctx *ctx);
+/* attention.c through cuBLAS: queries in chunks whose n scores fit the workspace (no n x n
+ * buffer), S = scale Q K^T, softmax rows, O = P V. Returns -1 when not even one query row's
+ * scores fit. */
+int vs_cuda_attention(const float *q, const float *k, const float *v, float *out, size_t n,
+                      int d, float scale, const struct vs_cuda_ctx *ctx);
 
 /* cast.c: F32/F16/BF16, round to nearest even, bit-identical to vs_cast. */
 int vs_cuda_cast(void *dst, enum vs_dtype to, const void *src, enum vs_dtype from, size_t n,
