@@ -269,3 +269,9 @@ $(KCUDA_EMU_A): $(patsubst kernels/cuda/%.cu,$(BUILD)/emu/obj/%.o,$(CUDA_SRCS))
 $(BUILD)/tests/test_cuda_emu_%: $(BUILD)/obj/tests/test_cuda_emu_%.o $(KCUDA_EMU_A) $(KERNELS_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcriterion -lstdc++ $(SYS_LIBS)
+
+# The decoder's GPU check links the CUDA kernels (nvcc objects need the CUDA runtime; the
+# bundle carries libcudart beside it, cuDNN and cuBLAS are dlopen'ed).
+$(BUILD)/gpucheck/decode_check: $(BUILD)/obj/tools/gpucheck/decode_check.o $(KCUDA_A) $(KERNELS_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ -L$(CUDA_HOME)/lib64 -lcudart -lstdc++ $(SYS_LIBS)

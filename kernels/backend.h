@@ -37,6 +37,8 @@ struct vs_backend {
      * vs_mem parks a buffer by copying it to host memory (to_host) and back (from_host). */
     bool host_memory;
     struct vs_allocator allocator; /* default working memory */
+    struct vs_allocator park_allocator; /* host memory for parked buffers (unused when
+                                           host_memory); the device may read it (pinned) */
     int (*to_host)(void *host_dst, const void *src, size_t bytes);
     int (*from_host)(void *dst, const void *host_src, size_t bytes);
     void (*copy)(void *dst, const void *src, size_t bytes);

@@ -15,6 +15,10 @@
 #include <cublas_v2.h>
 #include <cudnn.h>
 
+#ifdef __cplusplus
+extern "C" { /* also called from the CUDA sources */
+#endif
+
 /* The cuDNN and cuBLAS entry points the CUDA layers call, resolved with dlsym (types from the
  * headers the build compiles against: cuDNN 9, cuBLAS 12/13). */
 #define VS_CUDNN_FUNCS(X)                                                                        \
@@ -60,5 +64,9 @@ const struct vs_cuda_libs *vs_cuda_libs(void);
 /* True when p is device (or managed) memory according to the loaded runtime; false for host
  * memory and whenever no runtime is usable. */
 bool vs_cuda_is_device_pointer(const void *p);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -44,7 +44,8 @@ static void *raw_alloc(struct vs_mem *m, size_t bytes, int on_host)
     if (m->dry)
         return (void *)(uintptr_t)(64 * ++m->dry_seq);
     size_t n = bytes ? bytes : 1;
-    return on_host ? malloc(n) : m->allocator.alloc(m->allocator.ctx, n);
+    return on_host ? m->be->park_allocator.alloc(m->be->park_allocator.ctx, n)
+                   : m->allocator.alloc(m->allocator.ctx, n);
 }
 
 static void raw_free(struct vs_mem *m, void *p, int on_host)
@@ -52,7 +53,7 @@ static void raw_free(struct vs_mem *m, void *p, int on_host)
     if (m->dry)
         return;
     if (on_host)
-        free(p);
+        m->be->park_allocator.free(m->be->park_allocator.ctx, p);
     else
         m->allocator.free(m->allocator.ctx, p);
 }

@@ -8,7 +8,7 @@
  * memory or back and returns the new address.
  *
  * WORK storage comes from the backend's allocator or the caller's (vs_mem_init_on); PARK storage
- * of a device backend is host memory (malloc). The bookkeeping (size, pool of each live block)
+ * of a device backend is host memory from the backend's park_allocator. The bookkeeping (size, pool of each live block)
  * is kept on the host beside the blocks, so device blocks need no header.
  *
  * A vs_mem in dry-run mode (dry = 1) allocates nothing: it hands out distinct sentinel addresses
@@ -29,7 +29,7 @@ struct vs_mem_block {
     void *p;
     size_t bytes;
     int pool;
-    int on_host; /* storage is malloc'ed host memory (a parked device buffer) */
+    int on_host; /* storage is the park allocator's host memory (a parked device buffer) */
 };
 
 struct vs_mem {

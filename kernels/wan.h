@@ -24,6 +24,7 @@
 #include "kernels/error.h"
 
 struct vs_allocator;
+struct vs_backend;
 struct vs_wan_model; /* weights and layer list, read-only once loaded */
 
 /* Loads the decoder from a safetensors file with diffusers (`post_quant_conv`, `decoder.conv_in`,
@@ -55,7 +56,8 @@ struct vs_wan_opts {
     size_t budget;     /* working-memory budget in bytes; 0: none (one tile when tile == 0) */
     vs_wan_progress_fn progress;
     void *progress_ctx;
-    const struct vs_allocator *allocator; /* working memory; NULL: the CPU backend's */
+    const struct vs_allocator *allocator; /* working memory; NULL: the backend's */
+    const struct vs_backend *backend;     /* NULL: the CPU; latents and out in its memory */
 };
 
 struct vs_wan_plan {

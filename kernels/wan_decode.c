@@ -87,7 +87,8 @@ int vs_wan_stream_open_plan(const struct vs_wan_model *m, int T, int h, int w,
     s->T = T, s->h = h, s->w = w, s->H = h * scale, s->W = w * scale;
     s->T_out = vs_wan_out_frames(m, T);
     s->plan = *plan;
-    vs_mem_init_on(&s->mem, dry, &vs_cpu_backend, opts ? opts->allocator : NULL);
+    vs_mem_init_on(&s->mem, dry, opts && opts->backend ? opts->backend : &vs_cpu_backend,
+                   opts ? opts->allocator : NULL);
     if (opts) {
         s->progress = opts->progress;
         s->progress_ctx = opts->progress_ctx;

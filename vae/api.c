@@ -245,7 +245,8 @@ static struct vs_wan_opts wan_opts(const vramshim_vae_decode_args *a,
 {
     /* monolithic: one tile over the whole frame (no tile, no budget) */
     int mono = a->mode == VRAMSHIM_VAE_MONOLITHIC;
-    return (struct vs_wan_opts){mono ? 0 : a->tile_px, mono ? 0 : a->budget, NULL, NULL, alloc};
+    return (struct vs_wan_opts){mono ? 0 : a->tile_px, mono ? 0 : a->budget, NULL, NULL, alloc,
+                                NULL};
 }
 
 /* A plan for the decode, or ERR_BUDGET naming the smallest budget that works. kl_plan receives

@@ -43,6 +43,7 @@ const struct vs_backend vs_cpu_backend = {
     .name = "cpu",
     .host_memory = true,
     .allocator = {host_alloc, host_free, NULL},
+    .park_allocator = {host_alloc, host_free, NULL},
     .to_host = host_copy_rc,
     .from_host = host_copy_rc,
     .copy = host_copy,

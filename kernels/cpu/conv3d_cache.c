@@ -19,17 +19,25 @@ void vs_conv3d_cache_init(struct vs_conv3d_cache *cache, int kt, size_t frame_fl
         cache->frames[i] = storage + (size_t)i * frame_floats;
 }
 
-static void push(struct vs_conv3d_cache *cache, const float *in)
+float *vs_conv3d_cache_slot(struct vs_conv3d_cache *cache)
 {
     if (cache->cap == 0)
-        return;
+        return NULL;
     if (cache->kept == cache->cap) {
         float *oldest = cache->frames[0];
         memmove(cache->frames, cache->frames + 1, (size_t)(cache->cap - 1) * sizeof(float *));
         cache->frames[cache->cap - 1] = oldest;
         cache->kept--;
     }
-    memcpy(cache->frames[cache->kept++], in, cache->frame_floats * sizeof(float));
+    return cache->frames[cache->kept++];
+}
+
+void vs_conv3d_cache_frames(const struct vs_conv3d_cache *cache, int kt, const float *in,
+                            const float **frames)
+{
+    frames[kt - 1] = in;
+    for (int back = 1; back < kt; back++)
+        frames[kt - 1 - back] = cache->kept - back >= 0 ? cache->frames[cache->kept - back] : NULL;
 }
 
 void vs_causal_conv3d_step(const struct vs_conv3d *c, struct vs_conv3d_cache *cache,
@@ -37,10 +45,9 @@ void vs_causal_conv3d_step(const struct vs_conv3d *c, struct vs_conv3d_cache *ca
                            const struct vs_window *wout)
 {
     const float *frames[VS_CONV3D_MAX_KT];
-    frames[c->kt - 1] = in;
-    for (int back = 1; back < c->kt; back++)
-        frames[c->kt - 1 - back] =
-            cache->kept - back >= 0 ? cache->frames[cache->kept - back] : NULL;
+    vs_conv3d_cache_frames(cache, c->kt, in, frames);
     vs_conv3d_frame(c, frames, win, out, wout);
-    push(cache, in);
+    float *slot = vs_conv3d_cache_slot(cache);
+    if (slot)
+        memcpy(slot, in, cache->frame_floats * sizeof(float));
 }

@@ -52,8 +52,41 @@ extern "C" int vs_cuda_softmax_rows(float *s, size_t rows, size_t n, cudaStream_
     return vs_cuda_launched();
 }
 
+// v1: grid-stride over the rows x cols values.
+__global__ static void bias_rows_kernel(float *y, const float *b, size_t n, int cols)
+{
+    const size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
+        y[i] += b[i % cols];
+}
+
+extern "C" int vs_cuda_bias_rows(float *y, const float *b, size_t rows, int cols,
+                                 cudaStream_t stream)
+{
+    const size_t n = rows * cols;
+    if (n == 0)
+        return 0;
+    VS_LAUNCH(bias_rows_kernel, vs_cuda_blocks(n), VS_CUDA_THREADS, 0, stream, y, b, n, cols);
+    return vs_cuda_launched();
+}
+
 #ifndef VS_CUDA_EMU
+#include "kernels/cuda/backend.h"
 #include "kernels/cuda_libs.h"
+
+extern "C" int vs_cuda_linear(const float *x, const float *w, const float *b, float *y, size_t n,
+                              int cin, int cout, const struct vs_cuda_ctx *ctx)
+{
+    const float one = 1.0f, zero = 0.0f;
+    if (n > 0x7fffffffu)
+        return -1;
+    // column-major view: Y^T (cout x n) = W^T' (cout x cin) . X^T (cin x n)
+    if (vs_cuda_libs()->blas.cublasSgemm_v2((cublasHandle_t)ctx->cublas, CUBLAS_OP_T, CUBLAS_OP_N,
+                                           cout, (int)n, cin, &one, w, cin, x, cin, &zero, y,
+                                           cout) != CUBLAS_STATUS_SUCCESS)
+        return -1;
+    return b ? vs_cuda_bias_rows(y, b, n, cout, ctx->stream) : 0;
+}
 
 extern "C" int vs_cuda_attention(const float *q, const float *k, const float *v, float *out,
                                  size_t n, int d, float scale, const struct vs_cuda_ctx *ctx)

@@ -76,6 +76,9 @@ int vs_cuda_ctx_init(struct vs_cuda_ctx *ctx, cudaStream_t stream, void *workspa
                      char *why, size_t why_len);
 void vs_cuda_ctx_free(struct vs_cuda_ctx *ctx);
 
+/* y[r][c] += b[c] for r < rows, c < cols (linear.c's bias). */
+int vs_cuda_bias_rows(float *y, const float *b, size_t rows, int cols, cudaStream_t stream);
+
 /* conv2d.c through cuDNN (NCHW, fp32 with FMA math: no TF32). Asymmetric padding (a tile's
  * interior edge) runs with the larger padding into the workspace and is cropped. The algorithm
  * is the fastest whose workspace fits what the crop buffer leaves. */

@@ -381,7 +381,7 @@ static int decode_wan(const struct decode_args *a, struct vs_array *lat, struct 
     struct bar bar = {"steps", -1};
     /* monolithic: one tile over the whole frame (no tile, no budget) */
     int mono = a->mode == VS_MODE_MONOLITHIC;
-    struct vs_wan_opts opts = {mono ? 0 : a->tile_px, mono ? 0 : a->budget, progress, &bar, NULL};
+    struct vs_wan_opts opts = {mono ? 0 : a->tile_px, mono ? 0 : a->budget, progress, &bar, NULL, NULL};
     int S = vs_wan_spatial_scale(m), T2 = vs_wan_out_frames(m, T);
     struct vs_wan_stats st;
     char desc[256];
