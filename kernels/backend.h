@@ -47,14 +47,12 @@ struct vs_backend {
      * even when narrowing). */
     void (*cast)(void *dst, enum vs_dtype to, const void *src, enum vs_dtype from, size_t n);
 
-    /* Convolutions (kernels/cpu/conv2d.h, conv3d.h, conv3d_cache.h). */
+    /* Convolutions (kernels/cpu/conv2d.h, conv3d.h); the causal step with its frame cache is
+     * shared code over conv3d_frame and copy (vs_causal_conv3d_step_on). */
     void (*conv2d)(const float *in, float *out, const float *weight, const float *bias,
                    const struct vs_conv2d_geom *g);
     void (*conv3d_frame)(const struct vs_conv3d *c, const float *const *in,
                          const struct vs_window *win, float *out, const struct vs_window *wout);
-    void (*causal_conv3d_step)(const struct vs_conv3d *c, struct vs_conv3d_cache *cache,
-                               const float *in, const struct vs_window *win, float *out,
-                               const struct vs_window *wout);
     /* Norms (groupnorm.h, rmsnorm.h): statistics land in host memory. */
     void (*gn_region_stats)(const float *x, int c, size_t plane, struct vs_region r, int groups,
                             struct vs_gn_stats *st);

@@ -8,8 +8,9 @@
  * memory or back and returns the new address.
  *
  * WORK storage comes from the backend's allocator or the caller's (vs_mem_init_on); PARK storage
- * of a device backend is host memory from the backend's park_allocator. The bookkeeping (size, pool of each live block)
- * is kept on the host beside the blocks, so device blocks need no header.
+ * of a device backend is host memory from the backend's park_allocator. The bookkeeping (size,
+ * pool of each live block) is kept on the host beside the blocks, so device blocks need no
+ * header.
  *
  * A vs_mem in dry-run mode (dry = 1) allocates nothing: it hands out distinct sentinel addresses
  * that are never dereferenced and only counts, so the planner predicts a plan's peak by running

@@ -123,9 +123,10 @@ static void res_step(const struct vs_backend *be, const struct vs_wan_stage *s,
     float *act = scratch;
     float *hid = act + (size_t)s->in_ch * vs_window_area(&st->in);
     be->rmsnorm(in, act, s->in_ch, vs_window_area(&st->in), s->gamma, true);
-    be->causal_conv3d_step(&s->conv, &st->cache1, act, &st->in, hid, &st->mid);
+    vs_causal_conv3d_step_on(be, &s->conv, &st->cache1, act, &st->in, hid, &st->mid);
     be->rmsnorm(hid, hid, s->out_ch, vs_window_area(&st->mid), s->gamma2, true);
-    be->causal_conv3d_step(&s->conv2, &st->cache2, hid, &st->mid, st->frames[0], &st->out);
+    vs_causal_conv3d_step_on(be, &s->conv2, &st->cache2, hid, &st->mid, st->frames[0],
+                             &st->out);
     if (s->has_shortcut) {
         float *sc = hid + (size_t)s->out_ch * vs_window_area(&st->mid);
         const float *x = in;
@@ -180,7 +181,7 @@ static int resample_step(const struct vs_backend *be, const struct vs_wan_stage 
         return 1;
     }
     float *doubled_frames = up + 4 * (size_t)s->in_ch * vs_window_area(&st->in);
-    be->causal_conv3d_step(&s->conv2, &st->cache2, in, &st->in, doubled_frames, &st->in);
+    vs_causal_conv3d_step_on(be, &s->conv2, &st->cache2, in, &st->in, doubled_frames, &st->in);
     upconv(be, s, st, doubled_frames, 2, up);
     return 2;
 }
@@ -190,7 +191,8 @@ int vs_wan_stage_step(const struct vs_backend *be, const struct vs_wan_stage *s,
 {
     switch (s->kind) {
     case VS_WAN_CONV:
-        be->causal_conv3d_step(&s->conv, &st->cache1, in, &st->in, st->frames[0], &st->out);
+        vs_causal_conv3d_step_on(be, &s->conv, &st->cache1, in, &st->in, st->frames[0],
+                                 &st->out);
         break;
     case VS_WAN_RES:
         res_step(be, s, st, in, scratch);
@@ -202,7 +204,8 @@ int vs_wan_stage_step(const struct vs_backend *be, const struct vs_wan_stage *s,
         return resample_step(be, s, st, in, scratch);
     case VS_WAN_HEAD:
         be->rmsnorm(in, scratch, s->in_ch, vs_window_area(&st->in), s->gamma, true);
-        be->causal_conv3d_step(&s->conv, &st->cache1, scratch, &st->in, st->frames[0], &st->out);
+        vs_causal_conv3d_step_on(be, &s->conv, &st->cache1, scratch, &st->in, st->frames[0],
+                                 &st->out);
         break;
     }
     st->frames_in++;

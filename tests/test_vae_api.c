@@ -71,15 +71,21 @@ static float *reference_kl(const char *path, const float *lat, int h, int w, enu
     return copy;
 }
 
-static vramshim_vae_decode_args kl_args(const float *lat, float *out, const int64_t *shape)
+static vramshim_vae_decode_args args_for(const float *lat, void *out, const int64_t *shape,
+                                         int ndim)
 {
     vramshim_vae_decode_args a;
     memset(&a, 0, sizeof a);
     a.latents = lat;
     a.out = out;
-    a.ndim = 4;
-    memcpy(a.shape, shape, 4 * sizeof *shape);
+    a.ndim = ndim;
+    memcpy(a.shape, shape, (size_t)ndim * sizeof *shape);
     return a;
+}
+
+static vramshim_vae_decode_args kl_args(const float *lat, float *out, const int64_t *shape)
+{
+    return args_for(lat, out, shape, 4);
 }
 
 Test(vae_api, file_decode_equals_the_decoder_path_bit_for_bit)
@@ -158,11 +164,7 @@ static void decode_both_ways(const char *path, const char *io)
     cr_assert_eq(vramshim_vae_open_tensors(m.t, m.n, vs_st_meta(&m.f, "config"),
                                            VRAMSHIM_VAE_ARCH_AUTO, &vm, msg,
                                            sizeof msg), 0, "%s", msg);
-    vramshim_vae_decode_args a;
-    memset(&a, 0, sizeof a);
-    a.latents = lat;
-    a.ndim = ndim;
-    memcpy(a.shape, shape, (size_t)ndim * sizeof *shape);
+    vramshim_vae_decode_args a = args_for(lat, NULL, shape, ndim);
     a.tile_px = 16;
     vramshim_vae_plan plan;
     cr_assert_eq(vramshim_vae_plan_decode(vf, &a, &plan, msg, sizeof msg), 0, "%s", msg);
@@ -215,12 +217,7 @@ Test(vae_api, wan_decode_equals_the_decoder_path)
     cr_assert_eq(vs_wan_decode(m, lat, T, h, w, &o, ref, NULL, &err), 0, "%s", err.msg);
     vramshim_vae *v;
     cr_assert_eq(vramshim_vae_open_file(WAN, VRAMSHIM_VAE_ARCH_AUTO, &v, msg, sizeof msg), 0, "%s", msg);
-    vramshim_vae_decode_args a;
-    memset(&a, 0, sizeof a);
-    a.latents = lat;
-    a.out = out;
-    a.ndim = 5;
-    memcpy(a.shape, shape, 5 * sizeof *shape);
+    vramshim_vae_decode_args a = args_for(lat, out, shape, 5);
     a.tile_px = 16;
     vramshim_vae_plan plan;
     cr_assert_eq(vramshim_vae_decode(v, &a, &plan, msg, sizeof msg), 0, "%s", msg);
@@ -369,12 +366,7 @@ static void oom_case(const char *path, const char *io)
     float *out = malloc(out_n * sizeof *out);
     struct counting c = {0, 0, 0};
     vramshim_vae_allocator al = {count_alloc, count_free, &c};
-    vramshim_vae_decode_args a;
-    memset(&a, 0, sizeof a);
-    a.latents = lat;
-    a.out = out;
-    a.ndim = ndim;
-    memcpy(a.shape, shape, (size_t)ndim * sizeof *shape);
+    vramshim_vae_decode_args a = args_for(lat, out, shape, ndim);
     a.tile_px = 16;
     a.allocator = &al;
     a.scaled = ndim == 5; /* Wan: the input is unscaled in a copy, never in place */

@@ -203,8 +203,10 @@ struct shape {
 };
 
 static int check_shape(const vramshim_vae *v, const vramshim_vae_decode_args *a, struct shape *s,
-                       struct vs_err *err)
+                       const char *fn, struct vs_err *err)
 {
+    if (!v || !a)
+        return vs_err_set(err, "%s: %s is NULL", fn, v ? "args" : "vae");
     const int want = v->wan ? 5 : 4;
     if (a->ndim != want)
         return vs_err_set(err, "latents: %d dimensions given; this %s decoder takes %s", a->ndim,
@@ -318,11 +320,7 @@ EXPORT int vramshim_vae_plan_decode(vramshim_vae *vae, const vramshim_vae_decode
     struct vs_err err = {""};
     struct shape s;
     vramshim_vae_plan local;
-    if (!vae || !args) {
-        vs_err_set(&err, "vramshim_vae_plan_decode: %s is NULL", vae ? "args" : "vae");
-        return report(VRAMSHIM_VAE_ERR_ARG, &err, msg, msg_len);
-    }
-    if (check_shape(vae, args, &s, &err))
+    if (check_shape(vae, args, &s, "vramshim_vae_plan_decode", &err))
         return report(VRAMSHIM_VAE_ERR_ARG, &err, msg, msg_len);
     int rc = make_plan(vae, args, &s, plan ? plan : &local, NULL, &err);
     return report(rc, &err, msg, msg_len);
@@ -406,11 +404,7 @@ EXPORT int vramshim_vae_decode(vramshim_vae *vae, const vramshim_vae_decode_args
     vramshim_vae_plan local;
     if (!plan)
         plan = &local;
-    if (!vae || !args) {
-        vs_err_set(&err, "vramshim_vae_decode: %s is NULL", vae ? "args" : "vae");
-        return report(VRAMSHIM_VAE_ERR_ARG, &err, msg, msg_len);
-    }
-    if (check_shape(vae, args, &s, &err))
+    if (check_shape(vae, args, &s, "vramshim_vae_decode", &err))
         return report(VRAMSHIM_VAE_ERR_ARG, &err, msg, msg_len);
     if (!args->latents || !args->out || !valid_dtype(args->latents_dtype) ||
         !valid_dtype(args->out_dtype)) {

@@ -51,7 +51,6 @@ const struct vs_backend vs_cpu_backend = {
     .cast = vs_cast,
     .conv2d = vs_conv2d,
     .conv3d_frame = vs_conv3d_frame,
-    .causal_conv3d_step = vs_causal_conv3d_step,
     .gn_region_stats = vs_gn_region_stats,
     .gn_apply = vs_gn_apply,
     .rmsnorm = vs_rmsnorm,

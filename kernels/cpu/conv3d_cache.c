@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "kernels/backend.h"
+
 size_t vs_conv3d_cache_floats(int kt, size_t frame_floats)
 {
     return (size_t)(kt - 1) * frame_floats;
@@ -40,14 +42,22 @@ void vs_conv3d_cache_frames(const struct vs_conv3d_cache *cache, int kt, const f
         frames[kt - 1 - back] = cache->kept - back >= 0 ? cache->frames[cache->kept - back] : NULL;
 }
 
+void vs_causal_conv3d_step_on(const struct vs_backend *be, const struct vs_conv3d *c,
+                              struct vs_conv3d_cache *cache, const float *in,
+                              const struct vs_window *win, float *out,
+                              const struct vs_window *wout)
+{
+    const float *frames[VS_CONV3D_MAX_KT];
+    vs_conv3d_cache_frames(cache, c->kt, in, frames);
+    be->conv3d_frame(c, frames, win, out, wout);
+    float *slot = vs_conv3d_cache_slot(cache);
+    if (slot)
+        be->copy(slot, in, cache->frame_floats * sizeof(float));
+}
+
 void vs_causal_conv3d_step(const struct vs_conv3d *c, struct vs_conv3d_cache *cache,
                            const float *in, const struct vs_window *win, float *out,
                            const struct vs_window *wout)
 {
-    const float *frames[VS_CONV3D_MAX_KT];
-    vs_conv3d_cache_frames(cache, c->kt, in, frames);
-    vs_conv3d_frame(c, frames, win, out, wout);
-    float *slot = vs_conv3d_cache_slot(cache);
-    if (slot)
-        memcpy(slot, in, cache->frame_floats * sizeof(float));
+    vs_causal_conv3d_step_on(&vs_cpu_backend, c, cache, in, win, out, wout);
 }

@@ -38,7 +38,13 @@ void vs_conv3d_cache_frames(const struct vs_conv3d_cache *cache, int kt, const f
 float *vs_conv3d_cache_slot(struct vs_conv3d_cache *cache);
 
 /* Convolves the current frame `in` (over win) with the cached ones into out (over wout), then
- * pushes `in` into the cache. */
+ * pushes `in` into the cache, with the layers and copies of backend `be` (kernels/backend.h). */
+struct vs_backend;
+void vs_causal_conv3d_step_on(const struct vs_backend *be, const struct vs_conv3d *c,
+                              struct vs_conv3d_cache *cache, const float *in,
+                              const struct vs_window *win, float *out,
+                              const struct vs_window *wout);
+/* The same on the CPU backend. */
 void vs_causal_conv3d_step(const struct vs_conv3d *c, struct vs_conv3d_cache *cache,
                            const float *in, const struct vs_window *win, float *out,
                            const struct vs_window *wout);

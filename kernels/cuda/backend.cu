@@ -101,18 +101,6 @@ static void conv3d_frame(const struct vs_conv3d *c, const float *const *in,
     note(vs_cuda_conv3d_frame(c, c->packed, in, win, out, wout, S.ctx), "conv3d (cuDNN)");
 }
 
-static void causal_conv3d_step(const struct vs_conv3d *c, struct vs_conv3d_cache *cache,
-                               const float *in, const struct vs_window *win, float *out,
-                               const struct vs_window *wout)
-{
-    const float *frames[VS_CONV3D_MAX_KT];
-    vs_conv3d_cache_frames(cache, c->kt, in, frames);
-    conv3d_frame(c, frames, win, out, wout);
-    float *slot = vs_conv3d_cache_slot(cache);
-    if (slot)
-        copy(slot, in, cache->frame_floats * sizeof(float));
-}
-
 static void gn_stats(const float *x, int c, size_t plane, struct vs_region r, int groups,
                      struct vs_gn_stats *st)
 {
@@ -211,7 +199,6 @@ static struct vs_backend make_backend()
     b.cast = cast;
     b.conv2d = conv2d;
     b.conv3d_frame = conv3d_frame;
-    b.causal_conv3d_step = causal_conv3d_step;
     b.gn_region_stats = gn_stats;
     b.gn_apply = gn_apply;
     b.rmsnorm = rmsnorm;
