@@ -260,7 +260,7 @@ $(VAE_HEADER_CHECK): tests/vae/header_check.c include/vramshim_vae.h $(VAE_LIB)
 # compare every kernel with its C twin without a GPU.
 KCUDA_EMU_A := $(BUILD)/libvs_kernels_cuda_emu.a
 EMU_CXXFLAGS := -x c++ -std=c++17 -O2 -g -Wall -Wextra -Werror -fPIC -DVS_CUDA_EMU -D_GNU_SOURCE \
-                -Iinclude -I. -MMD -MP
+                -Iinclude -I. -MMD -MP $(SANITIZE)
 $(BUILD)/emu/obj/%.o: kernels/cuda/%.cu kernels/cuda/emu/cuda_emu.h
 	@mkdir -p $(@D)
 	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@

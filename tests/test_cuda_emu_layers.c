@@ -250,3 +250,16 @@ Test(cuda_emu, softmax_rows)
         free(want);
     }
 }
+
+Test(cuda_emu, bias_rows)
+{
+    const size_t rows = 37;
+    const int cols = 11;
+    float *y = rand_buf(rows * cols, 0), *b = rand_buf(cols, 0), *want = copy_of(y, rows * cols);
+    for (size_t r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            want[r * cols + c] += b[c];
+    cr_assert_eq(vs_cuda_bias_rows(y, b, rows, cols, NULL), 0);
+    cr_assert_eq(memcmp(y, want, rows * cols * sizeof *y), 0);
+    free(y), free(b), free(want);
+}
