@@ -246,3 +246,53 @@ clean:
 
 # The version string is compiled in.
 $(BUILD)/obj/tools/cli/main.o $(BUILD)/obj/interpose/version.o: VERSION
+
+# --- libvramshim_vae.so: the decoder's own library (include/vramshim_vae.h) -----------------
+# vae/*.c over the decoder archive; it links no CUDA library (they are dlopen'ed at run time).
+VAE_SRCS := $(call src,vae)
+VAE_LIB  := $(BUILD)/libvramshim_vae.so
+.PHONY: vae
+vae: $(VAE_LIB)
+all: vae
+$(VAE_LIB): $(call obj,$(VAE_SRCS)) $(KERNELS_A) vae/exports.map
+	$(CC) -shared -Wl,--version-script=vae/exports.map -Wl,--no-undefined $(LDFLAGS) \
+	  $(call obj,$(VAE_SRCS)) $(KERNELS_A) -o $@ -ljansson -lm -ldl
+
+# test_vae_* link the library (by rpath) and the decoder archive (the library exports only
+# the API, so its copies of the decoder do not clash).
+$(BUILD)/tests/test_vae_%: $(BUILD)/obj/tests/test_vae_%.o $(VAE_LIB) $(KERNELS_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< $(KERNELS_A) -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lvramshim_vae \
+	  -o $@ -lcriterion $(SYS_LIBS)
+
+# A program that sees the public header only (no -I. of the project, strict C99, C++ too) and
+# links the library by rpath: proof that the header is self-contained.
+VAE_HEADER_CHECK := $(BUILD)/vae/header_check
+tests: $(VAE_HEADER_CHECK)
+$(VAE_HEADER_CHECK): tests/vae/header_check.c include/vramshim_vae.h $(VAE_LIB)
+	@mkdir -p $(@D)
+	$(CC) -std=c99 -pedantic -Wall -Wextra -Werror -Iinclude $< -L$(BUILD) \
+	  -Wl,-rpath,$(abspath $(BUILD)) -lvramshim_vae -o $@
+	$(CXX) -x c++ -std=c++17 -Wall -Wextra -Werror -fsyntax-only -Iinclude $<
+
+# --- the decoder's CUDA kernels on the CPU (kernels/cuda/emu/cuda_emu.h) ----------------------
+# The same kernels/cuda/*.cu compiled as C++ against the emulation header, so test_cuda_emu_*
+# compare every kernel with its C twin without a GPU.
+KCUDA_EMU_A := $(BUILD)/libvs_kernels_cuda_emu.a
+EMU_CXXFLAGS := -x c++ -std=c++17 -O2 -g -Wall -Wextra -Werror -fPIC -DVS_CUDA_EMU -D_GNU_SOURCE \
+                -Iinclude -I. -MMD -MP $(SANITIZE)
+$(BUILD)/emu/obj/%.o: kernels/cuda/%.cu kernels/cuda/emu/cuda_emu.h
+	@mkdir -p $(@D)
+	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
+-include $(shell find $(BUILD)/emu -name '*.d' 2>/dev/null)
+$(KCUDA_EMU_A): $(patsubst kernels/cuda/%.cu,$(BUILD)/emu/obj/%.o,$(CUDA_SRCS))
+	@mkdir -p $(@D) && rm -f $@ && ar rcs $@ $^
+$(BUILD)/tests/test_cuda_emu_%: $(BUILD)/obj/tests/test_cuda_emu_%.o $(KCUDA_EMU_A) $(KERNELS_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ -lcriterion -lstdc++ $(SYS_LIBS)
+
+# The decoder's GPU check links the CUDA kernels (nvcc objects need the CUDA runtime; the
+# bundle carries libcudart beside it, cuDNN and cuBLAS are dlopen'ed).
+$(BUILD)/gpucheck/decode_check: $(BUILD)/obj/tools/gpucheck/decode_check.o $(KCUDA_A) $(KERNELS_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ -L$(CUDA_HOME)/lib64 -lcudart -lstdc++ $(SYS_LIBS)

@@ -198,11 +198,23 @@ static int load_up_blocks(struct loader *L, struct vs_kl_decoder *d, int *channe
 
 int vs_kl_load(struct vs_kl_decoder *d, const char *path, enum vs_arch arch, struct vs_err *err)
 {
+    struct vs_weights w;
     memset(d, 0, sizeof *d);
-    struct loader L = {.err = err};
-    static const char *const markers[] = {"decoder.conv_in.weight"};
-    if (vs_weights_open(&L.w, path, err))
+    if (vs_weights_open(&w, path, err))
         return -1;
+    int rc = vs_kl_load_weights(d, &w, arch, err);
+    vs_weights_close(&w);
+    return rc;
+}
+
+int vs_kl_load_weights(struct vs_kl_decoder *d, struct vs_weights *w, enum vs_arch arch,
+                       struct vs_err *err)
+{
+    memset(d, 0, sizeof *d);
+    /* the loader works on a copy of the tensor table; use flags go back to w at the end */
+    struct loader L = {.w = *w, .err = err};
+    const char *path = w->file.path;
+    static const char *const markers[] = {"decoder.conv_in.weight"};
     if (vs_weights_detect_prefix(&L.w, markers, 1, err))
         goto fail;
     L.original = !vs_weights_peek(&L.w, "decoder.mid_block.resnets.0.conv1.weight") &&
@@ -281,10 +293,10 @@ int vs_kl_load(struct vs_kl_decoder *d, const char *path, enum vs_arch arch, str
         d->scaling_factor = info->scaling_factor;
         d->shift_factor = info->shift_factor;
     }
-    vs_weights_close(&L.w);
+    *w = L.w;
     return 0;
 fail:
-    vs_weights_close(&L.w);
+    *w = L.w;
     vs_kl_free(d);
     return -1;
 }

@@ -60,6 +60,10 @@ struct vs_kl_decoder {
 
 /* arch: VS_ARCH_AUTO or the user's choice (sets the default scaling). */
 int vs_kl_load(struct vs_kl_decoder *d, const char *path, enum vs_arch arch, struct vs_err *err);
+/* The same from opened weights (a file or tensors in memory); w stays the caller's. */
+struct vs_weights;
+int vs_kl_load_weights(struct vs_kl_decoder *d, struct vs_weights *w, enum vs_arch arch,
+                       struct vs_err *err);
 void vs_kl_free(struct vs_kl_decoder *d);
 
 #endif

@@ -1,22 +1,23 @@
-/* vs_mem: each block carries a 64-byte header (size and pool) so free/move need no lookup table.
- * Dry-run blocks are a small header-only allocation so the bookkeeping path stays identical. */
+/* vs_mem: a host-side list of live blocks (searched from the newest: decoders free mostly in
+ * reverse order and hold a few dozen blocks at a time). */
 #include "kernels/mem.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define HDR 64
-
-struct hdr {
-    size_t bytes;
-    int pool;
-    int dry;
-};
-
-void vs_mem_init(struct vs_mem *m, int dry)
+void vs_mem_init_on(struct vs_mem *m, int dry, const struct vs_backend *be,
+                    const struct vs_allocator *allocator)
 {
     memset(m, 0, sizeof *m);
     m->dry = dry;
+    m->be = be;
+    m->allocator = allocator ? *allocator : be->allocator;
+}
+
+void vs_mem_init(struct vs_mem *m, int dry)
+{
+    vs_mem_init_on(m, dry, &vs_cpu_backend, NULL);
 }
 
 static void account(struct vs_mem *m, int pool, size_t add, size_t sub)
@@ -29,38 +30,94 @@ static void account(struct vs_mem *m, int pool, size_t add, size_t sub)
         m->peak_total = total;
 }
 
+static struct vs_mem_block *find(struct vs_mem *m, const void *p)
+{
+    for (size_t i = m->n_blocks; i-- > 0;)
+        if (m->blocks[i].p == p)
+            return &m->blocks[i];
+    return NULL;
+}
+
+/* Device blocks parked in PARK live in host memory; everything else in the allocator's. */
+static void *raw_alloc(struct vs_mem *m, size_t bytes, int on_host)
+{
+    if (m->dry)
+        return (void *)(uintptr_t)(64 * ++m->dry_seq);
+    size_t n = bytes ? bytes : 1;
+    return on_host ? m->be->park_allocator.alloc(m->be->park_allocator.ctx, n)
+                   : m->allocator.alloc(m->allocator.ctx, n);
+}
+
+static void raw_free(struct vs_mem *m, void *p, int on_host)
+{
+    if (m->dry)
+        return;
+    if (on_host)
+        m->be->park_allocator.free(m->be->park_allocator.ctx, p);
+    else
+        m->allocator.free(m->allocator.ctx, p);
+}
+
 float *vs_mem_floats(struct vs_mem *m, size_t n, enum vs_pool pool)
 {
-    size_t bytes = n * sizeof(float);
-    size_t alloc = HDR + (m->dry ? 0 : (bytes + HDR - 1) / HDR * HDR);
-    unsigned char *raw = aligned_alloc(HDR, alloc);
-    if (!raw)
+    if (n > SIZE_MAX / sizeof(float))
         return NULL;
-    struct hdr *h = (struct hdr *)raw;
-    h->bytes = bytes;
-    h->pool = pool;
-    h->dry = m->dry;
+    if (m->n_blocks == m->cap_blocks) {
+        size_t cap = m->cap_blocks ? 2 * m->cap_blocks : 32;
+        struct vs_mem_block *b = realloc(m->blocks, cap * sizeof *b);
+        if (!b)
+            return NULL;
+        m->blocks = b;
+        m->cap_blocks = cap;
+    }
+    size_t bytes = n * sizeof(float);
+    int on_host = pool == VS_POOL_PARK && !m->be->host_memory;
+    void *p = raw_alloc(m, bytes, on_host);
+    if (!p)
+        return NULL;
+    m->blocks[m->n_blocks++] = (struct vs_mem_block){p, bytes, pool, on_host};
     account(m, pool, bytes, 0);
-    return (float *)(raw + HDR);
+    return p;
 }
 
 void vs_mem_free(struct vs_mem *m, float *p)
 {
-    if (!p)
+    struct vs_mem_block *b = p ? find(m, p) : NULL;
+    if (!b)
         return;
-    struct hdr *h = (struct hdr *)((unsigned char *)p - HDR);
-    account(m, h->pool, 0, h->bytes);
-    free(h);
+    account(m, b->pool, 0, b->bytes);
+    raw_free(m, b->p, b->on_host);
+    *b = m->blocks[--m->n_blocks];
+    if (!m->n_blocks) {
+        free(m->blocks);
+        m->blocks = NULL;
+        m->cap_blocks = 0;
+    }
 }
 
-void vs_mem_move(struct vs_mem *m, float *p, enum vs_pool to)
+float *vs_mem_move(struct vs_mem *m, float *p, enum vs_pool to)
 {
-    if (!p)
-        return;
-    struct hdr *h = (struct hdr *)((unsigned char *)p - HDR);
-    if (h->pool == (int)to)
-        return;
-    account(m, h->pool, 0, h->bytes);
-    h->pool = to;
-    account(m, to, h->bytes, 0);
+    struct vs_mem_block *b = p ? find(m, p) : NULL;
+    if (!b || b->pool == (int)to)
+        return p;
+    int on_host = to == VS_POOL_PARK && !m->be->host_memory;
+    if (on_host != b->on_host) {
+        void *q = raw_alloc(m, b->bytes, on_host);
+        if (!q)
+            return NULL;
+        int rc = m->dry ? 0
+                 : on_host ? m->be->to_host(q, b->p, b->bytes)
+                           : m->be->from_host(q, b->p, b->bytes);
+        if (rc) {
+            raw_free(m, q, on_host);
+            return NULL;
+        }
+        raw_free(m, b->p, b->on_host);
+        b->p = q;
+        b->on_host = on_host;
+    }
+    account(m, b->pool, 0, b->bytes);
+    b->pool = to;
+    account(m, to, b->bytes, 0);
+    return b->p;
 }

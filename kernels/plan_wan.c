@@ -1,5 +1,6 @@
 /* Planner for the Wan decoder: tile windows by backward interval propagation, the tile grid,
  * and the tile size a memory budget allows (predicted by a dry run of the executor). */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "kernels/wan_stream.h"
@@ -109,4 +110,12 @@ int vs_wan_plan(const struct vs_wan_model *m, int T, int h, int w,
     return vs_err_set(err, "budget of %.1f MiB is too small for this Wan decode: even %d px tiles "
                            "need %.1f MiB", opts->budget / 1048576.0, scale,
                       plan->predicted_peak / 1048576.0);
+}
+
+void vs_wan_plan_describe(const struct vs_wan_plan *p, const struct vs_wan_model *m, int T,
+                          char *buf, size_t len)
+{
+    snprintf(buf, len, "wan21 causal, %d latent frames -> %d, %dx%d tiles of %dx%d px, halo %d px, "
+             "halo overhead %.2fx", T, vs_wan_out_frames(m, T), p->tiles_x, p->tiles_y, p->tile_w,
+             p->tile_h, p->halo * vs_wan_spatial_scale(m), p->halo_overhead);
 }

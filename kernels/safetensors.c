@@ -251,7 +251,7 @@ float vs_f16_to_f32(uint16_t h)
 int vs_st_read_f32(const struct vs_st_file *f, const struct vs_st_tensor *t, float *dst,
                    struct vs_err *err)
 {
-    const unsigned char *src = f->data + t->offset;
+    const unsigned char *src = t->ptr ? t->ptr : f->data + t->offset;
     switch (t->dtype) {
     case VS_DT_F32:
         memcpy(dst, src, t->numel * 4);

@@ -22,6 +22,7 @@ struct vs_st_tensor {
     int64_t shape[VS_ST_MAX_DIMS];
     size_t numel;
     size_t offset; /* into the data area */
+    const unsigned char *ptr; /* a tensor held in memory (kernels/st_memory.h): its data */
     size_t nbytes;
 };
 

@@ -8,11 +8,6 @@
 #include <string.h>
 
 #include "kernels/cpu/attention.h"
-#include "kernels/cpu/conv2d.h"
-#include "kernels/cpu/groupnorm.h"
-#include "kernels/cpu/linear.h"
-#include "kernels/cpu/region.h"
-#include "kernels/cpu/upsample.h"
 
 struct tile {
     int oy, ox, oh, ow;      /* owned rectangle at the cut's resolution */
@@ -26,6 +21,7 @@ struct tile {
 struct exec {
     const struct vs_program *p;
     struct vs_mem *mem;
+    const struct vs_backend *be; /* mem's: every layer runs through it */
     int dry, standalone;
     int img_h, img_w; /* at the cut's resolution */
     float mean[VS_GN_MAX_GROUPS], rstd[VS_GN_MAX_GROUPS];
@@ -72,7 +68,7 @@ static int op_conv(struct exec *e, struct tile *t, const struct vs_kl_conv *cv)
     if (!out)
         return -1;
     if (!e->dry)
-        vs_conv2d(t->cur, out, cv->w, cv->b, &g);
+        e->be->conv2d(t->cur, out, cv->w, cv->b, &g);
     e->macs += (double)oh * ow * cv->cout * cv->cin * cv->k * cv->k;
     vs_mem_free(e->mem, t->cur);
     t->cur = out;
@@ -89,7 +85,7 @@ static int op_save(struct exec *e, struct tile *t)
     if (!(t->saved = alloc(e, (size_t)t->c * plane(t))))
         return -1;
     if (!e->dry)
-        memcpy(t->saved, t->cur, (size_t)t->c * plane(t) * sizeof(float));
+        e->be->copy(t->saved, t->cur, (size_t)t->c * plane(t) * sizeof(float));
     t->sc = t->c, t->sy0 = t->y0, t->sx0 = t->x0, t->sh = t->h, t->sw = t->w;
     return 0;
 }
@@ -106,15 +102,15 @@ static int op_residual(struct exec *e, struct tile *t, const struct vs_kl_conv *
         }
         if (!e->dry) {
             struct vs_conv2d_geom g = {.cin = t->sc, .cout = t->c, .k = 1, .in_h = t->h, .in_w = t->w};
-            vs_crop(t->saved, t->sc, t->sh, t->sw, dy, dx, crop, t->h, t->w);
-            vs_conv2d(crop, sc, shortcut->w, shortcut->b, &g);
-            vs_add_crop(t->cur, t->c, t->h, t->w, sc, t->h, t->w, 0, 0);
+            e->be->crop(t->saved, t->sc, t->sh, t->sw, dy, dx, crop, t->h, t->w);
+            e->be->conv2d(crop, sc, shortcut->w, shortcut->b, &g);
+            e->be->add_crop(t->cur, t->c, t->h, t->w, sc, t->h, t->w, 0, 0);
         }
         e->macs += (double)plane(t) * t->c * t->sc;
         vs_mem_free(e->mem, crop);
         vs_mem_free(e->mem, sc);
     } else if (!e->dry)
-        vs_add_crop(t->cur, t->c, t->h, t->w, t->saved, t->sh, t->sw, dy, dx);
+        e->be->add_crop(t->cur, t->c, t->h, t->w, t->saved, t->sh, t->sw, dy, dx);
     vs_mem_free(e->mem, t->saved);
     t->saved = NULL;
     return 0;
@@ -126,7 +122,7 @@ static int op_upsample(struct exec *e, struct tile *t)
     if (!out)
         return -1;
     if (!e->dry)
-        vs_upsample_nearest2x(t->cur, out, t->c, t->h, t->w);
+        e->be->upsample2x(t->cur, out, t->c, t->h, t->w);
     vs_mem_free(e->mem, t->cur);
     t->cur = out;
     t->y0 *= 2, t->x0 *= 2, t->h *= 2, t->w *= 2, t->scale *= 2;
@@ -144,28 +140,32 @@ static int op_attn(struct exec *e, struct tile *t)
     if (!(xn = alloc(e, c * n)) || !(tok = alloc(e, c * n)))
         goto done;
     if (!e->dry) {
-        memcpy(xn, t->cur, c * n * sizeof(float));
-        vs_groupnorm(xn, t->c, t->h, t->w, e->p->d->groups, e->p->d->eps, a->norm.gamma,
-                     a->norm.beta, 0);
-        vs_transpose(xn, tok, c, n);
+        const int groups = e->p->d->groups;
+        struct vs_gn_stats st[VS_GN_MAX_GROUPS];
+        float mean[VS_GN_MAX_GROUPS], rstd[VS_GN_MAX_GROUPS];
+        e->be->copy(xn, t->cur, c * n * sizeof(float));
+        e->be->gn_region_stats(xn, t->c, n, (struct vs_region){0, 0, t->w, t->h, t->w}, groups, st);
+        vs_gn_finish(groups, st, e->p->d->eps, mean, rstd);
+        e->be->gn_apply(xn, t->c, n, groups, mean, rstd, a->norm.gamma, a->norm.beta, 0);
+        e->be->transpose(xn, tok, c, n);
     }
     vs_mem_free(e->mem, xn);
     xn = NULL;
     if (!(q = alloc(e, c * n)) || !(k = alloc(e, c * n)) || !(v = alloc(e, c * n)))
         goto done;
     if (!e->dry) {
-        vs_linear(tok, a->q.w, a->q.b, q, n, t->c, t->c);
-        vs_linear(tok, a->k.w, a->k.b, k, n, t->c, t->c);
-        vs_linear(tok, a->v.w, a->v.b, v, n, t->c, t->c);
+        e->be->linear(tok, a->q.w, a->q.b, q, n, t->c, t->c);
+        e->be->linear(tok, a->k.w, a->k.b, k, n, t->c, t->c);
+        e->be->linear(tok, a->v.w, a->v.b, v, n, t->c, t->c);
         /* tok is reused for the attention output, q for the projection, k for its transpose */
-        if (vs_attention(q, k, v, tok, n, t->c, 1.0f / sqrtf((float)t->c))) {
+        if (e->be->attention(q, k, v, tok, n, t->c, 1.0f / sqrtf((float)t->c))) {
             vs_err_set(e->err, "attention: %d channels exceed the supported head dimension %d",
                        t->c, VS_ATTN_MAX_D);
             goto done;
         }
-        vs_linear(tok, a->out.w, a->out.b, q, n, t->c, t->c);
-        vs_transpose(q, k, n, c);
-        vs_add_crop(t->cur, t->c, t->h, t->w, k, t->h, t->w, 0, 0);
+        e->be->linear(tok, a->out.w, a->out.b, q, n, t->c, t->c);
+        e->be->transpose(q, k, n, c);
+        e->be->add_crop(t->cur, t->c, t->h, t->w, k, t->h, t->w, 0, 0);
     }
     rc = 0;
 done:
@@ -188,14 +188,14 @@ static struct vs_region stats_region(const struct exec *e, const struct tile *t)
 
 static void tile_stats(const struct exec *e, const struct tile *t, struct vs_gn_stats *st)
 {
-    vs_gn_region_stats(t->cur, t->c, plane(t), stats_region(e, t), e->p->d->groups, st);
+    e->be->gn_region_stats(t->cur, t->c, plane(t), stats_region(e, t), e->p->d->groups, st);
 }
 
 static void norm_apply(struct exec *e, struct tile *t, const struct vs_op *op)
 {
     if (!e->dry)
-        vs_gn_apply(t->cur, t->c, plane(t), e->p->d->groups, e->mean, e->rstd, op->norm->gamma,
-                    op->norm->beta, op->silu);
+        e->be->gn_apply(t->cur, t->c, plane(t), e->p->d->groups, e->mean, e->rstd,
+                        op->norm->gamma, op->norm->beta, op->silu);
 }
 
 static int run_op(struct exec *e, struct tile *t, const struct vs_op *op)
@@ -224,10 +224,19 @@ static int run_op(struct exec *e, struct tile *t, const struct vs_op *op)
     return 0;
 }
 
-static void park(struct exec *e, struct tile *t, enum vs_pool pool)
+/* Moves a tile's buffers to pool (host memory when parked on a device backend). */
+static int park(struct exec *e, struct tile *t, enum vs_pool pool)
 {
-    vs_mem_move(e->mem, t->cur, pool);
-    vs_mem_move(e->mem, t->saved, pool);
+    float *cur = vs_mem_move(e->mem, t->cur, pool);
+    if (cur)
+        t->cur = cur;
+    float *saved = cur ? vs_mem_move(e->mem, t->saved, pool) : NULL;
+    if (saved)
+        t->saved = saved;
+    if ((t->cur && !cur) || (t->saved && !saved))
+        return vs_err_set(e->err, "out of memory moving a tile's state to the %s pool",
+                          pool == VS_POOL_PARK ? "parked (host)" : "working");
+    return 0;
 }
 
 static void free_tile(struct exec *e, struct tile *t)
@@ -250,7 +259,7 @@ static int tile_init(struct exec *e, struct tile *t, const float *src, int c, in
     if (!(t->cur = alloc(e, (size_t)c * plane(t))))
         return -1;
     if (!e->dry)
-        vs_crop(src, c, e->img_h, e->img_w, t->y0, t->x0, t->cur, t->h, t->w);
+        e->be->crop(src, c, e->img_h, e->img_w, t->y0, t->x0, t->cur, t->h, t->w);
     return 0;
 }
 
@@ -259,11 +268,8 @@ static void write_owned(struct exec *e, const struct tile *t, float *out)
     int s = t->scale, W = e->img_w * s, H = e->img_h * s;
     if (e->dry)
         return;
-    for (int c = 0; c < t->c; c++)
-        for (int y = 0; y < t->oh * s; y++)
-            memcpy(out + ((size_t)c * H + t->oy * s + y) * W + t->ox * s,
-                   t->cur + ((size_t)c * t->h + t->oy * s - t->y0 + y) * t->w + t->ox * s - t->x0,
-                   (size_t)t->ow * s * sizeof(float));
+    e->be->paste(out, t->c, H, W, t->oy * s, t->ox * s, t->cur, t->h, t->w, t->oy * s - t->y0,
+                 t->ox * s - t->x0, t->oh * s, t->ow * s, false);
 }
 
 /* Rounds from GroupNorm to GroupNorm over all tiles (see header). Tiles start from src (cut
@@ -284,7 +290,8 @@ static int run_synced(struct exec *e, struct tile *tiles, int nt, int begin, int
                 if (tile_init(e, t, src, src_c, margin))
                     return -1;
             } else {
-                park(e, t, VS_POOL_WORK);
+                if (park(e, t, VS_POOL_WORK))
+                    return -1;
                 norm_apply(e, t, &ops[pc]);
             }
             for (int o = pc + (round > 0); o < stop; o++)
@@ -295,8 +302,8 @@ static int run_synced(struct exec *e, struct tile *tiles, int nt, int begin, int
                 tile_stats(e, t, st);
                 vs_gn_merge(e->p->d->groups, e->acc, st);
             }
-            if (parked)
-                park(e, t, VS_POOL_PARK);
+            if (parked && park(e, t, VS_POOL_PARK))
+                return -1;
             tick(e);
         }
         if (stop == end)
@@ -318,21 +325,21 @@ static float ramp(int i, int n, int lead, int trail, int len)
     return w;
 }
 
-static void blend_into(struct exec *e, const struct tile *t, int margin, float *out, float *wsum)
+static int blend_into(struct exec *e, const struct tile *t, int margin, float *out, float *wsum)
 {
     if (e->dry)
-        return;
+        return 0;
     int s = t->scale, H = e->img_h * s, W = e->img_w * s, len = 2 * margin * s;
-    for (int y = 0; y < t->h; y++) {
-        float wy = ramp(y, t->h, t->y0 > 0, t->y0 + t->h < H, len);
-        for (int x = 0; x < t->w; x++) {
-            float wgt = wy * ramp(x, t->w, t->x0 > 0, t->x0 + t->w < W, len);
-            size_t o = (size_t)(t->y0 + y) * W + t->x0 + x;
-            wsum[o] += wgt;
-            for (int c = 0; c < t->c; c++)
-                out[(size_t)c * H * W + o] += wgt * t->cur[((size_t)c * t->h + y) * t->w + x];
-        }
-    }
+    float *wy = malloc(((size_t)t->h + t->w) * sizeof *wy), *wx = wy + t->h;
+    if (!wy)
+        return vs_err_set(e->err, "out of host memory: blend ramps");
+    for (int y = 0; y < t->h; y++)
+        wy[y] = ramp(y, t->h, t->y0 > 0, t->y0 + t->h < H, len);
+    for (int x = 0; x < t->w; x++)
+        wx[x] = ramp(x, t->w, t->x0 > 0, t->x0 + t->w < W, len);
+    e->be->blend_acc(out, wsum, t->c, H, W, t->y0, t->x0, t->cur, t->h, t->w, wy, wx);
+    free(wy);
+    return 0;
 }
 
 static void tiles_from(const struct vs_tiling *tl, struct tile *tiles)
@@ -353,7 +360,8 @@ static int decode_tiled(struct exec *e, const struct vs_tiling *tl, const float 
         if (run_synced(e, tiles, nt, e->p->cut, n, cut, cut_c, tl->margin))
             return -1;
         for (int i = 0; i < nt; i++) {
-            park(e, &tiles[i], VS_POOL_WORK);
+            if (park(e, &tiles[i], VS_POOL_WORK))
+                return -1;
             write_owned(e, &tiles[i], out);
             free_tile(e, &tiles[i]);
         }
@@ -364,8 +372,8 @@ static int decode_tiled(struct exec *e, const struct vs_tiling *tl, const float 
     if (!wsum)
         return vs_err_set(e->err, "out of memory: blend weights");
     if (!e->dry) {
-        memset(wsum, 0, HW * sizeof(float));
-        memset(out, 0, (size_t)e->p->d->conv_out.cout * HW * sizeof(float));
+        e->be->zero(wsum, HW * sizeof(float));
+        e->be->zero(out, (size_t)e->p->d->conv_out.cout * HW * sizeof(float));
     }
     for (int i = 0; i < nt; i++) {
         struct tile *t = &tiles[i];
@@ -374,13 +382,13 @@ static int decode_tiled(struct exec *e, const struct vs_tiling *tl, const float 
         for (int o = e->p->cut; o < n; o++)
             if (run_op(e, t, &e->p->ops[o]))
                 goto fail;
-        blend_into(e, t, tl->margin, out, wsum);
+        if (blend_into(e, t, tl->margin, out, wsum))
+            goto fail;
         free_tile(e, t);
         tick(e);
     }
     if (!e->dry)
-        for (size_t i = 0; i < (size_t)e->p->d->conv_out.cout * HW; i++)
-            out[i] /= wsum[i % HW];
+        e->be->blend_div(out, wsum, e->p->d->conv_out.cout, HW);
     vs_mem_free(e->mem, wsum);
     return 0;
 fail:
@@ -393,7 +401,7 @@ int vs_exec_decode(const struct vs_program *p, const struct vs_tiling *tiling, c
                    struct vs_exec_stats *stats, struct vs_err *err)
 {
     const struct vs_kl_decoder *d = p->d;
-    struct exec e = {.p = p, .mem = mem, .dry = mem->dry, .img_h = h, .img_w = w,
+    struct exec e = {.p = p, .mem = mem, .be = mem->be, .dry = mem->dry, .img_h = h, .img_w = w,
                      .progress = progress, .err = err};
     int S = d->upscale, nt = tiling ? tiling->nty * tiling->ntx : 1;
     int low_norms = 0;
@@ -421,7 +429,12 @@ int vs_exec_decode(const struct vs_program *p, const struct vs_tiling *tiling, c
         vs_err_set(err, "out of memory: tile table");
         goto done;
     }
-    vs_mem_move(mem, full.cur, VS_POOL_PARK);
+    float *parked = vs_mem_move(mem, full.cur, VS_POOL_PARK);
+    if (!parked) {
+        vs_err_set(err, "out of memory parking the full-frame activation");
+        goto done;
+    }
+    full.cur = parked;
     e.standalone = tiling->standalone;
     rc = decode_tiled(&e, tiling, full.cur, full.c, *out, tiles);
 done:

@@ -23,6 +23,8 @@
 
 #include "kernels/error.h"
 
+struct vs_allocator;
+struct vs_backend;
 struct vs_wan_model; /* weights and layer list, read-only once loaded */
 
 /* Loads the decoder from a safetensors file with diffusers (`post_quant_conv`, `decoder.conv_in`,
@@ -31,6 +33,9 @@ struct vs_wan_model; /* weights and layer list, read-only once loaded */
  * from the tensor shapes. Missing, mis-shaped or unexpected decoder tensors are errors naming
  * the tensor. */
 int vs_wan_load(const char *path, struct vs_wan_model **model, struct vs_err *err);
+/* The same from opened weights (a file or tensors in memory); w stays the caller's. */
+struct vs_weights;
+int vs_wan_load_weights(struct vs_weights *w, struct vs_wan_model **model, struct vs_err *err);
 void vs_wan_free(struct vs_wan_model *model);
 
 int vs_wan_latent_channels(const struct vs_wan_model *model);
@@ -51,6 +56,8 @@ struct vs_wan_opts {
     size_t budget;     /* working-memory budget in bytes; 0: none (one tile when tile == 0) */
     vs_wan_progress_fn progress;
     void *progress_ctx;
+    const struct vs_allocator *allocator; /* working memory; NULL: the backend's */
+    const struct vs_backend *backend;     /* NULL: the CPU; latents and out in its memory */
 };
 
 struct vs_wan_plan {
@@ -72,6 +79,10 @@ struct vs_wan_stats {
  * tile does not fit. */
 int vs_wan_plan(const struct vs_wan_model *model, int T, int h, int w,
                 const struct vs_wan_opts *opts, struct vs_wan_plan *plan, struct vs_err *err);
+
+/* One line: frames, tile grid, tile and halo in output pixels, halo overhead. */
+void vs_wan_plan_describe(const struct vs_wan_plan *plan, const struct vs_wan_model *model, int T,
+                          char *buf, size_t len);
 
 /* One-pass decode. latents [C][T][h][w]; out [3][T'][H][W]; stats may be NULL. */
 int vs_wan_decode(const struct vs_wan_model *model, const float *latents, int T, int h, int w,

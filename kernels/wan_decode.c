@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/cpu/region.h"
 #include "kernels/mem.h"
 #include "kernels/wan_part.h"
 #include "kernels/wan_stream.h"
@@ -52,8 +51,8 @@ static void emit_full(void *ctx, const float *frame, const struct vs_window *win
 {
     struct vs_wan_stream *s = ctx;
     (void)win;
-    memcpy(s->phase + (size_t)s->phase_frames++ * cut_frame_floats(s), frame,
-           cut_frame_floats(s) * sizeof(float));
+    s->mem.be->copy(s->phase + (size_t)s->phase_frames++ * cut_frame_floats(s), frame,
+                    cut_frame_floats(s) * sizeof(float));
 }
 
 /* Writes the tile's output frame into out[3][T_out][H][W], clamped to [-1, 1]. */
@@ -62,14 +61,9 @@ static void emit_tile(void *ctx, const float *frame, const struct vs_window *win
     struct tile *t = ctx;
     const struct vs_wan_stream *s = t->s;
     long f = t->frames_out++;
-    for (int c = 0; c < 3; c++)
-        for (int y = 0; y < win->h; y++) {
-            const float *src = frame + ((size_t)c * win->h + y) * win->w;
-            float *dst =
-                s->out + (((size_t)c * s->T_out + f) * s->H + win->y0 + y) * s->W + win->x0;
-            for (int x = 0; x < win->w; x++)
-                dst[x] = src[x] < -1.0f ? -1.0f : src[x] > 1.0f ? 1.0f : src[x];
-        }
+    /* frame f of channel c starts T_out * H rows after channel c: one paste with T_out * H rows */
+    s->mem.be->paste(s->out + (size_t)f * s->H * s->W, 3, s->T_out * s->H, s->W, win->y0,
+                     win->x0, frame, win->h, win->w, 0, 0, win->h, win->w, true);
 }
 
 static void step_done(struct vs_wan_stream *s)
@@ -93,7 +87,8 @@ int vs_wan_stream_open_plan(const struct vs_wan_model *m, int T, int h, int w,
     s->T = T, s->h = h, s->w = w, s->H = h * scale, s->W = w * scale;
     s->T_out = vs_wan_out_frames(m, T);
     s->plan = *plan;
-    vs_mem_init(&s->mem, dry);
+    vs_mem_init_on(&s->mem, dry, opts && opts->backend ? opts->backend : &vs_cpu_backend,
+                   opts ? opts->allocator : NULL);
     if (opts) {
         s->progress = opts->progress;
         s->progress_ctx = opts->progress_ctx;
@@ -150,7 +145,7 @@ static int run_tile(struct vs_wan_stream *s, struct tile *t, int n, bool last, s
         return vs_err_set(err, "out of host memory for a Wan tile's input");
     for (int f = 0; f < n; f++) {
         if (!s->mem.dry) {
-            vs_crop(s->phase + (size_t)f * cut_frame_floats(s), ch, s->h, s->w, in->y0, in->x0,
+            s->mem.be->crop(s->phase + (size_t)f * cut_frame_floats(s), ch, s->h, s->w, in->y0, in->x0,
                     tile_in, in->h, in->w);
             vs_wan_part_push(&t->part, tile_in);
         }
@@ -183,9 +178,9 @@ int vs_wan_stream_push(struct vs_wan_stream *s, const float *latents, int n, flo
     }
     for (int f = 0; f < n; f++) {
         if (!s->mem.dry) {
-            for (int c = 0; c < m->z_dim; c++) /* [C][n][h][w] -> frame f's [C][h][w] */
-                memcpy(frame + c * plane, latents + ((size_t)c * n + f) * plane,
-                       plane * sizeof(float));
+            /* [C][n][h][w] -> frame f's [C][h][w]: channel c is n * h rows further on */
+            s->mem.be->crop(latents + f * plane, m->z_dim, n * s->h, s->w, 0, 0, frame, s->h,
+                            s->w);
             vs_wan_part_push(&s->full, frame);
         }
         step_done(s);

@@ -61,7 +61,7 @@ static void push_from(struct vs_wan_part *p, int i, const float *frame)
         return;
     }
     struct vs_wan_stage_state *st = &p->st[i - p->first];
-    int n = vs_wan_stage_step(&p->m->stages[i], st, frame, p->scratch);
+    int n = vs_wan_stage_step(p->mem->be, &p->m->stages[i], st, frame, p->scratch);
     for (int j = 0; j < n; j++)
         push_from(p, i + 1, st->frames[j]);
 }

@@ -5,10 +5,6 @@
 
 #include <math.h>
 
-#include "kernels/cpu/attention.h"
-#include "kernels/cpu/region.h"
-#include "kernels/cpu/rmsnorm.h"
-#include "kernels/cpu/upsample.h"
 
 static struct vs_window doubled(const struct vs_window *w)
 {
@@ -114,98 +110,102 @@ void vs_wan_stage_bind(const struct vs_wan_stage *s, struct vs_wan_stage_state *
 }
 
 /* out (over st->out) += x (over st->in, a superset). */
-static void add_residual(const struct vs_wan_stage_state *st, int ch, float *out, const float *x)
+static void add_residual(const struct vs_backend *be, const struct vs_wan_stage_state *st, int ch,
+                         float *out, const float *x)
 {
-    vs_add_crop(out, ch, st->out.h, st->out.w, x, st->in.h, st->in.w, st->out.y0 - st->in.y0,
+    be->add_crop(out, ch, st->out.h, st->out.w, x, st->in.h, st->in.w, st->out.y0 - st->in.y0,
                 st->out.x0 - st->in.x0);
 }
 
-static void res_step(const struct vs_wan_stage *s, struct vs_wan_stage_state *st, const float *in,
-                     float *scratch)
+static void res_step(const struct vs_backend *be, const struct vs_wan_stage *s,
+                     struct vs_wan_stage_state *st, const float *in, float *scratch)
 {
     float *act = scratch;
     float *hid = act + (size_t)s->in_ch * vs_window_area(&st->in);
-    vs_rmsnorm(in, act, s->in_ch, vs_window_area(&st->in), s->gamma, true);
-    vs_causal_conv3d_step(&s->conv, &st->cache1, act, &st->in, hid, &st->mid);
-    vs_rmsnorm(hid, hid, s->out_ch, vs_window_area(&st->mid), s->gamma2, true);
-    vs_causal_conv3d_step(&s->conv2, &st->cache2, hid, &st->mid, st->frames[0], &st->out);
+    be->rmsnorm(in, act, s->in_ch, vs_window_area(&st->in), s->gamma, true);
+    vs_causal_conv3d_step_on(be, &s->conv, &st->cache1, act, &st->in, hid, &st->mid);
+    be->rmsnorm(hid, hid, s->out_ch, vs_window_area(&st->mid), s->gamma2, true);
+    vs_causal_conv3d_step_on(be, &s->conv2, &st->cache2, hid, &st->mid, st->frames[0],
+                             &st->out);
     if (s->has_shortcut) {
         float *sc = hid + (size_t)s->out_ch * vs_window_area(&st->mid);
         const float *x = in;
-        vs_conv3d_frame(&s->shortcut, &x, &st->in, sc, &st->out);
-        vs_add_crop(st->frames[0], s->out_ch, st->out.h, st->out.w, sc, st->out.h, st->out.w, 0, 0);
+        be->conv3d_frame(&s->shortcut, &x, &st->in, sc, &st->out);
+        be->add_crop(st->frames[0], s->out_ch, st->out.h, st->out.w, sc, st->out.h, st->out.w, 0, 0);
     } else {
-        add_residual(st, s->out_ch, st->frames[0], in);
+        add_residual(be, st, s->out_ch, st->frames[0], in);
     }
 }
 
 /* Single-head attention over the frame's pixels (the window is the whole frame). */
-static void attn_step(const struct vs_wan_stage *s, struct vs_wan_stage_state *st, const float *in,
-                      float *scratch)
+static void attn_step(const struct vs_backend *be, const struct vs_wan_stage *s,
+                      struct vs_wan_stage_state *st, const float *in, float *scratch)
 {
     const int c = s->in_ch;
     const size_t n = vs_window_area(&st->in), cn = (size_t)c * n;
     float *normed = scratch, *qkv = scratch + cn, *tokens = qkv + 3 * cn;
-    vs_rmsnorm(in, normed, c, n, s->gamma, false);
+    be->rmsnorm(in, normed, c, n, s->gamma, false);
     const float *x = normed;
-    vs_conv3d_frame(&s->conv, &x, &st->in, qkv, &st->in);
+    be->conv3d_frame(&s->conv, &x, &st->in, qkv, &st->in);
     for (int j = 0; j < 3; j++)
-        vs_transpose(qkv + j * cn, tokens + j * cn, (size_t)c, n);
+        be->transpose(qkv + j * cn, tokens + j * cn, (size_t)c, n);
     float *attended = normed; /* [n][c] */
-    vs_attention(tokens, tokens + cn, tokens + 2 * cn, attended, n, c, 1.0f / sqrtf((float)c));
-    vs_transpose(attended, qkv, n, (size_t)c);
+    be->attention(tokens, tokens + cn, tokens + 2 * cn, attended, n, c, 1.0f / sqrtf((float)c));
+    be->transpose(attended, qkv, n, (size_t)c);
     x = qkv;
-    vs_conv3d_frame(&s->conv2, &x, &st->in, st->frames[0], &st->out);
-    add_residual(st, c, st->frames[0], in);
+    be->conv3d_frame(&s->conv2, &x, &st->in, st->frames[0], &st->out);
+    add_residual(be, st, c, st->frames[0], in);
 }
 
 /* Nearest x2 then the 2-D conv, for each of `count` frames of src. */
-static void upconv(const struct vs_wan_stage *s, struct vs_wan_stage_state *st, const float *src,
-                   int count, float *up)
+static void upconv(const struct vs_backend *be, const struct vs_wan_stage *s,
+                   struct vs_wan_stage_state *st, const float *src, int count, float *up)
 {
     const size_t frame = (size_t)s->in_ch * vs_window_area(&st->in);
     const struct vs_window upw = doubled(&st->in);
     for (int j = 0; j < count; j++) {
-        vs_upsample_nearest2x(src + j * frame, up, s->in_ch, st->in.h, st->in.w);
+        be->upsample2x(src + j * frame, up, s->in_ch, st->in.h, st->in.w);
         const float *x = up;
-        vs_conv3d_frame(&s->conv, &x, &upw, st->frames[j], &st->out);
+        be->conv3d_frame(&s->conv, &x, &upw, st->frames[j], &st->out);
     }
 }
 
 /* time_conv doubles the channels; channel block j of its output is output frame j. */
-static int resample_step(const struct vs_wan_stage *s, struct vs_wan_stage_state *st,
-                         const float *in, float *scratch)
+static int resample_step(const struct vs_backend *be, const struct vs_wan_stage *s,
+                         struct vs_wan_stage_state *st, const float *in, float *scratch)
 {
     float *up = scratch;
     long f = st->frames_in++;
     if (!s->temporal || f == 0) {
-        upconv(s, st, in, 1, up);
+        upconv(be, s, st, in, 1, up);
         return 1;
     }
     float *doubled_frames = up + 4 * (size_t)s->in_ch * vs_window_area(&st->in);
-    vs_causal_conv3d_step(&s->conv2, &st->cache2, in, &st->in, doubled_frames, &st->in);
-    upconv(s, st, doubled_frames, 2, up);
+    vs_causal_conv3d_step_on(be, &s->conv2, &st->cache2, in, &st->in, doubled_frames, &st->in);
+    upconv(be, s, st, doubled_frames, 2, up);
     return 2;
 }
 
-int vs_wan_stage_step(const struct vs_wan_stage *s, struct vs_wan_stage_state *st,
-                      const float *in, float *scratch)
+int vs_wan_stage_step(const struct vs_backend *be, const struct vs_wan_stage *s,
+                      struct vs_wan_stage_state *st, const float *in, float *scratch)
 {
     switch (s->kind) {
     case VS_WAN_CONV:
-        vs_causal_conv3d_step(&s->conv, &st->cache1, in, &st->in, st->frames[0], &st->out);
+        vs_causal_conv3d_step_on(be, &s->conv, &st->cache1, in, &st->in, st->frames[0],
+                                 &st->out);
         break;
     case VS_WAN_RES:
-        res_step(s, st, in, scratch);
+        res_step(be, s, st, in, scratch);
         break;
     case VS_WAN_ATTN:
-        attn_step(s, st, in, scratch);
+        attn_step(be, s, st, in, scratch);
         break;
     case VS_WAN_RESAMPLE:
-        return resample_step(s, st, in, scratch);
+        return resample_step(be, s, st, in, scratch);
     case VS_WAN_HEAD:
-        vs_rmsnorm(in, scratch, s->in_ch, vs_window_area(&st->in), s->gamma, true);
-        vs_causal_conv3d_step(&s->conv, &st->cache1, scratch, &st->in, st->frames[0], &st->out);
+        be->rmsnorm(in, scratch, s->in_ch, vs_window_area(&st->in), s->gamma, true);
+        vs_causal_conv3d_step_on(be, &s->conv, &st->cache1, scratch, &st->in, st->frames[0],
+                                 &st->out);
         break;
     }
     st->frames_in++;

@@ -13,6 +13,7 @@
 #ifndef VS_KERNELS_WAN_STAGE_H
 #define VS_KERNELS_WAN_STAGE_H
 
+#include "kernels/backend.h"
 #include "kernels/cpu/conv3d_cache.h"
 #include "kernels/wan_model.h"
 
@@ -37,8 +38,8 @@ size_t vs_wan_stage_scratch_floats(const struct vs_wan_stage *s,
 void vs_wan_stage_bind(const struct vs_wan_stage *s, struct vs_wan_stage_state *st, float *storage);
 
 /* Consumes one input frame ([in_ch][in.h][in.w]); returns the number of frames it put in
- * st->frames (1 or 2). The loader guarantees the attention's head dim is supported. */
-int vs_wan_stage_step(const struct vs_wan_stage *s, struct vs_wan_stage_state *st,
-                      const float *in, float *scratch);
+ * st->frames (1 or 2), computing with be. The loader guarantees the attention's head dim is supported. */
+int vs_wan_stage_step(const struct vs_backend *be, const struct vs_wan_stage *s,
+                      struct vs_wan_stage_state *st, const float *in, float *scratch);
 
 #endif

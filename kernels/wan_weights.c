@@ -329,10 +329,17 @@ int vs_wan_load(const char *path, struct vs_wan_model **model, struct vs_err *er
     *model = NULL;
     if (vs_weights_open(&w, path, err))
         return -1;
-    struct loader L = {.w = &w};
-    L.m = calloc(1, sizeof *L.m);
-    int rc = L.m ? build(&L, err) : vs_err_set(err, "out of host memory loading %s", path);
+    int rc = vs_wan_load_weights(&w, model, err);
     vs_weights_close(&w);
+    return rc;
+}
+
+int vs_wan_load_weights(struct vs_weights *w, struct vs_wan_model **model, struct vs_err *err)
+{
+    struct loader L = {.w = w};
+    *model = NULL;
+    L.m = calloc(1, sizeof *L.m);
+    int rc = L.m ? build(&L, err) : vs_err_set(err, "out of host memory loading %s", w->file.path);
     if (rc) {
         vs_wan_free(L.m);
         return -1;

@@ -7,14 +7,26 @@
 
 static const char *const prefixes[] = {"", "first_stage_model.", "vae."};
 
-int vs_weights_open(struct vs_weights *w, const char *path, struct vs_err *err)
+int vs_weights_adopt(struct vs_weights *w, struct vs_st_file *file, struct vs_err *err)
 {
     memset(w, 0, sizeof *w);
-    if (vs_st_open(&w->file, path, err))
-        return -1;
-    w->used = calloc(w->file.count + 1, 1);
+    w->file = *file;
+    memset(file, 0, sizeof *file);
     w->prefix = "";
+    if (!(w->used = calloc(w->file.count + 1, 1))) {
+        vs_weights_close(w);
+        return vs_err_set(err, "out of host memory reading tensors");
+    }
     return 0;
+}
+
+int vs_weights_open(struct vs_weights *w, const char *path, struct vs_err *err)
+{
+    struct vs_st_file f;
+    memset(w, 0, sizeof *w);
+    if (vs_st_open(&f, path, err))
+        return -1;
+    return vs_weights_adopt(w, &f, err);
 }
 
 void vs_weights_close(struct vs_weights *w)

@@ -23,6 +23,8 @@ struct vs_weights {
 };
 
 int vs_weights_open(struct vs_weights *w, const char *path, struct vs_err *err);
+/* Takes over an opened file (a safetensors file or tensors in memory, st_memory.h). */
+int vs_weights_adopt(struct vs_weights *w, struct vs_st_file *file, struct vs_err *err);
 void vs_weights_close(struct vs_weights *w);
 /* Picks the first prefix under which one of the markers exists (markers without prefix).
  * Fails naming the markers it looked for. */

@@ -91,11 +91,22 @@ Test(decode_cli, wrong_latent_channels)
                           "but the decoder in " GOLDEN "sd_small.vae.safetensors takes 4"), "%s", buf);
 }
 
-Test(decode_cli, only_cpu_exists)
+/* No CUDA decoder backend in this build (and no GPU on the test machines): cuda is refused
+ * with the reason, auto says why in one line and decodes on the CPU, same final line. */
+Test(decode_cli, device_cuda_refused_auto_uses_the_cpu)
 {
-    char buf[4096];
+    char buf[8192];
     cr_assert_eq(run("--device cuda --vae x --latents y -o z.png", buf, sizeof buf), 2);
-    cr_assert(strstr(buf, "--device cuda: only the CPU decoder exists in this build"), "%s", buf);
+    cr_assert(strstr(buf, "decode: --device cuda: ") &&
+                  (strstr(buf, "no CUDA decoder backend") || strstr(buf, "GPU") ||
+                   strstr(buf, "CUDA runtime")), "%s", buf);
+    cr_assert_eq(run("--device tpu --vae x --latents y -o z.png", buf, sizeof buf), 2);
+    cr_assert(strstr(buf, "--device 'tpu': expected cpu, cuda or auto"), "%s", buf);
+    cr_assert_eq(run("--device auto --unscaled --vae " GOLDEN "sd_small.vae.safetensors --latents "
+                     GOLDEN "sd_small.io.safetensors -o /tmp/vs_auto.npy", buf, sizeof buf), 0, "%s", buf);
+    cr_assert(strstr(buf, "decode: --device auto: ") && strstr(buf, "; decoding on the CPU\n"), "%s", buf);
+    cr_assert(strstr(buf, "decode: plan exact"), "%s", buf);
+    unlink("/tmp/vs_auto.npy");
 }
 
 Test(decode_cli, budget_too_small_and_bad_options)

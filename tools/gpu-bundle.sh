@@ -9,6 +9,7 @@
 #   OUT/bin/demo/         the demo generator programs (`vramshim demo --device real`)
 #   OUT/policy/examples/  the example policies (found by vramshim as bin/../policy/examples)
 #   OUT/python/           the Python package, when present; python/tests/ its checks' programs
+#   OUT/data/golden/      the decoder check's small models and latents (tests/golden)
 set -eu
 build=$1
 out=$2
@@ -26,6 +27,8 @@ cp -r "$build/demo" "$out/bin/demo"
 mkdir -p "$out/policy" && cp -r policy/examples "$out/policy/examples"
 cp tools/gpucheck/checks/*.sh "$out/checks/"
 cp tools/gpucheck/check-lib.sh "$out/check-lib.sh"
+# The decoder check's models and latents (70-decode.sh).
+mkdir -p "$out/data/golden" && cp tests/golden/*.safetensors "$out/data/golden/"
 [ -d python ] && cp -r python "$out/python"
 # The Python checks' programs (60-python.sh): tests/progs/py_* and the Python demo generator.
 [ -d python ] && mkdir -p "$out/python/tests" && cp tests/progs/py_* tools/demo/python_*.py "$out/python/tests/"

@@ -10,6 +10,10 @@
 #ifndef VS_KERNELS_CPU_CONV2D_H
 #define VS_KERNELS_CPU_CONV2D_H
 
+#ifdef __cplusplus
+extern "C" { /* also called from the CUDA sources */
+#endif
+
 struct vs_conv2d_geom {
     int cin, cout, k;
     int in_h, in_w;
@@ -20,5 +24,9 @@ int vs_conv2d_out_h(const struct vs_conv2d_geom *g);
 int vs_conv2d_out_w(const struct vs_conv2d_geom *g);
 void vs_conv2d(const float *in, float *out, const float *weight, const float *bias,
                const struct vs_conv2d_geom *g);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -20,6 +20,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" { /* also called from the CUDA sources */
+#endif
+
 enum { VS_CONV3D_MAX_KT = 3, VS_CONV3D_MAX_K = 3 };
 
 struct vs_window {
@@ -55,5 +59,9 @@ void vs_conv3d_pack(const struct vs_conv3d *c, float *packed);
  * Requires vs_window_covers(win, wout, (c->k - 1) / 2). out is [out_ch][wout.h][wout.w]. */
 void vs_conv3d_frame(const struct vs_conv3d *c, const float *const *in, const struct vs_window *win,
                      float *out, const struct vs_window *wout);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "kernels/backend.h"
+
 size_t vs_conv3d_cache_floats(int kt, size_t frame_floats)
 {
     return (size_t)(kt - 1) * frame_floats;
@@ -19,28 +21,43 @@ void vs_conv3d_cache_init(struct vs_conv3d_cache *cache, int kt, size_t frame_fl
         cache->frames[i] = storage + (size_t)i * frame_floats;
 }
 
-static void push(struct vs_conv3d_cache *cache, const float *in)
+float *vs_conv3d_cache_slot(struct vs_conv3d_cache *cache)
 {
     if (cache->cap == 0)
-        return;
+        return NULL;
     if (cache->kept == cache->cap) {
         float *oldest = cache->frames[0];
         memmove(cache->frames, cache->frames + 1, (size_t)(cache->cap - 1) * sizeof(float *));
         cache->frames[cache->cap - 1] = oldest;
         cache->kept--;
     }
-    memcpy(cache->frames[cache->kept++], in, cache->frame_floats * sizeof(float));
+    return cache->frames[cache->kept++];
+}
+
+void vs_conv3d_cache_frames(const struct vs_conv3d_cache *cache, int kt, const float *in,
+                            const float **frames)
+{
+    frames[kt - 1] = in;
+    for (int back = 1; back < kt; back++)
+        frames[kt - 1 - back] = cache->kept - back >= 0 ? cache->frames[cache->kept - back] : NULL;
+}
+
+void vs_causal_conv3d_step_on(const struct vs_backend *be, const struct vs_conv3d *c,
+                              struct vs_conv3d_cache *cache, const float *in,
+                              const struct vs_window *win, float *out,
+                              const struct vs_window *wout)
+{
+    const float *frames[VS_CONV3D_MAX_KT];
+    vs_conv3d_cache_frames(cache, c->kt, in, frames);
+    be->conv3d_frame(c, frames, win, out, wout);
+    float *slot = vs_conv3d_cache_slot(cache);
+    if (slot)
+        be->copy(slot, in, cache->frame_floats * sizeof(float));
 }
 
 void vs_causal_conv3d_step(const struct vs_conv3d *c, struct vs_conv3d_cache *cache,
                            const float *in, const struct vs_window *win, float *out,
                            const struct vs_window *wout)
 {
-    const float *frames[VS_CONV3D_MAX_KT];
-    frames[c->kt - 1] = in;
-    for (int back = 1; back < c->kt; back++)
-        frames[c->kt - 1 - back] =
-            cache->kept - back >= 0 ? cache->frames[cache->kept - back] : NULL;
-    vs_conv3d_frame(c, frames, win, out, wout);
-    push(cache, in);
+    vs_causal_conv3d_step_on(&vs_cpu_backend, c, cache, in, win, out, wout);
 }

@@ -15,6 +15,7 @@
 #include "kernels/arch.h"
 #include "kernels/array_io.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cuda_libs.h"
 #include "kernels/image_out.h"
 #include "kernels/kl_decoder.h"
 #include "kernels/kl_program.h"
@@ -50,12 +51,33 @@ static void usage(FILE *f)
             "                                       blend uses tile-local statistics\n"
             "  --tile auto|PIXELS                   output pixels per tile side (auto: from --budget)\n"
             "  --budget SIZE                        working-memory budget, e.g. 512MiB, 2GiB\n"
-            "  --device cpu                         only the CPU exists in this build\n"
+            "  --device cpu|cuda|auto               cpu (default); auto: cuda when usable, else cpu\n"
             "  --scaled | --unscaled                latents as the diffusion model made them\n"
             "                                       (default) or as the VAE decoder takes them\n"
             "  --threads N                          worker threads (default: all CPUs)\n"
             "  --plan                               print the plan and its predicted memory, do\n"
             "                                       not decode (no -o needed)\n");
+}
+
+/* cuda needs a usable GPU and the CUDA decoder backend, which this build does not have yet:
+ * --device cuda is refused with the reason, auto says it in one line and decodes on the CPU. */
+static int choose_device(const char *dev)
+{
+    if (!strcmp(dev, "cpu"))
+        return 0;
+    if (strcmp(dev, "cuda") && strcmp(dev, "auto")) {
+        fprintf(stderr, "decode: --device '%s': expected cpu, cuda or auto\n", dev);
+        return -1;
+    }
+    const struct vs_cuda_libs *l = vs_cuda_libs();
+    const char *why = l->gpu_usable ? "a GPU is usable but this build has no CUDA decoder backend "
+                                      "yet" : l->why;
+    if (!strcmp(dev, "cuda")) {
+        fprintf(stderr, "decode: --device cuda: %s\n", why);
+        return -1;
+    }
+    fprintf(stderr, "decode: --device auto: %s; decoding on the CPU\n", why);
+    return 0;
 }
 
 static int parse_args(int argc, char **argv, struct decode_args *a)
@@ -116,11 +138,8 @@ static int parse_args(int argc, char **argv, struct decode_args *a)
             break;
         }
         case 'd':
-            if (strcmp(optarg, "cpu")) {
-                fprintf(stderr, "decode: --device %s: only the CPU decoder exists in this build "
-                        "(--device cpu)\n", optarg);
+            if (choose_device(optarg))
                 return 2;
-            }
             break;
         case 'j':
             if ((a->threads = atoi(optarg)) < 1) {
@@ -330,13 +349,6 @@ static int write_video(const char *path, const float *v, int T, int H, int W, st
     return 0;
 }
 
-static void wan_describe(const struct vs_wan_plan *p, int T, int T2, int S, char *buf, size_t len)
-{
-    snprintf(buf, len, "wan21 causal, %d latent frames -> %d, %dx%d tiles of %dx%d px, halo %d px, "
-             "halo overhead %.2fx", T, T2, p->tiles_x, p->tiles_y, p->tile_w, p->tile_h,
-             p->halo * S, p->halo_overhead);
-}
-
 /* Wan's causal 3-D convs have 5-D weights; the AutoencoderKL family has none. An unreadable
  * file answers no, and the KL loader then reports what is wrong with it. */
 static int weights_have_3d_convs(const char *path)
@@ -378,14 +390,14 @@ static int decode_wan(const struct decode_args *a, struct vs_array *lat, struct 
     struct bar bar = {"steps", -1};
     /* monolithic: one tile over the whole frame (no tile, no budget) */
     int mono = a->mode == VS_MODE_MONOLITHIC;
-    struct vs_wan_opts opts = {mono ? 0 : a->tile_px, mono ? 0 : a->budget, progress, &bar};
+    struct vs_wan_opts opts = {mono ? 0 : a->tile_px, mono ? 0 : a->budget, progress, &bar, NULL, NULL};
     int S = vs_wan_spatial_scale(m), T2 = vs_wan_out_frames(m, T);
     struct vs_wan_stats st;
     char desc[256];
     if (a->plan_only) {
         if (vs_wan_plan(m, T, h, w, &opts, &st.plan, err))
             goto out;
-        wan_describe(&st.plan, T, T2, S, desc, sizeof desc);
+        vs_wan_plan_describe(&st.plan, m, T, desc, sizeof desc);
         char wk[32];
         printf("plan %s; predicted peak working memory %s\n", desc,
                vs_bytes_str(st.plan.predicted_peak, wk, sizeof wk));
@@ -402,7 +414,7 @@ static int decode_wan(const struct decode_args *a, struct vs_array *lat, struct 
     double t = now_s() - t0;
     if (write_video(a->out, out, T2, h * S, w * S, err))
         goto out;
-    wan_describe(&st.plan, T, T2, S, desc, sizeof desc);
+    vs_wan_plan_describe(&st.plan, m, T, desc, sizeof desc);
     final_line(desc, st.plan.predicted_peak, st.measured_peak, 0, t);
     rc = 0;
 out:

@@ -1,0 +1,466 @@
+/* Real-GPU check of the decoder's CUDA backend (tools/gpucheck/checks/70-decode.sh runs it; it
+ * also runs by hand: decode_check DATA_DIR, with DATA_DIR holding tests/golden's files).
+ *
+ *  1. Every CUDA layer against its C twin on random inputs, odd sizes and tile edges: fp32 max-abs
+ *     difference over the output's max-abs <= 1e-5 (cuDNN and cuBLAS layers: 1e-5 as well, FMA
+ *     math and no TF32); moves, casts and blends bit for bit.
+ *  2. Whole decodes through the same executor on the CUDA backend (sd_small, flux_small,
+ *     wan_small): exact tiled on the GPU against monolithic on the GPU (to fp32 rounding: the
+ *     tiles may get other cuDNN algorithms), and both against the CPU reference (1e-4, as the
+ *     golden tests).
+ * Prints one JSON object of figures on stdout, one line per failure on stderr. Exit 0 all
+ * passed, 1 a check failed, 77 nothing could run (the reason on stderr: no GPU, no cuDNN...). */
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/cast.h"
+#include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/conv3d.h"
+#include "kernels/cpu/groupnorm.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cpu/region.h"
+#include "kernels/cpu/rmsnorm.h"
+#include "kernels/cpu/upsample.h"
+#include "kernels/cuda/backend.h"
+#include "kernels/kl_program.h"
+#include "kernels/mem.h"
+#include "kernels/plan.h"
+#include "kernels/safetensors.h"
+#include "kernels/wan.h"
+
+static int failures;
+static char figures[16384] = "{";
+
+static void figure(const char *name, double v)
+{
+    size_t n = strlen(figures);
+    snprintf(figures + n, sizeof figures - n, "%s\"%s\":%.3g", n > 1 ? "," : "", name, v);
+}
+
+/* Records max-abs-relative error `e` of a check against `tol`. */
+static void verdict(const char *name, double e, double tol)
+{
+    figure(name, e);
+    if (!(e <= tol)) {
+        fprintf(stderr, "decode_check: %s: error %.3g above %.3g\n", name, e, tol);
+        failures++;
+    }
+}
+
+static unsigned long long rng = 0x2545f4914f6cdd1dull;
+static float frand(void)
+{
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (float)((rng >> 40) / (double)(1 << 24)) * 2.0f - 1.0f;
+}
+
+static float *host_rand(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = frand();
+    return p;
+}
+
+static float *dev_from(const float *h, size_t n)
+{
+    float *d = NULL;
+    if (cudaMalloc((void **)&d, (n ? n : 1) * sizeof *d) != cudaSuccess ||
+        cudaMemcpy(d, h, n * sizeof *d, cudaMemcpyHostToDevice) != cudaSuccess) {
+        fprintf(stderr, "decode_check: device allocation of %zu floats failed\n", n);
+        exit(1);
+    }
+    return d;
+}
+
+static float *host_from(const float *d, size_t n)
+{
+    float *h = malloc((n ? n : 1) * sizeof *h);
+    cudaDeviceSynchronize();
+    if (cudaMemcpy(h, d, n * sizeof *h, cudaMemcpyDeviceToHost) != cudaSuccess) {
+        fprintf(stderr, "decode_check: copy back failed: %s\n", cudaGetErrorString(cudaGetLastError()));
+        exit(1);
+    }
+    return h;
+}
+
+static double rel_err(const float *a, const float *b, size_t n)
+{
+    double d = 0, s = 0;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        s = fmax(s, fabs((double)b[i]));
+    }
+    return isnan(d) ? INFINITY : s > 0 ? d / s : d;
+}
+
+/* GPU result of buffer d (n floats) against host want. */
+static void compare(const char *name, const float *d, const float *want, size_t n, double tol)
+{
+    float *got = host_from(d, n);
+    verdict(name, rel_err(got, want, n), tol);
+    free(got);
+}
+
+static void check_conv2d(const struct vs_cuda_ctx *ctx)
+{
+    /* every padding combination a tile can have, 3x3 and 1x1, odd sizes */
+    for (int mask = 0; mask < 16; mask++)
+        for (int k = 1; k <= 3; k += 2) {
+            if (k == 1 && mask)
+                continue;
+            struct vs_conv2d_geom g = {5, 7, k, 9, 13, k == 3 && (mask & 1), k == 3 && (mask & 2),
+                                       k == 3 && (mask & 4), k == 3 && (mask & 8)};
+            const size_t ni = (size_t)g.cin * g.in_h * g.in_w, nw = (size_t)g.cout * g.cin * k * k;
+            const size_t no = (size_t)g.cout * vs_conv2d_out_h(&g) * vs_conv2d_out_w(&g);
+            float *x = host_rand(ni), *w = host_rand(nw), *b = host_rand(g.cout),
+                  *want = malloc(no * sizeof *want);
+            vs_conv2d(x, want, w, b, &g);
+            float *dx = dev_from(x, ni), *dw = dev_from(w, nw), *db = dev_from(b, g.cout), *dy;
+            cudaMalloc((void **)&dy, no * sizeof *dy);
+            char name[64];
+            snprintf(name, sizeof name, "conv2d_k%d_pad%x", k, mask);
+            if (vs_cuda_conv2d(dx, dy, dw, db, &g, ctx)) {
+                fprintf(stderr, "decode_check: %s: cuDNN call failed\n", name);
+                failures++;
+            } else
+                compare(name, dy, want, no, 1e-5);
+            cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dy);
+            free(x), free(w), free(b), free(want);
+        }
+}
+
+static void check_conv3d(const struct vs_cuda_ctx *ctx)
+{
+    /* a window at the frame's top-left corner (padding there) and one inside; first frame of a
+     * video (older taps NULL) and a later one */
+    const struct vs_window wins[2][2] = {
+        {{0, 0, 6, 7, 12, 14}, {0, 0, 5, 6, 12, 14}},
+        {{3, 4, 8, 9, 12, 14}, {4, 5, 6, 7, 12, 14}},
+    };
+    for (int wi = 0; wi < 2; wi++)
+        for (int first = 0; first < 2; first++) {
+            const struct vs_window *win = &wins[wi][0], *wout = &wins[wi][1];
+            struct vs_conv3d c = {4, 3, 3, 3, NULL, NULL, NULL};
+            const size_t nw = (size_t)c.out_ch * c.in_ch * 27, nf = (size_t)c.in_ch * vs_window_area(win);
+            const size_t no = (size_t)c.out_ch * vs_window_area(wout);
+            float *w = host_rand(nw), *b = host_rand(c.out_ch), *f[3], *df[3];
+            float *packed = malloc(vs_conv3d_packed_floats(&c) * sizeof *packed);
+            c.weight = w, c.bias = b;
+            vs_conv3d_pack(&c, packed);
+            c.packed = packed;
+            for (int t = 0; t < 3; t++)
+                f[t] = host_rand(nf), df[t] = dev_from(f[t], nf);
+            const float *in[3] = {first ? NULL : f[0], first ? NULL : f[1], f[2]};
+            const float *din[3] = {first ? NULL : df[0], first ? NULL : df[1], df[2]};
+            float *want = malloc(no * sizeof *want), *taps = malloc(nw * sizeof *taps);
+            vs_conv3d_frame(&c, in, win, want, wout);
+            for (int dt = 0; dt < 3; dt++) /* [kt][out][in][k][k] */
+                for (size_t oi = 0; oi < (size_t)c.out_ch * c.in_ch; oi++)
+                    memcpy(taps + ((size_t)dt * c.out_ch * c.in_ch + oi) * 9, w + (oi * 3 + dt) * 9,
+                           9 * sizeof *taps);
+            float *dtaps = dev_from(taps, nw), *db = dev_from(b, c.out_ch), *dy;
+            cudaMalloc((void **)&dy, no * sizeof *dy);
+            struct vs_conv3d dc = c;
+            dc.bias = db;
+            char name[64];
+            snprintf(name, sizeof name, "conv3d_window%d_%s", wi, first ? "first_frame" : "later");
+            if (vs_cuda_conv3d_frame(&dc, dtaps, din, win, dy, wout, ctx)) {
+                fprintf(stderr, "decode_check: %s: cuDNN call failed\n", name);
+                failures++;
+            } else
+                compare(name, dy, want, no, 1e-5);
+            for (int t = 0; t < 3; t++)
+                free(f[t]), cudaFree(df[t]);
+            cudaFree(dtaps), cudaFree(db), cudaFree(dy);
+            free(w), free(b), free(packed), free(want), free(taps);
+        }
+}
+
+static void check_attention(const struct vs_cuda_ctx *ctx)
+{
+    const struct { size_t n; int d; } cases[] = {{300, 64}, {1000, 512}, {777, 384}};
+    for (int i = 0; i < 3; i++) {
+        const size_t n = cases[i].n, nd = n * cases[i].d;
+        float *q = host_rand(nd), *k = host_rand(nd), *v = host_rand(nd), *want = malloc(nd * 4);
+        const float scale = 1.0f / sqrtf((float)cases[i].d);
+        vs_attention(q, k, v, want, n, cases[i].d, scale);
+        float *dq = dev_from(q, nd), *dk = dev_from(k, nd), *dv = dev_from(v, nd), *dy;
+        cudaMalloc((void **)&dy, nd * 4);
+        char name[64];
+        snprintf(name, sizeof name, "attention_n%zu_d%d", n, cases[i].d);
+        if (vs_cuda_attention(dq, dk, dv, dy, n, cases[i].d, scale, ctx)) {
+            fprintf(stderr, "decode_check: %s: cuBLAS call failed\n", name);
+            failures++;
+        } else
+            compare(name, dy, want, nd, 1e-5);
+        /* the linear layer on the same data: y = q W^T + b */
+        const int d = cases[i].d;
+        float *w = host_rand((size_t)d * d), *b = host_rand(d);
+        vs_linear(q, w, b, want, n, d, d);
+        float *dw = dev_from(w, (size_t)d * d), *db = dev_from(b, d);
+        snprintf(name, sizeof name, "linear_n%zu_d%d", n, d);
+        if (vs_cuda_linear(dq, dw, db, dy, n, d, d, ctx)) {
+            fprintf(stderr, "decode_check: %s: cuBLAS call failed\n", name);
+            failures++;
+        } else
+            compare(name, dy, want, nd, 1e-5);
+        cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dy), cudaFree(dw), cudaFree(db);
+        free(q), free(k), free(v), free(want), free(w), free(b);
+    }
+}
+
+/* Our own kernels on the GPU (the CPU emulation already checked their indexing). */
+static void check_own_kernels(void)
+{
+    const int c = 12, groups = 4, h = 37, w = 41;
+    const size_t plane = (size_t)h * w, n = c * plane;
+    float *x = host_rand(n), *dx = dev_from(x, n), *scratch;
+    cudaMalloc((void **)&scratch, 3 * VS_GN_MAX_GROUPS * sizeof *scratch);
+    struct vs_region r = {3, 2, 30, 33, w};
+    struct vs_gn_stats want[4], got[4];
+    vs_gn_region_stats(x, c, plane, r, groups, want);
+    double e = 0;
+    if (vs_cuda_gn_region_stats(dx, c, plane, r, groups, got, scratch, NULL))
+        e = INFINITY;
+    for (int g = 0; g < groups && e != INFINITY; g++) /* the mean relative to the spread */
+        e = fmax(e, fmax(fabs(got[g].mean - want[g].mean) / sqrt(want[g].m2 / want[g].count),
+                         fabs(got[g].m2 - want[g].m2) / want[g].m2));
+    verdict("groupnorm_stats", e, 1e-5);
+    float mean[4], rstd[4], *gamma = host_rand(c), *beta = host_rand(c);
+    vs_gn_finish(groups, want, 1e-6f, mean, rstd);
+    float *dg = dev_from(gamma, c), *db = dev_from(beta, c), *ref = malloc(n * sizeof *ref);
+    memcpy(ref, x, n * sizeof *ref);
+    vs_gn_apply(ref, c, plane, groups, mean, rstd, gamma, beta, 1);
+    verdict("groupnorm_apply_silu_launch",
+            vs_cuda_gn_apply(dx, c, plane, groups, mean, rstd, dg, db, 1, scratch, NULL) ? 1 : 0, 0);
+    compare("groupnorm_apply_silu", dx, ref, n, 1e-5);
+    cudaMemcpy(dx, x, n * sizeof *x, cudaMemcpyHostToDevice);
+    float *dy;
+    cudaMalloc((void **)&dy, 4 * n * sizeof *dy);
+    vs_rmsnorm(x, ref, c, plane, gamma, true);
+    vs_cuda_rmsnorm(dx, dy, c, plane, dg, true, NULL);
+    compare("rmsnorm_silu", dy, ref, n, 1e-5);
+    float *up = malloc(4 * n * sizeof *up);
+    vs_upsample_nearest2x(x, up, c, h, w);
+    vs_cuda_upsample2x(dx, dy, c, h, w, NULL);
+    compare("upsample2x", dy, up, 4 * n, 0);
+    vs_transpose(x, up, c, plane);
+    vs_cuda_transpose(dx, dy, c, plane, NULL);
+    compare("transpose", dy, up, n, 0);
+    vs_crop(x, c, h, w, 5, 6, up, 20, 17);
+    vs_cuda_crop(dx, c, h, w, 5, 6, dy, 20, 17, NULL);
+    compare("crop", dy, up, (size_t)c * 20 * 17, 0);
+    float *s = host_rand((size_t)1000 * 4), *ds = dev_from(s, 4000);
+    for (int row = 0; row < 4; row++) {
+        double m = -INFINITY, sum = 0;
+        for (int i = 0; i < 1000; i++)
+            m = fmax(m, s[row * 1000 + i]);
+        for (int i = 0; i < 1000; i++)
+            sum += exp(s[row * 1000 + i] - m);
+        for (int i = 0; i < 1000; i++)
+            up[row * 1000 + i] = (float)(exp(s[row * 1000 + i] - m) / sum);
+    }
+    vs_cuda_softmax_rows(ds, 4, 1000, NULL);
+    compare("softmax_rows", ds, up, 4000, 1e-5);
+    uint16_t *hb = malloc(n * 2), *gb;
+    vs_cast(hb, VS_DT_BF16, x, VS_DT_F32, n);
+    vs_cuda_cast(dy, VS_DT_BF16, dx, VS_DT_F32, n, NULL);
+    gb = (uint16_t *)host_from(dy, n / 2 + 1);
+    verdict("cast_bf16_mismatches", memcmp(hb, gb, n * 2) != 0, 0);
+    free(gb);
+    vs_cast(hb, VS_DT_F16, x, VS_DT_F32, n);
+    vs_cuda_cast(dy, VS_DT_F16, dx, VS_DT_F32, n, NULL);
+    gb = (uint16_t *)host_from(dy, n / 2 + 1);
+    verdict("cast_f16_mismatches", memcmp(hb, gb, n * 2) != 0, 0);
+    free(gb), free(hb), free(s), cudaFree(ds);
+    cudaFree(dx), cudaFree(dy), cudaFree(scratch), cudaFree(dg), cudaFree(db);
+    free(x), free(gamma), free(beta), free(ref), free(up);
+}
+
+static float *read_latents(const char *dir, const char *name, int64_t *shape, int *ndim)
+{
+    char path[1024];
+    struct vs_st_file f;
+    struct vs_err err;
+    snprintf(path, sizeof path, "%s/%s.io.safetensors", dir, name);
+    if (vs_st_open(&f, path, &err)) {
+        fprintf(stderr, "decode_check: %s\n", err.msg);
+        return NULL;
+    }
+    const struct vs_st_tensor *t = vs_st_find(&f, "latents");
+    float *lat = t ? malloc(t->numel * sizeof *lat) : NULL;
+    if (!lat || vs_st_read_f32(&f, t, lat, &err)) {
+        fprintf(stderr, "decode_check: %s: no readable 'latents'\n", path);
+        free(lat);
+        vs_st_close(&f);
+        return NULL;
+    }
+    *ndim = t->ndim;
+    memcpy(shape, t->shape, sizeof t->shape[0] * t->ndim);
+    vs_st_close(&f);
+    return lat;
+}
+
+/* One AutoencoderKL decode on a backend: device latents and weights for CUDA. */
+static float *kl_decode(const struct vs_program *p, const float *lat, int h, int w,
+                        enum vs_mode mode, int tile, const struct vs_backend *be,
+                        const struct vs_cuda_ctx *ctx, size_t out_n)
+{
+    struct vs_plan plan;
+    struct vs_err err;
+    struct vs_mem mem;
+    float *out, *copy = NULL;
+    char msg[256];
+    if (vs_plan_make(&plan, p, h, w, mode, tile, 0, &err)) {
+        fprintf(stderr, "decode_check: plan: %s\n", err.msg);
+        return NULL;
+    }
+    if (be != &vs_cpu_backend && vs_cuda_backend_begin(ctx, msg, sizeof msg)) {
+        fprintf(stderr, "decode_check: %s\n", msg);
+        vs_plan_free(&plan);
+        return NULL;
+    }
+    vs_mem_init_on(&mem, 0, be, NULL);
+    int rc = vs_plan_run(&plan, p, lat, &out, &mem, NULL, &err);
+    if (be != &vs_cpu_backend && vs_cuda_backend_end(msg, sizeof msg)) {
+        fprintf(stderr, "decode_check: %s\n", msg);
+        rc = -1;
+    }
+    if (rc)
+        fprintf(stderr, "decode_check: decode: %s\n", err.msg);
+    else {
+        copy = malloc(out_n * sizeof *copy); /* out is host (pinned) memory on both backends */
+        memcpy(copy, out, out_n * sizeof *copy);
+        vs_mem_free(&mem, out);
+    }
+    vs_plan_free(&plan);
+    return copy;
+}
+
+static void check_kl_decode(const char *dir, const char *name, const struct vs_cuda_ctx *ctx)
+{
+    char path[1024];
+    int64_t shape[8];
+    int ndim;
+    struct vs_kl_decoder d, dd;
+    struct vs_program p, dp;
+    struct vs_err err;
+    float *lat = read_latents(dir, name, shape, &ndim);
+    snprintf(path, sizeof path, "%s/%s.vae.safetensors", dir, name);
+    if (!lat || vs_kl_load(&d, path, VS_ARCH_AUTO, &err)) {
+        fprintf(stderr, "decode_check: %s: %s\n", name, lat ? err.msg : "no latents");
+        failures++;
+        free(lat);
+        return;
+    }
+    const int h = (int)shape[2], w = (int)shape[3];
+    const size_t out_n = (size_t)3 * h * d.upscale * w * d.upscale, lat_n = (size_t)d.latent_channels * h * w;
+    float *dlat = dev_from(lat, lat_n);
+    if (vs_program_build(&p, &d, &err) || vs_cuda_kl_to_device(&dd, &d) ||
+        vs_program_build(&dp, &dd, &err)) {
+        fprintf(stderr, "decode_check: %s: cannot set up the decoder\n", name);
+        failures++;
+        return;
+    }
+    float *cpu = kl_decode(&p, lat, h, w, VS_MODE_MONOLITHIC, 0, &vs_cpu_backend, ctx, out_n);
+    float *mono = kl_decode(&dp, dlat, h, w, VS_MODE_MONOLITHIC, 0, &vs_cuda_backend, ctx, out_n);
+    float *tiled = kl_decode(&dp, dlat, h, w, VS_MODE_EXACT, 3, &vs_cuda_backend, ctx, out_n);
+    char fig[96];
+    if (!cpu || !mono || !tiled) {
+        fprintf(stderr, "decode_check: %s: a decode failed\n", name);
+        failures++;
+    } else {
+        snprintf(fig, sizeof fig, "%s_gpu_tiled_vs_gpu_mono", name);
+        verdict(fig, rel_err(tiled, mono, out_n), 1e-5);
+        snprintf(fig, sizeof fig, "%s_gpu_mono_vs_cpu", name);
+        verdict(fig, rel_err(mono, cpu, out_n), 1e-4);
+    }
+    free(cpu), free(mono), free(tiled), free(lat), cudaFree(dlat);
+    vs_program_free(&p), vs_program_free(&dp), vs_cuda_kl_free_device(&dd), vs_kl_free(&d);
+}
+
+static void check_wan_decode(const char *dir, const struct vs_cuda_ctx *ctx)
+{
+    char path[1024], msg[256];
+    int64_t shape[8];
+    int ndim;
+    struct vs_wan_model *m, *dm;
+    struct vs_err err;
+    float *lat = read_latents(dir, "wan_small", shape, &ndim);
+    snprintf(path, sizeof path, "%s/wan_small.vae.safetensors", dir);
+    if (!lat || ndim != 5 || vs_wan_load(path, &m, &err) || vs_cuda_wan_to_device(&dm, m)) {
+        fprintf(stderr, "decode_check: wan_small: cannot set up the decoder\n");
+        failures++;
+        free(lat);
+        return;
+    }
+    const int T = (int)shape[2], h = (int)shape[3], w = (int)shape[4];
+    const size_t out_n = (size_t)3 * vs_wan_out_frames(m, T) * h * 8 * w * 8;
+    const size_t lat_n = (size_t)shape[1] * T * h * w;
+    float *cpu = malloc(out_n * 4), *res[2], *dlat = dev_from(lat, lat_n);
+    struct vs_wan_opts cpu_opts = {0};
+    if (vs_wan_decode(m, lat, T, h, w, &cpu_opts, cpu, NULL, &err)) {
+        fprintf(stderr, "decode_check: wan_small on the CPU: %s\n", err.msg);
+        failures++;
+    }
+    for (int tiled = 0; tiled < 2; tiled++) {
+        float *dout;
+        cudaMalloc((void **)&dout, out_n * 4);
+        struct vs_wan_opts o = {.tile = tiled ? 16 : 0, .backend = &vs_cuda_backend};
+        int rc = vs_cuda_backend_begin(ctx, msg, sizeof msg) ||
+                 vs_wan_decode(dm, dlat, T, h, w, &o, dout, NULL, &err);
+        if (vs_cuda_backend_end(msg, sizeof msg) || rc) {
+            fprintf(stderr, "decode_check: wan_small on the GPU: %s %s\n", err.msg, msg);
+            failures++;
+            res[tiled] = NULL;
+        } else
+            res[tiled] = host_from(dout, out_n);
+        cudaFree(dout);
+    }
+    if (res[0] && res[1]) {
+        verdict("wan_small_gpu_tiled_vs_gpu_one_tile", rel_err(res[1], res[0], out_n), 1e-5);
+        verdict("wan_small_gpu_vs_cpu", rel_err(res[0], cpu, out_n), 1e-4);
+    }
+    free(res[0]), free(res[1]), free(cpu), free(lat), cudaFree(dlat);
+    vs_cuda_wan_free_device(dm);
+    vs_wan_free(m);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s DATA_DIR (the files of tests/golden)\n", argv[0]);
+        return 2;
+    }
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+        fprintf(stderr, "decode_check: skipped: no GPU (%s)\n",
+                cudaGetErrorString(cudaGetLastError()));
+        return 77;
+    }
+    struct vs_cuda_ctx ctx;
+    char why[512];
+    void *ws = NULL;
+    const size_t ws_bytes = (size_t)256 << 20;
+    if (cudaMalloc(&ws, ws_bytes) != cudaSuccess ||
+        vs_cuda_ctx_init(&ctx, NULL, ws, ws_bytes, why, sizeof why)) {
+        fprintf(stderr, "decode_check: skipped: %s\n", ws ? why : "no device memory");
+        return 77;
+    }
+    check_own_kernels();
+    check_conv2d(&ctx);
+    check_conv3d(&ctx);
+    check_attention(&ctx);
+    check_kl_decode(argv[1], "sd_small", &ctx);
+    check_kl_decode(argv[1], "flux_small", &ctx);
+    check_wan_decode(argv[1], &ctx);
+    vs_cuda_ctx_free(&ctx);
+    cudaFree(ws);
+    printf("%s,\"failures\":%d}\n", figures, failures);
+    return failures ? 1 : 0;
+}
