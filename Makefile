@@ -27,8 +27,9 @@ NVCC      := $(CUDA_HOME)/bin/nvcc
 SANITIZE  ?=
 NPROC     := $(shell nproc 2>/dev/null || echo 2)
 
-# Every binary also looks in $ORIGIN/lib so the GPU bundle is self-contained.
-RPATH_BUNDLE := -Wl,-rpath,'$$ORIGIN/lib'
+# Every binary also looks in $ORIGIN/lib so the GPU bundle is self-contained. DT_RPATH (not
+# RUNPATH) also serves the libraries' own dependencies (libunwind's liblzma, libspng's libz).
+RPATH_BUNDLE := -Wl,-rpath,'$$ORIGIN/lib' -Wl,--disable-new-dtags
 
 CPPFLAGS  += -D_GNU_SOURCE -Iinclude -I. -isystem $(CUDA_HOME)/include \
              -DVS_VERSION='"$(VERSION)"'
@@ -168,6 +169,11 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(ALLOC_A) $(POLICY_A) $(KERNELS_A) $(S
 $(BUILD)/gpucheck/%: $(BUILD)/obj/tools/gpucheck/%.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -ldl -lm
+
+# The bundle's report writer reads and writes JSON.
+$(BUILD)/gpucheck/report: $(BUILD)/obj/tools/gpucheck/report.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ -ljansson
 
 # Check programs named arena_* and evict_* drive the allocator (and its policy rules) on the
 # real driver, so they link them.
