@@ -252,7 +252,9 @@ Test(bundle, details_are_capped_and_nested_figures_shown_whole)
     cr_expect(strstr(r.out, "details/40-big/trace.jsonl.summary.txt"), "%s", r.out);
     cr_expect(strstr(r.out, "details/40-big/big.log.cut"), "%s", r.out);
     cr_expect_null(strstr(r.out, "trace.jsonl "), "the 3 MiB trace went in whole: %s", r.out);
-    cr_expect_lt(atol(strstr(r.out, " size ") + 6), 1L << 20, "%s", r.out);
+    const char *size = strstr(r.out, " size ");
+    cr_assert_not_null(size, "no details.tar.gz: %s", r.out);
+    cr_expect_lt(atol(size + 6), 1L << 20, "%s", r.out);
     dm_sh(&r, "cd %s/report && tar xzOf details.tar.gz details/40-big/trace.jsonl.summary.txt",
           dir);
     cr_expect(strstr(r.out, "30000 \"ev\":\"alloc\""), "%s", r.out);
