@@ -151,7 +151,8 @@ Test(demo_cli, every_scenario_fails_in_pass_through_and_completes_under_vramshim
     char pattern[128];
     snprintf(pattern, sizeof pattern, "%s/*.jsonl", out_dir);
     cr_expect_eq(glob(pattern, 0, NULL, &g), 0);
-    cr_expect_eq(g.gl_pathc, 2 * (sizeof want / sizeof want[0]), "one trace per run");
+    cr_expect_eq(g.gl_pathc, 2 * (sizeof want / sizeof want[0]) + 1,
+                 "one trace per run, and results.jsonl");
     globfree(&g);
 }
 

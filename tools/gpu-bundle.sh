@@ -5,6 +5,7 @@
 #   OUT/bin/              the shim, the CLI, the check programs and the test programs a check
 #                         runs (nothing else); rpath $ORIGIN/lib only
 #   OUT/bin/lib/          every shared library they need beyond glibc and the NVIDIA driver
+#   OUT/bin/sim/          simcuda, for `vramshim replay` only (no search path leads to it)
 #   OUT/checks/NN-*.sh    one script per check, run in order; NN-*.py their Python halves
 #   OUT/check-lib.sh      shell functions the checks share; OUT/gpucheck.py the Python ones
 #   OUT/workloads/        the PyTorch workloads the checks run (torchwork.py: their shared set-up)
@@ -17,7 +18,8 @@ out=$2
 max_bytes=$((48 * 1024 * 1024))
 
 rm -rf "$out"
-mkdir -p "$out/bin/lib" "$out/checks"
+mkdir -p "$out/bin/lib" "$out/bin/sim" "$out/checks"
+cp "$build/sim/libcuda.so.1" "$out/bin/sim/"
 
 cp "$build/libvramshim.so" "$build/vramshim" "$build"/gpucheck/* "$out/bin/"
 # Test programs only where a check runs them.
@@ -53,7 +55,7 @@ for elf in "$out"/bin/* "$out"/bin/demo/*; do
 done
 
 # Nothing may look for libraries on the build machine: every search path is $ORIGIN-relative.
-for elf in "$out"/bin/* "$out"/bin/demo/* "$out"/bin/lib/*; do
+for elf in "$out"/bin/* "$out"/bin/demo/* "$out"/bin/lib/* "$out"/bin/sim/*; do
   is_elf "$elf" || continue
   paths=$(readelf -d "$elf" | sed -n 's/.*(R[UN]*PATH).*\[\(.*\)\]/\1/p' | tr ':' '\n' | grep -v '^\$ORIGIN' || true)
   if [ -n "$paths" ]; then
