@@ -61,6 +61,21 @@ class Counters(unittest.TestCase):
         self.assertEqual(gpucheck.compare_counter(12, 11), "differ")
 
 
+class ProgramOutput(unittest.TestCase):
+    def test_output_and_exit_status_from_the_shell(self):
+        os.environ.update(PROG='{"x": 1}', PROG_RC="0")
+        self.assertEqual(gpucheck.program_output("PROG"), (0, {"x": 1}))
+        os.environ.update(PROG="garbage", PROG_RC="124")
+        self.assertEqual(gpucheck.program_output("PROG"), (124, {}))
+        self.assertEqual(gpucheck.program_output("NEVER_SET"), (127, {}))
+
+    def test_exit_problems(self):
+        self.assertIsNone(gpucheck.exit_problem("p", 0, "log"))
+        self.assertEqual(gpucheck.exit_problem("p", 127, "log"), "p missing from the bundle")
+        self.assertIn("did not finish", gpucheck.exit_problem("p", 137, "log"))
+        self.assertEqual(gpucheck.exit_problem("p", 1, "log"), "p exited 1 (see log)")
+
+
 class Environment(unittest.TestCase):
     def test_inherited_allocator_settings_are_dropped(self):
         os.environ.update(PYTORCH_CUDA_ALLOC_CONF="expandable_segments:True",

@@ -83,6 +83,28 @@ def last_json(text):
     return objs[-1] if objs else None
 
 
+def program_output(name):
+    """What the shell half of a check passed on about a program it ran: (exit status from $NAME_RC,
+    the JSON object it printed in $NAME, {} when that is not JSON). 124/137: it ran out of time."""
+    try:
+        figures = json.loads(os.environ.get(name, ""))
+    except ValueError:
+        figures = {}
+    return int(os.environ.get(name + "_RC", "127")), figures if isinstance(figures, dict) else {}
+
+
+def exit_problem(program, rc, log):
+    """What a program's exit status (from the shell: 127 missing, 124/137 timed out) says went
+    wrong, or None for 0."""
+    if rc == 0:
+        return None
+    if rc == 127:
+        return "%s missing from the bundle" % program
+    if rc in (124, 137):
+        return "%s did not finish in the check's time" % program
+    return "%s exited %d (see %s)" % (program, rc, log)
+
+
 def load_trace(path):
     """A vramshim trace: (header, {site id: frames}, events). Raises ValueError naming the file
     and line of anything that is not a JSON object, and when the header is missing."""

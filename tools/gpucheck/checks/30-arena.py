@@ -65,15 +65,10 @@ def run_config(res, script, name, conf, nocache, arena):
 
 
 with gpucheck.Result("arena") as res:
-    pair_rc = int(os.environ["PAIR_RC"])
-    try:
-        res.figures["pair"] = json.loads(os.environ["PAIR"])
-    except ValueError:
-        res.figures["pair"] = {}
-    if pair_rc == 127:
-        res.problems.append("arena_pair_cost missing from the bundle")
-    elif pair_rc != 0:
-        res.problems.append("arena_pair_cost exited %d (see 30-arena/arena_pair_cost.stderr)" % pair_rc)
+    pair_rc, res.figures["pair"] = gpucheck.program_output("PAIR")
+    problem = gpucheck.exit_problem("arena_pair_cost", pair_rc, "30-arena/arena_pair_cost.stderr")
+    if problem:
+        res.problems.append(problem)
     res.ran = True
     sanitizer = os.environ.get("SANITIZER_RC")
     res.figures["memcheck_exit"] = int(sanitizer) if sanitizer else "not run"

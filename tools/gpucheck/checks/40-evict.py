@@ -17,15 +17,11 @@ def moved_enough(r):
 
 
 with gpucheck.Result("evict") as res:
-    rc = int(os.environ["EVICT_RC"])
-    try:
-        res.figures["evict_check"] = json.loads(os.environ["EVICT"])
-    except ValueError:
-        res.figures["evict_check"] = {}
+    rc, res.figures["evict_check"] = gpucheck.program_output("EVICT")
     if rc == 3:
         res.skipped.append("the driver cannot map host-NUMA memory: eviction is off on this machine")
-    elif rc != 0:
-        res.problems.append("evict_check exited %d (see 40-evict/evict_check.stderr)" % rc)
+    elif rc:
+        res.problems.append(gpucheck.exit_problem("evict_check", rc, "40-evict/evict_check.stderr"))
     else:
         res.ran = True
     res.save()
