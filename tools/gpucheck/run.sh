@@ -216,7 +216,7 @@ fi
 # line, default 60), and at least its estimate up to 20 s while time is left; time one does not
 # use goes to those after it.
 estimate() { sed -n 's/^# estimate-s: *\([0-9][0-9]*\).*/\1/p' "$1" | head -n 1 | grep . || echo 60; }
-reserve=5 # for the last report and the archive
+reserve=8 # the last report and archive, and the 5 s a check stopped last may take to die
 for i in "${!checks[@]}"; do
   check=${checks[$i]}
   name=$(basename "$check" .sh)
