@@ -38,7 +38,7 @@ check_python() {
     check_result "$2" skip '{}' "no Python interpreter (VS_PYTHON=${VS_PYTHON:-}): nothing checked"
     return
   fi
-  JSON="$json" WORK="$work" CHECK_NAME="$2" PYTHONDONTWRITEBYTECODE=1 \
+  JSON="$json" WORK="$work" PYTHONDONTWRITEBYTECODE=1 \
     "$VS_PYTHON" "$BUNDLE/checks/$1.py"
   [ -s "$json" ] || check_result "$2" fail '{}' "checks/$1.py wrote no result (see $1.log)"
 }
