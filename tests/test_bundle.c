@@ -202,7 +202,7 @@ Test(bundle, a_signal_stops_the_check_and_writes_the_last_report)
 Test(bundle, a_check_past_its_share_is_cut_off_and_the_next_still_runs)
 {
     use_checks("20-hang 30-late");
-    dm_sh(&r, NO_SMI SIM "VS_BUDGET_S=20 %s/b/run.sh %s/report", dir, dir);
+    dm_sh(&r, NO_SMI SIM "VS_BUDGET_S=25 %s/b/run.sh %s/report", dir, dir);
     cr_expect_eq(r.status, 1);
     json_t *rep = report();
     cr_assert_not_null(rep);
@@ -212,7 +212,7 @@ Test(bundle, a_check_past_its_share_is_cut_off_and_the_next_still_runs)
               dm_str(hang, "detail"));
     cr_expect_leq(json_integer_value(json_object_get(hang, "limit_s")), 15);
     cr_expect_str_eq(dm_str(check(rep, "30-late"), "status"), "pass");
-    cr_expect_leq(json_integer_value(json_object_get(json_object_get(rep, "run"), "elapsed_s")), 20);
+    cr_expect_leq(json_integer_value(json_object_get(json_object_get(rep, "run"), "elapsed_s")), 25);
     json_decref(rep);
 }
 
@@ -299,4 +299,24 @@ Test(bundle, python_helpers_pass_their_unit_tests_and_every_script_compiles)
               "tools/gpucheck/checks/*.py tools/gpucheck/workloads/*.py; do python3 -c "
               "'import sys; compile(open(sys.argv[1]).read(), sys.argv[1], \"exec\")' $f || exit 1; done");
     cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+}
+
+Test(bundle, arena_check_runs_compute_sanitizer_when_present)
+{
+    /* A stand-in compute-sanitizer that finds an error in whatever it runs. */
+    dm_sh(&r, "(mkdir -p %s/cs && printf '#!/bin/sh\\necho \"$@\" > %s/cs/args\\nexit 9\\n' > "
+              "%s/cs/compute-sanitizer && chmod +x %s/cs/compute-sanitizer && cd %s/b/checks && "
+              "rm 10-* 20-* 40-* 50-* 60-*)", dir, dir, dir, dir, dir);
+    dm_sh(&r, "PATH=%s/cs:/usr/bin:/bin " SIM "%s/b/run.sh %s/report", dir, dir, dir);
+    cr_expect_eq(r.status, 1, "%s", r.out);
+    json_t *rep = report();
+    cr_assert_not_null(rep);
+    json_t *c = check(rep, "30-arena");
+    cr_expect_str_eq(dm_str(c, "status"), "fail");
+    cr_expect(strstr(dm_str(c, "detail"), "under compute-sanitizer memcheck: exit 9"), "%s",
+              dm_str(c, "detail"));
+    json_decref(rep);
+    dm_sh(&r, "cat %s/cs/args", dir);
+    cr_expect(strstr(r.out, "--tool memcheck --leak-check full --error-exitcode 9 "), "%s", r.out);
+    cr_expect(strstr(r.out, "/bin/arena_pair_cost --quick"), "%s", r.out);
 }
