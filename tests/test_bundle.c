@@ -18,6 +18,10 @@ static char dir[] = "/tmp/vs_bundle_XXXXXX";
 static void setup(void)
 {
     cr_assert_not_null(mkdtemp(dir));
+    /* run.sh's working folder, inside the test's (a test may name another). */
+    char work[64];
+    snprintf(work, sizeof work, "%s/work", dir);
+    setenv("VS_WORK", work, 1);
     /* A fresh bundle, as `make gpu-bundle` builds it. */
     dm_sh(&r, "cd " VS_SOURCE_DIR " && tools/gpu-bundle.sh " VS_BUILD_DIR " %s/b", dir);
     cr_assert_eq(r.status, 0, "gpu-bundle.sh failed: %s", r.err);
