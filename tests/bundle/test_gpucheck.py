@@ -2,6 +2,7 @@
 (run by tests/test_bundle.c: python3 -m unittest discover -s tests/bundle)."""
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -119,6 +120,19 @@ class ResultFile(unittest.TestCase):
             self.assertEqual(r["status"], "fail")
             self.assertEqual(r["figures"], {"done": 1})
             self.assertIn("raised KeyError", r["detail"])
+
+    def test_sigterm_still_writes_the_result(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "r.json")
+            code = ("import os, signal, sys, time; sys.path.insert(0, %r); import gpucheck\n"
+                    "with gpucheck.Result('x', %r) as res:\n"
+                    "    res.figures['step'] = 1\n"
+                    "    os.kill(os.getpid(), signal.SIGTERM)\n"
+                    "    time.sleep(30)\n") % (os.path.dirname(gpucheck.__file__), path)
+            rc = subprocess.run([sys.executable, "-c", code], timeout=20).returncode
+            self.assertEqual(rc, 143)
+            with open(path) as f:
+                self.assertEqual(json.load(f)["figures"], {"step": 1})
 
     def test_nothing_ran_is_a_skip_with_its_reason(self):
         with tempfile.TemporaryDirectory() as d:

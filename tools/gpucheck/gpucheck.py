@@ -5,6 +5,7 @@ happens (docs/gpu-checks.md). Standard library only: it runs where PyTorch is mi
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -141,8 +142,9 @@ def compare_counter(traced, reported):
 
 class Result:
     """The check's result file, written after every save() and, in any case, when the `with`
-    block ends: an exception becomes a problem ("the check script raised ...") instead of a
-    lost check. status: fail with problems, else skip when nothing ran, else pass."""
+    block ends (SIGTERM included): an exception becomes a problem ("the check script raised
+    ...") instead of a lost check. status: fail with problems, else skip when nothing ran, else
+    pass."""
 
     def __init__(self, name, path=None):
         self.name, self.path = name, path or os.environ["JSON"]
@@ -164,6 +166,8 @@ class Result:
         os.replace(tmp, self.path)
 
     def __enter__(self):
+        # run.sh stops a check past its time with SIGTERM: leave through __exit__, which writes.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         return self
 
     def __exit__(self, kind, value, tb):

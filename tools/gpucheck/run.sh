@@ -40,7 +40,7 @@ set_h() { # KEY VALUE: one line each, tabs and newlines flattened
   [ -n "${H[$1]+x}" ] || keys+=("$1")
   H[$1]=$(printf '%s' "$2" | tr '\t\n' '  ' | head -c 2000)
 }
-oneline() { tr '\t\n' '  ' | head -c 400; }
+oneline() { tr '\t\n' '  ' | sed 's/ *$//' | head -c 400; }
 
 write_report() {
   set_h elapsed_s "$(($(date +%s) - start))"
