@@ -68,6 +68,15 @@ static const char *run_str(json_t *rep, const char *key)
     return dm_str(json_object_get(rep, "run"), key);
 }
 
+/* The check's status is `status` and its detail contains `detail` (when not NULL). */
+static void expect_check(json_t *rep, const char *name, const char *status, const char *detail)
+{
+    json_t *c = check(rep, name);
+    cr_expect_str_eq(dm_str(c, "status"), status, "%s", name);
+    if (detail)
+        cr_expect(strstr(dm_str(c, "detail"), detail), "%s: %s", name, dm_str(c, "detail"));
+}
+
 Test(bundle, vmm_probe_reports_simcuda_and_where_cuinit_came_from)
 {
     dm_sh(&r, "SIMCUDA_VRAM=12GiB " SIM VS_BUILD_DIR "/gpucheck/vmm_probe");
@@ -135,7 +144,7 @@ Test(bundle, whole_bundle_on_simcuda_in_a_small_budget_reports_every_check)
     cr_assert_not_null(rep, "no report.json");
     cr_expect_str_eq(run_str(rep, "gpu"), "Stand-in GPU");
     cr_expect_str_eq(run_str(rep, "state"), "complete");
-    cr_expect_leq(json_integer_value(json_object_get(json_object_get(rep, "run"), "elapsed_s")), 45);
+    cr_expect_leq(json_integer_value(dm_get(rep, "run.elapsed_s")), 45);
     cr_expect(strstr(run_str(rep, "torch"), "not importable"), "%s", run_str(rep, "torch"));
     static const char *const names[] = {"10-driver", "20-interpose", "30-arena", "40-evict",
                                         "50-demo", "60-python"};
@@ -146,9 +155,7 @@ Test(bundle, whole_bundle_on_simcuda_in_a_small_budget_reports_every_check)
                       !strcmp(st, "cut off"), "%s: %s", names[i], st);
         cr_expect(*dm_str(c, "detail"), "%s has no reason", names[i]);
     }
-    json_t *driver = check(rep, "10-driver");
-    cr_expect_str_eq(dm_str(driver, "status"), "fail");
-    cr_expect(strstr(dm_str(driver, "detail"), "simulated driver"), "%s", dm_str(driver, "detail"));
+    expect_check(rep, "10-driver", "fail", "simulated driver");
     /* PyTorch missing is said, not passed over. */
     cr_expect(strstr(dm_str(check(rep, "20-interpose"), "detail"), "torch not importable"), "%s",
               dm_str(check(rep, "20-interpose"), "detail"));
@@ -169,13 +176,9 @@ Test(bundle, a_run_killed_mid_check_leaves_a_report)
           (int)getpid(), dir, dir, (int)getpid());
     json_t *rep = report();
     cr_assert_not_null(rep, "no report after the kill");
-    cr_expect_str_eq(dm_str(check(rep, "10-pass"), "status"), "pass");
-    json_t *hang = check(rep, "20-hang");
-    cr_expect_str_eq(dm_str(hang, "status"), "cut off");
-    cr_expect(strstr(dm_str(hang, "detail"), "the run stopped during this check"), "%s",
-              dm_str(hang, "detail"));
-    cr_expect_str_eq(dm_str(check(rep, "30-late"), "status"), "skip");
-    cr_expect(strstr(dm_str(check(rep, "30-late"), "detail"), "not reached"));
+    expect_check(rep, "10-pass", "pass", NULL);
+    expect_check(rep, "20-hang", "cut off", "the run stopped during this check");
+    expect_check(rep, "30-late", "skip", "not reached");
     json_decref(rep);
 }
 
@@ -192,12 +195,9 @@ Test(bundle, a_signal_stops_the_check_and_writes_the_last_report)
     json_t *rep = report();
     cr_assert_not_null(rep);
     cr_expect_str_eq(run_str(rep, "state"), "stopped by a signal");
-    json_t *hang = check(rep, "20-hang");
-    cr_expect_str_eq(dm_str(hang, "status"), "cut off");
     /* What it had written before it was stopped comes back. */
-    cr_expect(strstr(dm_str(hang, "detail"), "partial result: first step done"), "%s",
-              dm_str(hang, "detail"));
-    cr_expect_eq(json_integer_value(json_object_get(json_object_get(hang, "figures"), "partial")), 1);
+    expect_check(rep, "20-hang", "cut off", "partial result: first step done");
+    cr_expect_eq(json_integer_value(dm_get(check(rep, "20-hang"), "figures.partial")), 1);
     json_decref(rep);
     dm_sh(&r, "test -s %s/report/details.tar.gz", dir);
     cr_expect_eq(r.status, 0, "no details archive");
@@ -210,13 +210,10 @@ Test(bundle, a_check_past_its_share_is_cut_off_and_the_next_still_runs)
     cr_expect_eq(r.status, 1);
     json_t *rep = report();
     cr_assert_not_null(rep);
-    json_t *hang = check(rep, "20-hang");
-    cr_expect_str_eq(dm_str(hang, "status"), "cut off");
-    cr_expect(strstr(dm_str(hang, "detail"), "stopped at its time limit"), "%s",
-              dm_str(hang, "detail"));
-    cr_expect_leq(json_integer_value(json_object_get(hang, "limit_s")), 15);
-    cr_expect_str_eq(dm_str(check(rep, "30-late"), "status"), "pass");
-    cr_expect_leq(json_integer_value(json_object_get(json_object_get(rep, "run"), "elapsed_s")), 25);
+    expect_check(rep, "20-hang", "cut off", "stopped at its time limit");
+    cr_expect_leq(json_integer_value(json_object_get(check(rep, "20-hang"), "limit_s")), 15);
+    expect_check(rep, "30-late", "pass", NULL);
+    cr_expect_leq(json_integer_value(dm_get(rep, "run.elapsed_s")), 25);
     json_decref(rep);
 }
 
@@ -232,10 +229,8 @@ Test(bundle, results_of_an_earlier_run_are_never_reused)
     cr_expect_eq(r.status, 1);
     json_t *rep = report();
     cr_assert_not_null(rep);
-    json_t *c = check(rep, "50-silent");
-    cr_expect_str_eq(dm_str(c, "status"), "fail");
-    cr_expect(strstr(dm_str(c, "detail"), "wrote no result (exit 0); log ends: silent: something "
-                                          "broke"), "%s", dm_str(c, "detail"));
+    expect_check(rep, "50-silent", "fail", "wrote no result (exit 0); log ends: silent: something "
+                                          "broke");
     /* Without nvidia-smi the GPU is found through the driver. */
     cr_expect(strstr(run_str(rep, "gpu_found_by"), "the driver"), "%s", run_str(rep, "gpu_found_by"));
     cr_expect_str_eq(run_str(rep, "gpu"), "simcuda 24 GiB");
@@ -288,11 +283,8 @@ Test(bundle, python_checks_skip_with_the_reason_without_python)
     json_t *rep = report();
     cr_assert_not_null(rep);
     cr_expect(strstr(run_str(rep, "python"), "not found"), "%s", run_str(rep, "python"));
-    for (int i = 0; i < 2; i++) {
-        json_t *c = check(rep, i ? "60-python" : "20-interpose");
-        cr_expect_str_eq(dm_str(c, "status"), "skip");
-        cr_expect(strstr(dm_str(c, "detail"), "no Python interpreter"), "%s", dm_str(c, "detail"));
-    }
+    expect_check(rep, "20-interpose", "skip", "no Python interpreter");
+    expect_check(rep, "60-python", "skip", "no Python interpreter");
     json_decref(rep);
 }
 
@@ -315,10 +307,7 @@ Test(bundle, arena_check_runs_compute_sanitizer_when_present)
     cr_expect_eq(r.status, 1, "%s", r.out);
     json_t *rep = report();
     cr_assert_not_null(rep);
-    json_t *c = check(rep, "30-arena");
-    cr_expect_str_eq(dm_str(c, "status"), "fail");
-    cr_expect(strstr(dm_str(c, "detail"), "under compute-sanitizer memcheck: exit 9"), "%s",
-              dm_str(c, "detail"));
+    expect_check(rep, "30-arena", "fail", "under compute-sanitizer memcheck: exit 9");
     json_decref(rep);
     dm_sh(&r, "cat %s/cs/args", dir);
     cr_expect(strstr(r.out, "--tool memcheck --leak-check full --error-exitcode 9 "), "%s", r.out);

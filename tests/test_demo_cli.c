@@ -24,19 +24,6 @@ static void dm_teardown(void)
 
 TestSuite(demo_cli, .init = dm_setup, .fini = dm_teardown);
 
-static json_t *dm_get(const json_t *o, const char *path)
-{
-    char key[64];
-    const json_t *at = o;
-    for (const char *p = path; at && *p;) {
-        size_t n = strcspn(p, ".");
-        snprintf(key, sizeof key, "%.*s", (int)n, p);
-        at = json_object_get(at, key);
-        p += n + (p[n] == '.');
-    }
-    return (json_t *)at;
-}
-
 /* Counts events of a trace with ev and stage (and tag when not NULL). */
 static unsigned dm_trace_count(const char *path, const char *ev, const char *stage, const char *tag)
 {
