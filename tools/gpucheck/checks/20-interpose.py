@@ -102,7 +102,7 @@ def check_torch(res):
     script = gpucheck.bundle_path("workloads", "interpose_torch.py")
     ok = 0
     for name, conf in CONFIGS:
-        extra = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
+        extra = {}
         if conf:
             extra["PYTORCH_CUDA_ALLOC_CONF"] = conf
         fig = res.figures.setdefault("torch_" + name, {})

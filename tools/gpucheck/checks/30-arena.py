@@ -29,7 +29,7 @@ def utilisation(demand, peak_device):
 
 
 def run_config(res, script, name, conf, nocache, arena):
-    extra = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
+    extra = {}
     if conf:
         extra["PYTORCH_CUDA_ALLOC_CONF"] = conf
     if nocache:

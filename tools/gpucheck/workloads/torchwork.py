@@ -4,12 +4,15 @@ deterministic set-up, output digests without numpy, the model pieces, and the re
 import ctypes
 import hashlib
 import json
+import os
 
 import torch
 
 
 def setup():
     """Deterministic kernels and seeds: outputs can then be compared bit for bit across runs."""
+    # cuBLAS reads it when its first handle is made, after this: deterministic GEMMs need it.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.manual_seed(0)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
