@@ -28,8 +28,9 @@ NVCC      := $(CUDA_HOME)/bin/nvcc
 SANITIZE  ?=
 NPROC     := $(shell nproc 2>/dev/null || echo 2)
 
-# Every binary also looks in $ORIGIN/lib so the GPU bundle is self-contained.
-RPATH_BUNDLE := -Wl,-rpath,'$$ORIGIN/lib'
+# Every binary also looks in $ORIGIN/lib so the GPU bundle is self-contained. DT_RPATH (not
+# RUNPATH) also serves the libraries' own dependencies (libunwind's liblzma, libspng's libz).
+RPATH_BUNDLE := -Wl,-rpath,'$$ORIGIN/lib' -Wl,--disable-new-dtags
 
 CPPFLAGS  += -D_GNU_SOURCE -Iinclude -I. -isystem $(CUDA_HOME)/include \
              -DVS_VERSION='"$(VERSION)"'
@@ -189,6 +190,11 @@ $(BUILD)/gpucheck/%: $(BUILD)/obj/tools/gpucheck/%.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -ldl -lm
 
+# The bundle's report writer reads and writes JSON.
+$(BUILD)/gpucheck/report: $(BUILD)/obj/tools/gpucheck/report.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ -ljansson
+
 # Check programs named arena_* and evict_* drive the allocator (and its policy rules) on the
 # real driver, so they link them.
 define alloc_check_rule
@@ -234,10 +240,9 @@ demo: $(DEPS_STAMP)
 gpu-bundle: all
 	@tools/gpu-bundle.sh $(BUILD) $(BUILD)/gpu-bundle
 
+# run.sh finds the GPU (nvidia-smi, else the driver) and reports "no NVIDIA GPU present" itself.
 gpu-check: gpu-bundle
-	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
-	  $(BUILD)/gpu-bundle/run.sh $(BUILD)/gpu-report; \
-	else echo "gpu-check: no NVIDIA GPU present (nvidia-smi sees none); nothing to check"; fi
+	@$(BUILD)/gpu-bundle/run.sh $(BUILD)/gpu-report
 
 clean:
 	rm -rf build build-asan

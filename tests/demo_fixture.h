@@ -65,6 +65,20 @@ static inline void dm_sh(struct dm_run *r, const char *fmt, ...)
     }
 }
 
+/* The value at a dotted path ("baseline.completed"), or NULL. */
+static inline json_t *dm_get(const json_t *o, const char *path)
+{
+    char key[64];
+    const json_t *at = o;
+    for (const char *p = path; at && *p;) {
+        size_t n = strcspn(p, ".");
+        snprintf(key, sizeof key, "%.*s", (int)n, p);
+        at = json_object_get(at, key);
+        p += n + (p[n] == '.');
+    }
+    return (json_t *)at;
+}
+
 static inline const char *dm_str(const json_t *o, const char *key)
 {
     const char *s = json_string_value(json_object_get(o, key));

@@ -24,19 +24,6 @@ static void dm_teardown(void)
 
 TestSuite(demo_cli, .init = dm_setup, .fini = dm_teardown);
 
-static json_t *dm_get(const json_t *o, const char *path)
-{
-    char key[64];
-    const json_t *at = o;
-    for (const char *p = path; at && *p;) {
-        size_t n = strcspn(p, ".");
-        snprintf(key, sizeof key, "%.*s", (int)n, p);
-        at = json_object_get(at, key);
-        p += n + (p[n] == '.');
-    }
-    return (json_t *)at;
-}
-
 /* Counts events of a trace with ev and stage (and tag when not NULL). */
 static unsigned dm_trace_count(const char *path, const char *ev, const char *stage, const char *tag)
 {
@@ -151,7 +138,8 @@ Test(demo_cli, every_scenario_fails_in_pass_through_and_completes_under_vramshim
     char pattern[128];
     snprintf(pattern, sizeof pattern, "%s/*.jsonl", out_dir);
     cr_expect_eq(glob(pattern, 0, NULL, &g), 0);
-    cr_expect_eq(g.gl_pathc, 2 * (sizeof want / sizeof want[0]), "one trace per run");
+    cr_expect_eq(g.gl_pathc, 2 * (sizeof want / sizeof want[0]) + 1,
+                 "one trace per run, and results.jsonl");
     globfree(&g);
 }
 
@@ -219,22 +207,69 @@ Test(demo_cli, usage_errors_are_precise)
     }
 }
 
-Test(demo_cli, device_real_scales_every_size_to_the_device)
+Test(demo_cli, device_real_runs_each_scenario_at_its_gpu_size)
 {
-    /* simcuda stands in for the real driver here (24 GiB by default): the run must not set
-     * SIMCUDA_VRAM, and sizes are scaled by 24 GiB / 11.49 GiB. */
-    dm_sh(&r, DM_SIM DM_CLI " demo --device real --json --scenario wan21-t2v-1.3b --out %s",
-          out_dir);
+    /* simcuda stands in for a real device of exactly the scenario's 11.49 GiB (a larger card
+     * gets a vram_holder process holding the rest): the program runs at scale 1, not scaled to
+     * the device, and the result line is written as soon as the scenario is done. */
+    dm_sh(&r, DM_SIM "SIMCUDA_VRAM=11766MiB " DM_CLI " demo --device real --json --scenario "
+                     "wan21-t2v-1.3b --out %s", out_dir);
     cr_expect_eq(r.status, 0, "%s\n%s", r.out, r.err);
     cr_assert_not_null(r.last, "%s", r.out);
     cr_expect_str_eq(dm_str(r.last, "device"), "real");
     json_t *s = json_array_get(json_object_get(r.last, "scenarios"), 0);
     for (int i = 0; i < 2; i++) {
         json_t *run = json_object_get(s, i ? "vramshim" : "baseline");
-        cr_expect_eq(json_integer_value(json_object_get(run, "device_total_bytes")), 24LL << 30);
-        cr_expect_float_eq(json_real_value(json_object_get(run, "scale")), 24576.0 / 11766, 1e-5);
+        cr_expect_eq(json_integer_value(json_object_get(run, "device_total_bytes")), 11766LL << 20);
+        cr_expect_float_eq(json_number_value(json_object_get(run, "scale")), 1.0, 1e-9);
     }
     cr_expect(json_is_true(json_object_get(s, "as_expected")));
+    cr_expect(json_is_null(json_object_get(s, "skipped")));
+    dm_sh(&r, "(wc -l < %s/results.jsonl && grep -c '\"name\":\"wan21-t2v-1.3b\"' %s/results.jsonl)",
+          out_dir, out_dir);
+    cr_expect_str_eq(r.out, "1\n1\n");
+}
+
+Test(demo_cli, device_real_skips_a_scenario_larger_than_the_device)
+{
+    dm_sh(&r, DM_SIM "SIMCUDA_VRAM=8GiB " DM_CLI " demo --device real --json --scenario "
+                     "wan21-t2v-1.3b --out %s", out_dir);
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_assert_not_null(r.last, "%s", r.out);
+    json_t *s = json_array_get(json_object_get(r.last, "scenarios"), 0);
+    cr_expect(strstr(dm_str(s, "skipped"), "device 0 has 8589934592 bytes free, less than the "
+                                          "12337545216 to leave"), "%s", dm_str(s, "skipped"));
+    cr_expect(strstr(r.err, "vramshim demo: no scenario fits this device"), "%s", r.err);
+}
+
+Test(demo_cli, device_real_without_a_driver_says_why_once_and_stops)
+{
+    /* Files of an earlier run must not be pointed at as this one's. */
+    dm_sh(&r, "(echo old > %s/wan21-t2v-1.3b.passthrough.jsonl)", out_dir);
+    dm_sh(&r, "LD_LIBRARY_PATH=/nonexistent " DM_CLI " demo --device real --out %s", out_dir);
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "vramshim demo: wan21-t2v-1.3b: the pass-through run could not be "
+                            "judged: the vram_holder process"), "%s", r.err);
+    cr_expect(strstr(r.err, "cannot load the CUDA driver"), "the reason: %s", r.err);
+    cr_expect(strstr(r.err, "stopping here"), "%s", r.err);
+    cr_expect_null(strstr(r.out, "ovi-fusion"), "it went on after the first failure: %s", r.out);
+    cr_expect_null(strstr(r.out, "traces:"), "%s", r.out);
+    dm_sh(&r, "test -e %s/wan21-t2v-1.3b.passthrough.jsonl", out_dir);
+    cr_expect_neq(r.status, 0, "the stale trace is still there");
+}
+
+Test(demo_cli, describe_finds_python_on_the_users_path)
+{
+    /* `#!/usr/bin/env python3` must find the interpreter the user's PATH names (conda-only
+     * images have none in /usr/bin): a python3 first on PATH that leaves a mark. */
+    dm_sh(&r, "(mkdir -p %s/bin && printf '#!/bin/sh\\ntouch %s/used\\nexec /usr/bin/python3 \"$@\"\\n' "
+              "> %s/bin/python3 && chmod +x %s/bin/python3)", out_dir, out_dir, out_dir, out_dir);
+    dm_sh(&r, "PATH=%s/bin:/usr/bin:/bin " DM_CLI " demo --scenario nope --out %s", out_dir,
+          out_dir);
+    cr_expect_eq(r.status, 2, "%s", r.err);
+    cr_expect(strstr(r.err, "no scenario named 'nope'"), "%s", r.err);
+    dm_sh(&r, "test -e %s/used", out_dir);
+    cr_expect_eq(r.status, 0, "python_wan.py --describe did not run the python3 on PATH");
 }
 
 Test(demo_cli, vram_holder_holds_its_share_until_stdin_closes)
@@ -244,5 +279,16 @@ Test(demo_cli, vram_holder_holds_its_share_until_stdin_closes)
     cr_expect_str_eq(r.out, "holding 2147483648\n");
     dm_sh(&r, DM_SIM DM_PROGS "/vram_holder 1.5 </dev/null");
     cr_expect_eq(r.status, 2);
-    cr_expect(strstr(r.err, "usage: vram_holder SHARE"), "%s", r.err);
+    cr_expect(strstr(r.err, "usage: vram_holder SHARE | --leave BYTES"), "%s", r.err);
+}
+
+Test(demo_cli, vram_holder_leaves_the_bytes_asked)
+{
+    dm_sh(&r, "echo | " DM_SIM "SIMCUDA_VRAM=8GiB " DM_PROGS "/vram_holder --leave 6442450944");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect_str_eq(r.out, "holding 2147483648\n");
+    dm_sh(&r, DM_SIM "SIMCUDA_VRAM=8GiB " DM_PROGS "/vram_holder --leave 9663676416 </dev/null");
+    cr_expect_eq(r.status, 4);
+    cr_expect(strstr(r.err, "has 8589934592 bytes free, less than the 9663676416 to leave"), "%s",
+              r.err);
 }

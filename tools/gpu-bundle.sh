@@ -1,14 +1,17 @@
 #!/bin/bash
-# Builds the self-contained real-GPU check bundle: BUILD -> OUT.
-#   OUT/run.sh            runs every check, writes report.json and report.txt
-#   OUT/bin/              shim, CLI, check and test programs (rpath $ORIGIN/lib)
+# Builds the self-contained real-GPU check bundle: BUILD -> OUT (docs/gpu-checks.md).
+#   OUT/run.sh            runs every check within a time budget, writes the report
+#   OUT/REQUIRES          the oldest glibc and driver the bundle runs on (run.sh checks glibc)
+#   OUT/bin/              the shim, the CLI, the check programs and the test programs a check
+#                         runs (nothing else); rpath $ORIGIN/lib only
 #   OUT/bin/lib/          every shared library they need beyond glibc and the NVIDIA driver
-#   OUT/bin/sim/          simcuda, for comparisons
-#   OUT/checks/NN-*.sh    one script per check, run in order
-#   OUT/check-lib.sh      shell functions the checks share
+#   OUT/bin/sim/          simcuda, for `vramshim replay` only (no search path leads to it)
+#   OUT/checks/NN-*.sh    one script per check, run in order; NN-*.py their Python halves
+#   OUT/check-lib.sh      shell functions the checks share; OUT/gpucheck.py the Python ones
+#   OUT/workloads/        the PyTorch workloads the checks run (torchwork.py: their shared set-up)
 #   OUT/bin/demo/         the demo generator programs (`vramshim demo --device real`)
 #   OUT/policy/examples/  the example policies (found by vramshim as bin/../policy/examples)
-#   OUT/python/           the Python package, when present; python/tests/ its checks' programs
+#   OUT/python/           the Python package; python/tests/ the Python check's programs
 #   OUT/data/golden/      the decoder check's small models and latents (tests/golden)
 set -eu
 build=$1
@@ -17,25 +20,28 @@ max_bytes=$((48 * 1024 * 1024))
 
 rm -rf "$out"
 mkdir -p "$out/bin/lib" "$out/bin/sim" "$out/checks"
-
-cp "$build/libvramshim.so" "$build/vramshim" "$out/bin/"
 cp "$build/sim/libcuda.so.1" "$out/bin/sim/"
-cp "$build"/gpucheck/* "$out/bin/" 2>/dev/null || true
-[ -d "$build/tests/progs" ] && cp "$build"/tests/progs/* "$out/bin/"
-[ -d "$build/bench" ] && cp "$build"/bench/* "$out/bin/"
+
+cp "$build/libvramshim.so" "$build/vramshim" "$build"/gpucheck/* "$out/bin/"
+# Test programs only where a check runs them.
+for prog in "$build"/tests/progs/*; do
+  if grep -qw "$(basename "$prog")" tools/gpucheck/checks/*; then cp "$prog" "$out/bin/"; fi
+done
 cp -r "$build/demo" "$out/bin/demo"
 mkdir -p "$out/policy" && cp -r policy/examples "$out/policy/examples"
-cp tools/gpucheck/checks/*.sh "$out/checks/"
-cp tools/gpucheck/check-lib.sh "$out/check-lib.sh"
+cp tools/gpucheck/checks/[0-9][0-9]-*.sh tools/gpucheck/checks/[0-9][0-9]-*.py "$out/checks/"
+cp tools/gpucheck/check-lib.sh tools/gpucheck/gpucheck.py tools/gpucheck/run.sh "$out/"
+cp -r tools/gpucheck/workloads "$out/workloads"
+cp -r python "$out/python"
+# The Python check's programs (60-python): tests/progs/py_* and the Python demo generator.
+mkdir -p "$out/python/tests" && cp tests/progs/py_* tools/demo/python_*.py "$out/python/tests/"
+find "$out" -name __pycache__ -prune -exec rm -rf {} +
 # The decoder check's models and latents (70-decode.sh).
 mkdir -p "$out/data/golden" && cp tests/golden/*.safetensors "$out/data/golden/"
-[ -d python ] && cp -r python "$out/python"
-# The Python checks' programs (60-python.sh): tests/progs/py_* and the Python demo generator.
-[ -d python ] && mkdir -p "$out/python/tests" && cp tests/progs/py_* tools/demo/python_*.py "$out/python/tests/"
-cp tools/gpucheck/run.sh "$out/run.sh"
 git rev-parse HEAD >"$out/COMMIT" 2>/dev/null || echo unknown >"$out/COMMIT"
-git status --porcelain 2>/dev/null | grep -q . && echo "+dirty" >>"$out/COMMIT"
+if git status --porcelain 2>/dev/null | grep -q .; then echo "+dirty" >>"$out/COMMIT"; fi
 
+is_elf() { [ -f "$1" ] && [ "$(head -c 4 "$1" | tail -c 3)" = ELF ]; }
 # Libraries a bare Linux with an NVIDIA driver lacks: everything but glibc and the driver.
 is_base() {
   case "$1" in
@@ -43,17 +49,37 @@ is_base() {
   esac
   return 1
 }
-for elf in "$out"/bin/* "$out"/bin/sim/* "$out"/bin/demo/*; do
-  [ -f "$elf" ] && [ "$(head -c 4 "$elf" | tail -c 3)" = ELF ] || continue
+for elf in "$out"/bin/* "$out"/bin/demo/*; do
+  is_elf "$elf" || continue
   ldd "$elf" 2>/dev/null | awk '/=> \// {print $1, $3}' | while read -r name path; do
     is_base "$name" && continue
     [ -e "$out/bin/lib/$name" ] || cp -L "$path" "$out/bin/lib/$name"
   done
 done
 
+# Nothing may look for libraries on the build machine: every search path is $ORIGIN-relative.
+for elf in "$out"/bin/* "$out"/bin/demo/* "$out"/bin/lib/* "$out"/bin/sim/*; do
+  is_elf "$elf" || continue
+  paths=$(readelf -d "$elf" | sed -n 's/.*(R[UN]*PATH).*\[\(.*\)\]/\1/p' | tr ':' '\n' | grep -v '^\$ORIGIN' || true)
+  if [ -n "$paths" ]; then
+    echo "gpu-bundle: ${elf#"$out"/} searches $paths (build-machine path)" >&2
+    exit 1
+  fi
+done
+
+# The newest glibc symbol version any binary needs is the oldest glibc the bundle runs on.
+glibc=$(for elf in "$out"/bin/* "$out"/bin/demo/* "$out"/bin/lib/*; do
+  is_elf "$elf" && objdump -T "$elf"
+done | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n 1)
+{
+  echo "glibc $glibc"
+  # Host-NUMA cuMemCreate (demotion) and CU_DEVICE_ATTRIBUTE_HOST_NUMA_ID came with CUDA 12.2.
+  echo "driver CUDA 12.2 (R535) for eviction; VMM and stream-ordered allocation from CUDA 11.2 (R460)"
+} >"$out/REQUIRES"
+
 size=$(du -sb "$out" | cut -f1)
 if [ "$size" -gt "$max_bytes" ]; then
   echo "gpu-bundle: $out is $size bytes, over the 48 MiB limit" >&2
   exit 1
 fi
-echo "gpu-bundle: wrote $out ($((size / 1024)) KiB, commit $(head -c 12 "$out/COMMIT"))"
+echo "gpu-bundle: wrote $out ($((size / 1024)) KiB, glibc >= $glibc, commit $(head -c 12 "$out/COMMIT"))"

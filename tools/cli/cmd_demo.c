@@ -41,8 +41,8 @@ static void vs_demo_usage(FILE *out)
             "  --json            print one JSON object instead of the tables\n"
             "  --scenario NAME   run only that scenario\n"
             "  --device sim      the simulated driver at the reported GPU sizes (default)\n"
-            "  --device real     the real driver, every size scaled by its memory / the reported\n"
-            "                    GPU's\n"
+            "  --device real     the real driver at the sizes of the reported failures, another\n"
+            "                    process holding the memory this GPU has beyond them\n"
             "  --out DIR         traces, result lines and logs (default: demo-out next to vramshim)\n"
             "  --policy-dir DIR  the example policies (default: ../policy/examples from vramshim)\n"
             "  --timeout S       seconds a run may take before it is killed (default 300)\n"
@@ -108,27 +108,44 @@ static json_t *vs_demo_run_json(const struct vs_demo_outcome *o, int rc)
     return j;
 }
 
+/* One scenario as JSON; `skipped` is the reason it did not run (null when it ran). */
+static json_t *vs_demo_case_json(const struct vs_demo_case *c)
+{
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:b, s:b, s:b}", "name", c->info.name, "title",
+        c->info.title, "policy", c->info.policy, "expected_failure", c->info.expected_failure,
+        "gpu_bytes", (json_int_t)c->info.gpu_bytes, "taken_bytes", (json_int_t)c->info.taken_bytes,
+        "baseline", vs_demo_run_json(&c->baseline, c->baseline_rc), "vramshim",
+        vs_demo_run_json(&c->shim, c->shim_rc), "baseline_as_expected", c->baseline_ok,
+        "vramshim_as_expected", c->shim_ok, "as_expected", c->baseline_ok && c->shim_ok);
+    json_object_set_new(j, "skipped",
+                        c->baseline.unfit ? json_string(c->baseline.problem) : json_null());
+    return j;
+}
+
 static void vs_demo_print_json(const struct vs_demo_case *cases, size_t n, bool real, bool ok)
 {
     json_t *list = json_array();
-    for (size_t i = 0; i < n; i++) {
-        const struct vs_demo_case *c = &cases[i];
-        json_array_append_new(
-            list, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:b, s:b, s:b}", "name",
-                            c->info.name, "title", c->info.title, "policy", c->info.policy,
-                            "expected_failure", c->info.expected_failure, "gpu_bytes",
-                            (json_int_t)c->info.gpu_bytes, "taken_bytes",
-                            (json_int_t)c->info.taken_bytes, "baseline",
-                            vs_demo_run_json(&c->baseline, c->baseline_rc), "vramshim",
-                            vs_demo_run_json(&c->shim, c->shim_rc), "baseline_as_expected",
-                            c->baseline_ok, "vramshim_as_expected", c->shim_ok, "as_expected",
-                            c->baseline_ok && c->shim_ok));
-    }
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, vs_demo_case_json(&cases[i]));
     json_t *top = json_pack("{s:s, s:o, s:b}", "device", real ? "real" : "simcuda", "scenarios",
                             list, "ok", ok);
     json_dumpf(top, stdout, JSON_COMPACT);
     putchar('\n');
     json_decref(top);
+}
+
+/* OUT/results.jsonl gets each scenario's line as soon as it is done, so a run stopped half-way
+ * (a time limit on a GPU machine) keeps what it had. */
+static void vs_demo_append_result(FILE *results, const struct vs_demo_case *c)
+{
+    if (!results)
+        return;
+    json_t *j = vs_demo_case_json(c);
+    json_dumpf(j, results, JSON_COMPACT);
+    fputc('\n', results);
+    fflush(results);
+    json_decref(j);
 }
 
 /* --- tables ----------------------------------------------------------------------------------- */
@@ -168,7 +185,13 @@ static void vs_demo_print_table(const struct vs_demo_case *c, bool real)
     vs_size_format(c->info.taken_bytes, taken, sizeof taken);
     printf("%s: %s\n", c->info.name, c->info.title);
     printf("  %s GPU %s, %s held by another process; policy %s\n",
-           real ? "real (sizes scaled to it), reported" : "simulated", gpu, taken, c->info.policy);
+           real ? "real device, a process holding all but the memory of the reported failure's"
+                : "simulated",
+           gpu, taken, c->info.policy);
+    if (c->baseline.unfit) {
+        printf("  skipped: %s\n\n", c->baseline.problem);
+        return;
+    }
     printf("  %-13s %-9s %-38s %-11s %-10s %-10s %-10s %8s\n", "run", "completed",
            "failed stage (block)", "peak device", "demoted", "promoted", "checksums", "time");
     vs_demo_print_row("pass-through", &c->baseline, c->baseline_rc);
@@ -176,13 +199,15 @@ static void vs_demo_print_table(const struct vs_demo_case *c, bool real)
     if (c->baseline_ok && c->shim_ok)
         printf("  as expected: pass-through runs out of memory at %s, vramshim completes with "
                "every weight intact\n", c->info.expected_failure);
-    if (!c->baseline_ok)
+    if (!c->baseline_ok && !c->baseline_rc)
         printf("  NOT AS EXPECTED: pass-through should run out of memory at %s (log: %s)\n",
                c->info.expected_failure, c->baseline.log);
-    if (!c->shim_ok)
+    if (!c->shim_ok && !c->shim_rc)
         printf("  NOT AS EXPECTED: vramshim should complete with every checksum intact (log: %s)\n",
                c->shim.log);
-    printf("  traces: %s, %s\n\n", c->baseline.trace, c->shim.trace);
+    if (!c->baseline_rc && !c->shim_rc)
+        printf("  traces: %s, %s\n", c->baseline.trace, c->shim.trace);
+    putchar('\n');
 }
 
 /* --- main ------------------------------------------------------------------------------------- */
@@ -288,21 +313,57 @@ int vs_cmd_demo(int argc, char **argv)
                         "ovi-fusion, comfyui-wan22-5b, python-wan21-t2v-1.3b)\n", scenario);
         return 2;
     }
-    bool ok = true;
-    for (size_t i = 0; i < n; i++) {
-        struct vs_demo_case *c = &cases[i];
+    char results_path[VS_DEMO_PATH + 32];
+    snprintf(results_path, sizeof results_path, "%s/results.jsonl", out_dir);
+    FILE *results = fopen(results_path, "w");
+    if (!results)
+        fprintf(stderr, "vramshim demo: cannot write %s: %s\n", results_path, strerror(errno));
+    /* A run that cannot be judged (no driver, a crash, a time-out) would fail the same way in
+     * every scenario: its reason is said once and the demo stops there. */
+    bool ok = true, stopped = false;
+    size_t ran = 0, done = 0;
+    for (; done < n && !stopped; done++) {
+        struct vs_demo_case *c = &cases[done];
         if (!json)
             fprintf(stderr, "vramshim demo: %s: pass-through run...\n", c->info.name);
         c->baseline_rc = vs_demo_run(&paths, &c->info, VS_DEMO_BASELINE, &opts, &c->baseline);
-        if (!json)
-            fprintf(stderr, "vramshim demo: %s: vramshim run...\n", c->info.name);
-        c->shim_rc = vs_demo_run(&paths, &c->info, VS_DEMO_VRAMSHIM, &opts, &c->shim);
-        c->baseline_ok = vs_demo_baseline_ok(c);
-        c->shim_ok = vs_demo_shim_ok(c);
-        ok = ok && c->baseline_ok && c->shim_ok;
+        if (!c->baseline_rc || !c->baseline.unfit) {
+            if (c->baseline_rc) {
+                c->shim_rc = -1;
+            } else {
+                if (!json)
+                    fprintf(stderr, "vramshim demo: %s: vramshim run...\n", c->info.name);
+                c->shim_rc = vs_demo_run(&paths, &c->info, VS_DEMO_VRAMSHIM, &opts, &c->shim);
+            }
+            c->baseline_ok = vs_demo_baseline_ok(c);
+            c->shim_ok = vs_demo_shim_ok(c);
+            ok = ok && c->baseline_ok && c->shim_ok;
+            ran++;
+        }
+        const struct vs_demo_outcome *bad = c->baseline_rc && !c->baseline.unfit ? &c->baseline
+                                            : c->shim_rc && !c->baseline_rc    ? &c->shim
+                                                                               : NULL;
+        if (bad) {
+            if (!c->shim.problem[0])
+                snprintf(c->shim.problem, sizeof c->shim.problem,
+                         "not run: the pass-through run could not be judged");
+            fprintf(stderr, "vramshim demo: %s: the %s run could not be judged: %s\n",
+                    c->info.name, bad == &c->baseline ? "pass-through" : "vramshim", bad->problem);
+            if (done + 1 < n)
+                fprintf(stderr, "vramshim demo: stopping here; the other scenarios would fail "
+                                "the same way\n");
+            stopped = true;
+        }
+        vs_demo_append_result(results, c);
         if (!json)
             vs_demo_print_table(c, opts.real_device);
     }
+    if (results)
+        fclose(results);
+    ok = ok && ran > 0 && !stopped;
+    if (!ran && !stopped)
+        fprintf(stderr, "vramshim demo: no scenario fits this device\n");
+    n = done;
     if (json)
         vs_demo_print_json(cases, n, opts.real_device, ok);
     else

@@ -70,9 +70,10 @@ static bool vs_demo_overridden(const char *e, char *const *extra)
 }
 
 /* The environment of a run: ours without anything that would change what the run does
- * (preloads, vramshim and simcuda settings; VRAMSHIM_LOG is kept) and without what `extra`
- * sets (the caller appends the user's own LD_LIBRARY_PATH and PYTHONPATH), plus `extra`. */
-static char **vs_demo_env(char *const *extra)
+ * (preloads, vramshim settings but VRAMSHIM_LOG, and simcuda's unless `keep_sim`: on the real
+ * device simcuda is only ever a stand-in the caller set up) and without what `extra` sets (the
+ * caller appends the user's own LD_LIBRARY_PATH and PYTHONPATH), plus `extra`. */
+static char **vs_demo_env(char *const *extra, bool keep_sim)
 {
     size_t n = 0, k = 0;
     while (environ[n])
@@ -85,7 +86,7 @@ static char **vs_demo_env(char *const *extra)
         return NULL;
     for (size_t i = 0; i < n; i++) {
         const char *e = environ[i];
-        bool drop = !strncmp(e, "LD_PRELOAD=", 11) || !strncmp(e, "SIMCUDA_", 8) ||
+        bool drop = !strncmp(e, "LD_PRELOAD=", 11) || (!keep_sim && !strncmp(e, "SIMCUDA_", 8)) ||
                     (!strncmp(e, "VRAMSHIM_", 9) && strncmp(e, "VRAMSHIM_LOG=", 13)) ||
                     vs_demo_overridden(e, extra);
         if (!drop)
@@ -173,6 +174,22 @@ static pid_t vs_demo_spawn(char *const argv[], char *const env[], const char *ou
     return pid;
 }
 
+/* The last non-empty line of a file (without its newline), or "" when there is none. */
+static void vs_demo_last_line(const char *path, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0])
+            snprintf(buf, len, "%s", line);
+    }
+    fclose(f);
+}
+
 /* The last line of a file that parses as a JSON object, or NULL. */
 static json_t *vs_demo_last_json(const char *path)
 {
@@ -199,7 +216,10 @@ int vs_demo_describe(const struct vs_demo_paths *paths, const char *program,
 {
     memset(info, 0, sizeof *info);
     snprintf(info->program, sizeof info->program, "%s/%s", paths->programs, program);
-    char *argv[] = {info->program, "--describe", NULL}, *env[] = {NULL};
+    /* Only PATH: `#!/usr/bin/env python3` must find the interpreter (conda-only images). */
+    char path[4096];
+    snprintf(path, sizeof path, "PATH=%s", getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+    char *argv[] = {info->program, "--describe", NULL}, *env[] = {path, NULL};
     int out_fd;
     pid_t pid = vs_demo_spawn(argv, env, NULL, "/dev/null", NULL, &out_fd, err, errlen);
     if (pid < 0)
@@ -233,21 +253,27 @@ int vs_demo_describe(const struct vs_demo_paths *paths, const char *program,
     return 0;
 }
 
-/* On a real GPU, memory another process holds is held by a vram_holder process. */
+/* On a real GPU a vram_holder process holds all the device's memory but what the scenario's
+ * GPU had free (its size less what another process held there), so the scenario runs at its
+ * real size on any larger card. */
 struct vs_demo_holder {
     pid_t pid;
     int in_fd;
 };
 
+enum { VS_DEMO_HOLDER_TOO_SMALL = 4 }; /* vram_holder's exit status: less is free than asked */
+
+/* Returns 0, or -1 with problem set (*unfit: the device has too little memory for it). */
 static int vs_demo_holder_start(const struct vs_demo_paths *paths,
                                 const struct vs_demo_scenario_info *info, char *const env[],
-                                const char *log, struct vs_demo_holder *h, char *problem,
-                                size_t len)
+                                const char *log, struct vs_demo_holder *h, bool *unfit,
+                                char *problem, size_t len)
 {
-    char program[VS_DEMO_PATH + 16], share[32];
+    char program[VS_DEMO_PATH + 16], leave[32];
     snprintf(program, sizeof program, "%s/vram_holder", paths->programs);
-    snprintf(share, sizeof share, "%.6f", (double)info->taken_bytes / (double)info->gpu_bytes);
-    char *argv[] = {program, share, NULL};
+    snprintf(leave, sizeof leave, "%llu",
+             (unsigned long long)(info->gpu_bytes - info->taken_bytes));
+    char *argv[] = {program, "--leave", leave, NULL};
     int out_fd;
     h->pid = vs_demo_spawn(argv, env, NULL, log, &h->in_fd, &out_fd, problem, len);
     if (h->pid < 0)
@@ -257,8 +283,11 @@ static int vs_demo_holder_start(const struct vs_demo_paths *paths,
     if (!out || !fgets(line, sizeof line, out) || strncmp(line, "holding ", 8)) {
         close(h->in_fd);
         int st = vs_demo_wait(h->pid, 10, problem, len);
-        snprintf(problem, len, "the vram_holder process (another process's memory) failed "
-                               "(exit %d, see %.2000s)", st, log);
+        char last[512];
+        vs_demo_last_line(log, last, sizeof last);
+        *unfit = st == VS_DEMO_HOLDER_TOO_SMALL;
+        snprintf(problem, len, "the vram_holder process (the memory this GPU has beyond the "
+                               "scenario's) failed (exit %d): %s", st, last);
         if (out)
             fclose(out);
         else
@@ -293,6 +322,12 @@ int vs_demo_run(const struct vs_demo_paths *paths, const struct vs_demo_scenario
     snprintf(o->trace, sizeof o->trace, "%s/%s.%s.jsonl", opts->out_dir, info->name, tag);
     snprintf(o->log, sizeof o->log, "%s/%s.%s.log", opts->out_dir, info->name, tag);
     snprintf(out, sizeof out, "%s/%s.%s.out", opts->out_dir, info->name, tag);
+    char holder_log[3 * VS_DEMO_PATH];
+    snprintf(holder_log, sizeof holder_log, "%s/%s.%s.holder.log", opts->out_dir, info->name, tag);
+    /* Nothing of an earlier run may pass for this one's. */
+    const char *const stale[] = {o->trace, o->log, out, holder_log};
+    for (size_t i = 0; i < sizeof stale / sizeof stale[0]; i++)
+        unlink(stale[i]);
 
     char preload[VS_DEMO_PATH + 16], trace[3 * VS_DEMO_PATH], policy[3 * VS_DEMO_PATH],
         libpath[2 * VS_DEMO_PATH], pythonpath[2 * VS_DEMO_PATH], vram[64], taken[64];
@@ -314,7 +349,7 @@ int vs_demo_run(const struct vs_demo_paths *paths, const struct vs_demo_scenario
         extra[n++] = vram;
         extra[n++] = taken;
     }
-    char **plain_env = vs_demo_env((char *[]){libpath, NULL});
+    char **plain_env = vs_demo_env((char *[]){libpath, NULL}, opts->real_device);
     extra[n++] = preload;
     extra[n++] = trace;
     extra[n++] = mode == VS_DEMO_BASELINE ? "VRAMSHIM_MODE=passthrough" : "VRAMSHIM_MODE=arena";
@@ -327,7 +362,7 @@ int vs_demo_run(const struct vs_demo_paths *paths, const struct vs_demo_scenario
         extra[n++] = pythonpath;
     }
     extra[n] = NULL;
-    char **env = vs_demo_env(extra);
+    char **env = vs_demo_env(extra, opts->real_device);
     if (!env || !plain_env) {
         snprintf(o->problem, sizeof o->problem, "out of memory");
         free(env);
@@ -336,14 +371,12 @@ int vs_demo_run(const struct vs_demo_paths *paths, const struct vs_demo_scenario
     }
 
     struct vs_demo_holder holder = {.pid = -1};
-    char holder_log[3 * VS_DEMO_PATH];
-    snprintf(holder_log, sizeof holder_log, "%s/%s.%s.holder.log", opts->out_dir, info->name, tag);
     int rc = -1;
-    if (opts->real_device && info->taken_bytes &&
-        vs_demo_holder_start(paths, info, plain_env, holder_log, &holder, o->problem,
+    if (opts->real_device &&
+        vs_demo_holder_start(paths, info, plain_env, holder_log, &holder, &o->unfit, o->problem,
                              sizeof o->problem))
         goto done;
-    char *argv[] = {(char *)info->program, opts->real_device ? "--fit-device" : NULL, NULL};
+    char *argv[] = {(char *)info->program, NULL};
     double t0 = vs_demo_now();
     pid_t pid = vs_demo_spawn(argv, env, out, o->log, NULL, NULL, o->problem, sizeof o->problem);
     if (pid >= 0)
@@ -351,12 +384,18 @@ int vs_demo_run(const struct vs_demo_paths *paths, const struct vs_demo_scenario
     o->seconds = vs_demo_now() - t0;
     if (holder.pid > 0)
         vs_demo_holder_stop(&holder);
+    char last[512];
+    vs_demo_last_line(o->log, last, sizeof last);
+    if (pid >= 0 && o->exit_status < 0) {
+        size_t used = strlen(o->problem);
+        snprintf(o->problem + used, sizeof o->problem - used, "; its log ends: %s", last);
+    }
     if (pid < 0 || o->exit_status < 0)
         goto done;
     o->result = vs_demo_last_json(out);
     if (!o->result) {
-        snprintf(o->problem, sizeof o->problem, "the program printed no result line (exit %d, "
-                 "see %s)", o->exit_status, o->log);
+        snprintf(o->problem, sizeof o->problem, "the program printed no result line (exit %d); "
+                 "its log (%s) ends: %s", o->exit_status, o->log, last);
         goto done;
     }
     o->completed = json_is_true(json_object_get(o->result, "completed"));

@@ -3,8 +3,8 @@
  * reading back its result line and trace.
  *
  * Layout, relative to the directory DIR of the running vramshim executable (/proc/self/exe):
- *   DIR/libvramshim.so, DIR/sim/libcuda.so.1, DIR/demo/PROGRAM   (build/ and the GPU bundle's
- *   bin/ alike), and the policies in DIR/../policy/examples (the source tree for build/, the
+ *   DIR/libvramshim.so, DIR/sim/libcuda.so.1 (build/ only), DIR/demo/PROGRAM   (build/ and the
+ *   GPU bundle's bin/ alike), and the policies in DIR/../policy/examples (the source tree for build/, the
  *   bundle's policy/examples for bin/).
  */
 #ifndef VS_CLI_DEMO_RUN_H
@@ -47,7 +47,7 @@ int vs_demo_describe(const struct vs_demo_paths *paths, const char *program,
 enum vs_demo_mode { VS_DEMO_BASELINE, VS_DEMO_VRAMSHIM };
 
 struct vs_demo_options {
-    bool real_device;   /* the real driver, sizes scaled to the device (--fit-device) */
+    bool real_device;   /* the real driver; a vram_holder leaves the scenario's GPU size free */
     const char *out_dir;
     int timeout_s;
 };
@@ -56,6 +56,7 @@ struct vs_demo_options {
  * could not start, printed no result line, timed out, its trace is unreadable). */
 struct vs_demo_outcome {
     bool completed;
+    bool unfit;                 /* real device: less memory than the scenario's GPU (problem) */
     int exit_status;            /* the program's, -1 when killed */
     json_t *result;             /* its result line (owned), NULL when none */
     uint64_t demoted_bytes, promoted_bytes; /* from the trace */

@@ -3,10 +3,13 @@
  *
  * Loads libcuda.so.1 with dlopen like cudart does (so it runs against simcuda too, which the
  * tests use) and prints one JSON object on stdout. Exit status 0 when the driver and device VMM
- * work; host-NUMA support is reported, not required.
+ * work; host-NUMA support is reported, not required. "library" is the file cuInit came from and
+ * "simulated" says whether it is simcuda (which exports simcuda_* functions), so a check can
+ * refuse a run that never reached the real driver.
  */
 #include <cuda.h>
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +103,10 @@ int main(void)
     }
     PROBE_FUNCS(PROBE_LOAD)
 #undef PROBE_LOAD
+    Dl_info where;
+    const char *library = dladdr((void *)cu.cuInit, &where) && where.dli_fname ? where.dli_fname
+                                                                              : "unknown";
+    bool simulated = dlsym(lib, "simcuda_call_count") != NULL;
 
     CUresult r;
     CUdevice dev;
@@ -110,7 +117,8 @@ int main(void)
     if ((r = cu.cuInit(0)) != CUDA_SUCCESS || (r = cu.cuDeviceGet(&dev, 0)) != CUDA_SUCCESS ||
         (r = cu.cuDevicePrimaryCtxRetain(&ctx, dev)) != CUDA_SUCCESS ||
         (r = cu.cuCtxSetCurrent(ctx)) != CUDA_SUCCESS) {
-        printf("{\"driver_loaded\":true,\"device\":false,\"error\":\"%s\"}\n", err_name(r));
+        printf("{\"driver_loaded\":true,\"library\":\"%s\",\"simulated\":%s,\"device\":false,"
+               "\"error\":\"%s\"}\n", library, simulated ? "true" : "false", err_name(r));
         return 1;
     }
     cu.cuDriverGetVersion(&version);
@@ -137,11 +145,12 @@ int main(void)
     const char *host_fail = gran ? roundtrip(dev, &host, gran, host_why, sizeof host_why)
                                  : "no granularity";
 
-    printf("{\"driver_loaded\":true,\"driver_version\":%d,\"gpu\":\"%s\",\"total_bytes\":%zu,"
-           "\"granularity\":%zu,\"vmm_attribute\":%d,\"vmm_ok\":%s,\"vmm_error\":\"%s\","
+    printf("{\"driver_loaded\":true,\"library\":\"%s\",\"simulated\":%s,\"driver_version\":%d,"
+           "\"gpu\":\"%s\",\"total_bytes\":%zu,\"granularity\":%zu,\"vmm_attribute\":%d,\"vmm_ok\":%s,\"vmm_error\":\"%s\","
            "\"host_numa_attribute\":%d,\"host_numa_id\":%d,\"host_numa_ok\":%s,"
            "\"host_numa_error\":\"%s\"}\n",
-           version, name, total, gran, vmm, dev_fail ? "false" : "true", dev_fail ? dev_fail : "",
+           library, simulated ? "true" : "false", version, name, total, gran, vmm,
+           dev_fail ? "false" : "true", dev_fail ? dev_fail : "",
            host_numa_vmm, numa_id, host_fail ? "false" : "true", host_fail ? host_fail : "");
     return dev_fail ? 1 : 0;
 }

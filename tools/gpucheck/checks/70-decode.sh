@@ -9,6 +9,7 @@
 #  3. Benchmark against PyTorch (diffusers' AutoencoderKL/AutoencoderKLWan): not written yet;
 #     reported as skipped.
 # Skips (with the reason) what cannot run: no GPU, no cuDNN/cuBLAS, no compute-sanitizer.
+# estimate-s: 120
 set -u
 . "$BUNDLE/check-lib.sh"
 check_begin 70-decode
@@ -21,7 +22,7 @@ fi
 
 # cuDNN / cuBLAS from a PyTorch install when the environment names none.
 if have_python3 && { [ -z "${VRAMSHIM_CUDNN:-}" ] || [ -z "${VRAMSHIM_CUBLAS:-}" ]; }; then
-  site=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null)
+  site=$("$VS_PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null)
   for lib in "$site"/nvidia/cudnn/lib/libcudnn.so.9; do
     [ -e "$lib" ] && [ -z "${VRAMSHIM_CUDNN:-}" ] && export VRAMSHIM_CUDNN="$lib"
   done
@@ -31,7 +32,7 @@ if have_python3 && { [ -z "${VRAMSHIM_CUDNN:-}" ] || [ -z "${VRAMSHIM_CUBLAS:-}"
 fi
 echo "VRAMSHIM_CUDNN=${VRAMSHIM_CUDNN:-} VRAMSHIM_CUBLAS=${VRAMSHIM_CUBLAS:-}" >"$work/env.txt"
 
-figs=$("$bin" "$data" 2>"$work/decode_check.stderr")
+figs=$(timeout "$(check_time_left)" "$bin" "$data" 2>"$work/decode_check.stderr")
 rc=$?
 case "$figs" in \{*\}) ;; *) figs='{}' ;; esac
 if [ $rc -eq 77 ]; then
@@ -47,7 +48,7 @@ san_figs='"memcheck_errors":null,"racecheck_errors":null'
 notes="PyTorch benchmark not written yet"
 if [ -x "$san" ]; then
   for tool in memcheck racecheck; do
-    "$san" --tool "$tool" --error-exitcode 9 "$bin" "$data" >"$work/$tool.log" 2>&1
+    timeout "$(check_time_left)" "$san" --tool "$tool" --error-exitcode 9 "$bin" "$data" >"$work/$tool.log" 2>&1
     src=$?
     n=$(grep -o 'ERROR SUMMARY: [0-9]*' "$work/$tool.log" | tail -n1 | grep -o '[0-9]*$')
     [ -n "$n" ] || n=null
