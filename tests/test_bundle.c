@@ -113,9 +113,9 @@ Test(bundle, ships_only_what_checks_run_with_origin_search_paths)
     /* The oldest glibc it runs on, from its binaries' symbol versions. */
     dm_sh(&r, "grep -E '^glibc 2\\.[0-9]+$' %s/b/REQUIRES", dir);
     cr_expect_eq(r.status, 0, "REQUIRES: %s", r.out);
-    /* Libraries' own dependencies resolve in the bundle too (DT_RPATH $ORIGIN/lib). */
-    dm_sh(&r, "ldd %s/b/bin/vramshim | grep liblzma", dir);
-    cr_expect(strstr(r.out, "/b/bin/lib/liblzma.so.5"), "%s", r.out);
+    /* Libraries' own dependencies resolve in the bundle too (DT_RPATH $ORIGIN/lib): libspng's libz. */
+    dm_sh(&r, "ldd %s/b/bin/vramshim | grep libz.so", dir);
+    cr_expect(strstr(r.out, "/b/bin/lib/libz.so.1"), "%s", r.out);
 }
 
 Test(bundle, without_a_gpu_the_report_says_so_and_no_check_runs)
