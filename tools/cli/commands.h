@@ -16,5 +16,6 @@ int vs_cmd_policy(int argc, char **argv);
 int vs_cmd_demo(int argc, char **argv);
 int vs_cmd_run(int argc, char **argv);
 int vs_cmd_ctl(int argc, char **argv);
+int vs_cmd_trace(int argc, char **argv);
 
 #endif

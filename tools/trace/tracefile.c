@@ -106,6 +106,13 @@ int vs_tracefile_add(struct vs_tracefile *trace, struct vs_tracefile_event *ev, 
     return 0;
 }
 
+size_t vs_tracefile_live_find(const struct vs_tracefile *trace, uint64_t ptr)
+{
+    struct vs_tracefile_live *live = NULL;
+    HASH_FIND(hh, trace->live, &ptr, sizeof ptr, live);
+    return live ? live->alloc : SIZE_MAX;
+}
+
 static void vs_live_clear(struct vs_tracefile *trace)
 {
     struct vs_tracefile_live *e, *tmp;
@@ -125,6 +132,7 @@ void vs_tracefile_free(struct vs_tracefile *trace)
         }
         free(trace->strings);
     }
+    vs_tracefile_marks_free(trace);
     free(trace->events);
     free(trace->path);
     memset(trace, 0, sizeof *trace);
