@@ -3,6 +3,8 @@
 # Called by `make deps`, and by `make test`/`make demo` the first time.
 set -eu
 PKGS="build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev libinih-dev libjansson-dev libspng-dev libmimalloc-dev valgrind python3"
+# chromium: the timeline tests open the HTML and SVG in a headless browser
+PKGS="$PKGS chromium"
 
 missing=""
 for p in $PKGS; do
