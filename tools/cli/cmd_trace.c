@@ -129,6 +129,7 @@ int vs_cmd_trace(int argc, char **argv)
         {"summary", VS_OPT_JSON, VS_BY_SITE, vs_trace_summary},
         {"top", VS_OPT_AT | VS_OPT_BY, VS_BY_SITE, vs_trace_top},
         {"timeline", VS_OPT_OUT | VS_OPT_BY, VS_BY_STAGE, vs_trace_timeline},
+        {"export", VS_OPT_OUT | VS_OPT_FORMAT, VS_BY_STAGE, vs_trace_export},
     };
     for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
         if (strcmp(argv[1], subs[i].name))

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "tools/cli/trace_views.h"
+#include "tools/trace/perfetto.h"
 #include "tools/trace/timeline.h"
 
 static bool vs_ends_with(const char *s, const char *suffix)
@@ -58,5 +59,23 @@ int vs_trace_timeline(const struct vs_trace_opts *o, struct vs_analysis *a)
         printf("%s: %zu series by %s, %zu samples, written to %s\n", a->trace->path, tl.n_series,
                vs_by_name(tl.by), tl.n, o->out);
     vs_timeline_free(&tl);
+    return rc;
+}
+
+int vs_trace_export(const struct vs_trace_opts *o, struct vs_analysis *a)
+{
+    if (!o->format || strcmp(o->format, "perfetto")) {
+        fprintf(stderr, "vramshim trace export: --format %s: the one format is perfetto\n",
+                o->format ? o->format : "(none given)");
+        return 2;
+    }
+    FILE *f = vs_trace_open_out("export", o->out);
+    if (!f)
+        return 1;
+    int rc = vs_trace_close_out("export", o->out, f,
+                                vs_perfetto_write(a, f, isatty(STDERR_FILENO)));
+    if (!rc)
+        printf("%s: %zu events exported to %s (open it in ui.perfetto.dev or chrome://tracing)\n",
+               a->trace->path, a->trace->n_events + a->trace->n_marks, o->out);
     return rc;
 }
