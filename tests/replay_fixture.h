@@ -89,6 +89,16 @@ __attribute__((format(printf, 1, 2))) static inline struct fx_run fx_cli(const c
     return r;
 }
 
+/* Runs `vramshim demo` for the Wan 2.1 scenario into the scratch folder: its traces are
+ * fx_tmpdir()/demo/wan21-t2v-1.3b.passthrough.jsonl (dies of OOM) and ....vramshim.jsonl. */
+static inline void fx_demo_wan(void)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s demo --scenario wan21-t2v-1.3b --out %s/demo >/dev/null 2>&1",
+             FX_CLI, fx_tmpdir());
+    cr_assert_eq(system(cmd), 0, "vramshim demo failed");
+}
+
 /* Suite .fini: removes the scratch directory. */
 static inline void fx_cleanup(void)
 {

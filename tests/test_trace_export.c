@@ -70,10 +70,7 @@ static void check_export(const char *trace)
 
 Test(trace_export, demo_traces_export_stages_counters_ooms_and_moves)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s demo --scenario wan21-t2v-1.3b --out %s/demo >/dev/null 2>&1",
-             FX_CLI, fx_tmpdir());
-    cr_assert_eq(system(cmd), 0);
+    fx_demo_wan();
     char trace[512];
     snprintf(trace, sizeof trace, "%s/demo/wan21-t2v-1.3b.vramshim.jsonl", fx_tmpdir());
     check_export(trace);

@@ -148,10 +148,7 @@ Test(trace_summary, top_at_oom_time_and_peak)
 /* The demo's pass-through run of Wan 2.1 on its 12 GB card dies loading the text encoder. */
 Test(trace_summary, demo_trace_tells_what_held_memory_at_the_oom)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s demo --scenario wan21-t2v-1.3b --out %s/demo >/dev/null 2>&1",
-             FX_CLI, fx_tmpdir());
-    cr_assert_eq(system(cmd), 0);
+    fx_demo_wan();
     struct fx_run r = fx_cli("trace summary %s/demo/wan21-t2v-1.3b.passthrough.jsonl", fx_tmpdir());
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_expect(strstr(r.out, "out of memory 1 at "), "%s", r.out);

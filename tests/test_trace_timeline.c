@@ -88,17 +88,9 @@ static void screenshot(const char *url, const char *png)
     cr_expect_gt(st.st_size, 10000, "screenshot %s is %lld bytes", png, (long long)st.st_size);
 }
 
-static void demo_traces(void)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s demo --scenario wan21-t2v-1.3b --out %s/demo >/dev/null 2>&1",
-             FX_CLI, fx_tmpdir());
-    cr_assert_eq(system(cmd), 0);
-}
-
 Test(trace_timeline, html_page_loads_in_chromium_with_every_series_and_marker)
 {
-    demo_traces();
+    fx_demo_wan();
     const char *runs[] = {"vramshim", "passthrough"};
     for (int i = 0; i < 2; i++) {
         char trace[512], html[512], url[600], png[512];
@@ -139,7 +131,7 @@ Test(trace_timeline, html_zooms_on_a_time_range)
 
 Test(trace_timeline, svg_is_the_static_view)
 {
-    demo_traces();
+    fx_demo_wan();
     char trace[512], svg[512], url[600], png[512];
     snprintf(trace, sizeof trace, "%s/demo/wan21-t2v-1.3b.vramshim.jsonl", fx_tmpdir());
     snprintf(svg, sizeof svg, "%s/t.svg", fx_tmpdir());
