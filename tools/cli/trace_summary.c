@@ -293,8 +293,9 @@ int vs_trace_top(const struct vs_trace_opts *o, struct vs_analysis *a)
         return 1;
     }
     char l[32], h[32], site[512];
-    printf("%s: %s live (%s on host) at %.3f s\n\n", what, vs_size_format(a->live, l, sizeof l),
-           vs_size_format(a->host, h, sizeof h), vs_seconds(a->now));
+    printf("%s: %s live (%s on host), last event at %.3f s\n\n", what,
+           vs_size_format(a->live, l, sizeof l), vs_size_format(a->host, h, sizeof h),
+           vs_seconds(a->now));
     printf("%12s %7s %12s  %s%s\n", "live", "share", "on host", vs_by_name(by),
            by == VS_BY_SITE ? "" : "  (a call site)");
     for (size_t i = 0; i < n && live[order[i]]; i++) {
