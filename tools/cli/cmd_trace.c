@@ -19,6 +19,7 @@ static void vs_trace_usage(FILE *out)
             "                                [--by site|stage|tag]\n"
             "       vramshim trace timeline TRACE -o FILE.html|FILE.svg [--by stage|tag|site]\n"
             "       vramshim trace export --format perfetto TRACE -o FILE.json\n"
+            "       vramshim trace import-torch SNAPSHOT.pickle -o TRACE.jsonl [--vram SIZE]\n"
             "\n"
             "Reads a vramshim trace (VRAMSHIM_TRACE, `vramshim workload`) or an RMM log:\n"
             "  summary   duration, peaks, per stage and tag totals, the call sites live at the\n"
@@ -26,6 +27,8 @@ static void vs_trace_usage(FILE *out)
             "  top       the live set at one moment (default the peak), grouped, largest first\n"
             "  timeline  memory over time as a stacked area (HTML: hover and zoom; SVG: static)\n"
             "  export    Chrome/Perfetto trace-event JSON (ui.perfetto.dev, chrome://tracing)\n"
+            "  import-torch  a PyTorch memory snapshot (_dump_snapshot) as a vramshim trace,\n"
+            "            its Python frames as call sites (--vram: the device size to record)\n"
             "Exit status: 0 done, 1 the trace cannot be read, 2 bad usage.\n");
 }
 
@@ -57,7 +60,8 @@ static void vs_trace_unload(struct vs_tracefile *trace, struct vs_analysis *a)
     vs_tracefile_free(trace);
 }
 
-enum { VS_OPT_JSON = 1, VS_OPT_AT = 2, VS_OPT_BY = 4, VS_OPT_OUT = 8, VS_OPT_FORMAT = 16 };
+enum { VS_OPT_JSON = 1, VS_OPT_AT = 2, VS_OPT_BY = 4, VS_OPT_OUT = 8, VS_OPT_FORMAT = 16,
+       VS_OPT_VRAM = 32 };
 
 static int vs_trace_opt_fail(const char *sub, const char *what, const char *arg)
 {
@@ -95,6 +99,8 @@ static int vs_trace_parse(const char *sub, int argc, char **argv, unsigned allow
             o->out = argv[++i];
         } else if ((allowed & VS_OPT_FORMAT) && !strcmp(a, "--format") && v) {
             o->format = argv[++i];
+        } else if ((allowed & VS_OPT_VRAM) && !strcmp(a, "--vram") && v) {
+            o->vram = argv[++i];
         } else if (a[0] == '-' && a[1]) {
             return vs_trace_opt_fail(sub, "unknown option or missing value:", a);
         } else if (!o->path) {
@@ -131,14 +137,20 @@ int vs_cmd_trace(int argc, char **argv)
         {"timeline", VS_OPT_OUT | VS_OPT_BY, VS_BY_STAGE, vs_trace_timeline},
         {"export", VS_OPT_OUT | VS_OPT_FORMAT, VS_BY_STAGE, vs_trace_export},
     };
+    for (int k = 2; k < argc; k++)
+        if (!strcmp(argv[k], "--help") || !strcmp(argv[k], "-h")) {
+            vs_trace_usage(stdout);
+            return 0;
+        }
+    if (!strcmp(argv[1], "import-torch")) {
+        struct vs_trace_opts o = {0};
+        if (vs_trace_parse(argv[1], argc - 1, argv + 1, VS_OPT_OUT | VS_OPT_VRAM, &o))
+            return 2;
+        return vs_trace_import_torch(&o);
+    }
     for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
         if (strcmp(argv[1], subs[i].name))
             continue;
-        for (int k = 2; k < argc; k++)
-            if (!strcmp(argv[k], "--help") || !strcmp(argv[k], "-h")) {
-                vs_trace_usage(stdout);
-                return 0;
-            }
         struct vs_trace_opts o = {.by = subs[i].default_by, .at = VS_AT_PEAK};
         if (vs_trace_parse(subs[i].name, argc - 1, argv + 1, subs[i].allowed, &o))
             return 2;

@@ -10,7 +10,7 @@
 enum vs_trace_at { VS_AT_PEAK, VS_AT_OOM, VS_AT_TIME };
 
 struct vs_trace_opts {
-    const char *path, *out, *format;
+    const char *path, *out, *format, *vram;
     enum vs_trace_at at;
     double at_seconds;
     unsigned long at_oom;   /* 1-based */
@@ -22,5 +22,7 @@ int vs_trace_summary(const struct vs_trace_opts *o, struct vs_analysis *a);
 int vs_trace_top(const struct vs_trace_opts *o, struct vs_analysis *a);
 int vs_trace_timeline(const struct vs_trace_opts *o, struct vs_analysis *a);
 int vs_trace_export(const struct vs_trace_opts *o, struct vs_analysis *a);
+/* Reads a PyTorch snapshot rather than a trace. */
+int vs_trace_import_torch(const struct vs_trace_opts *o);
 
 #endif
