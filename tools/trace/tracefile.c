@@ -43,6 +43,13 @@ const char *vs_tracefile_intern(struct vs_tracefile *trace, const char *s)
     return e->text;
 }
 
+size_t vs_tracefile_live_find(const struct vs_tracefile *trace, uint64_t ptr)
+{
+    struct vs_tracefile_live *live = NULL;
+    HASH_FIND(hh, trace->live, &ptr, sizeof ptr, live);
+    return live ? live->alloc : SIZE_MAX;
+}
+
 int vs_tracefile_error(const struct vs_tracefile *trace, unsigned line, char *err, size_t errlen,
                    const char *fmt, ...)
 {
@@ -104,13 +111,6 @@ int vs_tracefile_add(struct vs_tracefile *trace, struct vs_tracefile_event *ev, 
         trace->max_dev = ev->dev;
     trace->events[trace->n_events++] = *ev;
     return 0;
-}
-
-size_t vs_tracefile_live_find(const struct vs_tracefile *trace, uint64_t ptr)
-{
-    struct vs_tracefile_live *live = NULL;
-    HASH_FIND(hh, trace->live, &ptr, sizeof ptr, live);
-    return live ? live->alloc : SIZE_MAX;
 }
 
 static void vs_live_clear(struct vs_tracefile *trace)
