@@ -128,6 +128,12 @@ Test(trace_import, bad_snapshots_are_one_precise_error)
     cr_expect(strstr(r.err, "(a reference to a class or function) is not read here"), "%s", r.err);
     cr_expect(strstr(r.err, "global.pickle: byte "), "%s", r.err);
     fx_run_free(&r);
+    /* memory and time stay linear in the file, whatever its memo shares */
+    r = fx_cli("trace import-torch %s/shared.pickle -o %s/out.jsonl", fx_tmpdir(), fx_tmpdir());
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "the snapshot reuses its objects (through the pickle memo) more than "
+                            "its size allows\n"), "%s", r.err);
+    fx_run_free(&r);
     r = fx_cli("trace import-torch %s/truncated.pickle -o %s/out.jsonl", fx_tmpdir(), fx_tmpdir());
     cr_expect_eq(r.status, 1);
     cr_expect(strstr(r.err, "(truncated pickle?)\n"), "%s", r.err);

@@ -12,6 +12,8 @@ DIR/protocol2.pickle the same written with pickle protocol 2
 DIR/list.pickle     a pickled list: not a snapshot
 DIR/global.pickle   a snapshot holding a class instance (a GLOBAL opcode)
 DIR/truncated.pickle the good one cut in half
+DIR/shared.pickle   one trace list shared 1000 times through the memo, each 20000 entries long:
+                    a few hundred KiB that would unfold into 20 million entries
 DIR/expected.json   what a correct import must give: allocation and free counts, peak live
                     bytes, live bytes at the OOM, all computed here from the same events
 """
@@ -124,6 +126,10 @@ def main():
     data = pickle.dumps(snap)
     with open(os.path.join(out, "truncated.pickle"), "wb") as f:
         f.write(data[: len(data) // 2])
+    entry = {"action": "alloc", "addr": 1, "size": 1, "stream": 0, "frames": []}
+    one = [entry] * 20000
+    with open(os.path.join(out, "shared.pickle"), "wb") as f:
+        pickle.dump({"segments": [], "device_traces": [one] * 1000}, f)
     with open(os.path.join(out, "expected.json"), "w") as f:
         json.dump(expected(trace), f)
 

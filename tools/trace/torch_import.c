@@ -45,7 +45,15 @@ struct vs_conv {
     struct vs_live *live;
     struct vs_site *sites;
     struct vs_torch_counts *counts;
+    size_t budget;           /* items left to visit, see vs_spend */
 };
+
+/* Keys a dict of the snapshot (an entry, a segment, a block, a frame) may have. */
+enum { VS_DICT_KEYS_MAX = 64, VS_FRAMES_SCANNED = 256 };
+
+/* The visit budget: generous for real snapshots (whose shared frames each cost the input bytes
+ * of a memo reference), linear in the input. */
+enum { VS_BUDGET_PER_BYTE = 8, VS_BUDGET_BASE = 1 << 20 };
 
 __attribute__((format(printf, 3, 4))) static int vs_tfail(struct vs_conv *c, const struct vs_pk *at,
                                                           const char *fmt, ...)
@@ -59,6 +67,29 @@ __attribute__((format(printf, 3, 4))) static int vs_tfail(struct vs_conv *c, con
         va_end(ap);
     }
     return -1;
+}
+
+/* Objects shared through the pickle memo can be visited many times; every visit is paid from a
+ * budget of the input's size, so the work stays linear in it whatever the sharing. */
+static int vs_spend(struct vs_conv *c, const struct vs_pk *at, size_t n)
+{
+    if (n > c->budget)
+        return vs_tfail(c, at, "the snapshot reuses its objects (through the pickle memo) more "
+                               "than its size allows");
+    c->budget -= n;
+    return 0;
+}
+
+/* A dict of at most VS_DICT_KEYS_MAX keys, so that looking keys up stays cheap. */
+static int vs_small_dict(struct vs_conv *c, const struct vs_pk *d, const char *where)
+{
+    if (!d || d->type != VS_PK_DICT)
+        return vs_tfail(c, d, "%s is a %s, not a dict", where,
+                        d ? vs_pk_type_name(d->type) : "nothing");
+    if (d->u.seq.n / 2 > VS_DICT_KEYS_MAX)
+        return vs_tfail(c, d, "%s has %zu keys (at most %d)", where, d->u.seq.n / 2,
+                        VS_DICT_KEYS_MAX);
+    return 0;
 }
 
 static bool vs_is(const struct vs_pk *o, enum vs_pk_type t)
@@ -93,8 +124,8 @@ static int vs_read_entry(struct vs_conv *c, const struct vs_pk *e, int dev, size
 {
     char where[64];
     snprintf(where, sizeof where, "device_traces[%d][%zu]", dev, i);
-    if (!vs_is(e, VS_PK_DICT))
-        return vs_tfail(c, e, "%s is a %s, not a dict", where, vs_pk_type_name(e->type));
+    if (vs_small_dict(c, e, where))
+        return -1;
     const struct vs_pk *action = vs_pk_get(e, "action");
     if (!vs_is(action, VS_PK_STR))
         return vs_tfail(c, e, "%s has no 'action' string", where);
@@ -152,6 +183,8 @@ static int vs_read_traces(struct vs_conv *c, const struct vs_pk *traces, bool *t
         if (!vs_is(dt, VS_PK_LIST))
             return vs_tfail(c, dt, "device_traces[%zu] is a %s, not a list", d,
                             vs_pk_type_name(dt->type));
+        if (vs_spend(c, dt, dt->u.seq.n))
+            return -1;
         total += dt->u.seq.n;
     }
     if (traces->u.seq.n > 1024)
@@ -233,8 +266,12 @@ static int vs_find_before(struct vs_conv *c, const struct vs_pk *segments)
         char where[64];
         snprintf(where, sizeof where, "segments[%zu]", s);
         uint64_t dev = 0;
-        if (!vs_is(seg, VS_PK_DICT) || !vs_is(blocks, VS_PK_LIST))
-            return vs_tfail(c, seg, "%s is not a dict with a 'blocks' list", where);
+        if (vs_small_dict(c, seg, where))
+            return -1;
+        if (!vs_is(blocks, VS_PK_LIST))
+            return vs_tfail(c, seg, "%s has no 'blocks' list", where);
+        if (vs_spend(c, blocks, blocks->u.seq.n))
+            return -1;
         if (vs_field(c, seg, where, "device", true, &dev) || vs_field(c, seg, where, "stream", true,
                                                                       &(uint64_t){0}))
             return -1;
@@ -244,9 +281,9 @@ static int vs_find_before(struct vs_conv *c, const struct vs_pk *segments)
         for (size_t b = 0; b < blocks->u.seq.n; b++) {
             const struct vs_pk *blk = blocks->u.seq.items[b];
             snprintf(where, sizeof where, "segments[%zu].blocks[%zu]", s, b);
+            if (vs_small_dict(c, blk, where))
+                return -1;
             struct vs_entry e = {.dev = (int)dev, .frames = vs_pk_get(blk, "frames")};
-            if (!vs_is(blk, VS_PK_DICT))
-                return vs_tfail(c, blk, "%s is not a dict", where);
             if (!vs_str_is(vs_pk_get(blk, "state"), "active_allocated"))
                 continue;
             if (vs_field(c, blk, where, "address", false, &e.addr) ||
@@ -261,17 +298,25 @@ static int vs_find_before(struct vs_conv *c, const struct vs_pk *segments)
     return 0;
 }
 
-/* The site id of frames, writing its line the first time; 0 when no Python frame. */
-static unsigned vs_site(struct vs_conv *c, const struct vs_pk *frames)
+/* The site id of frames, writing its line the first time; 0 when no Python frame. Returns -1
+ * when the budget is spent. */
+static int vs_site(struct vs_conv *c, const struct vs_pk *frames, unsigned *out)
 {
+    *out = 0;
     if (!frames)
         return 0;
+    size_t scan = frames->u.seq.n < VS_FRAMES_SCANNED ? frames->u.seq.n : VS_FRAMES_SCANNED;
+    if (vs_spend(c, frames, scan))
+        return -1;
     json_t *list = json_array();
     char *key = NULL;
     size_t keylen = 0;
     FILE *k = open_memstream(&key, &keylen);
-    for (size_t i = 0; k && i < frames->u.seq.n && json_array_size(list) < 64; i++) {
-        const struct vs_pk *f = frames->u.seq.items[i], *file = vs_pk_get(f, "filename"),
+    for (size_t i = 0; k && i < scan && json_array_size(list) < 64; i++) {
+        const struct vs_pk *f = frames->u.seq.items[i];
+        if (!vs_is(f, VS_PK_DICT) || f->u.seq.n / 2 > VS_DICT_KEYS_MAX)
+            continue;
+        const struct vs_pk *file = vs_pk_get(f, "filename"),
                            *name = vs_pk_get(f, "name"), *line = vs_pk_get(f, "line");
         if (!vs_is(file, VS_PK_STR) || file->u.str.len < 3 ||
             memcmp(file->u.str.s + file->u.str.len - 3, ".py", 3))
@@ -306,21 +351,25 @@ static unsigned vs_site(struct vs_conv *c, const struct vs_pk *frames)
     }
     free(key);
     json_decref(list);
-    return id;
+    *out = id;
+    return 0;
 }
 
-static void vs_write_event(struct vs_conv *c, const struct vs_entry *e, uint64_t t)
+static int vs_write_event(struct vs_conv *c, const struct vs_entry *e, uint64_t t)
 {
     static const char *const ev[] = {[VS_T_ALLOC] = "alloc", [VS_T_FREE] = "free",
                                      [VS_T_OOM] = "oom"};
     static const char *const api[] = {[VS_T_ALLOC] = "cuMemAllocAsync",
                                       [VS_T_FREE] = "cuMemFreeAsync", [VS_T_OOM] = "torch"};
-    unsigned site = vs_site(c, e->frames);
+    unsigned site;
+    if (vs_site(c, e->frames, &site))
+        return -1;
     fprintf(c->out, "{\"t\":%" PRIu64 ",\"ev\":\"%s\",\"api\":\"%s\",\"ptr\":\"0x%" PRIx64
                     "\",\"size\":%" PRIu64 ",\"stream\":\"0x%" PRIx64 "\",\"dev\":%d,"
                     "\"stage\":\"\",\"tag\":\"\",\"site\":%u}\n",
             t, ev[e->kind], api[e->kind], e->kind == VS_T_OOM ? 0 : e->addr, e->size, e->stream,
             e->dev, site);
+    return 0;
 }
 
 static int vs_convert(struct vs_conv *c, const struct vs_pk *root, uint64_t device_total,
@@ -349,7 +398,8 @@ static int vs_convert(struct vs_conv *c, const struct vs_pk *root, uint64_t devi
     fprintf(c->out, "]}\n");
     uint64_t t0 = c->n ? c->entries[0].t_ns : 0;
     for (size_t i = 0; i < c->n_before; i++) {
-        vs_write_event(c, &c->before[i], t0);
+        if (vs_write_event(c, &c->before[i], t0))
+            return -1;
         c->counts->before++;
         c->counts->allocs++;
     }
@@ -359,7 +409,8 @@ static int vs_convert(struct vs_conv *c, const struct vs_pk *root, uint64_t devi
         if (e->kind == VS_T_SKIP) {
             c->counts->skipped++;
         } else {
-            vs_write_event(c, e, e->t_ns);
+            if (vs_write_event(c, e, e->t_ns))
+                return -1;
             *(e->kind == VS_T_ALLOC ? &c->counts->allocs
                                     : e->kind == VS_T_FREE ? &c->counts->frees : &c->counts->ooms) += 1;
         }
@@ -377,7 +428,8 @@ int vs_torch_convert(const char *name, const unsigned char *buf, size_t len,
                      uint64_t device_total, bool progress, void *fp,
                      struct vs_torch_counts *counts, char *err, size_t errlen)
 {
-    struct vs_conv c = {.name = name, .out = fp, .err = err, .errlen = errlen, .counts = counts};
+    struct vs_conv c = {.name = name, .out = fp, .err = err, .errlen = errlen, .counts = counts,
+                        .budget = VS_BUDGET_PER_BYTE * len + VS_BUDGET_BASE};
     memset(counts, 0, sizeof *counts);
     struct vs_pickle p;
     char perr[512];
