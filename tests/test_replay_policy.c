@@ -1,0 +1,94 @@
+/* `vramshim replay --policy`: the arena replay follows the policy's stages, tags and eviction,
+ * so "does it fit" includes what vramshim would demote. Checked on the Wan 2.1 demo: its trace
+ * under vramshim does not fit its card without the policy, fits with it, and the replay demotes
+ * and promotes exactly what the live run did (read back from the run's own trace). */
+#include <jansson.h>
+
+#include "replay_fixture.h"
+
+TestSuite(replay_policy, .fini = fx_cleanup);
+
+#define POLICY VS_SOURCE_DIR "/policy/examples/wan21-t2v-1.3b-12gb.ini"
+
+static json_t *run_json(int want_status, const char *fmt, const char *a, const char *b)
+{
+    struct fx_run r = fx_cli(fmt, a, b);
+    cr_assert_eq(r.status, want_status, "status %d: %s", r.status, r.err);
+    json_t *j = json_loads(r.out, 0, NULL);
+    cr_assert_not_null(j, "%s", r.out);
+    fx_run_free(&r);
+    return j;
+}
+
+static json_int_t jint(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    cr_assert(json_is_integer(v), "%s is not an integer", key);
+    return json_integer_value(v);
+}
+
+/* Replays trace on the card the run had, with the policy, and compares with the run. */
+static void check_policy_replay(const char *trace, json_int_t card, json_t *run)
+{
+    char vram[32];
+    snprintf(vram, sizeof vram, "%lld", (long long)card);
+    json_t *rep = run_json(0, "replay %s --vram %s --json --policy " POLICY, trace, vram);
+    cr_expect(json_is_true(json_object_get(rep, "fits")));
+    cr_expect_gt(jint(rep, "demoted_bytes"), 0);
+    cr_expect_eq(jint(rep, "demoted_bytes"), jint(run, "demoted_bytes"));
+    cr_expect_eq(jint(rep, "promoted_bytes"), jint(run, "promoted_bytes"));
+    cr_expect_gt(jint(rep, "peak_host_bytes"), 0);
+    cr_expect_leq(jint(rep, "peak_physical_bytes"), card);
+    json_decref(rep);
+}
+
+Test(replay_policy, demo_fits_with_its_policy_and_demotes_what_the_run_did)
+{
+    fx_demo_wan();
+    char trace[512];
+    snprintf(trace, sizeof trace, "%s/demo/wan21-t2v-1.3b.vramshim.jsonl", fx_tmpdir());
+    json_t *run = run_json(0, "trace summary %s --json%s", trace, "");
+    json_int_t card = jint(run, "device_total_bytes");
+    char vram[32];
+    snprintf(vram, sizeof vram, "%lld", (long long)card);
+    json_t *plain = run_json(1, "replay %s --vram %s --json", trace, vram);
+    cr_expect(json_is_false(json_object_get(plain, "fits")), "fits without the policy");
+    cr_expect_eq(jint(plain, "demoted_bytes"), 0);
+    json_decref(plain);
+    check_policy_replay(trace, card, run);
+
+    /* The same run without its recorded stages and tags (as a trace taken in pass-through mode
+     * would be): the policy's match patterns on the call sites give them back. */
+    char bare[512], cmd[2048];
+    snprintf(bare, sizeof bare, "%s/bare.jsonl", fx_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "sed -e 's/\"stage\":\"[a-z_]*\"/\"stage\":\"\"/' -e 's/\"tag\":\"[a-z_]*\"/\"tag\":\"\"/' "
+             "%s | grep -v '\"ev\":\"\\(stage\\|demote\\|promote\\)\"' > %s", trace, bare);
+    cr_assert_eq(system(cmd), 0);
+    check_policy_replay(bare, card, run);
+    json_decref(run);
+}
+
+Test(replay_policy, text_report_names_the_policy_and_the_moves)
+{
+    struct fx_run r = fx_cli("replay %s/wan21-vae-decode-small.jsonl --vram 1GiB --policy " POLICY,
+                             FX_WORKLOADS);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "policy         " POLICY " (arena only)\n"), "%s", r.out);
+    cr_expect(strstr(r.out, "\ndemoted         0 B"), "%s", r.out);
+    cr_expect(strstr(r.out, "\npeak on host    0 B"), "%s", r.out);
+    fx_run_free(&r);
+}
+
+Test(replay_policy, a_bad_policy_is_refused_before_replaying)
+{
+    char *bad = fx_write("bad.ini", "[stage decode]\nheadroom = two GiB\n");
+    struct fx_run r = fx_cli("replay %s/dit-denoise-small.jsonl --vram 1GiB --policy %s",
+                             FX_WORKLOADS, bad);
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "bad.ini:2: "), "%s", r.err);
+    cr_expect(strstr(r.err, "vramshim replay: the policy "), "%s", r.err);
+    cr_expect_str_empty(r.out);
+    fx_run_free(&r);
+    free(bad);
+}
