@@ -53,6 +53,11 @@ Test(replay_policy, demo_fits_with_its_policy_and_demotes_what_the_run_did)
     snprintf(vram, sizeof vram, "%lld", (long long)card);
     json_t *plain = run_json(1, "replay %s --vram %s --json", trace, vram);
     cr_expect(json_is_false(json_object_get(plain, "fits")), "fits without the policy");
+    /* the arena's out-of-memory line comes with the hint a policy would have answered */
+    const char *log = json_string_value(
+        json_object_get(json_object_get(plain, "failed_event"), "log"));
+    cr_expect(log && strstr(log, "\nvramshim: hint: stage load holds "), "%s", log);
+    cr_expect(log && strstr(log, "`evict = load` in [stage text_encode]"), "%s", log);
     cr_expect_eq(jint(plain, "demoted_bytes"), 0);
     json_decref(plain);
     check_policy_replay(trace, card, run);

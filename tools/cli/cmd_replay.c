@@ -158,11 +158,10 @@ int vs_cmd_replay(int argc, char **argv)
                         "4294967296)\n", vram_text);
         return 2;
     }
-    struct vs_names *names = NULL;
+    struct vs_names *names = vs_names_create();
     struct vs_policy *rules = NULL;
     if (policy) {
         struct vs_policy_diags d = {0};
-        names = vs_names_create();
         rules = names ? vs_policy_load(policy, names, &d) : NULL;
         for (size_t k = 0; k < d.n; k++)
             fprintf(stderr, "vramshim replay: %s\n", d.v[k].text);

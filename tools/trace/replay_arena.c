@@ -3,6 +3,7 @@
  * eviction when one is set (vs_replay_set_policy). The arena's options come from the
  * environment (VRAMSHIM_CACHE_MAX). */
 #include <stdio.h>
+#include <string.h>
 
 #include "allocator/arena.h"
 #include "allocator/evict.h"
@@ -36,20 +37,23 @@ static void vs_ar_names(const struct vs_tracefile_event *ev, uint32_t *stage, ui
     size_t n = 0;
     const char *const *frames =
         ev->site ? vs_tracefile_site_frames(vs_ar_policy.trace, ev->site, &n) : NULL;
-    if (frames && vs_policy_has_matches(vs_ar_policy.policy))
+    if (frames && vs_ar_policy.policy && vs_policy_has_matches(vs_ar_policy.policy))
         vs_policy_match_frames(vs_ar_policy.policy, frames, n, &m);
     *stage = m.stage ? m.stage
                      : ev->stage ? vs_names_intern(vs_ar_policy.names, ev->stage) : 0;
     *tag = m.tag ? m.tag : ev->tag ? vs_names_intern(vs_ar_policy.names, ev->tag) : 0;
 }
 
-/* The arena logs through a process-wide sink; the replay child has one arena. */
-static char vs_arena_log_line[512];
+/* The arena logs through a process-wide sink; the replay child has one arena. A hint line
+ * stays with the out-of-memory line before it. */
+static char vs_arena_log_line[1024];
 static struct vs_simcuda *vs_arena_sim;
 
 static void vs_arena_log_sink(const char *line)
 {
-    snprintf(vs_arena_log_line, sizeof vs_arena_log_line, "%s", line);
+    static const char hint[] = "vramshim: hint:";
+    size_t n = strncmp(line, hint, sizeof hint - 1) ? 0 : strlen(vs_arena_log_line);
+    snprintf(vs_arena_log_line + n, sizeof vs_arena_log_line - n, "%s%s", n ? "\n" : "", line);
     fprintf(stderr, "%s\n", line);
 }
 
@@ -76,7 +80,7 @@ static CUresult vs_ar_alloc(void *state, const struct vs_tracefile_event *ev, CU
                             CUdeviceptr *p)
 {
     uint32_t stage = 0, tag = 0;
-    if (vs_ar_policy.policy) {
+    if (vs_ar_policy.names) {
         vs_ar_names(ev, &stage, &tag);
         /* a stage change runs the new stage's rule; running out of room there is not an error */
         if (stage && stage != vs_ar_policy.stage) {
@@ -86,7 +90,8 @@ static CUresult vs_ar_alloc(void *state, const struct vs_tracefile_event *ev, CU
     }
     CUresult r = ev->async ? vs_arena_alloc_async(state, ev->size, s, p)
                            : vs_arena_alloc(state, ev->size, p);
-    if (r == CUDA_SUCCESS && tag && vs_arena_set_tag(state, *p, tag) == CUDA_SUCCESS) {
+    if (r == CUDA_SUCCESS && tag && vs_arena_set_tag(state, *p, tag) == CUDA_SUCCESS &&
+        vs_ar_policy.policy) {
         const struct vs_policy_rule *rule = vs_policy_rule_of(vs_ar_policy.policy, tag);
         if (rule && (rule->has_headroom || rule->prefetch.n))
             vs_arena_apply_rule(state, tag);
