@@ -5,6 +5,8 @@ set -eu
 PKGS="build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev libinih-dev libjansson-dev libspng-dev libmimalloc-dev valgrind python3"
 # chromium: the timeline tests open the HTML and SVG in a headless browser
 PKGS="$PKGS chromium"
+# tmux: the test of `vramshim top` runs it in a real terminal
+PKGS="$PKGS tmux"
 
 missing=""
 for p in $PKGS; do

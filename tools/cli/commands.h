@@ -17,5 +17,6 @@ int vs_cmd_demo(int argc, char **argv);
 int vs_cmd_run(int argc, char **argv);
 int vs_cmd_ctl(int argc, char **argv);
 int vs_cmd_trace(int argc, char **argv);
+int vs_cmd_top(int argc, char **argv);
 
 #endif
