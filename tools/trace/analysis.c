@@ -31,6 +31,13 @@ static const char *const vs_foreign_modules[] = {
     "libpthread", "libdl", "python", "?"};
 static const char *const vs_foreign_python[] = {"/torch/", "/vramshim/", "<frozen"};
 
+static bool vs_frame_foreign(const char *frame);
+
+bool vs_frame_is_program(const char *frame)
+{
+    return !vs_frame_foreign(frame);
+}
+
 static bool vs_frame_foreign(const char *frame)
 {
     if (!strncmp(frame, "py:", 3)) {

@@ -85,6 +85,9 @@ bool vs_analysis_peek_t(const struct vs_analysis *a, uint64_t *t);
 const char *vs_site_label(const struct vs_tracefile *trace, uint32_t site, unsigned depth,
                           char *buf, size_t len);
 
+/* Whether a frame belongs to the program (vs_site_label's rule). */
+bool vs_frame_is_program(const char *frame);
+
 /* Indices of a's groups of `by`, sorted by `key` (per-group values) descending; caller frees. */
 size_t *vs_groups_sorted(const struct vs_analysis *a, enum vs_by by, const uint64_t *key);
 
