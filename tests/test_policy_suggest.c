@@ -1,7 +1,6 @@
 /* `vramshim policy suggest`: from each demo scenario's run (its recorded stages and tags removed,
  * as a pass-through trace of the whole run would be), a policy that `policy check --strict`
  * accepts and with which `replay` fits the scenario's card, which it does not without. */
-#include <jansson.h>
 
 #include "replay_fixture.h"
 
@@ -23,8 +22,7 @@ static long long usable_bytes(const char *program)
     snprintf(cmd, sizeof cmd, "%s/demo/%s --describe >%s", VS_BUILD_DIR, program, out);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
     char *text = fx_slurp(out);
-    json_t *d = json_loads(text, 0, NULL);
-    cr_assert_not_null(d, "%s", text);
+    json_t *d = fx_json(text);
     long long bytes = (long long)(json_integer_value(json_object_get(d, "gpu_bytes")) -
                                   json_integer_value(json_object_get(d, "taken_bytes")));
     json_decref(d);

@@ -2,43 +2,24 @@
  * so "does it fit" includes what vramshim would demote. Checked on the Wan 2.1 demo: its trace
  * under vramshim does not fit its card without the policy, fits with it, and the replay demotes
  * and promotes exactly what the live run did (read back from the run's own trace). */
-#include <jansson.h>
-
 #include "replay_fixture.h"
 
 TestSuite(replay_policy, .fini = fx_cleanup);
 
 #define POLICY VS_SOURCE_DIR "/policy/examples/wan21-t2v-1.3b-12gb.ini"
 
-static json_t *run_json(int want_status, const char *fmt, const char *a, const char *b)
-{
-    struct fx_run r = fx_cli(fmt, a, b);
-    cr_assert_eq(r.status, want_status, "status %d: %s", r.status, r.err);
-    json_t *j = json_loads(r.out, 0, NULL);
-    cr_assert_not_null(j, "%s", r.out);
-    fx_run_free(&r);
-    return j;
-}
-
-static json_int_t jint(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    cr_assert(json_is_integer(v), "%s is not an integer", key);
-    return json_integer_value(v);
-}
-
 /* Replays trace on the card the run had, with the policy, and compares with the run. */
 static void check_policy_replay(const char *trace, json_int_t card, json_t *run)
 {
     char vram[32];
     snprintf(vram, sizeof vram, "%lld", (long long)card);
-    json_t *rep = run_json(0, "replay %s --vram %s --json --policy " POLICY, trace, vram);
+    json_t *rep = fx_cli_json(0, "replay %s --vram %s --json --policy " POLICY, trace, vram);
     cr_expect(json_is_true(json_object_get(rep, "fits")));
-    cr_expect_gt(jint(rep, "demoted_bytes"), 0);
-    cr_expect_eq(jint(rep, "demoted_bytes"), jint(run, "demoted_bytes"));
-    cr_expect_eq(jint(rep, "promoted_bytes"), jint(run, "promoted_bytes"));
-    cr_expect_gt(jint(rep, "peak_host_bytes"), 0);
-    cr_expect_leq(jint(rep, "peak_physical_bytes"), card);
+    cr_expect_gt(fx_jint(rep, "demoted_bytes"), 0);
+    cr_expect_eq(fx_jint(rep, "demoted_bytes"), fx_jint(run, "demoted_bytes"));
+    cr_expect_eq(fx_jint(rep, "promoted_bytes"), fx_jint(run, "promoted_bytes"));
+    cr_expect_gt(fx_jint(rep, "peak_host_bytes"), 0);
+    cr_expect_leq(fx_jint(rep, "peak_physical_bytes"), card);
     json_decref(rep);
 }
 
@@ -47,18 +28,18 @@ Test(replay_policy, demo_fits_with_its_policy_and_demotes_what_the_run_did)
     fx_demo_wan();
     char trace[512];
     snprintf(trace, sizeof trace, "%s/demo/wan21-t2v-1.3b.vramshim.jsonl", fx_tmpdir());
-    json_t *run = run_json(0, "trace summary %s --json%s", trace, "");
-    json_int_t card = jint(run, "device_total_bytes");
+    json_t *run = fx_cli_json(0, "trace summary %s --json", trace);
+    json_int_t card = fx_jint(run, "device_total_bytes");
     char vram[32];
     snprintf(vram, sizeof vram, "%lld", (long long)card);
-    json_t *plain = run_json(1, "replay %s --vram %s --json", trace, vram);
+    json_t *plain = fx_cli_json(1, "replay %s --vram %s --json", trace, vram);
     cr_expect(json_is_false(json_object_get(plain, "fits")), "fits without the policy");
     /* the arena's out-of-memory line comes with the hint a policy would have answered */
     const char *log = json_string_value(
         json_object_get(json_object_get(plain, "failed_event"), "log"));
     cr_expect(log && strstr(log, "\nvramshim: hint: stage load holds "), "%s", log);
     cr_expect(log && strstr(log, "`evict = load` in [stage text_encode]"), "%s", log);
-    cr_expect_eq(jint(plain, "demoted_bytes"), 0);
+    cr_expect_eq(fx_jint(plain, "demoted_bytes"), 0);
     json_decref(plain);
     check_policy_replay(trace, card, run);
 

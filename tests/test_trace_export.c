@@ -1,6 +1,5 @@
 /* `vramshim trace export --format perfetto`: Chrome trace-event JSON with a counter per stage and
  * tag, a slice per stage, instants for OOMs and moves; the counts come from the trace itself. */
-#include <jansson.h>
 
 #include "replay_fixture.h"
 
@@ -36,10 +35,7 @@ static void check_export(const char *trace)
     json_error_t err;
     json_t *doc = json_load_file(out, 0, &err), *events = json_object_get(doc, "traceEvents");
     cr_assert(json_is_array(events), "not trace-event JSON: %s", err.text);
-    r = fx_cli("trace summary %s --json", trace);
-    json_t *sum = json_loads(r.out, 0, NULL);
-    fx_run_free(&r);
-    cr_assert_not_null(sum);
+    json_t *sum = fx_cli_json(0, "trace summary %s --json", trace);
     char *text = fx_slurp(trace);
     size_t begins = 0; /* stage lines that do not end a stage */
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))

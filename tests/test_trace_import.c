@@ -2,8 +2,6 @@
  * tests/torch_snapshot.py with the standard library's pickle, in the format torch's
  * _memory_viz reads) become traces that summary, timeline and replay read; what they must give
  * is computed by the script from the same events. Bad snapshots are one precise error, exit 1. */
-#include <jansson.h>
-
 #include "replay_fixture.h"
 
 TestSuite(trace_import, .fini = fx_cleanup);
@@ -15,21 +13,6 @@ static void make_snapshots(void)
     cr_assert_eq(system(cmd), 0, "%s failed", cmd);
 }
 
-static json_t *load_json(const char *text)
-{
-    json_error_t e;
-    json_t *j = json_loads(text, 0, &e);
-    cr_assert_not_null(j, "not JSON (%s): %s", e.text, text);
-    return j;
-}
-
-static json_int_t jint(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    cr_assert(json_is_integer(v), "%s is not an integer", key);
-    return json_integer_value(v);
-}
-
 /* Imports NAME.pickle into NAME.jsonl and checks the summary against expected.json. */
 static void import_and_check(const char *name)
 {
@@ -39,17 +22,17 @@ static void import_and_check(const char *name)
     cr_expect(strstr(r.out, "(2 from before the recorded window)"), "%s", r.out);
     fx_run_free(&r);
     char *exp_path = fx_path("expected.json"), *exp_text = fx_slurp(exp_path);
-    json_t *want = load_json(exp_text);
+    json_t *want = fx_json(exp_text);
     r = fx_cli("trace summary %s/%s.jsonl --json", fx_tmpdir(), name);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    json_t *got = load_json(r.out);
-    cr_expect_eq(jint(got, "allocations"), jint(want, "allocations"));
-    cr_expect_eq(jint(got, "frees"), jint(want, "frees"));
-    cr_expect_eq(jint(got, "peak_live_bytes"), jint(want, "peak_live_bytes"));
-    cr_expect_eq(jint(got, "device_total_bytes"), 4LL << 30);
+    json_t *got = fx_json(r.out);
+    cr_expect_eq(fx_jint(got, "allocations"), fx_jint(want, "allocations"));
+    cr_expect_eq(fx_jint(got, "frees"), fx_jint(want, "frees"));
+    cr_expect_eq(fx_jint(got, "peak_live_bytes"), fx_jint(want, "peak_live_bytes"));
+    cr_expect_eq(fx_jint(got, "device_total_bytes"), 4LL << 30);
     json_t *ooms = json_object_get(got, "ooms");
     cr_assert_eq(json_array_size(ooms), 1);
-    cr_expect_eq(jint(json_array_get(ooms, 0), "live_bytes"), jint(want, "live_at_oom_bytes"));
+    cr_expect_eq(fx_jint(json_array_get(ooms, 0), "live_bytes"), fx_jint(want, "live_at_oom_bytes"));
     /* Python frames kept, torch's own and C++ frames left out of the label */
     cr_expect_str_eq(json_string_value(json_object_get(json_array_get(ooms, 0), "site")),
                      "VAE.decode (gen.py:10) < Pipeline.decode (gen.py:20) < main (gen.py:30)");
@@ -81,7 +64,7 @@ Test(trace_import, imported_trace_replays_and_draws)
     fx_run_free(&r);
     r = fx_cli("replay %s/good.jsonl --vram 2GiB --json", fx_tmpdir());
     cr_assert_eq(r.status, 0, "%s", r.err);
-    json_t *j = load_json(r.out);
+    json_t *j = fx_json(r.out);
     cr_expect(json_is_true(json_object_get(j, "fits")), "%s", r.out);
     json_decref(j);
     fx_run_free(&r);

@@ -1,8 +1,6 @@
 /* `vramshim trace summary` and `trace top`: the numbers a user reads to learn what held memory
  * at the peak and at each out-of-memory, checked on a small trace whose answers are worked out
  * by hand, on a demo's real trace, and the refusals of bad input (exit 1, file and line). */
-#include <jansson.h>
-
 #include "replay_fixture.h"
 
 TestSuite(trace_summary, .fini = fx_cleanup);
@@ -34,24 +32,6 @@ static const char hand_trace[] =
     "{\"t\":9000,\"ev\":\"promote\",\"api\":\"prefetch\",\"ptr\":\"0x10000000\",\"size\":134217728}\n"
     "{\"t\":10000,\"ev\":\"free\",\"ptr\":\"0x40000000\"}\n";
 
-static json_t *summary_json(const char *path)
-{
-    struct fx_run r = fx_cli("trace summary %s --json", path);
-    cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
-    json_error_t e;
-    json_t *j = json_loads(r.out, 0, &e);
-    cr_assert_not_null(j, "not JSON (%s): %s", e.text, r.out);
-    fx_run_free(&r);
-    return j;
-}
-
-static json_int_t jint(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    cr_assert(json_is_integer(v), "%s is not an integer", key);
-    return json_integer_value(v);
-}
-
 static const char *jstr(json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
@@ -62,42 +42,42 @@ static const char *jstr(json_t *o, const char *key)
 Test(trace_summary, peaks_groups_moves_and_oom_of_a_known_trace)
 {
     char *path = fx_write("hand.jsonl", hand_trace);
-    json_t *j = summary_json(path);
-    cr_expect_eq(jint(j, "peak_live_bytes"), 1152LL * 1048576);
+    json_t *j = fx_cli_json(0, "trace summary %s --json", path);
+    cr_expect_eq(fx_jint(j, "peak_live_bytes"), 1152LL * 1048576);
     cr_expect_float_eq(json_real_value(json_object_get(j, "peak_live_s")), 5e-6, 1e-12);
-    cr_expect_eq(jint(j, "peak_device_bytes"), 1024LL * 1048576); /* 128 MiB was on host */
+    cr_expect_eq(fx_jint(j, "peak_device_bytes"), 1024LL * 1048576); /* 128 MiB was on host */
     cr_expect_float_eq(json_real_value(json_object_get(j, "duration_s")), 9e-6, 1e-12);
-    cr_expect_eq(jint(j, "demoted_bytes"), 128LL * 1048576);
-    cr_expect_eq(jint(j, "promoted_bytes"), 128LL * 1048576);
+    cr_expect_eq(fx_jint(j, "demoted_bytes"), 128LL * 1048576);
+    cr_expect_eq(fx_jint(j, "promoted_bytes"), 128LL * 1048576);
     json_t *stages = json_object_get(j, "stages");
     cr_assert_eq(json_array_size(stages), 2);
     json_t *decode = json_array_get(stages, 0), *load = json_array_get(stages, 1);
     cr_expect_str_eq(jstr(decode, "name"), "decode");
-    cr_expect_eq(jint(decode, "peak_bytes"), 640LL * 1048576);
-    cr_expect_eq(jint(decode, "allocations"), 2);
+    cr_expect_eq(fx_jint(decode, "peak_bytes"), 640LL * 1048576);
+    cr_expect_eq(fx_jint(decode, "allocations"), 2);
     cr_expect_str_eq(jstr(load, "name"), "load");
-    cr_expect_eq(jint(load, "demoted_bytes"), 128LL * 1048576);
+    cr_expect_eq(fx_jint(load, "demoted_bytes"), 128LL * 1048576);
     json_t *tags = json_object_get(j, "tags");
     cr_expect_str_eq(jstr(json_array_get(tags, 0), "name"), "work");
     /* The program's own innermost frames: past the shim, torch's C++ and Python frames. */
     json_t *sites = json_object_get(j, "sites_at_peak");
     cr_assert_eq(json_array_size(sites), 2);
     cr_expect_str_eq(jstr(json_array_get(sites, 0), "name"), "make_buffer < decode");
-    cr_expect_eq(jint(json_array_get(sites, 0), "bytes"), 640LL * 1048576);
+    cr_expect_eq(fx_jint(json_array_get(sites, 0), "bytes"), 640LL * 1048576);
     cr_expect_str_eq(jstr(json_array_get(sites, 1), "name"),
                      "Pipeline.load_unet (gen.py:42) < main (gen.py:90)");
     json_t *ooms = json_object_get(j, "ooms");
     cr_assert_eq(json_array_size(ooms), 1);
     json_t *o = json_array_get(ooms, 0);
-    cr_expect_eq(jint(o, "line"), 11);
-    cr_expect_eq(jint(o, "requested_bytes"), 256LL * 1048576);
-    cr_expect_eq(jint(o, "live_bytes"), 1152LL * 1048576);
-    cr_expect_eq(jint(o, "free_bytes"), 0);
-    cr_expect_eq(jint(o, "largest_gap_bytes"), 256LL * 1048576);
+    cr_expect_eq(fx_jint(o, "line"), 11);
+    cr_expect_eq(fx_jint(o, "requested_bytes"), 256LL * 1048576);
+    cr_expect_eq(fx_jint(o, "live_bytes"), 1152LL * 1048576);
+    cr_expect_eq(fx_jint(o, "free_bytes"), 0);
+    cr_expect_eq(fx_jint(o, "largest_gap_bytes"), 256LL * 1048576);
     json_t *by_stage = json_object_get(o, "by_stage");
     cr_expect_str_eq(jstr(json_array_get(by_stage, 0), "name"), "decode");
-    cr_expect_eq(jint(json_array_get(by_stage, 0), "bytes"), 640LL * 1048576);
-    cr_expect_eq(jint(json_array_get(by_stage, 1), "bytes"), 512LL * 1048576);
+    cr_expect_eq(fx_jint(json_array_get(by_stage, 0), "bytes"), 640LL * 1048576);
+    cr_expect_eq(fx_jint(json_array_get(by_stage, 1), "bytes"), 512LL * 1048576);
     json_decref(j);
     free(path);
 }

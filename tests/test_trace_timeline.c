@@ -3,7 +3,6 @@
  * draw as many series, stage lines, OOM markers and move ticks as the trace has, zoom when asked,
  * and give a screenshot. Expected counts come from the trace itself (`trace summary --json` and
  * its stage lines), never from constants. */
-#include <jansson.h>
 #include <sys/stat.h>
 
 #include "replay_fixture.h"
@@ -38,10 +37,7 @@ struct expect {
 
 static struct expect expected(const char *trace)
 {
-    struct fx_run r = fx_cli("trace summary %s --json", trace);
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    json_t *j = json_loads(r.out, 0, NULL);
-    cr_assert_not_null(j);
+    json_t *j = fx_cli_json(0, "trace summary %s --json", trace);
     struct expect e = {
         .series = json_array_size(json_object_get(j, "stages")),
         .ooms = json_array_size(json_object_get(j, "ooms")),
@@ -49,7 +45,6 @@ static struct expect expected(const char *trace)
                           json_integer_value(json_object_get(j, "promotions"))),
     };
     json_decref(j);
-    fx_run_free(&r);
     char *text = fx_slurp(trace);
     e.stages = count(text, "\"ev\":\"stage\"");
     free(text);
