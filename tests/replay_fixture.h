@@ -90,6 +90,8 @@ __attribute__((format(printf, 1, 2))) static inline struct fx_run fx_cli(const c
     return r;
 }
 
+static inline void fx_run_free(struct fx_run *r);
+
 /* Parses text as JSON (the test fails when it is not). */
 static inline json_t *fx_json(const char *text)
 {
