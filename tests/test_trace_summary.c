@@ -87,8 +87,8 @@ Test(trace_summary, text_names_the_oom_and_what_was_live)
     char *path = fx_write("hand.jsonl", hand_trace);
     struct fx_run r = fx_cli("trace summary %s", path);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_expect(strstr(r.out, "peak live    1.12 GiB at 0.000 s"), "%s", r.out);
-    cr_expect(strstr(r.out, "out of memory 1 at 0.000 s (line 11): 256.00 MiB requested in "
+    cr_expect(strstr(r.out, "peak live    1.12 GiB at 5.000 us"), "%s", r.out);
+    cr_expect(strstr(r.out, "out of memory 1 at 6.000 us (line 11): 256.00 MiB requested in "
                             "stage decode, tag work, at make_buffer < decode"), "%s", r.out);
     cr_expect(strstr(r.out, "by stage: decode 640.00 MiB, load 512.00 MiB"), "%s", r.out);
     fx_run_free(&r);

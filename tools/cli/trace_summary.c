@@ -139,12 +139,13 @@ static void vs_print_groups(json_t *j, const char *key, const char *title)
     char a[32], b[32], c[32], d[32];
     json_t *arr = json_object_get(j, key), *g;
     size_t i;
-    printf("\n%-24s %12s %9s %7s %12s %12s %12s\n", title, "peak", "at", "allocs", "allocated",
+    printf("\n%-24s %12s %10s %7s %12s %12s %12s\n", title, "peak", "at", "allocs", "allocated",
            "demoted", "promoted");
     json_array_foreach(arr, i, g) {
-        printf("%-24s %12s %8.3fs %7lld %12s %12s %12s\n",
+        char at[32];
+        printf("%-24s %12s %10s %7lld %12s %12s %12s\n",
                json_string_value(json_object_get(g, "name")), vs_jsize(g, "peak_bytes", a, 32),
-               json_real_value(json_object_get(g, "peak_s")),
+               vs_seconds_format(json_real_value(json_object_get(g, "peak_s")), at, sizeof at),
                (long long)json_integer_value(json_object_get(g, "allocations")),
                vs_jsize(g, "allocated_bytes", b, 32), vs_jsize(g, "demoted_bytes", c, 32),
                vs_jsize(g, "promoted_bytes", d, 32));
@@ -168,9 +169,10 @@ static void vs_print_oom(json_t *o)
     char a[32], b[32], c[32], d[32];
     const char *stage = json_string_value(json_object_get(o, "stage"));
     const char *tag = json_string_value(json_object_get(o, "tag"));
-    printf("\nout of memory %lld at %.3f s (line %lld): %s requested in stage %s, tag %s, at %s\n",
+    char t[32];
+    printf("\nout of memory %lld at %s (line %lld): %s requested in stage %s, tag %s, at %s\n",
            (long long)json_integer_value(json_object_get(o, "oom")),
-           json_real_value(json_object_get(o, "t_s")),
+           vs_seconds_format(json_real_value(json_object_get(o, "t_s")), t, sizeof t),
            (long long)json_integer_value(json_object_get(o, "line")),
            vs_jsize(o, "requested_bytes", a, 32), stage ? stage : "-", tag ? tag : "-",
            json_string_value(json_object_get(o, "site")));
@@ -192,13 +194,15 @@ static void vs_print_summary(json_t *j)
                                                                            : "RMM log",
            (long long)json_integer_value(json_object_get(j, "allocations")),
            (long long)json_integer_value(json_object_get(j, "frees")));
-    printf("duration     %.3f s\n", json_real_value(json_object_get(j, "duration_s")));
+    char t[32];
+    printf("duration     %s\n",
+           vs_seconds_format(json_real_value(json_object_get(j, "duration_s")), t, sizeof t));
     printf("device       %s\n", vs_jsize(j, "device_total_bytes", a, 32));
-    printf("peak live    %s at %.3f s\n", vs_jsize(j, "peak_live_bytes", a, 32),
-           json_real_value(json_object_get(j, "peak_live_s")));
-    printf("peak device  %s at %.3f s (live minus demoted to host)\n",
+    printf("peak live    %s at %s\n", vs_jsize(j, "peak_live_bytes", a, 32),
+           vs_seconds_format(json_real_value(json_object_get(j, "peak_live_s")), t, sizeof t));
+    printf("peak device  %s at %s (live minus demoted to host)\n",
            vs_jsize(j, "peak_device_bytes", a, 32),
-           json_real_value(json_object_get(j, "peak_device_s")));
+           vs_seconds_format(json_real_value(json_object_get(j, "peak_device_s")), t, sizeof t));
     printf("moves        demoted %s in %lld, promoted %s in %lld\n",
            vs_jsize(j, "demoted_bytes", a, 32),
            (long long)json_integer_value(json_object_get(j, "demotions")),
@@ -262,13 +266,16 @@ static int vs_top_walk(const struct vs_trace_opts *o, struct vs_analysis *a, cha
     } else {
         uint64_t t, until = (uint64_t)(o->at_seconds * 1e9);
         if (until > a->duration) {
+            char end[32];
             fprintf(stderr, "vramshim trace top: %s: --at %g is past the end of the trace "
-                            "(%.3f s)\n", a->trace->path, o->at_seconds, vs_seconds(a->duration));
+                            "(%s)\n", a->trace->path, o->at_seconds,
+                    vs_seconds_format(vs_seconds(a->duration), end, sizeof end));
             return -1;
         }
         while (vs_analysis_peek_t(a, &t) && t <= until && vs_analysis_step(a, &s))
             ;
-        snprintf(what, len, "at %.3f s", o->at_seconds);
+        char at[32];
+        snprintf(what, len, "at %s", vs_seconds_format(o->at_seconds, at, sizeof at));
     }
     return 0;
 }
@@ -293,9 +300,10 @@ int vs_trace_top(const struct vs_trace_opts *o, struct vs_analysis *a)
         return 1;
     }
     char l[32], h[32], site[512];
-    printf("%s: %s live (%s on host), last event at %.3f s\n\n", what,
+    char t[32];
+    printf("%s: %s live (%s on host), last event at %s\n\n", what,
            vs_size_format(a->live, l, sizeof l), vs_size_format(a->host, h, sizeof h),
-           vs_seconds(a->now));
+           vs_seconds_format(vs_seconds(a->now), t, sizeof t));
     printf("%12s %7s %12s  %s%s\n", "live", "share", "on host", vs_by_name(by),
            by == VS_BY_SITE ? "" : "  (a call site)");
     for (size_t i = 0; i < n && live[order[i]]; i++) {
