@@ -3,12 +3,10 @@
 # Called by `make deps`, and by `make test`/`make demo` the first time.
 set -eu
 PKGS="build-essential pkg-config libunwind-dev uthash-dev libcriterion-dev libinih-dev libjansson-dev libspng-dev libmimalloc-dev valgrind python3"
-# chromium: the timeline tests open the HTML and SVG in a headless browser
-PKGS="$PKGS chromium"
-# tmux: the test of `vramshim top` runs it in a real terminal
-PKGS="$PKGS tmux"
 
 missing=""
+# chromium: the timeline tests open its pages in a headless browser; tmux: `vramshim top`'s test
+PKGS="$PKGS chromium tmux"
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
