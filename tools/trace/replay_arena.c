@@ -44,8 +44,9 @@ static void vs_ar_names(const struct vs_tracefile_event *ev, uint32_t *stage, ui
     *tag = m.tag ? m.tag : ev->tag ? vs_names_intern(vs_ar_policy.names, ev->tag) : 0;
 }
 
-/* The arena logs through a process-wide sink; the replay child has one arena. A hint line
- * stays with the out-of-memory line before it. */
+/* The arena logs through a process-wide sink; the replay child has one arena. The last line
+ * goes into the report (with the failure it explains), not to stderr, so it is said once; a
+ * hint line stays with the out-of-memory line before it. */
 static char vs_arena_log_line[1024];
 static struct vs_simcuda *vs_arena_sim;
 
@@ -54,7 +55,6 @@ static void vs_arena_log_sink(const char *line)
     static const char hint[] = "vramshim: hint:";
     size_t n = strncmp(line, hint, sizeof hint - 1) ? 0 : strlen(vs_arena_log_line);
     snprintf(vs_arena_log_line + n, sizeof vs_arena_log_line - n, "%s%s", n ? "\n" : "", line);
-    fprintf(stderr, "%s\n", line);
 }
 
 static int vs_ar_open(struct vs_simcuda *sim, void **state, char *err, size_t errlen)
