@@ -16,7 +16,7 @@ int vs_trace_import_torch(const struct vs_trace_opts *o)
     }
     struct vs_torch_counts n;
     char err[1024];
-    if (vs_torch_import(o->path, o->out, vram, isatty(STDERR_FILENO), &n, err, sizeof err)) {
+    if (vs_torch_import(o->path, o->out, vram, true, &n, err, sizeof err)) {
         fprintf(stderr, "vramshim trace import-torch: %s\n", err);
         return 1;
     }

@@ -46,7 +46,7 @@ int vs_trace_timeline(const struct vs_trace_opts *o, struct vs_analysis *a)
         return 2;
     }
     struct vs_timeline tl;
-    if (vs_timeline_build(&tl, a, (enum vs_by)o->by, isatty(STDERR_FILENO))) {
+    if (vs_timeline_build(&tl, a, (enum vs_by)o->by, true)) {
         fprintf(stderr, "vramshim trace timeline: out of memory\n");
         return 1;
     }
@@ -73,7 +73,7 @@ int vs_trace_export(const struct vs_trace_opts *o, struct vs_analysis *a)
     if (!f)
         return 1;
     int rc = vs_trace_close_out("export", o->out, f,
-                                vs_perfetto_write(a, f, isatty(STDERR_FILENO)));
+                                vs_perfetto_write(a, f, true));
     if (!rc)
         printf("%s: %zu events exported to %s (open it in ui.perfetto.dev or chrome://tracing)\n",
                a->trace->path, a->trace->n_events + a->trace->n_marks, o->out);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tools/trace/progress.h"
+
 enum { VS_PID = 1, VS_TID_STAGES = 1, VS_TID_EVENTS = 2 };
 
 static void vs_json_string(FILE *out, const char *s)
@@ -107,7 +109,8 @@ int vs_perfetto_write(struct vs_analysis *a, FILE *out, bool progress)
         vs_counter(out, NULL, "device capacity bytes", 0.0, tr->device_total);
     vs_analysis_rewind(a);
     struct vs_step s;
-    unsigned shown = 0;
+    struct vs_progress pr;
+    vs_progress_start(&pr, "vramshim trace export:", total, progress);
     while (vs_analysis_step(a, &s)) {
         double ts = (double)a->now / 1e3;
         if (s.event != SIZE_MAX) {
@@ -136,14 +139,7 @@ int vs_perfetto_write(struct vs_analysis *a, FILE *out, bool progress)
                     vs_counters_of(out, a, m->alloc, ts);
             }
         }
-        if (progress && total > 1000000u) {
-            unsigned tenth = (unsigned)(a->steps * 10 / total);
-            if (tenth > shown) {
-                shown = tenth;
-                fprintf(stderr, "vramshim trace export: %u%% (%zu/%zu events)\n", tenth * 10,
-                        a->steps, total);
-            }
-        }
+        vs_progress_step(&pr, a->steps);
     }
     while (n_open-- > 0)
         vs_slice(out, open[n_open].name, open[n_open].ts, (double)a->duration / 1e3);

@@ -5,18 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void vs_timeline_progress(const char *what, size_t done, size_t total, unsigned *shown)
-{
-    unsigned tenth = total ? (unsigned)(done * 10 / total) : 10;
-    if (tenth <= *shown)
-        return;
-    *shown = tenth;
-    fprintf(stderr, "vramshim trace timeline: %s %u%% (%zu/%zu events)\n", what, tenth * 10, done,
-            total);
-}
-
-/* Traces with more steps than this report progress. */
-#define VS_TIMELINE_PROGRESS_MIN 1000000u
+#include "tools/trace/progress.h"
 
 /* For each sample, the walk step (1-based count of steps taken) to stand at. */
 static size_t *vs_timeline_pick(struct vs_analysis *a, size_t total, size_t *n, bool progress)
@@ -30,7 +19,8 @@ static size_t *vs_timeline_pick(struct vs_analysis *a, size_t total, size_t *n, 
     struct vs_step s;
     size_t slice = SIZE_MAX;
     uint64_t best = 0;
-    unsigned shown = 0;
+    struct vs_progress pr;
+    vs_progress_start(&pr, "vramshim trace timeline: sampling", total, progress);
     while (vs_analysis_step(a, &s)) {
         /* one sample per step for short traces, else the highest step of each time slice */
         size_t sl = total <= VS_TIMELINE_SAMPLES
@@ -45,8 +35,7 @@ static size_t *vs_timeline_pick(struct vs_analysis *a, size_t total, size_t *n, 
             best = resident;
             at[*n - 1] = a->steps;
         }
-        if (progress)
-            vs_timeline_progress("sampling", a->steps, total, &shown);
+        vs_progress_step(&pr, a->steps);
     }
     return at;
 }
@@ -57,7 +46,6 @@ int vs_timeline_build(struct vs_timeline *tl, struct vs_analysis *a, enum vs_by 
     tl->a = a;
     tl->by = by;
     size_t total = a->trace->n_events + a->trace->n_marks, ng = a->n_groups[by];
-    progress = progress && total > VS_TIMELINE_PROGRESS_MIN;
     uint64_t *peak = malloc((ng ? ng : 1) * sizeof *peak);
     uint32_t *series_of = malloc((ng ? ng : 1) * sizeof *series_of);
     size_t *order = NULL, *at = vs_timeline_pick(a, total, &tl->n, progress);
@@ -89,11 +77,12 @@ int vs_timeline_build(struct vs_timeline *tl, struct vs_analysis *a, enum vs_by 
         goto out;
     vs_analysis_rewind(a);
     struct vs_step s;
-    unsigned shown = 0;
+    struct vs_progress pr;
+    vs_progress_start(&pr, "vramshim trace timeline: drawing", tl->n ? at[tl->n - 1] : 0,
+                      progress);
     for (size_t k = 0; k < tl->n; k++) {
         while (a->steps < at[k] && vs_analysis_step(a, &s))
-            if (progress)
-                vs_timeline_progress("drawing", a->steps, total, &shown);
+            vs_progress_step(&pr, a->steps);
         tl->t[k] = a->now;
         tl->host[k] = a->host;
         for (size_t g = 0; g < ng; g++)

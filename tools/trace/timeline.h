@@ -28,7 +28,7 @@ struct vs_timeline {
     size_t moves_left_out;  /* moves beyond VS_TIMELINE_MOVES, not drawn */
 };
 
-/* Samples a's trace (walking it); progress: print a line per tenth on stderr. Returns 0, or -1
+/* Samples a's trace (walking it); progress: lines on a terminal (progress.h). Returns 0, or -1
  * when out of memory. */
 int vs_timeline_build(struct vs_timeline *tl, struct vs_analysis *a, enum vs_by by,
                       bool progress);

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "tools/trace/pickle.h"
+#include "tools/trace/progress.h"
 
 enum vs_kind { VS_T_ALLOC, VS_T_FREE, VS_T_OOM, VS_T_SKIP };
 
@@ -403,7 +404,8 @@ static int vs_convert(struct vs_conv *c, const struct vs_pk *root, uint64_t devi
         c->counts->before++;
         c->counts->allocs++;
     }
-    unsigned shown = 0;
+    struct vs_progress pr;
+    vs_progress_start(&pr, "vramshim trace import-torch:", c->n, progress);
     for (size_t i = 0; i < c->n; i++) {
         const struct vs_entry *e = &c->entries[i];
         if (e->kind == VS_T_SKIP) {
@@ -414,12 +416,7 @@ static int vs_convert(struct vs_conv *c, const struct vs_pk *root, uint64_t devi
             *(e->kind == VS_T_ALLOC ? &c->counts->allocs
                                     : e->kind == VS_T_FREE ? &c->counts->frees : &c->counts->ooms) += 1;
         }
-        unsigned tenth = (unsigned)((i + 1) * 10 / c->n);
-        if (progress && c->n > 1000000u && tenth > shown) {
-            shown = tenth;
-            fprintf(stderr, "vramshim trace import-torch: %u%% (%zu/%zu entries)\n", tenth * 10,
-                    i + 1, c->n);
-        }
+        vs_progress_step(&pr, i + 1);
     }
     return ferror(c->out) ? vs_tfail(c, NULL, "could not write the trace") : 0;
 }
