@@ -24,6 +24,11 @@ const struct vs_names *vs_evict_names(void)
     return atomic_load(&cfg_names);
 }
 
+const struct vs_policy *vs_evict_policy(void)
+{
+    return atomic_load(&cfg_policy);
+}
+
 /* --- selections ------------------------------------------------------------------------------- */
 
 static bool by_name(const struct vs_block_info *info, void *ctx)

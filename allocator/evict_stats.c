@@ -6,9 +6,11 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "allocator/internal.h"
 #include "policy/names.h"
+#include "policy/policy.h"
 
 void vs_arena_evict_stats(struct vs_arena *a, struct vs_evict_stats *st)
 {
@@ -111,6 +113,16 @@ static const char *state_name(enum vs_evict_state s)
     return s == VS_EVICT_ON ? "on" : s == VS_EVICT_OFF ? "off" : "unprobed";
 }
 
+/* Tallies every live block by stage and tag (arena.mu held). */
+static void usage_walk(struct vs_arena *a, struct walk *w)
+{
+    w->a = a;
+    for (w->r = a->res; w->r; w->r = w->r->next)
+        for (w->slot = 0; w->slot < w->r->nslots; w->slot++)
+            if (w->r->slots[w->slot].busy)
+                vs_slot_each_live(a, w->r, w->slot, tally, w);
+}
+
 json_t *vs_arena_usage_json(struct vs_arena *a)
 {
     const struct vs_names *names = vs_evict_names();
@@ -118,12 +130,9 @@ json_t *vs_arena_usage_json(struct vs_arena *a)
     vs_arena_stats(a, &ast);
     struct vs_evict_stats est;
     vs_arena_evict_stats(a, &est);
-    struct walk w = {.a = a};
+    struct walk w = {0};
     pthread_mutex_lock(&a->mu);
-    for (w.r = a->res; w.r; w.r = w.r->next)
-        for (w.slot = 0; w.slot < w.r->nslots; w.slot++)
-            if (w.r->slots[w.slot].busy)
-                vs_slot_each_live(a, w.r, w.slot, tally, &w);
+    usage_walk(a, &w);
     pthread_mutex_unlock(&a->mu);
     size_t demoted = 0;
     for (size_t i = 0; i < w.stages.n; i++)
@@ -157,4 +166,66 @@ size_t vs_arena_block_demoted_bytes(struct vs_arena *a, CUdeviceptr dptr)
     size_t bytes = host_part(a, r, info.base, info.size);
     pthread_mutex_unlock(&a->mu);
     return bytes;
+}
+
+static int by_resident_desc(const void *x, const void *y)
+{
+    const struct usage *a = x, *b = y;
+    size_t ra = a->live - a->demoted, rb = b->live - b->demoted;
+    return ra < rb ? 1 : ra > rb ? -1 : (a->id > b->id) - (a->id < b->id);
+}
+
+/* Stages named in a hint at most. */
+enum { HINT_STAGES = 4 };
+
+void vs_oom_hint(struct vs_arena *a, size_t missing)
+{
+    const struct vs_policy *pol = vs_evict_policy();
+    const struct vs_names *names = vs_evict_names();
+    uint32_t current = atomic_load(&a->stage);
+    const struct vs_policy_rule *rule = pol ? vs_policy_rule_of(pol, current) : NULL;
+    if (!current || !names || a->evict_state == VS_EVICT_OFF ||
+        (pol && !vs_policy_eviction(pol)))
+        return;
+    struct walk w = {0};
+    usage_walk(a, &w);
+    /* Idle-looking: stages other than the current one, that its rule does not already evict. */
+    size_t n = 0;
+    for (size_t i = 0; !w.stages.failed && i < w.stages.n; i++) {
+        struct usage u = w.stages.v[i];
+        bool listed = false;
+        for (size_t k = 0; rule && k < rule->evict.n; k++)
+            listed = listed || rule->evict.ids[k] == u.id;
+        if (u.id && u.id != current && !listed && u.live > u.demoted)
+            w.stages.v[n++] = u;
+    }
+    qsort(w.stages.v, n, sizeof *w.stages.v, by_resident_desc);
+    size_t freed = 0, k = 0;
+    while (k < n && k < HINT_STAGES && freed < missing) {
+        freed += w.stages.v[k].live - w.stages.v[k].demoted;
+        k++;
+    }
+    if (freed >= missing && k) {
+        char list[256] = "", what[320] = "", b[32], m[32], f[32];
+        for (size_t i = 0; i < k; i++) {
+            const char *name = vs_names_str(names, w.stages.v[i].id);
+            size_t used = strlen(list), wused = strlen(what);
+            snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", name ? name : "?");
+            if (k > 1)
+                snprintf(what + wused, sizeof what - wused, "%s%s (%s)", i ? ", " : "",
+                         name ? name : "?",
+                         vs_fmt_bytes(w.stages.v[i].live - w.stages.v[i].demoted, b));
+            else
+                snprintf(what, sizeof what, "%s", name ? name : "?");
+        }
+        const char *cur = vs_names_str(names, current);
+        vs_alog("hint: stage%s %s hold%s %s on the device and %s not current: a policy with "
+                "`evict = %s` in [stage %s] would let vramshim demote enough of %s to host "
+                "memory for the %s missing (docs/eviction.md)",
+                k > 1 ? "s" : "", what, k > 1 ? "" : "s", vs_fmt_bytes(freed, f),
+                k > 1 ? "are" : "is", list, cur ? cur : "?", k > 1 ? "them" : "it",
+                vs_fmt_bytes(missing, m));
+    }
+    free(w.stages.v);
+    free(w.tags.v);
 }

@@ -65,4 +65,6 @@ void vs_oom_report(struct vs_arena *a, size_t requested)
             vs_fmt_bytes(a->granules * a->gran, rs), vs_fmt_bytes(cached, ca),
             vs_fmt_bytes(a->host_granules * a->gran, dm), vs_fmt_bytes(vs_pending_total(a), pe),
             vs_fmt_bytes(dev_free, df), vs_fmt_bytes(run, lr), frag);
+    if (requested > run)
+        vs_oom_hint(a, requested - run);
 }

@@ -11,6 +11,7 @@
 #include "interpose/route.h"
 #include "interpose/runtime.h"
 #include "interpose/stage.h"
+#include "interpose/tally.h"
 
 struct totals {
     json_t *devices, *stages, *tags;
@@ -88,6 +89,12 @@ char *vs_status_json(void)
                       "cached_bytes", t.cached, "demoted_bytes", t.demoted, "stages", t.stages,
                       "tags", t.tags, "devices", t.devices);
     }
+    json_t *calls = o ? json_object() : NULL;
+    for (int f = 0; calls && f < VS_FAM_COUNT; f++)
+        json_object_set_new(calls, vs_family_name((enum vs_family)f),
+                            json_integer((json_int_t)vs_tally_calls((enum vs_family)f)));
+    if (calls)
+        json_object_set_new(o, "calls", calls);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     json_decref(stack);

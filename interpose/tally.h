@@ -26,6 +26,8 @@ void vs_tally_create(uint64_t handle, uint64_t size);
 bool vs_tally_release(uint64_t handle, uint64_t *size);
 
 uint64_t vs_tally_live_bytes(void);
+/* Calls of one family so far, failed ones included. */
+uint64_t vs_tally_calls(enum vs_family family);
 uint64_t vs_tally_peak_bytes(void);
 
 /* "calls: alloc=N free=N ...; peak live N bytes (X MiB), live at exit N bytes". */

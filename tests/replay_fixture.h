@@ -6,6 +6,7 @@
 #define REPLAY_FIXTURE_H
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -87,6 +88,51 @@ __attribute__((format(printf, 1, 2))) static inline struct fx_run fx_cli(const c
     free(out);
     free(err);
     return r;
+}
+
+static inline void fx_run_free(struct fx_run *r);
+
+/* Parses text as JSON (the test fails when it is not). */
+static inline json_t *fx_json(const char *text)
+{
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+    cr_assert_not_null(j, "not JSON (%s): %s", e.text, text);
+    return j;
+}
+
+/* The integer at key of o (the test fails when there is none). */
+static inline json_int_t fx_jint(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    cr_assert(json_is_integer(v), "%s is not an integer", key);
+    return json_integer_value(v);
+}
+
+/* Runs `vramshim ARGS`, expects exit status `want` and returns its stdout as JSON. */
+__attribute__((format(printf, 2, 3))) static inline json_t *fx_cli_json(int want,
+                                                                         const char *fmt, ...)
+{
+    char args[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    struct fx_run r = fx_cli("%s", args);
+    cr_assert_eq(r.status, want, "vramshim %s: status %d: %s", args, r.status, r.err);
+    json_t *j = fx_json(r.out);
+    fx_run_free(&r);
+    return j;
+}
+
+/* Runs `vramshim demo` for the Wan 2.1 scenario into the scratch folder: its traces are
+ * fx_tmpdir()/demo/wan21-t2v-1.3b.passthrough.jsonl (dies of OOM) and ....vramshim.jsonl. */
+static inline void fx_demo_wan(void)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s demo --scenario wan21-t2v-1.3b --out %s/demo >/dev/null 2>&1",
+             FX_CLI, fx_tmpdir());
+    cr_assert_eq(system(cmd), 0, "vramshim demo failed");
 }
 
 /* Suite .fini: removes the scratch directory. */

@@ -152,9 +152,9 @@ Test(replay, usage_errors)
     cr_expect(strstr(r.err, "usage: vramshim replay TRACE --vram SIZE"), "%s", r.err);
     fx_run_free(&r);
     r = fx_cli("replay %s --vram 24GiB --policy some.ini", trace);
-    cr_expect_eq(r.status, 0);
-    cr_expect_str_eq(r.err, "vramshim replay: --policy some.ini ignored: replay does not apply "
-                            "policies yet (no demotion is simulated)\n");
+    cr_expect_eq(r.status, 2);
+    cr_expect_str_eq(r.err, "vramshim replay: some.ini: cannot open: No such file or directory\n"
+                            "vramshim replay: the policy some.ini cannot be used\n");
     fx_run_free(&r);
     free(trace);
 }

@@ -5,6 +5,8 @@ set -eu
 PKGS="build-essential pkg-config uthash-dev libcriterion-dev libinih-dev libjansson-dev libspng-dev libmimalloc-dev valgrind python3"
 
 missing=""
+# chromium: the timeline tests open its pages in a headless browser; tmux: `vramshim top`'s test
+PKGS="$PKGS chromium tmux"
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done

@@ -16,6 +16,7 @@
 
 #include "interpose/ctl_proto.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/ctl_client.h"
 
 /* How long to wait for the reply: a demote copies memory and may take a while. */
 #define VS_CTL_REPLY_TIMEOUT_MS 120000
@@ -40,7 +41,7 @@ static void vs_ctl_usage(FILE *out)
 }
 
 /* Connects to the first socket of pid that exists (XDG_RUNTIME_DIR, then /tmp). */
-static int vs_ctl_connect(long pid)
+int vs_ctl_connect(long pid)
 {
     char tried[2][108] = {"", ""};
     for (int i = 0; i < 2; i++) {
@@ -79,7 +80,7 @@ static int vs_ctl_connect(long pid)
 }
 
 /* Sends the request and reads the one-line reply (malloc'ed, without newline). */
-static char *vs_ctl_exchange(int fd, const char *req)
+char *vs_ctl_exchange(int fd, const char *req)
 {
     size_t len = strlen(req);
     if (send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {

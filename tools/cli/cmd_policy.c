@@ -38,7 +38,13 @@ static void vs_policy_usage(FILE *out)
             "\n"
             "Shows the stage and tag FILE gives each FRAME (\"module+0xOFF symbol+0xOFF\",\n"
             "a bare symbol, or \"py:FILE:LINE:QUALNAME\"), or each call site of a\n"
-            "VRAMSHIM_TRACE file (innermost matching frame first), with the frame that decided.\n");
+            "VRAMSHIM_TRACE file (innermost matching frame first), with the frame that decided.\n"
+            "\n"
+            "usage: vramshim policy suggest TRACE -o POLICY.ini\n"
+            "\n"
+            "Writes a starting policy from a trace with call sites: a stage per function under\n"
+            "which memory is allocated (in time order), each evicting the stages whose memory\n"
+            "stays live but idle while it runs, commented with the bytes involved.\n");
 }
 
 static const char *vs_kind_word(enum vs_rule_kind k)
@@ -331,6 +337,8 @@ int vs_cmd_policy(int argc, char **argv)
         return vs_policy_check(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "match"))
         return vs_policy_match(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "suggest"))
+        return vs_policy_suggest(argc - 1, argv + 1);
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         vs_policy_usage(stdout);
         return 0;

@@ -10,6 +10,7 @@
 
 #include "tools/cli/commands.h"
 #include "tools/trace/replay.h"
+#include "policy/policy.h"
 #include "policy/size.h"
 #include "tools/trace/units.h"
 
@@ -28,6 +29,9 @@ static void vs_replay_usage(FILE *out)
             "through the vramshim arena and once straight to the driver (pass-through), and\n"
             "reports for each: whether it fits (or the first failing event), peak live bytes,\n"
             "peak physical bytes and utilisation = peak live / peak physical.\n"
+            "--policy FILE: the arena follows the policy's stages, tags and eviction (demoting\n"
+            "to host memory under pressure, headroom, prefetch) and the report adds the bytes\n"
+            "demoted and promoted.\n"
             "--json prints one JSON object instead. Exit status: 0 fits through the arena,\n"
             "1 does not fit, 2 bad usage or input, 3 a replay could not run.\n");
 }
@@ -40,6 +44,9 @@ static json_t *vs_replay_json_run(const struct vs_tracefile *t, const struct vs_
     json_object_set_new(o, "peak_physical_bytes",
                         json_integer((json_int_t)r->peak_physical_bytes));
     json_object_set_new(o, "utilisation", json_real(vs_replay_utilisation(r)));
+    json_object_set_new(o, "demoted_bytes", json_integer((json_int_t)r->demoted_bytes));
+    json_object_set_new(o, "promoted_bytes", json_integer((json_int_t)r->promoted_bytes));
+    json_object_set_new(o, "peak_host_bytes", json_integer((json_int_t)r->peak_host_bytes));
     if (r->fits) {
         json_object_set_new(o, "failed_event", json_null());
         return o;
@@ -71,14 +78,17 @@ static void vs_replay_print_json(const struct vs_tracefile *t, uint64_t vram,
     json_decref(o);
 }
 
-static void vs_replay_print_text(const struct vs_tracefile *t, uint64_t vram,
+static void vs_replay_print_text(const struct vs_tracefile *t, uint64_t vram, const char *policy,
                                  const struct vs_replay_result *res)
 {
     char a[32], b[32];
     printf("trace          %s (%s, %zu allocations, %zu frees)\n", t->path,
            t->format == VS_TF_RMM ? "RMM log" : "vramshim trace", t->n_allocs,
            t->n_events - t->n_allocs);
-    printf("device memory  %s (simulated)\n\n", vs_size_format(vram, a, sizeof a));
+    printf("device memory  %s (simulated)\n", vs_size_format(vram, a, sizeof a));
+    if (policy)
+        printf("policy         %s (arena only)\n", policy);
+    printf("\n");
     printf("%-15s %-20s %s\n", "", "arena", "pass-through");
     char fit[VS_REPLAY_RUNS][32];
     for (int i = 0; i < VS_REPLAY_RUNS; i++) {
@@ -95,6 +105,12 @@ static void vs_replay_print_text(const struct vs_tracefile *t, uint64_t vram,
            vs_size_format(res[1].peak_physical_bytes, b, sizeof b));
     printf("%-15s %-20.4f %.4f\n", "utilisation", vs_replay_utilisation(&res[0]),
            vs_replay_utilisation(&res[1]));
+    if (policy) {
+        printf("%-15s %-20s -\n", "demoted", vs_size_format(res[0].demoted_bytes, a, sizeof a));
+        printf("%-15s %-20s -\n", "promoted", vs_size_format(res[0].promoted_bytes, a, sizeof a));
+        printf("%-15s %-20s -\n", "peak on host",
+               vs_size_format(res[0].peak_host_bytes, a, sizeof a));
+    }
     for (int i = 0; i < VS_REPLAY_RUNS; i++) {
         if (res[i].fits)
             continue;
@@ -142,15 +158,29 @@ int vs_cmd_replay(int argc, char **argv)
                         "4294967296)\n", vram_text);
         return 2;
     }
-    if (policy)
-        fprintf(stderr, "vramshim replay: --policy %s ignored: replay does not apply policies "
-                        "yet (no demotion is simulated)\n", policy);
+    struct vs_names *names = vs_names_create();
+    struct vs_policy *rules = NULL;
+    if (policy) {
+        struct vs_policy_diags d = {0};
+        rules = names ? vs_policy_load(policy, names, &d) : NULL;
+        for (size_t k = 0; k < d.n; k++)
+            fprintf(stderr, "vramshim replay: %s\n", d.v[k].text);
+        vs_policy_diags_free(&d);
+        if (!rules) {
+            fprintf(stderr, "vramshim replay: the policy %s cannot be used\n", policy);
+            vs_names_destroy(names);
+            return 2;
+        }
+    }
     struct vs_tracefile trace;
     char err[1024];
     if (vs_tracefile_read(path, &trace, err, sizeof err)) {
         fprintf(stderr, "vramshim replay: %s\n", err);
+        vs_policy_free(rules);
+        vs_names_destroy(names);
         return 2;
     }
+    vs_replay_set_policy(rules, names, &trace);
     if (trace.max_dev > 0)
         fprintf(stderr, "vramshim replay: the trace uses %d devices; all are replayed on one\n",
                 trace.max_dev + 1);
@@ -168,9 +198,11 @@ int vs_cmd_replay(int argc, char **argv)
         if (json)
             vs_replay_print_json(&trace, vram, res);
         else
-            vs_replay_print_text(&trace, vram, res);
+            vs_replay_print_text(&trace, vram, policy, res);
         status = res[0].fits ? 0 : 1;
     }
     vs_tracefile_free(&trace);
+    vs_policy_free(rules);
+    vs_names_destroy(names);
     return status;
 }

@@ -16,5 +16,9 @@ int vs_cmd_policy(int argc, char **argv);
 int vs_cmd_demo(int argc, char **argv);
 int vs_cmd_run(int argc, char **argv);
 int vs_cmd_ctl(int argc, char **argv);
+int vs_cmd_trace(int argc, char **argv);
+int vs_cmd_top(int argc, char **argv);
+/* `vramshim policy suggest` (policy_suggest.c), argv from "suggest". */
+int vs_policy_suggest(int argc, char **argv);
 
 #endif

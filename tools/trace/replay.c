@@ -84,6 +84,17 @@ static void vs_replay_progress(enum vs_replay_mode mode, size_t done, size_t tot
             tenth * 10, done, total);
 }
 
+static void vs_replay_moves(const struct vs_replay_backend *be, void *state,
+                            struct vs_replay_result *res)
+{
+    uint64_t host;
+    if (!be->moves)
+        return;
+    be->moves(state, &res->demoted_bytes, &res->promoted_bytes, &host);
+    if (host > res->peak_host_bytes)
+        res->peak_host_bytes = host;
+}
+
 /* The child's work: everything up to the result, which the caller sends to the parent. */
 static void vs_replay_child(const struct vs_tracefile *trace, enum vs_replay_mode mode,
                             bool progress, struct vs_replay_result *res)
@@ -138,9 +149,11 @@ static void vs_replay_child(const struct vs_tracefile *trace, enum vs_replay_mod
         } else {
             live -= ev->size;
         }
+        vs_replay_moves(be, state, res);
         if (progress)
             vs_replay_progress(mode, i + 1, trace->n_events, &shown);
     }
+    vs_replay_moves(be, state, res); /* also what moved before a failing event */
     /* The child exits right after reporting: the driver's and arena's memory go with it. */
     struct vs_replay_stream *e, *tmp;
     HASH_ITER(hh, streams, e, tmp) {

@@ -27,10 +27,26 @@ struct vs_replay_result {
     char error[48];               /* its CUresult, by name */
     uint64_t peak_live_bytes;     /* largest sum of live requested sizes */
     uint64_t peak_physical_bytes; /* largest simcuda_physical_in_use(0) seen after an alloc */
-    char message[512];            /* setup failure, or the allocator's log line at the failure */
+    uint64_t demoted_bytes, promoted_bytes; /* moved by the policy's eviction (arena only) */
+    uint64_t peak_host_bytes;     /* largest host memory holding demoted granules */
+    char message[1024];           /* setup failure, or the allocator's log line(s) at the failure */
 };
 
 const char *vs_replay_mode_name(enum vs_replay_mode mode);
+
+struct vs_policy;
+struct vs_names;
+
+/* The policy the arena replay follows (NULL: none), with the registry its names are in (NULL:
+ * no stages or tags at all); trace is the one replayed (its call sites meet the policy's match
+ * patterns). Set before vs_replay_run; the three must outlive it. Each allocation then runs in
+ * the stage and gets the tag the shim would give it: the policy's match on the call site's
+ * frames, else the stage and tag recorded in the trace; with a policy, a new stage runs its rule
+ * (prefetch, headroom), a tag with a rule runs it, and allocations that do not fit demote the
+ * current stage's victims first. Without one, stages and tags only name memory (the arena's
+ * out-of-memory hint uses them). */
+void vs_replay_set_policy(const struct vs_policy *policy, struct vs_names *names,
+                          const struct vs_tracefile *trace);
 
 /* Replays trace on a simulated device of `vram` bytes. Progress lines go to stderr for long
  * traces when `progress` is set. Always fills *out. */

@@ -19,6 +19,9 @@ struct vs_replay_backend {
     void (*settle)(void *state);
     /* The allocator's last log line (e.g. its out-of-memory report), "" when none. */
     const char *(*last_log)(void *state);
+    /* Bytes demoted and promoted so far and host bytes held now; NULL: the backend never moves
+     * memory to the host. */
+    void (*moves)(void *state, uint64_t *demoted, uint64_t *promoted, uint64_t *host);
 };
 
 extern const struct vs_replay_backend vs_replay_arena_backend;

@@ -52,5 +52,5 @@ static const char *vs_pt_last_log(void *state)
 }
 
 const struct vs_replay_backend vs_replay_passthrough_backend = {
-    vs_pt_open, vs_pt_alloc, vs_pt_free, vs_pt_settle, vs_pt_last_log,
+    vs_pt_open, vs_pt_alloc, vs_pt_free, vs_pt_settle, vs_pt_last_log, NULL,
 };

@@ -43,6 +43,13 @@ const char *vs_tracefile_intern(struct vs_tracefile *trace, const char *s)
     return e->text;
 }
 
+size_t vs_tracefile_live_find(const struct vs_tracefile *trace, uint64_t ptr)
+{
+    struct vs_tracefile_live *live = NULL;
+    HASH_FIND(hh, trace->live, &ptr, sizeof ptr, live);
+    return live ? live->alloc : SIZE_MAX;
+}
+
 int vs_tracefile_error(const struct vs_tracefile *trace, unsigned line, char *err, size_t errlen,
                    const char *fmt, ...)
 {
@@ -125,6 +132,7 @@ void vs_tracefile_free(struct vs_tracefile *trace)
         }
         free(trace->strings);
     }
+    vs_tracefile_marks_free(trace);
     free(trace->events);
     free(trace->path);
     memset(trace, 0, sizeof *trace);

@@ -3,7 +3,7 @@
  *
  * Invariants once vs_tracefile_read() succeeded:
  * - events[] holds only allocs and frees, in file order; other event kinds were validated and
- *   skipped (counted in `skipped`).
+ *   counted in `skipped`; stage changes, OOMs and moves are kept as marks, call sites as sites.
  * - every free names the alloc it releases (events[i].alloc), which precedes it, and no pointer
  *   is freed twice or allocated while still live; the free carries the alloc's size.
  * - strings (api, stage, name) are interned in the trace and live as long as it does.
@@ -33,7 +33,27 @@ struct vs_tracefile_event {
     const char *api;    /* e.g. "cuMemAllocAsync", or NULL */
     const char *stage;  /* NULL when none */
     const char *name;   /* tensor name or tag, NULL when none */
+    const char *tag;    /* policy tag, NULL when none */
+    uint32_t site;      /* call site id (0: none); its frames are in the trace's sites */
 };
+
+/* Events other than allocs and frees, kept for diagnosis (tracefile_marks.c; replay ignores
+ * them). A mark comes before events[before] in file order. */
+enum vs_tracefile_mark_kind { VS_TF_OOM, VS_TF_DEMOTE, VS_TF_PROMOTE, VS_TF_STAGE_BEGIN,
+                              VS_TF_STAGE_END };
+
+struct vs_tracefile_mark {
+    enum vs_tracefile_mark_kind kind;
+    unsigned line;
+    uint32_t site;
+    uint64_t t_ns;
+    uint64_t size;      /* oom: requested; demote/promote: bytes moved */
+    size_t before;
+    size_t alloc;       /* demote/promote: the live alloc moved, SIZE_MAX when not one */
+    const char *api, *stage, *tag;
+};
+
+struct vs_tracefile_sites; /* call sites by id, private to tracefile_marks.c */
 
 struct vs_tracefile_strings; /* interning table, private to trace.c */
 struct vs_tracefile_live;    /* live pointers while reading, private to trace.c */
@@ -49,6 +69,9 @@ struct vs_tracefile {
     int max_dev;             /* highest device ordinal used */
     struct vs_tracefile_strings *strings;
     struct vs_tracefile_live *live;   /* only during vs_tracefile_read() */
+    struct vs_tracefile_mark *marks;  /* vramshim traces only, in file order */
+    size_t n_marks, cap_marks;
+    struct vs_tracefile_sites *sites;
 };
 
 /* Reads PATH (format detected from its first line). Returns 0, or -1 with a message of the form
@@ -77,6 +100,25 @@ int vs_tracefile_error(const struct vs_tracefile *trace, unsigned line, char *er
 /* Readers of each format: fp is positioned at the start of the file. */
 int vs_tracefile_read_json(struct vs_tracefile *trace, FILE *fp, char *err, size_t errlen);
 int vs_tracefile_read_rmm(struct vs_tracefile *trace, FILE *fp, char *err, size_t errlen);
+
+/* Appends a mark (its `before` is set here). Returns 0, or -1 with "PATH:LINE: ..." in err. */
+int vs_tracefile_mark_add(struct vs_tracefile *trace, struct vs_tracefile_mark *mark, char *err,
+                          size_t errlen);
+
+/* Describes call site `id` (frames interned, innermost first). A second description of the same
+ * id is refused. Returns 0, or -1 with "PATH:LINE: ..." in err. */
+int vs_tracefile_site_add(struct vs_tracefile *trace, unsigned line, uint32_t id,
+                          const char *const *frames, size_t n, char *err, size_t errlen);
+
+/* The frames of call site `id`, innermost first; NULL when the trace did not describe it. */
+const char *const *vs_tracefile_site_frames(const struct vs_tracefile *trace, uint32_t id,
+                                            size_t *n);
+
+/* Index of the live alloc at ptr while reading, SIZE_MAX when none (for the format readers). */
+size_t vs_tracefile_live_find(const struct vs_tracefile *trace, uint64_t ptr);
+
+/* Frees the marks and sites (called by vs_tracefile_free). */
+void vs_tracefile_marks_free(struct vs_tracefile *trace);
 
 /* Line of the header of an RMM CSV log, as RMM writes it. */
 #define VS_RMM_HEADER "Thread,Time,Action,Pointer,Size,Stream"

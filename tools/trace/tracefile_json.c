@@ -69,6 +69,74 @@ static int vs_json_str(const struct vs_json_line *l, json_t *obj, const char *ke
     return *out ? 0 : vs_json_fail(l, "out of memory");
 }
 
+enum { VS_SITE_FRAMES_MAX = 64 };
+
+/* A call site: {"ev":"site","site":ID,"frames":["...", ...]}. */
+static int vs_json_site(const struct vs_json_line *l, json_t *obj)
+{
+    uint64_t id = 0;
+    if (vs_json_u64(l, obj, "site", VS_KEY_REQUIRED, &id))
+        return -1;
+    if (id == 0 || id > UINT32_MAX)
+        return vs_json_fail(l, "key \"site\" is %llu, not a call site id",
+                            (unsigned long long)id);
+    json_t *frames = json_object_get(obj, "frames"), *f;
+    if (!json_is_array(frames))
+        return vs_json_fail(l, "key \"frames\" must be an array of strings");
+    if (json_array_size(frames) > VS_SITE_FRAMES_MAX)
+        return vs_json_fail(l, "call site %llu has %zu frames (at most %d)",
+                            (unsigned long long)id, json_array_size(frames), VS_SITE_FRAMES_MAX);
+    const char *text[VS_SITE_FRAMES_MAX];
+    size_t i;
+    json_array_foreach(frames, i, f) {
+        if (!json_is_string(f))
+            return vs_json_fail(l, "frame %zu of call site %llu is not a string", i,
+                                (unsigned long long)id);
+        if (!(text[i] = vs_tracefile_intern(l->trace, json_string_value(f))))
+            return vs_json_fail(l, "out of memory");
+    }
+    return vs_tracefile_site_add(l->trace, l->line, (uint32_t)id, text, json_array_size(frames),
+                                 l->err, l->errlen);
+}
+
+/* Stage changes, refused allocations and moves become marks; the program's own VMM events
+ * (create, map, ...) are not kept. */
+static int vs_json_other(const struct vs_json_line *l, json_t *obj, const char *kind)
+{
+    if (!strcmp(kind, "site"))
+        return vs_json_site(l, obj);
+    struct vs_tracefile_mark m = {.line = l->line, .alloc = SIZE_MAX};
+    if (!strcmp(kind, "oom"))
+        m.kind = VS_TF_OOM;
+    else if (!strcmp(kind, "demote"))
+        m.kind = VS_TF_DEMOTE;
+    else if (!strcmp(kind, "promote"))
+        m.kind = VS_TF_PROMOTE;
+    else if (!strcmp(kind, "stage"))
+        m.kind = VS_TF_STAGE_BEGIN;
+    else
+        return 0;
+    uint64_t site = 0, ptr = 0;
+    const char *action;
+    if (vs_json_u64(l, obj, "t", VS_KEY_REQUIRED, &m.t_ns) ||
+        vs_json_u64(l, obj, "size", 0, &m.size) ||
+        vs_json_u64(l, obj, "ptr", VS_KEY_HEX, &ptr) || vs_json_u64(l, obj, "site", 0, &site) ||
+        vs_json_str(l, obj, "api", &m.api) || vs_json_str(l, obj, "stage", &m.stage) ||
+        vs_json_str(l, obj, "tag", &m.tag) || vs_json_str(l, obj, "action", &action))
+        return -1;
+    if (site > UINT32_MAX)
+        return vs_json_fail(l, "key \"site\" is %llu, not a call site id",
+                            (unsigned long long)site);
+    m.site = (uint32_t)site;
+    if (m.kind == VS_TF_STAGE_BEGIN && action && !strcmp(action, "end"))
+        m.kind = VS_TF_STAGE_END;
+    else if (m.kind == VS_TF_STAGE_BEGIN && action && strcmp(action, "begin"))
+        return vs_json_fail(l, "key \"action\" is \"%s\" (expected begin or end)", action);
+    if (m.kind == VS_TF_DEMOTE || m.kind == VS_TF_PROMOTE)
+        m.alloc = vs_tracefile_live_find(l->trace, ptr);
+    return vs_tracefile_mark_add(l->trace, &m, l->err, l->errlen);
+}
+
 static int vs_json_header(const struct vs_json_line *l, json_t *obj)
 {
     json_t *v = json_object_get(obj, "vramshim_trace");
@@ -105,12 +173,12 @@ static int vs_json_event(const struct vs_json_line *l, json_t *obj)
         for (size_t i = 0; i < sizeof vs_other_events / sizeof *vs_other_events; i++)
             if (!strcmp(kind, vs_other_events[i])) {
                 l->trace->skipped++;
-                return 0;
+                return vs_json_other(l, obj, kind);
             }
         return vs_json_fail(l, "unknown event \"%s\" (expected alloc, free, demote, promote, "
                                "stage, oom, map, unmap, create, release or site)", kind);
     }
-    uint64_t dev = 0;
+    uint64_t dev = 0, site = 0;
     const char *tag;
     if (vs_json_u64(l, obj, "t", VS_KEY_REQUIRED, &ev.t_ns) ||
         vs_json_u64(l, obj, "ptr", VS_KEY_REQUIRED | VS_KEY_HEX, &ev.ptr) ||
@@ -118,8 +186,13 @@ static int vs_json_event(const struct vs_json_line *l, json_t *obj)
         vs_json_u64(l, obj, "stream", VS_KEY_HEX, &ev.stream) ||
         vs_json_u64(l, obj, "dev", 0, &dev) || vs_json_str(l, obj, "api", &ev.api) ||
         vs_json_str(l, obj, "stage", &ev.stage) || vs_json_str(l, obj, "name", &ev.name) ||
-        vs_json_str(l, obj, "tag", &tag))
+        vs_json_str(l, obj, "tag", &tag) || vs_json_u64(l, obj, "site", 0, &site))
         return -1;
+    if (site > UINT32_MAX)
+        return vs_json_fail(l, "key \"site\" is %llu, not a call site id",
+                            (unsigned long long)site);
+    ev.site = (uint32_t)site;
+    ev.tag = tag;
     if (dev > 1024)
         return vs_json_fail(l, "key \"dev\" is %llu, not a device ordinal",
                             (unsigned long long)dev);
