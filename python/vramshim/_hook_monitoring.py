@@ -15,7 +15,6 @@ creates after the hook is installed. The code of the package's own functions and
 wrappers is disabled.
 """
 import sys
-import types
 
 from . import _hook_wrap, _shim, _wrap
 
@@ -83,17 +82,9 @@ def install(matcher):
 
 
 def _code_stages(matcher, func):
-    """The stages that func's own code, and those of the functions it wraps
-    (functools.wraps' __wrapped__), begin."""
-    stages = set()
-    for _ in range(16):
-        code = func.__code__
-        if not _wrap.is_wrapper(code):
-            stages.add(matcher.stage_of(code.co_filename, code.co_qualname))
-        func = getattr(func, "__wrapped__", None)
-        if type(func) is not types.FunctionType:
-            break
-    return stages
+    """The stages that func's own code, and those of the functions it wraps, begin."""
+    return {matcher.stage_of(f.__code__.co_filename, f.__code__.co_qualname)
+            for f in _wrap.chain(func) if not _wrap.is_wrapper(f.__code__)}
 
 
 def _scan_class(matcher, cls):

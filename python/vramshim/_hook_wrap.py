@@ -32,7 +32,8 @@ def place(cls, attr, raw, func, stage):
         return False
     original = func.__wrapped__ if getattr(func, _wrap.MARK, None) else func
     try:
-        setattr(cls, attr, _rewrap(raw, _wrap.wrap(original, stage)))
+        setattr(cls, attr, _rewrap(raw, _wrap.wrap(original, stage,
+                                                   "%s.%s" % (cls.__qualname__, attr))))
     except (AttributeError, TypeError):
         return False
     _shim.log("info", "%s.%s begins stage %s" % (cls.__qualname__, attr, stage))

@@ -102,22 +102,36 @@ def is_wrapper(code):
     return "_vramshim_func" in code.co_freevars
 
 
-def _dress(staged, func):
-    """staged as a function of func's own: its globals, and a code object named like it."""
-    code = getattr(func, "__code__", None)
-    if not isinstance(code, types.CodeType) or not isinstance(
-            getattr(func, "__globals__", None), dict):
+def chain(func):
+    """func, then the Python functions it wraps (functools.wraps' __wrapped__), innermost last."""
+    for _ in range(16):
+        yield func
+        func = getattr(func, "__wrapped__", None)
+        if type(func) is not types.FunctionType:
+            return
+
+
+def _dress(staged, func, qualname):
+    """staged as a function of func's own: its globals, and a code object with the file and
+    first line of the function func is (or wraps, for a decorator's function), and named
+    qualname (the name the policy matched: Sub.run for Base.run called through Sub) or as
+    that function."""
+    if type(func) is not types.FunctionType:
         return staged
-    same = {"co_filename": code.co_filename, "co_name": code.co_name,
+    *_, inner = chain(func)
+    code = inner.__code__
+    qualname = qualname or getattr(code, "co_qualname", code.co_name)
+    same = {"co_filename": code.co_filename, "co_name": qualname.rsplit(".", 1)[-1],
             "co_firstlineno": max(code.co_firstlineno - 1, 1)}
     if hasattr(code, "co_qualname"):
-        same["co_qualname"] = code.co_qualname
-    return types.FunctionType(staged.__code__.replace(**same), func.__globals__,
+        same["co_qualname"] = qualname
+    return types.FunctionType(staged.__code__.replace(**same), inner.__globals__,
                               staged.__name__, None, staged.__closure__)
 
 
-def wrap(func, name):
-    """func with stage `name` open while it runs; func itself when already wrapped for it."""
+def wrap(func, name, qualname=None):
+    """func with stage `name` open while it runs; func itself when already wrapped for it.
+    qualname: the name its frames show (by default the function's own)."""
     if getattr(func, MARK, None) == name or inspect.isasyncgenfunction(func):
         return func
     if inspect.isgeneratorfunction(func):
@@ -126,7 +140,7 @@ def wrap(func, name):
         make = _coroutine
     else:
         make = _plain
-    staged = _dress(make(func, Stage(name)), func)
+    staged = _dress(make(func, Stage(name)), func, qualname)
     functools.update_wrapper(staged, func)
     setattr(staged, MARK, name)
     return staged
