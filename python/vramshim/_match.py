@@ -123,9 +123,6 @@ class Matcher:
         self._paths[name] = path
         return path
 
-    def could_be_method(self, attr):
-        return self._any_tail or attr in self._tails
-
     def method_stage(self, cls, attr):
         """The stage of attribute `attr` called through class `cls`, or None."""
         for k in cls.__mro__:
