@@ -35,6 +35,18 @@ static struct vs_run run_case(const char *python, const char *policy, const char
     return vs_run(argv, 0, env);
 }
 
+/* run_case, expecting exit 0 and output `want` (any when NULL); returns the run to free. */
+static struct vs_run expect_case(const char *python, const char *version, const char *policy,
+                                 const char *kase, const char *want)
+{
+    struct vs_run r = run_case(python, policy, kase, NULL);
+    cr_expect_eq(r.status, 0, "Python %s, %s: exit %d (124: hung)\n%s", version, kase, r.status,
+                 r.raw_err);
+    if (want)
+        cr_expect_str_eq(r.out, want, "Python %s, %s", version, kase);
+    return r;
+}
+
 static int count_of(const char *text, const char *what)
 {
     int n = 0;
@@ -46,19 +58,19 @@ static int count_of(const char *text, const char *what)
 /* The exit line for pattern p (the policy named nothing with it). */
 #define UNUSED(p) "vramshim: warning: match pattern '" p "' named no Python function in this run"
 
+static void expect_line(const struct vs_run *r, const char *version, const char *line)
+{
+    cr_expect(strstr(r->err, line), "Python %s: no '%s' in\n%s", version, line, r->err);
+}
+
 static void check_self(const char *python, const char *version)
 {
     /* `match = *`: every function, the hook's own too; `match = log`: the hook's logger. */
-    struct vs_run r = run_case(python, "star", "self", NULL);
-    cr_expect_eq(r.status, 0, "Python %s, match = *: exit %d (124: hung)\n%s", version,
-                 r.status, r.raw_err);
+    struct vs_run r = expect_case(python, version, "star", "self", NULL);
     cr_expect(!strncmp(r.out, "forward all\n", 12), "Python %s: %s", version, r.out);
     vs_run_free(&r);
-    r = run_case(python, "log", "self", NULL);
-    cr_expect_eq(r.status, 0, "Python %s, match = log: exit %d (124: hung)\n%s", version,
-                 r.status, r.raw_err);
-    cr_expect_str_eq(r.out, "forward -\nblock block\nend -\n", "Python %s", version);
-    cr_expect(strstr(r.err, UNUSED("log")), "Python %s: %s", version, r.err);
+    r = expect_case(python, version, "log", "self", "forward -\nblock block\nend -\n");
+    expect_line(&r, version, UNUSED("log"));
     vs_run_free(&r);
 }
 
@@ -69,20 +81,16 @@ Test(python_autohook, no_pattern_wraps_the_hook_or_hangs, .timeout = 900)
 
 static void check_names(const char *python, const char *version)
 {
-    struct vs_run r = run_case(python, "names", "names", NULL);
-    cr_assert_eq(r.status, 0, "Python %s: %s", version, r.raw_err);
-    cr_expect_str_eq(r.out,
-                     "decode decode\n" /* models.VAE.decode, a functools.wraps function */
-                     "encode -\n"      /* the decorator's module is not the method's */
-                     "run sub\n"       /* Sub.run: Base.run called through Sub */
-                     "run -\n"         /* ... and not through Base */
-                     "sub_go go\n"     /* Base.go: Sub's override */
-                     "base_go go\n"    /* ... and Base.go through Other */
-                     "start alias\n"   /* Base.alias = start */
-                     "end -\n",
-                     "Python %s", version);
-    cr_expect(strstr(r.err, UNUSED("py_autohook_deco.VAE.encode")), "Python %s: %s", version,
-              r.err);
+    struct vs_run r = expect_case(python, version, "names", "names",
+                                  "decode decode\n" /* models.VAE.decode, made by functools.wraps */
+                                  "encode -\n"      /* the decorator's module is not the method's */
+                                  "run sub\n"       /* Sub.run: Base.run called through Sub */
+                                  "run -\n"         /* ... and not through Base */
+                                  "sub_go go\n"     /* Base.go: Sub's override */
+                                  "base_go go\n"    /* ... and Base.go through Other */
+                                  "start alias\n"   /* Base.alias = start */
+                                  "end -\n");
+    expect_line(&r, version, UNUSED("py_autohook_deco.VAE.encode"));
     cr_expect_eq(count_of(r.err, "named no Python function"), 1, "Python %s: %s", version,
                  r.err);
     vs_run_free(&r);
@@ -95,17 +103,13 @@ Test(python_autohook, methods_are_named_by_class_inheritance_and_alias, .timeout
 
 static void check_diffusers(const char *python, const char *version)
 {
-    struct vs_run r = run_case(python, "diffusers", "diffusers", NULL);
-    cr_assert_eq(r.status, 0, "Python %s: %s", version, r.raw_err);
     /* AutoencoderKL.decode is accelerate's apply_forward_hook wrapper: still the class's
      * module; Linear.__call__ is Module's alias of _wrapped_call_impl, inherited. */
-    cr_expect_str_eq(r.out, "encoder -\ndecoder decode\nlinear call\nend -\n", "Python %s",
-                     version);
-    cr_expect(strstr(r.err, UNUSED("utils.accelerate_utils.AutoencoderKL.encode")),
-              "Python %s: %s", version, r.err);
+    struct vs_run r = expect_case(python, version, "diffusers", "diffusers",
+                                  "encoder -\ndecoder decode\nlinear call\nend -\n");
+    expect_line(&r, version, UNUSED("utils.accelerate_utils.AutoencoderKL.encode"));
     /* torch.nn is not the file's module path (torch/nn/modules/module.py): said at exit. */
-    cr_expect(strstr(r.err, UNUSED("torch.nn.Module.__call__")), "Python %s: %s", version,
-              r.err);
+    expect_line(&r, version, UNUSED("torch.nn.Module.__call__"));
     vs_run_free(&r);
 }
 
@@ -116,9 +120,8 @@ Test(python_autohook, diffusers_decorated_decode_and_aliased_call, .timeout = 90
 
 static void check_threads(const char *python, const char *version)
 {
-    struct vs_run r = run_case(python, "threads", "threads", NULL);
-    cr_assert_eq(r.status, 0, "Python %s: %s", version, r.raw_err);
-    cr_expect_str_eq(r.out, "second_alone s2\nafter -\nend -\n", "Python %s", version);
+    struct vs_run r = expect_case(python, version, "threads", "threads",
+                                  "second_alone s2\nafter -\nend -\n");
     cr_expect(!strstr(r.err, "still open"), "Python %s: %s", version, r.err);
     vs_run_free(&r);
 }
@@ -130,9 +133,7 @@ Test(python_autohook, stages_overlapping_in_two_threads_all_end, .timeout = 900)
 
 static void check_jit(const char *python, const char *version)
 {
-    struct vs_run r = run_case(python, "torch", "jit", NULL);
-    cr_expect_eq(r.status, 0, "Python %s: %s", version, r.raw_err);
-    cr_expect_str_eq(r.out, "scripted equal True\nend -\n", "Python %s", version);
+    struct vs_run r = expect_case(python, version, "torch", "jit", "scripted equal True\nend -\n");
     vs_run_free(&r);
 }
 
@@ -143,8 +144,7 @@ Test(python_autohook, torchscript_compiles_a_wrapped_forward, .timeout = 900)
 
 static void check_quiet(const char *python, const char *version)
 {
-    struct vs_run r = run_case(python, "torch", "quiet", NULL);
-    cr_assert_eq(r.status, 0, "Python %s: %s", version, r.raw_err);
+    struct vs_run r = expect_case(python, version, "torch", "quiet", NULL);
     cr_expect(!strncmp(r.out, "imported torch", 14), "Python %s: %s", version, r.out);
     /* torch.distributed.reduce_op warns when read: the scan never reads it. */
     cr_expect(!strstr(r.raw_err, "Warning"), "Python %s: %s", version, r.raw_err);
@@ -158,9 +158,8 @@ Test(python_autohook, scan_runs_no_code_of_the_program, .timeout = 900)
 
 static void check_comfy(const char *python, const char *version)
 {
-    struct vs_run r = run_case(python, "comfy", "comfy", NULL);
-    cr_assert_eq(r.status, 0, "Python %s: %s", version, r.raw_err);
-    cr_expect_str_eq(r.out, "node_function node\nnode_run node\nend -\n", "Python %s", version);
+    struct vs_run r = expect_case(python, version, "comfy", "comfy",
+                                  "node_function node\nnode_run node\nend -\n");
     vs_run_free(&r);
 }
 

@@ -61,7 +61,9 @@ def _safely(scan, *args):
             object.__repr__(args[-1]), type(e).__name__, e))
 
 
-def _scan_module(matcher, module):
+def _scan_module(matcher, module, classes):
+    """Wraps the module's matching functions, and its classes' methods when `classes` (once
+    the hook watches class statements, a module's classes are scanned as they are made)."""
     if not issubclass(type(module), types.ModuleType):
         return
     items = vars(module)
@@ -75,7 +77,7 @@ def _scan_module(matcher, module):
         # deprecated object that warns when touched, a lazy module that imports).
         kind = type(value)
         if issubclass(kind, type):
-            if vars(value).get("__module__") == name:
+            if classes and vars(value).get("__module__") == name:
                 _scan_class(matcher, value, seen)
         elif kind is types.FunctionType and value.__module__ == name:
             stage = matcher.stage_of_name(path, value.__qualname__)
@@ -111,7 +113,7 @@ class _Finder:
 
         def exec_module(module):
             original(module)
-            _safely(_scan_module, matcher, module)
+            _safely(_scan_module, matcher, module, False)
 
         try:
             loader.exec_module = exec_module
@@ -140,7 +142,7 @@ def _instrument_file_loaders(matcher):
 
     def exec_module(self, module):
         original(self, module)
-        _safely(_scan_module, matcher, module)
+        _safely(_scan_module, matcher, module, False)
 
     _LoaderBasics.exec_module = exec_module
 
@@ -148,7 +150,7 @@ def _instrument_file_loaders(matcher):
 def install(matcher):
     for module in list(sys.modules.values()):
         if module is not None:
-            _safely(_scan_module, matcher, module)
+            _safely(_scan_module, matcher, module, True)
     _instrument_file_loaders(matcher)
     sys.meta_path.insert(0, _Finder(matcher))
     watch_classes(lambda cls: _scan_class(matcher, cls, set()))

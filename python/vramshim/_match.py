@@ -60,6 +60,14 @@ def function_of(raw):
     return None
 
 
+def _has(cls, attr):
+    """Whether attribute attr is found through cls (its own or inherited), without reading it."""
+    for k in cls.__mro__:
+        if attr in vars(k):
+            return True
+    return False
+
+
 class Matcher:
     """Stage of a code object or of a method, cached; remembers which patterns matched."""
 
@@ -126,7 +134,7 @@ class Matcher:
     def method_stage(self, cls, attr):
         """The stage of attribute `attr` called through class `cls`, or None."""
         for k in cls.__mro__:
-            if k is object or not any(attr in vars(b) for b in k.__mro__):
+            if k is object or not _has(k, attr):
                 continue
             module = vars(k).get("__module__")
             if not isinstance(module, str) or own_module(module):
@@ -141,20 +149,16 @@ class Matcher:
         inherited, that begins a stage when called through cls."""
         if own_module(vars(cls).get("__module__")):
             return
-        mro = cls.__mro__
-        attrs = set().union(*(vars(k) for k in mro if k is not object)) if self._any_tail \
-            else self._tails
+        dicts = [vars(k) for k in cls.__mro__ if k is not object]
+        attrs = set().union(*dicts) if self._any_tail else self._tails
         for attr in attrs:
-            owner = next((k for k in mro if attr in vars(k)), None)
-            if owner is None:
-                continue
-            raw = vars(owner)[attr]
-            func = function_of(raw)
-            if func is None:
-                continue
-            stage = self.method_stage(cls, attr)
-            if stage is not None:
-                yield attr, raw, func, stage
+            for d in dicts:
+                if attr in d:
+                    func = function_of(d[attr])
+                    stage = func and self.method_stage(cls, attr)
+                    if stage is not None:
+                        yield attr, d[attr], func, stage
+                    break
 
     def unused(self):
         """The patterns that named no function so far."""
