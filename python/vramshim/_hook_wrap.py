@@ -1,10 +1,13 @@
 """Auto-hook for Python 3.9-3.11: the functions the policy matches are replaced by stage
 wrappers (_wrap.py) where they are defined.
 
-Covered: module-level functions and methods (plain, static, class) of classes, in modules
-imported before the hook (scanned at install), in modules imported later (an import hook runs
-the scan right after the module's code executed), and in every class created later by a `class`
-statement anywhere (builtins.__build_class__ is wrapped), nested classes included.
+Covered: module-level functions and methods (plain, static, class; inherited ones that a
+subclass's name matches get a wrapper in the subclass) of classes, in modules imported before
+the hook (scanned at install), in modules executed later (the file loaders, and an import hook
+for other loaders, scan each right after its code ran, also a module loaded with
+spec_from_file_location + exec_module), and in every class created later by a `class`
+statement anywhere (builtins.__build_class__ is wrapped), nested classes included. Names:
+_match.py.
 Not covered: functions created later that belong to no class (closures, functions defined
 inside functions, functions added to a module after it was imported), and references taken
 while a module was still executing (e.g. a function stored in a registry by a decorator at
@@ -68,7 +71,7 @@ def _scan_module(matcher, module, classes):
         return
     items = vars(module)
     name = items.get("__name__")
-    if _match.own_module(name) or name == "sitecustomize":
+    if _match.own_module(name):
         return
     path = matcher.module_path(name)
     seen = set()

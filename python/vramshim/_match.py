@@ -47,7 +47,7 @@ def names_of(module, qualname):
 
 
 def own_module(name):
-    """Whether module `name` is this package (or its sitecustomize)."""
+    """Whether module `name` is this package."""
     return isinstance(name, str) and (name == "vramshim" or name.startswith("vramshim."))
 
 
@@ -55,7 +55,8 @@ def function_of(raw):
     """The Python function of a class attribute (plain, staticmethod, classmethod), or None."""
     if type(raw) is types.FunctionType:
         return raw
-    if isinstance(raw, (staticmethod, classmethod)) and type(raw.__func__) is types.FunctionType:
+    if issubclass(type(raw), (staticmethod, classmethod)) and \
+            type(raw.__func__) is types.FunctionType:
         return raw.__func__
     return None
 
@@ -126,7 +127,8 @@ class Matcher:
         except KeyError:
             pass
         module = sys.modules.get(name)
-        file = vars(module).get("__file__") if isinstance(module, types.ModuleType) else None
+        file = vars(module).get("__file__") if issubclass(type(module), types.ModuleType) \
+            else None
         path = module_of(file) if isinstance(file, str) and file.endswith(".py") else name
         self._paths[name] = path
         return path
