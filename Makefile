@@ -218,6 +218,7 @@ $(BUILD)/demo/%: $(BUILD)/obj/tools/demo/%.o $(call obj,$(DEMO_LIB_SRCS))
 
 test: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory -j$(NPROC) all
+	@tools/pyenv.sh ensure 3.11 3.12 || echo "make: no Python test environment: tests needing torch and diffusers will be skipped"
 	@tests/run.sh $(BUILD) $(T)
 
 # Sanitizer and valgrind variants build into their own folders so objects never mix.

@@ -167,26 +167,6 @@ static void find_python(void)
     }
 }
 
-/* Up to max frames from `frame` outwards, each with a reference to its code; GIL held.
- * Consumes the reference to frame when `owned`. */
-static unsigned walk(void *frame, bool owned, struct vs_py_frame *out, unsigned max)
-{
-    unsigned n = 0;
-    if (frame && !owned)
-        py.incref(frame);
-    while (frame && n < max) {
-        out[n].code = py.frame_code(frame);
-        out[n].line = py.frame_line(frame);
-        n++;
-        void *back = py.frame_back(frame);
-        py.decref(frame);
-        frame = back;
-    }
-    if (frame)
-        py.decref(frame);
-    return n;
-}
-
 /* A string attribute of a code object, or NULL (with the Python error cleared). */
 static const char *code_attr(void *code, const char *name, void **ref)
 {
@@ -195,6 +175,63 @@ static const char *code_attr(void *code, const char *name, void **ref)
     if (!s)
         py.err_clear();
     return s;
+}
+
+/* Frames of vramshim's own Python package (the files of python/vramshim/: the auto-hook, vramshim.stage)
+ * are left out of call sites, so that they name the program's functions (a stage begun by the
+ * hook has the function, or its caller, as its site). Known by the file's directory name; the
+ * answer per code object is cached (GIL held: the GIL guards the cache). The package's code
+ * objects live as long as the process, so a cached "hidden" never outlives its code; a cached
+ * "shown" whose code died can only be reused by another code of the program. */
+#define VS_PY_HIDE_SLOTS 256
+static struct {
+    void *code;
+    bool hidden;
+} hide_cache[VS_PY_HIDE_SLOTS];
+
+static bool in_vramshim_package(const char *file)
+{
+    const char *slash = strrchr(file, '/');
+    static const char dir[] = "/vramshim";
+    size_t n = sizeof dir - 1;
+    return slash && (size_t)(slash - file) >= n && !memcmp(slash - n, dir, n);
+}
+
+static bool hidden_code(void *code)
+{
+    size_t h = ((uintptr_t)code >> 4) % VS_PY_HIDE_SLOTS;
+    if (hide_cache[h].code != code) {
+        void *ref;
+        const char *file = code_attr(code, "co_filename", &ref);
+        hide_cache[h].hidden = file && in_vramshim_package(file);
+        hide_cache[h].code = code;
+        if (ref)
+            py.decref(ref);
+    }
+    return hide_cache[h].hidden;
+}
+
+/* Up to max frames from `frame` outwards (vramshim's own left out), each with a reference to
+ * its code; GIL held. Consumes the reference to frame when `owned`. */
+static unsigned walk(void *frame, bool owned, struct vs_py_frame *out, unsigned max)
+{
+    unsigned n = 0;
+    if (frame && !owned)
+        py.incref(frame);
+    while (frame && n < max) {
+        out[n].code = py.frame_code(frame);
+        out[n].line = py.frame_line(frame);
+        if (out[n].code && hidden_code(out[n].code))
+            py.decref(out[n].code);
+        else
+            n++;
+        void *back = py.frame_back(frame);
+        py.decref(frame);
+        frame = back;
+    }
+    if (frame)
+        py.decref(frame);
+    return n;
 }
 
 /* "py:FILE:LINE:QUALNAME" into text; GIL held. */

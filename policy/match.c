@@ -100,3 +100,22 @@ const struct vs_policy_rule *vs_policy_match_function(const struct vs_policy *p,
                       strlen(qualname), scan_name, &f);
     return unpack(p, pack(&f), kind);
 }
+
+struct vs_one_pattern {
+    const struct vs_pattern *pat;
+};
+
+static bool scan_one(void *ctx, const char *name, size_t len)
+{
+    const struct vs_one_pattern *o = ctx;
+    return vs_pattern_match(o->pat, name, len);
+}
+
+bool vs_policy_pattern_matches_frame(const struct vs_policy *p, size_t rule, size_t pattern,
+                                     const char *frame)
+{
+    if (rule >= p->n_rules || pattern >= p->rules[rule].pub.n_match || !frame)
+        return false;
+    struct vs_one_pattern o = {&p->rules[rule].pats[pattern]};
+    return vs_frame_names(frame, scan_one, &o);
+}

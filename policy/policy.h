@@ -125,6 +125,11 @@ void vs_policy_match_frames(const struct vs_policy *p, const char *const *frames
 const struct vs_policy_rule *vs_policy_match_frame(const struct vs_policy *p, const char *frame,
                                                    enum vs_rule_kind kind);
 
+/* Whether match pattern `pattern` of section `rule` (vs_policy_rule_at) matches a name of frame
+ * (for `vramshim policy match --trace`: the patterns that matched nothing). */
+bool vs_policy_pattern_matches_frame(const struct vs_policy *p, size_t rule, size_t pattern,
+                                     const char *frame);
+
 /* For the Python auto-hook: the rule of `kind` a function with this module ("comfy.sd", may be
  * NULL or "") and qualified name ("VAE.decode") matches; NULL when none. */
 const struct vs_policy_rule *vs_policy_match_function(const struct vs_policy *p,

@@ -31,6 +31,25 @@ static inline int vs_python_has_monitoring(void)
     return yes;
 }
 
+/* The interpreter of the cached test environment for Python `version` ("3.11", "3.12"), with
+ * torch, diffusers, transformers and accelerate (tools/pyenv.sh; `make test` creates it), as a
+ * string to free; NULL, after one line on stderr saying why, when there is none. */
+static inline char *vs_pyenv_python(const char *version)
+{
+    const char *argv[] = {VS_SOURCE_DIR "/tools/pyenv.sh", "path", version, NULL};
+    struct vs_run r = vs_run(argv, 0, NULL);
+    char *path = NULL;
+    if (r.status == 0) {
+        path = strdup(r.out);
+        path[strcspn(path, "\n")] = '\0';
+    } else {
+        fprintf(stderr, "%s: skipped on Python %s: %s", criterion_current_test->name, version,
+                r.out);
+    }
+    vs_run_free(&r);
+    return path;
+}
+
 /* 1-based number of the line of `file` containing `mark`; fails the test when there is none. */
 static inline int vs_line_of(const char *file, const char *mark)
 {

@@ -33,26 +33,18 @@ def _warn_unloaded():
                          "(start the program with `vramshim run -- ...`)\n")
 
 
-class stage:
+class stage(_wrap.Stage):
     """Context manager and decorator: stage `name` is open while the block or function runs."""
 
-    __slots__ = ("name",)
+    __slots__ = ()
 
     def __init__(self, name):
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValueError("vramshim.stage: bad stage name %r (1 to 40 letters, digits or "
                              "_ . - : / @ +)" % (name,))
-        self.name = name
+        super().__init__(name)
         if not loaded:
             _warn_unloaded()
-
-    def __enter__(self):
-        _shim.begin(self.name)
-        return self
-
-    def __exit__(self, *exc):
-        _shim.end(self.name)
-        return False
 
     def __call__(self, func):
         return _wrap.wrap(func, self.name)

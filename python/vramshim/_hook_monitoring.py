@@ -6,10 +6,17 @@ PY_RETURN, PY_YIELD and PY_RESUME events; PY_THROW and PY_UNWIND can only be glo
 one dictionary look-up per exception leaving a frame. Entry (start, resume, throw) enters the
 function's stage, exit (return, yield, unwind) leaves it: like the wrappers, a generator's or
 coroutine's stage is open while its frame runs. Functions defined at any time are covered.
+
+Names by code (the code's file and qualified name) cover functions wherever they are called.
+Names as methods (_match.py: inherited methods through a subclass, aliases, functions made by a
+decorator of another module) that the function's own code does not give are added with a stage
+wrapper in the class's __dict__ (_hook_wrap.place), for every class a `class` statement
+creates after the hook is installed. The code of the package's own functions and of its
+wrappers is disabled.
 """
 import sys
 
-from . import _shim
+from . import _hook_wrap, _shim, _wrap
 
 _M = getattr(sys, "monitoring", None)
 
@@ -35,7 +42,8 @@ def install(matcher):
         name = stage_of.get(code)
         if name is None:
             try:
-                name = matcher.stage_of(code.co_filename, code.co_qualname)
+                name = None if _wrap.is_wrapper(code) else \
+                    matcher.stage_of(code.co_filename, code.co_qualname)
             except Exception as e:  # noqa: BLE001 (never break the program)
                 _shim.log("debug", "auto-hook skipped %s: %s" % (code.co_qualname, e))
             if name is None:
@@ -69,4 +77,17 @@ def install(matcher):
     _M.register_callback(tool, E.PY_THROW, on_throw)
     _M.register_callback(tool, E.PY_UNWIND, on_unwind)
     _M.set_events(tool, E.PY_START | E.PY_THROW | E.PY_UNWIND)
+    _hook_wrap.watch_classes(lambda cls: _scan_class(matcher, cls))
     return True
+
+
+def _code_stages(matcher, func):
+    """The stages that func's own code, and those of the functions it wraps, begin."""
+    return {matcher.stage_of(f.__code__.co_filename, f.__code__.co_qualname)
+            for f in _wrap.chain(func) if not _wrap.is_wrapper(f.__code__)}
+
+
+def _scan_class(matcher, cls):
+    for attr, raw, func, stage in list(matcher.methods(cls)):
+        if stage not in _code_stages(matcher, func):
+            _hook_wrap.place(cls, attr, raw, func, stage)

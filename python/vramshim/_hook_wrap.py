@@ -1,10 +1,13 @@
 """Auto-hook for Python 3.9-3.11: the functions the policy matches are replaced by stage
 wrappers (_wrap.py) where they are defined.
 
-Covered: module-level functions and methods (plain, static, class) of classes, in modules
-imported before the hook (scanned at install), in modules imported later (an import hook runs
-the scan right after the module's code executed), and in every class created later by a `class`
-statement anywhere (builtins.__build_class__ is wrapped), nested classes included.
+Covered: module-level functions and methods (plain, static, class; inherited ones that a
+subclass's name matches get a wrapper in the subclass) of classes, in modules imported before
+the hook (scanned at install), in modules executed later (the file loaders, and an import hook
+for other loaders, scan each right after its code ran, also a module loaded with
+spec_from_file_location + exec_module), and in every class created later by a `class`
+statement anywhere (builtins.__build_class__ is wrapped), nested classes included. Names:
+_match.py.
 Not covered: functions created later that belong to no class (closures, functions defined
 inside functions, functions added to a module after it was imported), and references taken
 while a module was still executing (e.g. a function stored in a registry by a decorator at
@@ -14,38 +17,42 @@ Functions that match nothing are left untouched: their calls cost nothing.
 import builtins
 import sys
 import types
+from importlib._bootstrap_external import _LoaderBasics
 
-from . import _shim, _wrap
+from . import _match, _shim, _wrap
 
 
-def _stage(matcher, func):
-    code = getattr(func, "__code__", None)
-    if code is None or getattr(func, _wrap.MARK, None):
-        return None
-    return matcher.stage_of(code.co_filename, getattr(func, "__qualname__", code.co_name))
+def _rewrap(raw, func):
+    """func stored as raw was (staticmethod, classmethod or plain)."""
+    return type(raw)(func) if isinstance(raw, (staticmethod, classmethod)) else func
+
+
+def place(cls, attr, raw, func, stage):
+    """Makes attribute attr of cls (raw, with function func, maybe inherited) begin stage when
+    called through cls: wraps it in cls's own __dict__, unless it is already wrapped for that
+    stage. Returns whether it did."""
+    if getattr(func, _wrap.MARK, None) == stage:
+        return False
+    original = func.__wrapped__ if getattr(func, _wrap.MARK, None) else func
+    try:
+        setattr(cls, attr, _rewrap(raw, _wrap.wrap(original, stage,
+                                                   "%s.%s" % (cls.__qualname__, attr))))
+    except (AttributeError, TypeError):
+        return False
+    _shim.log("info", "%s.%s begins stage %s" % (cls.__qualname__, attr, stage))
+    return True
 
 
 def _scan_class(matcher, cls, seen):
     if cls in seen:
         return
     seen.add(cls)
-    for attr, value in list(vars(cls).items()):
-        kind = type(value) if isinstance(value, (staticmethod, classmethod)) else None
-        func = value.__func__ if kind else value
-        if isinstance(func, type) and func.__qualname__.startswith(cls.__qualname__ + "."):
-            _scan_class(matcher, func, seen)
-            continue
-        if not isinstance(func, types.FunctionType):
-            continue
-        name = _stage(matcher, func)
-        if name is None:
-            continue
-        wrapped = _wrap.wrap(func, name)
-        try:
-            setattr(cls, attr, kind(wrapped) if kind else wrapped)
-        except (AttributeError, TypeError):
-            continue
-        _shim.log("info", "%s begins stage %s" % (func.__qualname__, name))
+    for attr, raw, func, stage in list(matcher.methods(cls)):
+        place(cls, attr, raw, func, stage)
+    for value in list(vars(cls).values()):
+        if issubclass(type(value), type) and \
+                value.__qualname__.startswith(cls.__qualname__ + "."):
+            _scan_class(matcher, value, seen)
 
 
 def _safely(scan, *args):
@@ -53,24 +60,31 @@ def _safely(scan, *args):
     try:
         scan(*args)
     except Exception as e:  # noqa: BLE001 (any error of foreign code)
-        _shim.log("debug", "auto-hook skipped %r: %s: %s" % (args[1], type(e).__name__, e))
+        _shim.log("debug", "auto-hook skipped %s: %s: %s" % (
+            object.__repr__(args[-1]), type(e).__name__, e))
 
 
-def _scan_module(matcher, module):
-    name = getattr(module, "__name__", None)
-    try:
-        items = list(vars(module).items())
-    except TypeError:
+def _scan_module(matcher, module, classes):
+    """Wraps the module's matching functions, and its classes' methods when `classes` (once
+    the hook watches class statements, a module's classes are scanned as they are made)."""
+    if not issubclass(type(module), types.ModuleType):
         return
+    items = vars(module)
+    name = items.get("__name__")
+    if _match.own_module(name):
+        return
+    path = matcher.module_path(name)
     seen = set()
-    for attr, value in items:
-        if getattr(value, "__module__", None) != name:
-            continue
-        if isinstance(value, type):
-            _scan_class(matcher, value, seen)
-        elif isinstance(value, types.FunctionType):
-            stage = _stage(matcher, value)
-            if stage is not None:
+    for attr, value in list(items.items()):
+        # type() only: isinstance() and getattr() could run the object's own code (a
+        # deprecated object that warns when touched, a lazy module that imports).
+        kind = type(value)
+        if issubclass(kind, type):
+            if classes and vars(value).get("__module__") == name:
+                _scan_class(matcher, value, seen)
+        elif kind is types.FunctionType and value.__module__ == name:
+            stage = matcher.stage_of_name(path, value.__qualname__)
+            if stage is not None and getattr(value, _wrap.MARK, None) != stage:
                 setattr(module, attr, _wrap.wrap(value, stage))
                 _shim.log("info", "%s.%s begins stage %s" % (name, value.__qualname__, stage))
 
@@ -96,13 +110,13 @@ class _Finder:
         # Only loader instances: patching a class (BuiltinImporter) would affect every module.
         if isinstance(loader, type) or not hasattr(loader, "exec_module"):
             return
-        if "exec_module" in getattr(loader, "__dict__", {}):
+        if isinstance(loader, _LoaderBasics) or "exec_module" in getattr(loader, "__dict__", {}):
             return
         original, matcher = loader.exec_module, self._matcher
 
         def exec_module(module):
             original(module)
-            _safely(_scan_module, matcher, module)
+            _safely(_scan_module, matcher, module, False)
 
         try:
             loader.exec_module = exec_module
@@ -110,18 +124,37 @@ class _Finder:
             pass
 
 
-def install(matcher):
-    for module in list(sys.modules.values()):
-        if module is not None:
-            _safely(_scan_module, matcher, module)
-    sys.meta_path.insert(0, _Finder(matcher))
+def watch_classes(scan):
+    """Runs scan(cls) on every class a `class` statement creates from now on."""
     build_class = builtins.__build_class__
 
     def vramshim_build_class(*args, **kwargs):
         cls = build_class(*args, **kwargs)
-        if isinstance(cls, type):
-            _safely(_scan_class, matcher, cls, set())
+        if issubclass(type(cls), type):
+            _safely(scan, cls)
         return cls
 
     builtins.__build_class__ = vramshim_build_class
+
+
+def _instrument_file_loaders(matcher):
+    """Source and bytecode file loaders scan each module they execute, also when no finder
+    made them (importlib.util.spec_from_file_location + exec_module, as ComfyUI loads its
+    custom nodes)."""
+    original = _LoaderBasics.exec_module
+
+    def exec_module(self, module):
+        original(self, module)
+        _safely(_scan_module, matcher, module, False)
+
+    _LoaderBasics.exec_module = exec_module
+
+
+def install(matcher):
+    for module in list(sys.modules.values()):
+        if module is not None:
+            _safely(_scan_module, matcher, module, True)
+    _instrument_file_loaders(matcher)
+    sys.meta_path.insert(0, _Finder(matcher))
+    watch_classes(lambda cls: _scan_class(matcher, cls, set()))
     return True

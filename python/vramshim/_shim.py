@@ -1,8 +1,9 @@
 """The shim's C API as seen from Python, and the process-wide stage counts.
 
 Invariants: every call into the shim goes through this module. Stages are counted per name
-for the whole process: the shim's stage is begun when a name's count goes from 0 to 1 and ended
-when it returns to 0, so a recursive or re-entered stage function never ends its stage early.
+for the whole process (all threads): the shim's stage is begun when a name's count goes from 0
+to 1 and ended when it returns to 0, so a recursive or re-entered stage function never ends its
+stage early, and a stage ends when the last thread inside it leaves.
 When libvramshim.so is not loaded, nothing is called and `loaded` is False.
 """
 import ctypes
@@ -48,36 +49,75 @@ def _bind():
 _api = _bind()
 loaded = _api is not None
 
+# Stages across threads: a name is open while any thread runs an entry of it (its count is
+# above 0); the shim's stack holds the open names in the order they were opened (_open). When a
+# name that is not the innermost closes (thread 1 leaves while thread 2's later stage runs), the
+# names opened after it are ended and begun again, so that the shim's stack stays exactly the
+# open names and no stage is left open. One lock; no Python code of the program runs under it.
 _lock = threading.Lock()
-_depth = {}
+_count = {}
+_open = []
+# A thread already inside begin/end (a finalizer or signal handler that runs a matching
+# function meanwhile) is not counted again: its begin and end are both skipped.
+_inside = threading.local()
+
+
+def _change(call, name, what, notes):
+    rc = _api[call](name.encode())
+    notes.append("stage %s %s" % (name, what) if rc == 0 else
+                 "stage %s: vramshim_%s failed (error %d)" % (name, call, rc))
+    return rc == 0
+
+
+def _guarded(update, name):
+    if not loaded or getattr(_inside, "on", False):
+        return
+    _inside.on = True
+    notes = []
+    try:
+        with _lock:
+            update(name, notes)
+    finally:
+        _inside.on = False
+    for note in notes:
+        log("debug", note)
+
+
+def _enter(name, notes):
+    depth = _count.get(name, 0)
+    _count[name] = depth + 1
+    if depth == 0 and _change("stage_begin", name, "begins", notes):
+        _open.append(name)
+
+
+def _leave(name, notes):
+    depth = _count.get(name, 0)
+    if depth == 0:
+        return
+    if depth > 1:
+        _count[name] = depth - 1
+        return
+    del _count[name]
+    if name not in _open:  # the shim refused its begin
+        return
+    i = _open.index(name)
+    later = _open[i + 1:]
+    for other in reversed(later):
+        _change("stage_end", other, "ends", notes)
+    _change("stage_end", name, "ends", notes)
+    del _open[i]
+    for other in later:
+        _change("stage_begin", other, "begins again", notes)
 
 
 def begin(name):
     """Enters stage `name` (begins it in the shim unless it is already open)."""
-    if not loaded:
-        return
-    with _lock:
-        depth = _depth.get(name, 0)
-        _depth[name] = depth + 1
-        if depth == 0:
-            rc = _api["stage_begin"](name.encode())
-            log("debug", "stage %s begins" % name if rc == 0 else
-                "stage %s could not begin (error %d)" % (name, rc))
+    _guarded(_enter, name)
 
 
 def end(name):
-    """Leaves stage `name` (ends it in the shim when no entry of it remains)."""
-    if not loaded:
-        return
-    with _lock:
-        depth = _depth.get(name, 0)
-        if depth == 0:
-            return
-        _depth[name] = depth - 1
-        if depth == 1:
-            rc = _api["stage_end"](name.encode())
-            log("debug", "stage %s ends" % name if rc == 0 else
-                "stage %s could not end (error %d)" % (name, rc))
+    """Leaves stage `name` (ends it in the shim when no entry of it remains in any thread)."""
+    _guarded(_leave, name)
 
 
 def _text(fn, *args):

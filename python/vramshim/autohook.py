@@ -3,6 +3,7 @@ begins that stage, its exit ends it (sys.monitoring on Python 3.12+, wrappers be
 Called by the sitecustomize that `vramshim run` puts on PYTHONPATH; installing twice does
 nothing. Without the shim, or without patterns, nothing is installed (said at VRAMSHIM_LOG=info).
 """
+import atexit
 import os
 import sys
 
@@ -32,7 +33,16 @@ def install():
         kind = "wrap"
     if hook.install(matcher):
         installed = kind
+        atexit.register(_report_unused, matcher)
         _shim.log("info", "Python auto-hook active (%s) for %d pattern%s" %
                   ("sys.monitoring" if kind == "monitoring" else "function wrappers",
                    len(patterns), "" if len(patterns) == 1 else "s"))
     return installed
+
+
+def _report_unused(matcher):
+    """At exit: one line per pattern that named no Python function (a native-frame pattern of
+    a C program is not checked here: `vramshim policy match --trace` checks those)."""
+    for pattern in matcher.unused():
+        _shim.log("info", "warning: match pattern '%s' named no Python function in this run "
+                  "(how functions are named: docs/python.md#matching)" % pattern)

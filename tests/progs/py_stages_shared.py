@@ -6,10 +6,14 @@ _stats = ctypes.CDLL(None).vramshim_stats_json
 _stats.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
 
 
-def current():
+def stats():
     buf = ctypes.create_string_buffer(1 << 16)
     _stats(buf, len(buf))
-    return json.loads(buf.value.decode())["stage"] or "-"
+    return json.loads(buf.value.decode())
+
+
+def current():
+    return stats()["stage"] or "-"
 
 
 def observe(label):

@@ -246,12 +246,48 @@ static void vs_print_match(const struct vs_names *names, const char *what,
 
 /* Matches the frames of every {"ev":"site"} line of a trace. Returns 0, or 1 when it cannot
  * be read. */
+/* Marks in hit[] (one flag per match pattern, sections in file order) the patterns that match
+ * a name of one of the frames. */
+static void vs_mark_hits(const struct vs_policy *p, bool *hit, const char *const *frames,
+                         size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < vs_policy_rule_count(p); i++)
+        for (size_t j = 0; j < vs_policy_rule_at(p, i)->n_match; j++, k++)
+            for (size_t f = 0; f < n && !hit[k]; f++)
+                hit[k] = vs_policy_pattern_matches_frame(p, i, j, frames[f]);
+}
+
+/* One line per pattern that matched no frame of the trace: a policy that does nothing. */
+static void vs_print_unused(const struct vs_policy *p,
+                            const bool *hit, const char *path)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < vs_policy_rule_count(p); i++) {
+        const struct vs_policy_rule *r = vs_policy_rule_at(p, i);
+        for (size_t j = 0; j < r->n_match; j++, k++)
+            if (!hit[k])
+                printf("warning: [%s %s] pattern '%s' matched no frame of %s\n",
+                       r->kind == VS_RULE_STAGE ? "stage" : "tag", r->name_str,
+                       r->match[j], path);
+    }
+}
+
 static int vs_match_trace(const struct vs_policy *p, const struct vs_names *names,
                           const char *path)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
         fprintf(stderr, "vramshim policy match: cannot open %s\n", path);
+        return 1;
+    }
+    size_t n_patterns = 0;
+    for (size_t i = 0; i < vs_policy_rule_count(p); i++)
+        n_patterns += vs_policy_rule_at(p, i)->n_match;
+    bool *hit = calloc(n_patterns ? n_patterns : 1, sizeof *hit);
+    if (!hit) {
+        fclose(f);
+        fprintf(stderr, "vramshim policy match: out of memory\n");
         return 1;
     }
     char *line = NULL;
@@ -276,6 +312,7 @@ static int vs_match_trace(const struct vs_policy *p, const struct vs_names *name
                 snprintf(what, sizeof what, "site %lld",
                          (long long)json_integer_value(json_object_get(o, "site")));
                 vs_print_match(names, what, v, n, &m);
+                vs_mark_hits(p, hit, v, n);
                 sites++;
             }
             free(v);
