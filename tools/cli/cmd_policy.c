@@ -329,7 +329,10 @@ static int vs_match_trace(const struct vs_policy *p, const struct vs_names *name
         printf("%s: no call sites (it was recorded with VRAMSHIM_TRACE_STACKS=0; the default, 1, "
                "records them)\n",
                path);
+    else
+        vs_print_unused(p, hit, path);
     free(workload);
+    free(hit);
     return 0;
 }
 
