@@ -6,6 +6,7 @@
  * stderr; the last line states the plan, predicted and measured peak working memory and time.
  * Exit status: 0 success, 1 decode/file error, 2 usage error. */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "kernels/arch.h"
+#include "kernels/checked.h"
 #include "kernels/array_io.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/image_out.h"
@@ -204,6 +206,10 @@ static int write_images(const char *path, const float *imgs, int B, int H, int W
     return 0;
 }
 
+/* Largest latent height, width or frame count: the decoder's output sizes (8x per side) and
+ * byte counts must stay far inside int and size_t. */
+#define VS_LATENT_SIDE_MAX 65536
+
 static int latent_dims(const struct vs_array *l, const char *path, int video, int *B, int *C, int *T,
                        int *h, int *w, struct vs_err *err)
 {
@@ -212,11 +218,24 @@ static int latent_dims(const struct vs_array *l, const char *path, int video, in
         return vs_err_set(err, "%s: latents have %d dimensions; expected %s", path, nd,
                           video ? "NCTHW (or CTHW)" : "NCHW (or CHW)");
     const int64_t *s = l->shape + (nd == want);
-    *B = nd == want ? (int)l->shape[0] : 1;
+    int64_t b = nd == want ? l->shape[0] : 1, t = video ? s[1] : 1;
+    int64_t hh = s[video ? 2 : 1], ww = s[video ? 3 : 2];
+    if (t < 1 || t > VS_LATENT_SIDE_MAX || hh < 1 || hh > VS_LATENT_SIDE_MAX || ww < 1 ||
+        ww > VS_LATENT_SIDE_MAX) {
+        char frames[48] = "";
+        if (video)
+            snprintf(frames, sizeof frames, "frames %" PRId64 ", ", t);
+        return vs_err_set(err, "%s: latent %sheight %" PRId64 " and width %" PRId64 ": each must be "
+                          "between 1 and %d", path, frames, hh, ww, VS_LATENT_SIDE_MAX);
+    }
+    if (b < 1)
+        return vs_err_set(err, "%s: batch of 0 latents: nothing to decode", path);
+    /* the readers bound every extent by VS_DIM_MAX, an int */
+    *B = (int)b;
     *C = (int)s[0];
-    *T = video ? (int)s[1] : 1;
-    *h = (int)s[video ? 2 : 1];
-    *w = (int)s[video ? 3 : 2];
+    *T = (int)t;
+    *h = (int)hh;
+    *w = (int)ww;
     return 0;
 }
 
@@ -271,8 +290,8 @@ static int decode_kl(const struct decode_args *a, struct vs_array *lat, struct v
         goto out;
     }
     int H = h * d.upscale, W = w * d.upscale;
-    size_t img = (size_t)3 * H * W;
-    if (!(imgs = malloc(img * B * sizeof *imgs))) {
+    size_t img = (size_t)3 * H * W, bytes;
+    if (!vs_mul3_size(img, (size_t)B, sizeof *imgs, &bytes) || !(imgs = malloc(bytes))) {
         vs_err_set(err, "out of memory for %d decoded images", B);
         goto out;
     }
@@ -383,7 +402,8 @@ static int decode_wan(const struct decode_args *a, struct vs_array *lat, struct 
         rc = 0;
         goto out;
     }
-    if (!(out = malloc((size_t)3 * T2 * h * S * w * S * sizeof *out))) {
+    size_t frame = (size_t)3 * h * S * w * S, bytes;
+    if (!vs_mul3_size(frame, (size_t)T2, sizeof *out, &bytes) || !(out = malloc(bytes))) {
         vs_err_set(err, "out of memory for %d decoded frames", T2);
         goto out;
     }
