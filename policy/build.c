@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "policy/file.h"
 #include "policy/internal.h"
 #include "policy/parsed.h"
 
@@ -142,10 +144,16 @@ struct vs_policy *vs_policy_parse(const char *text, size_t len, const char *file
 struct vs_policy *vs_policy_load(const char *path, struct vs_names *names,
                                  struct vs_policy_diags *diags)
 {
-    FILE *f = fopen(path, "rb");
+    char why[128];
+    int fd = vs_open_regular(path, why, sizeof why);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
-        vs_diag_add(diags, VS_DIAG_ERROR, path, 0, NULL, NULL, "cannot open: %s",
-                    strerror(errno));
+        if (fd >= 0) {
+            snprintf(why, sizeof why, "%s", strerror(errno));
+            close(fd);
+        }
+        vs_diag_add(diags, VS_DIAG_ERROR, path, 0, NULL, NULL, fd == -2 ? "%s" : "cannot open: %s",
+                    why);
         return NULL;
     }
     char *buf = malloc(VS_POLICY_MAX_BYTES + 1);

@@ -33,17 +33,20 @@ int vs_open_regular(const char *path, char *why, size_t whylen)
         return -1;
     }
     struct stat st;
+    int rc = -2;
     if (fstat(fd, &st)) {
         snprintf(why, whylen, "%s", strerror(errno));
+        rc = -1;
     } else if (S_ISDIR(st.st_mode)) {
         snprintf(why, whylen, "is a directory");
     } else if (!S_ISREG(st.st_mode)) {
         snprintf(why, whylen, "is %s, not a regular file", vs_file_kind(st.st_mode));
     } else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)) {
         snprintf(why, whylen, "%s", strerror(errno));
+        rc = -1;
     } else {
         return fd;
     }
     close(fd);
-    return -1;
+    return rc;
 }

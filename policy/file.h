@@ -10,8 +10,9 @@
 /* What kind of file mode is, for messages: "a directory", "a FIFO", "a character device", ... */
 const char *vs_file_kind(mode_t mode);
 
-/* Opens path read-only (O_CLOEXEC). Returns the descriptor, or -1 with the reason (no path
- * in it) in why: strerror's text, or "is a directory", "is a FIFO, not a regular file", ... */
+/* Opens path read-only (O_CLOEXEC). Returns the descriptor; -1 when the system refused
+ * (strerror's text in why), -2 when path is no regular file ("is a directory", "is a FIFO, not
+ * a regular file", ... in why). why never holds the path. */
 int vs_open_regular(const char *path, char *why, size_t whylen);
 
 #endif
