@@ -6,14 +6,14 @@
 #include "allocator/arena.h"
 #include "tools/trace/replay_backend.h"
 
-/* The arena logs through a process-wide sink; the replay child has one arena. */
+/* The arena logs through a process-wide sink; the replay child has one arena. The last line
+ * goes into the report (with the failure it explains), not to stderr, so it is said once. */
 static char vs_arena_log_line[512];
 static struct vs_simcuda *vs_arena_sim;
 
 static void vs_arena_log_sink(const char *line)
 {
     snprintf(vs_arena_log_line, sizeof vs_arena_log_line, "%s", line);
-    fprintf(stderr, "%s\n", line);
 }
 
 static int vs_ar_open(struct vs_simcuda *sim, void **state, char *err, size_t errlen)
@@ -25,8 +25,9 @@ static int vs_ar_open(struct vs_simcuda *sim, void **state, char *err, size_t er
     CUresult r = vs_arena_create(&sim->drv, sim->dev, sim->ctx, &opt, &a);
     if (r != CUDA_SUCCESS) {
         char name[64];
-        snprintf(err, errlen, "creating the arena failed: %s",
-                 vs_simcuda_error_name(sim, r, name, sizeof name));
+        snprintf(err, errlen, "creating the arena failed: %s%s%s",
+                 vs_simcuda_error_name(sim, r, name, sizeof name),
+                 vs_arena_log_line[0] ? ": " : "", vs_arena_log_line);
         return -1;
     }
     vs_arena_sim = sim;
