@@ -72,3 +72,24 @@ Test(trace_input, devices_fifos_and_directories_are_refused_without_blocking)
     free(fifo);
     expect_refused(fx_tmpdir(), ": is a directory");
 }
+
+/* `vramshim policy match --trace` reads traces with the same bounded lines and file checks. */
+Test(trace_input, policy_match_reads_traces_the_same_way)
+{
+    char *path = write_long("oneline.jsonl", "", 'x', 2u << 20, "");
+    struct fx_run r = fx_cli("policy match " VS_SOURCE_DIR "/policy/examples/comfyui-wan-vae.ini "
+                             "--trace %s", path);
+    char want[1024];
+    snprintf(want, sizeof want, "vramshim policy match: %s:1: line longer than 1048576 bytes, "
+             "the limit for one trace event\n", path);
+    cr_expect_eq(r.status, 1);
+    cr_expect_str_eq(r.err, want);
+    fx_run_free(&r);
+    free(path);
+    r = fx_cli("policy match " VS_SOURCE_DIR "/policy/examples/comfyui-wan-vae.ini --trace "
+               "/dev/zero");
+    cr_expect_eq(r.status, 1);
+    cr_expect_str_eq(r.err, "vramshim policy match: cannot open /dev/zero: is a character "
+                            "device, not a regular file\n");
+    fx_run_free(&r);
+}
