@@ -217,6 +217,7 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(FUZZ_MAIN) $(FUZZ_GROUP)
 fuzzers: $(FUZZERS)
 
 fuzz: $(DEPS_STAMP)
+	@tools/deps.sh fuzz
 	@CFLAGS="-O1 -g" $(MAKE) --no-print-directory BUILD=build-fuzz CC=clang FUZZ_MAIN= \
 	  FUZZ_LDFLAGS=-fsanitize=fuzzer -j$(NPROC) fuzzers \
 	  SANITIZE="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
