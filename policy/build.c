@@ -108,6 +108,8 @@ static int by_line_then_order(const void *a, const void *b)
 /* Orders this file's diagnostics by line, keeping the order of those on one line. */
 static void sort_diags(struct vs_policy_diags *d, size_t from)
 {
+    if (d->n <= from)
+        return; /* d->v may be NULL */
     for (size_t i = from; i < d->n; i++)
         d->v[i].order = i;
     qsort(d->v + from, d->n - from, sizeof *d->v, by_line_then_order);
