@@ -2,17 +2,10 @@
  * overflows, a header that ends after a key, header and data lengths beyond the file's end, and
  * dimensions too large for the decoder. Each gets a precise error naming the file; none crashes,
  * writes out of bounds or allocates what the file cannot hold. */
-#include <criterion/criterion.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include "kernels/array_io.h"
 #include "kernels/safetensors.h"
+#include "replay_fixture.h"
 
-#define CLI VS_BUILD_DIR "/vramshim decode"
 #define GOLDEN VS_SOURCE_DIR "/tests/golden/"
 
 static char npy[64], st[64];
@@ -31,6 +24,7 @@ static void cleanup(void)
 {
     unlink(npy);
     unlink(st);
+    fx_cleanup();
 }
 
 TestSuite(hostile_files, .init = fresh_paths, .fini = cleanup);
@@ -134,34 +128,29 @@ Test(hostile_files, npy_data_longer_than_the_file)
     load_fails_with(npy, "shape [1000000000] needs 4000000000 bytes of data but the file holds 8");
 }
 
-/* Runs the decode CLI; returns its exit status, output in buf. */
-static int decode(const char *latents, char *buf, size_t len)
+/* `vramshim decode` of latents with the small test decoder. */
+static struct fx_run decode(const char *latents)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s --vae " GOLDEN "sd_small.vae.safetensors --unscaled --latents %s "
-             "-o /tmp/vs_hostile_never.png 2>&1", CLI, latents);
-    FILE *p = popen(cmd, "r");
-    cr_assert(p);
-    size_t n = fread(buf, 1, len - 1, p);
-    buf[n] = 0;
-    int s = pclose(p);
-    return WIFEXITED(s) ? WEXITSTATUS(s) : -1;
+    return fx_cli("decode --vae " GOLDEN "sd_small.vae.safetensors --unscaled --latents %s "
+                  "-o %s/never.png", latents, fx_tmpdir());
 }
 
 /* An empty batch of 1048577 x 2147483647 latents: the sizes are printed whole, not as int. */
 Test(hostile_files, huge_latent_dimensions_are_printed_whole)
 {
-    char buf[4096];
     write_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4, 1048577, 2147483647), }", 0);
-    cr_assert_eq(decode(npy, buf, sizeof buf), 1, "%s", buf);
-    cr_assert(strstr(buf, "latent height 1048577 and width 2147483647"), "%s", buf);
-    cr_assert_null(strstr(buf, "-1048575"), "%s", buf);
+    struct fx_run r = decode(npy);
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "latent height 1048577 and width 2147483647"), "%s", r.err);
+    cr_expect_null(strstr(r.err, "-1048575"), "%s", r.err);
+    fx_run_free(&r);
 }
 
 Test(hostile_files, empty_latent_batch_is_named)
 {
-    char buf[4096];
     write_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4, 8, 8), }", 0);
-    cr_assert_eq(decode(npy, buf, sizeof buf), 1, "%s", buf);
-    cr_assert(strstr(buf, "batch of 0 latents: nothing to decode"), "%s", buf);
+    struct fx_run r = decode(npy);
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "batch of 0 latents: nothing to decode"), "%s", r.err);
+    fx_run_free(&r);
 }

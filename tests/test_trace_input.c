@@ -9,16 +9,6 @@ TestSuite(trace_input, .fini = fx_cleanup, .timeout = 30);
 
 #define HEADER "{\"vramshim_trace\":1,\"pid\":7,\"devices\":[{\"ordinal\":0,\"total\":1073741824}]}\n"
 
-static void expect_refused(const char *path, const char *msg)
-{
-    struct fx_run r = fx_cli("replay %s --vram 1GiB", path);
-    char want[1024];
-    snprintf(want, sizeof want, "vramshim replay: %s%s\n", path, msg);
-    cr_expect_eq(r.status, 2, "exit status %d, stderr: %s", r.status, r.err);
-    cr_expect_str_eq(r.err, want);
-    fx_run_free(&r);
-}
-
 /* text, then `n` copies of byte c, then tail */
 static char *write_long(const char *name, const char *text, int c, size_t n, const char *tail)
 {
@@ -36,11 +26,11 @@ static char *write_long(const char *name, const char *text, int c, size_t n, con
 Test(trace_input, a_line_beyond_the_limit_is_named)
 {
     char *path = write_long("oneline.csv", "", 'x', 2u << 20, "");
-    expect_refused(path, ":1: line longer than 1048576 bytes, the limit for one trace event");
+    fx_expect_replay_refused(path, ":1: line longer than 1048576 bytes, the limit for one trace event");
     free(path);
     path = write_long("long.jsonl", HEADER "{\"t\":1,\"ev\":\"stage\",\"stage\":\"", 'a', 1u << 20,
                       "\"}\n");
-    expect_refused(path, ":2: line longer than 1048576 bytes, the limit for one trace event");
+    fx_expect_replay_refused(path, ":2: line longer than 1048576 bytes, the limit for one trace event");
     free(path);
 }
 
@@ -58,19 +48,19 @@ Test(trace_input, a_line_at_the_limit_is_read)
 Test(trace_input, binary_data_is_refused)
 {
     char *path = write_long("nul.jsonl", HEADER, '\0', 16, "\n");
-    expect_refused(path, ":2: NUL byte at column 1: a binary file, not a trace");
+    fx_expect_replay_refused(path, ":2: NUL byte at column 1: a binary file, not a trace");
     free(path);
 }
 
 /* /dev/zero never ends a line: refused as a device, at once (the limit would stop it too). */
 Test(trace_input, devices_fifos_and_directories_are_refused_without_blocking)
 {
-    expect_refused("/dev/zero", ": is a character device, not a regular file");
+    fx_expect_replay_refused("/dev/zero", ": is a character device, not a regular file");
     char *fifo = fx_path("fifo.jsonl");
     cr_assert_eq(mkfifo(fifo, 0600), 0);
-    expect_refused(fifo, ": is a FIFO, not a regular file");
+    fx_expect_replay_refused(fifo, ": is a FIFO, not a regular file");
     free(fifo);
-    expect_refused(fx_tmpdir(), ": is a directory");
+    fx_expect_replay_refused(fx_tmpdir(), ": is a directory");
 }
 
 /* `vramshim policy match --trace` reads traces with the same bounded lines and file checks. */
