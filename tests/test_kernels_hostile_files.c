@@ -154,3 +154,24 @@ Test(hostile_files, empty_latent_batch_is_named)
     cr_expect(strstr(r.err, "batch of 0 latents: nothing to decode"), "%s", r.err);
     fx_run_free(&r);
 }
+
+/* Tile sizes and thread counts are whole numbers in range, not atoi's wrap-around. */
+Test(hostile_files, tile_and_thread_counts_are_range_checked)
+{
+    static const char *const tiles[] = {"2147483647", "99999999999999", "16px", "-8"};
+    for (size_t i = 0; i < sizeof tiles / sizeof *tiles; i++) {
+        struct fx_run r = fx_cli("decode --tile %s --vae " GOLDEN "sd_small.vae.safetensors "
+                                 "--latents " GOLDEN "sd_small.io.safetensors -o %s/never.png",
+                                 tiles[i], fx_tmpdir());
+        char want[160];
+        snprintf(want, sizeof want, "decode: --tile '%s' is neither 'auto' nor a pixel count "
+                 "from 1 to 524288\n", tiles[i]);
+        cr_expect_eq(r.status, 2, "%s", r.err);
+        cr_expect_str_eq(r.err, want);
+        fx_run_free(&r);
+    }
+    struct fx_run r = fx_cli("decode --threads 99999999999 --vae a --latents b -o c");
+    cr_expect_eq(r.status, 2, "%s", r.err);
+    cr_expect_str_eq(r.err, "decode: --threads '99999999999' is not a positive number\n");
+    fx_run_free(&r);
+}

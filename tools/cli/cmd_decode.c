@@ -5,8 +5,12 @@
  * frames NAME_<frame>.png), .y4m (video), .npy (raw float32 NCHW / NCTHW). Progress goes to
  * stderr; the last line states the plan, predicted and measured peak working memory and time.
  * Exit status: 0 success, 1 decode/file error, 2 usage error. */
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +18,8 @@
 #include <unistd.h>
 
 #include "kernels/arch.h"
-#include "kernels/checked.h"
 #include "kernels/array_io.h"
+#include "kernels/checked.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/image_out.h"
 #include "kernels/kl_decoder.h"
@@ -36,6 +40,25 @@ struct decode_args {
     size_t budget;
     int scaled, threads, plan_only;
 };
+
+/* Largest latent height, width or frame count: the decoder's output sizes (8x per side) and
+ * byte counts must stay far inside int and size_t. */
+#define VS_LATENT_SIDE_MAX 65536
+
+/* Largest --tile: a tile beyond the largest output side is the whole frame. */
+#define VS_TILE_MAX (8 * VS_LATENT_SIDE_MAX)
+
+/* A whole number from 1 to max, as typed (no sign, no trailing text). */
+static bool parse_count(const char *s, int max, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < 1 || v > max || !isdigit((unsigned char)*s))
+        return false;
+    *out = (int)v;
+    return true;
+}
 
 static void usage(FILE *f)
 {
@@ -103,8 +126,9 @@ static int parse_args(int argc, char **argv, struct decode_args *a)
             }
             break;
         case 't':
-            if (strcmp(optarg, "auto") && (a->tile_px = atoi(optarg)) < 1) {
-                fprintf(stderr, "decode: --tile '%s' is neither 'auto' nor a positive pixel count\n", optarg);
+            if (strcmp(optarg, "auto") && !parse_count(optarg, VS_TILE_MAX, &a->tile_px)) {
+                fprintf(stderr, "decode: --tile '%s' is neither 'auto' nor a pixel count from 1 "
+                        "to %d\n", optarg, VS_TILE_MAX);
                 return 2;
             }
             break;
@@ -125,7 +149,7 @@ static int parse_args(int argc, char **argv, struct decode_args *a)
             }
             break;
         case 'j':
-            if ((a->threads = atoi(optarg)) < 1) {
+            if (!parse_count(optarg, INT_MAX, &a->threads)) {
                 fprintf(stderr, "decode: --threads '%s' is not a positive number\n", optarg);
                 return 2;
             }
@@ -205,10 +229,6 @@ static int write_images(const char *path, const float *imgs, int B, int H, int W
     }
     return 0;
 }
-
-/* Largest latent height, width or frame count: the decoder's output sizes (8x per side) and
- * byte counts must stay far inside int and size_t. */
-#define VS_LATENT_SIDE_MAX 65536
 
 static int latent_dims(const struct vs_array *l, const char *path, int video, int *B, int *C, int *T,
                        int *h, int *w, struct vs_err *err)
