@@ -3,10 +3,12 @@
 #include "kernels/array_io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "kernels/checked.h"
 #include "kernels/safetensors.h"
@@ -99,14 +101,21 @@ static int parse_npy_header(const char *path, const char *hdr, struct vs_array *
  * allocated for it. */
 static int load_npy(const char *path, struct vs_array *a, struct vs_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return vs_err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    /* O_NONBLOCK: a FIFO is refused below instead of waiting for a writer; reads of a regular
+     * file do not care. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        vs_err_set(err, "%s: cannot open: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
     unsigned char pre[12];
     char *hdr = NULL, shape[160];
     int rc = -1, f2 = 0;
     struct stat st;
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
         vs_err_set(err, "%s: not a regular file", path);
         goto out;
     }
@@ -142,8 +151,8 @@ static int load_npy(const char *path, struct vs_array *a, struct vs_err *err)
         goto out;
     }
     if (bytes > avail) {
-        vs_err_set(err, "%s: truncated file: shape %s needs %zu bytes of data but the file holds %zu",
-                   path, shape, bytes, avail);
+        vs_err_set(err, "%s: truncated file: shape %s needs %zu bytes of data but the file holds "
+                   "%zu after the header", path, shape, bytes, avail);
         goto out;
     }
     /* numel <= bytes / 2 <= the file's size, so numel * sizeof(float) fits */

@@ -163,13 +163,19 @@ int vs_st_open(struct vs_st_file *f, const char *path, struct vs_err *err)
 {
     memset(f, 0, sizeof *f);
     f->path = strdup(path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO is refused below instead of waiting for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         vs_err_set(err, "%s: cannot open: %s", path, strerror(errno));
         goto fail;
     }
     struct stat st;
-    if (fstat(fd, &st) < 0 || st.st_size < 8) {
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        vs_err_set(err, "%s: not a regular file", path);
+        goto fail;
+    }
+    if (st.st_size < 8) {
         close(fd);
         vs_err_set(err, "%s: truncated file: %lld bytes, not even the 8-byte header length",
                    path, (long long)st.st_size);

@@ -2,6 +2,8 @@
  * overflows, a header that ends after a key, header and data lengths beyond the file's end, and
  * dimensions too large for the decoder. Each gets a precise error naming the file; none crashes,
  * writes out of bounds or allocates what the file cannot hold. */
+#include <sys/stat.h>
+
 #include "kernels/array_io.h"
 #include "kernels/safetensors.h"
 #include "replay_fixture.h"
@@ -125,7 +127,8 @@ Test(hostile_files, npy_header_longer_than_the_file)
 Test(hostile_files, npy_data_longer_than_the_file)
 {
     write_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000,), }", 8);
-    load_fails_with(npy, "shape [1000000000] needs 4000000000 bytes of data but the file holds 8");
+    load_fails_with(npy, "shape [1000000000] needs 4000000000 bytes of data but the file holds 8 "
+                         "after the header");
 }
 
 /* `vramshim decode` of latents with the small test decoder. */
@@ -174,4 +177,17 @@ Test(hostile_files, tile_and_thread_counts_are_range_checked)
     cr_expect_eq(r.status, 2, "%s", r.err);
     cr_expect_str_eq(r.err, "decode: --threads '99999999999' is not a positive number\n");
     fx_run_free(&r);
+}
+
+/* A FIFO as latents or weights is refused at once instead of waiting for a writer. */
+Test(hostile_files, fifos_are_refused_without_blocking, .timeout = 30)
+{
+    char *fifo = fx_path("latents.npy");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    load_fails_with(fifo, ": not a regular file");
+    free(fifo);
+    fifo = fx_path("latents.safetensors");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    load_fails_with(fifo, ": not a regular file");
+    free(fifo);
 }
