@@ -12,8 +12,9 @@
 #include "policy/names.h"
 #include "policy/policy.h"
 
-static size_t compares;
-static int counting;
+/* Per thread: only the loading thread counts (criterion has threads of its own). */
+static _Thread_local size_t compares;
+static _Thread_local int counting;
 
 /* These replace libc's for the statically linked policy layer in this binary. */
 int strcmp(const char *a, const char *b)
