@@ -37,7 +37,9 @@ CPPFLAGS  += -D_GNU_SOURCE -Iinclude -I. -isystem $(CUDA_HOME)/include \
 CFLAGS    ?= -O2 -g
 # GCC 12's -O2 cost model rejects loops whose trip counts need an epilogue; the dynamic model
 # vectorises the decoder's conv and attention loops (about 2x). No reduction is reordered.
-CFLAGS    += -std=c11 -Wall -Wextra -Werror -fPIC -pthread -MMD -MP -fvect-cost-model=dynamic $(SANITIZE)
+# (clang, used by `make fuzz`, has no such option.)
+VECT_COST := $(if $(findstring clang,$(CC)),,-fvect-cost-model=dynamic)
+CFLAGS    += -std=c11 -Wall -Wextra -Werror -fPIC -pthread -MMD -MP $(VECT_COST) $(SANITIZE)
 LDFLAGS   += -pthread $(SANITIZE) $(RPATH_BUNDLE)
 VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
@@ -78,6 +80,7 @@ GPUCHECKS   := $(patsubst tools/gpucheck/%.c,$(BUILD)/gpucheck/%,$(GPUCHECK_SRCS
 BENCHES     := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 DEMOS       := $(patsubst tools/demo/%.c,$(BUILD)/demo/%,$(DEMO_SRCS))
 PY_DEMOS    := $(patsubst tools/demo/%,$(BUILD)/demo/%,$(wildcard tools/demo/*.py))
+FUZZERS     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 
 SYS_LIBS    := -ldl -lm -linih -ljansson -lspng
 # The shim must bring nothing into its host but its hooks (docs/footprint.md): inih and jansson
@@ -88,7 +91,7 @@ SHIM_LIBS   := -static-libgcc -Wl,--exclude-libs,ALL -Wl,--as-needed \
                -Wl,-Bstatic -linih -ljansson -Wl,-Bdynamic -ldl -lm
 
 .PHONY: all sim shim cli kernels cuda tests progs gpuchecks benches demos test asan valgrind bench demo \
-        deps clean gpu-bundle gpu-check
+        deps clean gpu-bundle gpu-check fuzzers fuzz
 .DEFAULT_GOAL := all
 # Keep intermediate objects so incremental builds do not recompile them.
 .SECONDARY:
@@ -99,7 +102,7 @@ shim: $(SHIM_LIB)
 cli: $(CLI)
 kernels: $(KERNELS_A)
 cuda: $(KCUDA_A)
-tests: $(TESTS)
+tests: $(TESTS) $(FUZZERS)
 progs: $(PROGS) $(CXX_PROG_LIBS)
 gpuchecks: $(GPUCHECKS)
 benches: $(BENCHES)
@@ -216,6 +219,38 @@ $(BUILD)/demo/%: $(BUILD)/obj/tools/demo/%.o $(call obj,$(DEMO_LIB_SRCS))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -rdynamic $^ -o $@ -ldl -lm
 
+# --- fuzzing ----------------------------------------------------------------------------------
+# tests/fuzz/fuzz_NAME.c -> $(BUILD)/fuzz/fuzz_NAME. The normal and ASan builds give each harness
+# tests/fuzz/replay.c as main, so `make test` replays the committed inputs through it;
+# `make fuzz` builds them with libFuzzer (clang) into build-fuzz and runs each for FUZZ_SECONDS.
+# Harnesses link every layer as one group: the CLI's objects (all but its main) and the
+# interposer's go into archives of their own, so a harness pulls in only what it calls.
+CLI_A        := $(BUILD)/libvs_cli.a
+SHIM_A       := $(BUILD)/libvs_shim.a
+FUZZ_MAIN    ?= $(BUILD)/obj/tests/fuzz/replay.o
+FUZZ_SECONDS ?= 60
+FUZZ_GROUP   := $(CLI_A) $(SHIM_A) $(ALLOC_A) $(POLICY_A) $(KERNELS_A)
+
+$(CLI_A): $(call obj,$(filter-out tools/cli/main.c,$(CLI_SRCS)))
+	@mkdir -p $(@D) && rm -f $@ && ar rcs $@ $^
+# Without interpose/dlsym.c: the sanitizer runtimes call dlsym, and the shim's would replace
+# libc's in every harness.
+$(SHIM_A): $(call obj,$(filter-out interpose/dlsym.c,$(SHIM_SRCS)))
+	@mkdir -p $(@D) && rm -f $@ && ar rcs $@ $^
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(FUZZ_MAIN) $(FUZZ_GROUP)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $(FUZZ_LDFLAGS) $< $(FUZZ_MAIN) -Wl,--start-group $(FUZZ_GROUP) -Wl,--end-group \
+	  -o $@ $(SYS_LIBS)
+
+fuzzers: $(FUZZERS)
+
+fuzz: $(DEPS_STAMP)
+	@tools/deps.sh fuzz
+	@CFLAGS="-O1 -g" $(MAKE) --no-print-directory BUILD=build-fuzz CC=clang FUZZ_MAIN= \
+	  FUZZ_LDFLAGS=-fsanitize=fuzzer -j$(NPROC) fuzzers \
+	  SANITIZE="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+	@tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
 test: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@tools/pyenv.sh ensure 3.11 3.12 || echo "make: no Python test environment: tests needing torch and diffusers will be skipped"
@@ -246,7 +281,7 @@ gpu-check: gpu-bundle
 	@$(BUILD)/gpu-bundle/run.sh $(BUILD)/gpu-report
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 

@@ -38,6 +38,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "allocator/internal.h"
 #include "allocator/trace_internal.h"
 
 #ifndef VS_PY_WAIT_MS
@@ -123,11 +124,24 @@ static void after_fork_child(void)
     req_claimed = helper_running = false;
 }
 
-static void find_python(void)
+/* VRAMSHIM_TRACE_PYTHON: 1 (or unset), held or 0; anything else is said once and means 1. */
+static void read_reach(void)
 {
     const char *env = getenv("VRAMSHIM_TRACE_PYTHON");
-    py_reach = env && !strcmp(env, "0") ? VS_PY_OFF : env && !strcmp(env, "held") ? VS_PY_HELD
-                                                                                   : VS_PY_ALL;
+    py_reach = VS_PY_ALL;
+    if (!env || !*env || !strcmp(env, "1"))
+        return;
+    if (!strcmp(env, "0"))
+        py_reach = VS_PY_OFF;
+    else if (!strcmp(env, "held"))
+        py_reach = VS_PY_HELD;
+    else
+        vs_alog("VRAMSHIM_TRACE_PYTHON=\"%s\" is not 1, held or 0; using 1", env);
+}
+
+static void find_python(void)
+{
+    read_reach();
 #define VS_PY_SYM(field, name) *(void **)&py.field = dlsym(RTLD_DEFAULT, name)
     VS_PY_SYM(is_initialized, "Py_IsInitialized");
     VS_PY_SYM(is_finalizing, "Py_IsFinalizing");

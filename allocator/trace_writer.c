@@ -19,10 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "allocator/trace_internal.h"
+#include "policy/file.h"
 
 #define CHUNK_RECS 256
 #define OUT_BYTES (256 * 1024)
@@ -38,6 +40,7 @@ enum file_state { FILE_CLOSED, FILE_OPEN, FILE_FAILED };
 
 /* Configuration, fixed after vs_trace_configure. */
 static char *base_path;
+static bool to_fifo; /* VRAMSHIM_TRACE=fifo:PATH: PATH may be a FIFO or a device */
 static bool with_stacks;
 static const struct vs_driver *driver;
 atomic_bool vs_trace_on;
@@ -212,6 +215,44 @@ static void start_writer(void)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+/* Opens the trace output without ever blocking the calling (host) thread: a regular file,
+ * created or truncated; with VRAMSHIM_TRACE=fifo:PATH also a FIFO whose reader already runs,
+ * or a device. Anything else is refused. Returns the descriptor, or -1 after saying why. */
+static int open_output(const char *path)
+{
+    struct stat st;
+    if (!stat(path, &st) && !S_ISREG(st.st_mode) && (!to_fifo || S_ISDIR(st.st_mode))) {
+        if (S_ISDIR(st.st_mode))
+            trace_log("the trace path %s is a directory; tracing is off", path);
+        else
+            trace_log("the trace path %s is %s, not a regular file; tracing is off "
+                      "(VRAMSHIM_TRACE=fifo:%s writes into it while its reader runs)", path,
+                      vs_file_kind(st.st_mode), path);
+        return -1;
+    }
+    /* O_NONBLOCK: opening a FIFO for writing would otherwise wait for a reader. */
+    int f = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0644);
+    if (f < 0) {
+        if (errno == ENXIO)
+            trace_log("no process reads the FIFO %s (start its reader first); tracing is off",
+                      path);
+        else
+            trace_log("cannot open the trace file %s: %s; tracing is off", path,
+                      strerror(errno));
+        return -1;
+    }
+    /* The path may have changed kind since the stat. */
+    bool regular = !fstat(f, &st) && S_ISREG(st.st_mode);
+    if ((!regular && !to_fifo) || (regular && ftruncate(f, 0)) ||
+        fcntl(f, F_SETFL, fcntl(f, F_GETFL) & ~O_NONBLOCK)) {
+        trace_log("cannot use the trace path %s: %s; tracing is off", path,
+                  regular || to_fifo ? strerror(errno) : "not a regular file");
+        close(f);
+        return -1;
+    }
+    return f;
+}
+
 /* Opens this process's trace file and queues its header; false when tracing is off. */
 static bool open_file(const struct vs_driver *drv)
 {
@@ -223,11 +264,9 @@ static bool open_file(const struct vs_driver *drv)
             snprintf(path, sizeof path, "%s", base_path);
         else
             snprintf(path, sizeof path, "%s.%d", base_path, (int)getpid());
-        int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int f = open_output(path);
         char *header = f >= 0 ? vs_trace_header(drv, (int)getpid(), (int)getppid()) : NULL;
-        if (f < 0) {
-            trace_log("cannot open the trace file %s: %s; tracing is off", path, strerror(errno));
-        } else if (!header) {
+        if (f >= 0 && !header) {
             trace_log("out of memory writing the trace header of %s; tracing is off", path);
             close(f);
             f = -1;
@@ -262,7 +301,8 @@ static bool open_file(const struct vs_driver *drv)
 
 void vs_trace_configure(const char *path, bool stacks, const struct vs_driver *drv)
 {
-    base_path = strdup(path);
+    to_fifo = !strncmp(path, "fifo:", 5);
+    base_path = strdup(to_fifo ? path + 5 : path);
     if (!base_path)
         return;
     with_stacks = stacks;

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kernels/checked.h"
+
 #define MAX_HEADER (100u << 20)
 
 const char *vs_shape_str(const int64_t *shape, int ndim, char *buf, size_t len)
@@ -68,26 +70,30 @@ static int parse_tensor(struct vs_st_file *f, const char *name, json_t *v, struc
     if (t->ndim > VS_ST_MAX_DIMS)
         return vs_err_set(err, "%s: tensor '%s' has %d dimensions (at most %d supported)",
                           f->path, name, t->ndim, VS_ST_MAX_DIMS);
-    t->numel = 1;
     for (int i = 0; i < t->ndim; i++) {
         json_t *d = json_array_get(shape, (size_t)i);
         if (!json_is_integer(d) || json_integer_value(d) < 0)
             return vs_err_set(err, "%s: bad header: tensor '%s' has a bad shape", f->path, name);
         t->shape[i] = json_integer_value(d);
-        t->numel *= (size_t)t->shape[i];
     }
+    char shape_text[160];
+    vs_shape_str(t->shape, t->ndim, shape_text, sizeof shape_text);
+    size_t need;
+    if (!vs_shape_numel(t->shape, t->ndim, &t->numel) || !vs_mul_size(t->numel, elsize, &need))
+        return vs_err_set(err, "%s: bad header: tensor '%s' has shape %s, too large (each "
+                          "dimension at most %d, %s bytes in all at most %zu)", f->path, name,
+                          shape_text, VS_DIM_MAX, t->dtype_name, SIZE_MAX);
     json_t *b = json_array_get(offs, 0), *e = json_array_get(offs, 1);
     if (!json_is_integer(b) || !json_is_integer(e) || json_integer_value(b) < 0 ||
         json_integer_value(e) < json_integer_value(b))
         return vs_err_set(err, "%s: bad header: tensor '%s' has bad data_offsets", f->path, name);
     t->offset = (size_t)json_integer_value(b);
     t->nbytes = (size_t)(json_integer_value(e) - json_integer_value(b));
-    if (t->nbytes != t->numel * elsize)
+    if (t->nbytes != need)
         return vs_err_set(err,
                           "%s: bad header: tensor '%s' spans %zu bytes but %s %s needs %zu",
-                          f->path, name, t->nbytes, t->dtype_name,
-                          vs_shape_str(t->shape, t->ndim, (char[128]){0}, 128),
-                          t->numel * elsize);
+                          f->path, name, t->nbytes, t->dtype_name, shape_text, need);
+    /* end = the JSON's end offset, an int64, so the sum cannot wrap */
     if (t->offset + t->nbytes > f->data_len)
         return vs_err_set(err,
                           "%s: truncated file: tensor '%s' ends at byte %zu of the data area, "
@@ -112,6 +118,10 @@ static int parse_header(struct vs_st_file *f, const char *text, size_t len, stru
     f->tensors = calloc(n + 1, sizeof *f->tensors);
     f->meta_keys = calloc(n ? n : 1, sizeof *f->meta_keys);
     f->meta_vals = calloc(n ? n : 1, sizeof *f->meta_vals);
+    if (!f->tensors || !f->meta_keys || !f->meta_vals) {
+        rc = vs_err_set(err, "%s: out of memory reading a header of %zu entries", f->path, n);
+        goto out;
+    }
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v) {
@@ -123,6 +133,10 @@ static int parse_header(struct vs_st_file *f, const char *text, size_t len, stru
             free(f->meta_vals);
             f->meta_keys = calloc(mn ? mn : 1, sizeof *f->meta_keys);
             f->meta_vals = calloc(mn ? mn : 1, sizeof *f->meta_vals);
+            if (!f->meta_keys || !f->meta_vals) {
+                rc = vs_err_set(err, "%s: out of memory reading __metadata__", f->path);
+                goto out;
+            }
             json_object_foreach(v, mk, mv) {
                 if (!json_is_string(mv))
                     continue;
@@ -149,13 +163,19 @@ int vs_st_open(struct vs_st_file *f, const char *path, struct vs_err *err)
 {
     memset(f, 0, sizeof *f);
     f->path = strdup(path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO is refused below instead of waiting for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         vs_err_set(err, "%s: cannot open: %s", path, strerror(errno));
         goto fail;
     }
     struct stat st;
-    if (fstat(fd, &st) < 0 || st.st_size < 8) {
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        vs_err_set(err, "%s: not a regular file", path);
+        goto fail;
+    }
+    if (st.st_size < 8) {
         close(fd);
         vs_err_set(err, "%s: truncated file: %lld bytes, not even the 8-byte header length",
                    path, (long long)st.st_size);

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "policy/file.h"
 #include "policy/internal.h"
 #include "policy/parsed.h"
 
@@ -30,29 +32,32 @@ static struct vs_policy *policy_new(const struct vs_parsed *p)
     return pol;
 }
 
-/* Interns a list's names. Returns false when the registry is full or memory runs out. */
-static bool intern_list(struct vs_names *names, const struct vs_list *l, uint32_t **out,
-                        struct vs_name_list *pub)
+/* Interns a list's names, each once. listed[id] (VS_NAMES_CAPACITY + 1 entries) is all zero on
+ * entry and on return. Returns false when the registry is full or memory runs out. */
+static bool intern_list(struct vs_names *names, const struct vs_list *l, uint8_t *listed,
+                        uint32_t **out, struct vs_name_list *pub)
 {
     *out = calloc(l->n ? l->n : 1, sizeof **out);
     if (!*out)
         return false;
     size_t n = 0;
-    for (size_t i = 0; i < l->n; i++) {
+    bool ok = true;
+    for (size_t i = 0; ok && i < l->n; i++) {
         uint32_t id = vs_names_intern(names, l->v[i].text);
-        if (!id)
-            return false;
-        bool dup = false;
-        for (size_t j = 0; j < n; j++)
-            dup |= (*out)[j] == id;
-        if (!dup)
+        ok = id != 0;
+        if (ok && !listed[id]) {
+            listed[id] = 1;
             (*out)[n++] = id;
+        }
     }
+    for (size_t i = 0; i < n; i++)
+        listed[(*out)[i]] = 0;
     *pub = (struct vs_name_list){*out, n};
-    return true;
+    return ok;
 }
 
-static bool build_rule(struct vs_policy *pol, struct vs_rule *r, const struct vs_section *s)
+static bool build_rule(struct vs_policy *pol, struct vs_rule *r, const struct vs_section *s,
+                       uint8_t *listed)
 {
     struct vs_policy_rule *pub = &r->pub;
     pub->kind = s->kind;
@@ -75,31 +80,39 @@ static bool build_rule(struct vs_policy *pol, struct vs_rule *r, const struct vs
     }
     pub->match = (const char *const *)r->match_text;
     pol->has_matches |= s->match.n > 0;
-    return intern_list(pol->names, &s->evict, &r->evict, &pub->evict) &&
-           intern_list(pol->names, &s->prefetch, &r->prefetch, &pub->prefetch);
+    return intern_list(pol->names, &s->evict, listed, &r->evict, &pub->evict) &&
+           intern_list(pol->names, &s->prefetch, listed, &r->prefetch, &pub->prefetch);
 }
 
-/* Insertion sorts: stable, and a file has few sections and diagnostics. */
+static int by_name_id(const void *a, const void *b, void *rules)
+{
+    const struct vs_rule *r = rules;
+    uint32_t x = r[*(const size_t *)a].pub.name, y = r[*(const size_t *)b].pub.name;
+    return (x > y) - (x < y);
+}
+
+/* Names are unique in a policy, so the order is total. */
 static void sort_by_name(struct vs_policy *pol)
 {
-    for (size_t i = 1; i < pol->n_rules; i++) {
-        size_t idx = pol->by_name[i], j = i;
-        for (; j > 0 && pol->rules[pol->by_name[j - 1]].pub.name > pol->rules[idx].pub.name; j--)
-            pol->by_name[j] = pol->by_name[j - 1];
-        pol->by_name[j] = idx;
-    }
+    qsort_r(pol->by_name, pol->n_rules, sizeof *pol->by_name, by_name_id, pol->rules);
+}
+
+static int by_line_then_order(const void *a, const void *b)
+{
+    const struct vs_policy_diag *x = a, *y = b;
+    if (x->line != y->line)
+        return (x->line > y->line) - (x->line < y->line);
+    return (x->order > y->order) - (x->order < y->order);
 }
 
 /* Orders this file's diagnostics by line, keeping the order of those on one line. */
 static void sort_diags(struct vs_policy_diags *d, size_t from)
 {
-    for (size_t i = from + 1; i < d->n; i++) {
-        struct vs_policy_diag tmp = d->v[i];
-        size_t j = i;
-        for (; j > from && d->v[j - 1].line > tmp.line; j--)
-            d->v[j] = d->v[j - 1];
-        d->v[j] = tmp;
-    }
+    if (d->n <= from)
+        return; /* d->v may be NULL */
+    for (size_t i = from; i < d->n; i++)
+        d->v[i].order = i;
+    qsort(d->v + from, d->n - from, sizeof *d->v, by_line_then_order);
 }
 
 struct vs_policy *vs_policy_parse(const char *text, size_t len, const char *filename,
@@ -114,11 +127,12 @@ struct vs_policy *vs_policy_parse(const char *text, size_t len, const char *file
     struct vs_policy *pol = NULL;
     if (d->errors == errors) {
         pol = policy_new(&p);
-        bool ok = pol != NULL;
+        uint8_t *listed = calloc(VS_NAMES_CAPACITY + 1, 1);
+        bool ok = pol && listed;
         if (ok) {
             pol->names = names;
             for (size_t i = 0; ok && i < p.n_sects; i++) {
-                ok = build_rule(pol, &pol->rules[i], &p.sects[i]);
+                ok = build_rule(pol, &pol->rules[i], &p.sects[i], listed);
                 pol->n_rules = i + 1;
                 pol->by_name[i] = i;
             }
@@ -132,6 +146,7 @@ struct vs_policy *vs_policy_parse(const char *text, size_t len, const char *file
         } else {
             sort_by_name(pol);
         }
+        free(listed);
     }
     sort_diags(d, first);
     vs_parsed_free(&p);
@@ -142,10 +157,16 @@ struct vs_policy *vs_policy_parse(const char *text, size_t len, const char *file
 struct vs_policy *vs_policy_load(const char *path, struct vs_names *names,
                                  struct vs_policy_diags *diags)
 {
-    FILE *f = fopen(path, "rb");
+    char why[128];
+    int fd = vs_open_regular(path, why, sizeof why);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
-        vs_diag_add(diags, VS_DIAG_ERROR, path, 0, NULL, NULL, "cannot open: %s",
-                    strerror(errno));
+        if (fd >= 0) {
+            snprintf(why, sizeof why, "%s", strerror(errno));
+            close(fd);
+        }
+        vs_diag_add(diags, VS_DIAG_ERROR, path, 0, NULL, NULL, fd == -2 ? "%s" : "cannot open: %s",
+                    why);
         return NULL;
     }
     char *buf = malloc(VS_POLICY_MAX_BYTES + 1);

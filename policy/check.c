@@ -15,12 +15,14 @@ static const char *kind_word(enum vs_rule_kind k)
 static void check_names(struct vs_parsed *p, struct vs_section *s, const struct vs_list *l,
                         const char *key, bool read_failed)
 {
+    struct vs_first *listed = NULL, *evicted = NULL;
+    bool oom = false;
+    if (l == &s->prefetch)
+        for (size_t j = 0; j < s->evict.n; j++)
+            vs_first_add(&evicted, s->evict.v[j].text, 0, s->evict.v[j].line, &oom);
     for (size_t i = 0; i < l->n; i++) {
         const struct vs_item *it = &l->v[i];
-        bool twice = false;
-        for (size_t j = 0; j < i; j++)
-            twice |= !strcmp(l->v[j].text, it->text);
-        if (twice) {
+        if (vs_first_add(&listed, it->text, 0, it->line, &oom)) {
             vs_diag_add(p->diags, VS_DIAG_WARNING, p->file, it->line, s->label, key,
                         "'%s' is listed twice", it->text);
             continue;
@@ -32,40 +34,34 @@ static void check_names(struct vs_parsed *p, struct vs_section *s, const struct 
                             kind_word(s->kind));
             continue;
         }
-        if (l == &s->prefetch)
-            for (size_t j = 0; j < s->evict.n; j++)
-                if (!strcmp(s->evict.v[j].text, it->text))
-                    vs_diag_add(p->diags, VS_DIAG_ERROR, p->file, it->line, s->label, key,
-                                "'%s' is both evicted (line %u) and prefetched", it->text,
-                                s->evict.v[j].line);
+        const struct vs_first *ev = vs_first_find(evicted, it->text);
+        if (ev)
+            vs_diag_add(p->diags, VS_DIAG_ERROR, p->file, it->line, s->label, key,
+                        "'%s' is both evicted (line %u) and prefetched", it->text, ev->line);
         if (!read_failed && !vs_parsed_find(p, it->text))
             vs_diag_add(p->diags, VS_DIAG_WARNING, p->file, it->line, s->label, key,
                         "'%s' is not defined in this file; it must be named at run time "
                         "(vramshim_stage_begin, vramshim_tag or vramshim ctl)",
                         it->text);
     }
+    vs_first_clear(&listed);
+    vs_first_clear(&evicted);
+    p->out_of_memory |= oom;
 }
 
-/* The first earlier section of the same kind with the same pattern text, if any. */
-static void check_shadowed(struct vs_parsed *p, size_t si)
+/* Warns for each pattern of section si that an earlier section of the same kind already has.
+ * patterns holds every pattern of the sections before si, by kind. */
+static void check_shadowed(struct vs_parsed *p, size_t si, struct vs_first **patterns)
 {
     struct vs_section *s = &p->sects[si];
     for (size_t i = 0; i < s->match.n; i++) {
         const struct vs_item *it = &s->match.v[i];
-        for (size_t j = 0; j < si; j++) {
-            const struct vs_section *o = &p->sects[j];
-            if (o->kind != s->kind)
-                continue;
-            size_t k;
-            for (k = 0; k < o->match.n && strcmp(o->match.v[k].text, it->text); k++)
-                ;
-            if (k < o->match.n) {
-                vs_diag_add(p->diags, VS_DIAG_WARNING, p->file, it->line, s->label, "match",
-                            "pattern '%s' is also in [%s] (line %u), which comes first and wins",
-                            it->text, o->label, o->match.v[k].line);
-                break;
-            }
-        }
+        const struct vs_first *o = vs_first_add(&patterns[s->kind], it->text, si, it->line,
+                                                &p->out_of_memory);
+        if (o && o->owner != si)
+            vs_diag_add(p->diags, VS_DIAG_WARNING, p->file, it->line, s->label, "match",
+                        "pattern '%s' is also in [%s] (line %u), which comes first and wins",
+                        it->text, p->sects[o->owner].label, o->line);
     }
 }
 
@@ -80,7 +76,8 @@ static void check_empty(struct vs_parsed *p, const struct vs_section *s, const s
 
 void vs_parsed_check(struct vs_parsed *p, bool read_failed)
 {
-    bool rules = false;
+    bool rules = false, oom_before = p->out_of_memory; /* the reader reported that one */
+    struct vs_first *patterns[2] = {NULL, NULL}; /* by enum vs_rule_kind */
     for (size_t i = 0; i < p->n_sects; i++) {
         struct vs_section *s = &p->sects[i];
         check_empty(p, s, &s->match, "match");
@@ -88,9 +85,13 @@ void vs_parsed_check(struct vs_parsed *p, bool read_failed)
         check_empty(p, s, &s->prefetch, "prefetch");
         check_names(p, s, &s->evict, "evict", read_failed);
         check_names(p, s, &s->prefetch, "prefetch", read_failed);
-        check_shadowed(p, i);
+        check_shadowed(p, i, patterns);
         rules |= s->evict.n || s->prefetch.n || s->headroom_line;
     }
+    vs_first_clear(&patterns[0]);
+    vs_first_clear(&patterns[1]);
+    if (p->out_of_memory && !oom_before)
+        vs_diag_add(p->diags, VS_DIAG_ERROR, p->file, 0, NULL, NULL, "out of memory");
     if (!p->eviction && rules)
         vs_diag_add(p->diags, VS_DIAG_WARNING, p->file, p->global_key_line[VS_G_EVICTION],
                     "global", "eviction",

@@ -21,6 +21,7 @@ struct vs_policy_diag {
     char key[64];             /* "" when the diagnostic is not about one key */
     char message[VS_DIAG_TEXT]; /* without the location */
     char text[VS_DIAG_TEXT * 2]; /* the whole line, as printed */
+    size_t order;             /* scratch for sorting by line stably */
 };
 
 struct vs_policy_diags {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "policy/diag.h"
+#include "policy/first.h"
 #include "policy/policy.h"
 
 struct vs_item {
@@ -39,6 +40,7 @@ struct vs_parsed {
     struct vs_policy_diags *diags;
     struct vs_section *sects;
     size_t n_sects, cap_sects;
+    struct vs_first *by_name; /* section names (owner: the section's index) */
     unsigned global_line;
     unsigned global_key_line[VS_G_COUNT];
     bool eviction, ctl;

@@ -335,6 +335,11 @@ static void begin_section(struct vs_reader *r, const char *head, size_t len)
         p->out_of_memory = true;
         return;
     }
+    vs_first_add(&p->by_name, s->name, p->n_sects, s->line, &p->out_of_memory);
+    if (p->out_of_memory) {
+        free(s->name);
+        return;
+    }
     snprintf(s->label, sizeof s->label, "%.63s", label);
     r->cur = (long)p->n_sects++;
 }
@@ -502,10 +507,8 @@ void vs_parsed_read(struct vs_parsed *p, const char *text, size_t len)
 
 const struct vs_section *vs_parsed_find(const struct vs_parsed *p, const char *name)
 {
-    for (size_t i = 0; i < p->n_sects; i++)
-        if (!strcmp(p->sects[i].name, name))
-            return &p->sects[i];
-    return NULL;
+    const struct vs_first *e = vs_first_find(p->by_name, name);
+    return e ? &p->sects[e->owner] : NULL;
 }
 
 static void list_free(struct vs_list *l)
@@ -523,6 +526,7 @@ void vs_parsed_free(struct vs_parsed *p)
         list_free(&p->sects[i].evict);
         list_free(&p->sects[i].prefetch);
     }
+    vs_first_clear(&p->by_name);
     free(p->sects);
     p->sects = NULL;
     p->n_sects = p->cap_sects = 0;

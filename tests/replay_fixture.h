@@ -152,4 +152,17 @@ static inline void fx_run_free(struct fx_run *r)
     free(r->err);
 }
 
+/* Expects `vramshim replay PATH --vram 1GiB` to fail with exit status 2, nothing on stdout and
+ * exactly "vramshim replay: PATH" MSG on stderr (MSG starts with ':'). */
+static inline void fx_expect_replay_refused(const char *path, const char *msg)
+{
+    struct fx_run r = fx_cli("replay %s --vram 1GiB", path);
+    char want[1024];
+    snprintf(want, sizeof want, "vramshim replay: %s%s\n", path, msg);
+    cr_expect_eq(r.status, 2, "exit status %d, stderr: %s", r.status, r.err);
+    cr_expect_str_eq(r.err, want);
+    cr_expect_str_empty(r.out);
+    fx_run_free(&r);
+}
+
 #endif

@@ -10,14 +10,9 @@ TestSuite(trace_json, .fini = fx_cleanup);
 /* Expects `replay PATH` to fail on input with exactly "vramshim replay: PATH:MSG". */
 static void expect_refused(const char *name, const char *text, const char *msg)
 {
-    char *path = fx_write(name, text);
-    struct fx_run r = fx_cli("replay %s --vram 1GiB", path);
-    char want[1024];
-    snprintf(want, sizeof want, "vramshim replay: %s:%s\n", path, msg);
-    cr_expect_eq(r.status, 2, "exit status %d, stderr: %s", r.status, r.err);
-    cr_expect_str_eq(r.err, want);
-    cr_expect_str_empty(r.out);
-    fx_run_free(&r);
+    char *path = fx_write(name, text), colon_msg[512];
+    snprintf(colon_msg, sizeof colon_msg, ":%s", msg);
+    fx_expect_replay_refused(path, colon_msg);
     free(path);
 }
 

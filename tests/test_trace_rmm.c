@@ -8,13 +8,9 @@ TestSuite(trace_rmm, .fini = fx_cleanup);
 
 static void expect_refused(const char *text, const char *msg)
 {
-    char *path = fx_write("bad.csv", text);
-    struct fx_run r = fx_cli("replay %s --vram 1GiB", path);
-    char want[1024];
-    snprintf(want, sizeof want, "vramshim replay: %s:%s\n", path, msg);
-    cr_expect_eq(r.status, 2, "exit status %d, stderr: %s", r.status, r.err);
-    cr_expect_str_eq(r.err, want);
-    fx_run_free(&r);
+    char *path = fx_write("bad.csv", text), colon_msg[512];
+    snprintf(colon_msg, sizeof colon_msg, ":%s", msg);
+    fx_expect_replay_refused(path, colon_msg);
     free(path);
 }
 

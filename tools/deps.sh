@@ -3,6 +3,8 @@
 # Called by `make deps`, and by `make test`/`make demo` the first time.
 set -eu
 PKGS="build-essential pkg-config uthash-dev libcriterion-dev libinih-dev libjansson-dev libspng-dev libmimalloc-dev valgrind python3"
+# `make fuzz` calls `tools/deps.sh fuzz`: libFuzzer comes with Debian's clang.
+[ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-14-dev"
 
 missing=""
 # chromium: the timeline tests open its pages in a headless browser; tmux: `vramshim top`'s test

@@ -5,7 +5,12 @@
  * frames NAME_<frame>.png), .y4m (video), .npy (raw float32 NCHW / NCTHW). Progress goes to
  * stderr; the last line states the plan, predicted and measured peak working memory and time.
  * Exit status: 0 success, 1 decode/file error, 2 usage error. */
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +19,7 @@
 
 #include "kernels/arch.h"
 #include "kernels/array_io.h"
+#include "kernels/checked.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cuda_libs.h"
 #include "kernels/image_out.h"
@@ -35,6 +41,25 @@ struct decode_args {
     size_t budget;
     int scaled, threads, plan_only;
 };
+
+/* Largest latent height, width or frame count: the decoder's output sizes (8x per side) and
+ * byte counts must stay far inside int and size_t. */
+#define VS_LATENT_SIDE_MAX 65536
+
+/* Largest --tile: a tile beyond the largest output side is the whole frame. */
+#define VS_TILE_MAX (8 * VS_LATENT_SIDE_MAX)
+
+/* A whole number from 1 to max, as typed (no sign, no trailing text). */
+static bool parse_count(const char *s, int max, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < 1 || v > max || !isdigit((unsigned char)*s))
+        return false;
+    *out = (int)v;
+    return true;
+}
 
 static void usage(FILE *f)
 {
@@ -123,8 +148,9 @@ static int parse_args(int argc, char **argv, struct decode_args *a)
             }
             break;
         case 't':
-            if (strcmp(optarg, "auto") && (a->tile_px = atoi(optarg)) < 1) {
-                fprintf(stderr, "decode: --tile '%s' is neither 'auto' nor a positive pixel count\n", optarg);
+            if (strcmp(optarg, "auto") && !parse_count(optarg, VS_TILE_MAX, &a->tile_px)) {
+                fprintf(stderr, "decode: --tile '%s' is neither 'auto' nor a pixel count from 1 "
+                        "to %d\n", optarg, VS_TILE_MAX);
                 return 2;
             }
             break;
@@ -142,7 +168,7 @@ static int parse_args(int argc, char **argv, struct decode_args *a)
                 return 2;
             break;
         case 'j':
-            if ((a->threads = atoi(optarg)) < 1) {
+            if (!parse_count(optarg, INT_MAX, &a->threads)) {
                 fprintf(stderr, "decode: --threads '%s' is not a positive number\n", optarg);
                 return 2;
             }
@@ -231,11 +257,24 @@ static int latent_dims(const struct vs_array *l, const char *path, int video, in
         return vs_err_set(err, "%s: latents have %d dimensions; expected %s", path, nd,
                           video ? "NCTHW (or CTHW)" : "NCHW (or CHW)");
     const int64_t *s = l->shape + (nd == want);
-    *B = nd == want ? (int)l->shape[0] : 1;
+    int64_t b = nd == want ? l->shape[0] : 1, t = video ? s[1] : 1;
+    int64_t hh = s[video ? 2 : 1], ww = s[video ? 3 : 2];
+    if (t < 1 || t > VS_LATENT_SIDE_MAX || hh < 1 || hh > VS_LATENT_SIDE_MAX || ww < 1 ||
+        ww > VS_LATENT_SIDE_MAX) {
+        char frames[48] = "";
+        if (video)
+            snprintf(frames, sizeof frames, "frames %" PRId64 ", ", t);
+        return vs_err_set(err, "%s: latent %sheight %" PRId64 " and width %" PRId64 ": each must be "
+                          "between 1 and %d", path, frames, hh, ww, VS_LATENT_SIDE_MAX);
+    }
+    if (b < 1)
+        return vs_err_set(err, "%s: batch of 0 latents: nothing to decode", path);
+    /* the readers bound every extent by VS_DIM_MAX, an int */
+    *B = (int)b;
     *C = (int)s[0];
-    *T = video ? (int)s[1] : 1;
-    *h = (int)s[video ? 2 : 1];
-    *w = (int)s[video ? 3 : 2];
+    *T = (int)t;
+    *h = (int)hh;
+    *w = (int)ww;
     return 0;
 }
 
@@ -299,8 +338,8 @@ static int decode_kl(const struct decode_args *a, struct vs_array *lat, struct v
         goto out;
     }
     int H = h * d.upscale, W = w * d.upscale;
-    size_t img = (size_t)3 * H * W;
-    if (!(imgs = malloc(img * B * sizeof *imgs))) {
+    size_t img = (size_t)3 * H * W, bytes;
+    if (!vs_mul3_size(img, (size_t)B, sizeof *imgs, &bytes) || !(imgs = malloc(bytes))) {
         vs_err_set(err, "out of memory for %d decoded images", B);
         goto out;
     }
@@ -404,7 +443,8 @@ static int decode_wan(const struct decode_args *a, struct vs_array *lat, struct 
         rc = 0;
         goto out;
     }
-    if (!(out = malloc((size_t)3 * T2 * h * S * w * S * sizeof *out))) {
+    size_t frame = (size_t)3 * h * S * w * S, bytes;
+    if (!vs_mul3_size(frame, (size_t)T2, sizeof *out, &bytes) || !(out = malloc(bytes))) {
         vs_err_set(err, "out of memory for %d decoded frames", T2);
         goto out;
     }

@@ -7,14 +7,18 @@
  * `vramshim policy match FILE (--trace TRACE | FRAME...)`: which stage and tag the policy gives
  * each frame, or each call site of a VRAMSHIM_TRACE file, so patterns can be tried before a
  * run. Exit status: 0, 1 when FILE or TRACE cannot be used, 2 bad usage. */
+#include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "policy/file.h"
 #include "policy/policy.h"
 #include "tools/cli/commands.h"
+#include "tools/trace/tracefile.h"
 #include "tools/trace/units.h"
 
 static void vs_policy_usage(FILE *out)
@@ -276,9 +280,14 @@ static void vs_print_unused(const struct vs_policy *p,
 static int vs_match_trace(const struct vs_policy *p, const struct vs_names *names,
                           const char *path)
 {
-    FILE *f = fopen(path, "r");
+    char why[128], err[1024];
+    int fd = vs_open_regular(path, why, sizeof why);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (!f) {
-        fprintf(stderr, "vramshim policy match: cannot open %s\n", path);
+        fprintf(stderr, "vramshim policy match: cannot open %s: %s\n", path,
+                fd >= 0 ? strerror(errno) : why);
+        if (fd >= 0)
+            close(fd);
         return 1;
     }
     size_t n_patterns = 0;
@@ -290,11 +299,14 @@ static int vs_match_trace(const struct vs_policy *p, const struct vs_names *name
         fprintf(stderr, "vramshim policy match: out of memory\n");
         return 1;
     }
-    char *line = NULL;
-    size_t cap = 0, sites = 0;
+    /* the trace reader's bounded lines; only the path of the trace is used */
+    struct vs_tracefile t = {.path = (char *)path};
+    struct vs_tracefile_lines in = {0};
+    size_t sites = 0;
+    int got;
     char *workload = NULL; /* the header's "workload": a generated trace */
-    while (getline(&line, &cap, f) > 0) {
-        json_t *o = json_loads(line, 0, NULL);
+    while ((got = vs_tracefile_next_line(&t, f, &in, err, sizeof err)) > 0) {
+        json_t *o = json_loads(in.buf, 0, NULL);
         const char *w = json_string_value(json_object_get(o, "workload"));
         if (w && json_object_get(o, "vramshim_trace") && !workload)
             workload = strdup(w);
@@ -319,8 +331,14 @@ static int vs_match_trace(const struct vs_policy *p, const struct vs_names *name
         }
         json_decref(o);
     }
-    free(line);
+    free(in.buf);
     fclose(f);
+    if (got < 0) {
+        fprintf(stderr, "vramshim policy match: %s\n", err);
+        free(workload);
+        free(hit);
+        return 1;
+    }
     if (!sites && workload)
         printf("%s: no call sites: it is the generated workload %s, which has none; match against "
                "a trace recorded with VRAMSHIM_TRACE\n",

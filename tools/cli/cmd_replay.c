@@ -149,13 +149,25 @@ int vs_cmd_replay(int argc, char **argv)
         }
     }
     if (!path || !vram_text) {
+        fprintf(stderr, "vramshim replay: %s\n\n",
+                !path ? "no TRACE given" : "--vram is missing: give the device size to simulate, "
+                                           "e.g. --vram 12GiB");
         vs_replay_usage(stderr);
         return 2;
     }
-    uint64_t vram;
-    if (vs_policy_size_parse(vram_text, &vram) != VS_SIZE_OK || vram == 0) {
+    uint64_t vram = 0;
+    enum vs_size_status st = vs_policy_size_parse(vram_text, &vram);
+    if (st == VS_SIZE_BAD) {
         fprintf(stderr, "vramshim replay: --vram '%s' is not a size (e.g. 12GiB, 512MiB, "
                         "4294967296)\n", vram_text);
+        return 2;
+    }
+    if (st == VS_SIZE_TOO_LARGE || vram < VS_REPLAY_VRAM_MIN || vram > VS_REPLAY_VRAM_MAX) {
+        char lo[32], hi[32];
+        fprintf(stderr, "vramshim replay: --vram '%s' is out of range: the simulated device "
+                        "holds from %s to %s\n", vram_text,
+                vs_size_format(VS_REPLAY_VRAM_MIN, lo, sizeof lo),
+                vs_size_format(VS_REPLAY_VRAM_MAX, hi, sizeof hi));
         return 2;
     }
     struct vs_names *names = vs_names_create();

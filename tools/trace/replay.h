@@ -20,6 +20,11 @@
 
 enum vs_replay_mode { VS_REPLAY_ARENA, VS_REPLAY_PASSTHROUGH };
 
+/* Device sizes a replay simulates: simcuda needs 2 MiB (one granule); the arena keeps host
+ * bookkeeping per granule of twice the device, so 1 TiB (above any GPU made) bounds it. */
+#define VS_REPLAY_VRAM_MIN (2ull << 20)
+#define VS_REPLAY_VRAM_MAX (1ull << 40)
+
 struct vs_replay_result {
     bool ran;                     /* false: the replay could not start; message says why */
     bool fits;                    /* every event succeeded */

@@ -67,8 +67,9 @@ static int vs_ar_open(struct vs_simcuda *sim, void **state, char *err, size_t er
     CUresult r = vs_arena_create(&sim->drv, sim->dev, sim->ctx, &opt, &a);
     if (r != CUDA_SUCCESS) {
         char name[64];
-        snprintf(err, errlen, "creating the arena failed: %s",
-                 vs_simcuda_error_name(sim, r, name, sizeof name));
+        snprintf(err, errlen, "creating the arena failed: %s%s%s",
+                 vs_simcuda_error_name(sim, r, name, sizeof name),
+                 vs_arena_log_line[0] ? ": " : "", vs_arena_log_line);
         return -1;
     }
     vs_arena_sim = sim;

@@ -6,8 +6,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uthash.h>
 
+#include "policy/file.h"
 #include "tools/trace/units.h"
 
 struct vs_tracefile_string {
@@ -113,6 +115,46 @@ int vs_tracefile_add(struct vs_tracefile *trace, struct vs_tracefile_event *ev, 
     return 0;
 }
 
+int vs_tracefile_next_line(const struct vs_tracefile *trace, FILE *fp,
+                           struct vs_tracefile_lines *lines, char *err, size_t errlen)
+{
+    size_t len = 0;
+    int c;
+    lines->line++;
+    while ((c = getc_unlocked(fp)) != EOF && c != '\n') {
+        if (!c)
+            return vs_tracefile_error(trace, lines->line, err, errlen,
+                                      "NUL byte at column %zu: a binary file, not a trace",
+                                      len + 1);
+        if (len == VS_TRACE_LINE_MAX)
+            return vs_tracefile_error(trace, lines->line, err, errlen,
+                                      "line longer than %u bytes, the limit for one trace event",
+                                      VS_TRACE_LINE_MAX);
+        if (len + 1 >= lines->cap) {
+            size_t cap = lines->cap ? 2 * lines->cap : 4096;
+            if (cap > VS_TRACE_LINE_MAX + 1)
+                cap = VS_TRACE_LINE_MAX + 1;
+            char *grown = realloc(lines->buf, cap);
+            if (!grown)
+                return vs_tracefile_error(trace, lines->line, err, errlen, "out of memory");
+            lines->buf = grown;
+            lines->cap = cap;
+        }
+        lines->buf[len++] = (char)c;
+    }
+    if (ferror(fp))
+        return vs_tracefile_error(trace, lines->line, err, errlen, "read error: %s",
+                                  strerror(errno));
+    if (c == EOF && !len) {
+        lines->line--;
+        return 0;
+    }
+    if (!lines->buf && !(lines->buf = malloc(lines->cap = 4096)))
+        return vs_tracefile_error(trace, lines->line, err, errlen, "out of memory");
+    lines->buf[len] = '\0';
+    return 1;
+}
+
 static void vs_live_clear(struct vs_tracefile *trace)
 {
     struct vs_tracefile_live *e, *tmp;
@@ -141,9 +183,13 @@ void vs_tracefile_free(struct vs_tracefile *trace)
 int vs_tracefile_read(const char *path, struct vs_tracefile *trace, char *err, size_t errlen)
 {
     memset(trace, 0, sizeof *trace);
-    FILE *fp = fopen(path, "r");
+    char why[128];
+    int fd = vs_open_regular(path, why, sizeof why);
+    FILE *fp = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (!fp) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: %s", path, fd >= 0 ? strerror(errno) : why);
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
     trace->path = strdup(path);

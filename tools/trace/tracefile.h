@@ -97,6 +97,24 @@ int vs_tracefile_add(struct vs_tracefile *trace, struct vs_tracefile_event *ev, 
 int vs_tracefile_error(const struct vs_tracefile *trace, unsigned line, char *err, size_t errlen,
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* Longest line a trace may hold: far above any event the shim writes (a site line with a deep
+ * stack is a few KiB), small enough that a file without newlines fails at once, in bounded
+ * memory. */
+#define VS_TRACE_LINE_MAX (1u << 20)
+
+/* A reader's current line: buf (grown up to VS_TRACE_LINE_MAX + 1 bytes) and its 1-based number. */
+struct vs_tracefile_lines {
+    char *buf;
+    size_t cap;
+    unsigned line;
+};
+
+/* Reads the next line of fp into lines->buf (newline removed, NUL-terminated) and counts it.
+ * Returns 1, 0 at end of file, or -1 with "PATH:LINE: ..." in err: a line longer than
+ * VS_TRACE_LINE_MAX, a NUL byte (a binary file), a read error, out of memory. */
+int vs_tracefile_next_line(const struct vs_tracefile *trace, FILE *fp,
+                           struct vs_tracefile_lines *lines, char *err, size_t errlen);
+
 /* Readers of each format: fp is positioned at the start of the file. */
 int vs_tracefile_read_json(struct vs_tracefile *trace, FILE *fp, char *err, size_t errlen);
 int vs_tracefile_read_rmm(struct vs_tracefile *trace, FILE *fp, char *err, size_t errlen);

@@ -206,12 +206,16 @@ static int vs_json_event(const struct vs_json_line *l, json_t *obj)
 int vs_tracefile_read_json(struct vs_tracefile *trace, FILE *fp, char *err, size_t errlen)
 {
     struct vs_json_line l = {.trace = trace, .err = err, .errlen = errlen};
-    char *buf = NULL;
-    size_t cap = 0;
-    int rc = 0;
-    while (!rc && getline(&buf, &cap, fp) >= 0) {
-        l.line++;
-        if (buf[strspn(buf, " \t\r\n")] == '\0')
+    struct vs_tracefile_lines in = {0};
+    int rc = 0, got;
+    while (!rc && (got = vs_tracefile_next_line(trace, fp, &in, err, errlen)) != 0) {
+        if (got < 0) {
+            rc = -1;
+            break;
+        }
+        l.line = in.line;
+        char *buf = in.buf;
+        if (buf[strspn(buf, " \t\r")] == '\0')
             continue;
         json_error_t jerr;
         json_t *obj = json_loads(buf, 0, &jerr);
@@ -227,6 +231,6 @@ int vs_tracefile_read_json(struct vs_tracefile *trace, FILE *fp, char *err, size
             rc = vs_json_event(&l, obj);
         json_decref(obj);
     }
-    free(buf);
+    free(in.buf);
     return rc;
 }

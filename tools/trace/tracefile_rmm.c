@@ -117,25 +117,23 @@ static int vs_rmm_row(struct vs_tracefile *trace, unsigned line, char *text, cha
 
 int vs_tracefile_read_rmm(struct vs_tracefile *trace, FILE *fp, char *err, size_t errlen)
 {
-    char *buf = NULL;
-    size_t cap = 0;
-    unsigned line = 0;
-    int rc = 0;
+    struct vs_tracefile_lines in = {0};
+    int rc = 0, got;
     trace->format = VS_TF_RMM;
-    while (!rc && getline(&buf, &cap, fp) >= 0) {
-        line++;
-        if (line == 1) {
-            buf[strcspn(buf, "\r\n")] = '\0';
+    while (!rc && (got = vs_tracefile_next_line(trace, fp, &in, err, errlen)) != 0) {
+        char *buf = in.buf;
+        if (got < 0) {
+            rc = -1;
+        } else if (in.line == 1) {
+            buf[strcspn(buf, "\r")] = '\0';
             if (strcmp(buf, VS_RMM_HEADER))
                 rc = vs_tracefile_error(trace, 1, err, errlen,
                                  "neither a vramshim trace (JSON Lines) nor an RMM CSV log "
                                  "(header " VS_RMM_HEADER ")");
-            continue;
+        } else if (buf[strspn(buf, " \t\r")] != '\0') {
+            rc = vs_rmm_row(trace, in.line, buf, err, errlen);
         }
-        if (buf[strspn(buf, " \t\r\n")] == '\0')
-            continue;
-        rc = vs_rmm_row(trace, line, buf, err, errlen);
     }
-    free(buf);
+    free(in.buf);
     return rc;
 }
