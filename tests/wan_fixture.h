@@ -1,7 +1,8 @@
-/* Test fixture for the Wan decoder tests: a Wan 2.1-shaped decoder of any width, with generator
- * v1 weights (tests/golden_weights.h), written as a diffusers-style safetensors file and loaded
- * through the normal loader. dims follow diffusers' WanDecoder3d: [4b, 4b, 4b, 2b, b] for
- * base_dim b, dim_mult [1, 2, 4, 4], two temporal upsamplers then one spatial one. */
+/* Test fixture for the Wan decoder tests: a Wan 2.1- or 2.2-shaped decoder of any width, with
+ * generator v1 weights (tests/golden_weights.h), written as a diffusers-style safetensors file
+ * and loaded through the normal loader. dims follow diffusers' WanDecoder3d: [4b, 4b, 4b, 2b, b]
+ * for base_dim b, dim_mult [1, 2, 4, 4], two temporal upsamplers then one spatial one; Wan 2.2
+ * (is_residual, patch_size 2) keeps each block's input width and ends in 12 channels. */
 #ifndef VS_TESTS_WAN_FIXTURE_H
 #define VS_TESTS_WAN_FIXTURE_H
 
@@ -51,9 +52,11 @@ static inline void wf_res(json_t *man, const char *prefix, int in, int out)
     }
 }
 
-/* Manifest {name: shape} of the decoder part, diffusers names. Caller json_decref's it. */
-static inline json_t *wf_manifest(int base, int z)
+/* Manifest {name: shape} of the decoder part, diffusers names, version 21 or 22. Caller
+ * json_decref's it. */
+static inline json_t *wf_manifest_v(int base, int z, int version)
 {
+    const int v22 = version == 22;
     json_t *man = json_object();
     const int dims[5] = {4 * base, 4 * base, 4 * base, 2 * base, base};
     char name[96];
@@ -65,23 +68,29 @@ static inline json_t *wf_manifest(int base, int z)
     wf_conv(man, "decoder.mid_block.attentions.0.proj", dims[0], dims[0], 0, 1);
     wf_res(man, "decoder.mid_block.resnets.1", dims[0], dims[0]);
     for (int i = 0; i < 4; i++) {
-        int in = i == 0 ? dims[0] : dims[i] / 2, out = dims[i + 1];
+        int in = i == 0 || v22 ? dims[i] : dims[i] / 2, out = dims[i + 1];
         for (int j = 0; j < 3; j++) {
             snprintf(name, sizeof name, "decoder.up_blocks.%d.resnets.%d", i, j);
             wf_res(man, name, j == 0 ? in : out, out);
         }
+        const char *up = v22 ? "upsampler" : "upsamplers.0";
         if (i < 3) {
-            snprintf(name, sizeof name, "decoder.up_blocks.%d.upsamplers.0.resample.1", i);
-            wf_conv(man, name, out / 2, out, 0, 3);
+            snprintf(name, sizeof name, "decoder.up_blocks.%d.%s.resample.1", i, up);
+            wf_conv(man, name, v22 ? out : out / 2, out, 0, 3);
         }
         if (i < 2) {
-            snprintf(name, sizeof name, "decoder.up_blocks.%d.upsamplers.0.time_conv", i);
+            snprintf(name, sizeof name, "decoder.up_blocks.%d.%s.time_conv", i, up);
             wf_conv(man, name, 2 * out, out, 3, 1);
         }
     }
     wf_tensor(man, "decoder.norm_out.gamma", 4, base, 1, 1, 1, 0);
-    wf_conv(man, "decoder.conv_out", 3, base, 3, 3);
+    wf_conv(man, "decoder.conv_out", v22 ? 12 : 3, base, 3, 3);
     return man;
+}
+
+static inline json_t *wf_manifest(int base, int z)
+{
+    return wf_manifest_v(base, z, 21);
 }
 
 /* Writes the manifest's generated weights to a temporary file; returns its path (static). */
@@ -98,10 +107,10 @@ static inline const char *wf_write(json_t *man)
     return path;
 }
 
-/* A loaded decoder of base width `base` and z latent channels. */
-static inline struct vs_wan_model *wf_model(int base, int z)
+/* A loaded decoder of base width `base`, z latent channels and version 21 or 22. */
+static inline struct vs_wan_model *wf_model_v(int base, int z, int version)
 {
-    json_t *man = wf_manifest(base, z);
+    json_t *man = wf_manifest_v(base, z, version);
     const char *path = wf_write(man);
     json_decref(man);
     struct vs_wan_model *m;
@@ -110,6 +119,11 @@ static inline struct vs_wan_model *wf_model(int base, int z)
     unlink(path);
     cr_assert_eq(rc, 0, "%s", err.msg);
     return m;
+}
+
+static inline struct vs_wan_model *wf_model(int base, int z)
+{
+    return wf_model_v(base, z, 21);
 }
 
 /* Deterministic latents in [-2, 2). */
