@@ -68,6 +68,11 @@ void vs_wan_free(struct vs_wan_model *model)
     free(model);
 }
 
+int vs_wan_version(const struct vs_wan_model *model)
+{
+    return model->version;
+}
+
 int vs_wan_latent_channels(const struct vs_wan_model *model)
 {
     return model->z_dim;
