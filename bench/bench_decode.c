@@ -6,8 +6,9 @@
  *  - Wan 2.1 (tests/golden/wan_small weights): spatially tiled against one tile;
  *  - Wan 2.2 (tests/golden/wan22_small weights): exact tiled against one tile (time, working
  *    memory, bit-identical output), and the planner's predicted peak for the real decoder
- *    (TI2V-5B widths, tests/golden/wan22_full's manifest) at 1280x704x121 under budgets of 2, 4
- *    and 8 GiB: feasible or not, tile grid, halo overhead (a dry run: nothing is computed).
+ *    (TI2V-5B widths, tests/golden/wan22_full's manifest) at 1280x704x121 (and Ovi's 720x720x121)
+ *    under budgets of 2, 4 and 8 GiB: feasible or not, tile grid, halo overhead (a dry run:
+ *    nothing is computed).
  * Figures are ratios against the monolithic decode measured here. */
 #include <math.h>
 #include <stdio.h>
@@ -242,13 +243,9 @@ static int real_wan22(struct vs_wan_model **m)
     return rc ? -1 : 0;
 }
 
-static int bench_wan22_real_plan(void)
+static void wan22_real_plan(const struct vs_wan_model *m, int W, int H, int frames)
 {
-    struct vs_wan_model *m;
-    if (real_wan22(&m))
-        return -1;
-    const int S = vs_wan_spatial_scale(m), W = 1280, H = 704, frames = 121;
-    const int T = 1 + (frames - 1) / 4, h = H / S, w = W / S;
+    const int S = vs_wan_spatial_scale(m), T = 1 + (frames - 1) / 4, h = H / S, w = W / S;
     printf("Wan 2.2 real decoder (z %d, 16x, TI2V-5B widths), %dx%dx%d (latent %dx%dx%d), "
            "predicted peak working memory (fp32, outputs excluded):\n", vs_wan_latent_channels(m),
            W, H, frames, T, h, w);
@@ -257,9 +254,7 @@ static int bench_wan22_real_plan(void)
         struct vs_wan_opts opts = {.budget = budgets[k]};
         struct vs_wan_plan plan;
         struct vs_err err;
-        double t0 = now_s();
         int rc = vs_wan_plan(m, T, h, w, &opts, &plan, &err);
-        double t = now_s() - t0;
         if (k == 0)
             printf("  no budget (one tile): %.2f GiB predicted\n",
                    (double)plan.predicted_peak / (double)gib);
@@ -267,10 +262,20 @@ static int bench_wan22_real_plan(void)
             printf("  budget %zu GiB: not feasible: %s\n", budgets[k] / gib, err.msg);
         else
             printf("  budget %zu GiB: feasible, %dx%d tiles of %dx%d px, halo %d px, overhead "
-                   "%.2fx, predicted %.2f GiB (planned in %.2f s)\n", budgets[k] / gib,
-                   plan.tiles_x, plan.tiles_y, plan.tile_w, plan.tile_h, plan.halo * S,
-                   plan.halo_overhead, (double)plan.predicted_peak / (double)gib, t);
+                   "%.2fx, predicted %.2f GiB\n", budgets[k] / gib, plan.tiles_x, plan.tiles_y,
+                   plan.tile_w, plan.tile_h, plan.halo * S, plan.halo_overhead,
+                   (double)plan.predicted_peak / (double)gib);
     }
+}
+
+/* TI2V-5B's default 1280x704x121, and Ovi's 720x720x121. */
+static int bench_wan22_real_plan(void)
+{
+    struct vs_wan_model *m;
+    if (real_wan22(&m))
+        return -1;
+    wan22_real_plan(m, 1280, 704, 121);
+    wan22_real_plan(m, 720, 720, 121);
     vs_wan_free(m);
     return 0;
 }
