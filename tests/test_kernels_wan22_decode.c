@@ -14,43 +14,28 @@
 
 enum { BASE = 4, Z = 8, T = 3, LH = 3, LW = 5 };
 
-static struct vs_wan_model *g_model;
-static float *g_latents, *g_ref;
-static size_t g_out_n;
-static struct vs_wan_stats g_ref_stats;
+static struct wf_case g_case;
 
 static float *decode(int tile, size_t budget, struct vs_wan_stats *stats)
 {
-    float *out = malloc(g_out_n * sizeof *out);
-    cr_assert(out);
-    struct vs_wan_opts opts = {.tile = tile, .budget = budget};
-    struct vs_err err = {{0}};
-    cr_assert_eq(vs_wan_decode(g_model, g_latents, T, LH, LW, &opts, out, stats, &err), 0, "%s",
-                 err.msg);
-    return out;
+    return wf_decode(&g_case, tile, budget, stats);
 }
 
 static void setup(void)
 {
-    g_model = wf_model_v(BASE, Z, 22);
-    g_latents = wf_latents((size_t)Z * T * LH * LW, 11);
-    int scale = vs_wan_spatial_scale(g_model);
-    g_out_n = (size_t)3 * vs_wan_out_frames(g_model, T) * LH * scale * LW * scale;
-    g_ref = decode(0, 0, &g_ref_stats);
+    wf_case_open(&g_case, BASE, Z, 22, T, LH, LW, 11);
 }
 
 static void teardown(void)
 {
-    free(g_ref);
-    free(g_latents);
-    vs_wan_free(g_model);
+    wf_case_close(&g_case);
 }
 
 TestSuite(wan22_decode, .init = setup, .fini = teardown);
 
 Test(wan22_decode, architecture_and_shape)
 {
-    const struct vs_wan_model *m = g_model;
+    const struct vs_wan_model *m = g_case.m;
     cr_expect_eq(m->version, 22);
     cr_expect_eq(vs_wan_latent_channels(m), Z);
     cr_expect_eq(vs_wan_spatial_scale(m), 16);
@@ -70,13 +55,7 @@ Test(wan22_decode, architecture_and_shape)
     cr_expect_eq(last->kind, VS_WAN_UNPATCH);
     cr_expect_eq(last->in_ch, 12);
     cr_expect_eq(last->out_ch, 3);
-    int outside = 0, varied = 0;
-    for (size_t i = 0; i < g_out_n; i++) {
-        outside += g_ref[i] < -1.0f || g_ref[i] > 1.0f;
-        varied += g_ref[i] != g_ref[0];
-    }
-    cr_expect_eq(outside, 0);
-    cr_expect_gt(varied, 0);
+    wf_expect_clamped_and_varied(&g_case);
 }
 
 Test(wan22_decode, tiled_equals_monolithic_bit_for_bit)
@@ -89,8 +68,8 @@ Test(wan22_decode, tiled_equals_monolithic_bit_for_bit)
         float *out = decode(tiles[i], 0, &st);
         printf("wan22 tiled tile=%d px (%dx%d tiles, halo %d latent px, overhead %.2fx): %s\n",
                tiles[i], st.plan.tiles_y, st.plan.tiles_x, st.plan.halo, st.plan.halo_overhead,
-               memcmp(out, g_ref, g_out_n * sizeof *out) ? "differs" : "bit-identical");
-        cr_expect_eq(memcmp(out, g_ref, g_out_n * sizeof *out), 0, "tile %d px differs",
+               memcmp(out, g_case.ref, g_case.out_n * sizeof *out) ? "differs" : "bit-identical");
+        cr_expect_eq(memcmp(out, g_case.ref, g_case.out_n * sizeof *out), 0, "tile %d px differs",
                      tiles[i]);
         free(out);
     }
@@ -98,25 +77,8 @@ Test(wan22_decode, tiled_equals_monolithic_bit_for_bit)
 
 static void chunked(const int *chunks, int n_chunks, int tile)
 {
-    float *out = malloc(g_out_n * sizeof *out);
-    struct vs_wan_opts opts = {.tile = tile};
-    struct vs_wan_stream *s;
-    struct vs_err err = {{0}};
-    cr_assert_eq(vs_wan_stream_open(g_model, T, LH, LW, &opts, &s, &err), 0, "%s", err.msg);
-    const size_t plane = (size_t)LH * LW;
-    int at = 0;
-    for (int c = 0; c < n_chunks; c++) {
-        const int n = chunks[c];
-        float *part = malloc((size_t)Z * n * plane * sizeof *part);
-        for (int ch = 0; ch < Z; ch++)
-            memcpy(part + (size_t)ch * n * plane, g_latents + ((size_t)ch * T + at) * plane,
-                   (size_t)n * plane * sizeof *part);
-        cr_assert_eq(vs_wan_stream_push(s, part, n, out, &err), 0, "%s", err.msg);
-        free(part);
-        at += n;
-    }
-    vs_wan_stream_close(s, NULL);
-    cr_expect_eq(memcmp(out, g_ref, g_out_n * sizeof *out), 0, "chunks differ (tile %d)", tile);
+    float *out = wf_decode_chunked(&g_case, chunks, n_chunks, tile);
+    cr_expect_eq(memcmp(out, g_case.ref, g_case.out_n * sizeof *out), 0, "chunks differ (tile %d)", tile);
     free(out);
 }
 
@@ -130,12 +92,12 @@ Test(wan22_decode, temporal_chunks_equal_one_pass_bit_for_bit)
 
 Test(wan22_decode, planner_predicts_peak_and_respects_budget)
 {
-    double ratio = (double)g_ref_stats.plan.predicted_peak / (double)g_ref_stats.measured_peak;
-    printf("wan22 one tile: predicted %zu B, measured %zu B\n", g_ref_stats.plan.predicted_peak,
-           g_ref_stats.measured_peak);
+    double ratio = (double)g_case.ref_stats.plan.predicted_peak / (double)g_case.ref_stats.measured_peak;
+    printf("wan22 one tile: predicted %zu B, measured %zu B\n", g_case.ref_stats.plan.predicted_peak,
+           g_case.ref_stats.measured_peak);
     cr_expect(ratio > 0.9 && ratio < 1.1, "predicted/measured = %g", ratio);
 
-    size_t budget = g_ref_stats.measured_peak * 3 / 4;
+    size_t budget = g_case.ref_stats.measured_peak * 3 / 4;
     struct vs_wan_stats st;
     float *out = decode(0, budget, &st);
     printf("wan22 budget %zu B: tile %d px, predicted %zu B, measured %zu B\n", budget,
@@ -144,13 +106,13 @@ Test(wan22_decode, planner_predicts_peak_and_respects_budget)
     cr_expect_leq(st.measured_peak, budget);
     ratio = (double)st.plan.predicted_peak / (double)st.measured_peak;
     cr_expect(ratio > 0.9 && ratio < 1.1, "tiled: predicted/measured = %g", ratio);
-    cr_expect_eq(memcmp(out, g_ref, g_out_n * sizeof *out), 0);
+    cr_expect_eq(memcmp(out, g_case.ref, g_case.out_n * sizeof *out), 0);
     free(out);
 
     struct vs_wan_opts opts = {.budget = 1024};
     struct vs_wan_plan plan;
     struct vs_err err = {{0}};
-    cr_expect_eq(vs_wan_plan(g_model, T, LH, LW, &opts, &plan, &err), -1);
+    cr_expect_eq(vs_wan_plan(g_case.m, T, LH, LW, &opts, &plan, &err), -1);
     cr_expect(strstr(err.msg, "too small for this Wan decode"), "%s", err.msg);
 }
 
@@ -158,7 +120,7 @@ Test(wan22_decode, shortcut_windows_are_planned)
 {
     /* Every resample's shortcut source window (the block's input) holds the pixels DupUp3D
      * reads for the resample's output window, for interior and edge tiles. */
-    const struct vs_wan_model *m = g_model;
+    const struct vs_wan_model *m = g_case.m;
     struct vs_window win[64];
     cr_assert_lt(m->n_stages - m->cut, 64);
     const struct vs_window outs[] = {{320, 320, 64, 64, 640, 640}, {0, 5, 17, 33, 640, 640},

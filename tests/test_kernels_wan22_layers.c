@@ -7,17 +7,7 @@
 #include <string.h>
 
 #include "kernels/cpu/space.h"
-
-static float *rnd(size_t n, unsigned seed)
-{
-    float *p = malloc(n * sizeof *p);
-    uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
-    for (size_t i = 0; i < n; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        p[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2 - 1);
-    }
-    return p;
-}
+#include "tests/wan_fixture.h"
 
 /* DupUp3D on x[cin][T][h][w] -> out[cout][T * ft - (first ? ft - 1 : 0)][h * fs][w * fs]:
  * the repeated tensor R[k] = x[k / repeats] viewed as [cout][ft][fs][fs][T][h][w] and permuted
@@ -87,7 +77,7 @@ static void check_tiles(const float *src, int cin, int T, int t, const float *wa
             struct vs_window s = vs_to_space_src(&d, f);
             float *in = frame_window(src, cin, T, t, &s);
             float *exp = frame_window(want, cout, TO, tf, &d);
-            float *got = g.add ? rnd((size_t)cout * vs_window_area(&d), 9) : calloc(
+            float *got = g.add ? wf_latents((size_t)cout * vs_window_area(&d), 9) : calloc(
                                      (size_t)cout * vs_window_area(&d), sizeof *got);
             float *base = malloc((size_t)cout * vs_window_area(&d) * sizeof *base);
             memcpy(base, got, (size_t)cout * vs_window_area(&d) * sizeof *base);
@@ -111,7 +101,7 @@ Test(wan22_layers, dup_up_matches_diffusers_dupup3d_on_tiles)
     const int tiles[][2] = {{H, W}, {3, 5}, {4, 4}, {1, 13}, {7, 2}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const int cin = cases[k].cin, cout = cases[k].cout, ft = cases[k].ft;
-        float *x = rnd((size_t)cin * T * h * w, (unsigned)k + 1);
+        float *x = wf_latents((size_t)cin * T * h * w, (unsigned)k + 1);
         int TO, TO1;
         float *want = naive_dup_up(x, cin, cout, ft, fs, T, h, w, 0, &TO);
         for (int t = 0; t < T; t++)
@@ -139,7 +129,7 @@ Test(wan22_layers, dup_up_matches_diffusers_dupup3d_on_tiles)
 Test(wan22_layers, unpatchify_matches_diffusers_on_tiles)
 {
     const int c = 3, p = 2, F = 2, h = 5, w = 6, H = h * p, W = w * p;
-    float *x = rnd((size_t)c * p * p * F * h * w, 5);
+    float *x = wf_latents((size_t)c * p * p * F * h * w, 5);
     float *want = naive_unpatchify(x, c, p, F, h, w);
     struct vs_to_space g = {c, p, p * p, 0, 1, p, 1, false};
     const int tiles[][2] = {{H, W}, {3, 5}, {1, 1}, {7, 12}, {10, 3}};

@@ -137,4 +137,80 @@ static inline float *wf_latents(size_t n, unsigned seed)
     return p;
 }
 
+/* A decode case: a decoder, latents [z][T][h][w] and its one-tile decode as the reference. */
+struct wf_case {
+    struct vs_wan_model *m;
+    int z, T, h, w;
+    float *latents, *ref;
+    size_t out_n;
+    struct vs_wan_stats ref_stats;
+};
+
+/* out [3][T'][H][W] of a decode with the given tile and budget (0: none). */
+static inline float *wf_decode(const struct wf_case *c, int tile, size_t budget,
+                               struct vs_wan_stats *stats)
+{
+    float *out = malloc(c->out_n * sizeof *out);
+    cr_assert(out);
+    struct vs_wan_opts opts = {.tile = tile, .budget = budget};
+    struct vs_err err = {{0}};
+    cr_assert_eq(vs_wan_decode(c->m, c->latents, c->T, c->h, c->w, &opts, out, stats, &err), 0,
+                 "%s", err.msg);
+    return out;
+}
+
+static inline void wf_case_open(struct wf_case *c, int base, int z, int version, int T, int h,
+                                int w, unsigned seed)
+{
+    *c = (struct wf_case){.m = wf_model_v(base, z, version), .z = z, .T = T, .h = h, .w = w};
+    c->latents = wf_latents((size_t)z * T * h * w, seed);
+    int scale = vs_wan_spatial_scale(c->m);
+    c->out_n = (size_t)3 * vs_wan_out_frames(c->m, T) * h * scale * w * scale;
+    c->ref = wf_decode(c, 0, 0, &c->ref_stats);
+}
+
+static inline void wf_case_close(struct wf_case *c)
+{
+    free(c->ref);
+    free(c->latents);
+    vs_wan_free(c->m);
+}
+
+/* The reference video is clamped to [-1, 1] as diffusers clamps it, and not constant. */
+static inline void wf_expect_clamped_and_varied(const struct wf_case *c)
+{
+    size_t outside = 0, varied = 0;
+    for (size_t i = 0; i < c->out_n; i++) {
+        outside += c->ref[i] < -1.0f || c->ref[i] > 1.0f;
+        varied += c->ref[i] != c->ref[0];
+    }
+    cr_expect_eq(outside, 0);
+    cr_expect_gt(varied, 0);
+}
+
+/* The video decoded by a stream fed the latents in chunks of chunks[0..n) frames. */
+static inline float *wf_decode_chunked(const struct wf_case *c, const int *chunks, int n_chunks,
+                                       int tile)
+{
+    float *out = malloc(c->out_n * sizeof *out);
+    struct vs_wan_opts opts = {.tile = tile};
+    struct vs_wan_stream *s;
+    struct vs_err err = {{0}};
+    cr_assert_eq(vs_wan_stream_open(c->m, c->T, c->h, c->w, &opts, &s, &err), 0, "%s", err.msg);
+    const size_t plane = (size_t)c->h * c->w;
+    int at = 0;
+    for (int k = 0; k < n_chunks; k++) {
+        const int n = chunks[k];
+        float *part = malloc((size_t)c->z * n * plane * sizeof *part);
+        for (int ch = 0; ch < c->z; ch++)
+            memcpy(part + (size_t)ch * n * plane, c->latents + ((size_t)ch * c->T + at) * plane,
+                   (size_t)n * plane * sizeof *part);
+        cr_assert_eq(vs_wan_stream_push(s, part, n, out, &err), 0, "%s", err.msg);
+        free(part);
+        at += n;
+    }
+    vs_wan_stream_close(s, NULL);
+    return out;
+}
+
 #endif
