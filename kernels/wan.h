@@ -42,6 +42,10 @@ int vs_wan_load_weights(struct vs_weights *w, struct vs_wan_model **model, struc
 void vs_wan_free(struct vs_wan_model *model);
 
 int vs_wan_version(const struct vs_wan_model *model);          /* 21 or 22 */
+/* 0 when `want` (21 or 22; 0: any) is the model's version, else an error naming `label` and the
+ * decoder it holds (for an explicit --arch wan21|wan22). */
+int vs_wan_check_version(const struct vs_wan_model *model, int want, const char *label,
+                         struct vs_err *err);
 int vs_wan_latent_channels(const struct vs_wan_model *model);
 int vs_wan_spatial_scale(const struct vs_wan_model *model);   /* 8 for Wan 2.1, 16 for 2.2 */
 int vs_wan_out_frames(const struct vs_wan_model *model, int latent_frames); /* 1 + 4 (T-1) */

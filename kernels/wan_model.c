@@ -73,6 +73,17 @@ int vs_wan_version(const struct vs_wan_model *model)
     return model->version;
 }
 
+int vs_wan_check_version(const struct vs_wan_model *model, int want, const char *label,
+                         struct vs_err *err)
+{
+    if (!want || model->version == want)
+        return 0;
+    return vs_err_set(err, "%s holds a Wan %s decoder (%s), not Wan %s", label,
+                      model->version == 22 ? "2.2" : "2.1",
+                      model->version == 22 ? "residual up blocks" : "no residual up blocks",
+                      want == 22 ? "2.2" : "2.1");
+}
+
 int vs_wan_latent_channels(const struct vs_wan_model *model)
 {
     return model->z_dim;

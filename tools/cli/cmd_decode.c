@@ -377,12 +377,8 @@ static int decode_wan(const struct decode_args *a, struct vs_array *lat, struct 
     if (vs_wan_load(a->vae, &m, err))
         return -1;
     const int want = a->arch->arch == VS_ARCH_WAN22 ? 22 : a->arch->arch == VS_ARCH_WAN21 ? 21 : 0;
-    if (want && vs_wan_version(m) != want) {
-        vs_err_set(err, "--arch %s: %s holds a Wan %s decoder (%s)", a->arch->name, a->vae,
-                   want == 21 ? "2.2" : "2.1",
-                   want == 21 ? "residual up blocks" : "no residual up blocks");
+    if (vs_wan_check_version(m, want, a->vae, err))
         goto out;
-    }
     if (latent_dims(lat, a->latents, 1, &B, &C, &T, &h, &w, err))
         goto out;
     if (B != 1) {
