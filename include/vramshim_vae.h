@@ -51,12 +51,13 @@ typedef enum {
 } vramshim_vae_dtype;
 
 typedef enum {
-    VRAMSHIM_VAE_ARCH_AUTO = 0, /* from the tensors: AutoencoderKL (2-D) or Wan 2.1 (3-D) */
+    VRAMSHIM_VAE_ARCH_AUTO = 0, /* from the tensors: AutoencoderKL (2-D), Wan 2.1 or 2.2 (3-D) */
     VRAMSHIM_VAE_ARCH_SD,
     VRAMSHIM_VAE_ARCH_SDXL,
     VRAMSHIM_VAE_ARCH_SD3,
     VRAMSHIM_VAE_ARCH_FLUX,
     VRAMSHIM_VAE_ARCH_WAN21,
+    VRAMSHIM_VAE_ARCH_WAN22, /* the Wan 2.2 VAE (TI2V-5B, Ovi): 48 channels, 16x */
 } vramshim_vae_arch;
 
 typedef enum {

@@ -10,6 +10,7 @@ static const struct vs_arch_info table[] = {
     {VS_ARCH_SD3, "sd3", 16, 1.5305f, 0.0609f},
     {VS_ARCH_FLUX, "flux", 16, 0.3611f, 0.1159f},
     {VS_ARCH_WAN21, "wan21", 16, 1.0f, 0.0f},
+    {VS_ARCH_WAN22, "wan22", 48, 1.0f, 0.0f},
 };
 
 const struct vs_arch_info *vs_arch_by_name(const char *name)

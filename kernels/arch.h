@@ -1,10 +1,11 @@
 /* Decoder architectures the CLI and loaders know, with each model's latent scaling
- * (diffusers pipelines decode `latents / scaling_factor + shift_factor`). Wan 2.1 scales with
- * per-channel mean/std instead; its decoder applies them (kernels/wan.h). */
+ * (diffusers pipelines decode `latents / scaling_factor + shift_factor`). Wan 2.1 and 2.2 scale
+ * with per-channel mean/std instead; their decoder applies them (kernels/wan.h). */
 #ifndef VS_KERNELS_ARCH_H
 #define VS_KERNELS_ARCH_H
 
-enum vs_arch { VS_ARCH_AUTO, VS_ARCH_SD, VS_ARCH_SDXL, VS_ARCH_SD3, VS_ARCH_FLUX, VS_ARCH_WAN21 };
+enum vs_arch { VS_ARCH_AUTO, VS_ARCH_SD, VS_ARCH_SDXL, VS_ARCH_SD3, VS_ARCH_FLUX, VS_ARCH_WAN21,
+               VS_ARCH_WAN22 };
 
 struct vs_arch_info {
     enum vs_arch arch;

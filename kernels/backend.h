@@ -22,6 +22,7 @@
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/conv3d_cache.h"
 #include "kernels/cpu/groupnorm.h"
+#include "kernels/cpu/space.h"
 #include "kernels/safetensors.h"
 
 /* Raw storage for vs_mem: alloc returns NULL when out of memory. */
@@ -61,6 +62,9 @@ struct vs_backend {
     void (*rmsnorm)(const float *in, float *out, int c, size_t n, const float *gamma, bool silu);
     /* Nearest x2 (upsample.h); Wan's temporal doubling is time_conv's channel split. */
     void (*upsample2x)(const float *in, float *out, int c, int h, int w);
+    /* Channels to space and time (space.h): Wan 2.2's up-block shortcut and unpatchify. */
+    void (*to_space)(float *dst, const struct vs_window *dwin, const float *src,
+                     const struct vs_window *swin, const struct vs_to_space *g);
     /* Attention block pieces (linear.h, attention.h); attention returns -1 when d is out of
      * range. */
     void (*linear)(const float *x, const float *w, const float *b, float *y, size_t n, int cin,

@@ -3,7 +3,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "kernels/cpu/space.h"
 #include "kernels/wan_stream.h"
+
+/* The smallest window of a's frame holding a and b. */
+static struct vs_window hull(const struct vs_window *a, const struct vs_window *b)
+{
+    int y0 = a->y0 < b->y0 ? a->y0 : b->y0, x0 = a->x0 < b->x0 ? a->x0 : b->x0;
+    int y1 = a->y0 + a->h > b->y0 + b->h ? a->y0 + a->h : b->y0 + b->h;
+    int x1 = a->x0 + a->w > b->x0 + b->w ? a->x0 + a->w : b->x0 + b->w;
+    return (struct vs_window){y0, x0, y1 - y0, x1 - x0, a->H, a->W};
+}
 
 void vs_wan_tile_windows(const struct vs_wan_model *m, const struct vs_window *out,
                          struct vs_window *win)
@@ -12,11 +22,14 @@ void vs_wan_tile_windows(const struct vs_wan_model *m, const struct vs_window *o
     for (int i = m->n_stages - 1; i >= m->cut; i--) {
         const struct vs_wan_stage *s = &m->stages[i];
         struct vs_window g = vs_window_grow(&win[i + 1 - m->cut], vs_wan_stage_radius(s));
-        if (s->kind == VS_WAN_RESAMPLE) {
-            int y1 = (g.y0 + g.h - 1) / 2 + 1, x1 = (g.x0 + g.w - 1) / 2 + 1;
-            g = (struct vs_window){g.y0 / 2, g.x0 / 2, y1 - g.y0 / 2, x1 - g.x0 / 2,
-                                   g.H / 2, g.W / 2};
-        }
+        if (vs_wan_stage_upscale(s) > 1)
+            g = vs_to_space_src(&g, vs_wan_stage_upscale(s));
+        /* A residual up block's input also feeds its shortcut (DupUp3D, x2 in space). */
+        for (int j = i + 1; j < m->n_stages; j++)
+            if (m->stages[j].skip == i) {
+                struct vs_window need = vs_to_space_src(&win[j + 1 - m->cut], 2);
+                g = hull(&g, &need);
+            }
         win[i - m->cut] = g;
     }
 }
@@ -115,7 +128,7 @@ int vs_wan_plan(const struct vs_wan_model *m, int T, int h, int w,
 void vs_wan_plan_describe(const struct vs_wan_plan *p, const struct vs_wan_model *m, int T,
                           char *buf, size_t len)
 {
-    snprintf(buf, len, "wan21 causal, %d latent frames -> %d, %dx%d tiles of %dx%d px, halo %d px, "
-             "halo overhead %.2fx", T, vs_wan_out_frames(m, T), p->tiles_x, p->tiles_y, p->tile_w,
+    snprintf(buf, len, "wan%d causal, %d latent frames -> %d, %dx%d tiles of %dx%d px, halo %d px, "
+             "halo overhead %.2fx", m->version, T, vs_wan_out_frames(m, T), p->tiles_x, p->tiles_y, p->tile_w,
              p->tile_h, p->halo * vs_wan_spatial_scale(m), p->halo_overhead);
 }

@@ -1,6 +1,8 @@
-/* Wan 2.1 causal 3D VAE decoder (diffusers AutoencoderKLWan.decode), C reference on the CPU.
+/* Wan 2.1 and 2.2 causal 3D VAE decoders (diffusers AutoencoderKLWan.decode), C reference on the
+ * CPU. Wan 2.2 (TI2V-5B, Ovi): 48 latent channels, residual up blocks whose shortcut duplicates
+ * channels into space and time (DupUp3D), 12 output channels unpatchified 2x2 (16x spatial).
  *
- * For the CLI (decoder-sd): `vramshim decode --arch wan21` calls, in order,
+ * For the CLI (decoder-sd): `vramshim decode --arch wan21|wan22` calls, in order,
  *   vs_wan_load(path, &model, &err);
  *   if (scaled) vs_wan_unscale(model, latents, T, h, w);   // diffusion latents -> decoder input
  *   vs_wan_plan(model, T, h, w, &opts, &plan, &err);        // optional: shows the plan first
@@ -29,7 +31,8 @@ struct vs_wan_model; /* weights and layer list, read-only once loaded */
 
 /* Loads the decoder from a safetensors file with diffusers (`post_quant_conv`, `decoder.conv_in`,
  * ...) or original Wan key names (`conv2`, `decoder.conv1`, ..., as ComfyUI's
- * wan_2.1_vae.safetensors), optionally under `vae.` or `first_stage_model.`. Dimensions come
+ * wan_2.1_vae.safetensors and wan2.2_vae.safetensors), optionally under `vae.` or
+ * `first_stage_model.`; the version follows from the names (Wan 2.2's residual up blocks). Dimensions come
  * from the tensor shapes. Missing, mis-shaped or unexpected decoder tensors are errors naming
  * the tensor. */
 int vs_wan_load(const char *path, struct vs_wan_model **model, struct vs_err *err);
@@ -38,12 +41,18 @@ struct vs_weights;
 int vs_wan_load_weights(struct vs_weights *w, struct vs_wan_model **model, struct vs_err *err);
 void vs_wan_free(struct vs_wan_model *model);
 
+int vs_wan_version(const struct vs_wan_model *model);          /* 21 or 22 */
+/* 0 when `want` (21 or 22; 0: any) is the model's version, else an error naming `label` and the
+ * decoder it holds (for an explicit --arch wan21|wan22). */
+int vs_wan_check_version(const struct vs_wan_model *model, int want, const char *label,
+                         struct vs_err *err);
 int vs_wan_latent_channels(const struct vs_wan_model *model);
-int vs_wan_spatial_scale(const struct vs_wan_model *model);   /* 8 for Wan 2.1 */
+int vs_wan_spatial_scale(const struct vs_wan_model *model);   /* 8 for Wan 2.1, 16 for 2.2 */
 int vs_wan_out_frames(const struct vs_wan_model *model, int latent_frames); /* 1 + 4 (T-1) */
 
-/* Diffusion-model latents -> decoder input, in place: z = z * std + mean per channel (Wan 2.1's
- * published latent statistics). Fails if the model's latent channels are not 16. */
+/* Diffusion-model latents -> decoder input, in place: z = z * std + mean per channel (the
+ * published latent statistics of Wan 2.1, 16 channels, or Wan 2.2, 48). Fails if the model's
+ * latent channels are not those of its version. */
 int vs_wan_unscale(const struct vs_wan_model *model, float *latents, int T, int h, int w,
                    struct vs_err *err);
 

@@ -26,6 +26,8 @@ int vs_wan_part_open(struct vs_wan_part *p, const struct vs_wan_model *m, int fi
         st->out = win[i - first + 1];
         /* conv1's output: the halo conv2 needs around the block's output. */
         st->mid = vs_window_grow(&st->out, (s->conv2.k - 1) / 2);
+        /* A residual up block's shortcut source runs in the same part (skip >= cut). */
+        st->skip = s->skip >= first ? &p->st[s->skip - first] : NULL;
         if (!vs_wan_stage_windows_ok(s, st)) {
             vs_wan_part_close(p);
             return vs_err_set(err, "Wan decoder: the window planned for %s misses part of its "

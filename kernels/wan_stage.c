@@ -1,6 +1,7 @@
 /* Wan decoder stages, one frame at a time (see wan_stage.h). The operations follow diffusers'
- * WanResidualBlock, WanAttentionBlock, WanResample and the decoder head; each conv input is what
- * diffusers caches (the activation after norm and SiLU). */
+ * WanResidualBlock, WanAttentionBlock, WanResample (with WanResidualUpBlock's DupUp3D shortcut),
+ * the decoder head and unpatchify; each conv input is what diffusers caches (the activation
+ * after norm and SiLU). */
 #include "kernels/wan_stage.h"
 
 #include <math.h>
@@ -18,8 +19,13 @@ bool vs_wan_stage_windows_ok(const struct vs_wan_stage *s, const struct vs_wan_s
     case VS_WAN_RES:
         return vs_window_covers(&st->in, &st->mid, r1) && vs_window_covers(&st->mid, &st->out, r2);
     case VS_WAN_RESAMPLE: {
-        struct vs_window up = doubled(&st->in);
-        return vs_window_covers(&up, &st->out, r1);
+        struct vs_window up = doubled(&st->in), src = vs_to_space_src(&st->out, 2);
+        return vs_window_covers(&up, &st->out, r1) &&
+               (s->skip < 0 || (st->skip && vs_window_covers(&st->skip->in, &src, 0)));
+    }
+    case VS_WAN_UNPATCH: {
+        struct vs_window src = vs_to_space_src(&st->out, s->patch);
+        return vs_window_covers(&st->in, &src, 0);
     }
     case VS_WAN_ATTN: /* global: the whole frame in and out */
         return st->in.h == st->in.H && st->in.w == st->in.W && st->out.h == st->out.H &&
@@ -56,6 +62,7 @@ static void cache_shapes(const struct vs_wan_stage *s, const struct vs_wan_stage
         }
         break;
     case VS_WAN_ATTN:
+    case VS_WAN_UNPATCH:
         break;
     }
 }
@@ -89,6 +96,7 @@ size_t vs_wan_stage_scratch_floats(const struct vs_wan_stage *s,
     case VS_WAN_HEAD:
         return (size_t)s->in_ch * a_in;
     case VS_WAN_CONV:
+    case VS_WAN_UNPATCH:
         break;
     }
     return 0;
@@ -170,25 +178,46 @@ static void upconv(const struct vs_backend *be, const struct vs_wan_stage *s,
     }
 }
 
+/* The residual up block's shortcut (DupUp3D of the block's input, factor_t 2 when temporal,
+ * factor_s 2) added to the n emitted frames. Its first frame keeps only sub-frame factor_t - 1
+ * (diffusers' first-chunk slice); later frames emit sub-frames 0 .. factor_t - 1. */
+static void add_shortcut(const struct vs_backend *be, const struct vs_wan_stage *s,
+                         struct vs_wan_stage_state *st, long f, int n)
+{
+    const int ft = s->temporal ? 2 : 1;
+    for (int j = 0; j < n; j++) {
+        const int sub = f == 0 ? ft - 1 : j;
+        const struct vs_to_space g = {s->out_ch, 2, ft * 4, sub * 4, 2, 1,
+                                      s->skip_repeats, true};
+        be->to_space(st->frames[j], &st->out, st->skip->input, &st->skip->in, &g);
+    }
+}
+
 /* time_conv doubles the channels; channel block j of its output is output frame j. */
 static int resample_step(const struct vs_backend *be, const struct vs_wan_stage *s,
                          struct vs_wan_stage_state *st, const float *in, float *scratch)
 {
     float *up = scratch;
     long f = st->frames_in++;
+    int n = 1;
     if (!s->temporal || f == 0) {
         upconv(be, s, st, in, 1, up);
-        return 1;
+    } else {
+        float *doubled_frames = up + 4 * (size_t)s->in_ch * vs_window_area(&st->in);
+        vs_causal_conv3d_step_on(be, &s->conv2, &st->cache2, in, &st->in, doubled_frames,
+                                 &st->in);
+        upconv(be, s, st, doubled_frames, 2, up);
+        n = 2;
     }
-    float *doubled_frames = up + 4 * (size_t)s->in_ch * vs_window_area(&st->in);
-    vs_causal_conv3d_step_on(be, &s->conv2, &st->cache2, in, &st->in, doubled_frames, &st->in);
-    upconv(be, s, st, doubled_frames, 2, up);
-    return 2;
+    if (s->skip >= 0)
+        add_shortcut(be, s, st, f, n);
+    return n;
 }
 
 int vs_wan_stage_step(const struct vs_backend *be, const struct vs_wan_stage *s,
                       struct vs_wan_stage_state *st, const float *in, float *scratch)
 {
+    st->input = in;
     switch (s->kind) {
     case VS_WAN_CONV:
         vs_causal_conv3d_step_on(be, &s->conv, &st->cache1, in, &st->in, st->frames[0],
@@ -207,6 +236,12 @@ int vs_wan_stage_step(const struct vs_backend *be, const struct vs_wan_stage *s,
         vs_causal_conv3d_step_on(be, &s->conv, &st->cache1, scratch, &st->in, st->frames[0],
                                  &st->out);
         break;
+    case VS_WAN_UNPATCH: {
+        const int p = s->patch;
+        const struct vs_to_space g = {s->out_ch, p, p * p, 0, 1, p, 1, false};
+        be->to_space(st->frames[0], &st->out, in, &st->in, &g);
+        break;
+    }
     }
     st->frames_in++;
     return 1;

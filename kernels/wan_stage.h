@@ -9,6 +9,9 @@
  * - A temporal resample's first frame skips time_conv and does not enter its cache (diffusers'
  *   first-chunk behaviour); later frames go through time_conv, whose cache starts from zeros.
  * - Scratch is dead when a step returns, so stages of one part share it.
+ * - `input` is the frame the last step consumed; it stays valid while the frames that step
+ *   emitted flow down the part, which is when a residual up block's resample reads its source
+ *   stage's input through `skip` (bound by the part).
  */
 #ifndef VS_KERNELS_WAN_STAGE_H
 #define VS_KERNELS_WAN_STAGE_H
@@ -23,6 +26,8 @@ struct vs_wan_stage_state {
     struct vs_conv3d_cache cache2; /* RES: conv2; RESAMPLE: time_conv */
     float *frames[2];              /* output frames of the last step, [out_ch][out.h][out.w] */
     long frames_in;
+    const float *input;            /* [in_ch][in.h][in.w]: the last step's input frame */
+    const struct vs_wan_stage_state *skip; /* RESAMPLE with skip >= 0: the source's state */
 };
 
 /* True when every conv of the stage finds its halo in its input window (the planner's job). */

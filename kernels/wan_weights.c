@@ -1,4 +1,4 @@
-/* Loading the Wan 2.1 decoder from safetensors (see wan.h, wan_model.h).
+/* Loading the Wan 2.1 and 2.2 decoders from safetensors (see wan.h, wan_model.h).
  *
  * The layer list is discovered from the tensors present (up blocks, ResNets per block,
  * resamplers with or without time_conv) and every dimension from shapes; each layer's input
@@ -8,6 +8,10 @@
  *              decoder.up_blocks.I.{resnets.J,upsamplers.0}, decoder.norm_out, decoder.conv_out
  *   original:  conv2, decoder.conv1, decoder.middle.{0,1,2}, decoder.upsamples.FLAT,
  *              decoder.head.{0,2}; ResNet parts residual.{0,2,3,6} and shortcut.
+ * Wan 2.2 (residual up blocks, told apart by these names; its DupUp3D shortcuts have no weights):
+ *   diffusers: decoder.up_blocks.I.{resnets.J,upsampler}
+ *   original:  decoder.upsamples.I.upsamples.J (ResNets, then the resample)
+ * and a conv_out of 3 * p * p channels (patch p) gets the unpatchify stage.
  * Tensors outside post_quant_conv/conv2 and decoder.* (the encoder, quant_conv) are ignored;
  * unused tensors inside them are errors. */
 #include <stdarg.h>
@@ -28,6 +32,7 @@ struct loader {
     struct vs_wan_model *m;
     int cap_stages, cap_owned;
     int ch; /* output channels of the last stage added */
+    bool residual; /* Wan 2.2's residual up blocks */
 };
 
 /* ResNet parts in each style: norm1, conv1, norm2, conv2, shortcut. */
@@ -83,8 +88,8 @@ static int out_channels(struct loader *L, const char *prefix, int *out, struct v
     snprintf(name, sizeof name, "%s.weight", prefix);
     const struct vs_st_tensor *t = vs_weights_peek(L->w, name);
     if (!t)
-        return vs_err_set(err, "%s: missing tensor '%s%s' (Wan 2.1 decoder)", L->w->file.path,
-                          L->w->prefix, name);
+        return vs_err_set(err, "%s: missing tensor '%s%s' (Wan %s decoder)", L->w->file.path,
+                          L->w->prefix, name, L->residual ? "2.2" : "2.1");
     if (t->ndim < 2 || t->shape[0] < 1 || t->shape[0] > 65536)
         return vs_err_set(err, "%s: tensor '%s%s' has %d dimensions, expected a conv weight",
                           L->w->file.path, L->w->prefix, name, t->ndim);
@@ -149,6 +154,7 @@ static struct vs_wan_stage *add_stage(struct loader *L, enum vs_wan_kind kind, c
     s->kind = kind;
     snprintf(s->name, sizeof s->name, "%s", name);
     s->in_ch = L->ch;
+    s->skip = -1;
     return s;
 }
 
@@ -204,7 +210,10 @@ static int add_attn(struct loader *L, const char *name, const char *key, struct 
     return 0;
 }
 
-static int add_resample(struct loader *L, const char *name, const char *key, struct vs_err *err)
+/* skip: the first stage of the residual up block the resample ends (its shortcut's source), or
+ * -1. */
+static int add_resample(struct loader *L, const char *name, const char *key, int skip,
+                        struct vs_err *err)
 {
     char conv[160], time_conv[160];
     snprintf(conv, sizeof conv, "%s.resample.1", key);
@@ -218,6 +227,16 @@ static int add_resample(struct loader *L, const char *name, const char *key, str
     if (s->temporal && load_conv(L, time_conv, 2 * s->in_ch, s->in_ch, 3, 1, &s->conv2, err))
         return -1;
     s->out_ch = L->ch = out;
+    if (skip >= 0) {
+        /* DupUp3D spreads out_ch * factor_t * 2 * 2 channel slots over the source's channels */
+        const int src = L->m->stages[skip].in_ch, slots = out * (s->temporal ? 2 : 1) * 4;
+        if (slots % src)
+            return vs_err_set(err, "%s: %s has %d output channels, which DupUp3D cannot spread "
+                                   "from the block's %d input channels", L->w->file.path, name,
+                              out, src);
+        s->skip = skip;
+        s->skip_repeats = slots / src;
+    }
     return 0;
 }
 
@@ -225,17 +244,50 @@ static int add_head(struct loader *L, struct vs_err *err)
 {
     const char *norm = L->style == DIFFUSERS ? "decoder.norm_out" : "decoder.head.0";
     const char *conv = L->style == DIFFUSERS ? "decoder.conv_out" : "decoder.head.2";
-    int out;
+    int out, p = 1;
     struct vs_wan_stage *s = add_stage(L, VS_WAN_HEAD, "decoder.conv_out", err);
     if (!s || out_channels(L, conv, &out, err) ||
         load_gamma(L, norm, "gamma", s->in_ch, &s->gamma, err) ||
         load_conv(L, conv, out, s->in_ch, 3, 3, &s->conv, err))
         return -1;
-    if (out != 3)
-        return vs_err_set(err, "%s: tensor '%s%s.weight' has %d output channels, expected 3 (RGB)",
-                          L->w->file.path, L->w->prefix, conv, out);
+    while (3 * p * p < out)
+        p++;
+    if (3 * p * p != out || (p > 1) != L->residual)
+        return vs_err_set(err, "%s: tensor '%s%s.weight' has %d output channels, expected %s",
+                          L->w->file.path, L->w->prefix, conv, out,
+                          L->residual ? "3 * p * p for a patch size p > 1 (Wan 2.2)"
+                                      : "3 (RGB)");
     s->out_ch = L->ch = out;
+    if (p == 1)
+        return 0;
+    struct vs_wan_stage *u = add_stage(L, VS_WAN_UNPATCH, "unpatchify", err);
+    if (!u)
+        return -1;
+    u->patch = p;
+    u->out_ch = L->ch = 3;
     return 0;
+}
+
+/* Up block `block` under `key` (its ResNets at key.res_fmt J, then the resample at key.up). */
+static int add_up_block(struct loader *L, const char *key, const char *res_fmt, const char *up,
+                        int *n_up, struct vs_err *err)
+{
+    char name[160], res[160];
+    const int first = L->m->n_stages;
+    for (int j = 0;; j++) {
+        snprintf(res, sizeof res, "%s.", key);
+        snprintf(res + strlen(res), sizeof res - strlen(res), res_fmt, j);
+        const char *conv1 = res_part[L->style][1];
+        if (!peek(L, "%s.%s.weight", res, conv1))
+            break;
+        if (add_res(L, res, res, err))
+            return -1;
+    }
+    snprintf(name, sizeof name, "%s.%s", key, up);
+    if (!peek(L, "%s.resample.1.weight", name))
+        return 0;
+    (*n_up)++;
+    return add_resample(L, name, name, L->residual ? first : -1, err);
 }
 
 static int add_up_blocks(struct loader *L, struct vs_err *err)
@@ -244,17 +296,21 @@ static int add_up_blocks(struct loader *L, struct vs_err *err)
     int n_up = 0;
     if (L->style == DIFFUSERS) {
         for (int i = 0; peek(L, "decoder.up_blocks.%d.resnets.0.conv1.weight", i); i++) {
-            for (int j = 0; peek(L, "decoder.up_blocks.%d.resnets.%d.conv1.weight", i, j); j++) {
-                snprintf(key, sizeof key, "decoder.up_blocks.%d.resnets.%d", i, j);
-                if (add_res(L, key, key, err))
-                    return -1;
-            }
-            snprintf(key, sizeof key, "decoder.up_blocks.%d.upsamplers.0", i);
-            if (peek(L, "%s.resample.1.weight", key)) {
-                if (add_resample(L, key, key, err))
-                    return -1;
-                n_up++;
-            }
+            snprintf(key, sizeof key, "decoder.up_blocks.%d", i);
+            if (add_up_block(L, key, "resnets.%d", L->residual ? "upsampler" : "upsamplers.0",
+                             &n_up, err))
+                return -1;
+        }
+    } else if (L->residual) {
+        for (int i = 0; peek(L, "decoder.upsamples.%d.upsamples.0.residual.2.weight", i); i++) {
+            snprintf(key, sizeof key, "decoder.upsamples.%d", i);
+            int last;
+            for (last = 0; peek(L, "%s.upsamples.%d.residual.2.weight", key, last); last++)
+                ;
+            char up[32];
+            snprintf(up, sizeof up, "upsamples.%d", last);
+            if (add_up_block(L, key, "upsamples.%d", up, &n_up, err))
+                return -1;
         }
     } else {
         for (int n = 0;; n++) {
@@ -265,7 +321,7 @@ static int add_up_blocks(struct loader *L, struct vs_err *err)
                     return -1;
             } else if (peek(L, "%s.resample.1.weight", key)) {
                 snprintf(name, sizeof name, "decoder.upsamples.%d (resample)", n);
-                if (add_resample(L, name, key, err))
+                if (add_resample(L, name, key, -1, err))
                     return -1;
                 n_up++;
             } else {
@@ -274,7 +330,7 @@ static int add_up_blocks(struct loader *L, struct vs_err *err)
         }
     }
     if (n_up == 0)
-        return vs_err_set(err, "%s: no upsampling layers found (%s); not a Wan 2.1 decoder",
+        return vs_err_set(err, "%s: no upsampling layers found (%s); not a Wan decoder",
                           L->w->file.path,
                           L->style == DIFFUSERS ? "decoder.up_blocks.*.upsamplers.0.resample.1"
                                                 : "decoder.upsamples.*.resample.1");
@@ -288,9 +344,10 @@ static int check_unused(struct loader *L, struct vs_err *err)
         const char *names[4];
         size_t n = vs_weights_unused(L->w, scopes[i], names, 4);
         if (n)
-            return vs_err_set(err, "%s: unexpected tensor '%s%s'%s for a Wan 2.1 decoder (%zu "
+            return vs_err_set(err, "%s: unexpected tensor '%s%s'%s for a Wan %s decoder (%zu "
                                    "unused under '%s')", L->w->file.path, L->w->prefix, names[0],
-                              n > 1 ? " and others" : "", n, scopes[i]);
+                              n > 1 ? " and others" : "", L->residual ? "2.2" : "2.1", n,
+                              scopes[i]);
     }
     return 0;
 }
@@ -302,6 +359,9 @@ static int build(struct loader *L, struct vs_err *err)
         return -1;
     L->style = vs_weights_peek(L->w, markers[0]) ? DIFFUSERS : ORIGINAL;
     const bool d = L->style == DIFFUSERS;
+    L->residual = d ? peek(L, "decoder.up_blocks.0.upsampler.resample.1.weight") != NULL
+                    : peek(L, "decoder.upsamples.0.upsamples.0.residual.2.weight") != NULL;
+    L->m->version = L->residual ? 22 : 21;
     const char *conv_in = d ? "decoder.conv_in" : "decoder.conv1";
     const struct vs_st_tensor *t = peek(L, "%s.weight", conv_in);
     if (t->ndim != 5)

@@ -13,6 +13,7 @@
 #include "kernels/cpu/region.h"
 #include "kernels/cpu/rmsnorm.h"
 #include "kernels/cpu/silu.h"
+#include "kernels/cpu/space.h"
 #include "kernels/cpu/upsample.h"
 #include "kernels/cuda/launch.h"
 
@@ -140,6 +141,26 @@ Test(cuda_emu, upsample_is_exact)
     free(x);
     free(want);
     free(got);
+}
+
+Test(cuda_emu, to_space_is_exact)
+{
+    /* DupUp3D-style gather added onto a tile at odd offsets, and an unpatchify store */
+    const struct vs_to_space gs[] = {{4, 2, 8, 4, 2, 1, 8, true}, {3, 2, 4, 0, 1, 2, 1, false}};
+    const int cin[] = {4, 12};
+    const struct vs_window d = {3, 5, 7, 6, 20, 18};
+    const struct vs_window s = {1, 1, 5, 6, 10, 9};
+    for (int k = 0; k < 2; k++) {
+        const size_t nd = (size_t)gs[k].c * vs_window_area(&d);
+        float *src = rand_buf((size_t)cin[k] * vs_window_area(&s), 0);
+        float *want = rand_buf(nd, 0), *got = copy_of(want, nd);
+        vs_to_space(want, &d, src, &s, &gs[k]);
+        cr_assert_eq(vs_cuda_to_space(got, &d, src, &s, &gs[k], NULL), 0);
+        cr_assert_eq(memcmp(got, want, nd * sizeof *got), 0, "case %d", k);
+        free(src);
+        free(want);
+        free(got);
+    }
 }
 
 Test(cuda_emu, region_moves_are_exact)

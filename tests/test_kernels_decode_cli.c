@@ -279,3 +279,51 @@ Test(decode_cli, arch_and_config_that_disagree_are_reported)
     unlink(in);
     unlink(out);
 }
+
+/* Wan 2.2 from the original checkpoint names (as ComfyUI's wan2.2_vae.safetensors): --arch wan22
+ * and --arch auto decode it to diffusers' output in tiles; --arch wan21 refuses it, and --arch
+ * wan22 refuses a Wan 2.1 file, saying which decoder the file holds. */
+Test(decode_cli, wan22_original_names_decode_to_diffusers_output)
+{
+    char out[] = "/tmp/vs_cli_wan22_XXXXXX.npy", buf[8192], args[1024];
+    close(mkstemps(out, 4));
+    const char *arch[] = {"wan22", "auto"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(args, sizeof args, "--arch %s --vae " GOLDEN "wan22_small_original.vae.safetensors"
+                 " --latents " GOLDEN "wan22_small_original.io.safetensors --unscaled --tile 24 "
+                 "-o %s", arch[k], out);
+        cr_assert_eq(run(args, buf, sizeof buf), 0, "%s", buf);
+        cr_expect(strstr(buf, "decode: plan wan22 causal, 3 latent frames -> 9, 3x2 tiles of "
+                              "24x24 px"), "%s", buf);
+        struct vs_array got;
+        struct vs_err err;
+        cr_assert_eq(vs_array_load(out, &got, &err), 0, "%s", err.msg);
+        struct vs_st_file io;
+        cr_assert_eq(vs_st_open(&io, GOLDEN "wan22_small_original.io.safetensors", &err), 0, "%s",
+                     err.msg);
+        const struct vs_st_tensor *t = vs_st_find(&io, "output");
+        cr_assert_eq(got.numel, t->numel);
+        float *want = malloc(t->numel * sizeof *want);
+        vs_st_read_f32(&io, t, want, &err);
+        double m = 0;
+        for (size_t i = 0; i < t->numel; i++)
+            m = fmax(m, fabs((double)got.data[i] - want[i]));
+        printf("CLI --arch %s tiled decode of wan22_small_original: max-abs vs diffusers %.3g\n",
+               arch[k], m);
+        cr_expect_leq(m, 1e-4);
+        free(want);
+        vs_st_close(&io);
+        vs_array_free(&got);
+    }
+    snprintf(args, sizeof args, "--arch wan21 --vae " GOLDEN "wan22_small_original.vae.safetensors"
+             " --latents " GOLDEN "wan22_small_original.io.safetensors --unscaled -o %s", out);
+    cr_assert_eq(run(args, buf, sizeof buf), 1, "%s", buf);
+    cr_expect(strstr(buf, "decode: " GOLDEN "wan22_small_original.vae.safetensors holds a Wan 2.2 "
+                          "decoder (residual up blocks), not Wan 2.1"), "%s", buf);
+    snprintf(args, sizeof args, "--arch wan22 --vae " GOLDEN "wan_small.vae.safetensors --latents "
+             GOLDEN "wan_small.io.safetensors --unscaled -o %s", out);
+    cr_assert_eq(run(args, buf, sizeof buf), 1, "%s", buf);
+    cr_expect(strstr(buf, "holds a Wan 2.1 decoder (no residual up blocks), not Wan 2.2"), "%s",
+              buf);
+    unlink(out);
+}

@@ -1,7 +1,7 @@
 /* Every C decoder layer against a direct naive implementation (kernels/cpu/), plus the file
  * readers' number conversion: conv2d (full frame, tile with per-edge padding, 1x1), GroupNorm
  * (one shot, and per-tile statistics merged = one pass over the image), attention (online softmax
- * vs an explicit score matrix, head dims 24 and 512), upsample, SiLU, linear, crop/add,
+ * vs an explicit score matrix, head dims 24 to 1024), upsample, SiLU, linear, crop/add,
  * transpose, thread-count independence, F16/BF16 decoding and .npy round trips. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -218,7 +218,7 @@ static void naive_attention(const float *q, const float *k, const float *v, floa
 
 Test(layers, attention_online_softmax_matches_explicit_scores)
 {
-    const int cases[3][2] = {{150, 24}, {70, 512}, {3, 384}};
+    const int cases[4][2] = {{150, 24}, {70, 512}, {3, 384}, {20, 1024}};
     for (int t = 0; t < 3; t++) {
         int n = cases[t][0], d = cases[t][1];
         float *q = rnd((size_t)n * d, 20), *k = rnd((size_t)n * d, 21), *v = rnd((size_t)n * d, 22);

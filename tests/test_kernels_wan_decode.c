@@ -10,20 +10,11 @@
 
 enum { BASE = 4, Z = 4, T = 3, LH = 5, LW = 7 };
 
-static struct vs_wan_model *g_model;
-static float *g_latents, *g_ref;
-static size_t g_out_n;
-static struct vs_wan_stats g_ref_stats;
+static struct wf_case g_case;
 
 static float *decode(int tile, size_t budget, struct vs_wan_stats *stats)
 {
-    float *out = malloc(g_out_n * sizeof *out);
-    cr_assert(out);
-    struct vs_wan_opts opts = {.tile = tile, .budget = budget};
-    struct vs_err err = {{0}};
-    cr_assert_eq(vs_wan_decode(g_model, g_latents, T, LH, LW, &opts, out, stats, &err), 0, "%s",
-                 err.msg);
-    return out;
+    return wf_decode(&g_case, tile, budget, stats);
 }
 
 static double max_abs_diff(const float *a, const float *b, size_t n)
@@ -36,34 +27,22 @@ static double max_abs_diff(const float *a, const float *b, size_t n)
 
 static void setup(void)
 {
-    g_model = wf_model(BASE, Z);
-    g_latents = wf_latents((size_t)Z * T * LH * LW, 7);
-    int scale = vs_wan_spatial_scale(g_model);
-    g_out_n = (size_t)3 * vs_wan_out_frames(g_model, T) * LH * scale * LW * scale;
-    g_ref = decode(0, 0, &g_ref_stats);
+    wf_case_open(&g_case, BASE, Z, 21, T, LH, LW, 7);
 }
 
 static void teardown(void)
 {
-    free(g_ref);
-    free(g_latents);
-    vs_wan_free(g_model);
+    wf_case_close(&g_case);
 }
 
 TestSuite(wan_decode, .init = setup, .fini = teardown);
 
 Test(wan_decode, shape_and_clamp)
 {
-    cr_expect_eq(vs_wan_spatial_scale(g_model), 8);
-    cr_expect_eq(vs_wan_out_frames(g_model, T), 1 + 4 * (T - 1));
-    cr_expect_eq(g_ref_stats.plan.tiles_y * g_ref_stats.plan.tiles_x, 1);
-    int outside = 0, varied = 0;
-    for (size_t i = 0; i < g_out_n; i++) {
-        outside += g_ref[i] < -1.0f || g_ref[i] > 1.0f;
-        varied += g_ref[i] != g_ref[0];
-    }
-    cr_expect_eq(outside, 0);
-    cr_expect_gt(varied, 0);
+    cr_expect_eq(vs_wan_spatial_scale(g_case.m), 8);
+    cr_expect_eq(vs_wan_out_frames(g_case.m, T), 1 + 4 * (T - 1));
+    cr_expect_eq(g_case.ref_stats.plan.tiles_y * g_case.ref_stats.plan.tiles_x, 1);
+    wf_expect_clamped_and_varied(&g_case);
 }
 
 Test(wan_decode, tiled_equals_untiled)
@@ -74,7 +53,7 @@ Test(wan_decode, tiled_equals_untiled)
     for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++) {
         struct vs_wan_stats st;
         float *out = decode(tiles[i], 0, &st);
-        double d = max_abs_diff(out, g_ref, g_out_n);
+        double d = max_abs_diff(out, g_case.ref, g_case.out_n);
         printf("wan tiled tile=%d px (%dx%d tiles, halo %d latent px, overhead %.2fx): "
                "max-abs %.3g\n", tiles[i], st.plan.tiles_y, st.plan.tiles_x, st.plan.halo,
                st.plan.halo_overhead, d);
@@ -91,7 +70,7 @@ Test(wan_decode, halo_is_the_computed_receptive_field)
     struct vs_wan_opts opts = {.tile = 16};
     struct vs_wan_plan plan;
     struct vs_err err = {{0}};
-    cr_assert_eq(vs_wan_plan(g_model, T, 40, 40, &opts, &plan, &err), 0, "%s", err.msg);
+    cr_assert_eq(vs_wan_plan(g_case.m, T, 40, 40, &opts, &plan, &err), 0, "%s", err.msg);
     cr_expect_eq(plan.halo, 13);
     cr_expect_gt(plan.halo_overhead, 1.0);
 }
@@ -102,7 +81,7 @@ Test(wan_decode, halos_per_level_match_the_receptive_field_table)
      * halos of ANCHORS 3.3 at each level: 13 latent px after the mid block, 7 at the first
      * upsampler's input (@1/8), 6 at the second's (@1/4), 4 at the last one's (@1/2), and 1 at
      * conv_out's input. */
-    const struct vs_wan_model *m = g_model;
+    const struct vs_wan_model *m = g_case.m;
     const int n = m->n_stages - m->cut;
     struct vs_window win[64];
     cr_assert_lt(n, 64);
@@ -127,25 +106,8 @@ Test(wan_decode, halos_per_level_match_the_receptive_field_table)
 
 static void chunked(const int *chunks, int n_chunks, int tile)
 {
-    float *out = malloc(g_out_n * sizeof *out);
-    struct vs_wan_opts opts = {.tile = tile};
-    struct vs_wan_stream *s;
-    struct vs_err err = {{0}};
-    cr_assert_eq(vs_wan_stream_open(g_model, T, LH, LW, &opts, &s, &err), 0, "%s", err.msg);
-    size_t plane = (size_t)LH * LW;
-    int at = 0;
-    for (int c = 0; c < n_chunks; c++) {
-        int n = chunks[c];
-        float *part = malloc((size_t)Z * n * plane * sizeof *part);
-        for (int ch = 0; ch < Z; ch++)
-            memcpy(part + (size_t)ch * n * plane, g_latents + ((size_t)ch * T + at) * plane,
-                   (size_t)n * plane * sizeof *part);
-        cr_assert_eq(vs_wan_stream_push(s, part, n, out, &err), 0, "%s", err.msg);
-        free(part);
-        at += n;
-    }
-    vs_wan_stream_close(s, NULL);
-    double d = max_abs_diff(out, g_ref, g_out_n);
+    float *out = wf_decode_chunked(&g_case, chunks, n_chunks, tile);
+    double d = max_abs_diff(out, g_case.ref, g_case.out_n);
     printf("wan chunked (%d chunks, tile %d): max-abs %.3g vs one pass\n", n_chunks, tile, d);
     cr_expect_leq(d, 1e-6, "chunks of %d..., tile %d: max-abs %g vs one pass", chunks[0], tile, d);
     free(out);
@@ -180,8 +142,8 @@ Test(wan_decode, progress_counts_frames_of_every_tile)
     struct vs_wan_opts opts = {.tile = 24, .progress = on_progress, .progress_ctx = &log};
     struct vs_wan_stats st;
     struct vs_err err = {{0}};
-    float *out = malloc(g_out_n * sizeof *out);
-    cr_assert_eq(vs_wan_decode(g_model, g_latents, T, LH, LW, &opts, out, &st, &err), 0, "%s",
+    float *out = malloc(g_case.out_n * sizeof *out);
+    cr_assert_eq(vs_wan_decode(g_case.m, g_case.latents, T, LH, LW, &opts, out, &st, &err), 0, "%s",
                  err.msg);
     /* One step per latent frame for the full-frame part, then one per tile and latent frame. */
     long tiles = (long)st.plan.tiles_y * st.plan.tiles_x;
@@ -198,9 +160,9 @@ Test(wan_decode, push_past_the_end_is_an_error)
     struct vs_wan_opts opts = {0};
     struct vs_wan_stream *s;
     struct vs_err err = {{0}};
-    cr_assert_eq(vs_wan_stream_open(g_model, 1, LH, LW, &opts, &s, &err), 0, "%s", err.msg);
-    float *out = malloc(g_out_n * sizeof *out);
-    cr_expect_eq(vs_wan_stream_push(s, g_latents, 2, out, &err), -1);
+    cr_assert_eq(vs_wan_stream_open(g_case.m, 1, LH, LW, &opts, &s, &err), 0, "%s", err.msg);
+    float *out = malloc(g_case.out_n * sizeof *out);
+    cr_expect_eq(vs_wan_stream_push(s, g_case.latents, 2, out, &err), -1);
     cr_expect(strstr(err.msg, "pushed 2 latent frames to a Wan decode of 1 frames with 1 left"),
               "%s", err.msg);
     vs_wan_stream_close(s, NULL);
@@ -209,24 +171,24 @@ Test(wan_decode, push_past_the_end_is_an_error)
 
 Test(wan_decode, planner_predicts_peak_and_respects_budget)
 {
-    double ratio = (double)g_ref_stats.plan.predicted_peak / (double)g_ref_stats.measured_peak;
-    printf("wan one tile: predicted %zu B, measured %zu B\n", g_ref_stats.plan.predicted_peak,
-           g_ref_stats.measured_peak);
+    double ratio = (double)g_case.ref_stats.plan.predicted_peak / (double)g_case.ref_stats.measured_peak;
+    printf("wan one tile: predicted %zu B, measured %zu B\n", g_case.ref_stats.plan.predicted_peak,
+           g_case.ref_stats.measured_peak);
     cr_expect(ratio > 0.9 && ratio < 1.1, "predicted/measured = %g", ratio);
 
-    size_t budget = g_ref_stats.measured_peak * 3 / 4;
+    size_t budget = g_case.ref_stats.measured_peak * 3 / 4;
     struct vs_wan_stats st;
     float *out = decode(0, budget, &st);
     printf("wan budget %zu B: tile %d px, predicted %zu B, measured %zu B\n", budget,
            st.plan.tile_h, st.plan.predicted_peak, st.measured_peak);
     cr_expect_lt(st.plan.tile_h * st.plan.tile_w, 40 * 56);
     cr_expect_leq(st.measured_peak, budget);
-    cr_expect_leq(max_abs_diff(out, g_ref, g_out_n), 1e-5);
+    cr_expect_leq(max_abs_diff(out, g_case.ref, g_case.out_n), 1e-5);
     free(out);
 
     struct vs_wan_opts opts = {.budget = 1024};
     struct vs_wan_plan plan;
     struct vs_err err = {{0}};
-    cr_expect_eq(vs_wan_plan(g_model, T, LH, LW, &opts, &plan, &err), -1);
+    cr_expect_eq(vs_wan_plan(g_case.m, T, LH, LW, &opts, &plan, &err), -1);
     cr_expect(strstr(err.msg, "too small for this Wan decode"), "%s", err.msg);
 }

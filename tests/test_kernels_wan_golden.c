@@ -1,4 +1,4 @@
-/* Wan 2.1 decoder against diffusers' own AutoencoderKLWan.decode (tests/golden/,
+/* Wan 2.1 and 2.2 decoders against diffusers' own AutoencoderKLWan.decode (tests/golden/,
  * tools/golden/FORMAT.md): max-abs error <= 1e-4 in fp32 for diffusers and original (F16) key
  * names, decoded in one tile and in several, and for the full Wan 2.1 widths with generator-v1
  * weights. Figures are printed. */
@@ -101,4 +101,26 @@ Test(wan_golden, full_width_generator_weights)
 {
     const int tiles[] = {0};
     golden("wan_full", tiles, 1);
+}
+
+/* Wan 2.2 (residual up blocks with DupUp3D shortcuts, patch 2): a narrow decoder in diffusers
+ * and original names, in one tile and in tiles cut inside a patch and a shortcut's 2x2 cell. */
+Test(wan22_golden, small_diffusers_names)
+{
+    const int tiles[] = {0, 16, 24, 17};
+    golden("wan22_small", tiles, 4);
+}
+
+Test(wan22_golden, small_original_names_f16)
+{
+    const int tiles[] = {0, 21};
+    golden("wan22_small_original", tiles, 2);
+}
+
+/* The real widths (z_dim 48, decoder dims [1024, 1024, 1024, 512, 256], attention over 1024
+ * channels) at 1x2 latent pixels, one tile (tiles: test_kernels_wan22_decode). */
+Test(wan22_golden, full_width_generator_weights)
+{
+    const int tiles[] = {0};
+    golden("wan22_full", tiles, 1);
 }

@@ -8,7 +8,8 @@
 
 TestSuite(replay, .fini = fx_cleanup);
 
-static const char *const names[] = {"sdxl-vae-decode", "wan21-vae-decode", "dit-denoise"};
+static const char *const names[] = {"sdxl-vae-decode", "wan21-vae-decode", "wan22-vae-decode",
+                                    "dit-denoise"};
 
 static char *workload(const char *name)
 {

@@ -8,7 +8,8 @@
 
 TestSuite(workloads, .fini = fx_cleanup);
 
-static const char *const names[] = {"sdxl-vae-decode", "wan21-vae-decode", "dit-denoise"};
+static const char *const names[] = {"sdxl-vae-decode", "wan21-vae-decode", "wan22-vae-decode",
+                                    "dit-denoise"};
 
 struct live {
     char ptr[24];
@@ -224,6 +225,36 @@ Test(workloads, wan_full_decodes_81_frames)
     expect_wan(false, 832, 480, 81);
 }
 
+/* Wan 2.2 decoder (vae2_2.py, TI2V-5B): z 48, conv1 48 -> 1024, the same mid block at 1024,
+ * up blocks 1024->1024 (x2, temporal), 1024->1024 (x2, temporal), 1024->512 (x2), 512->256
+ * whose Resample Conv2d keeps the width (DupUp3D has no parameters), head 256 -> 12. The video
+ * left live is the unpatchified one (3 channels, 16x). */
+static uint64_t wan22_params(void)
+{
+    const uint64_t in[4] = {1024, 1024, 1024, 512}, out[4] = {1024, 1024, 512, 256};
+    uint64_t p = 48 * 48 + 48 + 2 * 48 + wan_conv3(48, 1024) + 2 * wan_res(1024, 1024);
+    p += 1024 + (1024 * 3072 + 3072) + (1024 * 1024 + 1024);
+    for (int s = 0; s < 4; s++) {
+        p += wan_res(in[s], out[s]) + 2 * wan_res(out[s], out[s]);
+        if (s < 2)
+            p += 2 * out[s] * out[s] * 3 + 2 * out[s];
+        if (s < 3)
+            p += out[s] * out[s] * 9 + out[s];
+    }
+    return p + 256 + wan_conv3(256, 12);
+}
+
+Test(workloads, wan22_small_matches_the_layer_table)
+{
+    char *path = generate("wan22-vae-decode", true, "");
+    struct summary s;
+    summarise(path, &s);
+    cr_expect_eq(s.live_tag[0], wan22_params() * 4);
+    cr_expect_eq(s.live_tag[1], 48 * 3 * 4 * 4 * 4 + 3 * 9 * 64 * 64 * 4,
+                 "latents and the unpatchified 9-frame video");
+    free(path);
+}
+
 Test(workloads, dit_offloads_the_text_encoder_and_runs_20_steps)
 {
     char *path = generate("dit-denoise", true, "");
@@ -248,7 +279,7 @@ Test(workloads, cli_errors)
     fx_run_free(&r);
     r = fx_cli("workload --list");
     cr_expect_eq(r.status, 0);
-    cr_expect_str_eq(r.out, "sdxl-vae-decode\nwan21-vae-decode\ndit-denoise\n");
+    cr_expect_str_eq(r.out, "sdxl-vae-decode\nwan21-vae-decode\nwan22-vae-decode\ndit-denoise\n");
     fx_run_free(&r);
     r = fx_cli("workload sdxl-vae-decode -o /nonexistent/dir/x.jsonl");
     cr_expect_eq(r.status, 1);

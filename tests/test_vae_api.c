@@ -1,6 +1,7 @@
 /* libvramshim_vae's C API on the CPU: opening from a file and from caller tensors, the plan,
  * decodes equal to the decoder's own path bit for bit, and each documented error. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +231,51 @@ Test(vae_api, wan_decode_equals_the_decoder_path)
     vramshim_vae_close(v);
     vs_wan_free(m);
     free(ref);
+    free(out);
+    free(lat);
+}
+
+/* Wan 2.2 through the library: auto and --arch wan22 decode the original-name file (as ComfyUI's
+ * wan2.2_vae.safetensors) to diffusers' output in tiles; an explicit arch of the other Wan
+ * version is a weights error naming the decoder the file holds. */
+Test(vae_api, wan22_decodes_to_diffusers_output)
+{
+    const char *path = GOLDEN "wan22_small_original.vae.safetensors";
+    int64_t shape[8];
+    int ndim;
+    float *lat = golden_latents("wan22_small_original", shape, &ndim);
+    struct vs_st_file f;
+    struct vs_err err;
+    cr_assert_eq(vs_st_open(&f, GOLDEN "wan22_small_original.io.safetensors", &err), 0, "%s",
+                 err.msg);
+    const struct vs_st_tensor *t = vs_st_find(&f, "output");
+    float *want = malloc(t->numel * sizeof *want), *out = malloc(t->numel * sizeof *out);
+    cr_assert_eq(vs_st_read_f32(&f, t, want, &err), 0, "%s", err.msg);
+    const vramshim_vae_arch archs[] = {VRAMSHIM_VAE_ARCH_AUTO, VRAMSHIM_VAE_ARCH_WAN22};
+    for (int k = 0; k < 2; k++) {
+        vramshim_vae *v;
+        cr_assert_eq(vramshim_vae_open_file(path, archs[k], &v, msg, sizeof msg), 0, "%s", msg);
+        vramshim_vae_decode_args a = args_for(lat, out, shape, ndim);
+        a.tile_px = 24;
+        vramshim_vae_plan plan;
+        cr_assert_eq(vramshim_vae_decode(v, &a, &plan, msg, sizeof msg), 0, "%s", msg);
+        cr_expect_gt(plan.tiles_x * plan.tiles_y, 1);
+        double worst = 0;
+        for (size_t i = 0; i < t->numel; i++)
+            worst = fmax(worst, fabs((double)out[i] - want[i]));
+        cr_expect_leq(worst, 1e-4, "max-abs %g vs diffusers", worst);
+        vramshim_vae_close(v);
+    }
+    vramshim_vae *v = (vramshim_vae *)1;
+    cr_expect_eq(vramshim_vae_open_file(path, VRAMSHIM_VAE_ARCH_WAN21, &v, msg, sizeof msg),
+                 VRAMSHIM_VAE_ERR_WEIGHTS);
+    cr_expect_null(v);
+    cr_expect(strstr(msg, "holds a Wan 2.2 decoder (residual up blocks), not Wan 2.1"), "%s", msg);
+    cr_expect_eq(vramshim_vae_open_file(WAN, VRAMSHIM_VAE_ARCH_WAN22, &v, msg, sizeof msg),
+                 VRAMSHIM_VAE_ERR_WEIGHTS);
+    cr_expect(strstr(msg, "holds a Wan 2.1 decoder (no residual up blocks), not Wan 2.2"), "%s", msg);
+    vs_st_close(&f);
+    free(want);
     free(out);
     free(lat);
 }

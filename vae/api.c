@@ -102,8 +102,12 @@ static int open_weights(struct vs_weights *w, const char *label, vramshim_vae_ar
         return report(VRAMSHIM_VAE_ERR_OOM, &err, msg, len);
     }
     snprintf(v->label, sizeof v->label, "%s", label);
-    v->wan = arch == VRAMSHIM_VAE_ARCH_WAN21 || (arch == VRAMSHIM_VAE_ARCH_AUTO && looks_like_wan(w));
-    if (v->wan ? vs_wan_load_weights(w, &v->wm, &err)
+    v->wan = arch == VRAMSHIM_VAE_ARCH_WAN21 || arch == VRAMSHIM_VAE_ARCH_WAN22 ||
+             (arch == VRAMSHIM_VAE_ARCH_AUTO && looks_like_wan(w));
+    const int wan_version = arch == VRAMSHIM_VAE_ARCH_WAN22 ? 22
+                            : arch == VRAMSHIM_VAE_ARCH_WAN21 ? 21 : 0;
+    if (v->wan ? vs_wan_load_weights(w, &v->wm, &err) ||
+                     vs_wan_check_version(v->wm, wan_version, label, &err)
                : vs_kl_load_weights(&v->kl, w, (enum vs_arch)arch, &err) ||
                      vs_program_build(&v->prog, &v->kl, &err))
         goto fail;
@@ -118,7 +122,7 @@ fail:
 
 static int check_arch(vramshim_vae_arch arch, struct vs_err *err)
 {
-    if ((int)arch < VRAMSHIM_VAE_ARCH_AUTO || arch > VRAMSHIM_VAE_ARCH_WAN21)
+    if ((int)arch < VRAMSHIM_VAE_ARCH_AUTO || arch > VRAMSHIM_VAE_ARCH_WAN22)
         return vs_err_set(err, "arch %d is not a vramshim_vae_arch", (int)arch);
     return 0;
 }

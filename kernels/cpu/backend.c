@@ -55,6 +55,7 @@ const struct vs_backend vs_cpu_backend = {
     .gn_apply = vs_gn_apply,
     .rmsnorm = vs_rmsnorm,
     .upsample2x = vs_upsample_nearest2x,
+    .to_space = vs_to_space,
     .linear = vs_linear,
     .attention = vs_attention,
     .crop = vs_crop,

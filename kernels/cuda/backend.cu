@@ -126,6 +126,12 @@ static void upsample2x(const float *in, float *out, int c, int h, int w)
     note(vs_cuda_upsample2x(in, out, c, h, w, stream()), "upsample");
 }
 
+static void to_space(float *dst, const struct vs_window *dwin, const float *src,
+                     const struct vs_window *swin, const struct vs_to_space *g)
+{
+    note(vs_cuda_to_space(dst, dwin, src, swin, g, stream()), "channels to space");
+}
+
 static void linear(const float *x, const float *w, const float *b, float *y, size_t n, int cin,
                    int cout)
 {
@@ -203,6 +209,7 @@ static struct vs_backend make_backend()
     b.gn_apply = gn_apply;
     b.rmsnorm = rmsnorm;
     b.upsample2x = upsample2x;
+    b.to_space = to_space;
     b.linear = linear;
     b.attention = attention;
     b.crop = crop;

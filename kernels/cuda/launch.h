@@ -44,6 +44,12 @@ int vs_cuda_rmsnorm(const float *in, float *out, int c, size_t n, const float *g
 /* upsample.c */
 int vs_cuda_upsample2x(const float *in, float *out, int c, int h, int w, cudaStream_t stream);
 
+/* space.c: channels to space (DupUp3D shortcut, unpatchify); the structs are host memory. */
+struct vs_to_space;
+int vs_cuda_to_space(float *dst, const struct vs_window *dwin, const float *src,
+                     const struct vs_window *swin, const struct vs_to_space *g,
+                     cudaStream_t stream);
+
 /* region.c: crop (halo gather), add_crop (residual add), paste (owned-region scatter, clamped
  * on request), transpose, blend accumulation (wy, wx: device arrays) and division. */
 int vs_cuda_crop(const float *src, int c, int sh, int sw, int y0, int x0, float *dst, int dh,

@@ -71,7 +71,8 @@ static void usage(FILE *f)
             "NCTHW). OUT: .png (images; video frames as OUT_0000.png...), .y4m (video), .npy (raw\n"
             "float32, values in [-1, 1] for comparisons).\n"
             "\n"
-            "  --arch auto|sd|sdxl|sd3|flux|wan21   model family (auto: from the weights)\n"
+            "  --arch auto|sd|sdxl|sd3|flux|wan21|wan22\n"
+            "                                       model family (auto: from the weights)\n"
             "  --mode exact|blend|monolithic        exact (default) equals the untiled decode;\n"
             "                                       blend uses tile-local statistics\n"
             "  --tile auto|PIXELS                   output pixels per tile side (auto: from --budget)\n"
@@ -131,7 +132,8 @@ static int parse_args(int argc, char **argv, struct decode_args *a)
         case 'h': usage(stdout); return 1;
         case 'a':
             if (!(a->arch = vs_arch_by_name(optarg))) {
-                fprintf(stderr, "decode: unknown --arch '%s' (auto, sd, sdxl, sd3, flux, wan21)\n", optarg);
+                fprintf(stderr, "decode: unknown --arch '%s' (auto, sd, sdxl, sd3, flux, wan21, "
+                                "wan22)\n", optarg);
                 return 2;
             }
             break;
@@ -409,10 +411,13 @@ static int decode_wan(const struct decode_args *a, struct vs_array *lat, struct 
     int B = 0, C = 0, T = 0, h = 0, w = 0, rc = -1;
     float *out = NULL;
     if (a->mode == VS_MODE_BLEND)
-        return vs_err_set(err, "--mode blend: Wan 2.1 has no GroupNorm, so every tiling is exact "
+        return vs_err_set(err, "--mode blend: Wan has no GroupNorm, so every tiling is exact "
                           "and there is nothing to blend; use --mode exact");
     if (vs_wan_load(a->vae, &m, err))
         return -1;
+    const int want = a->arch->arch == VS_ARCH_WAN22 ? 22 : a->arch->arch == VS_ARCH_WAN21 ? 21 : 0;
+    if (vs_wan_check_version(m, want, a->vae, err))
+        goto out;
     if (latent_dims(lat, a->latents, 1, &B, &C, &T, &h, &w, err))
         goto out;
     if (B != 1) {
@@ -477,7 +482,7 @@ int vs_cmd_decode(int argc, char **argv)
         fprintf(stderr, "decode: %s\n", err.msg);
         return 1;
     }
-    int video = a.arch->arch == VS_ARCH_WAN21 ||
+    int video = a.arch->arch == VS_ARCH_WAN21 || a.arch->arch == VS_ARCH_WAN22 ||
                 (a.arch->arch == VS_ARCH_AUTO && (lat.ndim == 5 || weights_have_3d_convs(a.vae)));
     rc = video ? decode_wan(&a, &lat, &err) : decode_kl(&a, &lat, &err);
     if (rc)

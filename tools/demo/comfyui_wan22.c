@@ -14,9 +14,15 @@
  *   token embedding and 24 blocks of 226 MiB;
  * - diffusion model wan2.2_ti2v_5B_fp16.safetensors, 10.0 GB (9537 MiB): 30 blocks of 310 MiB,
  *   embeddings 200 MiB, head 37 MiB;
- * - VAE wan2.2_vae.safetensors, 1.41 GB (1345 MiB), loaded by the VAEDecode node;
+ * - VAE wan2.2_vae.safetensors, 1.41 GB (1345 MiB), loaded by the VAEDecode node: the decoder
+ *   is 555.05 M parameters, 1059 MiB in fp16 (docs/decoder.md, "Wan 2.2: the architecture"),
+ *   the encoder the other 286 MiB;
  * - 1280x704, 121 frames: a sampling step's activations 2.4 GB; the decode's 4 GiB workspace,
  *   then the video (121x704x1280x3 fp32, 1248 MiB) a latent frame group (160 MiB) at a time.
+ *   The workspace is the scenario's figure: the real decoder's fp32 PyTorch decode peaks at
+ *   21.4 GiB live (`vramshim workload wan22-vae-decode`, weights and video included), and
+ *   vramshim's own decoder predicts 9.33 GiB of working memory in one tile, 3.98 GiB in 3x2
+ *   tiles under a 4 GiB budget (`make bench`).
  * The other process is modelled by the driver: SIMCUDA_VRAM_TAKEN on the simulated one, a
  * vram_holder process on a real GPU (`vramshim demo` does both).
  */
@@ -32,8 +38,8 @@ static const struct vs_demo_tensor_spec dm_tensors[] = {
     {"embeddings", MiB(200), 1}, {"blocks", MiB(310), 30}, {"head", MiB(37), 1}};
 static const struct vs_demo_model_spec dm_spec = {"wan22_5b", dm_tensors, 3};
 
-static const struct vs_demo_tensor_spec vae_tensors[] = {{"encoder", MiB(500), 1},
-                                                         {"decoder", MiB(845), 1}};
+static const struct vs_demo_tensor_spec vae_tensors[] = {{"encoder", MiB(286), 1},
+                                                         {"decoder", MiB(1059), 1}};
 static const struct vs_demo_model_spec vae_spec = {"vae", vae_tensors, 2};
 
 enum { FRAME_GROUPS = 8 };

@@ -12,10 +12,13 @@
  * - fusion model 25 GB (23842 MiB): 30 video blocks of 500 MiB, 30 audio blocks of 280 MiB,
  *   embeddings and heads 442 MiB;
  * - text encoder 5 GB (4768 MiB): a 1000 MiB token embedding and 24 blocks of 157 MiB;
- * - Wan 2.2 video VAE 1.41 GB (1345 MiB), MMAudio VAE and vocoder 290 MiB;
+ * - Wan 2.2 video VAE 1.41 GB (1345 MiB; its decoder 555.05 M parameters, docs/decoder.md),
+ *   MMAudio VAE and vocoder 290 MiB;
  * - 720x720, 121 frames: a denoising step's activations 1.8 GB (video, audio, cross-attention);
  *   the decode's 6.54 GB block, then the video (121x720x720x3 fp32, 717 MiB) written a latent
- *   frame group (128 MiB) at a time, and the audio (16 MiB).
+ *   frame group (128 MiB) at a time, and the audio (16 MiB). The 6.54 GB block is the seed's
+ *   figure; for the real decoder at 720x720x121 vramshim's own decoder predicts 5.36 GiB of
+ *   fp32 working memory in one tile, 3.83 GiB in 2x2 tiles under a 4 GiB budget (`make bench`).
  * The engine's loaders are called from its constructor (here: from fusion_load), so the text
  * encoder and the VAEs are made in stage `load` and carry their own tags.
  */

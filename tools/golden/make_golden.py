@@ -130,12 +130,15 @@ def to_ldm_keys(sd, config):
     return out
 
 
+WAN_RES = {"norm1": "residual.0", "conv1": "residual.2", "norm2": "residual.3", "conv2": "residual.6",
+           "conv_shortcut": "shortcut"}
+
+
 def to_wan_original_keys(sd, config):
     """diffusers AutoencoderKLWan decoder keys -> original Wan 2.1 names as in ComfyUI's
     wan_2.1_vae.safetensors (the reverse of diffusers' convert_wan_vae_to_diffusers)."""
     stride = config["num_res_blocks"] + 2  # resnets, then the resample, per up level
-    res = {"norm1": "residual.0", "conv1": "residual.2", "norm2": "residual.3", "conv2": "residual.6",
-           "conv_shortcut": "shortcut"}
+    res = WAN_RES
     out = {}
     for key, t in sd.items():
         parts = key.split(".")
@@ -163,8 +166,52 @@ def to_wan_original_keys(sd, config):
     return out
 
 
+def to_wan22_original_keys(sd, config):
+    """diffusers AutoencoderKLWan (is_residual) decoder keys -> original Wan 2.2 names as in
+    Wan2.2's vae2_2.py and ComfyUI's wan2.2_vae.safetensors: up block I is decoder.upsamples.I,
+    its ResNets upsamples.I.upsamples.J and its resample upsamples.I.upsamples.<num_res_blocks + 1>
+    (DupUp3D has no weights)."""
+    out = {}
+    for key, t in sd.items():
+        parts = key.split(".")
+        if parts[0] == "decoder" and parts[1] == "up_blocks":
+            i = int(parts[2])
+            if parts[3] == "resnets":
+                new = "decoder.upsamples.%d.upsamples.%s.%s.%s" % (i, parts[4], WAN_RES[parts[5]], parts[6])
+            else:  # upsampler.{resample.1,time_conv}.*
+                new = "decoder.upsamples.%d.upsamples.%d.%s" % (i, config["num_res_blocks"] + 1,
+                                                             ".".join(parts[4:]))
+            out[new] = t.contiguous()
+        else:
+            out.update(to_wan_original_keys({key: t}, config))
+    return out
+
+
+def from_wan22_original_keys(sd, config):
+    """The inverse of to_wan22_original_keys (diffusers ships no Wan 2.2 converter): checked by
+    the round trip in --verify, the C loader reads the original names on its own."""
+    inverse = {}
+    for key in decoder_keys_for(config):
+        inverse.update({k: key for k in to_wan22_original_keys({key: torch.zeros(1)}, config)})
+    return {inverse[k]: v for k, v in sd.items()}
+
+
+def decoder_keys_for(config):
+    return list(decoder_state(build(AutoencoderKLWan, config)))
+
+
+def to_original(arch, weights, config):
+    if arch == "wan22":
+        return to_wan22_original_keys(weights, config)
+    if arch == "wan21":
+        return to_wan_original_keys(weights, config)
+    return to_ldm_keys(weights, config)
+
+
 def from_original_keys(arch, sd, config):
     """Original names -> diffusers names, by diffusers' own converters (used to check ours)."""
+    if arch == "wan22":
+        return from_wan22_original_keys(sd, config)
     if arch == "wan21":
         return convert_wan_vae_to_diffusers(sd)
     return convert_ldm_vae_checkpoint(sd, config)
@@ -185,6 +232,11 @@ SMALL_FLUX = dict(SMALL_KL, latent_channels=16, use_quant_conv=False, use_post_q
                   scaling_factor=0.3611, shift_factor=0.1159)
 SMALL_WAN = dict(base_dim=4, z_dim=16)  # everything else: diffusers' Wan 2.1 defaults
 FULL_WAN = dict(base_dim=96, z_dim=16)  # = Wan 2.1 (AutoencoderKLWan defaults)
+# Wan 2.2 (Wan-AI/Wan2.2-TI2V-5B-Diffusers vae/config.json): residual up blocks, patch 2, 16x.
+WAN22 = dict(base_dim=160, decoder_base_dim=256, z_dim=48, is_residual=True, patch_size=2,
+             in_channels=12, out_channels=12, scale_factor_spatial=16, scale_factor_temporal=4,
+             temperal_downsample=[False, True, True])
+SMALL_WAN22 = dict(WAN22, base_dim=8, decoder_base_dim=4, z_dim=8)  # decoder dims [16,16,16,8,4]
 
 # name: (arch, class, config, key_style, weights storage dtype or None for generator, latent shape, seed)
 CASES = {
@@ -195,6 +247,9 @@ CASES = {
     "wan_small":          ("wan21", AutoencoderKLWan, SMALL_WAN, "diffusers", torch.float16, (1, 16, 3, 6, 8), 4),
     "wan_small_original": ("wan21", AutoencoderKLWan, SMALL_WAN, "original", torch.float16, (1, 16, 3, 6, 8), 4),
     "wan_full":           ("wan21", AutoencoderKLWan, FULL_WAN, "diffusers", None, (1, 16, 2, 4, 4), 5),
+    "wan22_small":        ("wan22", AutoencoderKLWan, SMALL_WAN22, "diffusers", torch.float16, (1, 8, 3, 3, 4), 6),
+    "wan22_small_original": ("wan22", AutoencoderKLWan, SMALL_WAN22, "original", torch.float16, (1, 8, 3, 3, 4), 6),
+    "wan22_full":         ("wan22", AutoencoderKLWan, WAN22, "diffusers", None, (1, 48, 2, 1, 2), 7),
 }
 # wan_small stores F32 copies of F16-rounded values, so it shares its output with wan_small_original.
 FILE_DTYPE = {"wan_small": torch.float32}
@@ -262,8 +317,7 @@ def make_case(name, outdir):
         meta["weights_manifest"] = json.dumps({k: list(v.shape) for k, v in weights.items()})
     else:
         meta["weights"] = "file:%s.vae.safetensors" % name
-        sd = weights if key_style == "diffusers" else (
-            to_ldm_keys(weights, dict(model.config)) if arch != "wan21" else to_wan_original_keys(weights, dict(model.config)))
+        sd = weights if key_style == "diffusers" else to_original(arch, weights, dict(model.config))
         store = FILE_DTYPE.get(name, wdtype)
         sd = {k: v.to(store).contiguous() for k, v in sd.items()}
         wmeta = dict(versions(), arch=arch, config=cfg, key_style=key_style)

@@ -5,7 +5,7 @@
  *     difference over the output's max-abs <= 1e-5 (cuDNN and cuBLAS layers: 1e-5 as well, FMA
  *     math and no TF32); moves, casts and blends bit for bit.
  *  2. Whole decodes through the same executor on the CUDA backend (sd_small, flux_small,
- *     wan_small): exact tiled on the GPU against monolithic on the GPU (to fp32 rounding: the
+ *     wan_small, wan22_small): exact tiled on the GPU against monolithic on the GPU (to fp32 rounding: the
  *     tiles may get other cuDNN algorithms), and both against the CPU reference (1e-4, as the
  *     golden tests).
  * Prints one JSON object of figures on stdout, one line per failure on stderr. Exit 0 all
@@ -249,6 +249,17 @@ static void check_own_kernels(void)
     vs_upsample_nearest2x(x, up, c, h, w);
     vs_cuda_upsample2x(dx, dy, c, h, w, NULL);
     compare("upsample2x", dy, up, 4 * n, 0);
+    /* Wan 2.2's DupUp3D gather added onto an odd-offset window of the 2x frame */
+    const struct vs_window sw = {0, 0, h, w, h, w}, dw = {3, 5, 2 * h - 7, 2 * w - 9, 2 * h, 2 * w};
+    const struct vs_to_space g = {c / 2, 2, 8, 4, 2, 1, 4, true};
+    const size_t dn = (size_t)(c / 2) * vs_window_area(&dw);
+    float *main_path = host_rand(dn);
+    memcpy(up, main_path, dn * sizeof *up);
+    cudaMemcpy(dy, main_path, dn * sizeof *dy, cudaMemcpyHostToDevice);
+    vs_to_space(up, &dw, x, &sw, &g);
+    vs_cuda_to_space(dy, &dw, dx, &sw, &g, NULL);
+    compare("to_space_dup_up", dy, up, dn, 0);
+    free(main_path);
     vs_transpose(x, up, c, plane);
     vs_cuda_transpose(dx, dy, c, plane, NULL);
     compare("transpose", dy, up, n, 0);
@@ -384,28 +395,29 @@ static void check_kl_decode(const char *dir, const char *name, const struct vs_c
     vs_program_free(&p), vs_program_free(&dp), vs_cuda_kl_free_device(&dd), vs_kl_free(&d);
 }
 
-static void check_wan_decode(const char *dir, const struct vs_cuda_ctx *ctx)
+static void check_wan_decode(const char *dir, const char *name, const struct vs_cuda_ctx *ctx)
 {
     char path[1024], msg[256];
     int64_t shape[8];
     int ndim;
     struct vs_wan_model *m, *dm;
     struct vs_err err;
-    float *lat = read_latents(dir, "wan_small", shape, &ndim);
-    snprintf(path, sizeof path, "%s/wan_small.vae.safetensors", dir);
+    float *lat = read_latents(dir, name, shape, &ndim);
+    snprintf(path, sizeof path, "%s/%s.vae.safetensors", dir, name);
     if (!lat || ndim != 5 || vs_wan_load(path, &m, &err) || vs_cuda_wan_to_device(&dm, m)) {
-        fprintf(stderr, "decode_check: wan_small: cannot set up the decoder\n");
+        fprintf(stderr, "decode_check: %s: cannot set up the decoder\n", name);
         failures++;
         free(lat);
         return;
     }
     const int T = (int)shape[2], h = (int)shape[3], w = (int)shape[4];
-    const size_t out_n = (size_t)3 * vs_wan_out_frames(m, T) * h * 8 * w * 8;
+    const int S = vs_wan_spatial_scale(m);
+    const size_t out_n = (size_t)3 * vs_wan_out_frames(m, T) * h * S * w * S;
     const size_t lat_n = (size_t)shape[1] * T * h * w;
     float *cpu = malloc(out_n * 4), *res[2], *dlat = dev_from(lat, lat_n);
     struct vs_wan_opts cpu_opts = {0};
     if (vs_wan_decode(m, lat, T, h, w, &cpu_opts, cpu, NULL, &err)) {
-        fprintf(stderr, "decode_check: wan_small on the CPU: %s\n", err.msg);
+        fprintf(stderr, "decode_check: %s on the CPU: %s\n", name, err.msg);
         failures++;
     }
     for (int tiled = 0; tiled < 2; tiled++) {
@@ -415,7 +427,7 @@ static void check_wan_decode(const char *dir, const struct vs_cuda_ctx *ctx)
         int rc = vs_cuda_backend_begin(ctx, msg, sizeof msg) ||
                  vs_wan_decode(dm, dlat, T, h, w, &o, dout, NULL, &err);
         if (vs_cuda_backend_end(msg, sizeof msg) || rc) {
-            fprintf(stderr, "decode_check: wan_small on the GPU: %s %s\n", err.msg, msg);
+            fprintf(stderr, "decode_check: %s on the GPU: %s %s\n", name, err.msg, msg);
             failures++;
             res[tiled] = NULL;
         } else
@@ -423,8 +435,11 @@ static void check_wan_decode(const char *dir, const struct vs_cuda_ctx *ctx)
         cudaFree(dout);
     }
     if (res[0] && res[1]) {
-        verdict("wan_small_gpu_tiled_vs_gpu_one_tile", rel_err(res[1], res[0], out_n), 1e-5);
-        verdict("wan_small_gpu_vs_cpu", rel_err(res[0], cpu, out_n), 1e-4);
+        char fig[96];
+        snprintf(fig, sizeof fig, "%s_gpu_tiled_vs_gpu_one_tile", name);
+        verdict(fig, rel_err(res[1], res[0], out_n), 1e-5);
+        snprintf(fig, sizeof fig, "%s_gpu_vs_cpu", name);
+        verdict(fig, rel_err(res[0], cpu, out_n), 1e-4);
     }
     free(res[0]), free(res[1]), free(cpu), free(lat), cudaFree(dlat);
     vs_cuda_wan_free_device(dm);
@@ -458,7 +473,8 @@ int main(int argc, char **argv)
     check_attention(&ctx);
     check_kl_decode(argv[1], "sd_small", &ctx);
     check_kl_decode(argv[1], "flux_small", &ctx);
-    check_wan_decode(argv[1], &ctx);
+    check_wan_decode(argv[1], "wan_small", &ctx);
+    check_wan_decode(argv[1], "wan22_small", &ctx);
     vs_cuda_ctx_free(&ctx);
     cudaFree(ws);
     printf("%s,\"failures\":%d}\n", figures, failures);

@@ -29,6 +29,7 @@ int vs_workload_write(const struct vs_workload *w, bool small, FILE *out, uint64
 
 void vs_workload_sdxl_vae_decode(struct vs_emit *e, bool small);
 void vs_workload_wan21_vae_decode(struct vs_emit *e, bool small);
+void vs_workload_wan22_vae_decode(struct vs_emit *e, bool small);
 void vs_workload_dit_denoise(struct vs_emit *e, bool small);
 
 #endif
