@@ -248,15 +248,19 @@ clean:
 $(BUILD)/obj/tools/cli/main.o $(BUILD)/obj/interpose/version.o: VERSION
 
 # --- libvramshim_vae.so: the decoder's own library (include/vramshim_vae.h) -----------------
-# vae/*.c over the decoder archive; it links no CUDA library (they are dlopen'ed at run time).
+# vae/*.c over the decoder archives, CPU and CUDA, with NVIDIA's static CUDA runtime inside
+# (its symbols hidden by the version script; it dlopens libcuda.so.1 on first use), so the
+# library needs no CUDA library to load; cuDNN and cuBLAS are dlopen'ed (docs/decoder.md).
 VAE_SRCS := $(call src,vae)
 VAE_LIB  := $(BUILD)/libvramshim_vae.so
+CUDART_STATIC := $(CUDA_HOME)/lib64/libcudart_static.a
 .PHONY: vae
 vae: $(VAE_LIB)
 all: vae
-$(VAE_LIB): $(call obj,$(VAE_SRCS)) $(KERNELS_A) vae/exports.map
-	$(CC) -shared -Wl,--version-script=vae/exports.map -Wl,--no-undefined $(LDFLAGS) \
-	  $(call obj,$(VAE_SRCS)) $(KERNELS_A) -o $@ -ljansson -lm -ldl
+$(VAE_LIB): $(call obj,$(VAE_SRCS)) $(KCUDA_A) $(KERNELS_A) vae/exports.map
+	$(CC) -shared -Wl,--version-script=vae/exports.map -Wl,--no-undefined -Wl,--exclude-libs,ALL \
+	  $(LDFLAGS) $(call obj,$(VAE_SRCS)) $(KCUDA_A) $(KERNELS_A) $(CUDART_STATIC) -o $@ \
+	  -ljansson -lm -ldl -lrt -lstdc++
 
 # test_vae_* link the library (by rpath) and the decoder archive (the library exports only
 # the API, so its copies of the decoder do not clash).

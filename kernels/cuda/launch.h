@@ -75,6 +75,8 @@ struct vs_cuda_ctx {
 int vs_cuda_ctx_init(struct vs_cuda_ctx *ctx, cudaStream_t stream, void *workspace, size_t bytes,
                      char *why, size_t why_len);
 void vs_cuda_ctx_free(struct vs_cuda_ctx *ctx);
+/* Moves an initialised ctx to another stream and workspace (the next decode's). */
+int vs_cuda_ctx_bind(struct vs_cuda_ctx *ctx, cudaStream_t stream, void *workspace, size_t bytes);
 
 /* y[r][c] += b[c] for r < rows, c < cols (linear.c's bias). */
 int vs_cuda_bias_rows(float *y, const float *b, size_t rows, int cols, cudaStream_t stream);
