@@ -262,6 +262,9 @@ $(VAE_LIB): $(call obj,$(VAE_SRCS)) $(KCUDA_A) $(KERNELS_A) vae/exports.map
 	  $(LDFLAGS) $(call obj,$(VAE_SRCS)) $(KCUDA_A) $(KERNELS_A) $(CUDART_STATIC) -o $@ \
 	  -ljansson -lm -ldl -lrt -lstdc++
 
+# `vramshim decode --device cuda` dlopens the library beside the CLI; its test needs it built.
+$(BUILD)/tests/test_kernels_decode_cli: | $(VAE_LIB)
+
 # test_vae_* link the library (by rpath) and the decoder archive (the library exports only
 # the API, so its copies of the decoder do not clash).
 $(BUILD)/tests/test_vae_%: $(BUILD)/obj/tests/test_vae_%.o $(VAE_LIB) $(KERNELS_A)
