@@ -259,7 +259,8 @@ vae: $(VAE_LIB)
 all: vae
 $(VAE_LIB): $(call obj,$(VAE_SRCS)) $(KCUDA_A) $(KERNELS_A) vae/exports.map
 	$(CC) -shared -Wl,--version-script=vae/exports.map -Wl,--no-undefined -Wl,--exclude-libs,ALL \
-	  $(LDFLAGS) $(call obj,$(VAE_SRCS)) $(KCUDA_A) $(KERNELS_A) $(CUDART_STATIC) -o $@ \
+	  $(LDFLAGS) $(call obj,$(VAE_SRCS)) -Wl,--start-group $(KCUDA_A) $(KERNELS_A) -Wl,--end-group \
+	  $(CUDART_STATIC) -o $@ \
 	  -ljansson -lm -ldl -lrt -lstdc++
 
 # `vramshim decode --device cuda` dlopens the library beside the CLI; its test needs it built.
@@ -302,4 +303,5 @@ $(BUILD)/tests/test_cuda_emu_%: $(BUILD)/obj/tests/test_cuda_emu_%.o $(KCUDA_EMU
 # bundle carries libcudart beside it, cuDNN and cuBLAS are dlopen'ed).
 $(BUILD)/gpucheck/decode_check: $(BUILD)/obj/tools/gpucheck/decode_check.o $(KCUDA_A) $(KERNELS_A)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ -o $@ -L$(CUDA_HOME)/lib64 -lcudart -lstdc++ $(SYS_LIBS)
+	$(CC) $(LDFLAGS) $< -Wl,--start-group $(KCUDA_A) $(KERNELS_A) -Wl,--end-group -o $@ \
+	  -L$(CUDA_HOME)/lib64 -lcudart -lstdc++ $(SYS_LIBS)
