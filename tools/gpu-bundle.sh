@@ -1,7 +1,7 @@
 #!/bin/bash
 # Builds the self-contained real-GPU check bundle: BUILD -> OUT.
 #   OUT/run.sh            runs every check, writes report.json and report.txt
-#   OUT/bin/              shim, CLI, check and test programs (rpath $ORIGIN/lib)
+#   OUT/bin/              shim, CLI, decoder library, check and test programs (rpath $ORIGIN/lib)
 #   OUT/bin/lib/          every shared library they need beyond glibc and the NVIDIA driver
 #   OUT/bin/sim/          simcuda, for comparisons
 #   OUT/checks/NN-*.sh    one script per check, run in order
@@ -19,6 +19,8 @@ rm -rf "$out"
 mkdir -p "$out/bin/lib" "$out/bin/sim" "$out/checks"
 
 cp "$build/libvramshim.so" "$build/vramshim" "$out/bin/"
+# the decoder's library, beside the CLI (decode --device cuda) and decode_check, which dlopen it
+cp "$build/libvramshim_vae.so" "$out/bin/"
 cp "$build/sim/libcuda.so.1" "$out/bin/sim/"
 cp "$build"/gpucheck/* "$out/bin/" 2>/dev/null || true
 [ -d "$build/tests/progs" ] && cp "$build"/tests/progs/* "$out/bin/"

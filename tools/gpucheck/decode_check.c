@@ -8,13 +8,22 @@
  *     wan_small): exact tiled on the GPU against monolithic on the GPU (to fp32 rounding: the
  *     tiles may get other cuDNN algorithms), and both against the CPU reference (1e-4, as the
  *     golden tests).
+ *  3. libvramshim_vae.so (beside this program or one directory up; it carries its own static CUDA runtime while this
+ *     program uses the shared one, as in a PyTorch process): device latents and output on a
+ *     stream of ours with a counting allocator of ours, and host buffers with device CUDA,
+ *     against the library's CPU decode (1e-4); every block handed back, measured peak equal to
+ *     the predicted one.
  * Prints one JSON object of figures on stdout, one line per failure on stderr. Exit 0 all
  * passed, 1 a check failed, 77 nothing could run (the reason on stderr: no GPU, no cuDNN...). */
 #include <cuda_runtime.h>
+#include <dlfcn.h>
+#include <libgen.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/cast.h"
@@ -31,6 +40,7 @@
 #include "kernels/plan.h"
 #include "kernels/safetensors.h"
 #include "kernels/wan.h"
+#include "vramshim_vae.h"
 
 static int failures;
 static char figures[16384] = "{";
@@ -431,6 +441,139 @@ static void check_wan_decode(const char *dir, const struct vs_cuda_ctx *ctx)
     vs_wan_free(m);
 }
 
+/* The caller allocator of check 3: cudaMallocAsync of this program's runtime, counted. */
+struct counting {
+    int live;
+};
+static void *count_alloc(void *ctx, size_t bytes, void *stream)
+{
+    void *p = NULL;
+    if (cudaMallocAsync(&p, bytes, (cudaStream_t)stream) != cudaSuccess)
+        return NULL;
+    ((struct counting *)ctx)->live++;
+    return p;
+}
+static void count_free(void *ctx, void *p, void *stream)
+{
+    cudaFreeAsync(p, (cudaStream_t)stream);
+    ((struct counting *)ctx)->live--;
+}
+
+#define VAE_FUNCS(X) X(vramshim_vae_open_file) X(vramshim_vae_close) X(vramshim_vae_decode)
+static struct {
+#define FIELD(f) __typeof__(&f) f;
+    VAE_FUNCS(FIELD)
+#undef FIELD
+} vae;
+
+static void check_library_model(const char *dir, const char *name)
+{
+    char path[1024], msg[512], fig[96];
+    int64_t shape[8];
+    int ndim;
+    vramshim_vae *v;
+    float *lat = read_latents(dir, name, shape, &ndim);
+    snprintf(path, sizeof path, "%s/%s.vae.safetensors", dir, name);
+    if (!lat || vae.vramshim_vae_open_file(path, VRAMSHIM_VAE_ARCH_AUTO, &v, msg, sizeof msg)) {
+        fprintf(stderr, "decode_check: library %s: %s\n", name, lat ? msg : "no latents");
+        failures++;
+        free(lat);
+        return;
+    }
+    size_t lat_n = 1;
+    for (int i = 0; i < ndim; i++)
+        lat_n *= (size_t)shape[i];
+    /* the output: 3 channels, 8x (sd_small: 2x) the latent size; ask the CPU decode's plan */
+    vramshim_vae_decode_args a = {.latents = lat, .ndim = ndim};
+    memcpy(a.shape, shape, (size_t)ndim * sizeof *shape);
+    const size_t out_cap = lat_n * 64 * 4 * 3; /* room for 8x8 spatial, 4x frames, 3 channels */
+    /* every buffer starts as all-ones bytes (a NaN): the output's length is where the CPU
+     * decode stopped writing, and nothing past it may change */
+    float *cpu = malloc(out_cap * sizeof *cpu), *gpu = malloc(out_cap * sizeof *gpu);
+    memset(cpu, 0xff, out_cap * sizeof *cpu);
+    a.out = cpu;
+    a.mode = VRAMSHIM_VAE_EXACT;
+    a.tile_px = 16;
+    vramshim_vae_plan plan;
+    if (vae.vramshim_vae_decode(v, &a, &plan, msg, sizeof msg)) {
+        fprintf(stderr, "decode_check: library %s on the CPU: %s\n", name, msg);
+        failures++;
+        goto out;
+    }
+    /* device latents and output on our stream with our allocator */
+    cudaStream_t st;
+    cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking);
+    struct counting cnt = {0};
+    vramshim_vae_allocator al = {count_alloc, count_free, &cnt};
+    float *dlat = dev_from(lat, lat_n), *dout = NULL;
+    cudaMalloc((void **)&dout, out_cap * sizeof *dout);
+    cudaMemset(dout, 0xff, out_cap * sizeof *dout);
+    vramshim_vae_decode_args g = a;
+    g.latents = dlat, g.out = dout, g.stream = st, g.allocator = &al;
+    vramshim_vae_plan gplan;
+    int rc = vae.vramshim_vae_decode(v, &g, &gplan, msg, sizeof msg);
+    cudaStreamSynchronize(st);
+    if (rc) {
+        fprintf(stderr, "decode_check: library %s, device pointers: %s\n", name, msg);
+        failures++;
+    } else {
+        size_t n = out_cap;
+        while (n && !memcmp(&cpu[n - 1], &(uint32_t){0xffffffffu}, 4))
+            n--;
+        float *got = host_from(dout, out_cap);
+        snprintf(fig, sizeof fig, "lib_%s_gpu_vs_cpu", name);
+        verdict(fig, rel_err(got, cpu, n), 1e-4);
+        snprintf(fig, sizeof fig, "lib_%s_gpu_wrote_past_the_output", name);
+        verdict(fig, memcmp(got + n, cpu + n, (out_cap - n) * sizeof *got) != 0, 0);
+        snprintf(fig, sizeof fig, "lib_%s_blocks_leaked", name);
+        verdict(fig, cnt.live, 0);
+        snprintf(fig, sizeof fig, "lib_%s_peak_measured_over_predicted", name);
+        figure(fig, gplan.predicted_peak ? (double)gplan.measured_peak / gplan.predicted_peak : 0);
+        free(got);
+        /* host buffers, device CUDA: the library copies through */
+        g = a;
+        g.out = gpu;
+        g.device = VRAMSHIM_VAE_DEVICE_CUDA;
+        if (vae.vramshim_vae_decode(v, &g, NULL, msg, sizeof msg)) {
+            fprintf(stderr, "decode_check: library %s, device CUDA, host buffers: %s\n", name, msg);
+            failures++;
+        } else {
+            snprintf(fig, sizeof fig, "lib_%s_gpu_host_buffers_vs_cpu", name);
+            verdict(fig, rel_err(gpu, cpu, n), 1e-4);
+        }
+    }
+    cudaFree(dlat), cudaFree(dout), cudaStreamDestroy(st);
+out:
+    vae.vramshim_vae_close(v);
+    free(cpu), free(gpu), free(lat);
+}
+
+static void check_library(const char *dir)
+{
+    /* beside this program (the bundle's bin/), or one up (the build tree's gpucheck/) */
+    char exe[1024] = "", path[1100];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+    const char *dir = dirname(exe);
+    snprintf(path, sizeof path, "%s/libvramshim_vae.so", dir);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(path, sizeof path, "%s/../libvramshim_vae.so", dir);
+        h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    }
+    const char *missing = h ? NULL : dlerror();
+#define SYM(f) if (!missing && !(*(void **)&vae.f = dlsym(h, #f))) missing = #f;
+    VAE_FUNCS(SYM)
+#undef SYM
+    if (missing) {
+        fprintf(stderr, "decode_check: %s: %s\n", path, missing);
+        failures++;
+        return;
+    }
+    check_library_model(dir, "sd_small");
+    check_library_model(dir, "wan_small");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -459,6 +602,7 @@ int main(int argc, char **argv)
     check_kl_decode(argv[1], "sd_small", &ctx);
     check_kl_decode(argv[1], "flux_small", &ctx);
     check_wan_decode(argv[1], &ctx);
+    check_library(argv[1]);
     vs_cuda_ctx_free(&ctx);
     cudaFree(ws);
     printf("%s,\"failures\":%d}\n", figures, failures);
