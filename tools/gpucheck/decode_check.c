@@ -554,11 +554,11 @@ static void check_library(const char *dir)
     char exe[1024] = "", path[1100];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = 0;
-    const char *dir = dirname(exe);
-    snprintf(path, sizeof path, "%s/libvramshim_vae.so", dir);
+    const char *here = dirname(exe);
+    snprintf(path, sizeof path, "%s/libvramshim_vae.so", here);
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
-        snprintf(path, sizeof path, "%s/../libvramshim_vae.so", dir);
+        snprintf(path, sizeof path, "%s/../libvramshim_vae.so", here);
         h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     }
     const char *missing = h ? NULL : dlerror();
