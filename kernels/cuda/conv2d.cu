@@ -12,7 +12,7 @@ extern "C" int vs_cuda_ctx_init(struct vs_cuda_ctx *ctx, cudaStream_t stream, vo
                                 size_t bytes, char *why, size_t why_len)
 {
     const struct vs_cuda_libs *l = vs_cuda_libs();
-    *ctx = (struct vs_cuda_ctx){stream, NULL, NULL, workspace, bytes};
+    *ctx = (struct vs_cuda_ctx){stream, NULL, NULL, workspace, bytes, 0};
     if (!l->gpu_usable) {
         snprintf(why, why_len, "%s", l->why);
         return -1;
@@ -150,7 +150,8 @@ static int conv_window(const struct conv_call &c, const struct vs_cuda_ctx *ctx)
     const size_t ws_left = ctx->workspace_bytes - tmp;
     int pick = -1;
     for (int i = 0; i < got && pick < 0; i++)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_left)
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_left &&
+            (!ctx->forced_algo || (int)perf[i].algo == ctx->forced_algo - 1))
             pick = i;
     if (pick < 0)
         return -1;

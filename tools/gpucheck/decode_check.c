@@ -16,6 +16,7 @@
  * Prints one JSON object of figures on stdout, one line per failure on stderr. Exit 0 all
  * passed, 1 a check failed, 77 nothing could run (the reason on stderr: no GPU, no cuDNN...). */
 #include <cuda_runtime.h>
+#include <cudnn.h>
 #include <dlfcn.h>
 #include <libgen.h>
 #include <math.h>
@@ -142,6 +143,60 @@ static void check_conv2d(const struct vs_cuda_ctx *ctx)
             cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dy);
             free(x), free(w), free(b), free(want);
         }
+}
+
+/* Exact tiling's premise on the GPU: with one conv algorithm forced (IMPLICIT_GEMM: each output
+ * pixel is one dot product over (cin, ky, kx) in a fixed order), a conv computed tile by tile,
+ * with a 1-pixel halo and zero padding only on the image's own borders, equals the whole-image
+ * conv bit for bit. */
+static void check_conv2d_tiles_bit_exact(const struct vs_cuda_ctx *ctx)
+{
+    struct vs_cuda_ctx forced = *ctx;
+    forced.forced_algo = 1 + CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    const int H = 37, W = 41, cin = 6, cout = 5, cuts_y[] = {0, 13, 29, H}, cuts_x[] = {0, 20, W};
+    struct vs_conv2d_geom whole = {cin, cout, 3, H, W, 1, 1, 1, 1};
+    const size_t ni = (size_t)cin * H * W, no = (size_t)cout * H * W, nw = (size_t)cout * cin * 9;
+    float *x = host_rand(ni), *w = host_rand(nw), *b = host_rand(cout);
+    float *dx = dev_from(x, ni), *dw = dev_from(w, nw), *db = dev_from(b, cout), *dy;
+    cudaMalloc((void **)&dy, no * sizeof *dy);
+    long differing = vs_cuda_conv2d(dx, dy, dw, db, &whole, &forced) ? -1 : 0;
+    float *ref = host_from(dy, no);
+    for (int ty = 0; ty < 3 && differing >= 0; ty++)
+        for (int tx = 0; tx < 2 && differing >= 0; tx++) {
+            const int y0 = cuts_y[ty], y1 = cuts_y[ty + 1], x0 = cuts_x[tx], x1 = cuts_x[tx + 1];
+            const int wy0 = y0 ? y0 - 1 : 0, wy1 = y1 < H ? y1 + 1 : H;
+            const int wx0 = x0 ? x0 - 1 : 0, wx1 = x1 < W ? x1 + 1 : W;
+            struct vs_conv2d_geom g = {cin, cout, 3, wy1 - wy0, wx1 - wx0, !y0, y1 == H, !x0,
+                                       x1 == W};
+            float *win = malloc((size_t)cin * g.in_h * g.in_w * sizeof *win);
+            for (int c = 0; c < cin; c++)
+                for (int y = 0; y < g.in_h; y++)
+                    memcpy(win + ((size_t)c * g.in_h + y) * g.in_w,
+                           x + ((size_t)c * H + wy0 + y) * W + wx0, (size_t)g.in_w * sizeof *win);
+            const size_t nt = (size_t)cout * (y1 - y0) * (x1 - x0);
+            float *dwin = dev_from(win, (size_t)cin * g.in_h * g.in_w), *dt;
+            cudaMalloc((void **)&dt, nt * sizeof *dt);
+            if (vs_cuda_conv2d(dwin, dt, dw, db, &g, &forced))
+                differing = -1;
+            else {
+                float *t = host_from(dt, nt);
+                for (int c = 0; c < cout; c++)
+                    for (int y = y0; y < y1; y++)
+                        for (int xx = x0; xx < x1; xx++)
+                            differing += memcmp(&t[((size_t)c * (y1 - y0) + y - y0) * (x1 - x0) +
+                                                   xx - x0],
+                                                &ref[((size_t)c * H + y) * W + xx], 4) != 0;
+                free(t);
+            }
+            cudaFree(dwin), cudaFree(dt), free(win);
+        }
+    if (differing < 0) {
+        fprintf(stderr, "decode_check: conv2d with IMPLICIT_GEMM forced: cuDNN call failed\n");
+        failures++;
+    } else
+        verdict("conv2d_forced_algo_tiles_differing_values", (double)differing, 0);
+    cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dy);
+    free(x), free(w), free(b), free(ref);
 }
 
 static void check_conv3d(const struct vs_cuda_ctx *ctx)
@@ -360,6 +415,7 @@ static void check_kl_decode(const char *dir, const char *name, const struct vs_c
     struct vs_kl_decoder d, dd;
     struct vs_program p, dp;
     struct vs_err err;
+    char fig[96];
     float *lat = read_latents(dir, name, shape, &ndim);
     snprintf(path, sizeof path, "%s/%s.vae.safetensors", dir, name);
     if (!lat || vs_kl_load(&d, path, VS_ARCH_AUTO, &err)) {
@@ -380,7 +436,26 @@ static void check_kl_decode(const char *dir, const char *name, const struct vs_c
     float *cpu = kl_decode(&p, lat, h, w, VS_MODE_MONOLITHIC, 0, &vs_cpu_backend, ctx, out_n);
     float *mono = kl_decode(&dp, dlat, h, w, VS_MODE_MONOLITHIC, 0, &vs_cuda_backend, ctx, out_n);
     float *tiled = kl_decode(&dp, dlat, h, w, VS_MODE_EXACT, 3, &vs_cuda_backend, ctx, out_n);
-    char fig[96];
+    /* the same two with one conv algorithm forced: the convs then agree bit for bit on every
+     * tile (check_conv2d_tiles_bit_exact); what can still differ is the GroupNorm statistics'
+     * combination order (docs/decoder.md, "Exact tiling on the GPU"): reported as a figure */
+    struct vs_cuda_ctx forced = *ctx;
+    forced.forced_algo = 1 + CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    float *fmono = kl_decode(&dp, dlat, h, w, VS_MODE_MONOLITHIC, 0, &vs_cuda_backend, &forced, out_n);
+    float *ftiled = kl_decode(&dp, dlat, h, w, VS_MODE_EXACT, 3, &vs_cuda_backend, &forced, out_n);
+    if (fmono && ftiled) {
+        size_t differing = 0;
+        for (size_t i = 0; i < out_n; i++)
+            differing += memcmp(&fmono[i], &ftiled[i], 4) != 0;
+        snprintf(fig, sizeof fig, "%s_forced_algo_tiled_vs_mono_differing_values", name);
+        figure(fig, (double)differing);
+        snprintf(fig, sizeof fig, "%s_forced_algo_tiled_vs_mono", name);
+        verdict(fig, rel_err(ftiled, fmono, out_n), 1e-5);
+    } else {
+        fprintf(stderr, "decode_check: %s: a decode with IMPLICIT_GEMM forced failed\n", name);
+        failures++;
+    }
+    free(fmono), free(ftiled);
     if (!cpu || !mono || !tiled) {
         fprintf(stderr, "decode_check: %s: a decode failed\n", name);
         failures++;
@@ -597,6 +672,7 @@ int main(int argc, char **argv)
     }
     check_own_kernels();
     check_conv2d(&ctx);
+    check_conv2d_tiles_bit_exact(&ctx);
     check_conv3d(&ctx);
     check_attention(&ctx);
     check_kl_decode(argv[1], "sd_small", &ctx);
