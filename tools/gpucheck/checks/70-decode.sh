@@ -2,7 +2,10 @@
 # The decoder's CUDA backend on the real GPU. Writes $OUT/70-decode.json.
 #  1. bin/decode_check on the golden models (data/golden): every CUDA layer against its C twin
 #     (fp32, max-abs relative <= 1e-5), whole decodes (sd_small, flux_small, wan_small) tiled vs
-#     monolithic on the GPU (<= 1e-5) and GPU vs CPU (<= 1e-4). cuDNN 9 and cuBLAS are found as
+#     monolithic on the GPU (<= 1e-5) and GPU vs CPU (<= 1e-4); with IMPLICIT_GEMM forced, conv
+#     tiles equal the whole conv bit for bit and tiled-vs-monolithic differing values are a
+#     figure; bin/libvramshim_vae.so with device pointers on the check's stream and allocator,
+#     and with device CUDA on host buffers, vs its CPU decode. cuDNN 9 and cuBLAS are found as
 #     the library finds them; when unset, VRAMSHIM_CUDNN/VRAMSHIM_CUBLAS point at the copies a
 #     PyTorch install carries (pip's nvidia-cudnn/nvidia-cublas wheels).
 #  2. compute-sanitizer --tool memcheck and --tool racecheck on the same program: 0 errors.
