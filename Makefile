@@ -234,6 +234,16 @@ demo: $(DEPS_STAMP)
 gpu-bundle: all
 	@tools/gpu-bundle.sh $(BUILD) $(BUILD)/gpu-bundle
 
+# Wheels for the decoder benchmark (70-decode.sh): diffusers and what it needs beyond a PyTorch
+# install (numpy excluded), for one CPython (GPU_WHEELS_PY), manylinux x86-64; needs network.
+GPU_WHEELS_PY ?= 3.12
+.PHONY: gpu-wheels
+gpu-wheels:
+	rm -rf $(BUILD)/wheels && mkdir -p $(BUILD)/wheels
+	pip download diffusers --only-binary=:all: --platform manylinux2014_x86_64 --implementation cp \
+	  --python-version $(GPU_WHEELS_PY) -d $(BUILD)/wheels
+	rm -f $(BUILD)/wheels/numpy-*.whl
+
 gpu-check: gpu-bundle
 	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
 	  $(BUILD)/gpu-bundle/run.sh $(BUILD)/gpu-report; \

@@ -10,6 +10,7 @@
 #   OUT/policy/examples/  the example policies (found by vramshim as bin/../policy/examples)
 #   OUT/python/           the Python package, when present; python/tests/ its checks' programs
 #   OUT/data/golden/      the decoder check's small models and latents (tests/golden)
+#   OUT/tools/vae_bench.py, OUT/wheels/  the decoder's PyTorch benchmark and diffusers' wheels
 set -eu
 build=$1
 out=$2
@@ -29,8 +30,12 @@ cp -r "$build/demo" "$out/bin/demo"
 mkdir -p "$out/policy" && cp -r policy/examples "$out/policy/examples"
 cp tools/gpucheck/checks/*.sh "$out/checks/"
 cp tools/gpucheck/check-lib.sh "$out/check-lib.sh"
-# The decoder check's models and latents (70-decode.sh).
+# The decoder check's models and latents, its PyTorch benchmark and the wheels that bring
+# diffusers to a machine without a package index (make gpu-wheels; absent: the benchmark uses
+# the machine's diffusers or is skipped) (70-decode.sh).
 mkdir -p "$out/data/golden" && cp tests/golden/*.safetensors "$out/data/golden/"
+mkdir -p "$out/tools" && cp tools/gpucheck/vae_bench.py "$out/tools/"
+[ -d "$build/wheels" ] && cp -r "$build/wheels" "$out/wheels"
 [ -d python ] && cp -r python "$out/python"
 # The Python checks' programs (60-python.sh): tests/progs/py_* and the Python demo generator.
 [ -d python ] && mkdir -p "$out/python/tests" && cp tests/progs/py_* tools/demo/python_*.py "$out/python/tests/"
