@@ -83,14 +83,15 @@ static int no_gpu(const char *what, struct vs_err *err)
     return vs_err_set(err, "%s needs the GPU but none is usable: %s", what, vs_cuda_libs()->why);
 }
 
-/* A caller's device tensor of n bytes, copied to host memory (NULL: out of memory or the copy
- * failed, err says which). */
-static void *device_to_host(const void *src, size_t bytes, const char *what, struct vs_err *err)
+/* A caller's device buffer of n bytes, copied to host memory in the order of stream (NULL:
+ * out of memory or the copy failed, err says which). */
+static void *device_to_host(const void *src, size_t bytes, void *stream, const char *what,
+                            struct vs_err *err)
 {
     void *h = malloc(bytes ? bytes : 1);
     if (!h)
         vs_err_set(err, "out of host memory for a copy of %s (%zu bytes)", what, bytes);
-    else if (vs_cuda_copy_sync(h, src, bytes, NULL)) {
+    else if (vs_cuda_copy_sync(h, src, bytes, stream)) {
         vs_err_set(err, "copying %s (%zu bytes) from the device failed: %s", what, bytes,
                    vs_cuda_last_error());
         free(h);
@@ -216,7 +217,7 @@ EXPORT int vramshim_vae_open_tensors(const vramshim_vae_tensor *tensors, size_t 
                 rc = no_gpu(what, &err) ? VRAMSHIM_VAE_ERR_NO_GPU : 0;
             else if (!(bytes = tensor_bytes(t, what, &err)))
                 rc = VRAMSHIM_VAE_ERR_WEIGHTS;
-            else if (!(staged[i] = device_to_host(t->data, bytes, what, &err)))
+            else if (!(staged[i] = device_to_host(t->data, bytes, NULL, what, &err)))
                 rc = VRAMSHIM_VAE_ERR_CUDA;
         }
         ts[i] = (struct vs_st_mem_tensor){t->name, staged && staged[i] ? staged[i] : t->data,
@@ -452,11 +453,14 @@ static int decode_kl(vramshim_vae *v, const vramshim_vae_decode_args *a, const s
 {
     const size_t in1 = (size_t)s->c * s->h * s->w, out1 = (size_t)3 * s->H * s->W;
     for (int b = 0; b < s->n; b++) {
-        float *img; /* host memory on both backends: the output image is parked */
+        float *img; /* host memory on both backends: the output image is parked; on the GPU
+                       the last pastes into it may still be running */
         if (vs_plan_run(plan, wh->gpu ? &v->dprog : &v->prog, lat + b * in1, &img, mem, NULL,
                         err))
             return -1;
-        int rc = deliver(a, wh, b * out1, img, out1, err);
+        int rc = wh->gpu && vs_cuda_stream_sync(a->stream)
+                     ? vs_err_set(err, "the decode's stream failed: %s", vs_cuda_last_error())
+                     : deliver(a, wh, b * out1, img, out1, err);
         vs_mem_free(mem, img);
         if (rc)
             return -1;
@@ -619,7 +623,7 @@ static float *host_latents(vramshim_vae *v, const vramshim_vae_decode_args *a,
                            const struct shape *s, const struct where *wh, struct vs_err *err)
 {
     const size_t bytes = s->in_numel * dtype_size(a->latents_dtype);
-    void *src = wh->lat_dev ? device_to_host(a->latents, bytes, "the latents", err)
+    void *src = wh->lat_dev ? device_to_host(a->latents, bytes, a->stream, "the latents", err)
                             : (void *)a->latents;
     float *lat = src ? malloc(s->in_numel * sizeof *lat) : NULL;
     if (src && !lat)

@@ -41,8 +41,10 @@ int vs_cuda_wan_to_device(struct vs_wan_model **dev, const struct vs_wan_model *
 void vs_cuda_wan_free_device(struct vs_wan_model *dev);
 
 /* runtime.cu: bytes from src to dst (host or device, either way) on stream, then synchronise
- * the stream; 0 or -1. And the runtime's last error, as text (clears it). */
+ * the stream; 0 or -1. Synchronise a stream; 0 or -1. And the runtime's last error, as text
+ * (clears it). */
 int vs_cuda_copy_sync(void *dst, const void *src, size_t bytes, cudaStream_t stream);
+int vs_cuda_stream_sync(cudaStream_t stream);
 const char *vs_cuda_last_error(void);
 
 /* token-major linear (kernels/cpu/linear.h) through cuBLAS, and its bias add (our kernel) */

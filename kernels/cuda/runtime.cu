@@ -58,6 +58,11 @@ extern "C" int vs_cuda_copy_sync(void *dst, const void *src, size_t bytes, cudaS
     return 0;
 }
 
+extern "C" int vs_cuda_stream_sync(cudaStream_t stream)
+{
+    return cudaStreamSynchronize(stream) == cudaSuccess ? 0 : -1;
+}
+
 extern "C" const char *vs_cuda_last_error(void)
 {
     return cudaGetErrorString(cudaGetLastError());
