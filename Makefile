@@ -273,8 +273,9 @@ $(VAE_LIB): $(call obj,$(VAE_SRCS)) $(KCUDA_A) $(KERNELS_A) vae/exports.map
 	  $(CUDART_STATIC) -o $@ \
 	  -ljansson -lm -ldl -lrt -lstdc++
 
-# `vramshim decode --device cuda` dlopens the library beside the CLI; its test needs it built.
-$(BUILD)/tests/test_kernels_decode_cli: | $(VAE_LIB)
+# `vramshim decode --device cuda` dlopens the library beside the CLI; its test needs it built,
+# and simcuda (a driver that loads but cannot serve the CUDA runtime).
+$(BUILD)/tests/test_kernels_decode_cli: | $(VAE_LIB) $(SIM_LIB)
 
 # test_vae_* link the library (by rpath) and the decoder archive (the library exports only
 # the API, so its copies of the decoder do not clash).

@@ -117,6 +117,24 @@ Test(decode_cli, device_cuda_refused_auto_uses_the_cpu)
     unlink("/tmp/vs_auto.npy");
 }
 
+/* A driver that loads but cannot serve the CUDA runtime (here the simulated one) is told apart
+ * from a missing driver. */
+Test(decode_cli, device_cuda_with_a_driver_that_cannot_serve_the_runtime)
+{
+    char buf[8192];
+    int rc = run("--device cuda --vae x --latents y -o z.png", buf, sizeof buf);
+    if (rc == 1 && strstr(buf, "decode: x:"))
+        cr_skip_test("a GPU is usable here");
+    FILE *p = popen("LD_LIBRARY_PATH=" VS_BUILD_DIR "/sim " CLI " --device cuda --vae x --latents y "
+                    "-o z.png 2>&1", "r");
+    cr_assert(p);
+    buf[fread(buf, 1, sizeof buf - 1, p)] = 0;
+    int st = pclose(p);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s", buf);
+    cr_assert(strstr(buf, "decode: --device cuda: no usable GPU: "), "%s", buf);
+    cr_assert(!strstr(buf, "not installed"), "simcuda's libcuda.so.1 was loadable: %s", buf);
+}
+
 /* The GPU decode lives in libvramshim_vae.so, loaded only when asked for: a CLI without it
  * decodes on the CPU and says where it looked when --device cuda is asked for. */
 Test(decode_cli, device_cuda_without_the_library_says_where_it_looked)

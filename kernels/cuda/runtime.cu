@@ -18,8 +18,8 @@ static int device_count(int *n, char *why, size_t len)
     if (rc == cudaSuccess && *n > 0)
         return 0;
     *n = 0;
-    // the runtime dlopen'ed the driver (or failed to): ask the loader which it was
-    void *drv = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    // whether the driver can be loaded at all (the runtime unloads it again after a failure)
+    void *drv = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
     if (drv)
         dlclose(drv);
     if (rc == cudaSuccess || rc == cudaErrorNoDevice)
@@ -31,8 +31,8 @@ static int device_count(int *n, char *why, size_t len)
         snprintf(why, len, "the CUDA driver (libcuda.so.1) is older than the CUDA %d.%d runtime "
                  "this library was built with", CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10);
     else
-        snprintf(why, len, "cudaGetDeviceCount failed: %s (%s)", cudaGetErrorName(rc),
-                 cudaGetErrorString(rc));
+        snprintf(why, len, "the CUDA driver libcuda.so.1 loads but cudaGetDeviceCount fails: %s "
+                 "(%s)", cudaGetErrorName(rc), cudaGetErrorString(rc));
     cudaGetLastError(); // not sticky: clear it for the caller's next check
     return -1;
 }
