@@ -125,8 +125,10 @@ Test(decode_cli, device_cuda_with_a_driver_that_cannot_serve_the_runtime)
     int rc = run("--device cuda --vae x --latents y -o z.png", buf, sizeof buf);
     if (rc == 1 && strstr(buf, "decode: x:"))
         cr_skip_test("a GPU is usable here");
-    FILE *p = popen("LD_LIBRARY_PATH=" VS_BUILD_DIR "/sim " CLI " --device cuda --vae x --latents y "
-                    "-o z.png 2>&1", "r");
+    /* (leak detection off: the CUDA runtime unloads simcuda after its failed start-up, leaving
+     * what simcuda's cuInit allocated; neither is the decoder's code) */
+    FILE *p = popen("ASAN_OPTIONS=detect_leaks=0 LD_LIBRARY_PATH=" VS_BUILD_DIR "/sim " CLI
+                    " --device cuda --vae x --latents y -o z.png 2>&1", "r");
     cr_assert(p);
     buf[fread(buf, 1, sizeof buf - 1, p)] = 0;
     int st = pclose(p);
