@@ -276,6 +276,16 @@ demo: $(DEPS_STAMP)
 gpu-bundle: all
 	@tools/gpu-bundle.sh $(BUILD) $(BUILD)/gpu-bundle
 
+# Wheels for the decoder benchmark (70-decode.sh): diffusers and what it needs beyond a PyTorch
+# install (numpy excluded), for one CPython (GPU_WHEELS_PY), manylinux x86-64; needs network.
+GPU_WHEELS_PY ?= 3.12
+.PHONY: gpu-wheels
+gpu-wheels:
+	rm -rf $(BUILD)/wheels && mkdir -p $(BUILD)/wheels
+	pip download diffusers --only-binary=:all: --platform manylinux2014_x86_64 --implementation cp \
+	  --python-version $(GPU_WHEELS_PY) -d $(BUILD)/wheels
+	rm -f $(BUILD)/wheels/numpy-*.whl
+
 # run.sh finds the GPU (nvidia-smi, else the driver) and reports "no NVIDIA GPU present" itself.
 gpu-check: gpu-bundle
 	@$(BUILD)/gpu-bundle/run.sh $(BUILD)/gpu-report
@@ -289,15 +299,24 @@ clean:
 $(BUILD)/obj/tools/cli/main.o $(BUILD)/obj/interpose/version.o: VERSION
 
 # --- libvramshim_vae.so: the decoder's own library (include/vramshim_vae.h) -----------------
-# vae/*.c over the decoder archive; it links no CUDA library (they are dlopen'ed at run time).
+# vae/*.c over the decoder archives, CPU and CUDA, with NVIDIA's static CUDA runtime inside
+# (its symbols hidden by the version script; it dlopens libcuda.so.1 on first use), so the
+# library needs no CUDA library to load; cuDNN and cuBLAS are dlopen'ed (docs/decoder.md).
 VAE_SRCS := $(call src,vae)
 VAE_LIB  := $(BUILD)/libvramshim_vae.so
+CUDART_STATIC := $(CUDA_HOME)/lib64/libcudart_static.a
 .PHONY: vae
 vae: $(VAE_LIB)
 all: vae
-$(VAE_LIB): $(call obj,$(VAE_SRCS)) $(KERNELS_A) vae/exports.map
-	$(CC) -shared -Wl,--version-script=vae/exports.map -Wl,--no-undefined $(LDFLAGS) \
-	  $(call obj,$(VAE_SRCS)) $(KERNELS_A) -o $@ -ljansson -lm -ldl
+$(VAE_LIB): $(call obj,$(VAE_SRCS)) $(KCUDA_A) $(KERNELS_A) vae/exports.map
+	$(CC) -shared -Wl,--version-script=vae/exports.map -Wl,--no-undefined -Wl,--exclude-libs,ALL \
+	  $(LDFLAGS) $(call obj,$(VAE_SRCS)) -Wl,--start-group $(KCUDA_A) $(KERNELS_A) -Wl,--end-group \
+	  $(CUDART_STATIC) -o $@ \
+	  -ljansson -lm -ldl -lrt -lstdc++
+
+# `vramshim decode --device cuda` dlopens the library beside the CLI; its test needs it built,
+# and simcuda (a driver that loads but cannot serve the CUDA runtime).
+$(BUILD)/tests/test_kernels_decode_cli: | $(VAE_LIB) $(SIM_LIB)
 
 # test_vae_* link the library (by rpath) and the decoder archive (the library exports only
 # the API, so its copies of the decoder do not clash).
@@ -336,4 +355,5 @@ $(BUILD)/tests/test_cuda_emu_%: $(BUILD)/obj/tests/test_cuda_emu_%.o $(KCUDA_EMU
 # bundle carries libcudart beside it, cuDNN and cuBLAS are dlopen'ed).
 $(BUILD)/gpucheck/decode_check: $(BUILD)/obj/tools/gpucheck/decode_check.o $(KCUDA_A) $(KERNELS_A)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ -o $@ -L$(CUDA_HOME)/lib64 -lcudart -lstdc++ $(SYS_LIBS)
+	$(CC) $(LDFLAGS) $< -Wl,--start-group $(KCUDA_A) $(KERNELS_A) -Wl,--end-group -o $@ \
+	  -L$(CUDA_HOME)/lib64 -lcudart -lstdc++ $(SYS_LIBS)

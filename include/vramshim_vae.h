@@ -12,11 +12,15 @@
  *   if (vramshim_vae_decode(vae, &a, NULL, msg, sizeof msg)) ...
  *   vramshim_vae_close(vae);
  *
- * Memory: latents, output and weights are host or device pointers. Host pointers are decoded by
- * the CPU backend (fp32 compute, threads: all CPUs). Device pointers need the CUDA backend:
- * this build has none yet, so they are refused with VRAMSHIM_VAE_ERR_NO_GPU (see
- * vramshim_vae_gpu_status). The library links no CUDA library: it looks for the CUDA runtime,
- * cuDNN and cuBLAS with dlopen when first needed (docs/decoder.md, "Dependencies").
+ * Memory: latents, output and weights are host or device pointers. By default (device AUTO) a
+ * decode whose latents or output are device memory runs on the CUDA backend, on the caller's
+ * stream; host pointers run on the CPU backend (fp32 compute, threads: all CPUs). Without a
+ * usable GPU, device work is refused with VRAMSHIM_VAE_ERR_NO_GPU and a message naming what is
+ * missing (vramshim_vae_gpu_status), while host work keeps running on the CPU. The library
+ * carries the CUDA runtime inside (static, its symbols hidden; it loads the driver
+ * libcuda.so.1 only when a GPU is first asked about) and finds cuDNN 9 and cuBLAS with dlopen
+ * (docs/decoder.md, "Dependencies"): it loads and decodes on the CPU on machines with no GPU
+ * and no driver.
  *
  * Errors: every function returns VRAMSHIM_VAE_OK (0) or a negative code and, when msg is not
  * NULL, writes one complete line (no newline) naming the file, tensor, field or size at fault,
@@ -42,7 +46,14 @@ typedef enum {
     VRAMSHIM_VAE_ERR_BUDGET = -3,  /* no plan fits the budget (the message gives the smallest) */
     VRAMSHIM_VAE_ERR_OOM = -4,     /* working memory ran out (allocator returned NULL) */
     VRAMSHIM_VAE_ERR_NO_GPU = -5,  /* device memory given but no usable CUDA backend */
+    VRAMSHIM_VAE_ERR_CUDA = -6,    /* a CUDA, cuDNN or cuBLAS call failed mid-decode (named) */
 } vramshim_vae_status;
+
+typedef enum {
+    VRAMSHIM_VAE_DEVICE_AUTO = 0, /* the GPU when latents or out are device memory, else the CPU */
+    VRAMSHIM_VAE_DEVICE_CPU,      /* the CPU backend: device pointers are an argument error */
+    VRAMSHIM_VAE_DEVICE_CUDA,     /* the GPU; host latents and out are copied through */
+} vramshim_vae_device;
 
 typedef enum {
     VRAMSHIM_VAE_F32 = 0,
@@ -66,8 +77,9 @@ typedef enum {
     VRAMSHIM_VAE_MONOLITHIC, /* one piece */
 } vramshim_vae_mode;
 
-/* A caller-owned tensor, used in place for as long as the handle is open (the CPU backend
- * converts to fp32 copies at open). Names as in the safetensors file or the PyTorch module's
+/* A caller-owned tensor, read at open (host or device memory): this build keeps fp32 copies
+ * (on the host; on the device too after the first GPU decode), so the caller's tensors are not
+ * used in place yet (docs/decoder.md, "Not in this build"). Names as in the safetensors file or the PyTorch module's
  * state_dict (diffusers or original names, optional `vae.`/`first_stage_model.` prefix). */
 typedef struct {
     const char *name;
@@ -78,7 +90,8 @@ typedef struct {
 } vramshim_vae_tensor;
 
 /* Working memory. alloc returns NULL when out of memory; stream is the decode's stream (NULL for
- * the CPU backend). Default: the backend's (aligned host memory; cudaMallocAsync on the stream). */
+ * the CPU backend); on the GPU, blocks are device memory used in stream order on that stream.
+ * Default: the backend's (aligned host memory; cudaMallocAsync on the stream). */
 typedef struct {
     void *(*alloc)(void *ctx, size_t bytes, void *stream);
     void (*free)(void *ctx, void *p, void *stream);
@@ -100,6 +113,7 @@ typedef struct {
     int scaled;          /* 1: diffusion-model latents (unscaled here first); 0: vae.decode's */
     void *stream;        /* cudaStream_t for device pointers; NULL: the legacy stream */
     const vramshim_vae_allocator *allocator; /* NULL: default */
+    vramshim_vae_device device; /* which backend (default AUTO: from the pointers) */
 } vramshim_vae_decode_args;
 
 typedef struct {
@@ -130,8 +144,9 @@ int vramshim_vae_plan_decode(vramshim_vae *vae, const vramshim_vae_decode_args *
 int vramshim_vae_decode(vramshim_vae *vae, const vramshim_vae_decode_args *args,
                         vramshim_vae_plan *plan, char *msg, size_t msg_len);
 
-/* Whether device pointers can be decoded: VRAMSHIM_VAE_OK, or VRAMSHIM_VAE_ERR_NO_GPU with the
- * reason in msg (which library was not found, where it looked). */
+/* Whether device pointers can be decoded: VRAMSHIM_VAE_OK with the GPUs and where cuDNN and
+ * cuBLAS came from in msg, or VRAMSHIM_VAE_ERR_NO_GPU with the reason (no driver, no device,
+ * which library was not found and where it looked). */
 int vramshim_vae_gpu_status(char *msg, size_t msg_len);
 
 #ifdef __cplusplus

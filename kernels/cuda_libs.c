@@ -1,5 +1,4 @@
-/* See cuda_libs.h. The pointer attribute struct is read through a buffer larger than any
- * runtime's cudaPointerAttributes: its first field (the memory type) is all that is used. */
+/* See cuda_libs.h. */
 #include "kernels/cuda_libs.h"
 
 #include <dlfcn.h>
@@ -13,7 +12,6 @@ struct lib_spec {
     const char *const *sonames; /* newest first, NULL-terminated */
 };
 
-static const char *const cudart_names[] = {"libcudart.so.13", "libcudart.so.12", NULL};
 static const char *const cudnn_names[] = {"libcudnn.so.9", NULL};
 static const char *const cublas_names[] = {"libcublas.so.13", "libcublas.so.12", NULL};
 
@@ -69,31 +67,11 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void discover(void)
 {
-    static const struct lib_spec cudart = {"CUDA runtime", "VRAMSHIM_CUDART", cudart_names};
     static const struct lib_spec cudnn = {"cuDNN 9", "VRAMSHIM_CUDNN", cudnn_names};
     static const struct lib_spec cublas = {"cuBLAS", "VRAMSHIM_CUBLAS", cublas_names};
-    libs.cudart = find_lib(&cudart, libs.cudart_from, sizeof libs.cudart_from);
-    if (!libs.cudart) {
-        snprintf(libs.why, sizeof libs.why, "no CUDA runtime found (libcudart.so.13/12: not "
-                 "loaded, VRAMSHIM_CUDART unset or unusable, not in the CUDA toolkit or the "
-                 "loader's paths)");
-        return;
-    }
-    *(void **)&libs.get_device_count = dlsym(libs.cudart, "cudaGetDeviceCount");
-    *(void **)&libs.pointer_get_attributes = dlsym(libs.cudart, "cudaPointerGetAttributes");
-    if (!libs.get_device_count || !libs.pointer_get_attributes) {
-        snprintf(libs.why, sizeof libs.why, "%s lacks cudaGetDeviceCount/"
-                 "cudaPointerGetAttributes", libs.cudart_from);
-        libs.get_device_count = NULL;
-        libs.pointer_get_attributes = NULL;
-        return;
-    }
-    int n = 0;
-    int rc = libs.get_device_count(&n);
-    libs.devices = rc == 0 ? n : 0;
-    if (!libs.devices) {
-        snprintf(libs.why, sizeof libs.why, "the CUDA runtime (%s) sees no GPU (cudaGetDeviceCount "
-                 "error %d)", libs.cudart_from, rc);
+    char why[sizeof libs.why - 64];
+    if (vs_cuda_linked_runtime.device_count(&libs.devices, why, sizeof why)) {
+        snprintf(libs.why, sizeof libs.why, "%s", why);
         return;
     }
     /* cuDNN and cuBLAS are large: looked for only when there is a GPU to use them on */
@@ -128,16 +106,5 @@ const struct vs_cuda_libs *vs_cuda_libs(void)
 
 bool vs_cuda_is_device_pointer(const void *p)
 {
-    const struct vs_cuda_libs *l = vs_cuda_libs();
-    if (!l->devices || !p)
-        return false;
-    /* cudaPointerAttributes starts with `enum cudaMemoryType type`: 2 device, 3 managed */
-    union {
-        int type;
-        unsigned char bytes[256];
-    } attr;
-    memset(&attr, 0, sizeof attr);
-    if (l->pointer_get_attributes(&attr, p) != 0)
-        return false;
-    return attr.type == 2 || attr.type == 3;
+    return p && vs_cuda_libs()->devices && vs_cuda_linked_runtime.is_device(p);
 }

@@ -1,8 +1,10 @@
-/* Run-time discovery of the CUDA runtime, cuDNN and cuBLAS for libvramshim_vae.so and the CLI, which link
- * none of them. Each library is looked for, in order:
+/* Whether a GPU is usable, and run-time discovery of cuDNN and cuBLAS, for libvramshim_vae.so
+ * and the GPU check. The CUDA runtime is linked into the program (statically in the library:
+ * kernels/cuda/runtime.cu provides vs_cuda_linked_runtime, and loads the driver itself); cuDNN
+ * and cuBLAS are not linked. Each is looked for, in order:
  *   1. a copy the process already loaded (dlopen RTLD_NOLOAD on its sonames: a PyTorch process
  *      has them, and using another copy would mix two runtimes);
- *   2. the path in VRAMSHIM_CUDART / VRAMSHIM_CUDNN / VRAMSHIM_CUBLAS;
+ *   2. the path in VRAMSHIM_CUDNN / VRAMSHIM_CUBLAS;
  *   3. the CUDA toolkit: $CUDA_HOME/lib64, $CUDA_HOME/lib, /usr/local/cuda/lib64, /usr/local/cuda/lib;
  *   4. the dynamic loader's own search (LD_LIBRARY_PATH, ld.so.cache).
  * The search runs once per process (thread-safe); the result is read-only afterwards. */
@@ -45,15 +47,21 @@ struct vs_cublas_api {
     VS_CUBLAS_FUNCS(VS_CUDA_FN_FIELD)
 };
 
+/* The linked CUDA runtime (kernels/cuda/runtime.cu). */
+struct vs_cuda_runtime {
+    const char *label;
+    /* 0 with *n > 0 GPUs, or -1 with why: no driver, driver too old, no device, ... */
+    int (*device_count)(int *n, char *why, size_t len);
+    bool (*is_device)(const void *p); /* device or managed memory */
+};
+extern const struct vs_cuda_runtime vs_cuda_linked_runtime;
+
 struct vs_cuda_libs {
-    void *cudart, *cudnn, *cublas;
-    char cudart_from[512], cudnn_from[512], cublas_from[512]; /* how each was found */
+    void *cudnn, *cublas;
+    char cudnn_from[512], cublas_from[512]; /* how each was found */
     int devices;      /* cudaGetDeviceCount, 0 on error */
-    bool gpu_usable;  /* runtime loaded and at least one device */
+    bool gpu_usable;  /* a device, cuDNN and cuBLAS with every entry point */
     char why[1024];   /* one line: what is missing, when !gpu_usable */
-    /* runtime entry points used by the library (NULL when the runtime is missing) */
-    int (*get_device_count)(int *count);
-    int (*pointer_get_attributes)(void *attr, const void *ptr);
     /* filled when gpu_usable (every entry point found) */
     struct vs_cudnn_api dnn;
     struct vs_cublas_api blas;
@@ -61,8 +69,8 @@ struct vs_cuda_libs {
 
 const struct vs_cuda_libs *vs_cuda_libs(void);
 
-/* True when p is device (or managed) memory according to the loaded runtime; false for host
- * memory and whenever no runtime is usable. */
+/* True when p is device (or managed) memory; false for host memory and whenever no GPU is
+ * there. */
 bool vs_cuda_is_device_pointer(const void *p);
 
 #ifdef __cplusplus

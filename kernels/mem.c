@@ -58,6 +58,16 @@ static void raw_free(struct vs_mem *m, void *p, int on_host)
         m->allocator.free(m->allocator.ctx, p);
 }
 
+/* The block table lives while blocks do (a vs_mem has no destructor). */
+static void release_table_if_empty(struct vs_mem *m)
+{
+    if (!m->n_blocks) {
+        free(m->blocks);
+        m->blocks = NULL;
+        m->cap_blocks = 0;
+    }
+}
+
 float *vs_mem_floats(struct vs_mem *m, size_t n, enum vs_pool pool)
 {
     if (n > SIZE_MAX / sizeof(float))
@@ -73,8 +83,10 @@ float *vs_mem_floats(struct vs_mem *m, size_t n, enum vs_pool pool)
     size_t bytes = n * sizeof(float);
     int on_host = pool == VS_POOL_PARK && !m->be->host_memory;
     void *p = raw_alloc(m, bytes, on_host);
-    if (!p)
+    if (!p) {
+        release_table_if_empty(m);
         return NULL;
+    }
     m->blocks[m->n_blocks++] = (struct vs_mem_block){p, bytes, pool, on_host};
     account(m, pool, bytes, 0);
     return p;
@@ -88,11 +100,7 @@ void vs_mem_free(struct vs_mem *m, float *p)
     account(m, b->pool, 0, b->bytes);
     raw_free(m, b->p, b->on_host);
     *b = m->blocks[--m->n_blocks];
-    if (!m->n_blocks) {
-        free(m->blocks);
-        m->blocks = NULL;
-        m->cap_blocks = 0;
-    }
+    release_table_if_empty(m);
 }
 
 float *vs_mem_move(struct vs_mem *m, float *p, enum vs_pool to)

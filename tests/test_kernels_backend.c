@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/backend.h"
 #include "kernels/cpu/cast.h"
 #include "kernels/kl_program.h"
 #include "kernels/mem.h"
@@ -101,6 +102,24 @@ Test(mem, parking_on_the_cpu_backend_keeps_the_address)
     cr_assert_eq(vs_mem_move(&m, a, VS_POOL_PARK), a);
     cr_assert_eq(m.cur[VS_POOL_PARK], 40);
     vs_mem_free(&m, a);
+}
+
+static void *refuse(void *ctx, size_t bytes)
+{
+    (void)ctx, (void)bytes;
+    return NULL;
+}
+
+/* A vs_mem has no destructor: when its first allocation fails (a decode out of memory at its
+ * first buffer), nothing of it stays allocated. */
+Test(mem, a_failed_first_allocation_keeps_nothing)
+{
+    struct vs_allocator none = {refuse, NULL, NULL};
+    struct vs_mem m;
+    vs_mem_init_on(&m, 0, &vs_cpu_backend, &none);
+    cr_assert_null(vs_mem_floats(&m, 10, VS_POOL_WORK));
+    cr_assert_null(m.blocks, "the block table outlives the failed allocation");
+    cr_assert_eq(m.cap_blocks, 0);
 }
 
 /* A whole decode on a backend whose memory is not host memory (the CPU layers, but parking

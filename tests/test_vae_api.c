@@ -1,6 +1,7 @@
 /* libvramshim_vae's C API on the CPU: opening from a file and from caller tensors, the plan,
  * decodes equal to the decoder's own path bit for bit, and each documented error. */
 #include <criterion/criterion.h>
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -440,12 +441,76 @@ Test(vae_api, out_of_memory_mid_decode_leaks_nothing)
     oom_case(WAN, "wan_small");
 }
 
-/* No CUDA backend in this build: the status says why, whatever the machine has. */
-Test(vae_api, gpu_status_says_why_not)
+/* The library carries the CUDA runtime inside and dlopens the rest, so it loads on machines
+ * with no GPU and no driver (as this one): nothing CUDA is NEEDED, and it exports only its API
+ * (the static runtime's symbols stay hidden and cannot clash with a process's own libcudart). */
+Test(vae_api, loads_without_any_cuda_library_and_hides_the_runtime)
 {
-    cr_assert_eq(vramshim_vae_gpu_status(msg, sizeof msg), VRAMSHIM_VAE_ERR_NO_GPU);
-    cr_assert_gt(strlen(msg), 10);
+    char cmd[512], line[512];
+    snprintf(cmd, sizeof cmd, "readelf -d %s/libvramshim_vae.so", VS_BUILD_DIR);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    int needed = 0;
+    while (fgets(line, sizeof line, p))
+        if (strstr(line, "(NEEDED)")) {
+            needed++;
+            cr_assert(!strstr(line, "libcu"), "the library needs %s", line);
+        }
+    cr_assert_eq(pclose(p), 0);
+    cr_assert_gt(needed, 0, "%s printed no NEEDED entries", cmd);
+    snprintf(cmd, sizeof cmd, "nm -D --defined-only %s/libvramshim_vae.so", VS_BUILD_DIR);
+    cr_assert((p = popen(cmd, "r")));
+    int exported = 0;
+    while (fgets(line, sizeof line, p)) {
+        char type, name[256];
+        unsigned long long addr;
+        if (sscanf(line, "%llx %c %255s", &addr, &type, name) == 3) {
+            cr_assert(!strncmp(name, "vramshim_vae_", 13), "exports %s", name);
+            exported++;
+        }
+    }
+    cr_assert_eq(pclose(p), 0);
+    cr_assert_eq(exported, 6, "%d functions exported; the API has 6", exported);
+}
+
+/* Without a GPU, GPU work is refused with what is missing, and the CPU keeps decoding in the
+ * same process (the latents untouched). A machine with a GPU skips this. */
+Test(vae_api, gpu_work_without_a_gpu_is_refused_with_the_reason)
+{
+    if (vramshim_vae_gpu_status(msg, sizeof msg) == VRAMSHIM_VAE_OK)
+        cr_skip_test("a GPU is usable here: %s", msg);
     printf("vae_api: GPU status: %s\n", msg);
+    cr_assert(!strncmp(msg, "no usable GPU: ", 15), "%s", msg);
+    /* the driver is the first thing missing on a machine without one: it is named */
+    void *drv = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!drv)
+        cr_assert(strstr(msg, "the CUDA driver libcuda.so.1 is not installed"), "%s", msg);
+    else
+        dlclose(drv);
+    int64_t shape[8];
+    int ndim;
+    float *lat = golden_latents("sd_small", shape, &ndim);
+    const size_t in_n = (size_t)4 * shape[2] * shape[3], out_n = in_n / 4 * 3 * 4;
+    float *keep = malloc(in_n * sizeof *keep), *out = calloc(out_n, sizeof *out);
+    memcpy(keep, lat, in_n * sizeof *keep);
+    vramshim_vae *v;
+    cr_assert_eq(vramshim_vae_open_file(SD, VRAMSHIM_VAE_ARCH_AUTO, &v, msg, sizeof msg), 0, "%s", msg);
+    vramshim_vae_decode_args a = kl_args(lat, out, shape);
+    a.device = VRAMSHIM_VAE_DEVICE_CUDA;
+    cr_assert_eq(vramshim_vae_decode(v, &a, NULL, msg, sizeof msg), VRAMSHIM_VAE_ERR_NO_GPU, "%s", msg);
+    cr_assert(strstr(msg, "device CUDA needs the GPU but none is usable: "), "%s", msg);
+    if (!drv)
+        cr_assert(strstr(msg, "libcuda.so.1"), "%s", msg);
+    a.device = (vramshim_vae_device)7;
+    cr_assert_eq(vramshim_vae_decode(v, &a, NULL, msg, sizeof msg), VRAMSHIM_VAE_ERR_ARG, "%s", msg);
+    cr_assert(strstr(msg, "device 7 is not a vramshim_vae_device"), "%s", msg);
+    cr_assert_eq(memcmp(lat, keep, in_n * sizeof *lat), 0, "the latents were modified");
+    for (int d = VRAMSHIM_VAE_DEVICE_AUTO; d <= VRAMSHIM_VAE_DEVICE_CPU; d++) {
+        a.device = (vramshim_vae_device)d;
+        cr_assert_eq(vramshim_vae_decode(v, &a, NULL, msg, sizeof msg), 0, "%s", msg);
+    }
+    vramshim_vae_close(v);
+    free(out), free(keep), free(lat);
 }
 
 /* The header-only program (built against include/vramshim_vae.h alone) decodes. */

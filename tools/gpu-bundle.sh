@@ -2,7 +2,7 @@
 # Builds the self-contained real-GPU check bundle: BUILD -> OUT (docs/gpu-checks.md).
 #   OUT/run.sh            runs every check within a time budget, writes the report
 #   OUT/REQUIRES          the oldest glibc and driver the bundle runs on (run.sh checks glibc)
-#   OUT/bin/              the shim, the CLI, the check programs and the test programs a check
+#   OUT/bin/              the shim, the CLI, the decoder library, the check programs and the test programs a check
 #                         runs (nothing else); rpath $ORIGIN/lib only
 #   OUT/bin/lib/          every shared library they need beyond glibc and the NVIDIA driver
 #   OUT/bin/sim/          simcuda, for `vramshim replay` only (no search path leads to it)
@@ -13,6 +13,7 @@
 #   OUT/policy/examples/  the example policies (found by vramshim as bin/../policy/examples)
 #   OUT/python/           the Python package; python/tests/ the Python check's programs
 #   OUT/data/golden/      the decoder check's small models and latents (tests/golden)
+#   OUT/tools/vae_bench.py, OUT/wheels/  the decoder's PyTorch benchmark and diffusers' wheels
 set -eu
 build=$1
 out=$2
@@ -23,6 +24,8 @@ mkdir -p "$out/bin/lib" "$out/bin/sim" "$out/checks"
 cp "$build/sim/libcuda.so.1" "$out/bin/sim/"
 
 cp "$build/libvramshim.so" "$build/vramshim" "$build"/gpucheck/* "$out/bin/"
+# the decoder's library, beside the CLI (decode --device cuda) and decode_check, which dlopen it
+cp "$build/libvramshim_vae.so" "$out/bin/"
 # Test programs only where a check runs them.
 for prog in "$build"/tests/progs/*; do
   if grep -qw "$(basename "$prog")" tools/gpucheck/checks/*; then cp "$prog" "$out/bin/"; fi
@@ -38,6 +41,10 @@ mkdir -p "$out/python/tests" && cp tests/progs/py_* tools/demo/python_*.py "$out
 find "$out" -name __pycache__ -prune -exec rm -rf {} +
 # The decoder check's models and latents (70-decode.sh).
 mkdir -p "$out/data/golden" && cp tests/golden/*.safetensors "$out/data/golden/"
+# The decoder check's PyTorch benchmark and the wheels that bring diffusers to a machine
+# without a package index (make gpu-wheels; absent: the machine's diffusers, or a skip).
+mkdir -p "$out/tools" && cp tools/gpucheck/vae_bench.py "$out/tools/"
+if [ -d "$build/wheels" ]; then cp -r "$build/wheels" "$out/wheels"; fi
 git rev-parse HEAD >"$out/COMMIT" 2>/dev/null || echo unknown >"$out/COMMIT"
 if git status --porcelain 2>/dev/null | grep -q .; then echo "+dirty" >>"$out/COMMIT"; fi
 

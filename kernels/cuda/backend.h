@@ -1,8 +1,8 @@
 /* The CUDA backend of the decoder (kernels/backend.h) and device copies of a loaded decoder.
  *
- * Built by nvcc into libvs_kernels_cuda.a, which uses the CUDA runtime directly (the GPU check
- * programs link it); cuDNN and cuBLAS come through kernels/cuda_libs.h. Not yet in
- * libvramshim_vae.so or the CLI (docs/decoder.md, "Not in this build").
+ * Built by nvcc into libvs_kernels_cuda.a, which uses the CUDA runtime directly:
+ * libvramshim_vae.so links it with NVIDIA's static runtime, the GPU check with the shared one;
+ * cuDNN and cuBLAS come through kernels/cuda_libs.h.
  *
  * Use: vs_cuda_ctx_init, then vs_cuda_backend_begin(&ctx), vs_mem_init_on(&mem, 0,
  * &vs_cuda_backend, NULL), run the executor with device copies of the weights and device
@@ -39,6 +39,13 @@ void vs_cuda_kl_free_device(struct vs_kl_decoder *dev);
 /* Wan: conv.packed holds the per-tap layout [kt][out][in][k][k] vs_cuda_conv3d_frame reads. */
 int vs_cuda_wan_to_device(struct vs_wan_model **dev, const struct vs_wan_model *host);
 void vs_cuda_wan_free_device(struct vs_wan_model *dev);
+
+/* runtime.cu: bytes from src to dst (host or device, either way) on stream, then synchronise
+ * the stream; 0 or -1. Synchronise a stream; 0 or -1. And the runtime's last error, as text
+ * (clears it). */
+int vs_cuda_copy_sync(void *dst, const void *src, size_t bytes, cudaStream_t stream);
+int vs_cuda_stream_sync(cudaStream_t stream);
+const char *vs_cuda_last_error(void);
 
 /* token-major linear (kernels/cpu/linear.h) through cuBLAS, and its bias add (our kernel) */
 int vs_cuda_linear(const float *x, const float *w, const float *b, float *y, size_t n, int cin,

@@ -12,7 +12,7 @@ extern "C" int vs_cuda_ctx_init(struct vs_cuda_ctx *ctx, cudaStream_t stream, vo
                                 size_t bytes, char *why, size_t why_len)
 {
     const struct vs_cuda_libs *l = vs_cuda_libs();
-    *ctx = (struct vs_cuda_ctx){stream, NULL, NULL, workspace, bytes};
+    *ctx = (struct vs_cuda_ctx){stream, NULL, NULL, workspace, bytes, 0};
     if (!l->gpu_usable) {
         snprintf(why, why_len, "%s", l->why);
         return -1;
@@ -30,14 +30,27 @@ extern "C" int vs_cuda_ctx_init(struct vs_cuda_ctx *ctx, cudaStream_t stream, vo
         return -1;
     }
     ctx->cublas = blas;
-    if (l->dnn.cudnnSetStream(dnn, stream) != CUDNN_STATUS_SUCCESS ||
-        l->blas.cublasSetStream_v2(blas, stream) != CUBLAS_STATUS_SUCCESS ||
-        l->blas.cublasSetMathMode(blas, CUBLAS_PEDANTIC_MATH) != CUBLAS_STATUS_SUCCESS) {
+    if (l->blas.cublasSetMathMode(blas, CUBLAS_PEDANTIC_MATH) != CUBLAS_STATUS_SUCCESS ||
+        vs_cuda_ctx_bind(ctx, stream, workspace, bytes)) {
         snprintf(why, why_len, "cannot bind cuDNN/cuBLAS to the stream");
         vs_cuda_ctx_free(ctx);
         return -1;
     }
     return 0;
+}
+
+extern "C" int vs_cuda_ctx_bind(struct vs_cuda_ctx *ctx, cudaStream_t stream, void *workspace,
+                                size_t bytes)
+{
+    const struct vs_cuda_libs *l = vs_cuda_libs();
+    ctx->stream = stream;
+    ctx->workspace = workspace;
+    ctx->workspace_bytes = bytes;
+    return l->dnn.cudnnSetStream((cudnnHandle_t)ctx->cudnn, stream) != CUDNN_STATUS_SUCCESS ||
+                   l->blas.cublasSetStream_v2((cublasHandle_t)ctx->cublas, stream) !=
+                       CUBLAS_STATUS_SUCCESS
+               ? -1
+               : 0;
 }
 
 extern "C" void vs_cuda_ctx_free(struct vs_cuda_ctx *ctx)
@@ -137,7 +150,8 @@ static int conv_window(const struct conv_call &c, const struct vs_cuda_ctx *ctx)
     const size_t ws_left = ctx->workspace_bytes - tmp;
     int pick = -1;
     for (int i = 0; i < got && pick < 0; i++)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_left)
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_left &&
+            (!ctx->forced_algo || (int)perf[i].algo == ctx->forced_algo - 1))
             pick = i;
     if (pick < 0)
         return -1;

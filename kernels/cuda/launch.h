@@ -76,18 +76,25 @@ struct vs_cuda_ctx {
     void *cublas;         /* cublasHandle_t */
     void *workspace;      /* device memory */
     size_t workspace_bytes;
+    /* 0: each conv takes the fastest algorithm whose workspace fits; 1 + a
+     * cudnnConvolutionFwdAlgo_t: every conv uses that one (IMPLICIT_GEMM makes each output
+     * pixel one dot product in a fixed order, whatever the window: docs/decoder.md, "Exact
+     * tiling on the GPU") */
+    int forced_algo;
 };
 /* Creates the handles on stream; fails (why filled) when no GPU backend is usable. */
 int vs_cuda_ctx_init(struct vs_cuda_ctx *ctx, cudaStream_t stream, void *workspace, size_t bytes,
                      char *why, size_t why_len);
 void vs_cuda_ctx_free(struct vs_cuda_ctx *ctx);
+/* Moves an initialised ctx to another stream and workspace (the next decode's). */
+int vs_cuda_ctx_bind(struct vs_cuda_ctx *ctx, cudaStream_t stream, void *workspace, size_t bytes);
 
 /* y[r][c] += b[c] for r < rows, c < cols (linear.c's bias). */
 int vs_cuda_bias_rows(float *y, const float *b, size_t rows, int cols, cudaStream_t stream);
 
 /* conv2d.c through cuDNN (NCHW, fp32 with FMA math: no TF32). Asymmetric padding (a tile's
  * interior edge) runs with the larger padding into the workspace and is cropped. The algorithm
- * is the fastest whose workspace fits what the crop buffer leaves. */
+ * is the fastest whose workspace fits what the crop buffer leaves, or ctx->forced_algo. */
 size_t vs_cuda_conv2d_scratch_bytes(const struct vs_conv2d_geom *g);
 int vs_cuda_conv2d(const float *in, float *out, const float *weight, const float *bias,
                    const struct vs_conv2d_geom *g, const struct vs_cuda_ctx *ctx);

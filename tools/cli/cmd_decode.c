@@ -1,5 +1,6 @@
 /* `vramshim decode`: latents -> images (AutoencoderKL: SD 1.x/2.x, SDXL, SD3, Flux.1) or video
- * (Wan 2.1) with the C reference decoder on the CPU.
+ * (Wan 2.1) with the C reference decoder on the CPU, or on the GPU through libvramshim_vae.so
+ * (--device cuda|auto, decode_gpu.h).
  *
  * Output by extension: .png (images: one file, or NAME_<i>.png per batch item; video: numbered
  * frames NAME_<frame>.png), .y4m (video), .npy (raw float32 NCHW / NCTHW). Progress goes to
@@ -21,7 +22,6 @@
 #include "kernels/array_io.h"
 #include "kernels/checked.h"
 #include "kernels/cpu/parallel.h"
-#include "kernels/cuda_libs.h"
 #include "kernels/image_out.h"
 #include "kernels/kl_decoder.h"
 #include "kernels/kl_program.h"
@@ -30,6 +30,7 @@
 #include "kernels/wan.h"
 #include "policy/size.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/decode_gpu.h"
 
 #define WAN_FPS 16
 
@@ -40,6 +41,7 @@ struct decode_args {
     int tile_px; /* 0: auto */
     size_t budget;
     int scaled, threads, plan_only;
+    int gpu; /* decode on the GPU through libvramshim_vae.so */
 };
 
 /* Largest latent height, width or frame count: the decoder's output sizes (8x per side) and
@@ -85,19 +87,22 @@ static void usage(FILE *f)
             "                                       not decode (no -o needed)\n");
 }
 
-/* cuda needs a usable GPU and the CUDA decoder backend, which this build does not have yet:
- * --device cuda is refused with the reason, auto says it in one line and decodes on the CPU. */
-static int choose_device(const char *dev)
+/* cuda needs libvramshim_vae.so and a usable GPU: without them --device cuda is refused with
+ * the reason, auto says it in one line and decodes on the CPU. */
+static int choose_device(const char *dev, int *gpu)
 {
+    char why[1024];
+    *gpu = 0;
     if (!strcmp(dev, "cpu"))
         return 0;
     if (strcmp(dev, "cuda") && strcmp(dev, "auto")) {
         fprintf(stderr, "decode: --device '%s': expected cpu, cuda or auto\n", dev);
         return -1;
     }
-    const struct vs_cuda_libs *l = vs_cuda_libs();
-    const char *why = l->gpu_usable ? "a GPU is usable but this build has no CUDA decoder backend "
-                                      "yet" : l->why;
+    if (!vs_cli_gpu_usable(why, sizeof why)) {
+        *gpu = 1;
+        return 0;
+    }
     if (!strcmp(dev, "cuda")) {
         fprintf(stderr, "decode: --device cuda: %s\n", why);
         return -1;
@@ -166,7 +171,7 @@ static int parse_args(int argc, char **argv, struct decode_args *a)
             break;
         }
         case 'd':
-            if (choose_device(optarg))
+            if (choose_device(optarg, &a->gpu))
                 return 2;
             break;
         case 'j':
@@ -280,12 +285,32 @@ static int latent_dims(const struct vs_array *l, const char *path, int video, in
     return 0;
 }
 
-static void final_line(const char *plan, size_t predicted, size_t measured, size_t parked, double t)
+static void final_line(const char *plan, size_t predicted, size_t measured, size_t parked, double t,
+                       int gpu)
 {
     char a[32], b[32], c[32];
-    fprintf(stderr, "decode: plan %s; peak working memory predicted %s, measured %s; parked/host %s; %.2f s\n",
+    fprintf(stderr, "decode: plan %s; peak working memory predicted %s, measured %s%s; parked/host %s; %.2f s\n",
             plan, vs_bytes_str(predicted, a, sizeof a), vs_bytes_str(measured, b, sizeof b),
-            vs_bytes_str(parked, c, sizeof c), t);
+            gpu ? " on the GPU" : "", vs_bytes_str(parked, c, sizeof c), t);
+}
+
+/* The decode of fp32, unscaled latents (host, ndim 4 or 5) into fp32 out (host) on the GPU,
+ * with its final line. */
+static int decode_on_gpu(const struct decode_args *a, const float *lat, int ndim,
+                         const int64_t *shape, float *out, struct vs_err *err)
+{
+    vramshim_vae_decode_args d = {.latents = lat, .latents_dtype = VRAMSHIM_VAE_F32, .out = out,
+                                  .out_dtype = VRAMSHIM_VAE_F32, .ndim = ndim,
+                                  .mode = (vramshim_vae_mode)a->mode, .tile_px = a->tile_px,
+                                  .budget = a->budget, .device = VRAMSHIM_VAE_DEVICE_CUDA};
+    memcpy(d.shape, shape, (size_t)ndim * sizeof *shape);
+    vramshim_vae_plan plan;
+    double t;
+    if (vs_cli_gpu_decode(a->vae, (vramshim_vae_arch)a->arch->arch, &d, &plan, &t, err))
+        return -1;
+    final_line(plan.description, plan.predicted_peak, plan.measured_peak, plan.predicted_parked,
+               t, 1);
+    return 0;
 }
 
 static int decode_kl(const struct decode_args *a, struct vs_array *lat, struct vs_err *err)
@@ -345,6 +370,13 @@ static int decode_kl(const struct decode_args *a, struct vs_array *lat, struct v
         vs_err_set(err, "out of memory for %d decoded images", B);
         goto out;
     }
+    if (a->gpu) {
+        rc = decode_on_gpu(a, lat->data, 4, (int64_t[]){B, C, h, w}, imgs, err) ||
+                     write_images(a->out, imgs, B, H, W, err)
+                 ? -1
+                 : 0;
+        goto out;
+    }
     struct vs_mem mem;
     vs_mem_init(&mem, 0);
     struct bar bar = {plan.mode == VS_MODE_MONOLITHIC ? "steps" : "tile steps", -1};
@@ -361,7 +393,7 @@ static int decode_kl(const struct decode_args *a, struct vs_array *lat, struct v
     double t = now_s() - t0;
     if (write_images(a->out, imgs, B, H, W, err))
         goto out;
-    final_line(desc, plan.predicted_work, mem.peak[VS_POOL_WORK], mem.peak[VS_POOL_PARK], t);
+    final_line(desc, plan.predicted_work, mem.peak[VS_POOL_WORK], mem.peak[VS_POOL_PARK], t, 0);
     rc = 0;
 out:
     free(imgs);
@@ -453,6 +485,13 @@ static int decode_wan(const struct decode_args *a, struct vs_array *lat, struct 
         vs_err_set(err, "out of memory for %d decoded frames", T2);
         goto out;
     }
+    if (a->gpu) {
+        rc = decode_on_gpu(a, lat->data, 5, (int64_t[]){1, C, T, h, w}, out, err) ||
+                     write_video(a->out, out, T2, h * S, w * S, err)
+                 ? -1
+                 : 0;
+        goto out;
+    }
     double t0 = now_s();
     if (vs_wan_decode(m, lat->data, T, h, w, &opts, out, &st, err))
         goto out;
@@ -460,7 +499,7 @@ static int decode_wan(const struct decode_args *a, struct vs_array *lat, struct 
     if (write_video(a->out, out, T2, h * S, w * S, err))
         goto out;
     vs_wan_plan_describe(&st.plan, m, T, desc, sizeof desc);
-    final_line(desc, st.plan.predicted_peak, st.measured_peak, 0, t);
+    final_line(desc, st.plan.predicted_peak, st.measured_peak, 0, t, 0);
     rc = 0;
 out:
     free(out);

@@ -8,13 +8,23 @@
  *     wan_small, wan22_small): exact tiled on the GPU against monolithic on the GPU (to fp32 rounding: the
  *     tiles may get other cuDNN algorithms), and both against the CPU reference (1e-4, as the
  *     golden tests).
+ *  3. libvramshim_vae.so (beside this program or one directory up; it carries its own static CUDA runtime while this
+ *     program uses the shared one, as in a PyTorch process): device latents and output on a
+ *     stream of ours with a counting allocator of ours, and host buffers with device CUDA,
+ *     against the library's CPU decode (1e-4); every block handed back, measured peak equal to
+ *     the predicted one.
  * Prints one JSON object of figures on stdout, one line per failure on stderr. Exit 0 all
  * passed, 1 a check failed, 77 nothing could run (the reason on stderr: no GPU, no cuDNN...). */
 #include <cuda_runtime.h>
+#include <cudnn.h>
+#include <dlfcn.h>
+#include <libgen.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/cast.h"
@@ -31,6 +41,7 @@
 #include "kernels/plan.h"
 #include "kernels/safetensors.h"
 #include "kernels/wan.h"
+#include "vramshim_vae.h"
 
 static int failures;
 static char figures[16384] = "{";
@@ -132,6 +143,60 @@ static void check_conv2d(const struct vs_cuda_ctx *ctx)
             cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dy);
             free(x), free(w), free(b), free(want);
         }
+}
+
+/* Exact tiling's premise on the GPU: with one conv algorithm forced (IMPLICIT_GEMM: each output
+ * pixel is one dot product over (cin, ky, kx) in a fixed order), a conv computed tile by tile,
+ * with a 1-pixel halo and zero padding only on the image's own borders, equals the whole-image
+ * conv bit for bit. */
+static void check_conv2d_tiles_bit_exact(const struct vs_cuda_ctx *ctx)
+{
+    struct vs_cuda_ctx forced = *ctx;
+    forced.forced_algo = 1 + CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    const int H = 37, W = 41, cin = 6, cout = 5, cuts_y[] = {0, 13, 29, H}, cuts_x[] = {0, 20, W};
+    struct vs_conv2d_geom whole = {cin, cout, 3, H, W, 1, 1, 1, 1};
+    const size_t ni = (size_t)cin * H * W, no = (size_t)cout * H * W, nw = (size_t)cout * cin * 9;
+    float *x = host_rand(ni), *w = host_rand(nw), *b = host_rand(cout);
+    float *dx = dev_from(x, ni), *dw = dev_from(w, nw), *db = dev_from(b, cout), *dy;
+    cudaMalloc((void **)&dy, no * sizeof *dy);
+    long differing = vs_cuda_conv2d(dx, dy, dw, db, &whole, &forced) ? -1 : 0;
+    float *ref = host_from(dy, no);
+    for (int ty = 0; ty < 3 && differing >= 0; ty++)
+        for (int tx = 0; tx < 2 && differing >= 0; tx++) {
+            const int y0 = cuts_y[ty], y1 = cuts_y[ty + 1], x0 = cuts_x[tx], x1 = cuts_x[tx + 1];
+            const int wy0 = y0 ? y0 - 1 : 0, wy1 = y1 < H ? y1 + 1 : H;
+            const int wx0 = x0 ? x0 - 1 : 0, wx1 = x1 < W ? x1 + 1 : W;
+            struct vs_conv2d_geom g = {cin, cout, 3, wy1 - wy0, wx1 - wx0, !y0, y1 == H, !x0,
+                                       x1 == W};
+            float *win = malloc((size_t)cin * g.in_h * g.in_w * sizeof *win);
+            for (int c = 0; c < cin; c++)
+                for (int y = 0; y < g.in_h; y++)
+                    memcpy(win + ((size_t)c * g.in_h + y) * g.in_w,
+                           x + ((size_t)c * H + wy0 + y) * W + wx0, (size_t)g.in_w * sizeof *win);
+            const size_t nt = (size_t)cout * (y1 - y0) * (x1 - x0);
+            float *dwin = dev_from(win, (size_t)cin * g.in_h * g.in_w), *dt;
+            cudaMalloc((void **)&dt, nt * sizeof *dt);
+            if (vs_cuda_conv2d(dwin, dt, dw, db, &g, &forced))
+                differing = -1;
+            else {
+                float *t = host_from(dt, nt);
+                for (int c = 0; c < cout; c++)
+                    for (int y = y0; y < y1; y++)
+                        for (int xx = x0; xx < x1; xx++)
+                            differing += memcmp(&t[((size_t)c * (y1 - y0) + y - y0) * (x1 - x0) +
+                                                   xx - x0],
+                                                &ref[((size_t)c * H + y) * W + xx], 4) != 0;
+                free(t);
+            }
+            cudaFree(dwin), cudaFree(dt), free(win);
+        }
+    if (differing < 0) {
+        fprintf(stderr, "decode_check: conv2d with IMPLICIT_GEMM forced: cuDNN call failed\n");
+        failures++;
+    } else
+        verdict("conv2d_forced_algo_tiles_differing_values", (double)differing, 0);
+    cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dy);
+    free(x), free(w), free(b), free(ref);
 }
 
 static void check_conv3d(const struct vs_cuda_ctx *ctx)
@@ -361,6 +426,7 @@ static void check_kl_decode(const char *dir, const char *name, const struct vs_c
     struct vs_kl_decoder d, dd;
     struct vs_program p, dp;
     struct vs_err err;
+    char fig[96];
     float *lat = read_latents(dir, name, shape, &ndim);
     snprintf(path, sizeof path, "%s/%s.vae.safetensors", dir, name);
     if (!lat || vs_kl_load(&d, path, VS_ARCH_AUTO, &err)) {
@@ -381,7 +447,26 @@ static void check_kl_decode(const char *dir, const char *name, const struct vs_c
     float *cpu = kl_decode(&p, lat, h, w, VS_MODE_MONOLITHIC, 0, &vs_cpu_backend, ctx, out_n);
     float *mono = kl_decode(&dp, dlat, h, w, VS_MODE_MONOLITHIC, 0, &vs_cuda_backend, ctx, out_n);
     float *tiled = kl_decode(&dp, dlat, h, w, VS_MODE_EXACT, 3, &vs_cuda_backend, ctx, out_n);
-    char fig[96];
+    /* the same two with one conv algorithm forced: the convs then agree bit for bit on every
+     * tile (check_conv2d_tiles_bit_exact); what can still differ is the GroupNorm statistics'
+     * combination order (docs/decoder.md, "Exact tiling on the GPU"): reported as a figure */
+    struct vs_cuda_ctx forced = *ctx;
+    forced.forced_algo = 1 + CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    float *fmono = kl_decode(&dp, dlat, h, w, VS_MODE_MONOLITHIC, 0, &vs_cuda_backend, &forced, out_n);
+    float *ftiled = kl_decode(&dp, dlat, h, w, VS_MODE_EXACT, 3, &vs_cuda_backend, &forced, out_n);
+    if (fmono && ftiled) {
+        size_t differing = 0;
+        for (size_t i = 0; i < out_n; i++)
+            differing += memcmp(&fmono[i], &ftiled[i], 4) != 0;
+        snprintf(fig, sizeof fig, "%s_forced_algo_tiled_vs_mono_differing_values", name);
+        figure(fig, (double)differing);
+        snprintf(fig, sizeof fig, "%s_forced_algo_tiled_vs_mono", name);
+        verdict(fig, rel_err(ftiled, fmono, out_n), 1e-5);
+    } else {
+        fprintf(stderr, "decode_check: %s: a decode with IMPLICIT_GEMM forced failed\n", name);
+        failures++;
+    }
+    free(fmono), free(ftiled);
     if (!cpu || !mono || !tiled) {
         fprintf(stderr, "decode_check: %s: a decode failed\n", name);
         failures++;
@@ -446,6 +531,139 @@ static void check_wan_decode(const char *dir, const char *name, const struct vs_
     vs_wan_free(m);
 }
 
+/* The caller allocator of check 3: cudaMallocAsync of this program's runtime, counted. */
+struct counting {
+    int live;
+};
+static void *count_alloc(void *ctx, size_t bytes, void *stream)
+{
+    void *p = NULL;
+    if (cudaMallocAsync(&p, bytes, (cudaStream_t)stream) != cudaSuccess)
+        return NULL;
+    ((struct counting *)ctx)->live++;
+    return p;
+}
+static void count_free(void *ctx, void *p, void *stream)
+{
+    cudaFreeAsync(p, (cudaStream_t)stream);
+    ((struct counting *)ctx)->live--;
+}
+
+#define VAE_FUNCS(X) X(vramshim_vae_open_file) X(vramshim_vae_close) X(vramshim_vae_decode)
+static struct {
+#define FIELD(f) __typeof__(&f) f;
+    VAE_FUNCS(FIELD)
+#undef FIELD
+} vae;
+
+static void check_library_model(const char *dir, const char *name)
+{
+    char path[1024], msg[512], fig[96];
+    int64_t shape[8];
+    int ndim;
+    vramshim_vae *v;
+    float *lat = read_latents(dir, name, shape, &ndim);
+    snprintf(path, sizeof path, "%s/%s.vae.safetensors", dir, name);
+    if (!lat || vae.vramshim_vae_open_file(path, VRAMSHIM_VAE_ARCH_AUTO, &v, msg, sizeof msg)) {
+        fprintf(stderr, "decode_check: library %s: %s\n", name, lat ? msg : "no latents");
+        failures++;
+        free(lat);
+        return;
+    }
+    size_t lat_n = 1;
+    for (int i = 0; i < ndim; i++)
+        lat_n *= (size_t)shape[i];
+    /* the output: 3 channels, 8x (sd_small: 2x) the latent size; ask the CPU decode's plan */
+    vramshim_vae_decode_args a = {.latents = lat, .ndim = ndim};
+    memcpy(a.shape, shape, (size_t)ndim * sizeof *shape);
+    const size_t out_cap = lat_n * 64 * 4 * 3; /* room for 8x8 spatial, 4x frames, 3 channels */
+    /* every buffer starts as all-ones bytes (a NaN): the output's length is where the CPU
+     * decode stopped writing, and nothing past it may change */
+    float *cpu = malloc(out_cap * sizeof *cpu), *gpu = malloc(out_cap * sizeof *gpu);
+    memset(cpu, 0xff, out_cap * sizeof *cpu);
+    a.out = cpu;
+    a.mode = VRAMSHIM_VAE_EXACT;
+    a.tile_px = 16;
+    vramshim_vae_plan plan;
+    if (vae.vramshim_vae_decode(v, &a, &plan, msg, sizeof msg)) {
+        fprintf(stderr, "decode_check: library %s on the CPU: %s\n", name, msg);
+        failures++;
+        goto out;
+    }
+    /* device latents and output on our stream with our allocator */
+    cudaStream_t st;
+    cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking);
+    struct counting cnt = {0};
+    vramshim_vae_allocator al = {count_alloc, count_free, &cnt};
+    float *dlat = dev_from(lat, lat_n), *dout = NULL;
+    cudaMalloc((void **)&dout, out_cap * sizeof *dout);
+    cudaMemset(dout, 0xff, out_cap * sizeof *dout);
+    vramshim_vae_decode_args g = a;
+    g.latents = dlat, g.out = dout, g.stream = st, g.allocator = &al;
+    vramshim_vae_plan gplan;
+    int rc = vae.vramshim_vae_decode(v, &g, &gplan, msg, sizeof msg);
+    cudaStreamSynchronize(st);
+    if (rc) {
+        fprintf(stderr, "decode_check: library %s, device pointers: %s\n", name, msg);
+        failures++;
+    } else {
+        size_t n = out_cap;
+        while (n && !memcmp(&cpu[n - 1], &(uint32_t){0xffffffffu}, 4))
+            n--;
+        float *got = host_from(dout, out_cap);
+        snprintf(fig, sizeof fig, "lib_%s_gpu_vs_cpu", name);
+        verdict(fig, rel_err(got, cpu, n), 1e-4);
+        snprintf(fig, sizeof fig, "lib_%s_gpu_wrote_past_the_output", name);
+        verdict(fig, memcmp(got + n, cpu + n, (out_cap - n) * sizeof *got) != 0, 0);
+        snprintf(fig, sizeof fig, "lib_%s_blocks_leaked", name);
+        verdict(fig, cnt.live, 0);
+        snprintf(fig, sizeof fig, "lib_%s_peak_measured_over_predicted", name);
+        figure(fig, gplan.predicted_peak ? (double)gplan.measured_peak / gplan.predicted_peak : 0);
+        free(got);
+        /* host buffers, device CUDA: the library copies through */
+        g = a;
+        g.out = gpu;
+        g.device = VRAMSHIM_VAE_DEVICE_CUDA;
+        if (vae.vramshim_vae_decode(v, &g, NULL, msg, sizeof msg)) {
+            fprintf(stderr, "decode_check: library %s, device CUDA, host buffers: %s\n", name, msg);
+            failures++;
+        } else {
+            snprintf(fig, sizeof fig, "lib_%s_gpu_host_buffers_vs_cpu", name);
+            verdict(fig, rel_err(gpu, cpu, n), 1e-4);
+        }
+    }
+    cudaFree(dlat), cudaFree(dout), cudaStreamDestroy(st);
+out:
+    vae.vramshim_vae_close(v);
+    free(cpu), free(gpu), free(lat);
+}
+
+static void check_library(const char *dir)
+{
+    /* beside this program (the bundle's bin/), or one up (the build tree's gpucheck/) */
+    char exe[1024] = "", path[1100];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+    const char *here = dirname(exe);
+    snprintf(path, sizeof path, "%s/libvramshim_vae.so", here);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(path, sizeof path, "%s/../libvramshim_vae.so", here);
+        h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    }
+    const char *missing = h ? NULL : dlerror();
+#define SYM(f) if (!missing && !(*(void **)&vae.f = dlsym(h, #f))) missing = #f;
+    VAE_FUNCS(SYM)
+#undef SYM
+    if (missing) {
+        fprintf(stderr, "decode_check: %s: %s\n", path, missing);
+        failures++;
+        return;
+    }
+    check_library_model(dir, "sd_small");
+    check_library_model(dir, "wan_small");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -469,12 +687,14 @@ int main(int argc, char **argv)
     }
     check_own_kernels();
     check_conv2d(&ctx);
+    check_conv2d_tiles_bit_exact(&ctx);
     check_conv3d(&ctx);
     check_attention(&ctx);
     check_kl_decode(argv[1], "sd_small", &ctx);
     check_kl_decode(argv[1], "flux_small", &ctx);
     check_wan_decode(argv[1], "wan_small", &ctx);
     check_wan_decode(argv[1], "wan22_small", &ctx);
+    check_library(argv[1]);
     vs_cuda_ctx_free(&ctx);
     cudaFree(ws);
     printf("%s,\"failures\":%d}\n", figures, failures);

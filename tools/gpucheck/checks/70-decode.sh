@@ -2,12 +2,18 @@
 # The decoder's CUDA backend on the real GPU. Writes $OUT/70-decode.json.
 #  1. bin/decode_check on the golden models (data/golden): every CUDA layer against its C twin
 #     (fp32, max-abs relative <= 1e-5), whole decodes (sd_small, flux_small, wan_small) tiled vs
-#     monolithic on the GPU (<= 1e-5) and GPU vs CPU (<= 1e-4). cuDNN 9 and cuBLAS are found as
+#     monolithic on the GPU (<= 1e-5) and GPU vs CPU (<= 1e-4); with IMPLICIT_GEMM forced, conv
+#     tiles equal the whole conv bit for bit and tiled-vs-monolithic differing values are a
+#     figure; bin/libvramshim_vae.so with device pointers on the check's stream and allocator,
+#     and with device CUDA on host buffers, vs its CPU decode. cuDNN 9 and cuBLAS are found as
 #     the library finds them; when unset, VRAMSHIM_CUDNN/VRAMSHIM_CUBLAS point at the copies a
 #     PyTorch install carries (pip's nvidia-cudnn/nvidia-cublas wheels).
 #  2. compute-sanitizer --tool memcheck and --tool racecheck on the same program: 0 errors.
-#  3. Benchmark against PyTorch (diffusers' AutoencoderKL/AutoencoderKLWan): not written yet;
-#     reported as skipped.
+#  3. Benchmark against PyTorch (tools/vae_bench.py: diffusers' AutoencoderKL/AutoencoderKLWan
+#     with random weights at SDXL, Flux and Wan 2.1 widths, fp32, against libvramshim_vae.so):
+#     time and peak ratios as figures; diffusers comes from the environment or the bundle's
+#     wheels/ (make gpu-wheels). VS_BENCH_CASES overrides its --cases. Skipped (with the reason)
+#     without torch, a GPU or diffusers.
 # Skips (with the reason) what cannot run: no GPU, no cuDNN/cuBLAS, no compute-sanitizer.
 # estimate-s: 120
 set -u
@@ -45,7 +51,6 @@ problems=""
 # compute-sanitizer: memcheck and racecheck, error counts from its summary line.
 san=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 san_figs='"memcheck_errors":null,"racecheck_errors":null'
-notes="PyTorch benchmark not written yet"
 if [ -x "$san" ]; then
   for tool in memcheck racecheck; do
     timeout "$(check_time_left)" "$san" --tool "$tool" --error-exitcode 9 "$bin" "$data" >"$work/$tool.log" 2>&1
@@ -58,12 +63,27 @@ if [ -x "$san" ]; then
     fi
   done
 else
-  notes="$notes; compute-sanitizer not found: memcheck/racecheck skipped"
+  notes="compute-sanitizer not found: memcheck/racecheck skipped"
 fi
 
-figures="{\"decode_check\":$figs,${san_figs}}"
-if [ -n "$problems" ]; then
-  check_result decode fail "$figures" "$problems; $notes"
+bench=null
+if have_python3; then
+  python3 "$BUNDLE/tools/vae_bench.py" --lib "$BUNDLE/bin/libvramshim_vae.so" --work "$work/bench" \
+    --wheels "$BUNDLE/wheels" ${VS_BENCH_CASES:+--cases "$VS_BENCH_CASES"} \
+    >"$work/bench.json" 2>"$work/bench.stderr"
+  brc=$?
+  case $brc in
+    0) bench=$(cat "$work/bench.json") ;;
+    77) notes="${notes:+$notes; }PyTorch benchmark skipped: $(grep -m1 'skipped' "$work/bench.stderr" | tr -d '"')" ;;
+    *) problems="${problems:+$problems; }vae_bench exit $brc: $(tail -n2 "$work/bench.stderr" | tr '\n"' "; ")" ;;
+  esac
 else
-  check_result decode pass "$figures" "CUDA layers and tiled decodes match the C reference; $notes"
+  notes="${notes:+$notes; }PyTorch benchmark skipped: no python3"
+fi
+
+figures="{\"decode_check\":$figs,${san_figs},\"bench\":$bench}"
+if [ -n "$problems" ]; then
+  check_result decode fail "$figures" "$problems${notes:+; $notes}"
+else
+  check_result decode pass "$figures" "CUDA layers and tiled decodes match the C reference${notes:+; $notes}"
 fi
