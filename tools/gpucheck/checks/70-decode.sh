@@ -68,7 +68,7 @@ fi
 
 bench=null
 if have_python3; then
-  python3 "$BUNDLE/tools/vae_bench.py" --lib "$BUNDLE/bin/libvramshim_vae.so" --work "$work/bench" \
+  timeout "$(check_time_left)" "$VS_PYTHON" "$BUNDLE/tools/vae_bench.py" --lib "$BUNDLE/bin/libvramshim_vae.so" --work "$work/bench" \
     --wheels "$BUNDLE/wheels" ${VS_BENCH_CASES:+--cases "$VS_BENCH_CASES"} \
     >"$work/bench.json" 2>"$work/bench.stderr"
   brc=$?
@@ -78,7 +78,7 @@ if have_python3; then
     *) problems="${problems:+$problems; }vae_bench exit $brc: $(tail -n2 "$work/bench.stderr" | tr '\n"' "; ")" ;;
   esac
 else
-  notes="${notes:+$notes; }PyTorch benchmark skipped: no python3"
+  notes="${notes:+$notes; }PyTorch benchmark skipped: no Python (VS_PYTHON)"
 fi
 
 figures="{\"decode_check\":$figs,${san_figs},\"bench\":$bench}"
