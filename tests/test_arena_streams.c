@@ -263,3 +263,36 @@ Test(arena_streams, same_stream_frees_merge_and_split_without_growth)
     cr_assert_eq(simcuda_release_stream(s), 0);
     vs_arena_destroy(a);
 }
+
+/* When the driver refuses the event that should cover a stream's freed blocks, they wait for a
+ * device synchronisation instead; the pending figure must count them exactly once, so that the
+ * synchronisation brings it back to zero (not left too high for good). */
+Test(arena_streams, failed_event_record_keeps_pending_accounting)
+{
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    CUstream s = fx_stream();
+    CUdeviceptr p[3];
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(vs_arena_alloc_async(a, 3 * MiB, s, &p[i]), CUDA_SUCCESS);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(vs_arena_free_async(a, p[i], s), CUDA_SUCCESS);
+    struct vs_arena_stats st;
+    vs_arena_stats(a, &st);
+    cr_assert_eq(st.pending_bytes, 9 * MiB);
+    cr_assert_eq(simcuda_fail_call("cuEventRecord", 1, CUDA_ERROR_LAUNCH_FAILED), 0);
+    vs_arena_stream_destroyed(a, s); /* records an event for the listed blocks: refused */
+    vs_arena_stats(a, &st);
+    cr_assert_eq(st.pending_bytes, 9 * MiB, "blocks lost or double counted after the refusal");
+    cr_assert_eq(cuCtxSynchronize(), CUDA_SUCCESS);
+    vs_arena_device_synchronized(a);
+    vs_arena_stats(a, &st);
+    cr_assert_eq(st.pending_bytes, 0, "pending stays at %zu bytes after a device sync",
+                 st.pending_bytes);
+    size_t held = simcuda_physical_in_use(0);
+    CUdeviceptr q;
+    cr_assert_eq(vs_arena_alloc(a, 9 * MiB, &q), CUDA_SUCCESS);
+    cr_assert_eq(simcuda_physical_in_use(0), held, "the freed blocks were not reused");
+    cuStreamDestroy(s);
+    vs_arena_destroy(a);
+}
