@@ -194,23 +194,49 @@ static CUresult move_batch(struct vs_arena *a, const struct vs_move *mv, size_t 
     return CUDA_SUCCESS;
 }
 
-CUresult vs_evict_move(struct vs_arena *a, const struct vs_move *mv, size_t n, bool to_host,
-                       size_t *moved)
+/* Sets the slots of a demote parking, then keeps those still candidates (evict.h "Unit"). An
+ * object freed after the check cannot be handed out until its slot stops parking, and one
+ * handed out before it is live, so the check saw it (and its stage and tag). */
+static size_t claim(struct vs_arena *a, struct vs_move *mv, size_t n, const struct vs_selection *sel)
+{
+    for (size_t k = 0; k < n; k++)
+        atomic_store(&mv[k].r->slots[mv[k].slot].parking, true);
+    atomic_thread_fence(memory_order_seq_cst);
+    size_t kept = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t age;
+        if (vs_slot_candidate(a, mv[k].r, mv[k].slot, sel, true, &age))
+            mv[kept++] = mv[k];
+        else
+            vs_small_unpark(a, mv[k].r, mv[k].slot);
+    }
+    return kept;
+}
+
+CUresult vs_evict_move(struct vs_arena *a, struct vs_move *mv, size_t n, bool to_host,
+                       const struct vs_selection *sel, size_t *moved)
 {
     *moved = 0;
+    if (to_host)
+        n = claim(a, mv, n, sel);
+    size_t done = 0;
     CUresult err = ensure_staging(a);
     /* Work queued on any stream before this call must see the old placement and finish
      * before a granule is unmapped; which streams touch a block is unknown to the arena. */
     if (err == CUDA_SUCCESS)
         err = a->drv->cuCtxSynchronize();
-    for (size_t done = 0; done < n && err == CUDA_SUCCESS;) {
+    while (done < n && err == CUDA_SUCCESS) {
         size_t k = n - done < VS_EVICT_BATCH ? n - done : VS_EVICT_BATCH;
         err = move_batch(a, mv + done, k, to_host);
-        if (err == CUDA_SUCCESS) {
-            done += k;
-            *moved += k * a->gran;
-        }
+        if (err != CUDA_SUCCESS)
+            break;
+        for (size_t j = done; j < done + k && !to_host; j++)
+            vs_small_unpark(a, mv[j].r, mv[j].slot); /* back on the device */
+        done += k;
+        *moved += k * a->gran;
     }
+    for (size_t j = done; j < n && to_host; j++)
+        vs_small_unpark(a, mv[j].r, mv[j].slot); /* stays on the device */
     if (err != CUDA_SUCCESS)
         vs_alog("evict: %s stopped after %zu bytes on device %d (error %d); the rest stays %s",
                 to_host ? "demote" : "promote", *moved, a->ordinal, err,

@@ -227,6 +227,7 @@ void vs_granules_sweep_host(struct vs_arena *a)
             a->drv->cuMemRelease(s->h);
             s->h = 0;
             s->host = false;
+            atomic_store(&s->parking, false); /* no page left: nothing parked here */
             a->host_granules--;
             a->host_idle--;
         }

@@ -7,8 +7,10 @@
  * records it, so a pointer finds its page without locks.
  *
  * Invariants: an object is in at most one list (its class's idle list, a stream's pending list, a
- * group, or the sync list) and only while meta.req == 0; a page is given back (its block made
- * IDLE) only when all its objects are in the idle list, under arena.mu and its class lock.
+ * thread cache, a group, the sync list or the parked list) and only while meta.req == 0; a page
+ * is given back (its block made IDLE) only when all its objects are in the idle list, under
+ * arena.mu and its class lock; an object whose slot is parking (moving or in host memory) is
+ * never handed out: it waits in the parked list until the slot is on the device again.
  */
 #include <stdlib.h>
 
@@ -129,15 +131,73 @@ void vs_small_release_empty_pages(struct vs_arena *a)
     }
 }
 
-void vs_small_mark_live(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s)
+/* Parks p when its slot is parking; false when the slot stopped parking meanwhile. */
+static bool park(struct vs_arena *a, struct vs_slot *slot, CUdeviceptr p, struct vs_stream *origin)
 {
-    struct vs_page *pg = vs_small_page_of(a, p);
+    pthread_mutex_lock(&a->park_mu);
+    bool parked = atomic_load(&slot->parking);
+    if (parked && vs_vec_push2(&a->parked, p, (uintptr_t)origin) != 0)
+        vs_alog("arena: out of host memory; a freed block is lost to the arena");
+    pthread_mutex_unlock(&a->park_mu);
+    return parked;
+}
+
+bool vs_small_hand_out(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s,
+                       struct vs_stream *origin)
+{
+    struct vs_reservation *r = vs_va_find(a, p);
+    struct vs_slot *slot = &r->slots[vs_slot_of(a, r, p)];
+    /* Sequentially consistent: a move sets `parking`, then checks that every object of the slot
+     * is live (evict_move.c); an object freed after that check is seen parking here. */
+    if (atomic_load(&slot->parking) && park(a, slot, p, origin))
+        return false;
+    struct vs_page *pg = atomic_load_explicit(page_entry(a, r, p), memory_order_acquire);
     struct vs_small_meta *m = &pg->meta[vs_small_containing(pg, p)];
     m->stage = atomic_load_explicit(&a->stage, memory_order_relaxed);
     m->tag = 0;
     m->stream = s;
     m->id = vs_new_id();
     atomic_store_explicit(&m->req, req, memory_order_release);
+    return true;
+}
+
+void vs_small_unpark(struct vs_arena *a, struct vs_reservation *r, size_t i)
+{
+    CUdeviceptr lo = r->base + i * a->gran, hi = lo + a->gran;
+    struct vs_vec back = {0};
+    pthread_mutex_lock(&a->park_mu);
+    atomic_store(&r->slots[i].parking, false);
+    size_t keep = 0;
+    for (size_t k = 0; k < a->parked.n; k += 2) {
+        CUdeviceptr p = a->parked.v[k];
+        uintptr_t origin = a->parked.v[k + 1];
+        if (p < lo || p >= hi) {
+            a->parked.v[keep++] = p;
+            a->parked.v[keep++] = origin;
+        } else if (vs_vec_push2(&back, p, origin) != 0) {
+            vs_alog("arena: out of host memory; a freed block is lost to the arena");
+        }
+    }
+    a->parked.n = keep;
+    pthread_mutex_unlock(&a->park_mu);
+    for (size_t k = 0; k < back.n; k += 2) {
+        struct vs_stream *st = (struct vs_stream *)back.v[k + 1];
+        struct vs_page *pg = vs_small_page_of(a, back.v[k]);
+        if (!st) {
+            vs_pending_release_small(a, back.v[k]);
+            continue;
+        }
+        /* Reusable on its stream again, as before it was parked. */
+        pthread_mutex_lock(&st->mu);
+        if (vs_vec_push(&st->small[pg->cls], back.v[k]) == 0) {
+            st->pending_bytes += pg->objsize;
+            st->listed++;
+        } else {
+            vs_alog("arena: out of host memory; a freed block is lost to the arena");
+        }
+        pthread_mutex_unlock(&st->mu);
+    }
+    vs_vec_free(&back);
 }
 
 /* Offsets are below 2^21 and sizes at most 2^18, so the 2^40 reciprocal divides exactly. */
