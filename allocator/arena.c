@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "allocator/internal.h"
+#include "allocator/vs_assert.h"
 
 static _Atomic uint64_t arena_gens;
 
@@ -213,6 +214,8 @@ static CUresult take_small(struct vs_arena *a, struct request *rq, size_t size,
         bool got = st->small[rq->cls].n > 0;
         if (got) {
             *p = st->small[rq->cls].v[--st->small[rq->cls].n];
+            vs_assert(st->pending_bytes >= vs_small_class_size((unsigned)rq->cls),
+                      "stream pending bytes %zu below a listed object", st->pending_bytes);
             st->pending_bytes -= vs_small_class_size((unsigned)rq->cls);
             st->listed--;
             st->allocs++;

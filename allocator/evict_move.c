@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "allocator/internal.h"
+#include "allocator/vs_assert.h"
 
 bool vs_evict_probe(struct vs_arena *a)
 {
@@ -177,6 +178,8 @@ static CUresult move_batch(struct vs_arena *a, const struct vs_move *mv, size_t 
     for (size_t k = 0; k < n; k++) {
         struct vs_slot *s = &mv[k].r->slots[mv[k].slot];
         CUmemGenericAllocationHandle old = s->h;
+        vs_assert(atomic_load_explicit(&s->parking, memory_order_relaxed),
+                  "slot 0x%llx moved without parking", (unsigned long long)va_of(a, &mv[k]));
         s->h = h[k];
         s->host = to_host;
         if (to_host) {

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 
 #include "allocator/internal.h"
+#include "allocator/vs_assert.h"
 
 static void release_handle(struct vs_arena *a, CUmemGenericAllocationHandle h)
 {
@@ -34,6 +35,9 @@ static bool take_slot(struct vs_arena *a, struct vs_reservation *r, size_t i,
         vs_alog("arena: cuMemUnmap of a free granule failed (error %d); keeping it mapped", err);
         return false;
     }
+    vs_assert(a->mapped_free > 0 && !r->slots[i].busy && !r->slots[i].host,
+              "took a granule that is not free (mapped_free %zu, busy %u)", a->mapped_free,
+              r->slots[i].busy);
     *h = r->slots[i].h;
     r->slots[i].h = 0;
     a->mapped_free--;
@@ -164,6 +168,10 @@ void vs_granules_busy(struct vs_arena *a, struct vs_reservation *r, CUdeviceptr 
     for (size_t i = lo; i <= hi; i++) {
         struct vs_slot *s = &r->slots[i];
         size_t *idle = s->host ? &a->host_idle : &a->mapped_free;
+        vs_assert(delta > 0 || s->busy > 0, "slot 0x%llx: busy count below zero",
+                  (unsigned long long)(r->base + i * a->gran));
+        vs_assert(delta < 0 || s->h, "slot 0x%llx: busy but unmapped",
+                  (unsigned long long)(r->base + i * a->gran));
         if (delta > 0 && s->busy++ == 0 && s->h)
             (*idle)--;
         else if (delta < 0 && --s->busy == 0 && s->h) {

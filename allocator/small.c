@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "allocator/internal.h"
+#include "allocator/vs_assert.h"
 
 int vs_small_class(size_t size)
 {
@@ -153,6 +154,8 @@ bool vs_small_hand_out(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s
         return false;
     struct vs_page *pg = atomic_load_explicit(page_entry(a, r, p), memory_order_acquire);
     struct vs_small_meta *m = &pg->meta[vs_small_containing(pg, p)];
+    vs_assert(!atomic_load_explicit(&m->req, memory_order_relaxed),
+              "object 0x%llx handed out while live", (unsigned long long)p);
     m->stage = atomic_load_explicit(&a->stage, memory_order_relaxed);
     m->tag = 0;
     m->stream = s;

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "allocator/internal.h"
+#include "allocator/vs_assert.h"
 
 static _Atomic uint64_t thread_ids;
 static _Thread_local uint64_t thread_id;
@@ -155,7 +156,8 @@ static void release_group(struct vs_arena *a, struct vs_group *g)
         vs_pending_release_small(a, g->small.v[i]);
     for (size_t i = 0; i < g->large.n; i++)
         vs_large_make_idle(a, (struct vs_block *)g->large.v[i]);
-    atomic_fetch_sub(&a->pending, g->bytes);
+    size_t pending = atomic_fetch_sub(&a->pending, g->bytes);
+    vs_assert(pending >= g->bytes, "pending %zu below the %zu bytes released", pending, g->bytes);
     if (g->ev)
         vs_event_put(a, g->ev);
     vs_vec_free(&g->small);

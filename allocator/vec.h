@@ -41,6 +41,13 @@ static inline int vs_vec_push2(struct vs_vec *x, uintptr_t a, uintptr_t b)
     return 0;
 }
 
+/* qsort comparison of values. */
+static inline int vs_uintptr_cmp(const void *x, const void *y)
+{
+    uintptr_t p = *(const uintptr_t *)x, q = *(const uintptr_t *)y;
+    return (p > q) - (p < q);
+}
+
 static inline void vs_vec_free(struct vs_vec *x)
 {
     free(x->v);

@@ -64,7 +64,7 @@ static void tear_down(struct setup *s)
         cr_assert(ef_intact(&s->b[i]), "block %d changed", i);
     for (int i = 0; i < NB; i++)
         ef_free(s->a, &s->b[i]);
-    vs_arena_destroy(s->a);
+    fx_destroy(s->a);
     cr_assert_eq(simcuda_physical_in_use(0), 0);
 }
 
@@ -159,5 +159,5 @@ Test(evict_rollback, eviction_off_when_host_numa_memory_cannot_be_created)
     CUdeviceptr p;
     cr_assert_eq(vs_arena_alloc(a, 8 * MiB, &p), CUDA_SUCCESS, "the arena must keep working");
     ef_forget(&b, 1);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }

@@ -80,16 +80,18 @@ Test(evict_threads, pressure_demotes_while_another_thread_promotes)
     atomic_store(&stop, true);
     for (int i = 0; i < WORKERS; i++)
         pthread_join(t[i], NULL);
+    fx_validate(a, "the threads");
     struct vs_evict_stats st;
     vs_arena_evict_stats(a, &st);
     cr_assert_gt(st.demotes, 0, "the workers never needed a demote");
     cr_assert_gt(st.promotes, 0);
     cr_assert_gt(atomic_load(&successes), 0, "no large allocation succeeded");
     cr_assert_eq(vs_arena_promote(a, load, NULL), CUDA_SUCCESS);
+    fx_validate(a, "the last promote");
     for (int i = 0; i < NW; i++)
         cr_assert(ef_intact(&w[i]), "weight %d changed", i);
     ef_forget(w, NW);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 /* The race of a small object freed and handed out again while its granule moves: writer threads
@@ -229,7 +231,9 @@ Test(evict_threads, object_freed_and_rewritten_during_a_move_keeps_its_bytes)
     atomic_store(&stop, true);
     for (int i = 0; i < RACE_WRITERS; i++)
         pthread_join(t[i], NULL);
+    fx_validate(a, "the writers");
     cr_assert_eq(vs_arena_promote(a, race_victim, NULL), CUDA_SUCCESS);
+    fx_validate(a, "the last promote");
     for (int i = 0; i < RACE_WRITERS; i++)
         for (int j = 0; j < RACE_OBJS; j++)
             if (!race_intact(w[i].p[j], w[i].pattern[j]))
@@ -239,5 +243,5 @@ Test(evict_threads, object_freed_and_rewritten_during_a_move_keeps_its_bytes)
     cr_assert_gt(demoted, 0, "nothing was demoted");
     cr_assert_gt(promoted, 0, "nothing was promoted");
     cr_assert_gt(atomic_load(&race_replaced), 0);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
