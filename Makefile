@@ -77,6 +77,7 @@ PY_DEMOS    := $(patsubst tools/demo/%,$(BUILD)/demo/%,$(wildcard tools/demo/*.p
 
 SYS_LIBS    := -ldl -lm -lunwind -linih -ljansson -lspng
 
+.PHONY: soak soak-run tsan tsan-run
 .PHONY: all sim shim cli kernels cuda tests progs gpuchecks benches demos test asan valgrind bench demo \
         deps clean gpu-bundle gpu-check
 .DEFAULT_GOAL := all
@@ -195,8 +196,26 @@ test: $(DEPS_STAMP)
 	@tests/run.sh $(BUILD) $(T)
 
 # Sanitizer and valgrind variants build into their own folders so objects never mix.
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DVS_CHECKED
 asan:
-	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZE="$(ASAN_FLAGS)" test
+
+# Soak (docs/reliability.md): tests/soak/*.c, plain programs, under ASan with invariants fatal.
+# Not part of `make test`: SOAK_SECONDS (default 600) of threads, SOAK_CYCLES demote/promote
+# cycles, a fault at every driver call position. CI runs a short one (SOAK_SECONDS=30).
+SOAK_SECONDS ?= 600
+SOAK_CYCLES  ?= 10000
+SOAKS := $(patsubst tests/soak/%.c,$(BUILD)/soak/%,$(sort $(wildcard tests/soak/*.c)))
+tests: $(SOAKS)
+$(BUILD)/soak/%: $(BUILD)/obj/tests/soak/%.o $(ALLOC_A) $(POLICY_A) $(SIM_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -Wl,-rpath,$(abspath $(BUILD))/sim $^ -o $@ $(SYS_LIBS)
+soak-run: $(SOAKS)
+	@for s in $(SOAKS); do echo "== $$s (SOAK_SECONDS=$(SOAK_SECONDS) SOAK_CYCLES=$(SOAK_CYCLES))"; \
+	  ASAN_OPTIONS=quarantine_size_mb=8:detect_leaks=1 SOAK_SECONDS=$(SOAK_SECONDS) \
+	  SOAK_CYCLES=$(SOAK_CYCLES) $$s || exit 1; done
+soak: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZE="$(ASAN_FLAGS)" -j$(NPROC) soak-run
 
 valgrind: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory -j$(NPROC) all

@@ -19,10 +19,21 @@
 #include "allocator/internal.h"
 #include "allocator/vs_assert.h"
 
-static void release_handle(struct vs_arena *a, CUmemGenericAllocationHandle h)
+/* Gives an unmapped handle back to the driver. When the driver refuses, the handle stays held,
+ * in the cache, for a later trim to retry (false); only at destruction is it let go. */
+static bool release_handle(struct vs_arena *a, CUmemGenericAllocationHandle h)
 {
-    a->drv->cuMemRelease(h);
-    a->granules--;
+    CUresult err = a->drv->cuMemRelease(h);
+    if (err == CUDA_SUCCESS) {
+        a->granules--;
+        return true;
+    }
+    vs_alog("arena: cuMemRelease of a free granule failed (error %d); keeping it cached", err);
+    if (vs_vec_push(&a->cached, (uintptr_t)h) != 0) {
+        vs_alog("arena: out of host memory; a granule is lost to the arena");
+        a->granules--;
+    }
+    return false;
 }
 
 /* Unmaps slot i of r (which must be mapped to a device granule and not busy) and returns its
@@ -188,34 +199,38 @@ size_t vs_granules_free_bytes(const struct vs_arena *a)
 
 void vs_granules_trim(struct vs_arena *a, size_t keep)
 {
-    while (a->cached.n && vs_granules_free_bytes(a) > keep)
-        release_handle(a, (CUmemGenericAllocationHandle)a->cached.v[--a->cached.n]);
-    for (struct vs_reservation *r = a->res; r && vs_granules_free_bytes(a) > keep; r = r->next)
-        for (size_t i = 0; i < r->nslots && vs_granules_free_bytes(a) > keep; i++) {
+    bool refused = false;
+    while (!refused && a->cached.n && vs_granules_free_bytes(a) > keep)
+        refused = !release_handle(a, (CUmemGenericAllocationHandle)a->cached.v[--a->cached.n]);
+    for (struct vs_reservation *r = a->res; !refused && r && vs_granules_free_bytes(a) > keep;
+         r = r->next)
+        for (size_t i = 0; !refused && i < r->nslots && vs_granules_free_bytes(a) > keep; i++) {
             CUmemGenericAllocationHandle h;
             if (free_device_slot(&r->slots[i]) && take_slot(a, r, i, &h))
-                release_handle(a, h);
+                refused = !release_handle(a, h);
         }
     vs_account_physical(a);
 }
 
+/* At destruction a refused release cannot be retried: the handle is let go. */
 void vs_granules_release_all(struct vs_arena *a)
 {
     for (struct vs_reservation *r = a->res; r; r = r->next)
         for (size_t i = 0; i < r->nslots; i++)
             if (r->slots[i].h) {
                 a->drv->cuMemUnmap(r->base + i * a->gran, a->gran);
-                if (r->slots[i].host) {
-                    a->drv->cuMemRelease(r->slots[i].h);
+                a->drv->cuMemRelease(r->slots[i].h);
+                if (r->slots[i].host)
                     a->host_granules--;
-                } else {
-                    release_handle(a, r->slots[i].h);
-                }
+                else
+                    a->granules--;
                 r->slots[i].h = 0;
                 r->slots[i].host = false;
             }
-    while (a->cached.n)
-        release_handle(a, (CUmemGenericAllocationHandle)a->cached.v[--a->cached.n]);
+    while (a->cached.n) {
+        a->drv->cuMemRelease((CUmemGenericAllocationHandle)a->cached.v[--a->cached.n]);
+        a->granules--;
+    }
     a->mapped_free = 0;
     a->host_idle = 0;
 }
