@@ -217,6 +217,19 @@ soak-run: $(SOAKS)
 soak: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZE="$(ASAN_FLAGS)" -j$(NPROC) soak-run
 
+# ThreadSanitizer (docs/reliability.md): simcuda, the shim, the allocator, the threaded tests
+# (against tests/tsan/criterion/criterion.h: criterion cannot start under TSan), the threaded
+# programs with the TSan shim preloaded, and a short soak; run by tests/tsan.sh.
+TSAN_TESTS := $(patsubst %,$(BUILD)/tsan-tests/test_%,arena_threads evict_threads arena_streams)
+$(BUILD)/tsan-tests/test_%: tests/test_%.c $(ALLOC_A) $(POLICY_A) $(KERNELS_A) $(SIM_LIB)
+	@mkdir -p $(@D)
+	$(CC) -Itests/tsan $(CPPFLAGS) $(TEST_CPPFLAGS) $(CFLAGS) $(LDFLAGS) \
+	  -Wl,-rpath,$(abspath $(BUILD))/sim $< $(ALLOC_A) $(POLICY_A) $(KERNELS_A) $(SIM_LIB) -o $@ $(SYS_LIBS)
+tsan-run: $(SIM_LIB) $(SHIM_LIB) $(SOAKS) $(PROGS) $(TSAN_TESTS)
+	@tests/tsan.sh $(BUILD)
+tsan: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE="-fsanitize=thread -DVS_CHECKED" -j$(NPROC) tsan-run
+
 valgrind: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@VS_TEST_WRAPPER=valgrind tests/run.sh $(BUILD) $(T)
@@ -239,7 +252,7 @@ gpu-check: gpu-bundle
 	else echo "gpu-check: no NVIDIA GPU present (nvidia-smi sees none); nothing to check"; fi
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 

@@ -215,7 +215,8 @@ static bool check_small(struct check *c, size_t *live)
     pthread_mutex_unlock(&a->park_mu);
     if (c->bad)
         return false;
-    qsort(c->objs.v, c->objs.n, sizeof *c->objs.v, vs_uintptr_cmp);
+    if (c->objs.n > 1)
+        qsort(c->objs.v, c->objs.n, sizeof *c->objs.v, vs_uintptr_cmp);
     for (size_t i = 1; i < c->objs.n; i++)
         if (c->objs.v[i] == c->objs.v[i - 1])
             return fail(c, "free object 0x%llx is listed twice", X(c->objs.v[i]));
