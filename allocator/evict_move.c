@@ -202,9 +202,11 @@ static CUresult move_batch(struct vs_arena *a, const struct vs_move *mv, size_t 
  * handed out before it is live, so the check saw it (and its stage and tag). */
 static size_t claim(struct vs_arena *a, struct vs_move *mv, size_t n, const struct vs_selection *sel)
 {
+    /* Sequentially consistent store, then sequentially consistent loads of the objects' req
+     * (evict_select.c), against the exchange of req by a free and the load of `parking` by the
+     * hand-out (small.c). */
     for (size_t k = 0; k < n; k++)
         atomic_store(&mv[k].r->slots[mv[k].slot].parking, true);
-    atomic_thread_fence(memory_order_seq_cst);
     size_t kept = 0;
     for (size_t k = 0; k < n; k++) {
         uint32_t age;

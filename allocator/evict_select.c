@@ -34,7 +34,7 @@ void vs_slot_each_live(struct vs_arena *a, struct vs_reservation *r, size_t i,
             last = pg;
             for (unsigned j = 0; j < pg->nobj; j++) {
                 struct vs_small_meta *m = &pg->meta[j];
-                size_t req = atomic_load_explicit(&m->req, memory_order_acquire);
+                size_t req = atomic_load(&m->req); /* seq_cst: see claim() in evict_move.c */
                 if (!req)
                     continue;
                 struct vs_block_info info = {pg->base + j * pg->objsize, req, m->stage, m->tag,
@@ -56,7 +56,7 @@ static bool segment_full(const struct vs_arena *a, const struct vs_reservation *
         if (!pg || (u && pg == atomic_load(&pages[u - 1])))
             continue;
         for (unsigned j = 0; j < pg->nobj; j++)
-            if (!atomic_load_explicit(&pg->meta[j].req, memory_order_acquire))
+            if (!atomic_load(&pg->meta[j].req)) /* seq_cst: see claim() in evict_move.c */
                 return false;
     }
     return true;

@@ -86,7 +86,9 @@ struct vs_reservation {
 
 struct vs_small_meta {
     _Atomic size_t req;                /* 0: not live */
-    uint32_t stage, tag;
+    uint32_t stage;
+    /* Set by vs_arena_set_tag without a lock (release), read by eviction under arena.mu. */
+    _Atomic uint32_t tag;
     CUstream stream;
     uint64_t id;
 };

@@ -157,7 +157,7 @@ bool vs_small_hand_out(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s
     vs_assert(!atomic_load_explicit(&m->req, memory_order_relaxed),
               "object 0x%llx handed out while live", (unsigned long long)p);
     m->stage = atomic_load_explicit(&a->stage, memory_order_relaxed);
-    m->tag = 0;
+    atomic_store_explicit(&m->tag, 0, memory_order_relaxed); /* published by req below */
     m->stream = s;
     m->id = vs_new_id();
     atomic_store_explicit(&m->req, req, memory_order_release);

@@ -15,6 +15,7 @@ run() { # name, command...
   if ! "$@"; then failed+=("$name"); fi
 }
 for t in "$build"/tsan-tests/test_*; do
+  [ -x "$t" ] || continue
   run "$(basename "$t")" "$t"
 done
 # The shim preloaded into TSan-built threaded programs (as tests/interpose_harness.h runs them).
