@@ -105,8 +105,13 @@ static void release_page(struct vs_arena *a, struct vs_page *pg)
     free(pg);
 }
 
+static void return_parked(struct vs_arena *a, CUdeviceptr lo, CUdeviceptr hi);
+
+/* Parked objects (of host slots: no move runs outside arena.mu) count as idle here, so a demoted
+ * granule whose objects are all freed goes back even if requests met some of them. */
 void vs_small_release_empty_pages(struct vs_arena *a)
 {
+    return_parked(a, 0, (CUdeviceptr)-1);
     for (unsigned cls = 0; cls < VS_NCLASSES; cls++) {
         struct vs_class *c = &a->classes[cls];
         pthread_mutex_lock(&c->mu);
@@ -164,12 +169,12 @@ bool vs_small_hand_out(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s
     return true;
 }
 
-void vs_small_unpark(struct vs_arena *a, struct vs_reservation *r, size_t i)
+/* Returns the parked objects inside [lo, hi) where they came from: their stream's list, or the
+ * class's idle list. A slot still parking parks them again at their next hand-out. */
+static void return_parked(struct vs_arena *a, CUdeviceptr lo, CUdeviceptr hi)
 {
-    CUdeviceptr lo = r->base + i * a->gran, hi = lo + a->gran;
     struct vs_vec back = {0};
     pthread_mutex_lock(&a->park_mu);
-    atomic_store(&r->slots[i].parking, false);
     size_t keep = 0;
     for (size_t k = 0; k < a->parked.n; k += 2) {
         CUdeviceptr p = a->parked.v[k];
@@ -201,6 +206,15 @@ void vs_small_unpark(struct vs_arena *a, struct vs_reservation *r, size_t i)
         pthread_mutex_unlock(&st->mu);
     }
     vs_vec_free(&back);
+}
+
+void vs_small_unpark(struct vs_arena *a, struct vs_reservation *r, size_t i)
+{
+    CUdeviceptr lo = r->base + i * a->gran;
+    pthread_mutex_lock(&a->park_mu);
+    atomic_store(&r->slots[i].parking, false);
+    pthread_mutex_unlock(&a->park_mu);
+    return_parked(a, lo, lo + a->gran);
 }
 
 /* Offsets are below 2^21 and sizes at most 2^18, so the 2^40 reciprocal divides exactly. */

@@ -190,3 +190,34 @@ Test(evict_contents, bad_requests)
     cr_assert_eq(moved, 0);
     fx_destroy(a);
 }
+
+/* The same for small objects: freed objects of a demoted granule are never handed out again
+ * while it is in host memory (they are set aside when a request meets them), yet once all of
+ * them are free the granule's host memory still goes back. */
+Test(evict_contents, freeing_demoted_small_objects_releases_their_host_memory)
+{
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    uint32_t w = ef_name("w");
+    vs_arena_set_stage(a, w);
+    CUdeviceptr obj[32], p;
+    for (int i = 0; i < 32; i++) /* one granule of 64 KiB objects */
+        cr_assert_eq(vs_arena_alloc(a, 64 << 10, &obj[i]), CUDA_SUCCESS);
+    cr_assert_eq(vs_arena_demote(a, w, NULL), CUDA_SUCCESS);
+    struct vs_evict_stats st;
+    vs_arena_evict_stats(a, &st);
+    cr_assert_eq(st.host_bytes, 2 * MiB);
+    for (int i = 0; i < 32; i++)
+        cr_assert_eq(vs_arena_free(a, obj[i]), CUDA_SUCCESS);
+    vs_arena_device_synchronized(a);
+    cr_assert_eq(vs_arena_alloc(a, 64 << 10, &p), CUDA_SUCCESS); /* meets the freed ones */
+    cr_assert_eq(vs_arena_block_demoted_bytes(a, p), 0, "a new object landed in host memory");
+    fx_validate(a, "an allocation that set objects aside");
+    cr_assert_eq(vs_arena_free(a, p), CUDA_SUCCESS);
+    vs_arena_device_synchronized(a);
+    vs_arena_trim(a, SIZE_MAX); /* empty pages go back */
+    cr_assert_eq(vs_arena_alloc(a, 64 * MiB, &p), CUDA_SUCCESS);
+    vs_arena_evict_stats(a, &st);
+    cr_assert_eq(st.host_bytes, 0, "host memory of freed objects kept: %zu", st.host_bytes);
+    fx_destroy(a);
+}
