@@ -34,6 +34,19 @@ static bool fail(struct check *c, const char *fmt, ...)
 #define X(p) ((unsigned long long)(p))
 
 /* Block tiling, free-list membership, slot.first, busy counts and slot accounting. */
+struct live_sum {
+    CUdeviceptr lo, hi;
+    size_t bytes;
+};
+
+/* Counts each live block once: in the slot holding its first byte. */
+static void add_live(const struct vs_block_info *info, void *ctx)
+{
+    struct live_sum *ls = ctx;
+    if (info->base >= ls->lo && info->base < ls->hi)
+        ls->bytes += info->size;
+}
+
 static bool check_blocks(struct check *c, size_t *idle_blocks, size_t *live)
 {
     struct vs_arena *a = c->a;
@@ -51,8 +64,6 @@ static bool check_blocks(struct check *c, size_t *idle_blocks, size_t *live)
                             X(prev->start), X(b->start));
             if (b->state == VS_IDLE)
                 ++*idle_blocks;
-            if (b->state == VS_LIVE)
-                *live += b->req;
             at = b->start + b->size;
         }
         if (at != r->base + r->size)
@@ -80,6 +91,9 @@ static bool check_blocks(struct check *c, size_t *idle_blocks, size_t *live)
             device += s->h && !s->host;
             mapped_free += s->h && !s->host && !s->busy;
             host_idle += s->h && s->host && !s->busy;
+            struct live_sum ls = {lo, hi, 0};
+            vs_slot_each_live(a, r, i, add_live, &ls);
+            *live += ls.bytes;
         }
     }
     if (mapped_free != a->mapped_free)
@@ -191,8 +205,8 @@ static bool check_pending(struct check *c)
     return !c->bad;
 }
 
-/* Class idle lists, parked objects, duplicates, and live bytes of small objects. */
-static bool check_small(struct check *c, size_t *live)
+/* Class idle lists, parked objects, duplicates. */
+static bool check_small(struct check *c)
 {
     struct vs_arena *a = c->a;
     for (unsigned k = 0; k < VS_NCLASSES && !c->bad; k++) {
@@ -220,19 +234,6 @@ static bool check_small(struct check *c, size_t *live)
     for (size_t i = 1; i < c->objs.n; i++)
         if (c->objs.v[i] == c->objs.v[i - 1])
             return fail(c, "free object 0x%llx is listed twice", X(c->objs.v[i]));
-    for (struct vs_reservation *r = a->res; r; r = r->next)
-        for (size_t i = 0; i < r->nslots; i++) {
-            _Atomic(struct vs_page *) *pages = atomic_load(&r->slots[i].pages);
-            struct vs_page *last = NULL;
-            for (size_t u = 0; pages && u < a->gran / VS_PAGE_MIN; u++) {
-                struct vs_page *pg = atomic_load(&pages[u]);
-                if (!pg || pg == last)
-                    continue;
-                last = pg;
-                for (unsigned j = 0; j < pg->nobj; j++)
-                    *live += atomic_load(&pg->meta[j].req);
-            }
-        }
     return true;
 }
 
@@ -242,7 +243,7 @@ const char *vs_arena_validate(struct vs_arena *a, char *buf, size_t len)
     size_t idle_blocks = 0, live = 0;
     pthread_mutex_lock(&a->mu);
     if (check_blocks(&c, &idle_blocks, &live) && check_bins(&c, idle_blocks) &&
-        check_pending(&c) && check_small(&c, &live) && live != atomic_load(&a->live))
+        check_pending(&c) && check_small(&c) && live != atomic_load(&a->live))
         fail(&c, "live is %zu, but live blocks and objects request %zu", atomic_load(&a->live),
              live);
     pthread_mutex_unlock(&a->mu);
