@@ -284,6 +284,7 @@ Test(arena_streams, failed_event_record_keeps_pending_accounting)
     vs_arena_stream_destroyed(a, s); /* records an event for the listed blocks: refused */
     vs_arena_stats(a, &st);
     cr_assert_eq(st.pending_bytes, 9 * MiB, "blocks lost or double counted after the refusal");
+    fx_validate(a, "the refused event record"); /* pending = groups + sync list */
     cr_assert_eq(cuCtxSynchronize(), CUDA_SUCCESS);
     vs_arena_device_synchronized(a);
     vs_arena_stats(a, &st);
