@@ -84,7 +84,7 @@ static CUresult get_backing(struct vs_arena *a, bool to_host, size_t n,
         CUresult err = a->drv->cuMemCreate(&h[k], a->gran, &a->host_prop, 0);
         if (err != CUDA_SUCCESS) {
             while (k > 0)
-                a->drv->cuMemRelease(h[--k]);
+                vs_host_release(a, h[--k]);
             return err;
         }
     }
@@ -100,7 +100,7 @@ static void drop_backing(struct vs_arena *a, bool to_host, const CUmemGenericAll
         return;
     }
     for (size_t k = 0; k < n; k++)
-        a->drv->cuMemRelease(h[k]);
+        vs_host_release(a, h[k]);
 }
 
 static CUresult ensure_staging(struct vs_arena *a)
@@ -188,7 +188,7 @@ static CUresult move_batch(struct vs_arena *a, const struct vs_move *mv, size_t 
             a->demotes++;
             s->promoted_in = 0;
         } else {
-            a->drv->cuMemRelease(old);
+            vs_host_release(a, old);
             a->host_granules--;
             a->promotes++;
             s->promoted_in = stage;

@@ -231,12 +231,29 @@ void vs_granules_release_all(struct vs_arena *a)
         a->drv->cuMemRelease((CUmemGenericAllocationHandle)a->cached.v[--a->cached.n]);
         a->granules--;
     }
+    for (size_t k = 0; k < a->host_refused.n; k++)
+        a->drv->cuMemRelease((CUmemGenericAllocationHandle)a->host_refused.v[k]);
+    vs_vec_free(&a->host_refused);
     a->mapped_free = 0;
     a->host_idle = 0;
 }
 
+void vs_host_release(struct vs_arena *a, CUmemGenericAllocationHandle h)
+{
+    CUresult err = a->drv->cuMemRelease(h);
+    if (err == CUDA_SUCCESS)
+        return;
+    vs_alog("evict: cuMemRelease of a host granule failed (error %d); retrying later", err);
+    if (vs_vec_push(&a->host_refused, (uintptr_t)h) != 0)
+        vs_alog("evict: out of host memory; a host granule is lost");
+}
+
 void vs_granules_sweep_host(struct vs_arena *a)
 {
+    size_t refused = a->host_refused.n;
+    a->host_refused.n = 0; /* a handle refused again is pushed back */
+    for (size_t k = 0; k < refused; k++)
+        vs_host_release(a, (CUmemGenericAllocationHandle)a->host_refused.v[k]);
     for (struct vs_reservation *r = a->res; r && a->host_idle; r = r->next)
         for (size_t i = 0; i < r->nslots && a->host_idle; i++) {
             struct vs_slot *s = &r->slots[i];
@@ -247,7 +264,7 @@ void vs_granules_sweep_host(struct vs_arena *a)
                 vs_alog("arena: cuMemUnmap of an idle host granule failed (error %d)", err);
                 return;
             }
-            a->drv->cuMemRelease(s->h);
+            vs_host_release(a, s->h);
             s->h = 0;
             s->host = false;
             atomic_store(&s->parking, false); /* no page left: nothing parked here */

@@ -180,6 +180,7 @@ struct vs_arena {
     CUmemAllocationProp host_prop;     /* host-NUMA granules */
     size_t host_granules;              /* host handles mapped in slots */
     size_t host_idle;                  /* of those, slots with busy == 0 (released lazily) */
+    struct vs_vec host_refused;        /* unmapped host handles the driver refused to release */
     CUdeviceptr staging;               /* VS_EVICT_BATCH granules of VA for copies; 0: none */
     uint64_t demotes, promotes;        /* granules moved */
     struct vs_vec stage_order;         /* stage ids in the order they were first set */
@@ -305,8 +306,11 @@ CUresult vs_granules_take(struct vs_arena *a, struct vs_reservation *skip, size_
  * cache. */
 void vs_granules_untake(struct vs_arena *a, const CUmemGenericAllocationHandle *h, size_t n,
                         size_t created);
-/* Unmaps and releases host granules no block overlaps any more. */
+/* Unmaps and releases host granules no block overlaps any more, and retries the releases the
+ * driver refused before. */
 void vs_granules_sweep_host(struct vs_arena *a);
+/* Releases an unmapped host handle; one the driver refuses is kept for the next sweep. */
+void vs_host_release(struct vs_arena *a, CUmemGenericAllocationHandle h);
 
 /* evict_move.c: moving granules between device and host memory (arena.mu held) */
 struct vs_move {

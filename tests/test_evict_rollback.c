@@ -161,3 +161,28 @@ Test(evict_rollback, eviction_off_when_host_numa_memory_cannot_be_created)
     ef_forget(&b, 1);
     fx_destroy(a);
 }
+
+/* A host granule the driver refuses to release after a promote is not lost: the next move
+ * releases it first. With room for one host granule only, a second demote needs it back. */
+Test(evict_rollback, a_refused_release_of_host_memory_is_retried)
+{
+    setenv("SIMCUDA_HOST_MEM", "2MiB", 1);
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    uint32_t w = ef_name("w");
+    vs_arena_set_stage(a, w);
+    uint64_t seed = 3;
+    struct ef_block b;
+    ef_alloc(a, &b, 1 * MiB, &seed);
+    cr_assert_eq(vs_arena_demote(a, w, NULL), CUDA_SUCCESS);
+    cr_assert_eq(simcuda_fail_call("cuMemRelease", 1, CUDA_ERROR_UNKNOWN), 0);
+    cr_assert_eq(vs_arena_promote(a, w, NULL), CUDA_SUCCESS);
+    size_t moved = 0;
+    cr_assert_eq(vs_arena_demote(a, w, &moved), CUDA_SUCCESS, "the host granule was lost");
+    cr_assert_eq(moved, 2 * MiB);
+    cr_assert_eq(fx_log_count("retrying later"), 1);
+    cr_assert_eq(vs_arena_promote(a, w, NULL), CUDA_SUCCESS);
+    cr_assert(ef_intact(&b));
+    ef_free(a, &b);
+    fx_destroy(a);
+}
