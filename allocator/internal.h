@@ -84,12 +84,13 @@ struct vs_reservation {
     struct vs_reservation *next;
 };
 
+/* Written without a lock when the object is handed out (and the tag by vs_arena_set_tag), read
+ * by eviction under arena.mu for objects it finds live, which another thread may be freeing and
+ * reallocating meanwhile: hence atomics (relaxed writes; req publishes them). */
 struct vs_small_meta {
     _Atomic size_t req;                /* 0: not live */
-    uint32_t stage;
-    /* Set by vs_arena_set_tag without a lock (release), read by eviction under arena.mu. */
-    _Atomic uint32_t tag;
-    CUstream stream;
+    _Atomic uint32_t stage, tag;
+    _Atomic(CUstream) stream;
     uint64_t id;
 };
 
