@@ -57,7 +57,9 @@ struct vs_block {
     uint32_t stage, tag;
     CUstream stream;
     uint64_t id;
-    struct vs_stream *owner;           /* PENDING, freed on this stream, in its lists or one
+    /* Atomic: written under the owner stream's lock, read (as "is it mine?") by a request on
+     * another stream while placing a block next to this one. */
+    _Atomic(struct vs_stream *) owner; /* PENDING, freed on this stream, in its lists or one
                                         * of its groups (in_group); under its lock */
     bool in_group;
 };
