@@ -90,6 +90,7 @@ SYS_LIBS    := -ldl -lm -linih -ljansson -lspng
 SHIM_LIBS   := -static-libgcc -Wl,--exclude-libs,ALL -Wl,--as-needed \
                -Wl,-Bstatic -linih -ljansson -Wl,-Bdynamic -ldl -lm
 
+.PHONY: soak soak-run tsan tsan-run
 .PHONY: all sim shim cli kernels cuda tests progs gpuchecks benches demos test asan valgrind bench demo \
         deps clean gpu-bundle gpu-check fuzzers fuzz
 .DEFAULT_GOAL := all
@@ -257,8 +258,48 @@ test: $(DEPS_STAMP)
 	@tests/run.sh $(BUILD) $(T)
 
 # Sanitizer and valgrind variants build into their own folders so objects never mix.
-asan:
-	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+# TSan resolves its interceptors through the shim's dlsym before it has initialised; a function
+# entry hook there crashed every TSan program the shim was preloaded into (interpose/realdl.h).
+ifneq ($(findstring thread,$(SANITIZE)),)
+$(patsubst %,$(BUILD)/obj/interpose/%.o,dlsym realdl hooktab): CFLAGS += --param=tsan-instrument-func-entry-exit=0
+endif
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DVS_CHECKED
+# What the tests run, without the nvcc kernels and benchmarks (no test uses them; nvcc is not
+# sanitized anyway). (-O1 would compile faster but GCC then warns differently: kept at -O2.)
+ASAN_TARGETS := sim shim cli kernels tests progs gpuchecks demos
+asan: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZE="$(ASAN_FLAGS)" -j$(NPROC) $(ASAN_TARGETS)
+	@tests/run.sh build-asan $(T)
+
+# Soak (docs/reliability.md): tests/soak/*.c, plain programs, under ASan with invariants fatal.
+# Not part of `make test`: SOAK_SECONDS (default 600) of threads, SOAK_CYCLES demote/promote
+# cycles, a fault at every driver call position. CI runs a short one (SOAK_SECONDS=30).
+SOAK_SECONDS ?= 600
+SOAK_CYCLES  ?= 10000
+SOAKS := $(patsubst tests/soak/%.c,$(BUILD)/soak/%,$(sort $(wildcard tests/soak/*.c)))
+tests: $(SOAKS)
+$(BUILD)/soak/%: $(BUILD)/obj/tests/soak/%.o $(ALLOC_A) $(POLICY_A) $(SIM_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -Wl,-rpath,$(abspath $(BUILD))/sim $^ -o $@ $(SYS_LIBS)
+soak-run: $(SOAKS)
+	@for s in $(SOAKS); do echo "== $$s (SOAK_SECONDS=$(SOAK_SECONDS) SOAK_CYCLES=$(SOAK_CYCLES))"; \
+	  ASAN_OPTIONS=quarantine_size_mb=8:detect_leaks=1 SOAK_SECONDS=$(SOAK_SECONDS) \
+	  SOAK_CYCLES=$(SOAK_CYCLES) $$s || exit 1; done
+soak: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZE="$(ASAN_FLAGS)" -j$(NPROC) soak-run
+
+# ThreadSanitizer (docs/reliability.md): simcuda, the shim, the allocator, the threaded tests
+# (against tests/tsan/criterion/criterion.h: criterion cannot start under TSan), the threaded
+# programs with the TSan shim preloaded, and a short soak; run by tests/tsan.sh.
+TSAN_TESTS := $(patsubst %,$(BUILD)/tsan-tests/test_%,arena_threads evict_threads arena_streams)
+$(BUILD)/tsan-tests/test_%: tests/test_%.c $(ALLOC_A) $(POLICY_A) $(KERNELS_A) $(SIM_LIB)
+	@mkdir -p $(@D)
+	$(CC) -Itests/tsan $(CPPFLAGS) $(TEST_CPPFLAGS) $(CFLAGS) $(LDFLAGS) \
+	  -Wl,-rpath,$(abspath $(BUILD))/sim $< $(ALLOC_A) $(POLICY_A) $(KERNELS_A) $(SIM_LIB) -o $@ $(SYS_LIBS)
+tsan-run: $(SIM_LIB) $(SHIM_LIB) $(SOAKS) $(PROGS) $(TSAN_TESTS)
+	@tests/tsan.sh $(BUILD)
+tsan: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE="-fsanitize=thread -DVS_CHECKED" -j$(NPROC) tsan-run
 
 valgrind: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory -j$(NPROC) all
@@ -291,7 +332,7 @@ gpu-check: gpu-bundle
 	@$(BUILD)/gpu-bundle/run.sh $(BUILD)/gpu-report
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 

@@ -5,6 +5,7 @@
  * physical is granules * granule size (under arena.mu), peak_physical its maximum.
  */
 #include "allocator/internal.h"
+#include "allocator/vs_assert.h"
 
 void vs_account_alloc(struct vs_arena *a, size_t req)
 {
@@ -18,7 +19,8 @@ void vs_account_alloc(struct vs_arena *a, size_t req)
 
 void vs_account_free(struct vs_arena *a, size_t req)
 {
-    atomic_fetch_sub_explicit(&a->live, req, memory_order_relaxed);
+    size_t live = atomic_fetch_sub_explicit(&a->live, req, memory_order_relaxed);
+    vs_assert(live >= req, "live bytes %zu below a freed block's %zu", live, req);
 }
 
 void vs_account_physical(struct vs_arena *a)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "allocator/internal.h"
+#include "allocator/vs_assert.h"
 
 static _Atomic uint64_t arena_gens;
 
@@ -51,6 +52,7 @@ CUresult vs_arena_create(const struct vs_driver *drv, CUdevice dev, CUcontext ct
     pthread_mutex_init(&a->streams_mu, NULL);
     pthread_mutex_init(&a->sync_mu, NULL);
     pthread_mutex_init(&a->ev_mu, NULL);
+    pthread_mutex_init(&a->park_mu, NULL);
     for (unsigned c = 0; c < VS_NCLASSES; c++)
         pthread_mutex_init(&a->classes[c].mu, NULL);
 
@@ -105,10 +107,12 @@ void vs_arena_destroy(struct vs_arena *a)
     vs_vec_free(&a->sync_small);
     vs_vec_free(&a->sync_large);
     vs_vec_free(&a->stage_order);
+    vs_vec_free(&a->parked);
     pthread_mutex_destroy(&a->mu);
     pthread_mutex_destroy(&a->streams_mu);
     pthread_mutex_destroy(&a->sync_mu);
     pthread_mutex_destroy(&a->ev_mu);
+    pthread_mutex_destroy(&a->park_mu);
     free(a);
 }
 
@@ -197,33 +201,48 @@ static bool pop_idle(struct vs_class *c, CUdeviceptr *p)
     return got;
 }
 
-static CUresult alloc_small(struct vs_arena *a, struct request *rq, size_t size,
-                            struct vs_stream *st, CUstream s, CUdeviceptr *dptr)
+/* A free object of the class: one reusable on st first (st: NULL for any stream); *origin gets
+ * the stream it was reusable on (NULL: any). */
+static CUresult take_small(struct vs_arena *a, struct request *rq, size_t size,
+                           struct vs_stream *st, CUdeviceptr *p, struct vs_stream **origin)
 {
-    CUdeviceptr p;
-    size_t csize = vs_small_class_size((unsigned)rq->cls);
-    if (st && vs_tcache_get(a, st, (unsigned)rq->cls, &p))
-        goto got;
+    *origin = st;
+    if (st && vs_tcache_get(a, st, (unsigned)rq->cls, p))
+        return CUDA_SUCCESS;
     if (st) {
         pthread_mutex_lock(&st->mu);
         bool got = st->small[rq->cls].n > 0;
         if (got) {
-            p = st->small[rq->cls].v[--st->small[rq->cls].n];
-            st->pending_bytes -= csize;
+            *p = st->small[rq->cls].v[--st->small[rq->cls].n];
+            vs_assert(st->pending_bytes >= vs_small_class_size((unsigned)rq->cls),
+                      "stream pending bytes %zu below a listed object", st->pending_bytes);
+            st->pending_bytes -= vs_small_class_size((unsigned)rq->cls);
             st->listed--;
             st->allocs++;
         }
         pthread_mutex_unlock(&st->mu);
         if (got)
-            goto got;
+            return CUDA_SUCCESS;
     }
-    while (!pop_idle(&a->classes[rq->cls], &p)) {
+    *origin = NULL;
+    while (!pop_idle(&a->classes[rq->cls], p)) {
         CUresult err = slow_path(a, rq, size);
         if (err != CUDA_SUCCESS)
             return err;
     }
-got:
-    vs_small_mark_live(a, p, size, s);
+    return CUDA_SUCCESS;
+}
+
+static CUresult alloc_small(struct vs_arena *a, struct request *rq, size_t size,
+                            struct vs_stream *st, CUstream s, CUdeviceptr *dptr)
+{
+    CUdeviceptr p;
+    struct vs_stream *origin;
+    do {
+        CUresult err = take_small(a, rq, size, st, &p, &origin);
+        if (err != CUDA_SUCCESS)
+            return err;
+    } while (!vs_small_hand_out(a, p, size, s, origin)); /* parked: in a moving or host slot */
     *dptr = p;
     return CUDA_SUCCESS;
 }

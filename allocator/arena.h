@@ -144,6 +144,13 @@ void vs_arena_stream_destroyed(struct vs_arena *a, CUstream stream);
 /* Returns cached granules to the driver until at most `keep` bytes stay cached. Never waits. */
 void vs_arena_trim(struct vs_arena *a, size_t keep);
 
+/* Checks the arena's internal invariants (block tiling, free lists, granule busy counts and
+ * accounting, stream and sync lists and pending bytes, free and parked small objects, live
+ * bytes, eviction state) and returns a description of the first one broken, written into buf,
+ * or NULL when all hold. Takes the arena's locks; meant for tests between phases (with no
+ * allocation or free running on the arena, live bytes may be mid-update otherwise). */
+const char *vs_arena_validate(struct vs_arena *a, char *buf, size_t len);
+
 /* Where the arena's "vramshim: ..." lines go (one line, no newline). NULL: stderr. */
 void vs_arena_set_log_sink(void (*sink)(const char *line));
 

@@ -112,7 +112,7 @@ static CUresult run(struct vs_arena *a, const struct vs_selection *sel, bool to_
         short_of_memory = CUDA_ERROR_OUT_OF_MEMORY;
     }
     if (n)
-        err = vs_evict_move(a, mv, n, to_host, moved);
+        err = vs_evict_move(a, mv, n, to_host, sel, moved);
     vs_evict_trace(a, mv, *moved >> a->gran_shift, to_host, sel, api);
     free(mv);
     return err != CUDA_SUCCESS ? err : short_of_memory;

@@ -11,13 +11,16 @@
  * Unit: the granule. A granule moves only when every block overlapping it is selected, so a
  * demote never slows down memory the selection did not name; a block's head or tail granule
  * shared with an unselected block stays on the device. A granule of small objects (requests up
- * to 256 KiB, packed in pages) moves only when every object in it is live and selected: a free
- * one could be handed out, without the arena lock, while the granule is being copied. Promote
- * moves every host granule a selected block touches. New blocks avoid host granules; a small
- * object freed in one and handed out again stays there until its granule is promoted. (Victims
- * are idle by definition: a selected small object freed, handed out again and written by other
- * threads during the move itself could lose that write; large blocks cannot, their frees wait
- * for the arena lock the move holds.)
+ * to 256 KiB, packed in pages) moves only when every object in it is live and selected. Promote
+ * moves every host granule a selected block touches. New blocks avoid host granules.
+ *
+ * Writes by new owners are never lost: small objects are handed out without the arena lock, so
+ * a granule is marked "parking" before its demote checks that every object in it is live and
+ * selected, and stays so while in host memory; an object of a parking granule that is freed is
+ * not handed out again (it is parked) until the granule is back on the device. So every live
+ * object in a moving granule is one the selection named (victims are idle by definition: the
+ * program must not touch them during the move), and a block allocated during a move is never
+ * in a moving granule. Large blocks are handed out under the arena lock, which the move holds.
  *
  * Ordering: a demote or promote first waits for the device (cuCtxSynchronize), so work queued on
  * any stream before it sees the old placement and finishes before a granule is unmapped; the

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "allocator/internal.h"
+#include "allocator/vs_assert.h"
 
 bool vs_evict_probe(struct vs_arena *a)
 {
@@ -83,7 +84,7 @@ static CUresult get_backing(struct vs_arena *a, bool to_host, size_t n,
         CUresult err = a->drv->cuMemCreate(&h[k], a->gran, &a->host_prop, 0);
         if (err != CUDA_SUCCESS) {
             while (k > 0)
-                a->drv->cuMemRelease(h[--k]);
+                vs_host_release(a, h[--k]);
             return err;
         }
     }
@@ -99,7 +100,7 @@ static void drop_backing(struct vs_arena *a, bool to_host, const CUmemGenericAll
         return;
     }
     for (size_t k = 0; k < n; k++)
-        a->drv->cuMemRelease(h[k]);
+        vs_host_release(a, h[k]);
 }
 
 static CUresult ensure_staging(struct vs_arena *a)
@@ -177,6 +178,8 @@ static CUresult move_batch(struct vs_arena *a, const struct vs_move *mv, size_t 
     for (size_t k = 0; k < n; k++) {
         struct vs_slot *s = &mv[k].r->slots[mv[k].slot];
         CUmemGenericAllocationHandle old = s->h;
+        vs_assert(atomic_load_explicit(&s->parking, memory_order_relaxed),
+                  "slot 0x%llx moved without parking", (unsigned long long)va_of(a, &mv[k]));
         s->h = h[k];
         s->host = to_host;
         if (to_host) {
@@ -185,7 +188,7 @@ static CUresult move_batch(struct vs_arena *a, const struct vs_move *mv, size_t 
             a->demotes++;
             s->promoted_in = 0;
         } else {
-            a->drv->cuMemRelease(old);
+            vs_host_release(a, old);
             a->host_granules--;
             a->promotes++;
             s->promoted_in = stage;
@@ -194,23 +197,51 @@ static CUresult move_batch(struct vs_arena *a, const struct vs_move *mv, size_t 
     return CUDA_SUCCESS;
 }
 
-CUresult vs_evict_move(struct vs_arena *a, const struct vs_move *mv, size_t n, bool to_host,
-                       size_t *moved)
+/* Sets the slots of a demote parking, then keeps those still candidates (evict.h "Unit"). An
+ * object freed after the check cannot be handed out until its slot stops parking, and one
+ * handed out before it is live, so the check saw it (and its stage and tag). */
+static size_t claim(struct vs_arena *a, struct vs_move *mv, size_t n, const struct vs_selection *sel)
+{
+    /* Sequentially consistent store, then sequentially consistent loads of the objects' req
+     * (evict_select.c), against the exchange of req by a free and the load of `parking` by the
+     * hand-out (small.c). */
+    for (size_t k = 0; k < n; k++)
+        atomic_store(&mv[k].r->slots[mv[k].slot].parking, true);
+    size_t kept = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t age;
+        if (vs_slot_candidate(a, mv[k].r, mv[k].slot, sel, true, &age))
+            mv[kept++] = mv[k];
+        else
+            vs_small_unpark(a, mv[k].r, mv[k].slot);
+    }
+    return kept;
+}
+
+CUresult vs_evict_move(struct vs_arena *a, struct vs_move *mv, size_t n, bool to_host,
+                       const struct vs_selection *sel, size_t *moved)
 {
     *moved = 0;
+    if (to_host)
+        n = claim(a, mv, n, sel);
+    size_t done = 0;
     CUresult err = ensure_staging(a);
     /* Work queued on any stream before this call must see the old placement and finish
      * before a granule is unmapped; which streams touch a block is unknown to the arena. */
     if (err == CUDA_SUCCESS)
         err = a->drv->cuCtxSynchronize();
-    for (size_t done = 0; done < n && err == CUDA_SUCCESS;) {
+    while (done < n && err == CUDA_SUCCESS) {
         size_t k = n - done < VS_EVICT_BATCH ? n - done : VS_EVICT_BATCH;
         err = move_batch(a, mv + done, k, to_host);
-        if (err == CUDA_SUCCESS) {
-            done += k;
-            *moved += k * a->gran;
-        }
+        if (err != CUDA_SUCCESS)
+            break;
+        for (size_t j = done; j < done + k && !to_host; j++)
+            vs_small_unpark(a, mv[j].r, mv[j].slot); /* back on the device */
+        done += k;
+        *moved += k * a->gran;
     }
+    for (size_t j = done; j < n && to_host; j++)
+        vs_small_unpark(a, mv[j].r, mv[j].slot); /* stays on the device */
     if (err != CUDA_SUCCESS)
         vs_alog("evict: %s stopped after %zu bytes on device %d (error %d); the rest stays %s",
                 to_host ? "demote" : "promote", *moved, a->ordinal, err,

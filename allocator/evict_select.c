@@ -34,7 +34,7 @@ void vs_slot_each_live(struct vs_arena *a, struct vs_reservation *r, size_t i,
             last = pg;
             for (unsigned j = 0; j < pg->nobj; j++) {
                 struct vs_small_meta *m = &pg->meta[j];
-                size_t req = atomic_load_explicit(&m->req, memory_order_acquire);
+                size_t req = atomic_load(&m->req); /* seq_cst: see claim() in evict_move.c */
                 if (!req)
                     continue;
                 struct vs_block_info info = {pg->base + j * pg->objsize, req, m->stage, m->tag,
@@ -56,7 +56,7 @@ static bool segment_full(const struct vs_arena *a, const struct vs_reservation *
         if (!pg || (u && pg == atomic_load(&pages[u - 1])))
             continue;
         for (unsigned j = 0; j < pg->nobj; j++)
-            if (!atomic_load_explicit(&pg->meta[j].req, memory_order_acquire))
+            if (!atomic_load(&pg->meta[j].req)) /* seq_cst: see claim() in evict_move.c */
                 return false;
     }
     return true;
@@ -91,6 +91,22 @@ static int by_age_then_address(const void *x, const void *y)
     return (p->slot > q->slot) - (p->slot < q->slot);
 }
 
+bool vs_slot_candidate(struct vs_arena *a, struct vs_reservation *r, size_t i,
+                       const struct vs_selection *sel, bool to_host, uint32_t *age)
+{
+    const struct vs_slot *s = &r->slots[i];
+    if (!s->h || !s->busy || s->host == to_host)
+        return false;
+    if (to_host && sel->skip_promoted_in && s->promoted_in == sel->skip_promoted_in)
+        return false;
+    if (to_host && s->first && s->first->state == VS_PAGE && !segment_full(a, r, i))
+        return false;
+    struct scan sc = {a, sel, 0, 0, UINT32_MAX};
+    vs_slot_each_live(a, r, i, count, &sc);
+    *age = sc.age;
+    return sc.selected && (!to_host || sc.selected == sc.live);
+}
+
 CUresult vs_select_slots(struct vs_arena *a, const struct vs_selection *sel, bool to_host,
                          struct vs_move **out, size_t *n)
 {
@@ -99,16 +115,8 @@ CUresult vs_select_slots(struct vs_arena *a, const struct vs_selection *sel, boo
     *n = 0;
     for (struct vs_reservation *r = a->res; r; r = r->next)
         for (size_t i = 0; i < r->nslots; i++) {
-            const struct vs_slot *s = &r->slots[i];
-            if (!s->h || !s->busy || s->host == to_host)
-                continue;
-            if (to_host && sel->skip_promoted_in && s->promoted_in == sel->skip_promoted_in)
-                continue;
-            if (to_host && s->first && s->first->state == VS_PAGE && !segment_full(a, r, i))
-                continue;
-            struct scan sc = {a, sel, 0, 0, UINT32_MAX};
-            vs_slot_each_live(a, r, i, count, &sc);
-            if (!sc.selected || (to_host && sc.selected != sc.live))
+            uint32_t age;
+            if (!vs_slot_candidate(a, r, i, sel, to_host, &age))
                 continue;
             if (*n == cap) {
                 cap = cap ? 2 * cap : 64;
@@ -120,7 +128,7 @@ CUresult vs_select_slots(struct vs_arena *a, const struct vs_selection *sel, boo
                 }
                 mv = bigger;
             }
-            mv[(*n)++] = (struct vs_move){r, i, sc.age};
+            mv[(*n)++] = (struct vs_move){r, i, age};
         }
     vs_moves_sort(mv, *n);
     *out = mv;

@@ -17,11 +17,23 @@
 #include <stdlib.h>
 
 #include "allocator/internal.h"
+#include "allocator/vs_assert.h"
 
-static void release_handle(struct vs_arena *a, CUmemGenericAllocationHandle h)
+/* Gives an unmapped handle back to the driver. When the driver refuses, the handle stays held,
+ * in the cache, for a later trim to retry (false); only at destruction is it let go. */
+static bool release_handle(struct vs_arena *a, CUmemGenericAllocationHandle h)
 {
-    a->drv->cuMemRelease(h);
-    a->granules--;
+    CUresult err = a->drv->cuMemRelease(h);
+    if (err == CUDA_SUCCESS) {
+        a->granules--;
+        return true;
+    }
+    vs_alog("arena: cuMemRelease of a free granule failed (error %d); keeping it cached", err);
+    if (vs_vec_push(&a->cached, (uintptr_t)h) != 0) {
+        vs_alog("arena: out of host memory; a granule is lost to the arena");
+        a->granules--;
+    }
+    return false;
 }
 
 /* Unmaps slot i of r (which must be mapped to a device granule and not busy) and returns its
@@ -34,6 +46,9 @@ static bool take_slot(struct vs_arena *a, struct vs_reservation *r, size_t i,
         vs_alog("arena: cuMemUnmap of a free granule failed (error %d); keeping it mapped", err);
         return false;
     }
+    vs_assert(a->mapped_free > 0 && !r->slots[i].busy && !r->slots[i].host,
+              "took a granule that is not free (mapped_free %zu, busy %u)", a->mapped_free,
+              r->slots[i].busy);
     *h = r->slots[i].h;
     r->slots[i].h = 0;
     a->mapped_free--;
@@ -164,6 +179,10 @@ void vs_granules_busy(struct vs_arena *a, struct vs_reservation *r, CUdeviceptr 
     for (size_t i = lo; i <= hi; i++) {
         struct vs_slot *s = &r->slots[i];
         size_t *idle = s->host ? &a->host_idle : &a->mapped_free;
+        vs_assert(delta > 0 || s->busy > 0, "slot 0x%llx: busy count below zero",
+                  (unsigned long long)(r->base + i * a->gran));
+        vs_assert(delta < 0 || s->h, "slot 0x%llx: busy but unmapped",
+                  (unsigned long long)(r->base + i * a->gran));
         if (delta > 0 && s->busy++ == 0 && s->h)
             (*idle)--;
         else if (delta < 0 && --s->busy == 0 && s->h) {
@@ -180,40 +199,61 @@ size_t vs_granules_free_bytes(const struct vs_arena *a)
 
 void vs_granules_trim(struct vs_arena *a, size_t keep)
 {
-    while (a->cached.n && vs_granules_free_bytes(a) > keep)
-        release_handle(a, (CUmemGenericAllocationHandle)a->cached.v[--a->cached.n]);
-    for (struct vs_reservation *r = a->res; r && vs_granules_free_bytes(a) > keep; r = r->next)
-        for (size_t i = 0; i < r->nslots && vs_granules_free_bytes(a) > keep; i++) {
+    bool refused = false;
+    while (!refused && a->cached.n && vs_granules_free_bytes(a) > keep)
+        refused = !release_handle(a, (CUmemGenericAllocationHandle)a->cached.v[--a->cached.n]);
+    for (struct vs_reservation *r = a->res; !refused && r && vs_granules_free_bytes(a) > keep;
+         r = r->next)
+        for (size_t i = 0; !refused && i < r->nslots && vs_granules_free_bytes(a) > keep; i++) {
             CUmemGenericAllocationHandle h;
             if (free_device_slot(&r->slots[i]) && take_slot(a, r, i, &h))
-                release_handle(a, h);
+                refused = !release_handle(a, h);
         }
     vs_account_physical(a);
 }
 
+/* At destruction a refused release cannot be retried: the handle is let go. */
 void vs_granules_release_all(struct vs_arena *a)
 {
     for (struct vs_reservation *r = a->res; r; r = r->next)
         for (size_t i = 0; i < r->nslots; i++)
             if (r->slots[i].h) {
                 a->drv->cuMemUnmap(r->base + i * a->gran, a->gran);
-                if (r->slots[i].host) {
-                    a->drv->cuMemRelease(r->slots[i].h);
+                a->drv->cuMemRelease(r->slots[i].h);
+                if (r->slots[i].host)
                     a->host_granules--;
-                } else {
-                    release_handle(a, r->slots[i].h);
-                }
+                else
+                    a->granules--;
                 r->slots[i].h = 0;
                 r->slots[i].host = false;
             }
-    while (a->cached.n)
-        release_handle(a, (CUmemGenericAllocationHandle)a->cached.v[--a->cached.n]);
+    while (a->cached.n) {
+        a->drv->cuMemRelease((CUmemGenericAllocationHandle)a->cached.v[--a->cached.n]);
+        a->granules--;
+    }
+    for (size_t k = 0; k < a->host_refused.n; k++)
+        a->drv->cuMemRelease((CUmemGenericAllocationHandle)a->host_refused.v[k]);
+    vs_vec_free(&a->host_refused);
     a->mapped_free = 0;
     a->host_idle = 0;
 }
 
+void vs_host_release(struct vs_arena *a, CUmemGenericAllocationHandle h)
+{
+    CUresult err = a->drv->cuMemRelease(h);
+    if (err == CUDA_SUCCESS)
+        return;
+    vs_alog("evict: cuMemRelease of a host granule failed (error %d); retrying later", err);
+    if (vs_vec_push(&a->host_refused, (uintptr_t)h) != 0)
+        vs_alog("evict: out of host memory; a host granule is lost");
+}
+
 void vs_granules_sweep_host(struct vs_arena *a)
 {
+    size_t refused = a->host_refused.n;
+    a->host_refused.n = 0; /* a handle refused again is pushed back */
+    for (size_t k = 0; k < refused; k++)
+        vs_host_release(a, (CUmemGenericAllocationHandle)a->host_refused.v[k]);
     for (struct vs_reservation *r = a->res; r && a->host_idle; r = r->next)
         for (size_t i = 0; i < r->nslots && a->host_idle; i++) {
             struct vs_slot *s = &r->slots[i];
@@ -224,9 +264,10 @@ void vs_granules_sweep_host(struct vs_arena *a)
                 vs_alog("arena: cuMemUnmap of an idle host granule failed (error %d)", err);
                 return;
             }
-            a->drv->cuMemRelease(s->h);
+            vs_host_release(a, s->h);
             s->h = 0;
             s->host = false;
+            atomic_store(&s->parking, false); /* no page left: nothing parked here */
             a->host_granules--;
             a->host_idle--;
         }

@@ -13,7 +13,7 @@
  *    of them waiting for an event recorded on it.
  *
  * Locks, in the only order they nest: arena.mu -> stream.mu -> class.mu; arena.mu -> sync_mu;
- * ev_mu and streams_mu are leaves. The cached fast paths take one stream.mu or one class.mu, or
+ * ev_mu, streams_mu and park_mu are leaves. The cached fast paths take one stream.mu or one class.mu, or
  * none (tcache.c).
  */
 #ifndef VS_ALLOCATOR_INTERNAL_H
@@ -42,6 +42,7 @@ struct vs_reservation;
 struct vs_page;
 struct vs_segment;
 struct vs_stream;
+struct vs_selection;
 
 struct vs_block {
     CUdeviceptr start;
@@ -56,7 +57,9 @@ struct vs_block {
     uint32_t stage, tag;
     CUstream stream;
     uint64_t id;
-    struct vs_stream *owner;           /* PENDING, freed on this stream, in its lists or one
+    /* Atomic: written under the owner stream's lock, read (as "is it mine?") by a request on
+     * another stream while placing a block next to this one. */
+    _Atomic(struct vs_stream *) owner; /* PENDING, freed on this stream, in its lists or one
                                         * of its groups (in_group); under its lock */
     bool in_group;
 };
@@ -66,6 +69,10 @@ struct vs_slot {
     bool host;                         /* h is host memory (demoted, evict.h) */
     uint32_t busy;                     /* non-IDLE blocks overlapping this slot */
     uint32_t promoted_in;              /* stage current when last promoted; 0 after going idle */
+    /* Set (under arena.mu) while the slot is being moved or holds host memory: small objects
+     * in it are parked instead of handed out (small.c), so no new owner writes them while a
+     * move copies the granule. */
+    atomic_bool parking;
     struct vs_block *first;            /* block containing the slot's first byte */
     /* Small-object pages in the slot, one entry per VS_PAGE_MIN of it (NULL until the slot
      * first holds a page; then kept until the arena goes). */
@@ -79,10 +86,13 @@ struct vs_reservation {
     struct vs_reservation *next;
 };
 
+/* Written without a lock when the object is handed out (and the tag by vs_arena_set_tag), read
+ * by eviction under arena.mu for objects it finds live, which another thread may be freeing and
+ * reallocating meanwhile: hence atomics (relaxed writes; req publishes them). */
 struct vs_small_meta {
     _Atomic size_t req;                /* 0: not live */
-    uint32_t stage, tag;
-    CUstream stream;
+    _Atomic uint32_t stage, tag;
+    _Atomic(CUstream) stream;
     uint64_t id;
 };
 
@@ -163,6 +173,9 @@ struct vs_arena {
     pthread_mutex_t ev_mu;
     struct vs_vec events;              /* idle CUevents */
 
+    pthread_mutex_t park_mu;           /* free small objects of parking slots (small.c): pairs */
+    struct vs_vec parked;              /* (object, stream it is reusable on or 0 for any) */
+
     _Atomic uint32_t stage;
 
     /* eviction (evict*.c), under mu */
@@ -170,6 +183,7 @@ struct vs_arena {
     CUmemAllocationProp host_prop;     /* host-NUMA granules */
     size_t host_granules;              /* host handles mapped in slots */
     size_t host_idle;                  /* of those, slots with busy == 0 (released lazily) */
+    struct vs_vec host_refused;        /* unmapped host handles the driver refused to release */
     CUdeviceptr staging;               /* VS_EVICT_BATCH granules of VA for copies; 0: none */
     uint64_t demotes, promotes;        /* granules moved */
     struct vs_vec stage_order;         /* stage ids in the order they were first set */
@@ -238,7 +252,13 @@ static inline size_t vs_small_containing(const struct vs_page *pg, CUdeviceptr p
 }
 CUresult vs_small_refill(struct vs_arena *a, unsigned cls, bool may_create);
 void vs_small_release_empty_pages(struct vs_arena *a);
-void vs_small_mark_live(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s);
+/* Makes the free object p live for the caller, unless its slot is parking: then p is parked
+ * (to be reusable again on `origin`, NULL: anywhere, once the slot is back on the device) and
+ * the caller must take another object. */
+bool vs_small_hand_out(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s,
+                       struct vs_stream *origin);
+/* Slot i of r stops parking (arena.mu held): its parked objects go back where they came from. */
+void vs_small_unpark(struct vs_arena *a, struct vs_reservation *r, size_t i);
 
 /* segment.c */
 CUresult vs_segment_take(struct vs_arena *a, size_t psize, bool may_create,
@@ -289,8 +309,11 @@ CUresult vs_granules_take(struct vs_arena *a, struct vs_reservation *skip, size_
  * cache. */
 void vs_granules_untake(struct vs_arena *a, const CUmemGenericAllocationHandle *h, size_t n,
                         size_t created);
-/* Unmaps and releases host granules no block overlaps any more. */
+/* Unmaps and releases host granules no block overlaps any more, and retries the releases the
+ * driver refused before. */
 void vs_granules_sweep_host(struct vs_arena *a);
+/* Releases an unmapped host handle; one the driver refuses is kept for the next sweep. */
+void vs_host_release(struct vs_arena *a, CUmemGenericAllocationHandle h);
 
 /* evict_move.c: moving granules between device and host memory (arena.mu held) */
 struct vs_move {
@@ -299,8 +322,11 @@ struct vs_move {
     uint32_t key;                      /* ordering: age of the oldest stage in the slot */
 };
 bool vs_evict_probe(struct vs_arena *a);
-CUresult vs_evict_move(struct vs_arena *a, const struct vs_move *mv, size_t n, bool to_host,
-                       size_t *moved);
+/* Moves the n slots of mv (selected by sel) in batches. A demote first sets each slot parking
+ * and drops those that stopped being candidates; mv is compacted so that its first
+ * *moved / gran entries are the slots moved. */
+CUresult vs_evict_move(struct vs_arena *a, struct vs_move *mv, size_t n, bool to_host,
+                       const struct vs_selection *sel, size_t *moved);
 void vs_evict_release(struct vs_arena *a);
 
 /* evict_select.c: which granules a selection moves (arena.mu held) */
@@ -313,6 +339,9 @@ struct vs_selection {
  * selected block touches a host slot), ordered oldest stage first. *out: malloc'ed or NULL. */
 CUresult vs_select_slots(struct vs_arena *a, const struct vs_selection *sel, bool to_host,
                          struct vs_move **out, size_t *n);
+/* Whether slot i of r is a candidate now; *age: the age of its oldest selected stage. */
+bool vs_slot_candidate(struct vs_arena *a, struct vs_reservation *r, size_t i,
+                       const struct vs_selection *sel, bool to_host, uint32_t *age);
 /* Calls fn for every live block (large block, small object) overlapping slot i of r. */
 void vs_slot_each_live(struct vs_arena *a, struct vs_reservation *r, size_t i,
                        void (*fn)(const struct vs_block_info *info, void *ctx), void *ctx);

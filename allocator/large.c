@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "allocator/internal.h"
+#include "allocator/vs_assert.h"
 
 static int bin_of(size_t size)
 {
@@ -26,6 +27,7 @@ static int bin_of(size_t size)
 
 void vs_free_index_insert(struct vs_arena *a, struct vs_block *b)
 {
+    vs_assert(b->size && b->size % VS_ALIGN == 0, "idle block of %zu bytes", b->size);
     b->state = VS_IDLE;
     b->bin = bin_of(b->size);
     b->fprev = NULL;

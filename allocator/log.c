@@ -5,8 +5,11 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "allocator/internal.h"
+#include "allocator/vs_assert.h"
 
 static _Atomic(void (*)(const char *)) log_sink;
 
@@ -28,6 +31,37 @@ void vs_alog(const char *fmt, ...)
         sink(line);
     else
         fprintf(stderr, "%s\n", line);
+}
+
+static bool invariants_fatal(void)
+{
+#ifdef VS_CHECKED
+    return true;
+#else
+    const char *v = getenv("VRAMSHIM_INVARIANTS");
+    return v && strcmp(v, "abort") == 0;
+#endif
+}
+
+void vs_invariant_failed(atomic_flag *site, const char *file, int line, const char *cond,
+                         const char *fmt, ...)
+{
+    bool fatal = invariants_fatal();
+    if (!fatal && atomic_flag_test_and_set(site))
+        return;
+    char msg[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!fatal) {
+        vs_alog("internal invariant broken at %s:%d (%s): %s; carrying on", file, line, cond, msg);
+        return;
+    }
+    /* Straight to stderr: a test's log sink would keep the line from the report. */
+    fprintf(stderr, "vramshim: internal invariant broken at %s:%d (%s): %s\n", file, line, cond,
+            msg);
+    abort();
 }
 
 const char *vs_fmt_bytes(size_t n, char buf[32])

@@ -154,7 +154,7 @@ CUresult vs_arena_set_tag(struct vs_arena *a, CUdeviceptr dptr, uint32_t tag)
         long idx = vs_small_index(pg, dptr);
         if (idx < 0 || !atomic_load(&pg->meta[idx].req))
             return CUDA_ERROR_INVALID_VALUE;
-        pg->meta[idx].tag = tag;
+        atomic_store_explicit(&pg->meta[idx].tag, tag, memory_order_release);
         return CUDA_SUCCESS;
     }
     if (!vs_va_find(a, dptr))

@@ -7,12 +7,15 @@
  * records it, so a pointer finds its page without locks.
  *
  * Invariants: an object is in at most one list (its class's idle list, a stream's pending list, a
- * group, or the sync list) and only while meta.req == 0; a page is given back (its block made
- * IDLE) only when all its objects are in the idle list, under arena.mu and its class lock.
+ * thread cache, a group, the sync list or the parked list) and only while meta.req == 0; a page
+ * is given back (its block made IDLE) only when all its objects are in the idle list, under
+ * arena.mu and its class lock; an object whose slot is parking (moving or in host memory) is
+ * never handed out: it waits in the parked list until the slot is on the device again.
  */
 #include <stdlib.h>
 
 #include "allocator/internal.h"
+#include "allocator/vs_assert.h"
 
 int vs_small_class(size_t size)
 {
@@ -102,8 +105,13 @@ static void release_page(struct vs_arena *a, struct vs_page *pg)
     free(pg);
 }
 
+static void return_parked(struct vs_arena *a, CUdeviceptr lo, CUdeviceptr hi);
+
+/* Parked objects (of host slots: no move runs outside arena.mu) count as idle here, so a demoted
+ * granule whose objects are all freed goes back even if requests met some of them. */
 void vs_small_release_empty_pages(struct vs_arena *a)
 {
+    return_parked(a, 0, (CUdeviceptr)-1);
     for (unsigned cls = 0; cls < VS_NCLASSES; cls++) {
         struct vs_class *c = &a->classes[cls];
         pthread_mutex_lock(&c->mu);
@@ -129,15 +137,86 @@ void vs_small_release_empty_pages(struct vs_arena *a)
     }
 }
 
-void vs_small_mark_live(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s)
+/* Parks p when its slot is parking; false when the slot stopped parking meanwhile. */
+static bool park(struct vs_arena *a, struct vs_slot *slot, CUdeviceptr p, struct vs_stream *origin)
 {
-    struct vs_page *pg = vs_small_page_of(a, p);
+    pthread_mutex_lock(&a->park_mu);
+    bool parked = atomic_load(&slot->parking);
+    if (parked && vs_vec_push2(&a->parked, p, (uintptr_t)origin) != 0)
+        vs_alog("arena: out of host memory; a freed block is lost to the arena");
+    pthread_mutex_unlock(&a->park_mu);
+    return parked;
+}
+
+bool vs_small_hand_out(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s,
+                       struct vs_stream *origin)
+{
+    struct vs_reservation *r = vs_va_find(a, p);
+    struct vs_slot *slot = &r->slots[vs_slot_of(a, r, p)];
+    /* Sequentially consistent: a move sets `parking`, then checks that every object of the slot
+     * is live (evict_move.c); an object freed after that check is seen parking here. */
+    if (atomic_load(&slot->parking) && park(a, slot, p, origin))
+        return false;
+    struct vs_page *pg = atomic_load_explicit(page_entry(a, r, p), memory_order_acquire);
     struct vs_small_meta *m = &pg->meta[vs_small_containing(pg, p)];
-    m->stage = atomic_load_explicit(&a->stage, memory_order_relaxed);
-    m->tag = 0;
-    m->stream = s;
+    vs_assert(!atomic_load_explicit(&m->req, memory_order_relaxed),
+              "object 0x%llx handed out while live", (unsigned long long)p);
+    /* Published by the release store of req below. */
+    atomic_store_explicit(&m->stage, atomic_load_explicit(&a->stage, memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&m->tag, 0, memory_order_relaxed);
+    atomic_store_explicit(&m->stream, s, memory_order_relaxed);
     m->id = vs_new_id();
     atomic_store_explicit(&m->req, req, memory_order_release);
+    return true;
+}
+
+/* Returns the parked objects inside [lo, hi) where they came from: their stream's list, or the
+ * class's idle list. A slot still parking parks them again at their next hand-out. */
+static void return_parked(struct vs_arena *a, CUdeviceptr lo, CUdeviceptr hi)
+{
+    struct vs_vec back = {0};
+    pthread_mutex_lock(&a->park_mu);
+    size_t keep = 0;
+    for (size_t k = 0; k < a->parked.n; k += 2) {
+        CUdeviceptr p = a->parked.v[k];
+        uintptr_t origin = a->parked.v[k + 1];
+        if (p < lo || p >= hi) {
+            a->parked.v[keep++] = p;
+            a->parked.v[keep++] = origin;
+        } else if (vs_vec_push2(&back, p, origin) != 0) {
+            vs_alog("arena: out of host memory; a freed block is lost to the arena");
+        }
+    }
+    a->parked.n = keep;
+    pthread_mutex_unlock(&a->park_mu);
+    for (size_t k = 0; k < back.n; k += 2) {
+        struct vs_stream *st = (struct vs_stream *)back.v[k + 1];
+        struct vs_page *pg = vs_small_page_of(a, back.v[k]);
+        if (!st) {
+            vs_pending_release_small(a, back.v[k]);
+            continue;
+        }
+        /* Reusable on its stream again, as before it was parked. */
+        pthread_mutex_lock(&st->mu);
+        if (vs_vec_push(&st->small[pg->cls], back.v[k]) == 0) {
+            st->pending_bytes += pg->objsize;
+            st->listed++;
+        } else {
+            vs_alog("arena: out of host memory; a freed block is lost to the arena");
+        }
+        pthread_mutex_unlock(&st->mu);
+    }
+    vs_vec_free(&back);
+}
+
+void vs_small_unpark(struct vs_arena *a, struct vs_reservation *r, size_t i)
+{
+    CUdeviceptr lo = r->base + i * a->gran;
+    pthread_mutex_lock(&a->park_mu);
+    atomic_store(&r->slots[i].parking, false);
+    pthread_mutex_unlock(&a->park_mu);
+    return_parked(a, lo, lo + a->gran);
 }
 
 /* Offsets are below 2^21 and sizes at most 2^18, so the 2^40 reciprocal divides exactly. */

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "allocator/internal.h"
+#include "allocator/vs_assert.h"
 
 static _Atomic uint64_t thread_ids;
 static _Thread_local uint64_t thread_id;
@@ -155,7 +156,8 @@ static void release_group(struct vs_arena *a, struct vs_group *g)
         vs_pending_release_small(a, g->small.v[i]);
     for (size_t i = 0; i < g->large.n; i++)
         vs_large_make_idle(a, (struct vs_block *)g->large.v[i]);
-    atomic_fetch_sub(&a->pending, g->bytes);
+    size_t pending = atomic_fetch_sub(&a->pending, g->bytes);
+    vs_assert(pending >= g->bytes, "pending %zu below the %zu bytes released", pending, g->bytes);
     if (g->ev)
         vs_event_put(a, g->ev);
     vs_vec_free(&g->small);
@@ -163,16 +165,25 @@ static void release_group(struct vs_arena *a, struct vs_group *g)
     free(g);
 }
 
-/* Hands g's blocks to the sync list: they become idle at the next device synchronisation. */
+/* Hands g's blocks to the sync list: they become idle at the next device synchronisation. Their
+ * bytes stay in a->pending (take_pending counted them) and join sync_bytes, which the release
+ * at the next synchronisation subtracts; a block lost to host memory exhaustion leaves both. */
 static void to_sync_list(struct vs_arena *a, struct vs_group *g)
 {
+    size_t lost = 0;
     pthread_mutex_lock(&a->sync_mu);
     for (size_t i = 0; i < g->small.n; i++)
-        if (vs_vec_push(&a->sync_small, g->small.v[i]) != 0)
+        if (vs_vec_push(&a->sync_small, g->small.v[i]) != 0) {
             vs_alog("arena: out of host memory; a freed block is lost to the arena");
+            lost += vs_small_page_of(a, g->small.v[i])->objsize;
+        }
     for (size_t i = 0; i < g->large.n; i++)
-        if (vs_vec_push(&a->sync_large, g->large.v[i]) != 0)
+        if (vs_vec_push(&a->sync_large, g->large.v[i]) != 0) {
             vs_alog("arena: out of host memory; a freed block is lost to the arena");
+            lost += ((struct vs_block *)g->large.v[i])->size;
+        }
+    a->sync_bytes += g->bytes - lost;
+    atomic_fetch_sub(&a->pending, lost);
     pthread_mutex_unlock(&a->sync_mu);
     if (g->ev)
         vs_event_put(a, g->ev);

@@ -29,6 +29,25 @@ static inline int vs_vec_push(struct vs_vec *x, uintptr_t val)
     return 0;
 }
 
+/* Pushes a pair of values, both or neither: 0, or -1 as vs_vec_push. */
+static inline int vs_vec_push2(struct vs_vec *x, uintptr_t a, uintptr_t b)
+{
+    if (vs_vec_push(x, a) != 0)
+        return -1;
+    if (vs_vec_push(x, b) != 0) {
+        x->n--;
+        return -1;
+    }
+    return 0;
+}
+
+/* qsort comparison of values. */
+static inline int vs_uintptr_cmp(const void *x, const void *y)
+{
+    uintptr_t p = *(const uintptr_t *)x, q = *(const uintptr_t *)y;
+    return (p > q) - (p < q);
+}
+
 static inline void vs_vec_free(struct vs_vec *x)
 {
     free(x->v);

@@ -74,6 +74,22 @@ static inline struct vs_arena *arena_new(size_t cache_max)
     return a;
 }
 
+/* Fails the test when one of the arena's internal invariants is broken (vs_arena_validate);
+ * call between phases, with no thread allocating or freeing. */
+#define fx_validate(a, phase)                                                        \
+    do {                                                                             \
+        char fx_why_[512];                                                           \
+        const char *fx_bad_ = vs_arena_validate((a), fx_why_, sizeof fx_why_);        \
+        cr_assert_null(fx_bad_, "arena invariant broken after %s: %s", (phase), fx_bad_); \
+    } while (0)
+
+/* Validates the arena one last time, then destroys it. */
+static inline void fx_destroy(struct vs_arena *a)
+{
+    fx_validate(a, "the test");
+    vs_arena_destroy(a);
+}
+
 static inline CUstream fx_stream(void)
 {
     CUstream s;

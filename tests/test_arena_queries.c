@@ -28,7 +28,7 @@ Test(arena_queries, address_range_matches_cuMemAlloc)
                      cuMemGetAddressRange(&dbase, &dsize, d));
         cr_assert_eq(vs_arena_address_range(a, p, &pbase, &psize), CUDA_ERROR_NOT_FOUND);
     }
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 /* Attributes answered with the same type and value as the driver's for a cuMemAlloc block. */
@@ -89,7 +89,7 @@ Test(arena_queries, pointer_attributes_match_cuMemAlloc)
         vs_arena_free(a, q);
         cuMemFree(d);
     }
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 Test(arena_queries, mem_get_info_counts_free_granules)
@@ -110,7 +110,7 @@ Test(arena_queries, mem_get_info_counts_free_granules)
     cr_assert_eq(vs_arena_mem_get_info(a, &free1, &total), CUDA_SUCCESS);
     cr_assert_eq(free1, free0, "free granules count as free");
     cr_assert_eq(vs_arena_mem_get_info(a, NULL, &total), CUDA_ERROR_INVALID_VALUE);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 Test(arena_queries, bad_frees_fail_and_log_once)
@@ -132,7 +132,7 @@ Test(arena_queries, bad_frees_fail_and_log_once)
     cr_assert_eq(fx_log_n, 1, "logged once, got %d lines", fx_log_n);
     cr_assert(strstr(fx_log[0], "vramshim: free of 0x"), "%s", fx_log[0]);
     cr_assert(strstr(fx_log[0], "not a live allocation of device 0"), "%s", fx_log[0]);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 Test(arena_queries, ownership_and_block_test)
@@ -150,7 +150,7 @@ Test(arena_queries, ownership_and_block_test)
     vs_arena_free(a, p);
     cr_assert_not(vs_arena_is_block(a, p));
     cuMemFree(d);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 Test(arena_queries, stage_and_tag_metadata)
@@ -174,7 +174,7 @@ Test(arena_queries, stage_and_tag_metadata)
         vs_arena_free_async(a, p, s);
         cr_assert_eq(vs_arena_block_info(a, p, &info), CUDA_ERROR_NOT_FOUND);
     }
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 Test(arena_queries, pitch_and_invalid_sizes)
@@ -195,7 +195,7 @@ Test(arena_queries, pitch_and_invalid_sizes)
     cr_assert_eq(vs_arena_alloc_async(a, 0, 0, &p), CUDA_ERROR_INVALID_VALUE);
     cr_assert_eq(vs_arena_alloc(a, 16, NULL), CUDA_ERROR_INVALID_VALUE);
     cuMemFree(d);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 /* The process registry the hooks use: the current context's arena, created once, and the owner

@@ -51,7 +51,7 @@ static void fail_at(const char *step, unsigned long nth, bool with_cached_granul
                  nth);
     memset((void *)(uintptr_t)p, 0x11, 16 * MiB);
     cr_assert(fx_check(live, 3 * MiB, 7));
-    vs_arena_destroy(a);
+    fx_destroy(a);
     cr_assert_eq(simcuda_physical_in_use(0), 0);
 }
 
@@ -91,7 +91,7 @@ Test(arena_rollback, transient_oom_is_retried)
     cr_assert_eq(simcuda_fail_call("cuMemMap", 3, CUDA_ERROR_OUT_OF_MEMORY), 0);
     cr_assert_eq(vs_arena_alloc(a, 16 * MiB, &p), CUDA_SUCCESS);
     cr_assert_eq(simcuda_physical_in_use(0), 16 * MiB);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 /* The environment form of fault injection, as a user would run it. */
@@ -104,5 +104,5 @@ Test(arena_rollback, simcuda_fail_env)
     cr_assert_eq(vs_arena_alloc(a, 8 * MiB, &p), CUDA_ERROR_INVALID_VALUE);
     cr_assert_eq(simcuda_physical_in_use(0), 0);
     cr_assert_eq(vs_arena_alloc(a, 8 * MiB, &p), CUDA_SUCCESS);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }

@@ -38,7 +38,7 @@ Test(arena_stitch, scattered_frees_serve_one_large_block)
     for (size_t i = 1; i < n; i += 2)
         cr_assert(fx_check(blk[i], len[i], (unsigned)i), "surviving block %zu corrupted", i);
     cr_assert_eq(vs_arena_free(a, big), CUDA_SUCCESS);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 Test(arena_stitch, oom_exactly_at_the_boundary_with_report)
@@ -64,7 +64,7 @@ Test(arena_stitch, oom_exactly_at_the_boundary_with_report)
     struct vs_arena_stats st;
     vs_arena_stats(a, &st);
     cr_assert_eq(st.ooms, 1);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 /* Memory held by another process counts: the boundary moves with it. */
@@ -76,7 +76,7 @@ Test(arena_stitch, oom_boundary_follows_other_processes)
     CUdeviceptr p;
     cr_assert_eq(vs_arena_alloc(a, 44 * MiB + 1, &p), CUDA_ERROR_OUT_OF_MEMORY);
     cr_assert_eq(vs_arena_alloc(a, 44 * MiB, &p), CUDA_SUCCESS);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 /* Fragmentation inside granules shows in the report: small objects pin their pages. */
@@ -94,7 +94,7 @@ Test(arena_stitch, oom_report_shows_fragmentation)
     cr_assert_eq(vs_arena_alloc(a, 4 * MiB, &p), CUDA_ERROR_OUT_OF_MEMORY);
     cr_assert_eq(fx_log_count("largest free run 0 B"), 1, "%s", fx_log[0]);
     cr_assert_eq(fx_log_count("fragmentation 100.0%"), 1, "%s", fx_log[0]);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 Test(arena_stitch, cache_limit_gives_granules_back)
@@ -111,7 +111,7 @@ Test(arena_stitch, cache_limit_gives_granules_back)
     cr_assert_eq(cuCtxSynchronize(), CUDA_SUCCESS);
     vs_arena_trim(a, 8 * MiB);
     cr_assert_eq(simcuda_physical_in_use(0), 8 * MiB);
-    vs_arena_destroy(a);
+    fx_destroy(a);
     cr_assert_eq(simcuda_physical_in_use(0), 0, "destroy gives everything back");
 }
 
@@ -128,7 +128,7 @@ Test(arena_stitch, unlimited_cache_keeps_granules_until_trimmed)
     vs_arena_device_synchronized(a);
     vs_arena_trim(a, 0);
     cr_assert_eq(simcuda_physical_in_use(0), 0);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 Test(arena_stitch, cache_max_from_environment)

@@ -36,7 +36,7 @@ static void held_read_survives(bool free_async, bool alloc_async, size_t size)
         cr_assert_eq(readback[i], 0xAB, "byte %zu of the freed block was overwritten (size %zu)",
                      i, size);
     free(readback);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 Test(arena_streams, async_free_on_held_stream_not_reused_by_other_stream)
@@ -90,7 +90,7 @@ Test(arena_streams, sync_free_of_large_block_waits_for_device)
     for (size_t i = 0; i < size; i++)
         cr_assert_eq(readback[i], 0xAB, "byte %zu overwritten", i);
     free(readback);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 Test(arena_streams, same_stream_reuse_is_immediate)
@@ -108,7 +108,7 @@ Test(arena_streams, same_stream_reuse_is_immediate)
         cr_assert_eq(vs_arena_free_async(a, B, s), CUDA_SUCCESS);
     }
     cr_assert_eq(simcuda_release_stream(s), 0);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 Test(arena_streams, other_stream_reuses_after_event_completes)
@@ -138,7 +138,7 @@ Test(arena_streams, other_stream_reuses_after_event_completes)
         for (size_t k = 0; k < n; k++)
             vs_arena_free_async(a, got[k], t);
     }
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 Test(arena_streams, sync_free_reused_after_reported_sync)
@@ -155,7 +155,7 @@ Test(arena_streams, sync_free_reused_after_reported_sync)
         cr_assert_eq(B, A, "size %zu: block not reused after the device was idle", sizes[i]);
         vs_arena_free(a, B);
     }
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 /* Synchronously freed memory is not stranded: with room for one block only, the second request
@@ -172,7 +172,7 @@ Test(arena_streams, sync_free_reused_under_pressure)
     vs_arena_stats(a, &st);
     cr_assert_eq(st.physical_bytes, 48 * MiB);
     cr_assert_geq(st.syncs, 1);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 /* Same for stream-ordered frees on another stream: pressure waits for their events. */
@@ -186,7 +186,7 @@ Test(arena_streams, async_free_reused_under_pressure_from_other_stream)
     cr_assert_eq(vs_arena_free_async(a, A, s), CUDA_SUCCESS);
     cr_assert_eq(vs_arena_alloc_async(a, 48 * MiB, t, &B), CUDA_SUCCESS);
     cr_assert_eq(simcuda_physical_in_use(0), 48 * MiB);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 /* A destroyed stream's handle may come back for a new stream that is not ordered after the old
@@ -204,7 +204,7 @@ Test(arena_streams, destroyed_stream_blocks_not_reused_by_namesake)
     cr_assert_eq(vs_arena_alloc_async(a, 4000, s, &B), CUDA_SUCCESS);
     cr_assert_neq(B, A);
     cr_assert_eq(simcuda_release_stream(s), 0);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 static void *alloc_on_own_per_thread_stream(void *arena)
@@ -234,7 +234,7 @@ Test(arena_streams, per_thread_streams_are_distinct)
     cr_assert_eq(vs_arena_alloc_async(a, 4000, CU_STREAM_PER_THREAD, &B), CUDA_SUCCESS);
     cr_assert_eq(B, A, "the same thread's per-thread stream reuses at once");
     cr_assert_eq(simcuda_release_stream(CU_STREAM_PER_THREAD), 0);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 /* On its own stream a freed large block is reusable at once in any shape: neighbours freed on
@@ -261,5 +261,39 @@ Test(arena_streams, same_stream_frees_merge_and_split_without_growth)
     cr_assert_eq(vs_arena_alloc_async(a, 8 * MiB, t, &E), CUDA_SUCCESS);
     cr_assert(E + 8 * MiB <= A || E >= A + 80 * MiB, "another stream got memory still in use");
     cr_assert_eq(simcuda_release_stream(s), 0);
-    vs_arena_destroy(a);
+    fx_destroy(a);
+}
+
+/* When the driver refuses the event that should cover a stream's freed blocks, they wait for a
+ * device synchronisation instead; the pending figure must count them exactly once, so that the
+ * synchronisation brings it back to zero (not left too high for good). */
+Test(arena_streams, failed_event_record_keeps_pending_accounting)
+{
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    CUstream s = fx_stream();
+    CUdeviceptr p[3];
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(vs_arena_alloc_async(a, 3 * MiB, s, &p[i]), CUDA_SUCCESS);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(vs_arena_free_async(a, p[i], s), CUDA_SUCCESS);
+    struct vs_arena_stats st;
+    vs_arena_stats(a, &st);
+    cr_assert_eq(st.pending_bytes, 9 * MiB);
+    cr_assert_eq(simcuda_fail_call("cuEventRecord", 1, CUDA_ERROR_LAUNCH_FAILED), 0);
+    vs_arena_stream_destroyed(a, s); /* records an event for the listed blocks: refused */
+    vs_arena_stats(a, &st);
+    cr_assert_eq(st.pending_bytes, 9 * MiB, "blocks lost or double counted after the refusal");
+    fx_validate(a, "the refused event record"); /* pending = groups + sync list */
+    cr_assert_eq(cuCtxSynchronize(), CUDA_SUCCESS);
+    vs_arena_device_synchronized(a);
+    vs_arena_stats(a, &st);
+    cr_assert_eq(st.pending_bytes, 0, "pending stays at %zu bytes after a device sync",
+                 st.pending_bytes);
+    size_t held = simcuda_physical_in_use(0);
+    CUdeviceptr q;
+    cr_assert_eq(vs_arena_alloc(a, 9 * MiB, &q), CUDA_SUCCESS);
+    cr_assert_eq(simcuda_physical_in_use(0), held, "the freed blocks were not reused");
+    cuStreamDestroy(s);
+    fx_destroy(a);
 }

@@ -77,12 +77,15 @@ Test(arena_threads, eight_threads_alloc_free_with_content_checks, .timeout = 60)
         pthread_join(th[i], &res);
         cr_assert_null(res, "thread %u: %s", i, (const char *)res);
     }
+    fx_validate(arena, "the threads");
+    vs_arena_device_synchronized(arena);
+    fx_validate(arena, "a device synchronisation");
     struct vs_arena_stats st;
     vs_arena_stats(arena, &st);
     cr_assert_eq(st.live_bytes, 0);
     cr_assert_eq(st.allocs, THREADS * (ROUNDS));
     cr_assert_eq(st.frees, THREADS * (ROUNDS));
     cr_assert_eq(fx_log_n, 0, "%s", fx_log[0]);
-    vs_arena_destroy(arena);
+    fx_destroy(arena);
     cr_assert_eq(simcuda_physical_in_use(0), 0);
 }

@@ -50,7 +50,7 @@ Test(evict_contents, hundred_cycles_keep_bytes_and_pointers)
     cr_assert_eq(st.demotes, st.promotes);
     for (int i = 0; i < NBLK; i++)
         ef_free(a, &b[i]);
-    vs_arena_destroy(a);
+    fx_destroy(a);
     cr_assert_eq(simcuda_physical_in_use(0), 0);
 }
 
@@ -77,7 +77,7 @@ Test(evict_contents, small_objects_move_only_with_a_full_granule)
     for (int i = 0; i < NSMALL; i++)
         cr_assert(ef_intact(&b[i]), "object %d changed", i);
     ef_forget(b, NSMALL);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 /* Granules shared with blocks of another stage stay on the device; the other stage's blocks are
@@ -112,7 +112,7 @@ Test(evict_contents, only_whole_granules_of_the_selection_move)
     for (int i = 0; i < 24; i++)
         cr_assert(ef_intact(&x[i]));
     ef_forget(x, 24);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 /* Memory demoted is host memory mapped at the same address: the device may keep using it
@@ -151,7 +151,7 @@ Test(evict_contents, driver_access_to_a_demoted_block_lands_in_host_memory)
     cr_assert_eq(cuStreamDestroy(s), CUDA_SUCCESS);
     ef_forget(&big, 1);
     ef_forget(&src, 1);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 /* Freeing a demoted block gives its host memory back; the VA is reused with device memory. */
@@ -175,7 +175,7 @@ Test(evict_contents, freeing_a_demoted_block_releases_its_host_memory)
     vs_arena_evict_stats(a, &st);
     cr_assert_eq(st.host_bytes, 0, "host memory of a freed block kept: %zu", st.host_bytes);
     cr_assert_eq(vs_arena_block_demoted_bytes(a, p), 0, "a new block landed in host memory");
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 Test(evict_contents, bad_requests)
@@ -188,5 +188,36 @@ Test(evict_contents, bad_requests)
     size_t moved = 1;
     cr_assert_eq(vs_arena_demote(a, ef_name("nothing"), &moved), CUDA_SUCCESS);
     cr_assert_eq(moved, 0);
-    vs_arena_destroy(a);
+    fx_destroy(a);
+}
+
+/* The same for small objects: freed objects of a demoted granule are never handed out again
+ * while it is in host memory (they are set aside when a request meets them), yet once all of
+ * them are free the granule's host memory still goes back. */
+Test(evict_contents, freeing_demoted_small_objects_releases_their_host_memory)
+{
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    uint32_t w = ef_name("w");
+    vs_arena_set_stage(a, w);
+    CUdeviceptr obj[32], p;
+    for (int i = 0; i < 32; i++) /* one granule of 64 KiB objects */
+        cr_assert_eq(vs_arena_alloc(a, 64 << 10, &obj[i]), CUDA_SUCCESS);
+    cr_assert_eq(vs_arena_demote(a, w, NULL), CUDA_SUCCESS);
+    struct vs_evict_stats st;
+    vs_arena_evict_stats(a, &st);
+    cr_assert_eq(st.host_bytes, 2 * MiB);
+    for (int i = 0; i < 32; i++)
+        cr_assert_eq(vs_arena_free(a, obj[i]), CUDA_SUCCESS);
+    vs_arena_device_synchronized(a);
+    cr_assert_eq(vs_arena_alloc(a, 64 << 10, &p), CUDA_SUCCESS); /* meets the freed ones */
+    cr_assert_eq(vs_arena_block_demoted_bytes(a, p), 0, "a new object landed in host memory");
+    fx_validate(a, "an allocation that set objects aside");
+    cr_assert_eq(vs_arena_free(a, p), CUDA_SUCCESS);
+    vs_arena_device_synchronized(a);
+    vs_arena_trim(a, SIZE_MAX); /* empty pages go back */
+    cr_assert_eq(vs_arena_alloc(a, 64 * MiB, &p), CUDA_SUCCESS);
+    vs_arena_evict_stats(a, &st);
+    cr_assert_eq(st.host_bytes, 0, "host memory of freed objects kept: %zu", st.host_bytes);
+    fx_destroy(a);
 }

@@ -61,7 +61,7 @@ static void queued_work_is_ordered_before(bool promote)
     cr_assert(ef_intact(&b), "the queued memset was lost or landed in the old backing");
     cr_assert_eq(cuStreamDestroy(s), CUDA_SUCCESS);
     ef_forget(&b, 1);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 Test(evict_order, demote_waits_for_work_queued_before_it)

@@ -24,7 +24,7 @@ static void load_weights(const char *policy_text)
 static void unload_weights(void)
 {
     ef_forget(wts, NW);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 static size_t weights_demoted(void)
@@ -246,7 +246,7 @@ static void contents_intact(void)
         cr_assert(ef_intact(&enc[i]), "encoder block %d changed", i);
     ef_forget(wts, NW);
     ef_forget(enc, NC);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 /* Watermark 224 MiB, 224 MiB in use: all 192 MiB of weights come back for exactly 192 MiB of

@@ -64,7 +64,7 @@ static void tear_down(struct setup *s)
         cr_assert(ef_intact(&s->b[i]), "block %d changed", i);
     for (int i = 0; i < NB; i++)
         ef_free(s->a, &s->b[i]);
-    vs_arena_destroy(s->a);
+    fx_destroy(s->a);
     cr_assert_eq(simcuda_physical_in_use(0), 0);
 }
 
@@ -159,5 +159,30 @@ Test(evict_rollback, eviction_off_when_host_numa_memory_cannot_be_created)
     CUdeviceptr p;
     cr_assert_eq(vs_arena_alloc(a, 8 * MiB, &p), CUDA_SUCCESS, "the arena must keep working");
     ef_forget(&b, 1);
-    vs_arena_destroy(a);
+    fx_destroy(a);
+}
+
+/* A host granule the driver refuses to release after a promote is not lost: the next move
+ * releases it first. With room for one host granule only, a second demote needs it back. */
+Test(evict_rollback, a_refused_release_of_host_memory_is_retried)
+{
+    setenv("SIMCUDA_HOST_MEM", "2MiB", 1);
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    uint32_t w = ef_name("w");
+    vs_arena_set_stage(a, w);
+    uint64_t seed = 3;
+    struct ef_block b;
+    ef_alloc(a, &b, 1 * MiB, &seed);
+    cr_assert_eq(vs_arena_demote(a, w, NULL), CUDA_SUCCESS);
+    cr_assert_eq(simcuda_fail_call("cuMemRelease", 1, CUDA_ERROR_UNKNOWN), 0);
+    cr_assert_eq(vs_arena_promote(a, w, NULL), CUDA_SUCCESS);
+    size_t moved = 0;
+    cr_assert_eq(vs_arena_demote(a, w, &moved), CUDA_SUCCESS, "the host granule was lost");
+    cr_assert_eq(moved, 2 * MiB);
+    cr_assert_eq(fx_log_count("retrying later"), 1);
+    cr_assert_eq(vs_arena_promote(a, w, NULL), CUDA_SUCCESS);
+    cr_assert(ef_intact(&b));
+    ef_free(a, &b);
+    fx_destroy(a);
 }

@@ -60,7 +60,7 @@ Test(evict_stats, usage_per_stage_and_tag)
     cr_assert_eq(json_integer_value(json_object_get(u, "promotes")), 2);
     json_decref(u);
     ef_forget(blk, 4);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 Test(evict_stats, unprobed_until_first_demote)
@@ -71,7 +71,7 @@ Test(evict_stats, unprobed_until_first_demote)
     cr_assert_eq(json_integer_value(json_object_get(u, "demoted_bytes")), 0);
     json_decref(u);
     ef_forget(blk, 4);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
 
 /* One event per block moved, with its address, size, stage and tag. */
@@ -116,5 +116,5 @@ Test(evict_stats, trace_events)
     cr_assert_eq(demotes, 2);
     cr_assert_eq(promotes, 1);
     ef_forget(blk, 4);
-    vs_arena_destroy(a);
+    fx_destroy(a);
 }
