@@ -178,6 +178,8 @@ static int vs_mark(struct vs_unpickler *u, size_t *at)
 
 static int vs_append(struct vs_unpickler *u, struct vs_pk *seq, struct vs_pk **items, size_t n)
 {
+    if (n == 0) /* APPENDS on a MARK with nothing after it: the list may have no storage yet */
+        return 0;
     if (vs_grow(u, &seq->u.seq.items, &seq->u.seq.cap, seq->u.seq.n + n))
         return -1;
     memcpy(seq->u.seq.items + seq->u.seq.n, items, n * sizeof *items);
