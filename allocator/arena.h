@@ -1,5 +1,5 @@
 /* The defragmenting arena: every device allocation of the process served from CUDA virtual
- * memory (DESIGN §3).
+ * memory (docs/arena.md; docs/architecture.md, "Walk 1: one pointer").
  *
  * One arena per device. It reserves a large VA range (grown by further reservations), maps
  * physical granules on demand and keeps free ones cached, packs small requests into granules by
@@ -14,7 +14,7 @@
  *    after a device synchronisation that follows the free (done lazily, under pressure, or when the
  *    caller reports one with vs_arena_device_synchronized).
  *  - vs_arena_alloc returns memory idle for every stream; vs_arena_alloc_async(S) memory that is
- *    ordered on S (possibly after a cuStreamWaitEvent the arena inserted on S).
+ *    ordered on S: blocks freed on S are reused at once, others once their event has completed.
  *
  * Every driver call goes through the struct vs_driver table given at creation, never through
  * cu* symbols. All functions are thread-safe. Errors are CUresult codes the caller can return to

@@ -170,19 +170,3 @@ CUresult vs_arenas_promote(uint32_t name, size_t *moved)
     return call_all(name, vs_arena_promote, moved);
 }
 
-static void usage_one(struct vs_arena *a, void *ctx)
-{
-    json_t *list = ctx;
-    json_t *o = vs_arena_usage_json(a);
-    if (o)
-        json_array_append_new(list, o);
-}
-
-json_t *vs_arenas_usage_json(void)
-{
-    json_t *list = json_array();
-    if (!list)
-        return NULL;
-    vs_arenas_each(usage_one, list);
-    return json_pack("{s:o}", "devices", list);
-}

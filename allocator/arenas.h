@@ -34,9 +34,6 @@ CUresult vs_arenas_apply_rule(uint32_t name);
 CUresult vs_arenas_demote(uint32_t name, size_t *moved);
 CUresult vs_arenas_promote(uint32_t name, size_t *moved);
 
-/* {"devices":[vs_arena_usage_json of each arena, by ordinal]}; NULL when out of host memory. */
-json_t *vs_arenas_usage_json(void);
-
 /* Calls fn(arena, ctx) for every arena created so far, in device order. */
 void vs_arenas_each(void (*fn)(struct vs_arena *a, void *ctx), void *ctx);
 

@@ -6,7 +6,7 @@ int vs_driver_load(struct vs_driver *drv, void *(*resolve)(const char *name, voi
 {
     void *p;
     int status = 0;
-#define VS_DRIVER_RESOLVE(name, type)      \
+#define VS_DRIVER_RESOLVE(name, type, arena) \
     p = resolve(#name, ctx);               \
     if (!p && status == 0) {               \
         if (missing)                       \

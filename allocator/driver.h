@@ -4,7 +4,9 @@
  * shim's own hooks. Whoever owns the process's view of the driver fills this table: the
  * interposer from the real libcuda.so.1, tests and tools from simcuda via dlopen.
  *
- * Add an entry with X(name, PFN type); the struct and the loader follow from the list.
+ * Add an entry with X(name, PFN type, arena): arena 1 when the arena calls it (vs_arena_create
+ * refuses a table without it), 0 when only the interposer or the tools do; the struct and the
+ * loader follow from the list. Entries nobody calls through the table do not belong in it.
  */
 #ifndef VS_ALLOCATOR_DRIVER_H
 #define VS_ALLOCATOR_DRIVER_H
@@ -12,42 +14,39 @@
 #include <cuda.h>
 #include <cudaTypedefs.h>
 
-#define VS_DRIVER_FUNCS(X)                                                     \
-    X(cuInit, PFN_cuInit_v2000)                                                \
-    X(cuDeviceGet, PFN_cuDeviceGet_v2000)                                      \
-    X(cuDeviceGetCount, PFN_cuDeviceGetCount_v2000)                            \
-    X(cuDeviceGetAttribute, PFN_cuDeviceGetAttribute_v2000)                    \
-    X(cuDeviceTotalMem_v2, PFN_cuDeviceTotalMem_v3020)                         \
-    X(cuDevicePrimaryCtxRetain, PFN_cuDevicePrimaryCtxRetain_v7000)            \
-    X(cuCtxGetCurrent, PFN_cuCtxGetCurrent_v4000)                              \
-    X(cuCtxSetCurrent, PFN_cuCtxSetCurrent_v4000)                              \
-    X(cuCtxGetDevice, PFN_cuCtxGetDevice_v2000)                                \
-    X(cuCtxSynchronize, PFN_cuCtxSynchronize_v2000)                            \
-    X(cuMemAlloc_v2, PFN_cuMemAlloc_v3020)                                     \
-    X(cuMemFree_v2, PFN_cuMemFree_v3020)                                       \
-    X(cuMemGetInfo_v2, PFN_cuMemGetInfo_v3020)                                 \
-    X(cuMemAddressReserve, PFN_cuMemAddressReserve_v10020)                     \
-    X(cuMemAddressFree, PFN_cuMemAddressFree_v10020)                           \
-    X(cuMemCreate, PFN_cuMemCreate_v10020)                                     \
-    X(cuMemRelease, PFN_cuMemRelease_v10020)                                   \
-    X(cuMemMap, PFN_cuMemMap_v10020)                                           \
-    X(cuMemUnmap, PFN_cuMemUnmap_v10020)                                       \
-    X(cuMemSetAccess, PFN_cuMemSetAccess_v10020)                               \
-    X(cuMemGetAllocationGranularity, PFN_cuMemGetAllocationGranularity_v10020) \
-    X(cuMemcpyAsync, PFN_cuMemcpyAsync_v4000)                                  \
-    X(cuMemcpy, PFN_cuMemcpy_v4000)                                            \
-    X(cuStreamSynchronize, PFN_cuStreamSynchronize_v2000)                      \
-    X(cuStreamWaitEvent, PFN_cuStreamWaitEvent_v3020)                          \
-    X(cuEventCreate, PFN_cuEventCreate_v2000)                                  \
-    X(cuEventRecord, PFN_cuEventRecord_v2000)                                  \
-    X(cuEventQuery, PFN_cuEventQuery_v2000)                                    \
-    X(cuEventSynchronize, PFN_cuEventSynchronize_v2000)                        \
-    X(cuEventDestroy_v2, PFN_cuEventDestroy_v4000)                             \
-    X(cuPointerGetAttribute, PFN_cuPointerGetAttribute_v4000)                  \
-    X(cuPointerGetAttributes, PFN_cuPointerGetAttributes_v7000)
+#define VS_DRIVER_FUNCS(X)                                                          \
+    X(cuInit, PFN_cuInit_v2000, 0)                                                  \
+    X(cuDeviceGet, PFN_cuDeviceGet_v2000, 1)                                        \
+    X(cuDeviceGetCount, PFN_cuDeviceGetCount_v2000, 0)                              \
+    X(cuDeviceGetAttribute, PFN_cuDeviceGetAttribute_v2000, 1)                      \
+    X(cuDeviceTotalMem_v2, PFN_cuDeviceTotalMem_v3020, 1)                           \
+    X(cuDevicePrimaryCtxRetain, PFN_cuDevicePrimaryCtxRetain_v7000, 1)              \
+    X(cuCtxGetCurrent, PFN_cuCtxGetCurrent_v4000, 1)                                \
+    X(cuCtxSetCurrent, PFN_cuCtxSetCurrent_v4000, 1)                                \
+    X(cuCtxGetDevice, PFN_cuCtxGetDevice_v2000, 1)                                  \
+    X(cuCtxSynchronize, PFN_cuCtxSynchronize_v2000, 1)                              \
+    X(cuMemAlloc_v2, PFN_cuMemAlloc_v3020, 0)                                       \
+    X(cuMemFree_v2, PFN_cuMemFree_v3020, 0)                                         \
+    X(cuMemGetInfo_v2, PFN_cuMemGetInfo_v3020, 1)                                   \
+    X(cuMemAddressReserve, PFN_cuMemAddressReserve_v10020, 1)                       \
+    X(cuMemAddressFree, PFN_cuMemAddressFree_v10020, 1)                             \
+    X(cuMemCreate, PFN_cuMemCreate_v10020, 1)                                       \
+    X(cuMemRelease, PFN_cuMemRelease_v10020, 1)                                     \
+    X(cuMemMap, PFN_cuMemMap_v10020, 1)                                             \
+    X(cuMemUnmap, PFN_cuMemUnmap_v10020, 1)                                         \
+    X(cuMemSetAccess, PFN_cuMemSetAccess_v10020, 1)                                 \
+    X(cuMemGetAllocationGranularity, PFN_cuMemGetAllocationGranularity_v10020, 1)   \
+    X(cuMemcpyAsync, PFN_cuMemcpyAsync_v4000, 1)                                    \
+    X(cuStreamSynchronize, PFN_cuStreamSynchronize_v2000, 1)                        \
+    X(cuEventCreate, PFN_cuEventCreate_v2000, 1)                                    \
+    X(cuEventRecord, PFN_cuEventRecord_v2000, 1)                                    \
+    X(cuEventQuery, PFN_cuEventQuery_v2000, 1)                                      \
+    X(cuEventDestroy_v2, PFN_cuEventDestroy_v4000, 1)                               \
+    X(cuPointerGetAttribute, PFN_cuPointerGetAttribute_v4000, 1)                    \
+    X(cuPointerGetAttributes, PFN_cuPointerGetAttributes_v7000, 1)
 
 struct vs_driver {
-#define VS_DRIVER_FIELD(name, type) type name;
+#define VS_DRIVER_FIELD(name, type, arena) type name;
     VS_DRIVER_FUNCS(VS_DRIVER_FIELD)
 #undef VS_DRIVER_FIELD
 };

@@ -1,4 +1,4 @@
-/* Eviction (DESIGN §4): demote live blocks to host memory and promote them back, under the same
+/* Eviction (docs/eviction.md; docs/architecture.md, "Layers"): demote live blocks to host memory and promote them back, under the same
  * device addresses, by explicit request, by stage rules and under allocation pressure.
  *
  * Demote: for each granule (2 MiB slot) selected, a host-resident physical allocation is made

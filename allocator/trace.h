@@ -1,4 +1,4 @@
-/* The JSON Lines allocation trace (DESIGN §6), written off the hot path.
+/* The JSON Lines allocation trace (docs/tracing.md), written off the hot path.
  *
  * File format, one JSON object per line:
  *   {"vramshim_trace":1,"pid":P,"ppid":Q,"clock":"monotonic","t0_unix_ns":U,
@@ -6,7 +6,7 @@
  *   {"ev":"site","site":N,"frames":["module+0xOFF symbol+0xOFF",...]}    before first use of N
  *   {"t":NS,"ev":"alloc","api":"cuMemAllocAsync_ptsz","ptr":"0x...","size":B,"stream":"0x...",
  *    "dev":D,"stage":"","tag":"","site":N}                               one per event
- * ev is alloc, free, oom, map, unmap, create, release, stage (and demote, promote later); map
+ * ev is alloc, free, oom, map, unmap, create, release, stage, demote or promote; map
  * and create add "handle" ("offset" for map); stage adds "action" ("begin" or "end") and names
  * the stage in "stage". t is CLOCK_MONOTONIC in ns; lines appear in the
  * order the events were recorded, so t never decreases. site 0 means no call site (stacks off).

@@ -42,7 +42,7 @@ struct run {
     float *img;
 };
 
-static int kl_run(const struct vs_program *p, const float *lat, enum vs_mode mode, int tile,
+static int kl_run(const struct vs_program *p, const float *lat, enum vs_decode_mode mode, int tile,
                   struct run *r, size_t n)
 {
     struct vs_plan plan;
@@ -103,8 +103,8 @@ static int bench_kl(void)
     size_t n = (size_t)3 * LAT * d.upscale * LAT * d.upscale;
     struct run mono, ex, bl;
     const int tile = 16;
-    if (kl_run(&p, lat, VS_MODE_MONOLITHIC, 0, &mono, n) || kl_run(&p, lat, VS_MODE_EXACT, tile, &ex, n) ||
-        kl_run(&p, lat, VS_MODE_BLEND, tile, &bl, n))
+    if (kl_run(&p, lat, VS_DECODE_MONOLITHIC, 0, &mono, n) || kl_run(&p, lat, VS_DECODE_EXACT, tile, &ex, n) ||
+        kl_run(&p, lat, VS_DECODE_BLEND, tile, &bl, n))
         return -1;
     printf("AutoencoderKL widths [32,64,64], latent %dx%d -> %dx%d, tiles of %d px (halo %d px):\n",
            LAT, LAT, LAT * d.upscale, LAT * d.upscale, tile * d.upscale, p.halo * d.upscale);

@@ -60,7 +60,7 @@ static void fork_child(void)
 static size_t count_missing(void *handle, char *buf, size_t n)
 {
     static const char *const names[] = {
-#define VS_DRIVER_NAME(name, type) #name,
+#define VS_DRIVER_NAME(name, type, arena) #name,
         VS_DRIVER_FUNCS(VS_DRIVER_NAME)
 #undef VS_DRIVER_NAME
     };

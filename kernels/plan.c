@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *vs_mode_name(enum vs_mode mode)
+const char *vs_decode_mode_name(enum vs_decode_mode mode)
 {
-    return mode == VS_MODE_EXACT ? "exact" : mode == VS_MODE_BLEND ? "blend" : "monolithic";
+    return mode == VS_DECODE_EXACT ? "exact" : mode == VS_DECODE_BLEND ? "blend" : "monolithic";
 }
 
 const char *vs_bytes_str(size_t bytes, char *buf, size_t len)
@@ -45,7 +45,7 @@ static int set_tiling(struct vs_plan *plan, const struct vs_program *p, int tile
 {
     vs_plan_free(plan);
     struct vs_tiling *t = &plan->tiling;
-    t->standalone = plan->mode == VS_MODE_BLEND;
+    t->standalone = plan->mode == VS_DECODE_BLEND;
     t->margin = t->standalone ? (p->halo + 1) / 2 : p->halo;
     if (!(t->ys = split(plan->lat_h, tile, &t->nty)) || !(t->xs = split(plan->lat_w, tile, &t->ntx)))
         return vs_err_set(err, "out of memory planning tiles");
@@ -82,7 +82,7 @@ static int predict(struct vs_plan *plan, const struct vs_program *p, struct vs_e
 {
     struct vs_mem dry;
     struct vs_exec_stats st, mono;
-    const struct vs_tiling *t = plan->mode == VS_MODE_MONOLITHIC ? NULL : &plan->tiling;
+    const struct vs_tiling *t = plan->mode == VS_DECODE_MONOLITHIC ? NULL : &plan->tiling;
     if (dry_run(plan, p, t, &dry, &st, err))
         return -1;
     plan->predicted_work = dry.peak[VS_POOL_WORK];
@@ -95,7 +95,7 @@ static int predict(struct vs_plan *plan, const struct vs_program *p, struct vs_e
 }
 
 int vs_plan_make(struct vs_plan *plan, const struct vs_program *p, int lat_h, int lat_w,
-                 enum vs_mode mode, int tile, size_t budget, struct vs_err *err)
+                 enum vs_decode_mode mode, int tile, size_t budget, struct vs_err *err)
 {
     memset(plan, 0, sizeof *plan);
     plan->mode = mode;
@@ -103,7 +103,7 @@ int vs_plan_make(struct vs_plan *plan, const struct vs_program *p, int lat_h, in
     plan->lat_w = lat_w;
     if (lat_h < 1 || lat_w < 1)
         return vs_err_set(err, "latent of %dx%d pixels: nothing to decode", lat_h, lat_w);
-    if (mode == VS_MODE_MONOLITHIC) {
+    if (mode == VS_DECODE_MONOLITHIC) {
         plan->halo_overhead = 1.0;
         return predict(plan, p, err);
     }
@@ -139,7 +139,7 @@ int vs_plan_make(struct vs_plan *plan, const struct vs_program *p, int lat_h, in
         }
     }
     vs_err_set(err, "budget %s is too small: the smallest plan (%s mode, 1 latent px tiles) "
-               "needs %s of working memory", vs_bytes_str(budget, b, sizeof b), vs_mode_name(mode),
+               "needs %s of working memory", vs_bytes_str(budget, b, sizeof b), vs_decode_mode_name(mode),
                vs_bytes_str(plan->predicted_work, a, sizeof a));
 fail:
     vs_plan_free(plan);
@@ -150,7 +150,7 @@ int vs_plan_run(const struct vs_plan *plan, const struct vs_program *p, const fl
                 float **out, struct vs_mem *mem, const struct vs_progress *progress,
                 struct vs_err *err)
 {
-    return vs_exec_decode(p, plan->mode == VS_MODE_MONOLITHIC ? NULL : &plan->tiling, latent,
+    return vs_exec_decode(p, plan->mode == VS_DECODE_MONOLITHIC ? NULL : &plan->tiling, latent,
                           plan->lat_h, plan->lat_w, out, mem, progress, NULL, err);
 }
 
@@ -158,13 +158,13 @@ const char *vs_plan_describe(const struct vs_plan *plan, const struct vs_program
                              size_t len)
 {
     int S = p->d->upscale;
-    if (plan->mode == VS_MODE_MONOLITHIC)
+    if (plan->mode == VS_DECODE_MONOLITHIC)
         snprintf(buf, len, "monolithic %dx%d px", plan->lat_w * S, plan->lat_h * S);
     else
         snprintf(buf, len, "%s %dx%d tiles of %d px, %s %d px, %d GroupNorm sync points, "
-                 "halo overhead %.2fx (conv work %.2fx)", vs_mode_name(plan->mode), plan->tiling.ntx,
-                 plan->tiling.nty, plan->tile * S, plan->mode == VS_MODE_EXACT ? "halo" : "overlap",
-                 plan->tiling.margin * S, plan->mode == VS_MODE_EXACT ? p->norms_tiled : 0,
+                 "halo overhead %.2fx (conv work %.2fx)", vs_decode_mode_name(plan->mode), plan->tiling.ntx,
+                 plan->tiling.nty, plan->tile * S, plan->mode == VS_DECODE_EXACT ? "halo" : "overlap",
+                 plan->tiling.margin * S, plan->mode == VS_DECODE_EXACT ? p->norms_tiled : 0,
                  plan->halo_overhead, plan->conv_overhead);
     return buf;
 }

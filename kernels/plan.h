@@ -19,10 +19,10 @@
 #include "kernels/kl_program.h"
 #include "kernels/tile_exec.h"
 
-enum vs_mode { VS_MODE_EXACT, VS_MODE_BLEND, VS_MODE_MONOLITHIC };
+enum vs_decode_mode { VS_DECODE_EXACT, VS_DECODE_BLEND, VS_DECODE_MONOLITHIC };
 
 struct vs_plan {
-    enum vs_mode mode;
+    enum vs_decode_mode mode;
     int lat_h, lat_w;
     int tile; /* largest owned tile edge, latent pixels (0: monolithic) */
     struct vs_tiling tiling;
@@ -36,13 +36,13 @@ struct vs_plan {
  * fits budget; no budget: VS_PLAN_DEFAULT_TILE). budget: bytes of working memory, 0 = none. */
 #define VS_PLAN_DEFAULT_TILE 64
 int vs_plan_make(struct vs_plan *plan, const struct vs_program *p, int lat_h, int lat_w,
-                 enum vs_mode mode, int tile, size_t budget, struct vs_err *err);
+                 enum vs_decode_mode mode, int tile, size_t budget, struct vs_err *err);
 void vs_plan_free(struct vs_plan *plan);
 /* Runs the plan on one latent (decoder input scale); *out from mem's PARK pool. */
 int vs_plan_run(const struct vs_plan *plan, const struct vs_program *p, const float *latent,
                 float **out, struct vs_mem *mem, const struct vs_progress *progress,
                 struct vs_err *err);
-const char *vs_mode_name(enum vs_mode mode);
+const char *vs_decode_mode_name(enum vs_decode_mode mode);
 /* One line: mode, tile grid, tile and halo in output pixels, sync points, overheads. */
 const char *vs_plan_describe(const struct vs_plan *plan, const struct vs_program *p, char *buf,
                              size_t len);

@@ -52,11 +52,6 @@ int vs_wan_stage_upscale(const struct vs_wan_stage *s)
     return s->kind == VS_WAN_RESAMPLE ? 2 : s->kind == VS_WAN_UNPATCH ? s->patch : 1;
 }
 
-int vs_wan_stage_frames_out(const struct vs_wan_stage *s, long f)
-{
-    return s->kind == VS_WAN_RESAMPLE && s->temporal && f > 0 ? 2 : 1;
-}
-
 void vs_wan_free(struct vs_wan_model *model)
 {
     if (!model)

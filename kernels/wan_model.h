@@ -62,7 +62,5 @@ struct vs_wan_model {
 int vs_wan_stage_radius(const struct vs_wan_stage *s);
 /* Factor by which the stage grows the frame's height and width (1, 2 or the patch size). */
 int vs_wan_stage_upscale(const struct vs_wan_stage *s);
-/* Frames out for the f-th frame in (0-based): 2 for a temporal resample past its first frame. */
-int vs_wan_stage_frames_out(const struct vs_wan_stage *s, long f);
 
 #endif

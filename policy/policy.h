@@ -1,4 +1,4 @@
-/* Policy files (DESIGN §4-§5): which stage an allocation's call site begins, which tag it gets,
+/* Policy files (docs/policy.md, docs/stages.md): which stage an allocation's call site begins, which tag it gets,
  * and what each stage may demote, keep free and promote.
  *
  * policy/ is pure rules: it parses a file and answers questions; it never touches device memory

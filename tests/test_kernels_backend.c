@@ -146,7 +146,7 @@ static float *golden_latents(const char *name, int *h, int *w)
 }
 
 static float *kl_on(const struct vs_backend *be, const struct vs_program *p, const float *lat,
-                    int h, int w, enum vs_mode mode, size_t n)
+                    int h, int w, enum vs_decode_mode mode, size_t n)
 {
     struct vs_plan plan;
     struct vs_mem mem;
@@ -175,12 +175,12 @@ Test(mem, tiled_decodes_on_a_parking_backend_equal_the_cpu_backend)
     cr_assert_eq(vs_kl_load(&d, GOLDEN "sd_small.vae.safetensors", VS_ARCH_AUTO, &err), 0, "%s", err.msg);
     cr_assert_eq(vs_program_build(&p, &d, &err), 0, "%s", err.msg);
     const size_t n = (size_t)3 * h * d.upscale * w * d.upscale;
-    for (enum vs_mode mode = VS_MODE_EXACT; mode <= VS_MODE_BLEND; mode++) {
+    for (enum vs_decode_mode mode = VS_DECODE_EXACT; mode <= VS_DECODE_BLEND; mode++) {
         copies = 0;
         float *a = kl_on(&vs_cpu_backend, &p, lat, h, w, mode, n);
         float *b = kl_on(&dev, &p, lat, h, w, mode, n);
-        cr_assert_eq(memcmp(a, b, n * sizeof *a), 0, "mode %s", vs_mode_name(mode));
-        if (mode == VS_MODE_EXACT)
+        cr_assert_eq(memcmp(a, b, n * sizeof *a), 0, "mode %s", vs_decode_mode_name(mode));
+        if (mode == VS_DECODE_EXACT)
             cr_assert_gt(copies, 4, "exact tiles were parked and brought back (%d copies)", copies);
         free(a);
         free(b);

@@ -53,7 +53,7 @@ static void io_close(struct io_case *k)
     vs_st_close(&k->io);
 }
 
-static double decode_max_abs(const struct vs_program *p, const struct io_case *k, enum vs_mode mode,
+static double decode_max_abs(const struct vs_program *p, const struct io_case *k, enum vs_decode_mode mode,
                              int tile)
 {
     struct vs_plan plan;
@@ -84,8 +84,8 @@ static void check_case(const char *name, const char *vae_path, int tile)
     cr_assert_eq(k.H, k.h * d.upscale);
     struct vs_program p;
     cr_assert_eq(vs_program_build(&p, &d, &err), 0, "%s", err.msg);
-    double mono = decode_max_abs(&p, &k, VS_MODE_MONOLITHIC, 0);
-    double tiled = tile ? decode_max_abs(&p, &k, VS_MODE_EXACT, tile) : 0;
+    double mono = decode_max_abs(&p, &k, VS_DECODE_MONOLITHIC, 0);
+    double tiled = tile ? decode_max_abs(&p, &k, VS_DECODE_EXACT, tile) : 0;
     printf("golden %-18s (%s keys, %dx%d -> %dx%d): max-abs vs diffusers %.3g monolithic",
            name, d.key_style, k.w, k.h, k.W, k.H, mono);
     if (tile)

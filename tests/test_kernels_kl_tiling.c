@@ -64,7 +64,7 @@ static size_t img_len(const struct result *r)
     return (size_t)3 * r->h * dec.upscale * r->w * dec.upscale;
 }
 
-static struct result decode_at(int h, int w, enum vs_mode mode, int tile, size_t budget)
+static struct result decode_at(int h, int w, enum vs_decode_mode mode, int tile, size_t budget)
 {
     struct result r = {.h = h, .w = w};
     struct vs_err err;
@@ -82,7 +82,7 @@ static struct result decode_at(int h, int w, enum vs_mode mode, int tile, size_t
     return r;
 }
 
-static struct result decode(enum vs_mode mode, int tile, size_t budget)
+static struct result decode(enum vs_decode_mode mode, int tile, size_t budget)
 {
     return decode_at(LH, LW, mode, tile, budget);
 }
@@ -120,10 +120,10 @@ Test(kl_tiling, halo_matches_receptive_field)
 
 Test(kl_tiling, exact_equals_monolithic_for_many_tilings)
 {
-    struct result mono = decode(VS_MODE_MONOLITHIC, 0, 0);
+    struct result mono = decode(VS_DECODE_MONOLITHIC, 0, 0);
     static const int tiles[] = {1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 40};
     for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++) {
-        struct result r = decode(VS_MODE_EXACT, tiles[i], 0);
+        struct result r = decode(VS_DECODE_EXACT, tiles[i], 0);
         double m = max_abs(&r, &mono);
         printf("exact tile %2d latent px (%dx%d tiles): max-abs vs monolithic %.3g\n", tiles[i],
                r.plan.tiling.ntx, r.plan.tiling.nty, m);
@@ -135,10 +135,10 @@ Test(kl_tiling, exact_equals_monolithic_for_many_tilings)
 
 Test(kl_tiling, blend_is_close_and_one_tile_is_exact)
 {
-    struct result mono = decode(VS_MODE_MONOLITHIC, 0, 0);
-    struct result one = decode(VS_MODE_BLEND, 64, 0);
+    struct result mono = decode(VS_DECODE_MONOLITHIC, 0, 0);
+    struct result one = decode(VS_DECODE_BLEND, 64, 0);
     cr_assert_leq(max_abs(&one, &mono), 1e-5, "a single blend tile is the whole image");
-    struct result r = decode(VS_MODE_BLEND, 5, 0);
+    struct result r = decode(VS_DECODE_BLEND, 5, 0);
     double mx = max_abs(&r, &mono), mean = mean_abs(&r, &mono);
     printf("blend tile 5 latent px: max-abs %.3g, mean-abs %.3g vs monolithic\n", mx, mean);
     /* stated tolerance of blend mode on this model: mean-abs <= 0.05, max-abs <= 0.5 */
@@ -152,13 +152,13 @@ Test(kl_tiling, blend_is_close_and_one_tile_is_exact)
 
 Test(kl_tiling, predicted_peak_matches_measured)
 {
-    struct { enum vs_mode mode; int tile; } cases[] = {
-        {VS_MODE_MONOLITHIC, 0}, {VS_MODE_EXACT, 3}, {VS_MODE_EXACT, 16}, {VS_MODE_BLEND, 8}};
+    struct { enum vs_decode_mode mode; int tile; } cases[] = {
+        {VS_DECODE_MONOLITHIC, 0}, {VS_DECODE_EXACT, 3}, {VS_DECODE_EXACT, 16}, {VS_DECODE_BLEND, 8}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct result r = decode_at(BIG_H, BIG_W, cases[i].mode, cases[i].tile, 0);
         double ratio = (double)r.predicted_work / (double)r.measured_work;
         printf("%s tile %d: predicted %zu B, measured %zu B (ratio %.3f)\n",
-               vs_mode_name(cases[i].mode), cases[i].tile, r.predicted_work, r.measured_work, ratio);
+               vs_decode_mode_name(cases[i].mode), cases[i].tile, r.predicted_work, r.measured_work, ratio);
         cr_assert(ratio >= 0.9 && ratio <= 1.1);
         done(&r);
     }
@@ -166,9 +166,9 @@ Test(kl_tiling, predicted_peak_matches_measured)
 
 Test(kl_tiling, budget_picks_tiles_that_fit_and_stay_exact)
 {
-    struct result mono = decode_at(BIG_H, BIG_W, VS_MODE_MONOLITHIC, 0, 0);
+    struct result mono = decode_at(BIG_H, BIG_W, VS_DECODE_MONOLITHIC, 0, 0);
     size_t budget = mono.measured_work / 2;
-    struct result r = decode_at(BIG_H, BIG_W, VS_MODE_EXACT, 0, budget);
+    struct result r = decode_at(BIG_H, BIG_W, VS_DECODE_EXACT, 0, budget);
     printf("budget %zu B (monolithic %zu B): %dx%d tiles of %d latent px, measured %zu B\n",
            budget, mono.measured_work, r.plan.tiling.ntx, r.plan.tiling.nty, r.plan.tile,
            r.measured_work);
@@ -181,16 +181,16 @@ Test(kl_tiling, budget_picks_tiles_that_fit_and_stay_exact)
 
 Test(kl_tiling, every_budget_between_floor_and_monolithic_is_respected)
 {
-    struct result mono = decode_at(BIG_H, BIG_W, VS_MODE_MONOLITHIC, 0, 0);
+    struct result mono = decode_at(BIG_H, BIG_W, VS_DECODE_MONOLITHIC, 0, 0);
     struct vs_plan floor_plan;
     struct vs_err err;
-    cr_assert_eq(vs_plan_make(&floor_plan, &prog, BIG_H, BIG_W, VS_MODE_EXACT, 1, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(vs_plan_make(&floor_plan, &prog, BIG_H, BIG_W, VS_DECODE_EXACT, 1, 0, &err), 0, "%s", err.msg);
     size_t lo = floor_plan.full_frame_work, hi = mono.measured_work, prev_tile = 0;
     vs_plan_free(&floor_plan);
     for (int i = 1; i <= 4; i++) {
         size_t budget = lo + (hi - lo) * i / 5;
         for (int m = 0; m < 2; m++) {
-            enum vs_mode mode = m ? VS_MODE_BLEND : VS_MODE_EXACT;
+            enum vs_decode_mode mode = m ? VS_DECODE_BLEND : VS_DECODE_EXACT;
             struct vs_plan plan;
             if (vs_plan_make(&plan, &prog, BIG_H, BIG_W, mode, 0, budget, &err)) {
                 /* allowed only when even 1 px tiles exceed the budget */
@@ -201,11 +201,11 @@ Test(kl_tiling, every_budget_between_floor_and_monolithic_is_respected)
             vs_mem_init(&mem, 0);
             float *out;
             cr_assert_eq(vs_plan_run(&plan, &prog, latent, &out, &mem, NULL, &err), 0, "%s", err.msg);
-            printf("%s budget %zu: tile %d, predicted %zu, measured %zu\n", vs_mode_name(mode),
+            printf("%s budget %zu: tile %d, predicted %zu, measured %zu\n", vs_decode_mode_name(mode),
                    budget, plan.tile, plan.predicted_work, mem.peak[VS_POOL_WORK]);
             cr_assert_leq(mem.peak[VS_POOL_WORK], budget);
             cr_assert_eq(plan.predicted_work, mem.peak[VS_POOL_WORK]);
-            if (mode == VS_MODE_EXACT) {
+            if (mode == VS_DECODE_EXACT) {
                 cr_assert_geq((size_t)plan.tile, prev_tile, "a larger budget never gets smaller tiles");
                 prev_tile = (size_t)plan.tile;
             }
@@ -220,10 +220,10 @@ Test(kl_tiling, budget_too_small_is_a_precise_error)
 {
     struct vs_plan plan;
     struct vs_err err;
-    cr_assert_eq(vs_plan_make(&plan, &prog, LH, LW, VS_MODE_EXACT, 0, 1024, &err), -1);
+    cr_assert_eq(vs_plan_make(&plan, &prog, LH, LW, VS_DECODE_EXACT, 0, 1024, &err), -1);
     cr_assert(strstr(err.msg, "budget 1.00 KiB is too small: the full-frame part (conv_in and the "
                               "mid block with its attention) alone needs"), "%s", err.msg);
-    cr_assert_eq(vs_plan_make(&plan, &prog, LH, LW, VS_MODE_EXACT, 4, 1024, &err), -1);
+    cr_assert_eq(vs_plan_make(&plan, &prog, LH, LW, VS_DECODE_EXACT, 4, 1024, &err), -1);
     cr_assert(strstr(err.msg, "tile 16 px needs"), "%s", err.msg);
     cr_assert(strstr(err.msg, "over the budget of 1.00 KiB"), "%s", err.msg);
 }

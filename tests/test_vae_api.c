@@ -49,7 +49,7 @@ static size_t numel(const int64_t *shape, int ndim)
 }
 
 /* The existing path: vs_kl_load, vs_plan_make, vs_plan_run (as vramshim decode does). */
-static float *reference_kl(const char *path, const float *lat, int h, int w, enum vs_mode mode,
+static float *reference_kl(const char *path, const float *lat, int h, int w, enum vs_decode_mode mode,
                            int tile_latent)
 {
     struct vs_kl_decoder d;
@@ -98,10 +98,10 @@ Test(vae_api, file_decode_equals_the_decoder_path_bit_for_bit)
     vramshim_vae *v;
     cr_assert_eq(vramshim_vae_open_file(SD, VRAMSHIM_VAE_ARCH_AUTO, &v, msg, sizeof msg), 0, "%s", msg);
     const int h = (int)shape[2], w = (int)shape[3];
-    const struct { vramshim_vae_mode mode; enum vs_mode ref; int tile_px; } cases[] = {
-        {VRAMSHIM_VAE_MONOLITHIC, VS_MODE_MONOLITHIC, 0},
-        {VRAMSHIM_VAE_EXACT, VS_MODE_EXACT, 3},
-        {VRAMSHIM_VAE_BLEND, VS_MODE_BLEND, 5},
+    const struct { vramshim_vae_mode mode; enum vs_decode_mode ref; int tile_px; } cases[] = {
+        {VRAMSHIM_VAE_MONOLITHIC, VS_DECODE_MONOLITHIC, 0},
+        {VRAMSHIM_VAE_EXACT, VS_DECODE_EXACT, 3},
+        {VRAMSHIM_VAE_BLEND, VS_DECODE_BLEND, 5},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         vramshim_vae_plan plan;

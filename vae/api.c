@@ -352,23 +352,23 @@ static int make_plan(vramshim_vae *v, const vramshim_vae_decode_args *a, const s
     }
     const int S = v->kl.upscale, tile = a->tile_px ? (a->tile_px + S - 1) / S : 0;
     struct vs_plan p;
-    if (vs_plan_make(&p, &v->prog, s->h, s->w, (enum vs_mode)a->mode, tile, a->budget, err)) {
+    if (vs_plan_make(&p, &v->prog, s->h, s->w, (enum vs_decode_mode)a->mode, tile, a->budget, err)) {
         if (!a->budget || tile)
             return VRAMSHIM_VAE_ERR_ARG;
         struct vs_plan smallest;
         struct vs_err ignored;
-        enum vs_mode m = a->mode == VRAMSHIM_VAE_MONOLITHIC ? VS_MODE_EXACT : (enum vs_mode)a->mode;
+        enum vs_decode_mode m = a->mode == VRAMSHIM_VAE_MONOLITHIC ? VS_DECODE_EXACT : (enum vs_decode_mode)a->mode;
         if (!vs_plan_make(&smallest, &v->prog, s->h, s->w, m, 1, 0, &ignored)) {
             size_t len = strlen(err->msg);
             snprintf(err->msg + len, sizeof err->msg - len,
                      "; the smallest budget that works is %s (%zu bytes, %s mode, 1 latent px "
                      "tiles)", vs_bytes_str(smallest.predicted_work, need, sizeof need),
-                     smallest.predicted_work, vs_mode_name(m));
+                     smallest.predicted_work, vs_decode_mode_name(m));
             vs_plan_free(&smallest);
         }
         return VRAMSHIM_VAE_ERR_BUDGET;
     }
-    int tiled = p.mode != VS_MODE_MONOLITHIC;
+    int tiled = p.mode != VS_DECODE_MONOLITHIC;
     *out = (vramshim_vae_plan){.mode = a->mode, .tiles_y = tiled ? p.tiling.nty : 1,
                                .tiles_x = tiled ? p.tiling.ntx : 1,
                                .tile_h = (tiled ? p.tile : s->h) * S,

@@ -4,7 +4,7 @@
     with vramshim.stage("decode"):      # or @vramshim.stage("decode") on a function
         image = vae.decode(latents)
 
-`stage(name)` opens the vramshim stage `name` (DESIGN §5) while its block or function runs
+`stage(name)` opens the vramshim stage `name` (docs/stages.md) while its block or function runs
 (a generator's or coroutine's stage only while its frame runs). Stages nest; entering a stage
 that is already open only counts, so recursion never ends it early. When libvramshim.so is not
 loaded (the program was not started with `vramshim run` or LD_PRELOAD) it does nothing and

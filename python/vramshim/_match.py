@@ -2,7 +2,7 @@
 a regular expression made of the same patterns first rules out, without a call into the shim,
 the names that cannot match.
 
-Names are those of DESIGN §5 and the trace's Python frames: a qualified name, and the same
+Names are those of docs/policy.md and the trace's Python frames: a qualified name, and the same
 prefixed by every dotted suffix of a module path made from a file name
 (/app/comfy/sd.py -> "sd.VAE.decode", "comfy.sd.VAE.decode", "app.comfy.sd.VAE.decode").
 

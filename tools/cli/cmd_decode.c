@@ -37,7 +37,7 @@
 struct decode_args {
     const char *vae, *latents, *out;
     const struct vs_arch_info *arch;
-    enum vs_mode mode;
+    enum vs_decode_mode mode;
     int tile_px; /* 0: auto */
     size_t budget;
     int scaled, threads, plan_only;
@@ -144,11 +144,11 @@ static int parse_args(int argc, char **argv, struct decode_args *a)
             break;
         case 'm':
             if (!strcmp(optarg, "exact"))
-                a->mode = VS_MODE_EXACT;
+                a->mode = VS_DECODE_EXACT;
             else if (!strcmp(optarg, "blend"))
-                a->mode = VS_MODE_BLEND;
+                a->mode = VS_DECODE_BLEND;
             else if (!strcmp(optarg, "monolithic"))
-                a->mode = VS_MODE_MONOLITHIC;
+                a->mode = VS_DECODE_MONOLITHIC;
             else {
                 fprintf(stderr, "decode: unknown --mode '%s' (exact, blend, monolithic)\n", optarg);
                 return 2;
@@ -379,7 +379,7 @@ static int decode_kl(const struct decode_args *a, struct vs_array *lat, struct v
     }
     struct vs_mem mem;
     vs_mem_init(&mem, 0);
-    struct bar bar = {plan.mode == VS_MODE_MONOLITHIC ? "steps" : "tile steps", -1};
+    struct bar bar = {plan.mode == VS_DECODE_MONOLITHIC ? "steps" : "tile steps", -1};
     struct vs_progress prog = {progress, &bar};
     double t0 = now_s();
     for (int b = 0; b < B; b++) {
@@ -442,7 +442,7 @@ static int decode_wan(const struct decode_args *a, struct vs_array *lat, struct 
     struct vs_wan_model *m;
     int B = 0, C = 0, T = 0, h = 0, w = 0, rc = -1;
     float *out = NULL;
-    if (a->mode == VS_MODE_BLEND)
+    if (a->mode == VS_DECODE_BLEND)
         return vs_err_set(err, "--mode blend: Wan has no GroupNorm, so every tiling is exact "
                           "and there is nothing to blend; use --mode exact");
     if (vs_wan_load(a->vae, &m, err))
@@ -465,7 +465,7 @@ static int decode_wan(const struct decode_args *a, struct vs_array *lat, struct 
         goto out;
     struct bar bar = {"steps", -1};
     /* monolithic: one tile over the whole frame (no tile, no budget) */
-    int mono = a->mode == VS_MODE_MONOLITHIC;
+    int mono = a->mode == VS_DECODE_MONOLITHIC;
     struct vs_wan_opts opts = {mono ? 0 : a->tile_px, mono ? 0 : a->budget, progress, &bar, NULL, NULL};
     int S = vs_wan_spatial_scale(m), T2 = vs_wan_out_frames(m, T);
     struct vs_wan_stats st;

@@ -1,4 +1,4 @@
-/* `vramshim policy check [--json] [--strict] FILE [FILE...]`: validates policy files (DESIGN §5)
+/* `vramshim policy check [--json] [--strict] FILE [FILE...]`: validates policy files (docs/policy.md)
  * the way the shim loads them (VRAMSHIM_POLICY), and shows what each one says.
  * Exit status: 0 every file is valid, 1 some file has errors (or warnings, with --strict),
  * 2 bad usage. Diagnostics go to stderr, summaries to stdout; --json prints one JSON object

@@ -384,7 +384,7 @@ static float *read_latents(const char *dir, const char *name, int64_t *shape, in
 
 /* One AutoencoderKL decode on a backend: device latents and weights for CUDA. */
 static float *kl_decode(const struct vs_program *p, const float *lat, int h, int w,
-                        enum vs_mode mode, int tile, const struct vs_backend *be,
+                        enum vs_decode_mode mode, int tile, const struct vs_backend *be,
                         const struct vs_cuda_ctx *ctx, size_t out_n)
 {
     struct vs_plan plan;
@@ -444,16 +444,16 @@ static void check_kl_decode(const char *dir, const char *name, const struct vs_c
         failures++;
         return;
     }
-    float *cpu = kl_decode(&p, lat, h, w, VS_MODE_MONOLITHIC, 0, &vs_cpu_backend, ctx, out_n);
-    float *mono = kl_decode(&dp, dlat, h, w, VS_MODE_MONOLITHIC, 0, &vs_cuda_backend, ctx, out_n);
-    float *tiled = kl_decode(&dp, dlat, h, w, VS_MODE_EXACT, 3, &vs_cuda_backend, ctx, out_n);
+    float *cpu = kl_decode(&p, lat, h, w, VS_DECODE_MONOLITHIC, 0, &vs_cpu_backend, ctx, out_n);
+    float *mono = kl_decode(&dp, dlat, h, w, VS_DECODE_MONOLITHIC, 0, &vs_cuda_backend, ctx, out_n);
+    float *tiled = kl_decode(&dp, dlat, h, w, VS_DECODE_EXACT, 3, &vs_cuda_backend, ctx, out_n);
     /* the same two with one conv algorithm forced: the convs then agree bit for bit on every
      * tile (check_conv2d_tiles_bit_exact); what can still differ is the GroupNorm statistics'
      * combination order (docs/decoder.md, "Exact tiling on the GPU"): reported as a figure */
     struct vs_cuda_ctx forced = *ctx;
     forced.forced_algo = 1 + CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-    float *fmono = kl_decode(&dp, dlat, h, w, VS_MODE_MONOLITHIC, 0, &vs_cuda_backend, &forced, out_n);
-    float *ftiled = kl_decode(&dp, dlat, h, w, VS_MODE_EXACT, 3, &vs_cuda_backend, &forced, out_n);
+    float *fmono = kl_decode(&dp, dlat, h, w, VS_DECODE_MONOLITHIC, 0, &vs_cuda_backend, &forced, out_n);
+    float *ftiled = kl_decode(&dp, dlat, h, w, VS_DECODE_EXACT, 3, &vs_cuda_backend, &forced, out_n);
     if (fmono && ftiled) {
         size_t differing = 0;
         for (size_t i = 0; i < out_n; i++)

@@ -1,4 +1,4 @@
-/* Traces in memory: the allocations and frees of a vramshim JSON Lines trace (DESIGN §6) or a
+/* Traces in memory: the allocations and frees of a vramshim JSON Lines trace (docs/tracing.md) or a
  * RAPIDS RMM CSV log, as one list in file order.
  *
  * Invariants once vs_tracefile_read() succeeded:

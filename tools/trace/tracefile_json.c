@@ -1,4 +1,4 @@
-/* Reader of vramshim JSON Lines traces (DESIGN §6): a header object, then one event per line.
+/* Reader of vramshim JSON Lines traces (docs/tracing.md): a header object, then one event per line.
  * Only allocs and frees are kept; the other kinds are checked for a known "ev" and skipped
  * (the application's own cuMemCreate/cuMemMap memory is not replayed).
  * ptr and stream may be integers or hex strings ("0x7f..."); t and size are integers. */

@@ -1,5 +1,5 @@
 /* The trace emitter every workload generator writes through: it owns the clock, the fake device
- * addresses, the tensors' reference counts and the JSON Lines output (DESIGN §6).
+ * addresses, the tensors' reference counts and the JSON Lines output (docs/tracing.md).
  *
  * A generator describes a model's forward pass once; the emitter runs it in two phases:
  * - loading: only parameters are allocated (on the load stream, tagged with the model), so

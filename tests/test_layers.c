@@ -1,0 +1,100 @@
+/* The layers of docs/architecture.md ("Layers") depend on each other in one direction only: each
+ * quoted #include of a source file must name a header of its own layer or of a layer below it.
+ * Reads the sources under VS_SOURCE_DIR; a forbidden include fails naming file, line and header. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Directory -> the header directories it may include (its own first). "" is include/. */
+static const struct layer {
+    const char *dir;
+    const char *may[6];
+} layers[] = {
+    {"policy", {"policy"}},
+    {"allocator", {"allocator", "policy"}},
+    {"interpose", {"interpose", "allocator", "policy", ""}},
+    {"kernels", {"kernels"}},
+    {"kernels/cpu", {"kernels"}},
+    {"kernels/cuda", {"kernels"}},
+    {"vae", {"vae", "kernels", ""}},
+    {"tools/simcuda", {"tools/simcuda"}},
+};
+
+/* The layer a header belongs to: its directory, with kernels/cpu and kernels/cuda in kernels;
+ * a bare name is a header of the including file's own directory, or of include/. */
+static void layer_of(const char *dir, const char *hdr, char *out, size_t n)
+{
+    const char *slash = strrchr(hdr, '/');
+    if (!slash) {
+        char path[1024];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s/%s", VS_SOURCE_DIR, dir, hdr);
+        snprintf(out, n, "%s", stat(path, &sb) == 0 ? dir : "");
+    } else {
+        snprintf(out, n, "%.*s", (int)(slash - hdr), hdr);
+    }
+    if (!strncmp(out, "kernels/", 8))
+        out[7] = '\0';
+}
+
+static bool allowed(const struct layer *l, const char *layer)
+{
+    if (!strcmp(layer, l->dir))
+        return true;
+    for (size_t i = 0; i < sizeof l->may / sizeof *l->may && l->may[i]; i++)
+        if (!strcmp(layer, l->may[i]))
+            return true;
+    return false;
+}
+
+static bool is_source(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && (!strcmp(dot, ".c") || !strcmp(dot, ".h") || !strcmp(dot, ".cu") ||
+                   !strcmp(dot, ".cuh"));
+}
+
+/* Number of forbidden includes in the layer's directory; each is reported. */
+static int check_layer(const struct layer *l, int *files)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", VS_SOURCE_DIR, l->dir);
+    DIR *d = opendir(path);
+    cr_assert_not_null(d, "cannot open %s", path);
+    int bad = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!is_source(e->d_name))
+            continue;
+        snprintf(path, sizeof path, "%s/%s/%s", VS_SOURCE_DIR, l->dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        cr_assert_not_null(f, "cannot read %s", path);
+        (*files)++;
+        char line[1024], hdr[512], layer[512];
+        for (int no = 1; fgets(line, sizeof line, f); no++) {
+            if (sscanf(line, " # include \"%511[^\"]\"", hdr) != 1)
+                continue;
+            layer_of(l->dir, hdr, layer, sizeof layer);
+            if (!allowed(l, layer)) {
+                cr_log_error("%s/%s:%d includes \"%s\" (layer %s/), which %s/ may not use",
+                             l->dir, e->d_name, no, hdr, *layer ? layer : "include", l->dir);
+                bad++;
+            }
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return bad;
+}
+
+Test(layers, includes_follow_the_dependency_direction)
+{
+    int bad = 0;
+    for (size_t i = 0; i < sizeof layers / sizeof *layers; i++) {
+        int files = 0;
+        bad += check_layer(&layers[i], &files);
+        cr_expect_gt(files, 0, "no sources read in %s/", layers[i].dir);
+    }
+    cr_assert_eq(bad, 0, "%d forbidden includes (see docs/architecture.md, \"Layers\")", bad);
+}
