@@ -136,8 +136,8 @@ Test(trace_summary, demo_trace_tells_what_held_memory_at_the_oom)
                             "< t5_load"), "%s", r.out);
     cr_expect(strstr(r.out, "GiB  vs_demo_alloc < vs_demo_model_load < dit_load"), "%s", r.out);
     /* pass-through has no arena: nothing reserved to record */
-    cr_expect(strstr(r.out, "\nreserved     not recorded in this trace (pass-through or an older "
-                            "trace)\n"), "%s", r.out);
+    cr_expect(strstr(r.out, "\nreserved     not recorded in this trace (pass-through, an older "
+                            "shim, an import or an RMM log)\n"), "%s", r.out);
     fx_run_free(&r);
     r = fx_cli("trace summary %s/demo/wan21-t2v-1.3b.vramshim.jsonl --json", fx_tmpdir());
     cr_assert_eq(r.status, 0, "%s", r.err);

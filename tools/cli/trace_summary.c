@@ -214,7 +214,8 @@ static void vs_print_summary(json_t *j)
                vs_seconds_format(json_real_value(json_object_get(j, "peak_reserved_s")), t,
                                  sizeof t));
     else
-        printf("reserved     not recorded in this trace (pass-through or an older trace)\n");
+        printf("reserved     not recorded in this trace (pass-through, an older shim, an import "
+               "or an RMM log)\n");
     printf("moves        demoted %s in %lld, promoted %s in %lld\n",
            vs_jsize(j, "demoted_bytes", a, 32),
            (long long)json_integer_value(json_object_get(j, "demotions")),
