@@ -30,6 +30,11 @@ void vs_account_physical(struct vs_arena *a)
         a->peak_physical = phys;
 }
 
+size_t vs_arena_reserved(const struct vs_arena *a)
+{
+    return atomic_load_explicit(&a->granules, memory_order_relaxed) * a->gran;
+}
+
 void vs_arena_stats(struct vs_arena *a, struct vs_arena_stats *st)
 {
     uint64_t allocs = 0, frees = 0;

@@ -132,6 +132,9 @@ struct vs_arena_stats {
     uint64_t allocs, frees, ooms, syncs; /* syncs: device synchronisations under pressure */
 };
 void vs_arena_stats(struct vs_arena *a, struct vs_arena_stats *st);
+/* Physical bytes the arena holds (its stats' physical_bytes, the OOM line's "reserved"): one
+ * relaxed load, no lock, for the trace's hot path. */
+size_t vs_arena_reserved(const struct vs_arena *a);
 
 /* The caller saw the device become idle (e.g. the application called cuCtxSynchronize):
  * blocks freed before now become reusable everywhere. */

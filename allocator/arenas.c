@@ -87,6 +87,17 @@ struct vs_arena *vs_arenas_owner(CUdeviceptr dptr)
     return NULL;
 }
 
+bool vs_arenas_reserved(int ordinal, size_t *bytes)
+{
+    if (ordinal < 0 || ordinal >= VS_MAX_DEVICES)
+        return false;
+    struct vs_arena *a = atomic_load_explicit(&arenas[ordinal], memory_order_acquire);
+    if (!a)
+        return false;
+    *bytes = vs_arena_reserved(a);
+    return true;
+}
+
 void vs_arenas_each(void (*fn)(struct vs_arena *a, void *ctx), void *ctx)
 {
     for (int d = 0; d < VS_MAX_DEVICES; d++) {

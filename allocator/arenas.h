@@ -19,6 +19,10 @@ CUresult vs_arenas_current(struct vs_arena **out);
 /* The arena whose VA contains dptr, or NULL (the hook then passes the call to the driver). */
 struct vs_arena *vs_arenas_owner(CUdeviceptr dptr);
 
+/* Reserved bytes (vs_arena_reserved) of device `ordinal`'s arena: false when it has none (not
+ * created yet, or served by the driver). Lock-free. */
+bool vs_arenas_reserved(int ordinal, size_t *bytes);
+
 /* --- eviction over every arena (allocator/evict.h has the per-arena forms) ------------------ */
 
 /* Sets the current stage of every arena (and of arenas created later) and applies its rule

@@ -156,7 +156,8 @@ struct vs_arena {
     struct vs_block *bins[64];         /* IDLE blocks by floor(log2(size)) */
     struct vs_vec cached;              /* unmapped granule handles */
     size_t mapped_free;                /* mapped slots with busy == 0 */
-    size_t granules;                   /* handles held (mapped + cached) */
+    _Atomic size_t granules;           /* handles held (mapped + cached); written under mu,
+                                        * read lock-free by the trace (vs_arena_reserved) */
     struct vs_segment *segments;       /* granules carved into small-object pages */
 
     struct vs_class classes[VS_NCLASSES];

@@ -8,8 +8,10 @@
  *    "dev":D,"stage":"","tag":"","site":N}                               one per event
  * ev is alloc, free, oom, map, unmap, create, release, stage, demote or promote; map
  * and create add "handle" ("offset" for map); stage adds "action" ("begin" or "end") and names
- * the stage in "stage". t is CLOCK_MONOTONIC in ns; lines appear in the
- * order the events were recorded, so t never decreases. site 0 means no call site (stacks off).
+ * the stage in "stage". Any event adds "reserved":B when its device has an arena: the physical
+ * bytes the arena held (mapped + cached) when the event was recorded, what the OOM line calls
+ * "reserved"; absent in pass-through and in older traces. t is CLOCK_MONOTONIC in ns; lines
+ * appear in the order the events were recorded, so t never decreases. site 0 means no call site (stacks off).
  *
  * Invariants: vs_trace_emit() copies the event into an in-memory queue (a short critical
  * section, never I/O); a background thread formats and writes. The queue is drained at
@@ -53,6 +55,10 @@ struct vs_trace_event {
     const char *stage; /* NULL: "" */
     const char *tag;   /* NULL: "" */
     const char *action; /* VS_EV_STAGE: "begin" or "end" */
+    /* Set by the trace itself, not by callers: the device arena's reserved bytes when
+     * the event was recorded (vs_arenas_reserved), when the device has an arena. */
+    bool has_reserved;
+    uint64_t reserved;
 };
 
 /* Enables tracing to path. stacks: record call sites. drv: the real driver, used once for the

@@ -79,6 +79,8 @@ static void put_event(struct text *t, uint64_t time, uint32_t site, const struct
         put(t, ",\"action\":");
         put_str(t, e->action);
     }
+    if (e->has_reserved)
+        put(t, ",\"reserved\":%" PRIu64, e->reserved);
     put(t, ",\"dev\":%d,\"stage\":", e->dev);
     put_str(t, e->stage ? e->stage : "");
     put(t, ",\"tag\":");

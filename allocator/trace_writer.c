@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "allocator/arenas.h"
 #include "allocator/trace_internal.h"
 #include "policy/file.h"
 
@@ -325,6 +326,9 @@ void vs_trace_emit_at(const struct vs_trace_event *e, struct vs_site *site)
     if (!with_stacks)
         site = NULL;
 
+    size_t reserved = 0;
+    bool has_reserved = e->dev >= 0 && vs_arenas_reserved(e->dev, &reserved);
+
     pthread_mutex_lock(&q_lock);
     if (site && site->written_gen != gen) {
         struct vs_trace_rec *r = append();
@@ -340,6 +344,8 @@ void vs_trace_emit_at(const struct vs_trace_event *e, struct vs_site *site)
         r->t = now_ns();
         r->site = site && site->written_gen == gen ? site->id : 0;
         r->u.ev = *e;
+        r->u.ev.has_reserved = has_reserved;
+        r->u.ev.reserved = reserved;
     }
     bool wake = (chunk_full || writer_idle) && writer_running;
     if (wake)

@@ -135,12 +135,55 @@ Test(trace_summary, demo_trace_tells_what_held_memory_at_the_oom)
     cr_expect(strstr(r.out, "requested in stage -, tag -, at vs_demo_alloc < vs_demo_model_load "
                             "< t5_load"), "%s", r.out);
     cr_expect(strstr(r.out, "GiB  vs_demo_alloc < vs_demo_model_load < dit_load"), "%s", r.out);
+    /* pass-through has no arena: nothing reserved to record */
+    cr_expect(strstr(r.out, "\nreserved     not recorded in this trace (pass-through, an older "
+                            "shim, an import or an RMM log)\n"), "%s", r.out);
     fx_run_free(&r);
     r = fx_cli("trace summary %s/demo/wan21-t2v-1.3b.vramshim.jsonl --json", fx_tmpdir());
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_expect(strstr(r.out, "\"name\": \"text_encode\""), "%s", r.out);
     cr_expect(!strstr(r.out, "\"demoted_bytes\": 0,\n \"demotions\""), "demotion seen: %s", r.out);
+    /* The shim records its arena's physical memory: at the moment of the peak on the device the
+     * arena held at least those bytes, and never more than the card. */
+    json_t *j = fx_json(r.out);
+    cr_assert(json_is_integer(json_object_get(j, "peak_reserved_bytes")), "%s", r.out);
+    cr_expect_geq(fx_jint(j, "peak_reserved_bytes"), fx_jint(j, "peak_device_bytes"));
+    cr_expect_leq(fx_jint(j, "peak_reserved_bytes"), fx_jint(j, "device_total_bytes"));
+    cr_expect_eq(fx_jint(j, "peak_reserved_bytes") % (2 << 20), 0, "whole 2 MiB granules");
+    double at = json_real_value(json_object_get(j, "peak_reserved_s"));
+    cr_expect(at > 0 && at <= json_real_value(json_object_get(j, "duration_s")), "%f", at);
+    json_decref(j);
     fx_run_free(&r);
+}
+
+/* "reserved" on events (the shim's arenas, per device, each event carrying its device's figure
+ * after it): summary gives the peak of the devices' sum and when it was first reached. */
+Test(trace_summary, peak_reserved_sums_the_devices_last_figures)
+{
+    char *path = fx_write("reserved.jsonl",
+        "{\"vramshim_trace\":1,\"pid\":7,\"devices\":[]}\n"
+        "{\"t\":1000,\"ev\":\"alloc\",\"ptr\":\"0x1000\",\"size\":100,\"dev\":0,\"reserved\":2097152}\n"
+        "{\"t\":2000,\"ev\":\"alloc\",\"ptr\":\"0x2000\",\"size\":100,\"dev\":1,\"reserved\":4194304}\n"
+        "{\"t\":3000,\"ev\":\"stage\",\"action\":\"begin\",\"stage\":\"x\",\"dev\":0,"
+        "\"reserved\":6291456}\n"
+        "{\"t\":4000,\"ev\":\"free\",\"ptr\":\"0x2000\",\"dev\":1,\"reserved\":2097152}\n"
+        "{\"t\":5000,\"ev\":\"free\",\"ptr\":\"0x1000\",\"dev\":0,\"reserved\":8388608}\n");
+    json_t *j = fx_cli_json(0, "trace summary %s --json", path);
+    /* 2+4, then 6+4 = 10 MiB at 3 us (2 us after the first event), then 6+2, then 8+2 = 10 */
+    cr_expect_eq(fx_jint(j, "peak_reserved_bytes"), 10LL * 1048576);
+    cr_expect_float_eq(json_real_value(json_object_get(j, "peak_reserved_s")), 2e-6, 1e-12);
+    json_decref(j);
+    struct fx_run r = fx_cli("trace summary %s", path);
+    cr_expect(strstr(r.out, "\npeak reserved 10.00 MiB at 2.000 us"), "%s", r.out);
+    fx_run_free(&r);
+    free(path);
+    /* a trace without the key (older shims, pass-through) */
+    path = fx_write("hand.jsonl", hand_trace);
+    j = fx_cli_json(0, "trace summary %s --json", path);
+    cr_expect(json_is_null(json_object_get(j, "peak_reserved_bytes")));
+    cr_expect(json_is_null(json_object_get(j, "peak_reserved_s")));
+    json_decref(j);
+    free(path);
 }
 
 /* msg: what follows the path; a message ending in "..." need only start the error. */
@@ -175,4 +218,9 @@ Test(trace_summary, bad_input_is_one_precise_error_and_exit_1)
                "{\"ev\":\"site\",\"site\":1,\"frames\":[]}\n", ":3: call site 1 is described twice");
     expect_bad("bad_action.jsonl", HDR "{\"t\":1,\"ev\":\"stage\",\"action\":\"pause\"}\n",
                ":2: key \"action\" is \"pause\" (expected begin or end)");
+    expect_bad("bad_reserved.jsonl", HDR "{\"t\":1,\"ev\":\"oom\",\"size\":16,\"reserved\":-2}\n",
+               ":2: key \"reserved\" must be a non-negative integer");
+    expect_bad("huge_reserved.jsonl",
+               HDR "{\"t\":1,\"ev\":\"oom\",\"size\":16,\"reserved\":9223372036854775807}\n",
+               ":2: key \"reserved\" is 9223372036854775807 bytes, more than any device holds");
 }

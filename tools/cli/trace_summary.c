@@ -114,6 +114,11 @@ static json_t *vs_summary_json(struct vs_analysis *a)
         "promoted_bytes", vs_bytes(a->promoted), "promotions", (json_int_t)a->promotions);
     json_object_set_new(j, "device_total_bytes",
                         t->device_total ? vs_bytes(t->device_total) : json_null());
+    uint64_t reserved_t = t->peak_reserved_t_ns > a->t0 ? t->peak_reserved_t_ns - a->t0 : 0;
+    json_object_set_new(j, "peak_reserved_bytes",
+                        t->has_reserved ? vs_bytes(t->peak_reserved) : json_null());
+    json_object_set_new(j, "peak_reserved_s",
+                        t->has_reserved ? json_real(vs_seconds(reserved_t)) : json_null());
     json_object_set_new(j, "stages", vs_summary_groups(a, VS_BY_STAGE));
     json_object_set_new(j, "tags", vs_summary_groups(a, VS_BY_TAG));
     json_object_set_new(j, "sites_at_peak", vs_summary_sites(a));
@@ -203,6 +208,14 @@ static void vs_print_summary(json_t *j)
     printf("peak device  %s at %s (live minus demoted to host)\n",
            vs_jsize(j, "peak_device_bytes", a, 32),
            vs_seconds_format(json_real_value(json_object_get(j, "peak_device_s")), t, sizeof t));
+    if (json_is_integer(json_object_get(j, "peak_reserved_bytes")))
+        printf("peak reserved %s at %s (the arenas' physical memory, mapped and cached)\n",
+               vs_jsize(j, "peak_reserved_bytes", a, 32),
+               vs_seconds_format(json_real_value(json_object_get(j, "peak_reserved_s")), t,
+                                 sizeof t));
+    else
+        printf("reserved     not recorded in this trace (pass-through, an older shim, an import "
+               "or an RMM log)\n");
     printf("moves        demoted %s in %lld, promoted %s in %lld\n",
            vs_jsize(j, "demoted_bytes", a, 32),
            (long long)json_integer_value(json_object_get(j, "demotions")),

@@ -72,6 +72,11 @@ struct vs_tracefile {
     struct vs_tracefile_mark *marks;  /* vramshim traces only, in file order */
     size_t n_marks, cap_marks;
     struct vs_tracefile_sites *sites;
+    /* The arenas' reserved bytes, from the optional "reserved" key of shim trace events (absent
+     * in pass-through, older traces and RMM logs: has_reserved false). Each device keeps its
+     * last value; the peak is of their sum, peak_reserved_t_ns when it was first reached. */
+    bool has_reserved;
+    uint64_t peak_reserved, peak_reserved_t_ns;
 };
 
 /* Reads PATH (format detected from its first line). Returns 0, or -1 with a message of the form

@@ -12,11 +12,16 @@
 static const char *const vs_other_events[] = {"demote", "promote", "stage",  "oom", "map",
                                               "unmap",  "create",  "release", "site"};
 
+enum { VS_JSON_DEV_MAX = 1024 };
+
 struct vs_json_line {
     struct vs_tracefile *trace;
     unsigned line;
     char *err;
     size_t errlen;
+    uint64_t *reserved;    /* per device ordinal, its last "reserved" (n_reserved entries) */
+    size_t n_reserved;
+    uint64_t reserved_sum; /* of reserved[] */
 };
 
 #define vs_json_fail(l, ...) vs_tracefile_error((l)->trace, (l)->line, (l)->err, (l)->errlen, __VA_ARGS__)
@@ -156,7 +161,49 @@ static int vs_json_header(const struct vs_json_line *l, json_t *obj)
     return 0;
 }
 
-static int vs_json_event(const struct vs_json_line *l, json_t *obj)
+static int vs_json_dev(const struct vs_json_line *l, json_t *obj, uint64_t *dev)
+{
+    if (vs_json_u64(l, obj, "dev", 0, dev))
+        return -1;
+    if (*dev > VS_JSON_DEV_MAX)
+        return vs_json_fail(l, "key \"dev\" is %llu, not a device ordinal",
+                            (unsigned long long)*dev);
+    return 0;
+}
+
+/* The optional "reserved" of any event: updates its device's figure and the peak of the sum. */
+static int vs_json_reserved(struct vs_json_line *l, json_t *obj)
+{
+    if (!json_object_get(obj, "reserved"))
+        return 0;
+    uint64_t bytes = 0, dev = 0, t = 0;
+    if (vs_json_u64(l, obj, "reserved", 0, &bytes) || vs_json_dev(l, obj, &dev) ||
+        vs_json_u64(l, obj, "t", VS_KEY_REQUIRED, &t))
+        return -1;
+    if (dev >= l->n_reserved) {
+        uint64_t *grown = realloc(l->reserved, (dev + 1) * sizeof *grown);
+        if (!grown)
+            return vs_json_fail(l, "out of memory");
+        memset(grown + l->n_reserved, 0, (dev + 1 - l->n_reserved) * sizeof *grown);
+        l->reserved = grown;
+        l->n_reserved = dev + 1;
+    }
+    /* The sum over every ordinal cannot overflow while each figure stays below this bound. */
+    if (bytes > UINT64_MAX / (VS_JSON_DEV_MAX + 1))
+        return vs_json_fail(l, "key \"reserved\" is %llu bytes, more than any device holds",
+                            (unsigned long long)bytes);
+    l->reserved_sum = l->reserved_sum - l->reserved[dev] + bytes;
+    l->reserved[dev] = bytes;
+    struct vs_tracefile *trace = l->trace;
+    if (!trace->has_reserved || l->reserved_sum > trace->peak_reserved) {
+        trace->peak_reserved = l->reserved_sum;
+        trace->peak_reserved_t_ns = t;
+    }
+    trace->has_reserved = true;
+    return 0;
+}
+
+static int vs_json_event(struct vs_json_line *l, json_t *obj)
 {
     json_t *evj = json_object_get(obj, "ev");
     if (!evj)
@@ -164,6 +211,8 @@ static int vs_json_event(const struct vs_json_line *l, json_t *obj)
     if (!json_is_string(evj))
         return vs_json_fail(l, "key \"ev\" must be a string");
     const char *kind = json_string_value(evj);
+    if (strcmp(kind, "site") && vs_json_reserved(l, obj))
+        return -1;
     struct vs_tracefile_event ev = {.line = l->line};
     if (!strcmp(kind, "alloc")) {
         ev.kind = VS_TF_ALLOC;
@@ -184,7 +233,7 @@ static int vs_json_event(const struct vs_json_line *l, json_t *obj)
         vs_json_u64(l, obj, "ptr", VS_KEY_REQUIRED | VS_KEY_HEX, &ev.ptr) ||
         vs_json_u64(l, obj, "size", ev.kind == VS_TF_ALLOC ? VS_KEY_REQUIRED : 0, &ev.size) ||
         vs_json_u64(l, obj, "stream", VS_KEY_HEX, &ev.stream) ||
-        vs_json_u64(l, obj, "dev", 0, &dev) || vs_json_str(l, obj, "api", &ev.api) ||
+        vs_json_dev(l, obj, &dev) || vs_json_str(l, obj, "api", &ev.api) ||
         vs_json_str(l, obj, "stage", &ev.stage) || vs_json_str(l, obj, "name", &ev.name) ||
         vs_json_str(l, obj, "tag", &tag) || vs_json_u64(l, obj, "site", 0, &site))
         return -1;
@@ -193,9 +242,6 @@ static int vs_json_event(const struct vs_json_line *l, json_t *obj)
                             (unsigned long long)site);
     ev.site = (uint32_t)site;
     ev.tag = tag;
-    if (dev > 1024)
-        return vs_json_fail(l, "key \"dev\" is %llu, not a device ordinal",
-                            (unsigned long long)dev);
     ev.dev = (int)dev;
     if (!ev.name)
         ev.name = tag;
@@ -232,5 +278,6 @@ int vs_tracefile_read_json(struct vs_tracefile *trace, FILE *fp, char *err, size
         json_decref(obj);
     }
     free(in.buf);
+    free(l.reserved);
     return rc;
 }
