@@ -269,7 +269,8 @@ ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 ASAN_TARGETS := sim shim cli kernels tests progs gpuchecks demos
 asan: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZE="$(ASAN_FLAGS)" -j$(NPROC) $(ASAN_TARGETS)
-	@tests/run.sh build-asan $(T)
+	@VS_PYENV_SKIP="not run by make asan (make test runs them): Python and PyTorch are not instrumented" \
+	  tests/run.sh build-asan $(T)
 
 # Soak (docs/reliability.md): tests/soak/*.c, plain programs, under ASan with invariants fatal.
 # Not part of `make test`: SOAK_SECONDS (default 600) of threads, SOAK_CYCLES demote/promote

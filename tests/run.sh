@@ -20,6 +20,8 @@ case "${VS_TEST_WRAPPER:-}" in
 esac
 # Sanitized shims get preloaded into uninstrumented children; let them start.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-verify_asan_link_order=0:detect_leaks=1}
+# Leaks inside third-party test tooling, each explained in the file.
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(cd "$(dirname "$0")" && pwd)/lsan.supp}
 # Internal invariants (allocator/vs_assert.h) abort the test that breaks one.
 export VRAMSHIM_INVARIANTS=${VRAMSHIM_INVARIANTS:-abort}
 

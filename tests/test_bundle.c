@@ -277,7 +277,7 @@ Test(bundle, a_failed_preflight_still_reports)
 Test(bundle, python_checks_skip_with_the_reason_without_python)
 {
     /* The real Python checks with an interpreter that does not exist: skip, not pass. */
-    dm_sh(&r, "cd %s/b/checks && rm 10-* 30-* 40-* 50-*", dir);
+    dm_sh(&r, "cd %s/b/checks && rm 10-* 30-* 40-* 50-* 70-*", dir);
     dm_sh(&r, NO_SMI SIM "VS_PYTHON=/nonexistent/python3 %s/b/run.sh %s/report", dir, dir);
     cr_expect_eq(r.status, 0, "%s", r.out);
     json_t *rep = report();
@@ -302,7 +302,7 @@ Test(bundle, arena_check_runs_compute_sanitizer_when_present)
     /* A stand-in compute-sanitizer that finds an error in whatever it runs. */
     dm_sh(&r, "(mkdir -p %s/cs && printf '#!/bin/sh\\necho \"$@\" > %s/cs/args\\nexit 9\\n' > "
               "%s/cs/compute-sanitizer && chmod +x %s/cs/compute-sanitizer && cd %s/b/checks && "
-              "rm 10-* 20-* 40-* 50-* 60-*)", dir, dir, dir, dir, dir);
+              "rm 10-* 20-* 40-* 50-* 60-* 70-*)", dir, dir, dir, dir, dir);
     dm_sh(&r, "PATH=%s/cs:/usr/bin:/bin " SIM "%s/b/run.sh %s/report", dir, dir, dir);
     cr_expect_eq(r.status, 1, "%s", r.out);
     json_t *rep = report();
