@@ -174,6 +174,18 @@ Test(python_run, signals_are_passed_to_the_child)
     cr_expect_str_eq(out, "interrupted\n");
 }
 
+Test(python_run, decode_options_reach_the_child)
+{
+    const char *args[] = {"--decode", "blend", "--decode-budget=1.5GiB", "--", "sh", "-c",
+                          "echo D=$VRAMSHIM_DECODE; echo B=$VRAMSHIM_DECODE_BUDGET", NULL};
+    struct vs_run r = run_cli(args, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.raw_err);
+    char v[64];
+    cr_expect_str_eq(printed(r.out, "D", v, sizeof v), "blend");
+    cr_expect_str_eq(printed(r.out, "B", v, sizeof v), "1.5GiB");
+    vs_run_free(&r);
+}
+
 Test(python_run, help_describes_the_command)
 {
     const char *args[] = {"--help", NULL};
@@ -203,6 +215,10 @@ Test(python_run, bad_command_lines_are_explained)
         {{"--trace", "--", "true", NULL}, 2, "vramshim run: option '--trace' needs a value\n"},
         {{"--mode", "fast", "--", "true", NULL}, 2,
          "vramshim run: --mode 'fast': expected arena or passthrough\n"},
+        {{"--decode", "fast", "--", "true", NULL}, 2,
+         "vramshim run: --decode 'fast': expected exact, blend or off\n"},
+        {{"--decode-budget", "2GB", "--", "true", NULL}, 2,
+         "vramshim run: --decode-budget '2GB': expected a size such as 2GiB or 512MiB\n"},
         {{"--", "no-such-program-vs", NULL}, 127,
          "vramshim run: program 'no-such-program-vs' not found in PATH\n"},
         {{"--", "./no/such/file", NULL}, 127,

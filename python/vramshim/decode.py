@@ -43,7 +43,9 @@ class Unsupported(Exception):
 # --- sizes -------------------------------------------------------------------------------------
 
 _UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
-_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(B|KiB|MiB|GiB|TiB)?\s*\Z")
+_UNIT_OF = {u.lower(): v for u, v in _UNITS.items()}
+# As the policy files' sizes (policy/size.h): binary units, any case.
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(B|KiB|MiB|GiB|TiB)?\s*\Z", re.I)
 
 
 def parse_size(value):
@@ -58,7 +60,7 @@ def parse_size(value):
     if not m:
         raise ValueError("budget: %r is not a size (bytes, or a number with B, KiB, MiB, GiB "
                          "or TiB, e.g. 2GiB)" % (value,))
-    n = int(float(m.group(1)) * _UNITS[m.group(2) or "B"])
+    n = int(float(m.group(1)) * _UNIT_OF[(m.group(2) or "B").lower()])
     if n <= 0:
         raise ValueError("budget: %r is zero" % (value,))
     return n
