@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "python_fixture.h"
+#include "stages_fixture.h"
 
 static const char *const VERSIONS[] = {"3.11", "3.12"};
 
@@ -131,16 +132,19 @@ Test(python_decode, unsupported_models_run_the_original_and_say_why_once, .timeo
     each_python(check_fallback);
 }
 
-/* py_sd_pipeline.py into DIR/NAME.f32, plainly or under `vramshim run --decode exact`. */
+/* py_sd_pipeline.py into DIR/NAME.f32, plainly or under `vramshim run --decode exact` with the
+ * README's policy and a trace (DIR/trace.jsonl). */
 static struct vs_run run_pipeline(const char *python, const char *dir, int hooked)
 {
-    char model[300], out[300];
+    char model[300], out[300], trace[300];
     snprintf(model, sizeof model, "%s/model", dir);
     snprintf(out, sizeof out, "%s/%s.f32", dir, hooked ? "hooked" : "plain");
+    snprintf(trace, sizeof trace, "%s/trace.jsonl", dir);
     const char *env[] = {"HF_HUB_OFFLINE=1", "VRAMSHIM_LOG=info", NULL};
     const char *plain[] = {"timeout", "-k", "10", "600", python, VS_PYPROG("py_sd_pipeline.py"),
                            model, out, NULL};
-    const char *run[] = {"timeout", "-k", "10", "600", VS_CLI, "run", "--decode", "exact",
+    const char *run[] = {"timeout", "-k", "10", "600", VS_CLI, "run", "--policy",
+                         VS_PYPROG("py_sd_pipeline.ini"), "--trace", trace, "--decode", "exact",
                          "--decode-budget", "1MiB", "--", python,
                          VS_PYPROG("py_sd_pipeline.py"), model, out, NULL};
     return vs_run(hooked ? run : plain, 0, env);
@@ -169,6 +173,15 @@ static void check_pipeline(const char *python, const char *version)
     for (int i = 0; i < 16 * 16 * 3; i++)
         err = fmax(err, fabs((double)img[0][i] - img[1][i]));
     cr_expect_leq(err, 1e-4, "Python %s: max-abs %g", version, err);
+    /* the substituted decode still opens the policy's decode stage */
+    snprintf(path, sizeof path, "%s/trace.jsonl", dir);
+    struct vs_trace t = vs_trace_load(path);
+    char events[2048];
+    vs_stage_events(&t, events, sizeof events);
+    cr_expect(strstr(events, "begin:denoise:vramshim_stage_begin end:denoise:vramshim_stage_end "
+                             "begin:decode:vramshim_stage_begin end:decode:vramshim_stage_end"),
+              "Python %s: %s", version, events);
+    vs_trace_free(&t);
     free(img[0]);
     free(img[1]);
     char rm[400];

@@ -17,6 +17,7 @@ Budget: bytes or a size string ("512MiB", "2GiB"). None: on a GPU, the memory fr
 (the device's free memory plus PyTorch's cached free blocks) less max(256 MiB, 5% of the
 device); on the CPU, half of MemAvailable.
 """
+import contextlib
 import ctypes
 import functools
 import importlib
@@ -29,7 +30,7 @@ import threading
 import time
 import weakref
 
-from . import _shim, _vae
+from . import _shim, _vae, _wrap, autohook
 
 __all__ = ["install", "decode", "Unsupported", "TARGETS", "parse_size"]
 
@@ -352,7 +353,12 @@ def _make_hook(target, original):
             if hook is not None and hasattr(hook, "pre_forward"):
                 hook.pre_forward(self)
             job = target.job(self, bound.arguments[target.latents])
-            out = run(target.label, self, job, *settings)
+            # The original's code does not run, so the stage a policy pattern gives it
+            # (vramshim.autohook) is opened here.
+            stage = autohook.matcher.method_stage(type(self), target.method) \
+                if autohook.matcher else None
+            with _wrap.Stage(stage) if stage else contextlib.nullcontext():
+                out = run(target.label, self, job, *settings)
         except (Unsupported, _vae.Error, TypeError) as e:
             _say_once("decode: %s runs unchanged: %s" % (target.label, e))
             return original(self, *args, **kwargs)
@@ -387,17 +393,20 @@ def _unpatch(target):
 class _Watcher(importlib.abc.MetaPathFinder):
     """Patches a target's class right after its module is first imported."""
 
+    _busy = threading.local()
+
     def find_spec(self, fullname, path=None, target=None):
         wanted = [t for t in TARGETS if t.module == fullname and t not in _patched]
-        if not wanted or not _handles:
+        # Another finder that also asks the rest of sys.meta_path (the auto-hook's) comes back
+        # here: that nested call steps aside.
+        if not wanted or not _handles or getattr(self._busy, "on", False):
             return None
-        rest = [f for f in sys.meta_path if f is not self]
-        for finder in rest:
-            find = getattr(finder, "find_spec", None)
-            spec = find(fullname, path, target) if find else None
-            if spec is not None:
-                break
-        else:
+        self._busy.on = True
+        try:
+            spec = self._find_elsewhere(fullname, path, target)
+        finally:
+            self._busy.on = False
+        if spec is None:
             return None
         loader = spec.loader
         if loader is None or not hasattr(loader, "exec_module"):
@@ -411,6 +420,15 @@ class _Watcher(importlib.abc.MetaPathFinder):
 
         spec.loader = _LoaderProxy(loader, exec_and_patch)
         return spec
+
+
+    def _find_elsewhere(self, fullname, path, target):
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None) if finder is not self else None
+            spec = find(fullname, path, target) if find else None
+            if spec is not None:
+                return spec
+        return None
 
 
 class _LoaderProxy:
