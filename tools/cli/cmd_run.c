@@ -61,6 +61,8 @@ static void vs_run_usage(FILE *out)
 
 struct vs_run_opts {
     const char *policy, *trace, *mode, *decode, *decode_budget;
+    enum vs_decode_mode policy_decode; /* the policy's [decode] section */
+    uint64_t policy_decode_budget;
     bool keep_torch_alloc;
     char **argv; /* CMD ARGS..., NULL-terminated */
 };
@@ -134,13 +136,18 @@ static int vs_run_parse(int argc, char **argv, struct vs_run_opts *o)
     return 2;
 }
 
-/* The policy loads exactly as the shim will load it; every diagnostic is printed. */
-static bool vs_policy_usable(const char *path)
+/* The policy loads exactly as the shim will load it; every diagnostic is printed. Its [decode]
+ * section goes into o. */
+static bool vs_policy_usable(const char *path, struct vs_run_opts *o)
 {
     struct vs_names *names = vs_names_create();
     struct vs_policy_diags d = {0};
     struct vs_policy *p = names ? vs_policy_load(path, names, &d) : NULL;
     bool ok = p != NULL;
+    if (ok) {
+        o->policy_decode = vs_policy_decode(p);
+        o->policy_decode_budget = vs_policy_decode_budget(p);
+    }
     for (size_t i = 0; i < d.n; i++)
         fprintf(stderr, "%s\n", d.v[i].text);
     if (!ok)
@@ -263,9 +270,18 @@ static int vs_run_environment(const struct vs_run_opts *o)
     }
     if (o->mode && setenv("VRAMSHIM_MODE", o->mode, 1) != 0)
         goto oom;
+    /* Decode substitution: the command line, else the environment, else the policy. */
     if (o->decode && setenv("VRAMSHIM_DECODE", o->decode, 1) != 0)
         goto oom;
+    if (!getenv("VRAMSHIM_DECODE") && o->policy_decode != VS_DECODE_OFF &&
+        setenv("VRAMSHIM_DECODE", vs_decode_mode_names[o->policy_decode], 1) != 0)
+        goto oom;
+    char bytes[32];
+    snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)o->policy_decode_budget);
     if (o->decode_budget && setenv("VRAMSHIM_DECODE_BUDGET", o->decode_budget, 1) != 0)
+        goto oom;
+    if (!getenv("VRAMSHIM_DECODE_BUDGET") && o->policy_decode_budget &&
+        setenv("VRAMSHIM_DECODE_BUDGET", bytes, 1) != 0)
         goto oom;
     const char *mode = getenv("VRAMSHIM_MODE");
     bool arena = !mode || !strcmp(mode, "arena");
@@ -361,7 +377,7 @@ int vs_cmd_run(int argc, char **argv)
                         "512MiB\n", o.decode_budget);
         return 2;
     }
-    if (o.policy && !vs_policy_usable(o.policy))
+    if (o.policy && !vs_policy_usable(o.policy, &o))
         return 1;
     if ((rc = vs_check_program(o.argv[0])) != 0)
         return rc;
