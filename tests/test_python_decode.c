@@ -97,6 +97,23 @@ Test(python_decode, wan21_equals_the_original_in_tiles, .timeout = 1200)
     each_python(check_wan);
 }
 
+static void check_wan_repo(const char *python, const char *version)
+{
+    struct vs_run r = run_case(python, version, "wan_repo");
+    cr_expect_eq(count(r.err, "vramshim: decode Wan2.1 WanVAE.decode (cpu float32 "), 2,
+                 "Python %s:\n%s", version, r.err);
+    cr_expect(strstr(r.err, "1x16x3x6x8 -> 1x3x9x48x64): wan21 causal, 3 latent frames -> 9, 8x6 "
+                            "tiles"), "Python %s:\n%s", version, r.err);
+    cr_expect_eq(count(r.out, "max-abs below 0.0001\n"), 2, "Python %s:\n%s", version, r.out);
+    vs_run_free(&r);
+}
+
+/* The Wan2.1 repository on its stand-in (tests/progs/standins/wan/modules/vae.py). */
+Test(python_decode, wan21_repository_wanvae_on_its_stand_in, .timeout = 1200)
+{
+    each_python(check_wan_repo);
+}
+
 static void check_direct_and_identity(const char *python, const char *version)
 {
     struct vs_run r = run_case(python, version, "direct");

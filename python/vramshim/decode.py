@@ -146,20 +146,49 @@ def _wan_job(module, z):
                 lambda out: out.clamp_(-1.0, 1.0))
 
 
-def _diffusers_result(out, bound):
-    from diffusers.models.autoencoders.vae import DecoderOutput
-    if not bound.arguments.get("return_dict", True):
-        return (out,)
-    return DecoderOutput(sample=out)
+def _wan_repo_job(model, z):
+    """The Wan2.1 repository's WanVAE_ (original Wan names: conv2.*, decoder.*)."""
+    tensors = _params(model, ("decoder.", "conv2."))
+    named = dict(tensors)
+    w = named.get("decoder.head.2.weight")
+    if w is None:
+        raise Unsupported("WanVAE model without decoder.head.2.weight (not a Wan 2.1 VAE)")
+    n, _, t, h, wd = z.shape
+    return _Job(_vae.ARCH_WAN21, tensors, None, z.to(w.dtype),
+                (n, w.shape[0], 1 + 4 * (t - 1), 8 * h, 8 * wd), w.dtype, None)
+
+
+def _diffusers(job):
+    """decode(z, return_dict=True, ...) -> DecoderOutput(sample=...) or (sample,)."""
+    def substitute(label, obj, bound, mode, budget):
+        from diffusers.models.autoencoders.vae import DecoderOutput
+        out = run(label, obj, job(obj, bound.arguments["z"]), mode, budget)
+        return DecoderOutput(sample=out) if bound.arguments.get("return_dict", True) else (out,)
+    return substitute
+
+
+def _wan_repo(label, obj, bound, mode, budget):
+    """wan.modules.vae.WanVAE.decode(zs): a list of scaled CTHW latents -> a list of float CTHW
+    videos clamped to [-1, 1]; the latents are unscaled here as WanVAE_.decode does
+    (z / scale[1] + scale[0], per channel)."""
+    mean, inv_std = obj.scale
+    videos = []
+    for u in bound.arguments["zs"]:
+        z = u.unsqueeze(0)
+        z = z / inv_std.view(1, -1, 1, 1, 1) + mean.view(1, -1, 1, 1, 1)
+        out = run(label, obj.model, _wan_repo_job(obj.model, z), mode, budget)
+        videos.append(out.float().clamp_(-1, 1).squeeze(0))
+    return videos
 
 
 class Target:
     """A decode method the hook replaces: module `module`, class `cls`, method `method`;
-    job(module, z) -> _Job, result(tensor, bound arguments) -> what the original returns."""
+    substitute(label, object, bound arguments, mode, budget) returns what the original
+    returns, or raises Unsupported or _vae.Error."""
 
-    def __init__(self, label, module, cls, method, job, result, latents="z"):
+    def __init__(self, label, module, cls, method, substitute):
         self.label, self.module, self.cls, self.method = label, module, cls, method
-        self.job, self.result, self.latents = job, result, latents
+        self.substitute = substitute
 
     def resolve(self):
         """The class, or None when its module is not imported yet."""
@@ -169,11 +198,15 @@ class Target:
 
 TARGETS = [
     Target("diffusers AutoencoderKL.decode", "diffusers.models.autoencoders.autoencoder_kl",
-           "AutoencoderKL", "decode", _kl_job, _diffusers_result),
+           "AutoencoderKL", "decode", _diffusers(_kl_job)),
     Target("diffusers AutoencoderKLWan.decode",
            "diffusers.models.autoencoders.autoencoder_kl_wan", "AutoencoderKLWan", "decode",
-           _wan_job, _diffusers_result),
+           _diffusers(_wan_job)),
+    # Wan-Video/Wan2.1 (not on PyPI): tested on tests/progs/standins/wan/modules/vae.py.
+    Target("Wan2.1 WanVAE.decode", "wan.modules.vae", "WanVAE", "decode", _wan_repo),
 ]
+_JOBS = {"diffusers AutoencoderKL.decode": _kl_job,
+         "diffusers AutoencoderKLWan.decode": _wan_job}
 
 # --- running a decode ---------------------------------------------------------------------------
 
@@ -323,7 +356,10 @@ def decode(vae_module, latents, mode="exact", budget=None):
     if budget is not None:
         parse_size(budget)
     target = _target_for(vae_module)
-    return run(target.label, vae_module, target.job(vae_module, latents), mode, budget)
+    if target.label not in _JOBS:
+        raise Unsupported("decode() takes diffusers modules; call %s itself under install()" %
+                          target.label)
+    return run(target.label, vae_module, _JOBS[target.label](vae_module, latents), mode, budget)
 
 
 # --- installing the hooks -----------------------------------------------------------------------
@@ -352,17 +388,15 @@ def _make_hook(target, original):
             hook = getattr(self, "_hf_hook", None)
             if hook is not None and hasattr(hook, "pre_forward"):
                 hook.pre_forward(self)
-            job = target.job(self, bound.arguments[target.latents])
             # The original's code does not run, so the stage a policy pattern gives it
             # (vramshim.autohook) is opened here.
             stage = autohook.matcher.method_stage(type(self), target.method) \
                 if autohook.matcher else None
             with _wrap.Stage(stage) if stage else contextlib.nullcontext():
-                out = run(target.label, self, job, *settings)
+                return target.substitute(target.label, self, bound, *settings)
         except (Unsupported, _vae.Error, TypeError) as e:
             _say_once("decode: %s runs unchanged: %s" % (target.label, e))
             return original(self, *args, **kwargs)
-        return target.result(out, bound)
 
     vramshim_decode.__vramshim_original__ = original
     return vramshim_decode

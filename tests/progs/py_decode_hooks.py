@@ -129,6 +129,23 @@ def case_fallback():
                     kl(4).decode.__wrapped__(kl(4), z).sample, tol=0)
 
 
+def case_wan_repo():
+    """The Wan2.1 repository's WanVAE.decode, on its stand-in (tests/progs/standins)."""
+    sys.path.insert(0, __file__.rsplit("/", 1)[0] + "/standins")
+    from wan.modules import vae as wan_vae
+    original = wan_vae.WanVAE.__dict__["decode"]
+    vae = wan_vae.WanVAE(wan())
+    zs = [torch.randn(16, 3, 6, 8), torch.randn(16, 2, 4, 4)]
+    with torch.no_grad():
+        want = vae.decode(zs)
+        with vd.install("exact", "700KiB"):
+            got = vae.decode(zs)
+    assert wan_vae.WanVAE.__dict__["decode"] is original, "not restored"
+    assert isinstance(got, list) and len(got) == 2
+    for i in range(2):
+        compare("Wan2.1 WanVAE.decode video %d" % i, got[i], want[i])
+
+
 CASES = {name[5:]: f for name, f in list(globals().items()) if name.startswith("case_")}
 
 if __name__ == "__main__":
