@@ -114,6 +114,26 @@ Test(python_decode, wan21_repository_wanvae_on_its_stand_in, .timeout = 1200)
     each_python(check_wan_repo);
 }
 
+static void check_comfy(const char *python, const char *version)
+{
+    struct vs_run r = run_case(python, version, "comfy");
+    cr_expect_eq(count(r.err, "vramshim: decode ComfyUI VAE.decode (cpu float32 "), 3,
+                 "Python %s:\n%s", version, r.err);
+    cr_expect_eq(count(r.err, "vramshim: decode ComfyUI VAE.decode_tiled (cpu float32 "), 3,
+                 "Python %s:\n%s", version, r.err);
+    cr_expect(!strstr(r.err, "runs unchanged") && !strstr(r.err, "decode diffusers"),
+              "Python %s: not substituted at the ComfyUI level:\n%s", version, r.err);
+    cr_expect_eq(count(r.out, "max-abs below 0.0001\n"), 6, "Python %s:\n%s", version, r.out);
+    vs_run_free(&r);
+}
+
+/* ComfyUI's VAE.decode and decode_tiled (LDM AutoencoderKL, WanVAE) on the stand-in
+ * (tests/progs/standins/comfy/). */
+Test(python_decode, comfyui_vae_decode_and_decode_tiled_on_the_stand_in, .timeout = 1200)
+{
+    each_python(check_comfy);
+}
+
 static void check_direct_and_identity(const char *python, const char *version)
 {
     struct vs_run r = run_case(python, version, "direct");

@@ -181,6 +181,51 @@ def _wan_repo(label, obj, bound, mode, budget):
     return videos
 
 
+def _comfy_job(model, z):
+    """ComfyUI's first_stage_model: the LDM AutoencoderKL (decoder.*, post_quant_conv.*, LDM
+    names) for NCHW latents, comfy.ldm.wan.vae.WanVAE (decoder.*, conv2.*, original Wan
+    names) for NCTHW ones; both take unscaled latents (ComfyUI scales in its latent format)."""
+    kind = "%s.%s" % (type(model).__module__, type(model).__name__)
+    wan = kind == "comfy.ldm.wan.vae.WanVAE"
+    if not wan and kind not in ("comfy.ldm.models.autoencoder.AutoencoderKL",
+                                "comfy.ldm.models.autoencoder.AutoencodingEngineLegacy"):
+        raise Unsupported("ComfyUI first_stage_model %s (the decoder takes the LDM "
+                          "AutoencoderKL and Wan 2.1's WanVAE)" % kind)
+    if z.dim() != (5 if wan else 4):
+        raise Unsupported("%s latents of %d dimensions" % (kind, z.dim()))
+    tensors = _params(model, ("decoder.", "conv2." if wan else "post_quant_conv."))
+    w = dict(tensors).get("decoder.head.2.weight" if wan else "decoder.conv_out.weight")
+    if w is None:
+        raise Unsupported("%s without its output convolution" % kind)
+    up = 8 if wan else 2 ** max(int(n.split(".")[2]) for n, _ in tensors
+                                if n.startswith("decoder.up."))
+    n, _, *rest = z.shape
+    t, h, wd = rest if wan else (None, *rest)
+    shape = (n, w.shape[0], 1 + 4 * (t - 1), up * h, up * wd) if wan else \
+        (n, w.shape[0], up * h, up * wd)
+    return _Job(_vae.ARCH_WAN21 if wan else _vae.ARCH_AUTO, tensors, None, z, shape, w.dtype,
+                None)
+
+
+def _comfy(label, obj, bound, mode, budget):
+    """comfy.sd.VAE.decode(samples_in, vae_options={}) and decode_tiled(samples, ...): the
+    model loaded as ComfyUI loads it, latents in the VAE's dtype on its device, its own
+    process_output, float on the output device, channels last."""
+    options = bound.arguments.get("vae_options")
+    if options:
+        raise Unsupported("vae_options %s" % sorted(options))
+    import comfy.model_management as mm
+    samples = bound.arguments.get("samples_in", bound.arguments.get("samples"))
+    obj.throw_exception_if_invalid()
+    mm.load_models_gpu([obj.patcher],
+                       memory_required=obj.memory_used_decode(samples.shape, obj.vae_dtype),
+                       force_full_load=obj.disable_offload)
+    model = obj.first_stage_model
+    z = samples.to(obj.vae_dtype).to(obj.device)
+    out = run(label, model, _comfy_job(model, z), mode, budget)
+    return obj.process_output(out.to(obj.output_device).float()).movedim(1, -1)
+
+
 class Target:
     """A decode method the hook replaces: module `module`, class `cls`, method `method`;
     substitute(label, object, bound arguments, mode, budget) returns what the original
@@ -202,6 +247,9 @@ TARGETS = [
     Target("diffusers AutoencoderKLWan.decode",
            "diffusers.models.autoencoders.autoencoder_kl_wan", "AutoencoderKLWan", "decode",
            _diffusers(_wan_job)),
+    # ComfyUI (not on PyPI): tested on tests/progs/standins/comfy/.
+    Target("ComfyUI VAE.decode", "comfy.sd", "VAE", "decode", _comfy),
+    Target("ComfyUI VAE.decode_tiled", "comfy.sd", "VAE", "decode_tiled", _comfy),
     # Wan-Video/Wan2.1 (not on PyPI): tested on tests/progs/standins/wan/modules/vae.py.
     Target("Wan2.1 WanVAE.decode", "wan.modules.vae", "WanVAE", "decode", _wan_repo),
 ]

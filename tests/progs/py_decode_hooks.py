@@ -11,9 +11,9 @@ import vramshim.decode as vd
 TOL = 1e-4
 
 
-def kl(latent_channels=4, dtype=torch.float32, **config):
+def kl(latent_channels=4, dtype=torch.float32, widths=(8, 16), groups=8, **config):
     torch.manual_seed(0)
-    vae = AutoencoderKL(block_out_channels=(8, 16), norm_num_groups=8, layers_per_block=1,
+    vae = AutoencoderKL(block_out_channels=widths, norm_num_groups=groups, layers_per_block=1,
                         latent_channels=latent_channels,
                         down_block_types=("DownEncoderBlock2D",) * 2,
                         up_block_types=("UpDecoderBlock2D",) * 2, **config)
@@ -144,6 +144,34 @@ def case_wan_repo():
     assert isinstance(got, list) and len(got) == 2
     for i in range(2):
         compare("Wan2.1 WanVAE.decode video %d" % i, got[i], want[i])
+
+
+def case_comfy():
+    """ComfyUI's VAE.decode and decode_tiled on its stand-in (tests/progs/standins/comfy)."""
+    sys.path.insert(0, __file__.rsplit("/", 1)[0] + "/standins")
+    from comfy import model_management, sd
+    from comfy.ldm.models.autoencoder import AutoencoderKL as LdmKL
+    from comfy.ldm.wan.vae import WanVAE
+    originals = {m: sd.VAE.__dict__[m] for m in ("decode", "decode_tiled")}
+    # ComfyUI's LDM decoder normalises in 32 groups
+    cases = [("ldm AutoencoderKL", LdmKL(kl(4, widths=(32, 32), groups=32)),
+              torch.randn(2, 4, 32, 24)),
+             ("ldm AutoencoderKL flux", LdmKL(kl(16, widths=(32, 32), groups=32,
+                                                 use_quant_conv=False,
+                                                 use_post_quant_conv=False)),
+              torch.randn(1, 16, 24, 32)),
+             ("WanVAE", WanVAE(wan()), torch.randn(1, 16, 3, 6, 8))]
+    for name, model, z in cases:
+        vae = sd.VAE(model)
+        with torch.no_grad():
+            want = vae.decode(z)
+            with vd.install("exact", "700KiB"):
+                got = vae.decode(z)
+                tiled = vae.decode_tiled(z, tile_x=16, tile_y=16, overlap=4)
+        compare("ComfyUI VAE.decode %s" % name, got, want)
+        compare("ComfyUI VAE.decode_tiled %s (exact, not blended)" % name, tiled, want)
+    assert all(sd.VAE.__dict__[m] is f for m, f in originals.items()), "not restored"
+    assert len(model_management.calls) == 9, model_management.calls
 
 
 CASES = {name[5:]: f for name, f in list(globals().items()) if name.startswith("case_")}
