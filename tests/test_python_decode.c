@@ -134,6 +134,22 @@ Test(python_decode, comfyui_vae_decode_and_decode_tiled_on_the_stand_in, .timeou
     each_python(check_comfy);
 }
 
+static void check_comfy_node(const char *python, const char *version)
+{
+    struct vs_run r = run_case(python, version, "comfy_node");
+    cr_expect_str_eq(r.out, "VAE Decode (vramshim)\nnode max-abs below 0.0001\n", "Python %s",
+                     version);
+    cr_expect(strstr(r.err, "vramshim: decode ComfyUI VAE.decode (cpu float32 1x16x3x6x8"),
+              "Python %s:\n%s", version, r.err);
+    vs_run_free(&r);
+}
+
+/* integrations/comfyui's "VAE Decode (vramshim)" node on the ComfyUI stand-in. */
+Test(python_decode, comfyui_node_decodes_through_the_bundled_decoder, .timeout = 1200)
+{
+    each_python(check_comfy_node);
+}
+
 static void check_direct_and_identity(const char *python, const char *version)
 {
     struct vs_run r = run_case(python, version, "direct");

@@ -174,6 +174,30 @@ def case_comfy():
     assert len(model_management.calls) == 9, model_management.calls
 
 
+def case_comfy_node():
+    """integrations/comfyui's node on the ComfyUI stand-in."""
+    import importlib.util
+    here = __file__.rsplit("/", 1)[0]
+    sys.path.insert(0, here + "/standins")
+    from comfy import sd
+    from comfy.ldm.wan.vae import WanVAE
+    spec = importlib.util.spec_from_file_location(
+        "vramshim_comfyui", here + "/../../integrations/comfyui/__init__.py")
+    node_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(node_module)
+    node = node_module.NODE_CLASS_MAPPINGS["VAEDecodeVramshim"]()
+    print(node_module.NODE_DISPLAY_NAME_MAPPINGS["VAEDecodeVramshim"])
+    assert node.INPUT_TYPES()["required"]["mode"][0] == ["exact", "blend"]
+    original = sd.VAE.__dict__["decode"]
+    vae = sd.VAE(WanVAE(wan()))
+    z = torch.randn(1, 16, 3, 6, 8)
+    with torch.no_grad():
+        want = vae.decode(z)
+        (got,) = node.decode(vae, {"samples": z}, "exact", "700KiB")
+    assert sd.VAE.__dict__["decode"] is original, "not restored"
+    compare("node", got, want.reshape(-1, *want.shape[-3:]))
+
+
 CASES = {name[5:]: f for name, f in list(globals().items()) if name.startswith("case_")}
 
 if __name__ == "__main__":
