@@ -200,9 +200,9 @@ bool vs_policy_eviction(const struct vs_policy *p)
     return p->eviction;
 }
 
-const char *const vs_decode_mode_names[VS_DECODE_MODES] = {"off", "exact", "blend"};
+const char *const vs_policy_decode_names[VS_POLICY_DECODE_MODES] = {"off", "exact", "blend"};
 
-enum vs_decode_mode vs_policy_decode(const struct vs_policy *p)
+enum vs_policy_decode_mode vs_policy_decode(const struct vs_policy *p)
 {
     return p->decode;
 }

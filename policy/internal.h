@@ -23,7 +23,7 @@ struct vs_policy {
     struct vs_names *names;
     bool eviction, ctl;
     double watermark;
-    enum vs_decode_mode decode;
+    enum vs_policy_decode_mode decode;
     uint64_t decode_budget;
     struct vs_rule *rules;
     size_t n_rules;

@@ -46,7 +46,7 @@ struct vs_parsed {
     double watermark;
     unsigned decode_line;
     unsigned decode_key_line[VS_D_COUNT];
-    enum vs_decode_mode decode;
+    enum vs_policy_decode_mode decode;
     uint64_t decode_budget;
     bool out_of_memory;
 };

@@ -87,10 +87,16 @@ double vs_policy_watermark(const struct vs_policy *p); /* 0..1 */
 bool vs_policy_ctl(const struct vs_policy *p);       /* ctl = on: serve the control socket */
 
 /* --- [decode]: substituting the bundled decoder for the program's VAE decode ------------------ */
-enum vs_decode_mode { VS_DECODE_OFF, VS_DECODE_EXACT, VS_DECODE_BLEND, VS_DECODE_MODES };
-extern const char *const vs_decode_mode_names[VS_DECODE_MODES]; /* "off", "exact", "blend" */
-enum vs_decode_mode vs_policy_decode(const struct vs_policy *p); /* substitute = (default off) */
-uint64_t vs_policy_decode_budget(const struct vs_policy *p);     /* budget = ; 0: none given */
+enum vs_policy_decode_mode {
+    VS_POLICY_DECODE_OFF,
+    VS_POLICY_DECODE_EXACT,
+    VS_POLICY_DECODE_BLEND,
+    VS_POLICY_DECODE_MODES
+};
+/* "off", "exact", "blend" */
+extern const char *const vs_policy_decode_names[VS_POLICY_DECODE_MODES];
+enum vs_policy_decode_mode vs_policy_decode(const struct vs_policy *p); /* default off */
+uint64_t vs_policy_decode_budget(const struct vs_policy *p); /* 0: none given */
 
 /* --- rules ------------------------------------------------------------------------------------- */
 /* Sections in file order: i < vs_policy_rule_count(). */

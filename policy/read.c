@@ -251,9 +251,9 @@ static void decode_key(struct vs_reader *r, enum vs_decode_key k, const char *va
             err(r, "decode", key, "a budget of 0 bytes fits no decode (expected e.g. 2GiB)");
         return;
     }
-    for (int m = 0; m < VS_DECODE_MODES; m++)
-        if (!strcmp(value, vs_decode_mode_names[m])) {
-            p->decode = (enum vs_decode_mode)m;
+    for (int m = 0; m < VS_POLICY_DECODE_MODES; m++)
+        if (!strcmp(value, vs_policy_decode_names[m])) {
+            p->decode = (enum vs_policy_decode_mode)m;
             return;
         }
     err(r, "decode", key, "expected exact, blend or off, got '%s'", value);

@@ -9,18 +9,6 @@
 #include "python_fixture.h"
 #include "stages_fixture.h"
 
-static const char *const VERSIONS[] = {"3.11", "3.12"};
-
-static void each_python(void (*check)(const char *python, const char *version))
-{
-    for (size_t i = 0; i < sizeof VERSIONS / sizeof *VERSIONS; i++) {
-        char *python = vs_pyenv_python(VERSIONS[i]);
-        if (python)
-            check(python, VERSIONS[i]);
-        free(python);
-    }
-}
-
 /* py_decode_hooks.py CASE with python/ on PYTHONPATH and VRAMSHIM_LOG=info; exit 0 expected. */
 static struct vs_run run_case(const char *python, const char *version, const char *kase)
 {
@@ -56,18 +44,25 @@ static void expect_tiled_decodes(const struct vs_run *r, const char *target, int
               "Python %s: a decode in one tile in\n%s", version, r->err);
 }
 
+/* Case `kase`: n decodes of diffusers' `target`, each in tiles and within 1e-4. */
+static void expect_exact_case(const char *python, const char *version, const char *kase,
+                              const char *target, int n)
+{
+    struct vs_run r = run_case(python, version, kase);
+    expect_tiled_decodes(&r, target, n, version);
+    cr_expect_eq(count(r.out, "max-abs below 0.0001\n"), n, "Python %s:\n%s", version, r.out);
+    vs_run_free(&r);
+}
+
 static void check_exact(const char *python, const char *version)
 {
-    struct vs_run r = run_case(python, version, "exact");
     /* three configurations, each decoded plainly, as a tuple and after enable_tiling */
-    expect_tiled_decodes(&r, "AutoencoderKL.decode", 9, version);
-    cr_expect_eq(count(r.out, "max-abs below 0.0001\n"), 9, "Python %s:\n%s", version, r.out);
-    vs_run_free(&r);
+    expect_exact_case(python, version, "exact", "AutoencoderKL.decode", 9);
 }
 
 Test(python_decode, autoencoderkl_configs_equal_the_original_in_tiles, .timeout = 1200)
 {
-    each_python(check_exact);
+    vs_each_pyenv(check_exact);
 }
 
 static void check_bf16(const char *python, const char *version)
@@ -81,20 +76,17 @@ static void check_bf16(const char *python, const char *version)
 
 Test(python_decode, bf16_weights_decode_in_fp32, .timeout = 1200)
 {
-    each_python(check_bf16);
+    vs_each_pyenv(check_bf16);
 }
 
 static void check_wan(const char *python, const char *version)
 {
-    struct vs_run r = run_case(python, version, "wan");
-    expect_tiled_decodes(&r, "AutoencoderKLWan.decode", 2, version);
-    cr_expect_eq(count(r.out, "max-abs below 0.0001\n"), 2, "Python %s:\n%s", version, r.out);
-    vs_run_free(&r);
+    expect_exact_case(python, version, "wan", "AutoencoderKLWan.decode", 2);
 }
 
 Test(python_decode, wan21_equals_the_original_in_tiles, .timeout = 1200)
 {
-    each_python(check_wan);
+    vs_each_pyenv(check_wan);
 }
 
 static void check_wan_repo(const char *python, const char *version)
@@ -111,7 +103,7 @@ static void check_wan_repo(const char *python, const char *version)
 /* The Wan2.1 repository on its stand-in (tests/progs/standins/wan/modules/vae.py). */
 Test(python_decode, wan21_repository_wanvae_on_its_stand_in, .timeout = 1200)
 {
-    each_python(check_wan_repo);
+    vs_each_pyenv(check_wan_repo);
 }
 
 static void check_comfy(const char *python, const char *version)
@@ -131,7 +123,7 @@ static void check_comfy(const char *python, const char *version)
  * (tests/progs/standins/comfy/). */
 Test(python_decode, comfyui_vae_decode_and_decode_tiled_on_the_stand_in, .timeout = 1200)
 {
-    each_python(check_comfy);
+    vs_each_pyenv(check_comfy);
 }
 
 static void check_comfy_node(const char *python, const char *version)
@@ -147,7 +139,7 @@ static void check_comfy_node(const char *python, const char *version)
 /* integrations/comfyui's "VAE Decode (vramshim)" node on the ComfyUI stand-in. */
 Test(python_decode, comfyui_node_decodes_through_the_bundled_decoder, .timeout = 1200)
 {
-    each_python(check_comfy_node);
+    vs_each_pyenv(check_comfy_node);
 }
 
 static void check_direct_and_identity(const char *python, const char *version)
@@ -164,7 +156,7 @@ static void check_direct_and_identity(const char *python, const char *version)
 
 Test(python_decode, direct_call_and_remove_restores_the_methods, .timeout = 1200)
 {
-    each_python(check_direct_and_identity);
+    vs_each_pyenv(check_direct_and_identity);
 }
 
 static void check_fallback(const char *python, const char *version)
@@ -182,7 +174,7 @@ static void check_fallback(const char *python, const char *version)
 
 Test(python_decode, unsupported_models_run_the_original_and_say_why_once, .timeout = 1200)
 {
-    each_python(check_fallback);
+    vs_each_pyenv(check_fallback);
 }
 
 /* py_sd_pipeline.py into DIR/NAME.f32, plainly or under `vramshim run --decode exact` with the
@@ -244,5 +236,5 @@ static void check_pipeline(const char *python, const char *version)
 
 Test(python_decode, stable_diffusion_pipeline_under_vramshim_run_decode, .timeout = 1800)
 {
-    each_python(check_pipeline);
+    vs_each_pyenv(check_pipeline);
 }

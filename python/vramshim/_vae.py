@@ -2,8 +2,8 @@
 decoder per module (Decoder). Every call into the library goes through this module.
 
 The library is found, in this order: $VRAMSHIM_VAE_LIB; next to this package in a build tree
-(python/../build/) or an install (PREFIX/lib/python3/../, i.e. PREFIX/lib/); the dynamic
-linker's search path (`libvramshim_vae.so`)."""
+(python/../build/) or a `make install` (PREFIX/lib/vramshim/python/../../, i.e. PREFIX/lib/);
+the dynamic linker's search path (`libvramshim_vae.so`)."""
 import ctypes
 import os
 
@@ -55,8 +55,8 @@ def _candidates():
     if env:
         return [env]
     here = os.path.dirname(os.path.abspath(__file__))
-    return [os.path.join(here, "..", "..", "build", "libvramshim_vae.so"),
-            os.path.join(here, "..", "..", "libvramshim_vae.so"),
+    return [os.path.join(here, "..", "..", "build", "libvramshim_vae.so"),  # build tree
+            os.path.join(here, "..", "..", "..", "libvramshim_vae.so"),  # make install
             "libvramshim_vae.so"]
 
 

@@ -77,9 +77,9 @@ static void vs_print_policy(const struct vs_policy *p, const struct vs_names *na
     printf("  global: eviction %s, watermark %.2f, control socket %s\n",
            vs_policy_eviction(p) ? "on" : "off", vs_policy_watermark(p),
            vs_policy_ctl(p) ? "on" : "off");
-    if (vs_policy_decode(p) != VS_DECODE_OFF || vs_policy_decode_budget(p)) {
+    if (vs_policy_decode(p) != VS_POLICY_DECODE_OFF || vs_policy_decode_budget(p)) {
         char sz[32];
-        printf("  decode: substitute %s, budget %s\n", vs_decode_mode_names[vs_policy_decode(p)],
+        printf("  decode: substitute %s, budget %s\n", vs_policy_decode_names[vs_policy_decode(p)],
                vs_policy_decode_budget(p)
                    ? vs_size_format(vs_policy_decode_budget(p), sz, sizeof sz)
                    : "free device memory less a margin");
@@ -119,7 +119,7 @@ static json_t *vs_json_policy(const struct vs_policy *p, const struct vs_names *
     json_object_set_new(o, "eviction", json_boolean(vs_policy_eviction(p)));
     json_object_set_new(o, "watermark", json_real(vs_policy_watermark(p)));
     json_object_set_new(o, "ctl", json_boolean(vs_policy_ctl(p)));
-    json_object_set_new(o, "decode", json_string(vs_decode_mode_names[vs_policy_decode(p)]));
+    json_object_set_new(o, "decode", json_string(vs_policy_decode_names[vs_policy_decode(p)]));
     json_object_set_new(o, "decode_budget_bytes",
                         vs_policy_decode_budget(p)
                             ? json_integer((json_int_t)vs_policy_decode_budget(p))

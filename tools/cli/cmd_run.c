@@ -61,7 +61,7 @@ static void vs_run_usage(FILE *out)
 
 struct vs_run_opts {
     const char *policy, *trace, *mode, *decode, *decode_budget;
-    enum vs_decode_mode policy_decode; /* the policy's [decode] section */
+    enum vs_policy_decode_mode policy_decode; /* the policy's [decode] section */
     uint64_t policy_decode_budget;
     bool keep_torch_alloc;
     char **argv; /* CMD ARGS..., NULL-terminated */
@@ -273,8 +273,8 @@ static int vs_run_environment(const struct vs_run_opts *o)
     /* Decode substitution: the command line, else the environment, else the policy. */
     if (o->decode && setenv("VRAMSHIM_DECODE", o->decode, 1) != 0)
         goto oom;
-    if (!getenv("VRAMSHIM_DECODE") && o->policy_decode != VS_DECODE_OFF &&
-        setenv("VRAMSHIM_DECODE", vs_decode_mode_names[o->policy_decode], 1) != 0)
+    if (!getenv("VRAMSHIM_DECODE") && o->policy_decode != VS_POLICY_DECODE_OFF &&
+        setenv("VRAMSHIM_DECODE", vs_policy_decode_names[o->policy_decode], 1) != 0)
         goto oom;
     char bytes[32];
     snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)o->policy_decode_budget);
