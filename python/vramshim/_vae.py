@@ -94,9 +94,8 @@ def _bind(lib):
                                               ctypes.POINTER(handle)] + msg
     lib.vramshim_vae_close.argtypes = [handle]
     lib.vramshim_vae_close.restype = None
-    for f in (lib.vramshim_vae_plan_decode, lib.vramshim_vae_decode):
-        f.argtypes = [handle, ctypes.POINTER(DecodeArgs), ctypes.POINTER(Plan)] + msg
-    lib.vramshim_vae_gpu_status.argtypes = msg
+    lib.vramshim_vae_decode.argtypes = [handle, ctypes.POINTER(DecodeArgs),
+                                        ctypes.POINTER(Plan)] + msg
     return lib
 
 
@@ -135,11 +134,5 @@ class Decoder:
     def decode(self, args):
         plan = Plan()
         _call(library().vramshim_vae_decode, self._handle, ctypes.byref(args),
-              ctypes.byref(plan))
-        return plan
-
-    def plan(self, args):
-        plan = Plan()
-        _call(library().vramshim_vae_plan_decode, self._handle, ctypes.byref(args),
               ctypes.byref(plan))
         return plan

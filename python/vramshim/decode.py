@@ -20,7 +20,6 @@ device); on the CPU, half of MemAvailable.
 import contextlib
 import ctypes
 import functools
-import importlib
 import importlib.abc
 import inspect
 import json
