@@ -399,3 +399,22 @@ $(BUILD)/gpucheck/decode_check: $(BUILD)/obj/tools/gpucheck/decode_check.o $(KCU
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $< -Wl,--start-group $(KCUDA_A) $(KERNELS_A) -Wl,--end-group -o $@ \
 	  -L$(CUDA_HOME)/lib64 -lcudart -lstdc++ $(SYS_LIBS)
+
+# --- make install PREFIX=DIR (default /usr/local; DESTDIR for staging) --------------------------
+# PREFIX/lib/vramshim/{bin,python} keeps the layout `vramshim run` expects (the shim beside the
+# CLI, python/ above it); PREFIX/bin/vramshim links to it. The decoder library, its header and
+# vramshim_vae.pc go where linkers and pkg-config look.
+PREFIX ?= /usr/local
+INSTALL_ROOT = $(DESTDIR)$(PREFIX)
+.PHONY: install
+install: $(CLI) $(SHIM_LIB) $(VAE_LIB)
+	install -d $(INSTALL_ROOT)/bin $(INSTALL_ROOT)/include $(INSTALL_ROOT)/lib/pkgconfig \
+	  $(INSTALL_ROOT)/lib/vramshim/bin $(INSTALL_ROOT)/lib/vramshim/python/vramshim
+	install -m 755 $(CLI) $(SHIM_LIB) $(INSTALL_ROOT)/lib/vramshim/bin/
+	ln -sf ../lib/vramshim/bin/vramshim $(INSTALL_ROOT)/bin/vramshim
+	install -m 755 $(VAE_LIB) $(INSTALL_ROOT)/lib/
+	install -m 644 include/vramshim_vae.h $(INSTALL_ROOT)/include/
+	install -m 644 python/sitecustomize.py $(INSTALL_ROOT)/lib/vramshim/python/
+	install -m 644 python/vramshim/*.py $(INSTALL_ROOT)/lib/vramshim/python/vramshim/
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: vramshim_vae\nDescription: the tiled VAE decoder of vramshim\nVersion: %s\nLibs: -L$${libdir} -lvramshim_vae\nCflags: -I$${includedir}\n' \
+	  '$(PREFIX)' '$(VERSION)' > $(INSTALL_ROOT)/lib/pkgconfig/vramshim_vae.pc

@@ -29,6 +29,8 @@ static struct vs_policy *policy_new(const struct vs_parsed *p)
     pol->eviction = p->eviction;
     pol->ctl = p->ctl;
     pol->watermark = p->watermark;
+    pol->decode = p->decode;
+    pol->decode_budget = p->decode_budget;
     return pol;
 }
 
@@ -217,6 +219,18 @@ const char *vs_policy_filename(const struct vs_policy *p)
 bool vs_policy_eviction(const struct vs_policy *p)
 {
     return p->eviction;
+}
+
+const char *const vs_policy_decode_names[VS_POLICY_DECODE_MODES] = {"off", "exact", "blend"};
+
+enum vs_policy_decode_mode vs_policy_decode(const struct vs_policy *p)
+{
+    return p->decode;
+}
+
+uint64_t vs_policy_decode_budget(const struct vs_policy *p)
+{
+    return p->decode_budget;
 }
 
 double vs_policy_watermark(const struct vs_policy *p)

@@ -23,6 +23,8 @@ struct vs_policy {
     struct vs_names *names;
     bool eviction, ctl;
     double watermark;
+    enum vs_policy_decode_mode decode;
+    uint64_t decode_budget;
     struct vs_rule *rules;
     size_t n_rules;
     size_t *by_name;

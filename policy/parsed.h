@@ -34,6 +34,7 @@ struct vs_section {
 };
 
 enum vs_global_key { VS_G_EVICTION, VS_G_WATERMARK, VS_G_CTL, VS_G_COUNT };
+enum vs_decode_key { VS_D_SUBSTITUTE, VS_D_BUDGET, VS_D_COUNT };
 
 struct vs_parsed {
     const char *file;
@@ -45,6 +46,10 @@ struct vs_parsed {
     unsigned global_key_line[VS_G_COUNT];
     bool eviction, ctl;
     double watermark;
+    unsigned decode_line;
+    unsigned decode_key_line[VS_D_COUNT];
+    enum vs_policy_decode_mode decode;
+    uint64_t decode_budget;
     bool out_of_memory;
 };
 

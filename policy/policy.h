@@ -86,6 +86,18 @@ bool vs_policy_eviction(const struct vs_policy *p);  /* eviction = on (default) 
 double vs_policy_watermark(const struct vs_policy *p); /* 0..1 */
 bool vs_policy_ctl(const struct vs_policy *p);       /* ctl = on: serve the control socket */
 
+/* --- [decode]: substituting the bundled decoder for the program's VAE decode ------------------ */
+enum vs_policy_decode_mode {
+    VS_POLICY_DECODE_OFF,
+    VS_POLICY_DECODE_EXACT,
+    VS_POLICY_DECODE_BLEND,
+    VS_POLICY_DECODE_MODES
+};
+/* "off", "exact", "blend" */
+extern const char *const vs_policy_decode_names[VS_POLICY_DECODE_MODES];
+enum vs_policy_decode_mode vs_policy_decode(const struct vs_policy *p); /* default off */
+uint64_t vs_policy_decode_budget(const struct vs_policy *p); /* 0: none given */
+
 /* --- rules ------------------------------------------------------------------------------------- */
 /* Sections in file order: i < vs_policy_rule_count(). */
 size_t vs_policy_rule_count(const struct vs_policy *p);

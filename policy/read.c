@@ -29,6 +29,7 @@ enum vs_rule_key { VS_K_MATCH, VS_K_EVICT, VS_K_HEADROOM, VS_K_PREFETCH, VS_K_CO
 
 static const char *const vs_global_keys[VS_G_COUNT] = {"eviction", "watermark", "ctl"};
 static const char *const vs_rule_keys[VS_K_COUNT] = {"match", "evict", "headroom", "prefetch"};
+static const char *const vs_decode_keys[VS_D_COUNT] = {"substitute", "budget"};
 
 struct vs_reader {
     struct vs_parsed *p;
@@ -38,11 +39,12 @@ struct vs_reader {
     enum vs_line_kind kind;
     bool have_prev_key;  /* inih folds an indented line into the previous key */
     bool seen_header;
-    long cur;            /* index of the current section, -1 for [global], -2 for a bad one */
+    long cur;            /* index of the current section, or one of VS_CUR_* */
 };
 
 #define VS_CUR_GLOBAL (-1)
 #define VS_CUR_BAD (-2)
+#define VS_CUR_DECODE (-3)
 
 __attribute__((format(printf, 4, 5))) static void err(struct vs_reader *r, const char *section,
                                                       const char *key, const char *fmt, ...)
@@ -55,7 +57,9 @@ __attribute__((format(printf, 4, 5))) static void err(struct vs_reader *r, const
 
 static const char *cur_label(const struct vs_reader *r)
 {
-    return r->cur == VS_CUR_GLOBAL ? "global" : r->p->sects[r->cur].label;
+    return r->cur == VS_CUR_GLOBAL   ? "global"
+           : r->cur == VS_CUR_DECODE ? "decode"
+                                     : r->p->sects[r->cur].label;
 }
 
 /* --- "did you mean" -------------------------------------------------------------------------- */
@@ -222,21 +226,45 @@ static void global_key(struct vs_reader *r, enum vs_global_key k, const char *va
         p->ctl = on;
 }
 
+/* Whether value is a size (else one error). */
+static bool size_key(struct vs_reader *r, const char *label, const char *key, const char *value,
+                     uint64_t *out)
+{
+    switch (vs_policy_size_parse(value, out)) {
+    case VS_SIZE_OK:
+        return true;
+    case VS_SIZE_TOO_LARGE:
+        err(r, label, key, "size '%s' is too large (at most 16 EiB)", value);
+        return false;
+    default:
+        err(r, label, key, "bad size '%s' (expected e.g. 2GiB, 512MiB)", value);
+        return false;
+    }
+}
+
+static void decode_key(struct vs_reader *r, enum vs_decode_key k, const char *value)
+{
+    struct vs_parsed *p = r->p;
+    const char *key = vs_decode_keys[k];
+    if (k == VS_D_BUDGET) {
+        if (size_key(r, "decode", key, value, &p->decode_budget) && p->decode_budget == 0)
+            err(r, "decode", key, "a budget of 0 bytes fits no decode (expected e.g. 2GiB)");
+        return;
+    }
+    for (int m = 0; m < VS_POLICY_DECODE_MODES; m++)
+        if (!strcmp(value, vs_policy_decode_names[m])) {
+            p->decode = (enum vs_policy_decode_mode)m;
+            return;
+        }
+    err(r, "decode", key, "expected exact, blend or off, got '%s'", value);
+}
+
 static void rule_key(struct vs_reader *r, struct vs_section *s, enum vs_rule_key k,
                      const char *value)
 {
     const char *key = vs_rule_keys[k];
     if (k == VS_K_HEADROOM) {
-        switch (vs_policy_size_parse(value, &s->headroom)) {
-        case VS_SIZE_OK:
-            break;
-        case VS_SIZE_TOO_LARGE:
-            err(r, s->label, key, "size '%s' is too large (at most 16 EiB)", value);
-            break;
-        case VS_SIZE_BAD:
-            err(r, s->label, key, "bad size '%s' (expected e.g. 2GiB, 512MiB)", value);
-            break;
-        }
+        size_key(r, s->label, key, value, &s->headroom);
         return;
     }
     struct vs_list *l = k == VS_K_MATCH ? &s->match : k == VS_K_EVICT ? &s->evict : &s->prefetch;
@@ -270,14 +298,16 @@ static void begin_section(struct vs_reader *r, const char *head, size_t len)
     char label[128];
     snprintf(label, sizeof label, "%.40s%s%.80s", type, *name ? " " : "", name);
 
-    if (!strcmp(type, "global")) {
+    if (!strcmp(type, "global") || !strcmp(type, "decode")) {
+        bool global = type[0] == 'g';
+        unsigned *first = global ? &p->global_line : &p->decode_line;
         if (*name)
-            err(r, label, NULL, "[global] takes no name");
-        else if (p->global_line)
-            err(r, label, NULL, "duplicate section (first at line %u)", p->global_line);
+            err(r, label, NULL, "[%s] takes no name", type);
+        else if (*first)
+            err(r, label, NULL, "duplicate section (first at line %u)", *first);
         else {
-            p->global_line = r->lineno;
-            r->cur = VS_CUR_GLOBAL;
+            *first = r->lineno;
+            r->cur = global ? VS_CUR_GLOBAL : VS_CUR_DECODE;
         }
         return;
     }
@@ -287,15 +317,15 @@ static void begin_section(struct vs_reader *r, const char *head, size_t len)
     else if (!strcmp(type, "tag"))
         kind = VS_RULE_TAG;
     else {
-        static const char *const types[] = {"global", "stage", "tag"};
-        const char *near = closest(type, types, 3);
+        static const char *const types[] = {"global", "stage", "tag", "decode"};
+        const char *near = closest(type, types, 4);
         char hint[160] = "";
-        if (near && !strcmp(near, "global"))
-            snprintf(hint, sizeof hint, "; did you mean [global]?");
+        if (near && (!strcmp(near, "global") || !strcmp(near, "decode")))
+            snprintf(hint, sizeof hint, "; did you mean [%s]?", near);
         else if (near)
             snprintf(hint, sizeof hint, "; did you mean [%s %.80s]?", near, *name ? name : "NAME");
-        err(r, label, NULL, "unknown section (expected [global], [stage NAME] or [tag NAME])%s",
-            hint);
+        err(r, label, NULL,
+            "unknown section (expected [global], [decode], [stage NAME] or [tag NAME])%s", hint);
         return;
     }
     if (!*name) {
@@ -406,16 +436,16 @@ static int handler(void *user, const char *section, const char *name, const char
     struct vs_reader *r = user;
     struct vs_parsed *p = r->p;
     if (!r->seen_header) {
-        err(r, NULL, name, "outside any section; put it under [global], [stage NAME] or "
-                           "[tag NAME]");
+        err(r, NULL, name, "outside any section; put it under [global], [decode], [stage NAME] "
+                           "or [tag NAME]");
         return 1;
     }
     if (r->cur == VS_CUR_BAD)
         return 1; /* the section header was reported already */
     bool cont = r->kind == VS_LINE_CONT;
-    bool global = r->cur == VS_CUR_GLOBAL;
-    const char *const *keys = global ? vs_global_keys : vs_rule_keys;
-    size_t nkeys = global ? VS_G_COUNT : VS_K_COUNT;
+    bool global = r->cur == VS_CUR_GLOBAL, decode = r->cur == VS_CUR_DECODE;
+    const char *const *keys = global ? vs_global_keys : decode ? vs_decode_keys : vs_rule_keys;
+    size_t nkeys = global ? VS_G_COUNT : decode ? VS_D_COUNT : VS_K_COUNT;
     size_t k;
     for (k = 0; k < nkeys && strcmp(name, keys[k]); k++)
         ;
@@ -435,6 +465,8 @@ static int handler(void *user, const char *section, const char *name, const char
     unsigned *seen;
     if (global)
         seen = &p->global_key_line[k];
+    else if (decode)
+        seen = &p->decode_key_line[k];
     else {
         struct vs_section *s = &p->sects[r->cur];
         seen = k == VS_K_MATCH ? &s->match.line
@@ -442,7 +474,7 @@ static int handler(void *user, const char *section, const char *name, const char
                : k == VS_K_PREFETCH ? &s->prefetch.line
                                     : &s->headroom_line;
     }
-    bool list = !global && k != VS_K_HEADROOM;
+    bool list = !global && !decode && k != VS_K_HEADROOM;
     if (cont) {
         if (!list)
             err(r, cur_label(r), name,
@@ -465,6 +497,8 @@ static int handler(void *user, const char *section, const char *name, const char
     *seen = r->lineno;
     if (global)
         global_key(r, (enum vs_global_key)k, value);
+    else if (decode)
+        decode_key(r, (enum vs_decode_key)k, value);
     else
         rule_key(r, &p->sects[r->cur], (enum vs_rule_key)k, value);
     return 1;

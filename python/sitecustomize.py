@@ -14,6 +14,13 @@ def _install_hook():
         autohook.install()
     except Exception as e:  # the program must run even if the hook cannot
         sys.stderr.write("vramshim: Python auto-hook failed: %s: %s\n" % (type(e).__name__, e))
+    if os.environ.get("VRAMSHIM_DECODE", "off") != "off":
+        try:
+            from vramshim import decode
+            decode.install_from_environment()
+        except Exception as e:  # likewise for the decode substitution
+            sys.stderr.write("vramshim: decode substitution failed: %s: %s\n" %
+                             (type(e).__name__, e))
 
 
 def _chain():

@@ -58,6 +58,19 @@ static inline char *vs_pyenv_python(const char *version)
     return path;
 }
 
+/* Runs check(python, version) with the environment of each Python version (3.11: function
+ * wrappers, 3.12: sys.monitoring) that has one. */
+static inline void vs_each_pyenv(void (*check)(const char *python, const char *version))
+{
+    static const char *const versions[] = {"3.11", "3.12"};
+    for (size_t i = 0; i < sizeof versions / sizeof *versions; i++) {
+        char *python = vs_pyenv_python(versions[i]);
+        if (python)
+            check(python, versions[i]);
+        free(python);
+    }
+}
+
 /* 1-based number of the line of `file` containing `mark`; fails the test when there is none. */
 static inline int vs_line_of(const char *file, const char *mark)
 {

@@ -6,18 +6,6 @@
 #include "python_fixture.h"
 #include "stages_fixture.h"
 
-static const char *const VERSIONS[] = {"3.11", "3.12"};
-
-/* Runs check(python, version) with the environment of each version that has one. */
-static void each_python(void (*check)(const char *python, const char *version))
-{
-    for (size_t i = 0; i < sizeof VERSIONS / sizeof *VERSIONS; i++) {
-        char *python = vs_pyenv_python(VERSIONS[i]);
-        if (python)
-            check(python, VERSIONS[i]);
-        free(python);
-    }
-}
 
 /* `vramshim run --policy py_autohook_POLICY.ini -- PYTHON py_autohook.py CASE` with
  * VRAMSHIM_LOG=info (and VRAMSHIM_TRACE=trace unless NULL); a program still running after
@@ -76,7 +64,7 @@ static void check_self(const char *python, const char *version)
 
 Test(python_autohook, no_pattern_wraps_the_hook_or_hangs, .timeout = 900)
 {
-    each_python(check_self);
+    vs_each_pyenv(check_self);
 }
 
 static void check_names(const char *python, const char *version)
@@ -98,7 +86,7 @@ static void check_names(const char *python, const char *version)
 
 Test(python_autohook, methods_are_named_by_class_inheritance_and_alias, .timeout = 900)
 {
-    each_python(check_names);
+    vs_each_pyenv(check_names);
 }
 
 static void check_diffusers(const char *python, const char *version)
@@ -115,7 +103,7 @@ static void check_diffusers(const char *python, const char *version)
 
 Test(python_autohook, diffusers_decorated_decode_and_aliased_call, .timeout = 900)
 {
-    each_python(check_diffusers);
+    vs_each_pyenv(check_diffusers);
 }
 
 static void check_threads(const char *python, const char *version)
@@ -128,7 +116,7 @@ static void check_threads(const char *python, const char *version)
 
 Test(python_autohook, stages_overlapping_in_two_threads_all_end, .timeout = 900)
 {
-    each_python(check_threads);
+    vs_each_pyenv(check_threads);
 }
 
 static void check_jit(const char *python, const char *version)
@@ -139,7 +127,7 @@ static void check_jit(const char *python, const char *version)
 
 Test(python_autohook, torchscript_compiles_a_wrapped_forward, .timeout = 900)
 {
-    each_python(check_jit);
+    vs_each_pyenv(check_jit);
 }
 
 static void check_quiet(const char *python, const char *version)
@@ -153,7 +141,7 @@ static void check_quiet(const char *python, const char *version)
 
 Test(python_autohook, scan_runs_no_code_of_the_program, .timeout = 900)
 {
-    each_python(check_quiet);
+    vs_each_pyenv(check_quiet);
 }
 
 static void check_comfy(const char *python, const char *version)
@@ -165,7 +153,7 @@ static void check_comfy(const char *python, const char *version)
 
 Test(python_autohook, comfyui_custom_node_module_functions, .timeout = 900)
 {
-    each_python(check_comfy);
+    vs_each_pyenv(check_comfy);
 }
 
 /* The site of the trace's first "begin STAGE" event. */
@@ -236,7 +224,7 @@ static void check_sites(const char *python, const char *version)
 
 Test(python_autohook, call_sites_leave_the_hook_out, .timeout = 900)
 {
-    each_python(check_sites);
+    vs_each_pyenv(check_sites);
 }
 
 /* py_sd_pipeline.py with PYTHON into DIR/out.f32, under `vramshim run --policy POLICY` with a
@@ -318,5 +306,5 @@ static void check_pipeline(const char *python, const char *version)
 
 Test(python_autohook, stable_diffusion_pipeline_under_the_readme_policy, .timeout = 1800)
 {
-    each_python(check_pipeline);
+    vs_each_pyenv(check_pipeline);
 }

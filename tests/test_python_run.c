@@ -174,6 +174,48 @@ Test(python_run, signals_are_passed_to_the_child)
     cr_expect_str_eq(out, "interrupted\n");
 }
 
+Test(python_run, decode_options_reach_the_child)
+{
+    const char *args[] = {"--decode", "blend", "--decode-budget=1.5GiB", "--", "sh", "-c",
+                          "echo D=$VRAMSHIM_DECODE; echo B=$VRAMSHIM_DECODE_BUDGET", NULL};
+    struct vs_run r = run_cli(args, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.raw_err);
+    char v[64];
+    cr_expect_str_eq(printed(r.out, "D", v, sizeof v), "blend");
+    cr_expect_str_eq(printed(r.out, "B", v, sizeof v), "1.5GiB");
+    vs_run_free(&r);
+}
+
+/* The policy's [decode] section, unless the environment or the command line says otherwise. */
+Test(python_run, policy_decode_section_reaches_the_child)
+{
+    char ini[] = "/tmp/vs_decode_policyXXXXXX";
+    int fd = mkstemp(ini);
+    cr_assert(fd >= 0);
+    static const char text[] = "[decode]\nsubstitute = exact\nbudget = 2GiB\n";
+    cr_assert_eq(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fd);
+    const char *show = "echo D=$VRAMSHIM_DECODE; echo B=$VRAMSHIM_DECODE_BUDGET";
+    const char *policy_only[] = {"--policy", ini, "--", "sh", "-c", show, NULL};
+    const char *flag[] = {"--policy", ini, "--decode", "blend", "--decode-budget", "1MiB", "--",
+                          "sh", "-c", show, NULL};
+    const char *env_off[] = {"VRAMSHIM_DECODE=off", NULL};
+    const struct {
+        const char *const *args, *const *env, *decode, *budget;
+    } cases[] = {{policy_only, NULL, "exact", "2147483648"},
+                 {policy_only, env_off, "off", "2147483648"},
+                 {flag, env_off, "blend", "1MiB"}};
+    for (size_t i = 0; i < 3; i++) {
+        struct vs_run r = run_cli(cases[i].args, cases[i].env);
+        cr_assert_eq(r.status, 0, "case %zu: %s", i, r.raw_err);
+        char v[64];
+        cr_expect_str_eq(printed(r.out, "D", v, sizeof v), cases[i].decode, "case %zu", i);
+        cr_expect_str_eq(printed(r.out, "B", v, sizeof v), cases[i].budget, "case %zu", i);
+        vs_run_free(&r);
+    }
+    unlink(ini);
+}
+
 Test(python_run, help_describes_the_command)
 {
     const char *args[] = {"--help", NULL};
@@ -203,6 +245,10 @@ Test(python_run, bad_command_lines_are_explained)
         {{"--trace", "--", "true", NULL}, 2, "vramshim run: option '--trace' needs a value\n"},
         {{"--mode", "fast", "--", "true", NULL}, 2,
          "vramshim run: --mode 'fast': expected arena or passthrough\n"},
+        {{"--decode", "fast", "--", "true", NULL}, 2,
+         "vramshim run: --decode 'fast': expected exact, blend or off\n"},
+        {{"--decode-budget", "2GB", "--", "true", NULL}, 2,
+         "vramshim run: --decode-budget '2GB': expected a size such as 2GiB or 512MiB\n"},
         {{"--", "no-such-program-vs", NULL}, 127,
          "vramshim run: program 'no-such-program-vs' not found in PATH\n"},
         {{"--", "./no/such/file", NULL}, 127,

@@ -10,10 +10,11 @@ import sys
 from . import _match, _shim
 
 installed = None  # "monitoring", "wrap", or None
+matcher = None  # the policy's patterns once installed (vramshim.decode opens their stages too)
 
 
 def install():
-    global installed
+    global installed, matcher
     if installed:
         return installed
     if not _shim.loaded:
@@ -37,6 +38,8 @@ def install():
         _shim.log("info", "Python auto-hook active (%s) for %d pattern%s" %
                   ("sys.monitoring" if kind == "monitoring" else "function wrappers",
                    len(patterns), "" if len(patterns) == 1 else "s"))
+    else:
+        matcher = None
     return installed
 
 

@@ -81,6 +81,13 @@ static void vs_print_policy(const struct vs_policy *p, const struct vs_names *na
     printf("  global: eviction %s, watermark %.2f, control socket %s\n",
            vs_policy_eviction(p) ? "on" : "off", vs_policy_watermark(p),
            vs_policy_ctl(p) ? "on" : "off");
+    if (vs_policy_decode(p) != VS_POLICY_DECODE_OFF || vs_policy_decode_budget(p)) {
+        char sz[32];
+        printf("  decode: substitute %s, budget %s\n", vs_policy_decode_names[vs_policy_decode(p)],
+               vs_policy_decode_budget(p)
+                   ? vs_size_format(vs_policy_decode_budget(p), sz, sizeof sz)
+                   : "free device memory less a margin");
+    }
     for (size_t i = 0; i < n; i++) {
         const struct vs_policy_rule *r = vs_policy_rule_at(p, i);
         printf("  [%s %s] (line %u)\n", vs_kind_word(r->kind), r->name_str, r->line);
@@ -116,6 +123,11 @@ static json_t *vs_json_policy(const struct vs_policy *p, const struct vs_names *
     json_object_set_new(o, "eviction", json_boolean(vs_policy_eviction(p)));
     json_object_set_new(o, "watermark", json_real(vs_policy_watermark(p)));
     json_object_set_new(o, "ctl", json_boolean(vs_policy_ctl(p)));
+    json_object_set_new(o, "decode", json_string(vs_policy_decode_names[vs_policy_decode(p)]));
+    json_object_set_new(o, "decode_budget_bytes",
+                        vs_policy_decode_budget(p)
+                            ? json_integer((json_int_t)vs_policy_decode_budget(p))
+                            : json_null());
     for (size_t i = 0; i < vs_policy_rule_count(p); i++) {
         const struct vs_policy_rule *r = vs_policy_rule_at(p, i);
         json_t *s = json_object(), *match = json_array();

@@ -30,13 +30,15 @@
 #include <unistd.h>
 
 #include "policy/policy.h"
+#include "policy/size.h"
 #include "tools/cli/commands.h"
 
 static void vs_run_usage(FILE *out)
 {
     fprintf(out,
             "usage: vramshim run [--policy FILE] [--trace FILE] [--mode arena|passthrough]\n"
-            "                    [--keep-torch-alloc] -- CMD [ARGS...]\n"
+            "                    [--keep-torch-alloc] [--decode exact|blend|off]\n"
+            "                    [--decode-budget SIZE] -- CMD [ARGS...]\n"
             "\n"
             "Runs CMD with libvramshim.so preloaded: allocations go through the vramshim arena,\n"
             "and the policy's stages demote idle memory instead of running out.\n"
@@ -47,6 +49,10 @@ static void vs_run_usage(FILE *out)
             "  --keep-torch-alloc  leave PyTorch's caching allocator on (by default, in arena\n"
             "                      mode, PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync is set\n"
             "                      unless it is already set)\n"
+            "  --decode MODE       substitute the bundled tiled decoder for the VAE decode of\n"
+            "                      diffusers (VRAMSHIM_DECODE): exact, blend or off (default)\n"
+            "  --decode-budget SIZE  its working memory, e.g. 2GiB (VRAMSHIM_DECODE_BUDGET);\n"
+            "                      default: the device's free memory at the call less a margin\n"
             "\n"
             "Python programs also get the auto-hook: entry to a function a `match` pattern of\n"
             "the policy names begins that stage, its exit ends it. Signals are passed to CMD;\n"
@@ -54,7 +60,9 @@ static void vs_run_usage(FILE *out)
 }
 
 struct vs_run_opts {
-    const char *policy, *trace, *mode;
+    const char *policy, *trace, *mode, *decode, *decode_budget;
+    enum vs_policy_decode_mode policy_decode; /* the policy's [decode] section */
+    uint64_t policy_decode_budget;
     bool keep_torch_alloc;
     char **argv; /* CMD ARGS..., NULL-terminated */
 };
@@ -105,6 +113,10 @@ static int vs_run_parse(int argc, char **argv, struct vs_run_opts *o)
             o->trace = v;
         else if ((v = vs_opt_value(argc, argv, &i, "--mode", &missing)))
             o->mode = v;
+        else if ((v = vs_opt_value(argc, argv, &i, "--decode-budget", &missing)))
+            o->decode_budget = v;
+        else if ((v = vs_opt_value(argc, argv, &i, "--decode", &missing)))
+            o->decode = v;
         if (missing) {
             fprintf(stderr, "vramshim run: option '%s' needs a value\n", a);
             return 2;
@@ -124,13 +136,18 @@ static int vs_run_parse(int argc, char **argv, struct vs_run_opts *o)
     return 2;
 }
 
-/* The policy loads exactly as the shim will load it; every diagnostic is printed. */
-static bool vs_policy_usable(const char *path)
+/* The policy loads exactly as the shim will load it; every diagnostic is printed. Its [decode]
+ * section goes into o. */
+static bool vs_policy_usable(const char *path, struct vs_run_opts *o)
 {
     struct vs_names *names = vs_names_create();
     struct vs_policy_diags d = {0};
     struct vs_policy *p = names ? vs_policy_load(path, names, &d) : NULL;
     bool ok = p != NULL;
+    if (ok) {
+        o->policy_decode = vs_policy_decode(p);
+        o->policy_decode_budget = vs_policy_decode_budget(p);
+    }
     for (size_t i = 0; i < d.n; i++)
         fprintf(stderr, "%s\n", d.v[i].text);
     if (!ok)
@@ -253,6 +270,19 @@ static int vs_run_environment(const struct vs_run_opts *o)
     }
     if (o->mode && setenv("VRAMSHIM_MODE", o->mode, 1) != 0)
         goto oom;
+    /* Decode substitution: the command line, else the environment, else the policy. */
+    if (o->decode && setenv("VRAMSHIM_DECODE", o->decode, 1) != 0)
+        goto oom;
+    if (!getenv("VRAMSHIM_DECODE") && o->policy_decode != VS_POLICY_DECODE_OFF &&
+        setenv("VRAMSHIM_DECODE", vs_policy_decode_names[o->policy_decode], 1) != 0)
+        goto oom;
+    char bytes[32];
+    snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)o->policy_decode_budget);
+    if (o->decode_budget && setenv("VRAMSHIM_DECODE_BUDGET", o->decode_budget, 1) != 0)
+        goto oom;
+    if (!getenv("VRAMSHIM_DECODE_BUDGET") && o->policy_decode_budget &&
+        setenv("VRAMSHIM_DECODE_BUDGET", bytes, 1) != 0)
+        goto oom;
     const char *mode = getenv("VRAMSHIM_MODE");
     bool arena = !mode || !strcmp(mode, "arena");
     if (arena && !o->keep_torch_alloc && !getenv("PYTORCH_CUDA_ALLOC_CONF")) {
@@ -335,7 +365,19 @@ int vs_cmd_run(int argc, char **argv)
         fprintf(stderr, "vramshim run: --mode '%s': expected arena or passthrough\n", o.mode);
         return 2;
     }
-    if (o.policy && !vs_policy_usable(o.policy))
+    if (o.decode && strcmp(o.decode, "exact") != 0 && strcmp(o.decode, "blend") != 0 &&
+        strcmp(o.decode, "off") != 0) {
+        fprintf(stderr, "vramshim run: --decode '%s': expected exact, blend or off\n", o.decode);
+        return 2;
+    }
+    uint64_t budget;
+    if (o.decode_budget && (vs_policy_size_parse(o.decode_budget, &budget) != VS_SIZE_OK ||
+                            budget == 0)) {
+        fprintf(stderr, "vramshim run: --decode-budget '%s': expected a size such as 2GiB or "
+                        "512MiB\n", o.decode_budget);
+        return 2;
+    }
+    if (o.policy && !vs_policy_usable(o.policy, &o))
         return 1;
     if ((rc = vs_check_program(o.argv[0])) != 0)
         return rc;

@@ -1,0 +1,46 @@
+"""ComfyUI custom node "VAE Decode (vramshim)": link this folder into ComfyUI/custom_nodes/
+(`ln -s /path/to/vramshim/integrations/comfyui ComfyUI/custom_nodes/vramshim`).
+
+The node decodes like the stock VAE Decode, with the bundled tiled decoder in place of the
+VAE's own decode (docs/hooks.md): `mode` exact or blend, `budget` its working memory ("2GiB";
+empty: the device's free memory less a margin). Whatever the decoder cannot take runs ComfyUI's
+own decode after one `vramshim:` line. For the stock nodes too, start ComfyUI with
+`vramshim run --decode exact -- python main.py`.
+
+vramshim's Python package is taken from the environment, else from this checkout (../../python)."""
+import os
+import sys
+
+try:
+    import vramshim.decode as _decode
+except ImportError:
+    sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+    import vramshim.decode as _decode
+
+
+class VAEDecodeVramshim:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "samples": ("LATENT",),
+            "vae": ("VAE",),
+            "mode": (list(_decode.MODES), {"default": "exact"}),
+            "budget": ("STRING", {"default": "", "tooltip": "working memory, e.g. 2GiB; "
+                                  "empty: free device memory less a margin"}),
+        }}
+
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "decode"
+    CATEGORY = "latent"
+    DESCRIPTION = "VAE Decode through vramshim's tiled decoder: exact under a memory budget."
+
+    def decode(self, vae, samples, mode="exact", budget=""):
+        with _decode.install(mode, budget.strip() or None):
+            images = vae.decode(samples["samples"])
+        if images.dim() == 5:  # video: frames of every batch item as one image batch
+            images = images.reshape(-1, *images.shape[-3:])
+        return (images,)
+
+
+NODE_CLASS_MAPPINGS = {"VAEDecodeVramshim": VAEDecodeVramshim}
+NODE_DISPLAY_NAME_MAPPINGS = {"VAEDecodeVramshim": "VAE Decode (vramshim)"}
