@@ -32,7 +32,8 @@ class DecodeArgs(ctypes.Structure):
                 ("out", ctypes.c_void_p), ("out_dtype", ctypes.c_int), ("ndim", ctypes.c_int),
                 ("shape", ctypes.c_int64 * 5), ("mode", ctypes.c_int), ("tile_px", ctypes.c_int),
                 ("budget", ctypes.c_size_t), ("scaled", ctypes.c_int),
-                ("stream", ctypes.c_void_p), ("allocator", ctypes.POINTER(Allocator))]
+                ("stream", ctypes.c_void_p), ("allocator", ctypes.POINTER(Allocator)),
+                ("device", ctypes.c_int)]  # vramshim_vae_device; 0: AUTO, from the pointers
 
 
 class Plan(ctypes.Structure):
