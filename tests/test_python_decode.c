@@ -1,6 +1,6 @@
 /* vramshim.decode on real torch and diffusers (the cached environments of tools/pyenv.sh):
- * random small-weight AutoencoderKL and AutoencoderKLWan models decode through the bundled
- * decoder with a budget that forces several tiles, and equal the original decode
+ * random small-weight AutoencoderKL and AutoencoderKLWan (Wan 2.1, Wan 2.2) models decode
+ * through the bundled decoder with a budget that forces several tiles, and equal the original decode
  * (tests/progs/py_decode_hooks.py); `vramshim run --decode exact` on a StableDiffusionPipeline
  * script (tests/progs/py_sd_pipeline.py: its 8x8 latents fit one tile at the smallest budget). Each test says in one line when an environment is
  * missing. */
@@ -87,6 +87,23 @@ static void check_wan(const char *python, const char *version)
 Test(python_decode, wan21_equals_the_original_in_tiles, .timeout = 1200)
 {
     vs_each_pyenv(check_wan);
+}
+
+static void check_wan22(const char *python, const char *version)
+{
+    struct vs_run r = run_case(python, version, "wan22");
+    expect_tiled_decodes(&r, "AutoencoderKLWan.decode", 2, version);
+    cr_expect_eq(count(r.err, "1x8x3x6x8 -> 1x3x9x96x128): wan22 causal, 3 latent frames -> 9, "
+                              "4x3 tiles"), 2, "Python %s:\n%s", version, r.err);
+    cr_expect_eq(count(r.out, "max-abs below 0.0001\n"), 2, "Python %s:\n%s", version, r.out);
+    vs_run_free(&r);
+}
+
+/* Wan 2.2's AutoencoderKLWan (is_residual, patch_size 2: 12 channels unpatchified to 3 at 16x),
+ * small widths, 3 latent frames in 12 tiles, also after enable_tiling(): max-abs <= 1e-4. */
+Test(python_decode, wan22_equals_the_original_in_tiles, .timeout = 1200)
+{
+    vs_each_pyenv(check_wan22);
 }
 
 static void check_wan_repo(const char *python, const char *version)

@@ -9,7 +9,7 @@ import os
 
 OK, ERR_ARG, ERR_WEIGHTS, ERR_BUDGET, ERR_OOM, ERR_NO_GPU = 0, -1, -2, -3, -4, -5
 F32, F16, BF16 = 0, 1, 2
-ARCH_AUTO, ARCH_SD, ARCH_SDXL, ARCH_SD3, ARCH_FLUX, ARCH_WAN21 = range(6)
+ARCH_AUTO, ARCH_SD, ARCH_SDXL, ARCH_SD3, ARCH_FLUX, ARCH_WAN21, ARCH_WAN22 = range(7)
 MODES = {"exact": 0, "blend": 1, "monolithic": 2}
 _MSG = 512
 

@@ -109,17 +109,11 @@ def _kl_job(module, z):
                 (n, w.shape[0], up * h, up * wd), w.dtype, None)
 
 
-def _wan21(cfg):
-    if cfg.get("is_residual") or cfg.get("patch_size") is not None:
-        return None
-    return _vae.ARCH_WAN21
-
-
-# Wan VAE variants: (name, matches(config), arch or None). Wan 2.2's residual VAE (z_dim 48,
-# patch_size 2) gets its arch when the library decodes it.
+# Wan VAE variants: (matches(config), arch). Wan 2.1 has neither residual up blocks nor a patch;
+# Wan 2.2 (TI2V-5B, Ovi) has both, patch_size 2.
 WAN_VARIANTS = [
-    ("Wan 2.1", _wan21, _vae.ARCH_WAN21),
-    ("Wan 2.2", lambda cfg: bool(cfg.get("is_residual")), None),
+    (lambda cfg: not cfg.get("is_residual") and cfg.get("patch_size") is None, _vae.ARCH_WAN21),
+    (lambda cfg: bool(cfg.get("is_residual")) and cfg.get("patch_size") == 2, _vae.ARCH_WAN22),
 ]
 
 
@@ -128,10 +122,8 @@ def _wan_job(module, z):
     cfg = module.config
     if z.dim() != 5:
         raise Unsupported("AutoencoderKLWan latents of %d dimensions (expected NCTHW)" % z.dim())
-    for name, matches, arch in WAN_VARIANTS:
+    for matches, arch in WAN_VARIANTS:
         if matches(cfg):
-            if arch is None:
-                raise Unsupported("%s VAE is not in this decoder yet" % name)
             break
     else:
         raise Unsupported("AutoencoderKLWan configuration (is_residual %s, patch_size %s) "
@@ -139,9 +131,12 @@ def _wan_job(module, z):
                                                             cfg.get("patch_size")))
     w = module.decoder.conv_out.weight
     n, _, t, h, wd = z.shape
-    up, up_t = 2 ** (len(cfg.dim_mult) - 1), 2 ** sum(map(bool, cfg.temperal_downsample))
+    # Wan 2.2's conv_out emits 3 * patch^2 channels, spread over patch x patch pixels.
+    patch = cfg.get("patch_size") or 1
+    up = patch * 2 ** (len(cfg.dim_mult) - 1)
+    up_t = 2 ** sum(map(bool, cfg.temperal_downsample))
     return _Job(arch, _params(module, ("decoder.", "post_quant_conv.")), None, z,
-                (n, w.shape[0], 1 + up_t * (t - 1), up * h, up * wd), w.dtype,
+                (n, w.shape[0] // (patch * patch), 1 + up_t * (t - 1), up * h, up * wd), w.dtype,
                 lambda out: out.clamp_(-1.0, 1.0))
 
 
@@ -358,7 +353,7 @@ def run(target_label, module, job, mode, budget):
     for i, d in enumerate(z.shape):
         args.shape[i] = d
     # Wan's decoder is exact in every tiling: blend (cross-faded tiles) means exact there.
-    args.mode = _vae.MODES["exact" if job.arch == _vae.ARCH_WAN21 else mode]
+    args.mode = _vae.MODES["exact" if job.arch in (_vae.ARCH_WAN21, _vae.ARCH_WAN22) else mode]
     args.budget = parse_size(budget) if budget is not None else _default_budget(z.device)
     args.scaled = 0
     alloc = None

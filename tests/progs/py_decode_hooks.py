@@ -25,6 +25,16 @@ def wan():
     return AutoencoderKLWan(base_dim=4, z_dim=16).eval()
 
 
+def wan22():
+    """tools/golden/make_golden.py's wan22_small: Wan 2.2's layout (residual up blocks, patch 2,
+    16x) at decoder widths [16, 16, 16, 8, 4]."""
+    torch.manual_seed(0)
+    return AutoencoderKLWan(base_dim=8, decoder_base_dim=4, z_dim=8, is_residual=True,
+                            patch_size=2, in_channels=12, out_channels=12,
+                            scale_factor_spatial=16, scale_factor_temporal=4,
+                            temperal_downsample=[False, True, True]).eval()
+
+
 def compare(name, got, want, tol=TOL):
     err = (got.float() - want.float()).abs().max().item()
     if got.shape != want.shape or got.dtype != want.dtype or got.device != want.device:
@@ -92,6 +102,21 @@ def case_wan():
             tiled = vae.decode(z, return_dict=False)[0]
     compare("wan2.1 small", out, want)
     compare("wan2.1 small after enable_tiling", tiled, want)
+
+
+def case_wan22():
+    vae = wan22()
+    z = torch.randn(1, 8, 3, 6, 8)
+    with torch.no_grad():
+        want = vae.decode(z).sample
+        with vd.install("exact", "1MiB"):
+            out = vae.decode(z).sample
+            vae.enable_tiling(tile_sample_min_height=64, tile_sample_min_width=64,
+                              tile_sample_stride_height=48, tile_sample_stride_width=48)
+            tiled = vae.decode(z, return_dict=False)[0]
+    assert want.shape == (1, 3, 9, 96, 128), want.shape  # 3 * patch^2 channels unpatchified
+    compare("wan2.2 small", out, want)
+    compare("wan2.2 small after enable_tiling", tiled, want)
 
 
 def case_direct():
