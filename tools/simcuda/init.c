@@ -41,7 +41,7 @@ struct vs_sim_device *vs_sim_device(CUdevice dev)
 
 static CUresult setup(void)
 {
-    if (vs_sim_config_load(&vs_sim_cfg) != 0)
+    if (vs_sim_config_load(&vs_sim_cfg) != 0 || vs_sim_shared_attach(&vs_sim_cfg) != 0)
         return CUDA_ERROR_INVALID_VALUE;
     pthread_mutex_lock(&vs_sim_mem_lock);
     vs_sim_host_backing = vs_sim_backing_create("simcuda-host-numa0", vs_sim_cfg.host_mem);

@@ -174,7 +174,7 @@ static CUresult get_info(size_t *free_bytes, size_t *total_bytes)
         return rc;
     struct vs_sim_device *d = ctx->device;
     pthread_mutex_lock(&vs_sim_mem_lock);
-    *free_bytes = vs_sim_backing_free(d->backing, __atomic_load_n(&d->taken, __ATOMIC_RELAXED));
+    *free_bytes = vs_sim_device_free(d);
     pthread_mutex_unlock(&vs_sim_mem_lock);
     *total_bytes = d->total;
     return CUDA_SUCCESS;

@@ -7,6 +7,10 @@
  * - backing->used is the sum of live slices; creation fails with CUDA_ERROR_OUT_OF_MEMORY when
  *   used + size would exceed the capacity left after memory taken by other processes.
  * - A slice lives while it has a handle reference or a mapping (refs > 0).
+ * - On a shared device (SIMCUDA_SHARED, shared.c) a device slice is also charged to this process
+ *   in the shared segment when created and uncharged when it dies, if it was created in this
+ *   process (a slice from before a fork() is the parent's charge); the shared charges, not
+ *   backing->used, then decide what fits.
  * - After fork() the child's backings get new files (the old ones are MAP_SHARED with the parent):
  *   slices created before the fork keep their file (phys->fd != backing->fd) and are never
  *   punched by the child, whose frees then only return capacity; new slices go to the new file.
@@ -79,10 +83,31 @@ void vs_sim_phys_punch(const struct vs_sim_phys *phys, off_t at, size_t len)
         vs_sim_log(VS_SIM_LOG_WARN, "punching %s: %s", phys->backing->name, strerror(errno));
 }
 
+/* Capacity of b less memory held by processes outside simcuda. */
+static size_t backing_limit(const struct vs_sim_backing *b, size_t taken)
+{
+    return b->capacity > taken ? b->capacity - taken : 0;
+}
+
 size_t vs_sim_backing_free(const struct vs_sim_backing *b, size_t taken)
 {
-    size_t limit = b->capacity > taken ? b->capacity - taken : 0;
+    size_t limit = backing_limit(b, taken);
     return limit > b->used ? limit - b->used : 0;
+}
+
+size_t vs_sim_device_free(const struct vs_sim_device *d)
+{
+    size_t taken = __atomic_load_n(&d->taken, __ATOMIC_RELAXED);
+    if (!vs_sim_shared_enabled())
+        return vs_sim_backing_free(d->backing, taken);
+    size_t limit = backing_limit(d->backing, taken), used = vs_sim_shared_used(d->ordinal, 0);
+    return limit > used ? limit - used : 0;
+}
+
+/* Whether phys counts in the shared segment as this process's charge. */
+static bool shared_charge_of(const struct vs_sim_phys *phys)
+{
+    return phys->device && vs_sim_shared_enabled() && phys->fd == phys->backing->fd;
 }
 
 static CUresult location_backing(const CUmemLocation *loc, struct vs_sim_backing **backing,
@@ -133,7 +158,8 @@ CUresult vs_sim_phys_create(const CUmemAllocationProp *prop, size_t size, struct
     if (size == 0 || size % VS_SIM_GRANULE)
         return CUDA_ERROR_INVALID_VALUE;
     size_t taken = device ? __atomic_load_n(&device->taken, __ATOMIC_RELAXED) : 0;
-    if (size > vs_sim_backing_free(backing, taken) || backing->fd < 0)
+    bool shared = device && vs_sim_shared_enabled();
+    if (backing->fd < 0 || (!shared && size > vs_sim_backing_free(backing, taken)))
         return CUDA_ERROR_OUT_OF_MEMORY;
     if ((size_t)backing->next_offset + size > backing->file_size) {
         size_t want = backing->file_size * 2;
@@ -146,6 +172,13 @@ CUresult vs_sim_phys_create(const CUmemAllocationProp *prop, size_t size, struct
     struct vs_sim_phys *phys = calloc(1, sizeof *phys);
     if (!phys)
         return CUDA_ERROR_OUT_OF_MEMORY;
+    if (shared) {
+        CUresult rc = vs_sim_shared_charge(device->ordinal, size, backing_limit(backing, taken));
+        if (rc != CUDA_SUCCESS) {
+            free(phys);
+            return rc;
+        }
+    }
     phys->id = next_handle++;
     phys->prop = *prop;
     phys->backing = backing;
@@ -180,6 +213,8 @@ void vs_sim_phys_unref(struct vs_sim_phys *phys)
         return;
     HASH_DELETE(hh, handles, phys);
     vs_sim_phys_punch(phys, phys->offset, phys->size);
+    if (shared_charge_of(phys))
+        vs_sim_shared_uncharge(phys->device->ordinal, phys->size);
     phys->backing->used -= phys->size;
     free(phys);
 }
@@ -282,6 +317,30 @@ size_t simcuda_physical_in_use(int device)
         return 0;
     pthread_mutex_lock(&vs_sim_mem_lock);
     size_t used = d->backing->used;
+    pthread_mutex_unlock(&vs_sim_mem_lock);
+    return used;
+}
+
+size_t simcuda_device_in_use(int device)
+{
+    struct vs_sim_device *d = vs_sim_device(device);
+    if (!d || !vs_sim_shared_enabled())
+        return simcuda_physical_in_use(device);
+    pthread_mutex_lock(&vs_sim_mem_lock);
+    size_t used = vs_sim_shared_used(device, 0);
+    pthread_mutex_unlock(&vs_sim_mem_lock);
+    return used;
+}
+
+size_t simcuda_process_in_use(int device, pid_t pid)
+{
+    struct vs_sim_device *d = vs_sim_device(device);
+    if (!d || pid <= 0)
+        return 0;
+    if (!vs_sim_shared_enabled())
+        return pid == getpid() ? simcuda_physical_in_use(device) : 0;
+    pthread_mutex_lock(&vs_sim_mem_lock);
+    size_t used = vs_sim_shared_used(device, pid);
     pthread_mutex_unlock(&vs_sim_mem_lock);
     return used;
 }

@@ -9,7 +9,8 @@
  * - Locks, in the only order in which they are ever nested (fork.c takes them all in it):
  *   init (cuInit's setup) -> scheduler (streams, events) -> memory (handles, VA, pools, host
  *   ranges) -> context -> fault (counters, injected faults). Scheduler and memory are never held
- *   together except around fork(); context and fault are leaves. Queued work runs with no lock
+ *   together except around fork(); context and fault are leaves. The shared device's
+ *   process-shared lock (shared.c) is taken only under the memory lock, as a leaf. Queued work runs with no lock
  *   held; logging takes none.
  */
 #ifndef VS_SIM_H
@@ -191,6 +192,23 @@ size_t vs_sim_backing_free(const struct vs_sim_backing *b, size_t taken);
 void vs_sim_phys_punch(const struct vs_sim_phys *phys, off_t at, size_t len);
 /* In a forked child: new slices go to new files of the child's own. */
 void vs_sim_backings_fork_child(void);
+
+/* Device bytes free for a new allocation: what is left after other processes' memory (taken, and
+ * on a shared device the charges of every attached process). Memory lock held. */
+size_t vs_sim_device_free(const struct vs_sim_device *d);
+
+/* ---- shared.c: one capacity for every process on the device (SIMCUDA_SHARED) ----------------- */
+/* Attaches to (creating if needed) the segment SIMCUDA_SHARED names: 0 (also when unset), or -1
+ * after one `simcuda:` line saying why it was refused. */
+int vs_sim_shared_attach(const struct vs_sim_config *cfg);
+bool vs_sim_shared_enabled(void);
+/* With the memory lock held: charges size bytes of device dev to this process if every attached
+ * process's charges plus size stay within limit (dead processes' charges are reclaimed first),
+ * else CUDA_ERROR_OUT_OF_MEMORY; uncharging gives them back. */
+CUresult vs_sim_shared_charge(int dev, size_t size, size_t limit);
+void vs_sim_shared_uncharge(int dev, size_t size);
+/* Bytes charged on dev by live processes (pid 0) or by process pid, dead ones reclaimed first. */
+size_t vs_sim_shared_used(int dev, pid_t pid);
 
 /* ---- vmm.c: reservations and mappings -------------------------------------------------------- */
 enum vs_sim_owner { VS_SIM_OWNER_USER, VS_SIM_OWNER_ALLOC };

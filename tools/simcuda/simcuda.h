@@ -69,11 +69,21 @@
  *   SIMCUDA_FAIL=name:nth[:CUDA_ERROR_X][,...]  the nth call (1-based, counted per exported entry
  *       point, e.g. cuMemMap:3) returns CUDA_ERROR_OUT_OF_MEMORY or the named error, doing nothing.
  *   SIMCUDA_LOG=error|warn|info|debug (default warn): `simcuda:` lines on stderr.
+ *   SIMCUDA_SHARED=NAME  processes with the same NAME (1-64 of [A-Za-z0-9._-]) and user share one
+ *       simulated GPU: device allocations of every one of them count against one capacity, so
+ *       cuMemGetInfo, OOMs and releases are seen by all, and the memory of a process that exited
+ *       or was killed goes back to the device. The capacity lives in the shared-memory segment
+ *       /dev/shm/simcuda-UID-NAME (mode 0600); a segment owned by another user, of another mode,
+ *       of the wrong size or with a bad header makes cuInit fail with one line naming it, as does a
+ *       process whose SIMCUDA_VRAM/SIMCUDA_DEVICES differ from those of the attached processes.
+ *       SIMCUDA_VRAM_TAKEN and simcuda_set_vram_taken stay per process; host-NUMA memory,
+ *       handles, pointers and data are never shared.
  */
 #ifndef SIMCUDA_H
 #define SIMCUDA_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <cuda.h>
 
 #ifdef __cplusplus
@@ -90,6 +100,15 @@ int simcuda_release_stream(CUstream s);
  * cuMemAlloc pages and pool chunks, each counted once), granule-rounded. 0 for an unknown device
  * or before cuInit. */
 size_t simcuda_physical_in_use(int device);
+
+/* Device bytes in use by every process on the device: with SIMCUDA_SHARED the charges of all
+ * live attached processes (those of dead ones are reclaimed first), else this process's
+ * (simcuda_physical_in_use). */
+size_t simcuda_device_in_use(int device);
+
+/* Device bytes held by process pid: with SIMCUDA_SHARED any attached process's (0 once it freed
+ * them, exited or was killed), else this process's own (0 for another pid). */
+size_t simcuda_process_in_use(int device, pid_t pid);
 
 /* How many times the exported entry point named exactly `symbol` was called (every call counts,
  * failed ones included), and resetting all counters to zero. */
