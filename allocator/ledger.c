@@ -29,6 +29,11 @@ struct header {
     char uuid[VS_LEDGER_UUID_LEN];
 };
 
+/* The file format is these structs' bytes: pin their sizes (an entry has 4 bytes of tail padding,
+ * kept zero by vs_ledger_publish). */
+_Static_assert(sizeof(struct header) == 96, "ledger header layout");
+_Static_assert(sizeof(struct vs_ledger_entry) == 200, "ledger entry layout");
+
 /* The whole file as read: header and entries. */
 struct image {
     struct header h;
@@ -260,7 +265,7 @@ static int transact(struct vs_ledger *l, enum op op, const struct vs_ledger_entr
             if (own < 0 && im->h.count == VS_LEDGER_ENTRIES)
                 rc = fail(l, "ledger %s: full (%d live processes)", l->path, VS_LEDGER_ENTRIES);
             else
-                im->e[own < 0 ? (int)im->h.count++ : own] = *mine;
+                memcpy(&im->e[own < 0 ? (int)im->h.count++ : own], mine, sizeof *mine);
         } else if (op == OP_REMOVE && own >= 0) {
             im->e[own] = im->e[--im->h.count];
         }
@@ -280,20 +285,22 @@ int vs_ledger_publish(struct vs_ledger *l, const struct vs_ledger_entry *e)
 {
     if (!terminated(e->stage, sizeof e->stage) || !terminated(e->socket, sizeof e->socket))
         return fail(l, "ledger %s: stage or socket name not terminated", l->path);
-    struct vs_ledger_entry mine = *e;
+    /* Built from zero, so no byte of the caller's (padding, string tails) reaches the file. */
+    struct vs_ledger_entry mine;
+    memset(&mine, 0, sizeof mine);
     mine.pid = getpid();
-    mine.reserved = 0;
     mine.start_time = vs_ledger_proc_start(mine.pid);
+    if (!mine.start_time)
+        return fail(l, "ledger %s: cannot read this process's start time", l->path);
+    mine.live = e->live;
+    mine.cached = e->cached;
+    mine.demoted = e->demoted;
+    mine.lendable = e->lendable;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     mine.updated_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-    if (!mine.start_time)
-        return fail(l, "ledger %s: cannot read this process's start time", l->path);
-    /* The unused tails are zeroed: no stale bytes of the caller's buffers reach the file. */
-    size_t n = strlen(mine.stage);
-    memset(mine.stage + n, 0, sizeof mine.stage - n);
-    n = strlen(mine.socket);
-    memset(mine.socket + n, 0, sizeof mine.socket - n);
+    memcpy(mine.stage, e->stage, strlen(e->stage));
+    memcpy(mine.socket, e->socket, strlen(e->socket));
     return transact(l, OP_PUBLISH, &mine, NULL, 0);
 }
 
