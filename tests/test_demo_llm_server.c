@@ -1,0 +1,109 @@
+/* The demo's LLM server (tools/demo/llm_server.c) on simcuda, at small sizes: every request
+ * reads all its weights back and checks them; a damaged weight fails its checksum; a signal
+ * ends it between requests; out of memory while loading is reported; on a shared simulated GPU
+ * (SIMCUDA_SHARED) a second server cannot load while the first holds the memory, and can once
+ * the first is gone. */
+#include <sys/mman.h>
+
+#include "tests/demo_fixture.h"
+
+#define SERVER DM_SIM DM_PROGS "/llm_server --weights-mib 32 --layers 4 --kv-mib 2 "
+
+static struct dm_run r;
+
+static void teardown(void)
+{
+    json_decref(r.last);
+    r.last = NULL;
+}
+
+TestSuite(demo_llm_server, .fini = teardown);
+
+static json_int_t field(const char *key)
+{
+    cr_assert_not_null(r.last, "no result line: %s\n%s", r.out, r.err);
+    return json_integer_value(json_object_get(r.last, key));
+}
+
+static int count_lines(const char *prefix)
+{
+    int n = 0;
+    for (const char *p = r.out; (p = strstr(p, prefix)); p++)
+        n += p == r.out || p[-1] == '\n';
+    return n;
+}
+
+Test(demo_llm_server, every_request_reads_intact_weights)
+{
+    dm_sh(&r, SERVER "--requests 3 --interval-ms 5");
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.out, "ready: 4 weights, 32 MiB"), "%s", r.out);
+    cr_assert_eq(count_lines("request "), 3, "%s", r.out);
+    cr_assert_eq(count_lines("request 3: checksums ok (4 weights, 32 MiB)"), 1, "%s", r.out);
+    cr_assert_eq(field("requests"), 3);
+    cr_assert_eq(field("checksum_failures"), 0);
+    cr_assert_eq(field("request_errors"), 0);
+    cr_assert_eq(field("weight_bytes"), 32 << 20);
+    cr_assert(json_is_null(json_object_get(r.last, "load_error")));
+}
+
+Test(demo_llm_server, a_damaged_weight_fails_its_checksum)
+{
+    dm_sh(&r, SERVER "--requests 3 --interval-ms 5 --corrupt-at 2");
+    cr_assert_eq(r.status, 1, "%s%s", r.out, r.err);
+    cr_assert_eq(count_lines("request 1: checksums ok"), 1, "%s", r.out);
+    cr_assert_eq(count_lines("request 2: checksum FAILED for 1 of 4 weights (first: llm.layer.0)"),
+                 1, "%s", r.out);
+    cr_assert_eq(field("checksum_failures"), 2);
+}
+
+Test(demo_llm_server, a_signal_ends_it_between_requests)
+{
+    /* --requests 0: it would answer one request a minute for ever. */
+    dm_sh(&r,
+          "(out=$(mktemp); " SERVER "--interval-ms 60000 >$out & pid=$!; i=0; "
+          "until grep -q '^request 1:' $out || [ $i -ge 600 ]; do sleep 0.05; i=$((i+1)); done; "
+          "kill -TERM $pid; wait $pid; st=$?; cat $out; rm -f $out; exit $st)");
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert_eq(field("requests"), 1);
+}
+
+Test(demo_llm_server, out_of_memory_while_loading_is_reported)
+{
+    dm_sh(&r, "SIMCUDA_VRAM=12MiB " SERVER "--requests 1");
+    cr_assert_eq(r.status, 3, "%s%s", r.out, r.err);
+    cr_assert_str_eq(dm_str(r.last, "load_error"), "CUDA_ERROR_OUT_OF_MEMORY");
+    cr_assert(strstr(r.err, "llm_server: loading layer 1 (8388608 bytes): CUDA_ERROR_OUT_OF_MEMORY"),
+              "%s", r.err);
+    cr_assert_eq(field("requests"), 0);
+}
+
+Test(demo_llm_server, bad_options_are_named)
+{
+    dm_sh(&r, SERVER "--requests -1");
+    cr_assert_eq(r.status, 2);
+    cr_assert(strstr(r.err, "llm_server: --requests needs a whole number up to"), "%s", r.err);
+    dm_sh(&r, SERVER "--turbo 1");
+    cr_assert_eq(r.status, 2);
+    cr_assert(strstr(r.err, "llm_server: unknown option \"--turbo\""), "%s", r.err);
+}
+
+Test(demo_llm_server, two_servers_on_one_shared_gpu_compete_for_its_memory)
+{
+    char name[32], shm[96];
+    snprintf(name, sizeof name, "llm%d", (int)getpid());
+    snprintf(shm, sizeof shm, "/simcuda-%u-%s", (unsigned)geteuid(), name);
+    /* 48 MiB: one server's 32 MiB of weights fit, two do not. The first serves until killed. */
+    dm_sh(&r,
+          "(export SIMCUDA_SHARED=%s SIMCUDA_VRAM=48MiB; out=$(mktemp); " SERVER
+          "--interval-ms 60000 >$out & first=$!; i=0; "
+          "until grep -q '^request 1:' $out || [ $i -ge 600 ]; do sleep 0.05; i=$((i+1)); done; "
+          SERVER "--requests 1; echo second=$?; kill -KILL $first; wait $first; "
+          SERVER "--requests 1 --interval-ms 0; echo third=$?; rm -f $out)",
+          name);
+    shm_unlink(shm);
+    cr_assert(strstr(r.out, "second=3\n"), "the second server loaded beside the first:\n%s\n%s",
+              r.out, r.err);
+    cr_assert(strstr(r.out, "third=0\n"), "the killed server's memory did not come back:\n%s\n%s",
+              r.out, r.err);
+}
