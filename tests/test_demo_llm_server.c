@@ -107,3 +107,38 @@ Test(demo_llm_server, two_servers_on_one_shared_gpu_compete_for_its_memory)
     cr_assert(strstr(r.out, "third=0\n"), "the killed server's memory did not come back:\n%s\n%s",
               r.out, r.err);
 }
+
+/* Under vramshim, its weights demoted to host memory between requests (`vramshim ctl PID demote
+ * weights`, the weights tagged by their call site llm_load_weights) and promoted back: every
+ * request, those answered from host memory included, reads intact weights. */
+Test(demo_llm_server, requests_answered_from_host_memory_read_intact_weights)
+{
+    char dir[] = "/tmp/vs_llm_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char policy[64];
+    snprintf(policy, sizeof policy, "%s/llm.ini", dir);
+    FILE *f = fopen(policy, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "[global]\nctl = on\n\n[tag weights]\nmatch = llm_load_weights\n");
+    fclose(f);
+    dm_sh(&r,
+          "(export XDG_RUNTIME_DIR=%s; out=%s/out; "
+          "LD_PRELOAD=" VS_BUILD_DIR "/libvramshim.so VRAMSHIM_POLICY=%s " SERVER
+          "--interval-ms 100 >$out & pid=$!; "
+          "wait_for() { i=0; until grep -q \"^request $1:\" $out || [ $i -ge 600 ]; do "
+          "sleep 0.05; i=$((i+1)); done; }; "
+          "wait_for 1; " DM_CLI " ctl $pid demote weights; wait_for 4; " DM_CLI
+          " ctl $pid promote weights; wait_for 6; kill -TERM $pid; wait $pid; st=$?; cat $out; "
+          "exit $st)",
+          dir, dir, policy);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.out, "demoted 33554432 bytes\n"), "the weights were not demoted:\n%s%s",
+              r.out, r.err);
+    cr_assert(strstr(r.out, "promoted 33554432 bytes\n"), "%s%s", r.out, r.err);
+    cr_assert_geq(field("requests"), 6);
+    cr_assert_eq(field("checksum_failures"), 0, "%s", r.out);
+    cr_assert_eq(field("request_errors"), 0, "%s", r.out);
+}
