@@ -178,14 +178,18 @@ static int lock_file(struct vs_ledger *l)
         close(fd);
         return -1;
     }
-    for (int waited = 0;; waited++) {
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
         if (flock(fd, LOCK_EX | LOCK_NB) == 0)
             return fd;
         if (errno != EWOULDBLOCK && errno != EINTR) {
             fail(l, "ledger %s: flock: %s", l->path, strerror(errno));
             break;
         }
-        if (waited >= l->timeout_ms) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >=
+            l->timeout_ms) {
             fail(l, "ledger %s: locked by another process for more than %d ms", l->path,
                  l->timeout_ms);
             break;
