@@ -219,12 +219,13 @@ void vs_oom_hint(struct vs_arena *a, size_t missing)
                 snprintf(what, sizeof what, "%s", name ? name : "?");
         }
         const char *cur = vs_names_str(names, current);
-        vs_alog("hint: stage%s %s hold%s %s on the device and %s not current: a policy with "
-                "`evict = %s` in [stage %s] would let vramshim demote enough of %s to host "
-                "memory for the %s missing (docs/eviction.md)",
-                k > 1 ? "s" : "", what, k > 1 ? "" : "s", vs_fmt_bytes(freed, f),
-                k > 1 ? "are" : "is", list, cur ? cur : "?", k > 1 ? "them" : "it",
-                vs_fmt_bytes(missing, m));
+        vs_log(VS_LOG_WARN,
+               "hint: stage%s %s hold%s %s on the device and %s not current: a policy with "
+               "`evict = %s` in [stage %s] would let vramshim demote enough of %s to host "
+               "memory for the %s missing (docs/eviction.md)",
+               k > 1 ? "s" : "", what, k > 1 ? "" : "s", vs_fmt_bytes(freed, f),
+               k > 1 ? "are" : "is", list, cur ? cur : "?", k > 1 ? "them" : "it",
+               vs_fmt_bytes(missing, m));
     }
     free(w.stages.v);
     free(w.tags.v);

@@ -27,6 +27,7 @@
 
 #include "allocator/arena.h"
 #include "allocator/evict.h"
+#include "allocator/log.h"
 #include "allocator/vec.h"
 
 #define VS_ALIGN 512u               /* every block starts and ends on this boundary */
@@ -199,7 +200,6 @@ struct vs_arena {
 };
 
 /* log.c */
-void vs_alog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *vs_fmt_bytes(size_t n, char buf[32]);
 
 /* ctx.c: run driver calls with the arena's context current */
