@@ -202,19 +202,3 @@ void vs_invariant_failed(atomic_flag *site, const char *file, int line, const ch
     vs_log_fatal("internal invariant broken at %s:%d (%s): %s", file, line, cond, msg);
     abort();
 }
-
-const char *vs_fmt_bytes(size_t n, char buf[32])
-{
-    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)n;
-    int u = 0;
-    while (v >= 1024.0 && u < 4) {
-        v /= 1024.0;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, 32, "%zu B", n);
-    else
-        snprintf(buf, 32, "%.2f %s", v, unit[u]);
-    return buf;
-}

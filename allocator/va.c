@@ -36,7 +36,7 @@ CUresult vs_va_grow(struct vs_arena *a, size_t min_size)
     if (err != CUDA_SUCCESS) {
         char b[32];
         vs_log(VS_LOG_WARN, "arena: cuMemAddressReserve(%s) failed (error %d)",
-               vs_fmt_bytes(size, b), err);
+               vs_size_format(size, b, sizeof b), err);
         goto fail;
     }
     r->size = size;
