@@ -119,29 +119,28 @@ static size_t format_line(char *line, size_t size, const char *fmt, va_list ap)
     return n + ((size_t)k < size - n - 1 ? (size_t)k : size - n - 2);
 }
 
-void vs_log(enum vs_log_level level, const char *fmt, ...)
+/* One line. A fatal one goes to stderr whatever the level, the sink and the rate limit. */
+static void vlog(enum vs_log_level level, bool fatal, const char *fmt, va_list ap)
 {
-    if (!vs_log_enabled(level))
+    if (!fatal && !vs_log_enabled(level))
         return;
-    me.lines++;
-    if (me.service && !take_token()) {
+    me.lines += !fatal;
+    bool limited = me.service && !fatal;
+    if (limited && !take_token()) {
         me.suppressed++;
         return;
     }
     char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
     size_t n = format_line(line, sizeof line, fmt, ap);
-    va_end(ap);
     if (!n)
         return;
-    if (me.service && (me.suppressed || me.dropped)) {
+    if (limited && (me.suppressed || me.dropped)) {
         int k = snprintf(line + n, sizeof line - n - 1,
                          " (%u earlier lines left out: %u over the rate limit, %u with stderr full)",
                          me.suppressed + me.dropped, me.suppressed, me.dropped);
         n += k > 0 && (size_t)k < sizeof line - n - 1 ? (size_t)k : 0;
     }
-    void (*to)(const char *) = atomic_load(&sink);
+    void (*to)(const char *) = fatal ? NULL : atomic_load(&sink);
     if (to) {
         line[n] = '\0';
         to(line);
@@ -149,7 +148,7 @@ void vs_log(enum vs_log_level level, const char *fmt, ...)
         return;
     }
     line[n++] = '\n';
-    if (!me.service) {
+    if (!limited) {
         ssize_t w = write(STDERR_FILENO, line, n);
         (void)w; /* nothing sensible to do when stderr is gone */
     } else if (write_nonblocking(line, n)) {
@@ -159,18 +158,20 @@ void vs_log(enum vs_log_level level, const char *fmt, ...)
     }
 }
 
-void vs_log_fatal(const char *fmt, ...)
+void vs_log(enum vs_log_level level, const char *fmt, ...)
 {
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    size_t n = format_line(line, sizeof line, fmt, ap);
+    vlog(level, false, fmt, ap);
     va_end(ap);
-    if (!n)
-        return;
-    line[n++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, n);
-    (void)w;
+}
+
+void vs_log_fatal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(VS_LOG_ERROR, true, fmt, ap);
+    va_end(ap);
 }
 
 static bool invariants_fatal(void)
