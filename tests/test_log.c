@@ -1,6 +1,7 @@
 /* The one logger (allocator/log.h): the `vramshim: ` prefix once per line, the level filter,
  * the sink, and the per-thread line count the shim uses to say a fallback once. */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,4 +84,20 @@ Test(log, a_long_line_is_cut_not_overrun, .init = start)
     cr_assert_eq(n_got, 1);
     cr_expect_eq(strncmp(got[0], "vramshim: xxx", 13), 0);
     cr_expect_eq(strlen(got[0]), 1022, "the line and its newline fit 1024 bytes");
+}
+
+static void start_with_stderr(void)
+{
+    start();
+    cr_redirect_stderr();
+}
+
+Test(log, a_fatal_line_goes_to_stderr_past_the_sink_and_the_level, .init = start_with_stderr)
+{
+    setenv("VRAMSHIM_LOG", "error", 1);
+    vs_log_init();
+    vs_log_fatal("internal invariant broken at %s:%d", "x.c", 7);
+    fflush(stderr);
+    cr_expect_eq(n_got, 0, "the sink got the fatal line");
+    cr_expect_stderr_eq_str("vramshim: internal invariant broken at x.c:7\n");
 }
