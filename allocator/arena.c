@@ -26,10 +26,10 @@ CUresult vs_arena_create(const struct vs_driver *drv, CUdevice dev, CUcontext ct
 {
     if (!drv || !opt || !out)
         return CUDA_ERROR_INVALID_VALUE;
-#define VS_NEED(name, type, arena)                                                    \
-    if (arena && !drv->name) {                                                        \
-        vs_alog("arena: the driver lacks " #name "; serving memory from the driver"); \
-        return CUDA_ERROR_NOT_SUPPORTED;                                              \
+#define VS_NEED(name, type, arena)                                                                 \
+    if (arena && !drv->name) {                                                                     \
+        vs_log(VS_LOG_WARN, "arena: the driver lacks " #name "; serving memory from the driver");  \
+        return CUDA_ERROR_NOT_SUPPORTED;                                                           \
     }
     VS_DRIVER_FUNCS(VS_NEED)
 #undef VS_NEED
@@ -74,8 +74,9 @@ CUresult vs_arena_create(const struct vs_driver *drv, CUdevice dev, CUcontext ct
     }
     vs_ctx_leave(a, sw, saved);
     if (err != CUDA_SUCCESS) {
-        vs_alog("arena: cannot set up device %d (error %d); serving memory from the driver",
-                a->ordinal, err);
+        vs_log(VS_LOG_WARN,
+               "arena: cannot set up device %d (error %d); serving memory from the driver",
+               a->ordinal, err);
         vs_arena_destroy(a);
         return err;
     }
@@ -339,9 +340,10 @@ CUresult vs_arena_alloc_pitch(struct vs_arena *a, size_t width, size_t height, u
 static CUresult bad_free(struct vs_arena *a, CUdeviceptr p)
 {
     if (!atomic_flag_test_and_set(&a->bad_free_logged))
-        vs_alog("free of 0x%llx, which is not a live allocation of device %d "
-                "(CUDA_ERROR_INVALID_VALUE; further ones are not logged)",
-                (unsigned long long)p, a->ordinal);
+        vs_log(VS_LOG_WARN,
+               "free of 0x%llx, which is not a live allocation of device %d "
+               "(CUDA_ERROR_INVALID_VALUE; further ones are not logged)",
+               (unsigned long long)p, a->ordinal);
     return CUDA_ERROR_INVALID_VALUE;
 }
 
@@ -389,7 +391,7 @@ static void queue_freed(struct vs_arena *a, struct vs_stream *st, int cls, uintp
         a->sync_frees++;
         atomic_fetch_add_explicit(&a->pending, bytes, memory_order_relaxed);
     } else
-        vs_alog("arena: out of host memory; a freed block is lost to the arena");
+        vs_log(VS_LOG_WARN, "arena: out of host memory; a freed block is lost to the arena");
     pthread_mutex_unlock(&a->sync_mu);
 }
 

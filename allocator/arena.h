@@ -154,7 +154,4 @@ void vs_arena_trim(struct vs_arena *a, size_t keep);
  * allocation or free running on the arena, live bytes may be mid-update otherwise). */
 const char *vs_arena_validate(struct vs_arena *a, char *buf, size_t len);
 
-/* Where the arena's "vramshim: ..." lines go (one line, no newline). NULL: stderr. */
-void vs_arena_set_log_sink(void (*sink)(const char *line));
-
 #endif

@@ -38,9 +38,10 @@ bool vs_evict_probe(struct vs_arena *a)
         a->drv->cuMemRelease(h);
     a->evict_state = err == CUDA_SUCCESS ? VS_EVICT_ON : VS_EVICT_OFF;
     if (err != CUDA_SUCCESS)
-        vs_alog("eviction off on device %d: the driver cannot map host-NUMA memory (error %d); "
-                "nothing will be demoted",
-                a->ordinal, err);
+        vs_log(VS_LOG_WARN,
+               "eviction off on device %d: the driver cannot map host-NUMA memory (error %d); "
+               "nothing will be demoted",
+               a->ordinal, err);
     return err == CUDA_SUCCESS;
 }
 
@@ -64,8 +65,9 @@ static CUresult remap(struct vs_arena *a, CUdeviceptr va, CUmemGenericAllocation
         return err;
     err = map_rw(a, va, to);
     if (err != CUDA_SUCCESS && map_rw(a, va, from) != CUDA_SUCCESS)
-        vs_alog("evict: cannot restore the mapping at 0x%llx; that memory is now unmapped",
-                (unsigned long long)va);
+        vs_log(VS_LOG_WARN,
+               "evict: cannot restore the mapping at 0x%llx; that memory is now unmapped",
+               (unsigned long long)va);
     return err;
 }
 
@@ -142,7 +144,8 @@ static CUresult copy_out(struct vs_arena *a, const struct vs_move *mv, size_t n,
         if (e != CUDA_SUCCESS && a->staging &&
             a->drv->cuMemUnmap(staging + k * a->gran, a->gran) != CUDA_SUCCESS) {
             /* Still mapped: never map there again; the next move reserves fresh VA. */
-            vs_alog("evict: cuMemUnmap of the staging area failed (error %d); abandoning it", e);
+            vs_log(VS_LOG_WARN,
+                   "evict: cuMemUnmap of the staging area failed (error %d); abandoning it", e);
             a->staging = 0;
         }
         if (err == CUDA_SUCCESS)
@@ -243,9 +246,10 @@ CUresult vs_evict_move(struct vs_arena *a, struct vs_move *mv, size_t n, bool to
     for (size_t j = done; j < n && to_host; j++)
         vs_small_unpark(a, mv[j].r, mv[j].slot); /* stays on the device */
     if (err != CUDA_SUCCESS)
-        vs_alog("evict: %s stopped after %zu bytes on device %d (error %d); the rest stays %s",
-                to_host ? "demote" : "promote", *moved, a->ordinal, err,
-                to_host ? "on the device" : "in host memory");
+        vs_log(VS_LOG_WARN,
+               "evict: %s stopped after %zu bytes on device %d (error %d); the rest stays %s",
+               to_host ? "demote" : "promote", *moved, a->ordinal, err,
+               to_host ? "on the device" : "in host memory");
     return err;
 }
 

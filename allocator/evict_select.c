@@ -123,7 +123,7 @@ CUresult vs_select_slots(struct vs_arena *a, const struct vs_selection *sel, boo
                 struct vs_move *bigger = realloc(mv, cap * sizeof *mv);
                 if (!bigger) {
                     free(mv);
-                    vs_alog("evict: out of host memory listing granules to move");
+                    vs_log(VS_LOG_WARN, "evict: out of host memory listing granules to move");
                     return CUDA_ERROR_OUT_OF_MEMORY;
                 }
                 mv = bigger;
@@ -155,6 +155,6 @@ void vs_stage_seen(struct vs_arena *a, uint32_t stage)
 {
     if (stage && vs_stage_age(a, stage) == UINT32_MAX - 1 &&
         vs_vec_push(&a->stage_order, stage) != 0)
-        vs_alog("evict: out of host memory recording stage order; stage %u counts as newest",
-                stage);
+        vs_log(VS_LOG_WARN,
+               "evict: out of host memory recording stage order; stage %u counts as newest", stage);
 }

@@ -214,17 +214,18 @@ void vs_oom_hint(struct vs_arena *a, size_t missing)
             if (k > 1)
                 snprintf(what + wused, sizeof what - wused, "%s%s (%s)", i ? ", " : "",
                          name ? name : "?",
-                         vs_fmt_bytes(w.stages.v[i].live - w.stages.v[i].demoted, b));
+                         vs_size_format(w.stages.v[i].live - w.stages.v[i].demoted, b, sizeof b));
             else
                 snprintf(what, sizeof what, "%s", name ? name : "?");
         }
         const char *cur = vs_names_str(names, current);
-        vs_alog("hint: stage%s %s hold%s %s on the device and %s not current: a policy with "
-                "`evict = %s` in [stage %s] would let vramshim demote enough of %s to host "
-                "memory for the %s missing (docs/eviction.md)",
-                k > 1 ? "s" : "", what, k > 1 ? "" : "s", vs_fmt_bytes(freed, f),
-                k > 1 ? "are" : "is", list, cur ? cur : "?", k > 1 ? "them" : "it",
-                vs_fmt_bytes(missing, m));
+        vs_log(VS_LOG_WARN,
+               "hint: stage%s %s hold%s %s on the device and %s not current: a policy with "
+               "`evict = %s` in [stage %s] would let vramshim demote enough of %s to host "
+               "memory for the %s missing (docs/eviction.md)",
+               k > 1 ? "s" : "", what, k > 1 ? "" : "s", vs_size_format(freed, f, sizeof f),
+               k > 1 ? "are" : "is", list, cur ? cur : "?", k > 1 ? "them" : "it",
+               vs_size_format(missing, m, sizeof m));
     }
     free(w.stages.v);
     free(w.tags.v);

@@ -28,9 +28,10 @@ static bool release_handle(struct vs_arena *a, CUmemGenericAllocationHandle h)
         a->granules--;
         return true;
     }
-    vs_alog("arena: cuMemRelease of a free granule failed (error %d); keeping it cached", err);
+    vs_log(VS_LOG_WARN,
+           "arena: cuMemRelease of a free granule failed (error %d); keeping it cached", err);
     if (vs_vec_push(&a->cached, (uintptr_t)h) != 0) {
-        vs_alog("arena: out of host memory; a granule is lost to the arena");
+        vs_log(VS_LOG_WARN, "arena: out of host memory; a granule is lost to the arena");
         a->granules--;
     }
     return false;
@@ -43,7 +44,8 @@ static bool take_slot(struct vs_arena *a, struct vs_reservation *r, size_t i,
 {
     CUresult err = a->drv->cuMemUnmap(r->base + i * a->gran, a->gran);
     if (err != CUDA_SUCCESS) {
-        vs_alog("arena: cuMemUnmap of a free granule failed (error %d); keeping it mapped", err);
+        vs_log(VS_LOG_WARN,
+               "arena: cuMemUnmap of a free granule failed (error %d); keeping it mapped", err);
         return false;
     }
     vs_assert(a->mapped_free > 0 && !r->slots[i].busy && !r->slots[i].host,
@@ -129,7 +131,7 @@ CUresult vs_granules_back(struct vs_arena *a, struct vs_reservation *r, size_t f
 
     CUmemGenericAllocationHandle *h = malloc(need * sizeof *h);
     if (!h) {
-        vs_alog("arena: out of host memory mapping %zu granules", need);
+        vs_log(VS_LOG_WARN, "arena: out of host memory mapping %zu granules", need);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     size_t created;
@@ -243,9 +245,10 @@ void vs_host_release(struct vs_arena *a, CUmemGenericAllocationHandle h)
     CUresult err = a->drv->cuMemRelease(h);
     if (err == CUDA_SUCCESS)
         return;
-    vs_alog("evict: cuMemRelease of a host granule failed (error %d); retrying later", err);
+    vs_log(VS_LOG_WARN, "evict: cuMemRelease of a host granule failed (error %d); retrying later",
+           err);
     if (vs_vec_push(&a->host_refused, (uintptr_t)h) != 0)
-        vs_alog("evict: out of host memory; a host granule is lost");
+        vs_log(VS_LOG_WARN, "evict: out of host memory; a host granule is lost");
 }
 
 void vs_granules_sweep_host(struct vs_arena *a)
@@ -261,7 +264,8 @@ void vs_granules_sweep_host(struct vs_arena *a)
                 continue;
             CUresult err = a->drv->cuMemUnmap(r->base + i * a->gran, a->gran);
             if (err != CUDA_SUCCESS) {
-                vs_alog("arena: cuMemUnmap of an idle host granule failed (error %d)", err);
+                vs_log(VS_LOG_WARN, "arena: cuMemUnmap of an idle host granule failed (error %d)",
+                       err);
                 return;
             }
             vs_host_release(a, s->h);

@@ -27,7 +27,9 @@
 
 #include "allocator/arena.h"
 #include "allocator/evict.h"
+#include "allocator/log.h"
 #include "allocator/vec.h"
+#include "common/size.h"
 
 #define VS_ALIGN 512u               /* every block starts and ends on this boundary */
 #define VS_SMALL_MAX (256u << 10)   /* larger requests are VA-contiguous large blocks */
@@ -197,10 +199,6 @@ struct vs_arena {
     atomic_flag bad_free_logged;
     bool no_tcache;                    /* no host memory to track it: no thread caches */
 };
-
-/* log.c */
-void vs_alog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-const char *vs_fmt_bytes(size_t n, char buf[32]);
 
 /* ctx.c: run driver calls with the arena's context current */
 bool vs_ctx_enter(struct vs_arena *a, CUcontext *saved);

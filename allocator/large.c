@@ -243,7 +243,7 @@ static void restore(struct vs_arena *a, struct vs_stream *st, struct vs_block *b
         vs_granules_busy(a, b->res, b->start, b->size, +1);
     } else if (state == VS_PENDING) {
         /* No host memory to list it: it must not become idle early, so it joins the block. */
-        vs_alog("arena: out of host memory; a freed block stays allocated");
+        vs_log(VS_LOG_WARN, "arena: out of host memory; a freed block stays allocated");
         b->state = VS_LIVE;
         b->req = 0;
         vs_granules_busy(a, b->res, b->start, b->size, +1);
@@ -319,7 +319,7 @@ struct vs_block *vs_large_alloc(struct vs_arena *a, size_t size, size_t align,
         b = on_stream ? carve_run(a, st, pl.b, pl.at, size)
                       : carve_run(a, NULL, pl.b, pl.at, size);
         if (!b) {
-            vs_alog("arena: out of host memory for block metadata");
+            vs_log(VS_LOG_WARN, "arena: out of host memory for block metadata");
             *err = CUDA_ERROR_OUT_OF_MEMORY;
         }
     }

@@ -15,8 +15,10 @@ void vs_arena_options_from_env(struct vs_arena_options *opt)
         return;
     /* Sizes read the same everywhere (policy/size.h): binary units, decimal ones refused. */
     if (vs_policy_size_parse(v, &bytes) != VS_SIZE_OK || bytes > SIZE_MAX) {
-        vs_alog("VRAMSHIM_CACHE_MAX=\"%s\" is not a size (bytes, or with KiB/MiB/GiB/TiB); "
-                "caching without a limit", v);
+        vs_log(VS_LOG_WARN,
+               "VRAMSHIM_CACHE_MAX=\"%s\" is not a size (bytes, or with KiB/MiB/GiB/TiB); "
+               "caching without a limit",
+               v);
         return;
     }
     opt->cache_max = (size_t)bytes;

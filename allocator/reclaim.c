@@ -21,7 +21,8 @@ bool vs_reclaim(struct vs_arena *a, enum vs_reclaim_level level)
         CUresult err = a->drv->cuCtxSynchronize();
         vs_ctx_leave(a, sw, saved);
         if (err != CUDA_SUCCESS) {
-            vs_alog("arena: cuCtxSynchronize failed (error %d); freed blocks stay unusable", err);
+            vs_log(VS_LOG_WARN,
+                   "arena: cuCtxSynchronize failed (error %d); freed blocks stay unusable", err);
             return false;
         }
         atomic_fetch_add(&a->syncs, 1);
@@ -59,12 +60,16 @@ void vs_oom_report(struct vs_arena *a, size_t requested)
     size_t total_free = run + vs_large_partial_idle_bytes(a) + small_idle_bytes(a);
     double frag = total_free ? 100.0 * (1.0 - (double)run / (double)total_free) : 0.0;
     char rq[32], lv[32], rs[32], ca[32], dm[32], pe[32], df[32], lr[32];
-    vs_alog("out of memory on device %d: requested %s, live %s, reserved %s, cached %s, "
-            "demoted %s, pending %s, device free %s, largest free run %s, fragmentation %.1f%%",
-            a->ordinal, vs_fmt_bytes(requested, rq), vs_fmt_bytes(atomic_load(&a->live), lv),
-            vs_fmt_bytes(a->granules * a->gran, rs), vs_fmt_bytes(cached, ca),
-            vs_fmt_bytes(a->host_granules * a->gran, dm), vs_fmt_bytes(vs_pending_total(a), pe),
-            vs_fmt_bytes(dev_free, df), vs_fmt_bytes(run, lr), frag);
+    vs_log(VS_LOG_WARN,
+           "out of memory on device %d: requested %s, live %s, reserved %s, cached %s, "
+           "demoted %s, pending %s, device free %s, largest free run %s, fragmentation %.1f%%",
+           a->ordinal, vs_size_format(requested, rq, sizeof rq),
+           vs_size_format(atomic_load(&a->live), lv, sizeof lv),
+           vs_size_format(a->granules * a->gran, rs, sizeof rs),
+           vs_size_format(cached, ca, sizeof ca),
+           vs_size_format(a->host_granules * a->gran, dm, sizeof dm),
+           vs_size_format(vs_pending_total(a), pe, sizeof pe),
+           vs_size_format(dev_free, df, sizeof df), vs_size_format(run, lr, sizeof lr), frag);
     if (requested > run)
         vs_oom_hint(a, requested - run);
 }

@@ -36,7 +36,7 @@ static CUresult new_segment(struct vs_arena *a, bool may_create, struct vs_segme
 {
     struct vs_segment *s = calloc(1, sizeof *s);
     if (!s) {
-        vs_alog("arena: out of host memory for a segment");
+        vs_log(VS_LOG_WARN, "arena: out of host memory for a segment");
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     CUresult err;
@@ -51,7 +51,7 @@ static CUresult new_segment(struct vs_arena *a, bool may_create, struct vs_segme
         if (!pages) {
             vs_large_make_idle(a, b);
             free(s);
-            vs_alog("arena: out of host memory for a page table");
+            vs_log(VS_LOG_WARN, "arena: out of host memory for a page table");
             return CUDA_ERROR_OUT_OF_MEMORY;
         }
         atomic_store_explicit(&slot->pages, pages, memory_order_release);

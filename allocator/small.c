@@ -74,7 +74,7 @@ CUresult vs_small_refill(struct vs_arena *a, unsigned cls, bool may_create)
     unsigned nobj = (unsigned)(psize / objsize);
     struct vs_page *pg = calloc(1, sizeof *pg + nobj * sizeof pg->meta[0]);
     if (!pg) {
-        vs_alog("arena: out of host memory for a page of %zu-byte objects", objsize);
+        vs_log(VS_LOG_WARN, "arena: out of host memory for a page of %zu-byte objects", objsize);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     struct vs_segment *seg;
@@ -143,7 +143,7 @@ static bool park(struct vs_arena *a, struct vs_slot *slot, CUdeviceptr p, struct
     pthread_mutex_lock(&a->park_mu);
     bool parked = atomic_load(&slot->parking);
     if (parked && vs_vec_push2(&a->parked, p, (uintptr_t)origin) != 0)
-        vs_alog("arena: out of host memory; a freed block is lost to the arena");
+        vs_log(VS_LOG_WARN, "arena: out of host memory; a freed block is lost to the arena");
     pthread_mutex_unlock(&a->park_mu);
     return parked;
 }
@@ -185,7 +185,7 @@ static void return_parked(struct vs_arena *a, CUdeviceptr lo, CUdeviceptr hi)
             a->parked.v[keep++] = p;
             a->parked.v[keep++] = origin;
         } else if (vs_vec_push2(&back, p, origin) != 0) {
-            vs_alog("arena: out of host memory; a freed block is lost to the arena");
+            vs_log(VS_LOG_WARN, "arena: out of host memory; a freed block is lost to the arena");
         }
     }
     a->parked.n = keep;
@@ -203,7 +203,7 @@ static void return_parked(struct vs_arena *a, CUdeviceptr lo, CUdeviceptr hi)
             st->pending_bytes += pg->objsize;
             st->listed++;
         } else {
-            vs_alog("arena: out of host memory; a freed block is lost to the arena");
+            vs_log(VS_LOG_WARN, "arena: out of host memory; a freed block is lost to the arena");
         }
         pthread_mutex_unlock(&st->mu);
     }

@@ -174,12 +174,12 @@ static void to_sync_list(struct vs_arena *a, struct vs_group *g)
     pthread_mutex_lock(&a->sync_mu);
     for (size_t i = 0; i < g->small.n; i++)
         if (vs_vec_push(&a->sync_small, g->small.v[i]) != 0) {
-            vs_alog("arena: out of host memory; a freed block is lost to the arena");
+            vs_log(VS_LOG_WARN, "arena: out of host memory; a freed block is lost to the arena");
             lost += vs_small_page_of(a, g->small.v[i])->objsize;
         }
     for (size_t i = 0; i < g->large.n; i++)
         if (vs_vec_push(&a->sync_large, g->large.v[i]) != 0) {
-            vs_alog("arena: out of host memory; a freed block is lost to the arena");
+            vs_log(VS_LOG_WARN, "arena: out of host memory; a freed block is lost to the arena");
             lost += ((struct vs_block *)g->large.v[i])->size;
         }
     a->sync_bytes += g->bytes - lost;
@@ -295,7 +295,7 @@ void vs_streams_all_idle(struct vs_arena *a)
         *g = sync;
         release_group(a, g);
     } else {
-        vs_alog("arena: out of host memory; synchronously freed blocks stay unusable");
+        vs_log(VS_LOG_WARN, "arena: out of host memory; synchronously freed blocks stay unusable");
     }
 }
 
@@ -306,7 +306,7 @@ void vs_pending_release_small(struct vs_arena *a, CUdeviceptr p)
     int lost = vs_vec_push(&c->idle, p);
     pthread_mutex_unlock(&c->mu);
     if (lost)
-        vs_alog("arena: out of host memory; a freed block is lost to the arena");
+        vs_log(VS_LOG_WARN, "arena: out of host memory; a freed block is lost to the arena");
 }
 
 void vs_streams_destroy(struct vs_arena *a)

@@ -69,7 +69,8 @@ static void flush(int cls)
         while (tc.n[c]) {
             CUdeviceptr p = tc.obj[c][tc.n[c] - 1];
             if (vs_vec_push(&st->small[c], p) != 0) {
-                vs_alog("arena: out of host memory; a freed block is lost to the arena");
+                vs_log(VS_LOG_WARN,
+                       "arena: out of host memory; a freed block is lost to the arena");
             } else {
                 st->pending_bytes += csize;
                 st->listed++;

@@ -136,7 +136,7 @@ static void read_reach(void)
     else if (!strcmp(env, "held"))
         py_reach = VS_PY_HELD;
     else
-        vs_alog("VRAMSHIM_TRACE_PYTHON=\"%s\" is not 1, held or 0; using 1", env);
+        vs_log(VS_LOG_WARN, "VRAMSHIM_TRACE_PYTHON=\"%s\" is not 1, held or 0; using 1", env);
 }
 
 static void find_python(void)

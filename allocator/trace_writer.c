@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include <unistd.h>
 
 #include "allocator/arenas.h"
+#include "allocator/log.h"
 #include "allocator/trace_internal.h"
 #include "policy/file.h"
 
@@ -63,21 +63,6 @@ static char out[OUT_BYTES];
 static size_t out_len;
 static bool write_failed;
 
-/* The trace's own `vramshim:` lines (the allocator layer has no access to the shim's log). */
-__attribute__((format(printf, 1, 2))) static void trace_log(const char *fmt, ...)
-{
-    char line[768] = "vramshim: ";
-    size_t n = strlen(line);
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
-    va_end(ap);
-    n = k < 0 ? n : n + (size_t)k < sizeof line - 1 ? n + (size_t)k : sizeof line - 2;
-    line[n++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, n);
-    (void)w;
-}
-
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -96,8 +81,8 @@ static void out_flush(void)
             continue;
         if (w <= 0) {
             write_failed = true;
-            trace_log("cannot write the trace %s: %s; tracing stops", base_path,
-                      strerror(w < 0 ? errno : EIO));
+            vs_log(VS_LOG_ERROR, "cannot write the trace %s: %s; tracing stops", base_path,
+                   strerror(w < 0 ? errno : EIO));
             break;
         }
         done += (size_t)w;
@@ -224,30 +209,31 @@ static int open_output(const char *path)
     struct stat st;
     if (!stat(path, &st) && !S_ISREG(st.st_mode) && (!to_fifo || S_ISDIR(st.st_mode))) {
         if (S_ISDIR(st.st_mode))
-            trace_log("the trace path %s is a directory; tracing is off", path);
+            vs_log(VS_LOG_ERROR, "the trace path %s is a directory; tracing is off", path);
         else
-            trace_log("the trace path %s is %s, not a regular file; tracing is off "
-                      "(VRAMSHIM_TRACE=fifo:%s writes into it while its reader runs)", path,
-                      vs_file_kind(st.st_mode), path);
+            vs_log(VS_LOG_ERROR,
+                   "the trace path %s is %s, not a regular file; tracing is off "
+                   "(VRAMSHIM_TRACE=fifo:%s writes into it while its reader runs)",
+                   path, vs_file_kind(st.st_mode), path);
         return -1;
     }
     /* O_NONBLOCK: opening a FIFO for writing would otherwise wait for a reader. */
     int f = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0644);
     if (f < 0) {
         if (errno == ENXIO)
-            trace_log("no process reads the FIFO %s (start its reader first); tracing is off",
-                      path);
+            vs_log(VS_LOG_ERROR,
+                   "no process reads the FIFO %s (start its reader first); tracing is off", path);
         else
-            trace_log("cannot open the trace file %s: %s; tracing is off", path,
-                      strerror(errno));
+            vs_log(VS_LOG_ERROR, "cannot open the trace file %s: %s; tracing is off", path,
+                   strerror(errno));
         return -1;
     }
     /* The path may have changed kind since the stat. */
     bool regular = !fstat(f, &st) && S_ISREG(st.st_mode);
     if ((!regular && !to_fifo) || (regular && ftruncate(f, 0)) ||
         fcntl(f, F_SETFL, fcntl(f, F_GETFL) & ~O_NONBLOCK)) {
-        trace_log("cannot use the trace path %s: %s; tracing is off", path,
-                  regular || to_fifo ? strerror(errno) : "not a regular file");
+        vs_log(VS_LOG_ERROR, "cannot use the trace path %s: %s; tracing is off", path,
+               regular || to_fifo ? strerror(errno) : "not a regular file");
         close(f);
         return -1;
     }
@@ -268,7 +254,8 @@ static bool open_file(const struct vs_driver *drv)
         int f = open_output(path);
         char *header = f >= 0 ? vs_trace_header(drv, (int)getpid(), (int)getppid()) : NULL;
         if (f >= 0 && !header) {
-            trace_log("out of memory writing the trace header of %s; tracing is off", path);
+            vs_log(VS_LOG_ERROR, "out of memory writing the trace header of %s; tracing is off",
+                   path);
             close(f);
             f = -1;
         }
@@ -379,7 +366,7 @@ void vs_trace_shutdown(void)
     }
     drain();
     if (dropped)
-        trace_log("out of memory queueing trace events; %lu were dropped", dropped);
+        vs_log(VS_LOG_ERROR, "out of memory queueing trace events; %lu were dropped", dropped);
 }
 
 void vs_trace_fork_prepare(void)

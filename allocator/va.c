@@ -29,13 +29,14 @@ CUresult vs_va_grow(struct vs_arena *a, size_t min_size)
     struct vs_slot *slots = calloc(size / a->gran, sizeof *slots);
     CUresult err = CUDA_ERROR_OUT_OF_MEMORY;
     if (!r || !whole || !slots) {
-        vs_alog("arena: out of host memory reserving %zu bytes of VA", size);
+        vs_log(VS_LOG_WARN, "arena: out of host memory reserving %zu bytes of VA", size);
         goto fail;
     }
     err = a->drv->cuMemAddressReserve(&r->base, size, a->gran, 0, 0);
     if (err != CUDA_SUCCESS) {
         char b[32];
-        vs_alog("arena: cuMemAddressReserve(%s) failed (error %d)", vs_fmt_bytes(size, b), err);
+        vs_log(VS_LOG_WARN, "arena: cuMemAddressReserve(%s) failed (error %d)",
+               vs_size_format(size, b, sizeof b), err);
         goto fail;
     }
     r->size = size;

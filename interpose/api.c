@@ -14,7 +14,7 @@
 #include "allocator/arenas.h"
 #include "interpose/api.h"
 #include "interpose/init.h"
-#include "interpose/log.h"
+#include "allocator/log.h"
 #include "interpose/route.h"
 #include "interpose/runtime.h"
 #include "interpose/stage.h"

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "interpose/log.h"
+#include "allocator/log.h"
 
 const char *vs_mode_name(enum vs_mode mode)
 {

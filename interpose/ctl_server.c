@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "interpose/ctl_proto.h"
-#include "interpose/log.h"
+#include "allocator/log.h"
 
 /* Connections served at once; a connect beyond waits in the listen backlog. */
 #define VS_CTL_MAX_CLIENTS 16

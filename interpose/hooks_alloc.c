@@ -9,7 +9,7 @@
 #include "interpose/alloc_stage.h"
 #include "interpose/tally.h"
 #include "interpose/init.h"
-#include "interpose/log.h"
+#include "allocator/log.h"
 #include "interpose/record.h"
 #include "interpose/route.h"
 

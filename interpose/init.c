@@ -10,7 +10,7 @@
 #include "allocator/trace.h"
 #include "interpose/tally.h"
 #include "interpose/hooks.h"
-#include "interpose/log.h"
+#include "allocator/log.h"
 #include "interpose/realdl.h"
 #include "interpose/route.h"
 #include "interpose/runtime.h"

@@ -5,7 +5,7 @@
  */
 #include "interpose/tally.h"
 #include "interpose/init.h"
-#include "interpose/log.h"
+#include "allocator/log.h"
 
 static void substitute(const char *symbol, void **pfn, int version, cuuint64_t flags)
 {

@@ -5,7 +5,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-#include "interpose/log.h"
+#include "allocator/log.h"
 
 VS_UNINSTRUMENTED vs_dlsym_fn vs_real_dlsym(void)
 {

@@ -11,34 +11,22 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "allocator/arenas.h"
 #include "interpose/init.h"
-#include "interpose/log.h"
+#include "allocator/log.h"
 
 enum vs_serve { VS_SERVE_UNPROBED, VS_SERVE_ARENA, VS_SERVE_DRIVER };
 
 static _Atomic int serve = VS_SERVE_DRIVER;
 static atomic_bool arena_made;
 static bool forked_child; /* written only in the single-threaded child, before any hook runs */
-static atomic_uint arena_lines; /* lines the allocator logged, to avoid a second fallback line */
 static pthread_mutex_t probe_mu = PTHREAD_MUTEX_INITIALIZER;
 static PFN_cuDeviceGetDefaultMemPool_v11020 real_default_mem_pool;
 static PFN_cuStreamIsCapturing_v10000 real_is_capturing;
 
-static void arena_log_sink(const char *line)
-{
-    atomic_fetch_add_explicit(&arena_lines, 1, memory_order_relaxed);
-    const char *prefix = "vramshim: ";
-    if (strncmp(line, prefix, strlen(prefix)) == 0)
-        line += strlen(prefix);
-    vs_log(VS_LOG_WARN, "%s", line);
-}
-
 void vs_route_setup(void *(*resolve)(const char *name, void *ctx), void *ctx)
 {
-    vs_arena_set_log_sink(arena_log_sink);
     if (vs_cfg.mode != VS_MODE_ARENA)
         return;
     real_default_mem_pool =
@@ -104,7 +92,7 @@ static struct vs_arena *serving_arena(void)
     int s = atomic_load_explicit(&serve, memory_order_relaxed);
     if (s == VS_SERVE_DRIVER || (s == VS_SERVE_UNPROBED && !probe_devices()))
         return NULL;
-    unsigned seen = atomic_load_explicit(&arena_lines, memory_order_relaxed);
+    unsigned seen = vs_log_thread_lines(); /* whether the arena says why it failed */
     struct vs_arena *a;
     CUresult err = vs_arenas_current(&a);
     if (err == CUDA_SUCCESS) {
@@ -117,8 +105,7 @@ static struct vs_arena *serving_arena(void)
         err != CUDA_ERROR_DEINITIALIZED && err != CUDA_ERROR_CONTEXT_IS_DESTROYED) {
         CUdevice dev = -1;
         vs_drv.cuCtxGetDevice(&dev);
-        fall_back("cannot set up the arena", dev, err,
-                  atomic_load_explicit(&arena_lines, memory_order_relaxed) != seen);
+        fall_back("cannot set up the arena", dev, err, vs_log_thread_lines() != seen);
     }
     return NULL;
 }

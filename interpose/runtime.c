@@ -7,7 +7,7 @@
 
 #include "allocator/evict.h"
 #include "interpose/ctl_server.h"
-#include "interpose/log.h"
+#include "allocator/log.h"
 
 static pthread_once_t rt_once = PTHREAD_ONCE_INIT;
 static struct vs_names *rt_names;

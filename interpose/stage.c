@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "allocator/arenas.h"
-#include "interpose/log.h"
+#include "allocator/log.h"
 #include "interpose/runtime.h"
 #include "vramshim.h"
 

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "interpose/log.h"
+#include "allocator/log.h"
 #include "interpose/ptrmap.h"
 
 /* Call counts are per thread (no locked instruction on the hot path). A block outlives its

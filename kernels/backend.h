@@ -55,7 +55,7 @@ struct vs_backend {
     void (*conv3d_frame)(const struct vs_conv3d *c, const float *const *in,
                          const struct vs_window *win, float *out, const struct vs_window *wout);
     /* Norms (groupnorm.h, rmsnorm.h): statistics land in host memory. */
-    void (*gn_region_stats)(const float *x, int c, size_t plane, struct vs_region r, int groups,
+    void (*gn_region_stats)(const float *x, int c, size_t plane, struct vs_window r, int groups,
                             struct vs_gn_stats *st);
     void (*gn_apply)(float *x, int c, size_t plane, int groups, const float *mean,
                      const float *rstd, const float *gamma, const float *beta, int silu);

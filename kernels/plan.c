@@ -6,20 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/size.h"
+
 const char *vs_decode_mode_name(enum vs_decode_mode mode)
 {
     return mode == VS_DECODE_EXACT ? "exact" : mode == VS_DECODE_BLEND ? "blend" : "monolithic";
-}
-
-const char *vs_bytes_str(size_t bytes, char *buf, size_t len)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)bytes;
-    int u = 0;
-    while (v >= 1024 && u < 4)
-        v /= 1024, u++;
-    snprintf(buf, len, u ? "%.2f %s" : "%.0f %s", v, units[u]);
-    return buf;
 }
 
 static int *split(int n, int tile, int *count)
@@ -115,7 +106,7 @@ int vs_plan_make(struct vs_plan *plan, const struct vs_program *p, int lat_h, in
             char a[32], b[32];
             vs_err_set(err, "tile %d px needs %s of working memory, over the budget of %s; "
                        "use a smaller --tile or --tile auto", tile * p->d->upscale,
-                       vs_bytes_str(plan->predicted_work, a, sizeof a), vs_bytes_str(budget, b, sizeof b));
+                       vs_size_format(plan->predicted_work, a, sizeof a), vs_size_format(budget, b, sizeof b));
             goto fail;
         }
         return 0;
@@ -134,13 +125,13 @@ int vs_plan_make(struct vs_plan *plan, const struct vs_program *p, int lat_h, in
         if (plan->full_frame_work > budget) {
             vs_err_set(err, "budget %s is too small: the full-frame part (conv_in and the mid "
                        "block with its attention) alone needs %s of working memory",
-                       vs_bytes_str(budget, b, sizeof b), vs_bytes_str(plan->full_frame_work, a, sizeof a));
+                       vs_size_format(budget, b, sizeof b), vs_size_format(plan->full_frame_work, a, sizeof a));
             goto fail;
         }
     }
     vs_err_set(err, "budget %s is too small: the smallest plan (%s mode, 1 latent px tiles) "
-               "needs %s of working memory", vs_bytes_str(budget, b, sizeof b), vs_decode_mode_name(mode),
-               vs_bytes_str(plan->predicted_work, a, sizeof a));
+               "needs %s of working memory", vs_size_format(budget, b, sizeof b), vs_decode_mode_name(mode),
+               vs_size_format(plan->predicted_work, a, sizeof a));
 fail:
     vs_plan_free(plan);
     return -1;

@@ -46,7 +46,5 @@ const char *vs_decode_mode_name(enum vs_decode_mode mode);
 /* One line: mode, tile grid, tile and halo in output pixels, sync points, overheads. */
 const char *vs_plan_describe(const struct vs_plan *plan, const struct vs_program *p, char *buf,
                              size_t len);
-/* "1.50 GiB"-style. */
-const char *vs_bytes_str(size_t bytes, char *buf, size_t len);
 
 #endif

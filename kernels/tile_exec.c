@@ -144,7 +144,7 @@ static int op_attn(struct exec *e, struct tile *t)
         struct vs_gn_stats st[VS_GN_MAX_GROUPS];
         float mean[VS_GN_MAX_GROUPS], rstd[VS_GN_MAX_GROUPS];
         e->be->copy(xn, t->cur, c * n * sizeof(float));
-        e->be->gn_region_stats(xn, t->c, n, (struct vs_region){0, 0, t->w, t->h, t->w}, groups, st);
+        e->be->gn_region_stats(xn, t->c, n, (struct vs_window){0, 0, t->h, t->w, t->h, t->w}, groups, st);
         vs_gn_finish(groups, st, e->p->d->eps, mean, rstd);
         e->be->gn_apply(xn, t->c, n, groups, mean, rstd, a->norm.gamma, a->norm.beta, 0);
         e->be->transpose(xn, tok, c, n);
@@ -178,12 +178,12 @@ done:
 }
 
 /* Statistics region: the owned rectangle (synchronised) or the whole buffer (standalone). */
-static struct vs_region stats_region(const struct exec *e, const struct tile *t)
+static struct vs_window stats_region(const struct exec *e, const struct tile *t)
 {
     if (e->standalone)
-        return (struct vs_region){0, 0, t->w, t->h, t->w};
-    return (struct vs_region){t->ox * t->scale - t->x0, t->oy * t->scale - t->y0,
-                              t->ow * t->scale, t->oh * t->scale, t->w};
+        return (struct vs_window){0, 0, t->h, t->w, t->h, t->w};
+    return (struct vs_window){t->oy * t->scale - t->y0, t->ox * t->scale - t->x0,
+                              t->oh * t->scale, t->ow * t->scale, t->h, t->w};
 }
 
 static void tile_stats(const struct exec *e, const struct tile *t, struct vs_gn_stats *st)

@@ -15,6 +15,8 @@ static struct vs_window doubled(const struct vs_window *w)
 bool vs_wan_stage_windows_ok(const struct vs_wan_stage *s, const struct vs_wan_stage_state *st)
 {
     const int r1 = (s->conv.k - 1) / 2, r2 = (s->conv2.k - 1) / 2;
+    if (!vs_window_valid(&st->in) || !vs_window_valid(&st->out))
+        return false; /* mid is grown from out, clipped to its frame */
     switch (s->kind) {
     case VS_WAN_RES:
         return vs_window_covers(&st->in, &st->mid, r1) && vs_window_covers(&st->mid, &st->out, r2);

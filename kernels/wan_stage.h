@@ -30,7 +30,8 @@ struct vs_wan_stage_state {
     const struct vs_wan_stage_state *skip; /* RESAMPLE with skip >= 0: the source's state */
 };
 
-/* True when every conv of the stage finds its halo in its input window (the planner's job). */
+/* True when the stage's windows lie in their frames (vs_window_valid) and every conv of the stage
+ * finds its halo in its input window (the planner's job). */
 bool vs_wan_stage_windows_ok(const struct vs_wan_stage *s, const struct vs_wan_stage_state *st);
 
 /* Floats of cache storage (cache1 then cache2) and of output frames. */

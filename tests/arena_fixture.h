@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "allocator/arena.h"
+#include "allocator/log.h"
 #include "tools/simcuda/simcuda.h"
 
 #define MiB ((size_t)1 << 20)
@@ -63,7 +64,7 @@ static inline void arena_fixture_start(size_t vram)
     const char *missing = NULL;
     cr_assert_eq(vs_driver_load(&fx_drv, fx_resolve, h, &missing), 0, "simcuda lacks %s",
                  missing ? missing : "?");
-    vs_arena_set_log_sink(fx_sink);
+    vs_log_set_sink(fx_sink);
 }
 
 static inline struct vs_arena *arena_new(size_t cache_max)

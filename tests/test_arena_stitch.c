@@ -143,7 +143,7 @@ Test(arena_stitch, cache_max_from_environment)
     unsetenv("VRAMSHIM_CACHE_MAX");
     vs_arena_options_from_env(&opt);
     cr_assert_eq(opt.cache_max, SIZE_MAX);
-    vs_arena_set_log_sink(fx_sink);
+    vs_log_set_sink(fx_sink);
     setenv("VRAMSHIM_CACHE_MAX", "12 parsecs", 1);
     vs_arena_options_from_env(&opt);
     cr_assert_eq(opt.cache_max, SIZE_MAX);

@@ -11,7 +11,7 @@
 #include <sys/un.h>
 
 #include "interpose/ctl_proto.h"
-#include "interpose/log.h"
+#include "allocator/log.h"
 #include "stages_fixture.h"
 
 struct proc {

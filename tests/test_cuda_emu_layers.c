@@ -57,12 +57,12 @@ Test(cuda_emu, groupnorm_statistics_over_regions)
 {
     /* odd plane, region touching edges or not, groups of 1..4 channels, a region large enough
      * that every thread of the block sums several values */
-    const struct { int c, groups, h, w; struct vs_region r; } cases[] = {
-        {12, 4, 7, 9, {1, 2, 5, 4, 9}},
-        {12, 3, 7, 9, {0, 0, 9, 7, 9}},
-        {6, 6, 5, 3, {2, 4, 1, 1, 3}},
-        {8, 2, 33, 41, {3, 0, 38, 33, 41}},
-        {4, 1, 3, 3, {1, 1, 0, 2, 3}}, /* empty region */
+    const struct { int c, groups, h, w; struct vs_window r; } cases[] = {
+        {12, 4, 7, 9, {2, 1, 4, 5, 7, 9}},
+        {12, 3, 7, 9, {0, 0, 7, 9, 7, 9}},
+        {6, 6, 5, 3, {4, 2, 1, 1, 5, 3}},
+        {8, 2, 33, 41, {0, 3, 33, 38, 33, 41}},
+        {4, 1, 3, 3, {1, 1, 2, 0, 3, 3}}, /* empty region */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const size_t plane = (size_t)cases[k].h * cases[k].w;

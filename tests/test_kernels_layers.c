@@ -168,10 +168,10 @@ Test(layers, groupnorm_stats_merged_over_tiles_equal_one_pass)
     for (size_t i = 0; i < (size_t)c * h * w; i++)
         x[i] = x[i] * 0.01f + 100; /* large mean, small spread */
     struct vs_gn_stats whole[2], acc[2] = {{0}}, part[2];
-    vs_gn_region_stats(x, c, (size_t)h * w, (struct vs_region){0, 0, w, h, w}, groups, whole);
+    vs_gn_region_stats(x, c, (size_t)h * w, (struct vs_window){0, 0, h, w, h, w}, groups, whole);
     /* an uneven partition into 5 rectangles */
-    const struct vs_region parts[5] = {{0, 0, 4, 3, w}, {4, 0, 9, 3, w}, {0, 3, 1, 7, w},
-                                       {1, 3, 11, 7, w}, {12, 3, 1, 7, w}};
+    const struct vs_window parts[5] = {{0, 0, 3, 4, h, w}, {0, 4, 3, 9, h, w}, {3, 0, 7, 1, h, w},
+                                       {3, 1, 7, 11, h, w}, {3, 12, 7, 1, h, w}};
     for (int i = 0; i < 5; i++) {
         vs_gn_region_stats(x, c, (size_t)h * w, parts[i], groups, part);
         vs_gn_merge(groups, acc, part);

@@ -147,6 +147,19 @@ Test(wan_conv3d, coverage_check_names_missing_halo)
     cr_expect(vs_window_covers(&edge_in, &edge, 1));
 }
 
+Test(wan_conv3d, a_window_must_lie_in_its_frame)
+{
+    const struct vs_window good[] = {{0, 0, 10, 13, 10, 13}, {9, 12, 1, 1, 10, 13},
+                                     {4, 4, 0, 0, 10, 13}};
+    const struct vs_window bad[] = {{-1, 0, 2, 2, 10, 13}, {0, -1, 2, 2, 10, 13},
+                                    {9, 0, 2, 2, 10, 13},  {0, 12, 2, 2, 10, 13},
+                                    {0, 0, -1, 2, 10, 13}, {0, 0, 2, 0x7fffffff, 10, 13}};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        cr_expect(vs_window_valid(&good[i]), "good[%zu]", i);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_expect_not(vs_window_valid(&bad[i]), "bad[%zu]", i);
+}
+
 Test(wan_rmsnorm, matches_formula_with_and_without_silu)
 {
     const int C = 7;

@@ -12,13 +12,14 @@ static const struct layer {
     const char *dir;
     const char *may[6];
 } layers[] = {
-    {"policy", {"policy"}},
-    {"allocator", {"allocator", "policy"}},
-    {"interpose", {"interpose", "allocator", "policy", ""}},
-    {"kernels", {"kernels"}},
-    {"kernels/cpu", {"kernels"}},
-    {"kernels/cuda", {"kernels"}},
-    {"vae", {"vae", "kernels", ""}},
+    {"common", {"common"}},
+    {"policy", {"policy", "common"}},
+    {"allocator", {"allocator", "policy", "common"}},
+    {"interpose", {"interpose", "allocator", "policy", "common", ""}},
+    {"kernels", {"kernels", "common"}},
+    {"kernels/cpu", {"kernels", "common"}},
+    {"kernels/cuda", {"kernels", "common"}},
+    {"vae", {"vae", "kernels", "common", ""}},
     {"tools/simcuda", {"tools/simcuda"}},
 };
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/size.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/cast.h"
 #include "kernels/cuda/backend.h"
@@ -340,7 +341,7 @@ static int make_plan(vramshim_vae *v, const vramshim_vae_decode_args *a, const s
             if (!vs_wan_plan(v->wm, s->t, s->h, s->w, &smallest, &p, &ignored))
                 vs_err_set(err, "budget %zu bytes is too small for this Wan decode: the smallest "
                            "plan (%d px tiles) needs %s (%zu bytes)", a->budget, smallest.tile,
-                           vs_bytes_str(p.predicted_peak, need, sizeof need), p.predicted_peak);
+                           vs_size_format(p.predicted_peak, need, sizeof need), p.predicted_peak);
             return VRAMSHIM_VAE_ERR_BUDGET;
         }
         *out = (vramshim_vae_plan){.mode = a->mode, .tiles_y = p.tiles_y, .tiles_x = p.tiles_x,
@@ -362,7 +363,7 @@ static int make_plan(vramshim_vae *v, const vramshim_vae_decode_args *a, const s
             size_t len = strlen(err->msg);
             snprintf(err->msg + len, sizeof err->msg - len,
                      "; the smallest budget that works is %s (%zu bytes, %s mode, 1 latent px "
-                     "tiles)", vs_bytes_str(smallest.predicted_work, need, sizeof need),
+                     "tiles)", vs_size_format(smallest.predicted_work, need, sizeof need),
                      smallest.predicted_work, vs_decode_mode_name(m));
             vs_plan_free(&smallest);
         }

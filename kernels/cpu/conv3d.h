@@ -1,7 +1,7 @@
 /* Causal 3D convolution of one output frame over a window of the frame (C reference).
  *
- * A window is a rectangle of a frame at one resolution level: rows [y0, y0+h) and columns
- * [x0, x0+w) of an H x W frame. An activation frame is stored as [C][h][w] over its window.
+ * Windows (kernels/window.h) are rectangles of a frame at one resolution level; an activation
+ * frame is stored as [C][h][w] over its window.
  *
  * Invariants:
  * - Zero padding exists only outside the frame (rows < 0 or >= H, columns < 0 or >= W). Inside
@@ -20,16 +20,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kernels/window.h"
+
 #ifdef __cplusplus
 extern "C" { /* also called from the CUDA sources */
 #endif
 
 enum { VS_CONV3D_MAX_KT = 3, VS_CONV3D_MAX_K = 3 };
-
-struct vs_window {
-    int y0, x0, h, w; /* the rectangle, in frame coordinates */
-    int H, W;         /* the whole frame */
-};
 
 struct vs_conv3d {
     int out_ch, in_ch, kt, k;  /* time taps, spatial kernel size (k x k) */
@@ -37,11 +34,6 @@ struct vs_conv3d {
     const float *bias;         /* [out_ch] */
     const float *packed;       /* weight in the kernel's layout (vs_conv3d_pack) */
 };
-
-static inline size_t vs_window_area(const struct vs_window *w)
-{
-    return (size_t)w->h * (size_t)w->w;
-}
 
 /* `w` grown by r pixels on each side, clipped to its frame: the input a conv of radius r needs. */
 struct vs_window vs_window_grow(const struct vs_window *w, int r);

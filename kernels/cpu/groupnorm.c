@@ -11,13 +11,13 @@ struct stat_job {
     const float *x;
     int c, groups;
     size_t plane;
-    struct vs_region r;
+    struct vs_window r;
     struct vs_gn_stats *st;
 };
 
 static const float *row_of(const struct stat_job *j, int ci, int y)
 {
-    return j->x + (size_t)ci * j->plane + (size_t)(j->r.y0 + y) * j->r.pitch + j->r.x0;
+    return j->x + (size_t)ci * j->plane + (size_t)(j->r.y0 + y) * j->r.W + j->r.x0;
 }
 
 static void stats_groups(void *ctx, size_t begin, size_t end)
@@ -45,7 +45,7 @@ static void stats_groups(void *ctx, size_t begin, size_t end)
     }
 }
 
-void vs_gn_region_stats(const float *x, int c, size_t plane, struct vs_region r, int groups,
+void vs_gn_region_stats(const float *x, int c, size_t plane, struct vs_window r, int groups,
                         struct vs_gn_stats *st)
 {
     struct stat_job j = {x, c, groups, plane, r, st};
@@ -114,7 +114,7 @@ void vs_groupnorm(float *x, int c, int h, int w, int groups, float eps, const fl
 {
     struct vs_gn_stats st[VS_GN_MAX_GROUPS];
     float mean[VS_GN_MAX_GROUPS], rstd[VS_GN_MAX_GROUPS];
-    struct vs_region all = {0, 0, w, h, w};
+    struct vs_window all = {0, 0, h, w, h, w};
     vs_gn_region_stats(x, c, (size_t)h * w, all, groups, st);
     vs_gn_finish(groups, st, eps, mean, rstd);
     vs_gn_apply(x, c, (size_t)h * w, groups, mean, rstd, gamma, beta, silu);

@@ -14,19 +14,17 @@
 
 #include <stddef.h>
 
-#define VS_GN_MAX_GROUPS 1024
+#include "kernels/window.h"
 
-/* A rectangle inside planes of width `pitch` (rows y0..y0+h, columns x0..x0+w). */
-struct vs_region {
-    int x0, y0, w, h, pitch;
-};
+#define VS_GN_MAX_GROUPS 1024
 
 struct vs_gn_stats {
     double count, mean, m2;
 };
 
-/* Statistics of region r of x (c channels, `plane` floats apart) into st[groups]. */
-void vs_gn_region_stats(const float *x, int c, size_t plane, struct vs_region r, int groups,
+/* Statistics of region r of x (c channels, `plane` floats apart, each an r.H x r.W frame) into
+ * st[groups]. */
+void vs_gn_region_stats(const float *x, int c, size_t plane, struct vs_window r, int groups,
                         struct vs_gn_stats *st);
 /* acc[g] = acc[g] (+) part[g]; an empty acc (count 0) takes part as is. */
 void vs_gn_merge(int groups, struct vs_gn_stats *acc, const struct vs_gn_stats *part);

@@ -101,7 +101,7 @@ static void conv3d_frame(const struct vs_conv3d *c, const float *const *in,
     note(vs_cuda_conv3d_frame(c, c->packed, in, win, out, wout, S.ctx), "conv3d (cuDNN)");
 }
 
-static void gn_stats(const float *x, int c, size_t plane, struct vs_region r, int groups,
+static void gn_stats(const float *x, int c, size_t plane, struct vs_window r, int groups,
                      struct vs_gn_stats *st)
 {
     note(vs_cuda_gn_region_stats(x, c, plane, r, groups, st, S.scratch, stream()),

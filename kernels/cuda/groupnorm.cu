@@ -29,18 +29,18 @@ __device__ static float block_sum(float v)
     return t;
 }
 
-__device__ static float region_at(const float *x, size_t plane, struct vs_region r, int c0,
+__device__ static float region_at(const float *x, size_t plane, struct vs_window r, int c0,
                                   size_t e)
 {
     const size_t area = (size_t)r.w * r.h;
     const int ci = c0 + (int)(e / area);
     const size_t in = e % area;
-    return x[(size_t)ci * plane + (size_t)(r.y0 + (int)(in / r.w)) * r.pitch + r.x0 + in % r.w];
+    return x[(size_t)ci * plane + (size_t)(r.y0 + (int)(in / r.w)) * r.W + r.x0 + in % r.w];
 }
 
 // v1: one block per group; pass 1 sums for the mean, pass 2 sums squared deviations (the CPU
 // reference's two-pass recipe, fp32 here). out[3g..3g+2] = count, mean, M2.
-__global__ static void gn_stats_kernel(const float *x, int c, size_t plane, struct vs_region r,
+__global__ static void gn_stats_kernel(const float *x, int c, size_t plane, struct vs_window r,
                                        int groups, float *out)
 {
     const int g = blockIdx.x, cpg = c / groups;
@@ -62,7 +62,7 @@ __global__ static void gn_stats_kernel(const float *x, int c, size_t plane, stru
     }
 }
 
-extern "C" int vs_cuda_gn_region_stats(const float *x, int c, size_t plane, struct vs_region r,
+extern "C" int vs_cuda_gn_region_stats(const float *x, int c, size_t plane, struct vs_window r,
                                        int groups, struct vs_gn_stats *st, float *dev_scratch,
                                        cudaStream_t stream)
 {

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/size.h"
 #include "kernels/arch.h"
 #include "kernels/array_io.h"
 #include "kernels/checked.h"
@@ -290,8 +291,8 @@ static void final_line(const char *plan, size_t predicted, size_t measured, size
 {
     char a[32], b[32], c[32];
     fprintf(stderr, "decode: plan %s; peak working memory predicted %s, measured %s%s; parked/host %s; %.2f s\n",
-            plan, vs_bytes_str(predicted, a, sizeof a), vs_bytes_str(measured, b, sizeof b),
-            gpu ? " on the GPU" : "", vs_bytes_str(parked, c, sizeof c), t);
+            plan, vs_size_format(predicted, a, sizeof a), vs_size_format(measured, b, sizeof b),
+            gpu ? " on the GPU" : "", vs_size_format(parked, c, sizeof c), t);
 }
 
 /* The decode of fp32, unscaled latents (host, ndim 4 or 5) into fp32 out (host) on the GPU,
@@ -359,8 +360,8 @@ static int decode_kl(const struct decode_args *a, struct vs_array *lat, struct v
     if (a->plan_only) {
         char wk[32], pk[32];
         printf("plan %s; predicted peak working memory %s, parked/host %s (per image)\n", desc,
-               vs_bytes_str(plan.predicted_work, wk, sizeof wk),
-               vs_bytes_str(plan.predicted_park, pk, sizeof pk));
+               vs_size_format(plan.predicted_work, wk, sizeof wk),
+               vs_size_format(plan.predicted_park, pk, sizeof pk));
         rc = 0;
         goto out;
     }
@@ -476,7 +477,7 @@ static int decode_wan(const struct decode_args *a, struct vs_array *lat, struct 
         vs_wan_plan_describe(&st.plan, m, T, desc, sizeof desc);
         char wk[32];
         printf("plan %s; predicted peak working memory %s\n", desc,
-               vs_bytes_str(st.plan.predicted_peak, wk, sizeof wk));
+               vs_size_format(st.plan.predicted_peak, wk, sizeof wk));
         rc = 0;
         goto out;
     }

@@ -286,7 +286,7 @@ static void check_own_kernels(void)
     const size_t plane = (size_t)h * w, n = c * plane;
     float *x = host_rand(n), *dx = dev_from(x, n), *scratch;
     cudaMalloc((void **)&scratch, 3 * VS_GN_MAX_GROUPS * sizeof *scratch);
-    struct vs_region r = {3, 2, 30, 33, w};
+    struct vs_window r = {2, 3, 33, 30, h, w};
     struct vs_gn_stats want[4], got[4];
     vs_gn_region_stats(x, c, plane, r, groups, want);
     double e = 0;

@@ -7,6 +7,7 @@
 
 #include "allocator/arena.h"
 #include "allocator/evict.h"
+#include "allocator/log.h"
 #include "policy/policy.h"
 #include "tools/trace/replay.h"
 #include "tools/trace/replay_backend.h"
@@ -44,9 +45,9 @@ static void vs_ar_names(const struct vs_tracefile_event *ev, uint32_t *stage, ui
     *tag = m.tag ? m.tag : ev->tag ? vs_names_intern(vs_ar_policy.names, ev->tag) : 0;
 }
 
-/* The arena logs through a process-wide sink; the replay child has one arena. The last line
- * goes into the report (with the failure it explains), not to stderr, so it is said once; a
- * hint line stays with the out-of-memory line before it. */
+/* The arena logs through the logger's sink, process-wide; the replay child has one arena. The
+ * last line goes into the report (with the failure it explains), not to stderr, so it is said
+ * once; a hint line stays with the out-of-memory line before it. */
 static char vs_arena_log_line[1024];
 static struct vs_simcuda *vs_arena_sim;
 
@@ -61,7 +62,7 @@ static int vs_ar_open(struct vs_simcuda *sim, void **state, char *err, size_t er
 {
     struct vs_arena_options opt;
     vs_arena_options_from_env(&opt);
-    vs_arena_set_log_sink(vs_arena_log_sink);
+    vs_log_set_sink(vs_arena_log_sink);
     vs_evict_configure(vs_ar_policy.policy, vs_ar_policy.names);
     struct vs_arena *a;
     CUresult r = vs_arena_create(&sim->drv, sim->dev, sim->ctx, &opt, &a);
