@@ -217,7 +217,7 @@ static int load(struct vs_ledger *l, int fd, struct image *im)
         if (size > sizeof *im)
             snprintf(why, sizeof why, "%zu bytes, larger than any ledger", size);
         if (size > sizeof *im || invalid(l, im, (size_t)got, why, sizeof why)) {
-            vs_alog("ledger %s: corrupt (%s): rebuilt", l->path, why);
+            vs_log(VS_LOG_WARN, "ledger %s: corrupt (%s): rebuilt", l->path, why);
             memset(im, 0, sizeof *im);
         }
     }

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "allocator/arena.h"
+#include "allocator/log.h"
 #include "allocator/ledger.h"
 
 #define UUID "GPU-1234abcd-0000"
@@ -38,7 +38,7 @@ static void setup(void)
     snprintf(dir, sizeof dir, "/tmp/vs_ledger_XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/gpu-" UUID ".ledger", dir);
-    vs_arena_set_log_sink(sink);
+    vs_log_set_sink(sink);
 }
 
 static void teardown(void)

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "allocator/arena.h"
+#include "allocator/log.h"
 #include "allocator/ledger.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         snprintf(path, sizeof path, "%s/gpu-" UUID ".ledger", dir);
         atexit(remove_dir);
-        vs_arena_set_log_sink(quiet);
+        vs_log_set_sink(quiet);
     }
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
     if (fd < 0 || (size && write(fd, data, size) != (ssize_t)size) || close(fd) != 0)
