@@ -4,8 +4,12 @@
 The node decodes like the stock VAE Decode, with the bundled tiled decoder in place of the
 VAE's own decode (docs/hooks.md): `mode` exact or blend, `budget` its working memory ("2GiB";
 empty: the device's free memory less a margin). Whatever the decoder cannot take runs ComfyUI's
-own decode after one `vramshim:` line. For the stock nodes too, start ComfyUI with
-`vramshim run --decode exact -- python main.py`.
+own decode after one `vramshim:` line.
+
+The stock VAE Decode nodes go through the same decoder when the setting "vramshim > Decode >
+Substitute in the stock VAE Decode nodes" is exact or blend (registered by web/vramshim.js,
+read from ComfyUI's settings file at load and for every prompt: vramshim.comfyui), or when
+ComfyUI runs under `vramshim run --decode exact -- python main.py`.
 
 vramshim's Python package is taken from the environment, else from this checkout (../../python)."""
 import os
@@ -16,6 +20,7 @@ try:
 except ImportError:
     sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
     import vramshim.decode as _decode
+from vramshim import comfyui as _comfyui
 
 
 class VAEDecodeVramshim:
@@ -44,3 +49,6 @@ class VAEDecodeVramshim:
 
 NODE_CLASS_MAPPINGS = {"VAEDecodeVramshim": VAEDecodeVramshim}
 NODE_DISPLAY_NAME_MAPPINGS = {"VAEDecodeVramshim": "VAE Decode (vramshim)"}
+WEB_DIRECTORY = "./web"
+
+stock_decode = _comfyui.attach()
