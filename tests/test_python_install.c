@@ -62,6 +62,7 @@ Test(python_install, make_install_puts_libraries_header_pkgconfig_and_package, .
     expect_file(dir, "bin/vramshim", S_IXUSR); /* a link to lib/vramshim/bin/vramshim */
     expect_file(dir, "lib/vramshim/bin/libvramshim.so", S_IXUSR);
     expect_file(dir, "lib/vramshim/python/sitecustomize.py", 0);
+    expect_file(dir, "lib/vramshim/comfyui/web/vramshim.js", 0);
     /* every module of the package, as in the checkout */
     struct vs_run r = sh(dir,
                          "for f in \"$VS_SRC\"/python/vramshim/*.py; do "
@@ -73,6 +74,20 @@ Test(python_install, make_install_puts_libraries_header_pkgconfig_and_package, .
     cr_assert(version);
     char want[300];
     snprintf(want, sizeof want, "vramshim %s", version);
+    cr_expect_str_eq(r.out, want);
+    vs_run_free(&r);
+
+    /* the ComfyUI node folder, linked into custom_nodes/, loads the installed package */
+    r = sh(dir,
+           "cd \"$VS_SRC/tests/progs/standins\" && " /* ComfyUI's modules, as stand-ins */
+           "PYTHONPATH=. python3 -S -c 'import importlib.util as u, sys\n"
+           "s = u.spec_from_file_location(\"vramshim_node\", sys.argv[1])\n"
+           "s.loader.exec_module(u.module_from_spec(s))\n"
+           "import vramshim; print(vramshim.__file__)' "
+           "\"$VS_T/prefix/lib/vramshim/comfyui/__init__.py\"",
+           NULL);
+    snprintf(want, sizeof want, "%s/prefix/lib/vramshim/python/vramshim/__init__.py\n", dir);
+    cr_expect_eq(r.status, 0, "installed ComfyUI node folder: %s", r.raw_err);
     cr_expect_str_eq(r.out, want);
     vs_run_free(&r);
 

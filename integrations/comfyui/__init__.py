@@ -11,14 +11,23 @@ Substitute in the stock VAE Decode nodes" is exact or blend (registered by web/v
 read from ComfyUI's settings file at load and for every prompt: vramshim.comfyui), or when
 ComfyUI runs under `vramshim run --decode exact -- python main.py`.
 
-vramshim's Python package is taken from the environment, else from this checkout (../../python)."""
+vramshim's Python package is taken from the environment (`pip install ./python`), else from
+beside this folder: ../python in a `make install` tree (PREFIX/lib/vramshim/comfyui), else
+../../python in the checkout (integrations/comfyui)."""
 import os
 import sys
 
 try:
     import vramshim.decode as _decode
 except ImportError:
-    sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+    _here = os.path.dirname(os.path.abspath(__file__))
+    _beside = [os.path.normpath(os.path.join(_here, *up, "python")) for up in (("..",),
+                                                                             ("..", ".."))]
+    _found = [p for p in _beside if os.path.isfile(os.path.join(p, "vramshim", "decode.py"))]
+    if not _found:
+        raise ImportError("vramshim: the vramshim Python package is neither installed (pip "
+                          "install /path/to/vramshim/python) nor in %s" % " or ".join(_beside))
+    sys.path.append(_found[0])
     import vramshim.decode as _decode
 from vramshim import comfyui as _comfyui
 
