@@ -109,7 +109,8 @@ class StockDecode:
                           "(%s)" % self.path)
 
     def on_prompt(self, json_data):
-        """ComfyUI's on-prompt handler: the settings apply to the prompt being queued."""
+        """ComfyUI's on-prompt handler: the settings apply from the prompt being queued (and
+        to the later decodes of a prompt still running)."""
         try:
             self.apply()
         except Exception as e:  # a prompt is never refused because of vramshim
