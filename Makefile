@@ -416,5 +416,8 @@ install: $(CLI) $(SHIM_LIB) $(VAE_LIB)
 	install -m 644 include/vramshim_vae.h $(INSTALL_ROOT)/include/
 	install -m 644 python/sitecustomize.py $(INSTALL_ROOT)/lib/vramshim/python/
 	install -m 644 python/vramshim/*.py $(INSTALL_ROOT)/lib/vramshim/python/vramshim/
+	install -d $(INSTALL_ROOT)/lib/vramshim/comfyui/web
+	install -m 644 integrations/comfyui/__init__.py $(INSTALL_ROOT)/lib/vramshim/comfyui/
+	install -m 644 integrations/comfyui/web/vramshim.js $(INSTALL_ROOT)/lib/vramshim/comfyui/web/
 	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: vramshim_vae\nDescription: the tiled VAE decoder of vramshim\nVersion: %s\nLibs: -L$${libdir} -lvramshim_vae\nCflags: -I$${includedir}\n' \
 	  '$(PREFIX)' '$(VERSION)' > $(INSTALL_ROOT)/lib/pkgconfig/vramshim_vae.pc

@@ -250,3 +250,48 @@ Test(python_decode, stable_diffusion_pipeline_under_vramshim_run_decode, .timeou
 {
     vs_each_pyenv(check_pipeline);
 }
+
+static void check_comfy_settings(const char *python, const char *version)
+{
+    struct vs_run r = run_case(python, version, "comfy_settings");
+    const char *file = "/default/comfy.settings.json";
+    char want[512];
+    /* on from the file at load: both stock nodes decode through the bundled decoder */
+    snprintf(want, sizeof want, "%s, vramshim.SubstituteStockDecode = exact, budget 2MiB)\n",
+             file);
+    cr_expect(strstr(r.err, "vramshim: decode substitution on for the stock VAE Decode nodes (") &&
+              strstr(r.err, want), "Python %s:\n%s", version, r.err);
+    cr_expect_eq(count(r.err, "vramshim: decode ComfyUI VAE.decode (cpu float32 1x16x3x6x8"), 1,
+                 "Python %s:\n%s", version, r.err);
+    cr_expect_eq(count(r.err, "vramshim: decode ComfyUI VAE.decode_tiled (cpu float32 "), 1,
+                 "Python %s:\n%s", version, r.err);
+    cr_expect_eq(count(r.out, "max-abs below 0.0001\n"), 2, "Python %s:\n%s", version, r.out);
+    /* off and each malformed file or field: one line naming the file and field, then the
+     * original decode (two prompts each, one line) */
+    static const char *const lines[] = {
+        "vramshim: decode substitution off for the stock VAE Decode nodes (",
+        "comfy.settings.json: vramshim.SubstituteStockDecode is \"exakt\", not one of off, exact, "
+        "blend; the stock VAE Decode nodes decode unchanged\n",
+        "comfy.settings.json: not JSON: Expecting property name enclosed in double quotes: "
+        "line 1 column 44 (char 43); the stock VAE Decode nodes decode unchanged\n",
+        "comfy.settings.json: a JSON list where ComfyUI writes an object; the stock VAE Decode "
+        "nodes decode unchanged\n",
+        "comfy.settings.json: vramshim.StockDecodeBudget: '2GB' is not a size (bytes, or a "
+        "number with B, KiB, MiB, GiB or TiB, e.g. 2GiB); the stock VAE Decode nodes decode "
+        "unchanged\n",
+        "vramshim: vramshim.SubstituteStockDecode blend is not applied: VRAMSHIM_DECODE=exact "
+        "(vramshim run --decode) takes precedence\n",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
+        cr_expect_eq(count(r.err, lines[i]), 1, "Python %s: once: %s in\n%s", version, lines[i],
+                     r.err);
+    cr_expect_eq(count(r.out, "unchanged max-abs below 0\n"), 5, "Python %s:\n%s", version, r.out);
+    vs_run_free(&r);
+}
+
+/* The stock VAE Decode nodes through the bundled decoder when ComfyUI's settings say so
+ * (integrations/comfyui/web/vramshim.js, python/vramshim/comfyui.py), on the stand-in. */
+Test(python_decode, comfyui_setting_substitutes_the_stock_vae_decode_nodes, .timeout = 1200)
+{
+    vs_each_pyenv(check_comfy_settings);
+}

@@ -1,9 +1,10 @@
 """libvramshim_vae.so through ctypes: the structs of include/vramshim_vae.h and one open
 decoder per module (Decoder). Every call into the library goes through this module.
 
-The library is found, in this order: $VRAMSHIM_VAE_LIB; next to this package in a build tree
-(python/../build/) or a `make install` (PREFIX/lib/vramshim/python/../../, i.e. PREFIX/lib/);
-the dynamic linker's search path (`libvramshim_vae.so`)."""
+The library is found, in this order: $VRAMSHIM_VAE_LIB (only there when set); inside this
+package (`pip install ./python` bundles it); the build tree (python/../build/) when the package
+is used from a checkout; a `make install` (PREFIX/lib/vramshim/python/../../, i.e. PREFIX/lib/);
+the dynamic linker's search path (`libvramshim_vae.so`). library() names every place it tried."""
 import ctypes
 import os
 
@@ -56,8 +57,9 @@ def _candidates():
     if env:
         return [env]
     here = os.path.dirname(os.path.abspath(__file__))
-    return [os.path.join(here, "..", "..", "build", "libvramshim_vae.so"),  # build tree
-            os.path.join(here, "..", "..", "..", "libvramshim_vae.so"),  # make install
+    return [os.path.join(here, "libvramshim_vae.so"),  # pip install ./python
+            os.path.normpath(os.path.join(here, "..", "..", "build", "libvramshim_vae.so")),
+            os.path.normpath(os.path.join(here, "..", "..", "..", "libvramshim_vae.so")),
             "libvramshim_vae.so"]
 
 
@@ -80,8 +82,10 @@ def library():
             except (OSError, AttributeError) as e:
                 tried.append("%s (%s)" % (path, e))
         if _lib is None:
-            _lib_error = "libvramshim_vae.so not found (tried %s; set VRAMSHIM_VAE_LIB)" % \
-                ", ".join(tried)
+            _lib_error = "libvramshim_vae.so not found (tried %s%s)" % (
+                ", ".join(tried), "" if os.environ.get("VRAMSHIM_VAE_LIB") else
+                "; set VRAMSHIM_VAE_LIB to the library, or reinstall the package with "
+                "`pip install ./python` after `make`")
     if _lib is None:
         raise Error(ERR_ARG, _lib_error)
     return _lib

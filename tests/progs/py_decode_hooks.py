@@ -223,6 +223,70 @@ def case_comfy_node():
     compare("node", got, want.reshape(-1, *want.shape[-3:]))
 
 
+
+def case_comfy_settings():
+    """The stock VAE Decode nodes under the setting of integrations/comfyui (web/vramshim.js,
+    vramshim.comfyui), on the ComfyUI stand-in: the settings file is read when the node loads
+    and for every prompt (the server's on-prompt handlers)."""
+    import importlib.util
+    import json
+    import os
+    import shutil
+    import tempfile
+    here = __file__.rsplit("/", 1)[0]
+    sys.path.insert(0, here + "/standins")
+    import folder_paths
+    import nodes
+    import server
+    from comfy import sd
+    from comfy.ldm.wan.vae import WanVAE
+    user = tempfile.mkdtemp()
+    folder_paths.set_user_directory(user)
+    os.makedirs(user + "/default")
+
+    def settings(text):
+        with open(user + "/default/comfy.settings.json", "w") as f:
+            f.write(text)
+
+    def prompt():
+        data = {"prompt": {}, "client_id": "test"}
+        assert server.PromptServer.instance.trigger_on_prompt(data) is data
+
+    original = {m: sd.VAE.__dict__[m] for m in ("decode", "decode_tiled")}
+    vae = sd.VAE(WanVAE(wan()))
+    z = torch.randn(1, 16, 3, 6, 8)
+    with torch.no_grad():
+        want = vae.decode(z).reshape(-1, 48, 64, 3)
+        settings(json.dumps({"Comfy.UseNewMenu": "Top", "vramshim.SubstituteStockDecode": "exact",
+                             "vramshim.StockDecodeBudget": "2MiB"}))
+        spec = importlib.util.spec_from_file_location(
+            "vramshim_comfyui", here + "/../../integrations/comfyui/__init__.py")
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        (got,) = nodes.VAEDecode().decode(vae, {"samples": z})
+        compare("setting exact: stock VAEDecode", got, want)
+        (got,) = nodes.VAEDecodeTiled().decode(vae, {"samples": z}, 128, 32)
+        compare("setting exact: stock VAEDecodeTiled (exact, not blended)", got, want)
+        # off, then malformed files and fields: ComfyUI's own methods, unchanged output
+        for text in ('{"vramshim.SubstituteStockDecode": "off"}',
+                     '{"vramshim.SubstituteStockDecode": "exakt"}',
+                     '{"vramshim.SubstituteStockDecode": "exact",',
+                     '["vramshim.SubstituteStockDecode"]',
+                     '{"vramshim.SubstituteStockDecode": "exact", '
+                     '"vramshim.StockDecodeBudget": "2GB"}'):
+            settings(text)
+            prompt()
+            prompt()  # the same state again: no second line
+            assert all(sd.VAE.__dict__[m] is f for m, f in original.items()), text
+            (got,) = nodes.VAEDecode().decode(vae, {"samples": z})
+            compare("setting %s: stock VAEDecode unchanged" % text, got, want, tol=0)
+        # vramshim run --decode takes precedence over the setting
+        os.environ["VRAMSHIM_DECODE"] = "exact"
+        settings('{"vramshim.SubstituteStockDecode": "blend"}')
+        prompt()
+        assert all(sd.VAE.__dict__[m] is f for m, f in original.items()), "precedence"
+    shutil.rmtree(user)
+
+
 CASES = {name[5:]: f for name, f in list(globals().items()) if name.startswith("case_")}
 
 if __name__ == "__main__":
