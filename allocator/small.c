@@ -199,13 +199,10 @@ static void return_parked(struct vs_arena *a, CUdeviceptr lo, CUdeviceptr hi)
         }
         /* Reusable on its stream again, as before it was parked. */
         pthread_mutex_lock(&st->mu);
-        if (vs_vec_push(&st->small[pg->cls], back.v[k]) == 0) {
-            st->pending_bytes += pg->objsize;
-            st->listed++;
-        } else {
-            vs_alog("arena: out of host memory; a freed block is lost to the arena");
-        }
+        bool listed = vs_stream_list(st, (int)pg->cls, back.v[k], pg->objsize);
         pthread_mutex_unlock(&st->mu);
+        if (!listed)
+            vs_alog("arena: out of host memory; a freed block is lost to the arena");
     }
     vs_vec_free(&back);
 }
