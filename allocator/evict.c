@@ -11,15 +11,15 @@
 #include "policy/policy.h"
 
 static _Atomic(const struct vs_policy *) cfg_policy;
-static _Atomic(const struct vs_names *) cfg_names;
+static _Atomic(struct vs_names *) cfg_names;
 
-void vs_evict_configure(const struct vs_policy *policy, const struct vs_names *names)
+void vs_evict_configure(const struct vs_policy *policy, struct vs_names *names)
 {
     atomic_store(&cfg_policy, policy);
     atomic_store(&cfg_names, names);
 }
 
-const struct vs_names *vs_evict_names(void)
+struct vs_names *vs_evict_names(void)
 {
     return atomic_load(&cfg_names);
 }

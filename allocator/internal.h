@@ -376,10 +376,7 @@ void vs_moves_sort(struct vs_move *mv, size_t n);
 uint32_t vs_stage_age(const struct vs_arena *a, uint32_t stage);
 void vs_stage_seen(struct vs_arena *a, uint32_t stage);
 
-/* evict.c: the registry given to vs_evict_configure (may be NULL) */
-const struct vs_names *vs_evict_names(void);
-const struct vs_policy *vs_evict_policy(void);
-/* After an out-of-memory report (arena.mu held): one "hint:" line when stages other than the
+/* evict_stats.c: after an out-of-memory report (arena.mu held): one "hint:" line when stages other than the
  * current one hold enough device memory to cover `missing` bytes, naming them and the `evict`
  * line a policy would need. Nothing when there is no current stage or eviction is off. */
 void vs_oom_hint(struct vs_arena *a, size_t missing);
