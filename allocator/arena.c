@@ -26,7 +26,7 @@ CUresult vs_arena_create(const struct vs_driver *drv, CUdevice dev, CUcontext ct
     if (!drv || !opt || !out)
         return CUDA_ERROR_INVALID_VALUE;
 #define VS_NEED(name, type, arena)                                                    \
-    if (arena && !drv->name) {                                                        \
+    if (arena == 1 && !drv->name) {                                                   \
         vs_alog("arena: the driver lacks " #name "; serving memory from the driver"); \
         return CUDA_ERROR_NOT_SUPPORTED;                                              \
     }

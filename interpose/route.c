@@ -24,8 +24,6 @@ static atomic_bool arena_made;
 static bool forked_child; /* written only in the single-threaded child, before any hook runs */
 static atomic_uint arena_lines; /* lines the allocator logged, to avoid a second fallback line */
 static pthread_mutex_t probe_mu = PTHREAD_MUTEX_INITIALIZER;
-static PFN_cuDeviceGetDefaultMemPool_v11020 real_default_mem_pool;
-static PFN_cuStreamIsCapturing_v10000 real_is_capturing;
 
 static void arena_log_sink(const char *line)
 {
@@ -36,14 +34,11 @@ static void arena_log_sink(const char *line)
     vs_log(VS_LOG_WARN, "%s", line);
 }
 
-void vs_route_setup(void *(*resolve)(const char *name, void *ctx), void *ctx)
+void vs_route_setup(void)
 {
     vs_arena_set_log_sink(arena_log_sink);
     if (vs_cfg.mode != VS_MODE_ARENA)
         return;
-    real_default_mem_pool =
-        (PFN_cuDeviceGetDefaultMemPool_v11020)resolve("cuDeviceGetDefaultMemPool", ctx);
-    real_is_capturing = (PFN_cuStreamIsCapturing_v10000)resolve("cuStreamIsCapturing", ctx);
     struct vs_arena_options opt;
     vs_arena_options_from_env(&opt);
     vs_arenas_setup(&vs_drv, &opt);
@@ -198,8 +193,8 @@ static bool is_default_pool(CUmemoryPool pool)
 {
     CUdevice dev;
     CUmemoryPool def;
-    return real_default_mem_pool && vs_drv.cuCtxGetDevice(&dev) == CUDA_SUCCESS &&
-           real_default_mem_pool(&def, dev) == CUDA_SUCCESS && def == pool;
+    return vs_drv.cuDeviceGetDefaultMemPool && vs_drv.cuCtxGetDevice(&dev) == CUDA_SUCCESS &&
+           vs_drv.cuDeviceGetDefaultMemPool(&def, dev) == CUDA_SUCCESS && def == pool;
 }
 
 /* A stream-ordered allocation on a stream being captured into a CUDA graph must become the
@@ -208,8 +203,9 @@ static bool is_default_pool(CUmemoryPool pool)
 static bool capturing(CUstream s)
 {
     CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
-    return s && s != CU_STREAM_LEGACY && real_is_capturing &&
-           real_is_capturing(s, &st) == CUDA_SUCCESS && st != CU_STREAM_CAPTURE_STATUS_NONE;
+    return s && s != CU_STREAM_LEGACY && vs_drv.cuStreamIsCapturing &&
+           vs_drv.cuStreamIsCapturing(s, &st) == CUDA_SUCCESS &&
+           st != CU_STREAM_CAPTURE_STATUS_NONE;
 }
 
 static CUresult arena_alloc(struct vs_arena *a, const struct vs_alloc_call *c)
