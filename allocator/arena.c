@@ -253,7 +253,7 @@ static CUresult alloc_large(struct vs_arena *a, struct request *rq, size_t size,
     pthread_mutex_lock(&a->mu);
     a->large_allocs++;
     b->req = size;
-    b->stage = atomic_load_explicit(&a->stage, memory_order_relaxed);
+    b->stage = vs_arenas_stage();
     b->tag = 0;
     b->stream = s;
     b->id = vs_new_id();

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "allocator/arena.h"
+#include "allocator/arenas.h"
 #include "allocator/evict.h"
 #include "allocator/vec.h"
 
@@ -176,8 +177,6 @@ struct vs_arena {
 
     pthread_mutex_t park_mu;           /* free small objects of parking slots (small.c): pairs */
     struct vs_vec parked;              /* (object, stream it is reusable on or 0 for any) */
-
-    _Atomic uint32_t stage;
 
     /* eviction (evict*.c), under mu */
     enum vs_evict_state evict_state;

@@ -162,8 +162,7 @@ bool vs_small_hand_out(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s
     vs_assert(!atomic_load_explicit(&m->req, memory_order_relaxed),
               "object 0x%llx handed out while live", (unsigned long long)p);
     /* Published by the release store of req below. */
-    atomic_store_explicit(&m->stage, atomic_load_explicit(&a->stage, memory_order_relaxed),
-                          memory_order_relaxed);
+    atomic_store_explicit(&m->stage, vs_arenas_stage(), memory_order_relaxed);
     atomic_store_explicit(&m->tag, 0, memory_order_relaxed);
     atomic_store_explicit(&m->stream, s, memory_order_relaxed);
     m->id = vs_new_id();
