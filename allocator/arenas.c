@@ -18,6 +18,8 @@ static struct vs_arena_options options;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct vs_arena *_Atomic arenas[VS_MAX_DEVICES];
 static _Atomic CUresult failed[VS_MAX_DEVICES];
+static _Atomic unsigned teardowns; /* invalidates the threads' last-context caches */
+
 /* The process's current stage: its one copy (docs/architecture.md, "State and its owners").
  * Kept here, below the interposer's stage stack (interpose/stage.c), because the arenas read it
  * on every allocation and eviction decision and must not depend on the interposer; the stack
@@ -33,7 +35,6 @@ void vs_arenas_set_stage(uint32_t stage)
 {
     atomic_store_explicit(&current_stage, stage, memory_order_release);
 }
-static _Atomic unsigned teardowns; /* invalidates the threads' last-context caches */
 
 void vs_arenas_setup(const struct vs_driver *d, const struct vs_arena_options *opt)
 {
