@@ -222,6 +222,10 @@ static CUresult arena_alloc(struct vs_arena *a, const struct vs_alloc_call *c)
 
 CUresult vs_route_alloc(const struct vs_alloc_call *c)
 {
+    /* Nothing to ask the driver about pools or capture when it serves every allocation anyway
+     * (passthrough mode, after a fallback, in a forked child). */
+    if (atomic_load_explicit(&serve, memory_order_relaxed) == VS_SERVE_DRIVER)
+        return forward_alloc(c);
     bool from_pool = c->hook == VS_HOOK_cuMemAllocFromPoolAsync ||
                      c->hook == VS_HOOK_cuMemAllocFromPoolAsync_ptsz;
     bool pitched = c->hook == VS_HOOK_cuMemAllocPitch_v2;
