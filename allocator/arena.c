@@ -406,11 +406,7 @@ void vs_arena_stream_destroyed(struct vs_arena *a, CUstream stream)
         return;
     vs_tcache_flush(a, st);
     vs_stream_record(a, st);
-    /* Retired: no later stream with this handle matches it. Blocks the record could not cover
-     * stay listed and become idle at the next device synchronisation. */
-    pthread_mutex_lock(&a->mu);
-    atomic_store(&st->key, 0);
-    pthread_mutex_unlock(&a->mu);
+    vs_stream_retire(a, st);
 }
 
 void vs_arena_trim(struct vs_arena *a, size_t keep)

@@ -274,6 +274,8 @@ bool vs_live_info(struct vs_arena *a, CUdeviceptr p, struct vs_block_info *info,
 /* streams.c: the only file that edits a stream's lists (its invariants are stated there).
  * "st->mu held": the caller holds it, around a sequence of such calls; the others take it. */
 struct vs_stream *vs_stream_get(struct vs_arena *a, CUstream s);
+/* The stream's handle was destroyed: no later stream with that handle matches st. */
+void vs_stream_retire(struct vs_arena *a, struct vs_stream *st);
 /* Lists one freed item on st (st->mu held): a small object of class cls, or a large block
  * (cls < 0, its address in item), which st then owns. False: no host memory; nothing listed. */
 bool vs_stream_list(struct vs_stream *st, int cls, uintptr_t item, size_t bytes);

@@ -87,6 +87,15 @@ struct vs_stream *vs_stream_get(struct vs_arena *a, CUstream s)
     return st;
 }
 
+void vs_stream_retire(struct vs_arena *a, struct vs_stream *st)
+{
+    /* Blocks the last record could not cover stay listed and become idle at the next device
+     * synchronisation. */
+    pthread_mutex_lock(&a->mu);
+    atomic_store(&st->key, 0);
+    pthread_mutex_unlock(&a->mu);
+}
+
 /* --- the lists ---------------------------------------------------------------------------------- */
 
 bool vs_stream_list(struct vs_stream *st, int cls, uintptr_t item, size_t bytes)
