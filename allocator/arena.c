@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "allocator/internal.h"
-#include "allocator/vs_assert.h"
 
 static _Atomic uint64_t arena_gens;
 
@@ -26,10 +25,10 @@ CUresult vs_arena_create(const struct vs_driver *drv, CUdevice dev, CUcontext ct
 {
     if (!drv || !opt || !out)
         return CUDA_ERROR_INVALID_VALUE;
-#define VS_NEED(name, type, arena)                                                                 \
-    if (arena && !drv->name) {                                                                     \
-        vs_log(VS_LOG_WARN, "arena: the driver lacks " #name "; serving memory from the driver");  \
-        return CUDA_ERROR_NOT_SUPPORTED;                                                           \
+#define VS_NEED(name, type, arena)                                                    \
+    if (arena == 1 && !drv->name) {                                                   \
+        vs_log(VS_LOG_WARN, "arena: the driver lacks " #name "; serving memory from the driver"); \
+        return CUDA_ERROR_NOT_SUPPORTED;                                              \
     }
     VS_DRIVER_FUNCS(VS_NEED)
 #undef VS_NEED
@@ -210,21 +209,8 @@ static CUresult take_small(struct vs_arena *a, struct request *rq, size_t size,
     *origin = st;
     if (st && vs_tcache_get(a, st, (unsigned)rq->cls, p))
         return CUDA_SUCCESS;
-    if (st) {
-        pthread_mutex_lock(&st->mu);
-        bool got = st->small[rq->cls].n > 0;
-        if (got) {
-            *p = st->small[rq->cls].v[--st->small[rq->cls].n];
-            vs_assert(st->pending_bytes >= vs_small_class_size((unsigned)rq->cls),
-                      "stream pending bytes %zu below a listed object", st->pending_bytes);
-            st->pending_bytes -= vs_small_class_size((unsigned)rq->cls);
-            st->listed--;
-            st->allocs++;
-        }
-        pthread_mutex_unlock(&st->mu);
-        if (got)
-            return CUDA_SUCCESS;
-    }
+    if (st && vs_stream_take_small(st, (unsigned)rq->cls, p))
+        return CUDA_SUCCESS;
     *origin = NULL;
     while (!pop_idle(&a->classes[rq->cls], p)) {
         CUresult err = slow_path(a, rq, size);
@@ -248,33 +234,13 @@ static CUresult alloc_small(struct vs_arena *a, struct request *rq, size_t size,
     return CUDA_SUCCESS;
 }
 
-/* A block freed on st that fits without wasting more than 1/8 (arena.mu held). */
-static struct vs_block *take_same_stream_large(struct vs_stream *st, size_t size)
-{
-    struct vs_block *found = NULL;
-    pthread_mutex_lock(&st->mu);
-    for (size_t i = 0; i < st->large.n; i++) {
-        struct vs_block *b = (struct vs_block *)st->large.v[i];
-        if (b->size >= size && b->size - size <= size / 8) {
-            found = b;
-            b->owner = NULL;
-            st->large.v[i] = st->large.v[--st->large.n];
-            st->pending_bytes -= b->size;
-            st->listed--;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&st->mu);
-    return found;
-}
-
 static CUresult alloc_large(struct vs_arena *a, struct request *rq, size_t size,
                             struct vs_stream *st, CUstream s, CUdeviceptr *dptr)
 {
     struct vs_block *b = NULL;
     if (st) {
         pthread_mutex_lock(&a->mu);
-        b = take_same_stream_large(st, rq->size);
+        b = vs_stream_take_large(st, rq->size);
         if (b)
             b->state = VS_LIVE;
         pthread_mutex_unlock(&a->mu);
@@ -288,7 +254,7 @@ static CUresult alloc_large(struct vs_arena *a, struct request *rq, size_t size,
     pthread_mutex_lock(&a->mu);
     a->large_allocs++;
     b->req = size;
-    b->stage = atomic_load_explicit(&a->stage, memory_order_relaxed);
+    b->stage = vs_arenas_stage();
     b->tag = 0;
     b->stream = s;
     b->id = vs_new_id();
@@ -368,23 +334,8 @@ static void enforce_cache_limit(struct vs_arena *a)
 static void queue_freed(struct vs_arena *a, struct vs_stream *st, int cls, uintptr_t item,
                         size_t bytes)
 {
-    if (st) {
-        pthread_mutex_lock(&st->mu);
-        bool queued = vs_vec_push(cls >= 0 ? &st->small[cls] : &st->large, item) == 0;
-        bool record = false;
-        if (queued && cls < 0)
-            ((struct vs_block *)item)->owner = st;
-        if (queued) {
-            st->pending_bytes += bytes;
-            st->frees++;
-            record = ++st->listed >= VS_STREAM_BATCH;
-        }
-        pthread_mutex_unlock(&st->mu);
-        if (record)
-            vs_stream_record(a, st);
-        if (queued)
-            return;
-    }
+    if (st && vs_stream_put(a, st, cls, item, bytes))
+        return;
     pthread_mutex_lock(&a->sync_mu);
     if (vs_vec_push(cls >= 0 ? &a->sync_small : &a->sync_large, item) == 0) {
         a->sync_bytes += bytes;
@@ -457,11 +408,7 @@ void vs_arena_stream_destroyed(struct vs_arena *a, CUstream stream)
         return;
     vs_tcache_flush(a, st);
     vs_stream_record(a, st);
-    /* Retired: no later stream with this handle matches it. Blocks the record could not cover
-     * stay listed and become idle at the next device synchronisation. */
-    pthread_mutex_lock(&a->mu);
-    atomic_store(&st->key, 0);
-    pthread_mutex_unlock(&a->mu);
+    vs_stream_retire(a, st);
 }
 
 void vs_arena_trim(struct vs_arena *a, size_t keep)

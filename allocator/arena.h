@@ -106,8 +106,12 @@ CUresult vs_arena_pointer_attributes(struct vs_arena *a, unsigned n, CUpointer_a
 
 /* --- stages, tags, stats --------------------------------------------------------------------- */
 
-/* Allocations made after this call carry `stage` (an id the policy layer assigns; 0: none). */
+/* Allocations made after this call carry `stage` (an id the policy layer assigns; 0: none): it
+ * sets the process's current stage (vs_arenas_set_stage, shared by every arena) and records it
+ * in a's stage order (eviction demotes the oldest stages first). */
 void vs_arena_set_stage(struct vs_arena *a, uint32_t stage);
+/* Records `stage` in a's stage order without changing the current stage. */
+void vs_arena_stage_seen(struct vs_arena *a, uint32_t stage);
 
 /* Sets the tag id of the live block at base dptr. CUDA_ERROR_INVALID_VALUE when none. */
 CUresult vs_arena_set_tag(struct vs_arena *a, CUdeviceptr dptr, uint32_t tag);

@@ -18,8 +18,23 @@ static struct vs_arena_options options;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct vs_arena *_Atomic arenas[VS_MAX_DEVICES];
 static _Atomic CUresult failed[VS_MAX_DEVICES];
-static _Atomic uint32_t current_stage; /* set by vs_arenas_stage_begin, for new arenas */
 static _Atomic unsigned teardowns; /* invalidates the threads' last-context caches */
+
+/* The process's current stage: its one copy (docs/architecture.md, "State and its owners").
+ * Kept here, below the interposer's stage stack (interpose/stage.c), because the arenas read it
+ * on every allocation and eviction decision and must not depend on the interposer; the stack
+ * sets it to its top. Stages are process-wide, so every arena shares it. */
+static _Atomic uint32_t current_stage;
+
+uint32_t vs_arenas_stage(void)
+{
+    return atomic_load_explicit(&current_stage, memory_order_acquire);
+}
+
+void vs_arenas_set_stage(uint32_t stage)
+{
+    atomic_store_explicit(&current_stage, stage, memory_order_release);
+}
 
 void vs_arenas_setup(const struct vs_driver *d, const struct vs_arena_options *opt)
 {
@@ -60,7 +75,7 @@ CUresult vs_arenas_current(struct vs_arena **out)
         if (!a && err == CUDA_SUCCESS) {
             err = vs_arena_create(drv, dev, ctx, &options, &a);
             if (err == CUDA_SUCCESS) {
-                vs_arena_set_stage(a, atomic_load(&current_stage));
+                vs_arena_stage_seen(a, vs_arenas_stage());
                 atomic_store(&arenas[dev], a);
             }
             else
@@ -162,7 +177,7 @@ static CUresult apply_rule_op(struct vs_arena *a, uint32_t name, size_t *moved)
 
 CUresult vs_arenas_stage_begin(uint32_t stage)
 {
-    atomic_store(&current_stage, stage);
+    vs_arenas_set_stage(stage);
     return call_all(stage, stage_begin_op, NULL);
 }
 

@@ -25,9 +25,13 @@ bool vs_arenas_reserved(int ordinal, size_t *bytes);
 
 /* --- eviction over every arena (allocator/evict.h has the per-arena forms) ------------------ */
 
-/* Sets the current stage of every arena (and of arenas created later) and applies its rule
- * (vs_arena_stage_begin). Returns the first error. Ending a stage is beginning the one that
- * applies after it (0: none). */
+/* The process's current stage (0: none), which every arena's allocations carry and its rules
+ * follow. This is its only copy: the interposer's stage stack sets it to its top. */
+uint32_t vs_arenas_stage(void);
+void vs_arenas_set_stage(uint32_t stage);
+
+/* Sets the current stage and applies its rule on every arena (vs_arena_stage_begin). Returns
+ * the first error. Ending a stage is beginning the one that applies after it (0: none). */
 CUresult vs_arenas_stage_begin(uint32_t stage);
 
 /* Applies the rule of a stage or tag name on every arena (vs_arena_apply_rule). */

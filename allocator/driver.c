@@ -8,7 +8,7 @@ int vs_driver_load(struct vs_driver *drv, void *(*resolve)(const char *name, voi
     int status = 0;
 #define VS_DRIVER_RESOLVE(name, type, arena) \
     p = resolve(#name, ctx);               \
-    if (!p && status == 0) {               \
+    if (!p && arena != 2 && status == 0) { \
         if (missing)                       \
             *missing = #name;              \
         status = -1;                       \

@@ -1,18 +1,25 @@
-/* The real CUDA driver entry points the allocator uses, as one table.
+/* The real CUDA driver entry points the allocator and the shim use, as one table.
  *
  * The allocator never calls cu* symbols by name: inside a preloaded process those names are the
  * shim's own hooks. Whoever owns the process's view of the driver fills this table: the
- * interposer from the real libcuda.so.1, tests and tools from simcuda via dlopen.
+ * interposer from the real libcuda.so.1 (its only copy of the real driver: the hooks forward
+ * through it too, interpose/hooks.h), tests and tools from simcuda via dlopen.
  *
  * Add an entry with X(name, PFN type, arena): arena 1 when the arena calls it (vs_arena_create
- * refuses a table without it), 0 when only the interposer or the tools do; the struct and the
- * loader follow from the list. Entries nobody calls through the table do not belong in it.
+ * refuses a table without it), 0 when only the interposer or the tools do (unchecked: the shim
+ * runs pass-through on a driver without it), 2 when its callers check it for NULL (what the
+ * hooks forward to: a driver may lack it, vs_driver_load does not count it as missing); the
+ * struct and the loader follow from the list. Entries nobody calls through the table do not
+ * belong in it.
  */
 #ifndef VS_ALLOCATOR_DRIVER_H
 #define VS_ALLOCATOR_DRIVER_H
 
 #include <cuda.h>
 #include <cudaTypedefs.h>
+
+/* cuda.h maps cuGetProcAddress to cuGetProcAddress_v2; the table has both entries. */
+#undef cuGetProcAddress
 
 #define VS_DRIVER_FUNCS(X)                                                          \
     X(cuInit, PFN_cuInit_v2000, 0)                                                  \
@@ -43,7 +50,20 @@
     X(cuEventQuery, PFN_cuEventQuery_v2000, 1)                                      \
     X(cuEventDestroy_v2, PFN_cuEventDestroy_v4000, 1)                               \
     X(cuPointerGetAttribute, PFN_cuPointerGetAttribute_v4000, 1)                    \
-    X(cuPointerGetAttributes, PFN_cuPointerGetAttributes_v7000, 1)
+    X(cuPointerGetAttributes, PFN_cuPointerGetAttributes_v7000, 1)                  \
+    X(cuMemAllocPitch_v2, PFN_cuMemAllocPitch_v3020, 2)                             \
+    X(cuMemAllocAsync, PFN_cuMemAllocAsync_v11020, 2)                               \
+    X(cuMemAllocAsync_ptsz, PFN_cuMemAllocAsync_v11020_ptsz, 2)                     \
+    X(cuMemAllocFromPoolAsync, PFN_cuMemAllocFromPoolAsync_v11020, 2)               \
+    X(cuMemAllocFromPoolAsync_ptsz, PFN_cuMemAllocFromPoolAsync_v11020_ptsz, 2)     \
+    X(cuMemFreeAsync, PFN_cuMemFreeAsync_v11020, 2)                                 \
+    X(cuMemFreeAsync_ptsz, PFN_cuMemFreeAsync_v11020_ptsz, 2)                       \
+    X(cuMemGetAddressRange_v2, PFN_cuMemGetAddressRange_v3020, 2)                   \
+    X(cuGetProcAddress, PFN_cuGetProcAddress_v11030, 2)                             \
+    X(cuGetProcAddress_v2, PFN_cuGetProcAddress_v12000, 2)                          \
+    X(cuStreamDestroy_v2, PFN_cuStreamDestroy_v4000, 2)                             \
+    X(cuDeviceGetDefaultMemPool, PFN_cuDeviceGetDefaultMemPool_v11020, 2)           \
+    X(cuStreamIsCapturing, PFN_cuStreamIsCapturing_v10000, 2)
 
 struct vs_driver {
 #define VS_DRIVER_FIELD(name, type, arena) type name;
@@ -51,8 +71,8 @@ struct vs_driver {
 #undef VS_DRIVER_FIELD
 };
 
-/* Looks each entry up with resolve(name, ctx). Returns 0 when all were found, else -1 with
- * the first missing name in *missing; every entry that was found is filled either way (missing
+/* Looks each entry up with resolve(name, ctx). Returns 0 when all were found (but those marked
+ * 2), else -1 with the first missing name in *missing; every entry that was found is filled either way (missing
  * ones are NULL), so a caller can run on a driver that lacks entries it does not need. */
 int vs_driver_load(struct vs_driver *drv, void *(*resolve)(const char *name, void *ctx),
                    void *ctx, const char **missing);

@@ -11,15 +11,15 @@
 #include "policy/policy.h"
 
 static _Atomic(const struct vs_policy *) cfg_policy;
-static _Atomic(const struct vs_names *) cfg_names;
+static _Atomic(struct vs_names *) cfg_names;
 
-void vs_evict_configure(const struct vs_policy *policy, const struct vs_names *names)
+void vs_evict_configure(const struct vs_policy *policy, struct vs_names *names)
 {
     atomic_store(&cfg_policy, policy);
     atomic_store(&cfg_names, names);
 }
 
-const struct vs_names *vs_evict_names(void)
+struct vs_names *vs_evict_names(void)
 {
     return atomic_load(&cfg_names);
 }
@@ -173,8 +173,7 @@ static CUresult demote_until(struct vs_arena *a, const struct vs_policy *pol, ui
     if (have >= target)
         return CUDA_SUCCESS;
     struct victims v = {pol, rule};
-    struct vs_selection sel = {is_victim, &v,
-                               atomic_load_explicit(&a->stage, memory_order_relaxed)};
+    struct vs_selection sel = {is_victim, &v, vs_arenas_stage()};
     CUresult err = run(a, &sel, true, granules_for(a, target - have), api, moved);
     if (err == CUDA_SUCCESS && have + *moved < target)
         err = CUDA_ERROR_OUT_OF_MEMORY;
@@ -226,8 +225,7 @@ static CUresult prefetch(struct vs_arena *a, const struct vs_policy *pol,
     struct vs_name_list list = rule->prefetch;
     struct vs_selection promote_sel = {in_list, &list, 0};
     struct victims v = {pol, rule->name};
-    struct vs_selection victim_sel = {is_victim, &v,
-                                      atomic_load_explicit(&a->stage, memory_order_relaxed)};
+    struct vs_selection victim_sel = {is_victim, &v, vs_arenas_stage()};
     size_t wanted = vs_evict_probe(a) ? candidates(a, &promote_sel, false) : 0;
     if (wanted) {
         /* Freed blocks are not in use: they count as room, and need not come back. */
@@ -294,7 +292,7 @@ CUresult vs_arena_stage_begin(struct vs_arena *a, uint32_t stage)
 bool vs_evict_pressure(struct vs_arena *a, size_t need)
 {
     const struct vs_policy *pol = atomic_load(&cfg_policy);
-    uint32_t current = atomic_load_explicit(&a->stage, memory_order_relaxed);
+    uint32_t current = vs_arenas_stage();
     if (!pol || !vs_policy_eviction(pol) || !vs_policy_rule_of(pol, current))
         return false;
     /* Down to the watermark, so the next requests do not each demote again; at least what the

@@ -69,8 +69,12 @@ struct vs_names;
 
 /* Process-wide: the policy whose rules pressure, stage starts and tag rules follow (NULL: no
  * rules; explicit demote/promote still work) and the name registry used for trace events and
- * stats (NULL: names print as "#ID"). Both must outlive every arena or a later configure call. */
-void vs_evict_configure(const struct vs_policy *policy, const struct vs_names *names);
+ * stats (NULL: names print as "#ID"). Both must outlive every arena or a later configure call.
+ * These two pointers are the process's only copy (docs/architecture.md, "State and its
+ * owners"): the shim's runtime (interpose/runtime.c) loads them and reads them back here. */
+void vs_evict_configure(const struct vs_policy *policy, struct vs_names *names);
+const struct vs_policy *vs_evict_policy(void);
+struct vs_names *vs_evict_names(void);
 
 /* --- explicit requests ------------------------------------------------------------------------ */
 

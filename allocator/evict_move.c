@@ -177,7 +177,7 @@ static CUresult move_batch(struct vs_arena *a, const struct vs_move *mv, size_t 
         drop_backing(a, to_host, h, n, created);
         return err;
     }
-    uint32_t stage = atomic_load_explicit(&a->stage, memory_order_relaxed);
+    uint32_t stage = vs_arenas_stage();
     for (size_t k = 0; k < n; k++) {
         struct vs_slot *s = &mv[k].r->slots[mv[k].slot];
         CUmemGenericAllocationHandle old = s->h;

@@ -182,7 +182,7 @@ void vs_oom_hint(struct vs_arena *a, size_t missing)
 {
     const struct vs_policy *pol = vs_evict_policy();
     const struct vs_names *names = vs_evict_names();
-    uint32_t current = atomic_load(&a->stage);
+    uint32_t current = vs_arenas_stage();
     const struct vs_policy_rule *rule = pol ? vs_policy_rule_of(pol, current) : NULL;
     if (!current || !names || a->evict_state == VS_EVICT_OFF ||
         (pol && !vs_policy_eviction(pol)))

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "allocator/arena.h"
+#include "allocator/arenas.h"
 #include "allocator/evict.h"
 #include "allocator/log.h"
 #include "allocator/vec.h"
@@ -179,8 +180,6 @@ struct vs_arena {
     pthread_mutex_t park_mu;           /* free small objects of parking slots (small.c): pairs */
     struct vs_vec parked;              /* (object, stream it is reusable on or 0 for any) */
 
-    _Atomic uint32_t stage;
-
     /* eviction (evict*.c), under mu */
     enum vs_evict_state evict_state;
     CUmemAllocationProp host_prop;     /* host-NUMA granules */
@@ -270,8 +269,34 @@ void vs_segments_free_all(struct vs_arena *a);
 uint64_t vs_new_id(void);
 bool vs_live_info(struct vs_arena *a, CUdeviceptr p, struct vs_block_info *info, uint64_t *id);
 
-/* streams.c */
+/* streams.c: the only file that edits a stream's lists (its invariants are stated there).
+ * "st->mu held": the caller holds it, around a sequence of such calls; the others take it. */
 struct vs_stream *vs_stream_get(struct vs_arena *a, CUstream s);
+/* The stream's handle was destroyed: no later stream with that handle matches st. */
+void vs_stream_retire(struct vs_arena *a, struct vs_stream *st);
+/* Lists one freed item on st (st->mu held): a small object of class cls, or a large block
+ * (cls < 0, its address in item), which st then owns. False: no host memory; nothing listed. */
+bool vs_stream_list(struct vs_stream *st, int cls, uintptr_t item, size_t bytes);
+/* Adds to st's counts of allocations served from and frees queued on its lists (st->mu held).
+ * True when enough blocks are listed that an event should cover them: call vs_stream_record
+ * once st->mu is released. */
+bool vs_stream_count(struct vs_stream *st, uint64_t allocs, uint64_t frees);
+/* A free on st: vs_stream_list, counted, then vs_stream_record at VS_STREAM_BATCH. False: not
+ * listed (no host memory); the item is still the caller's. */
+bool vs_stream_put(struct vs_arena *a, struct vs_stream *st, int cls, uintptr_t item,
+                   size_t bytes);
+/* An object of class cls listed on st, for a request ordered on st. */
+bool vs_stream_take_small(struct vs_stream *st, unsigned cls, CUdeviceptr *p);
+/* A large block listed on st that holds `size` bytes wasting at most 1/8, unlisted (still
+ * VS_PENDING: the caller, holding arena.mu, makes it live); NULL: none. */
+struct vs_block *vs_stream_take_large(struct vs_stream *st, size_t size);
+/* Takes b, pending on st (listed, or in one of its groups), out of st (st->mu and arena.mu
+ * held); its state is the caller's to change. */
+void vs_stream_unlist_large(struct vs_arena *a, struct vs_stream *st, struct vs_block *b);
+/* Calls fn for every large block pending on st, listed first, then group by group, oldest
+ * first (st->mu held). */
+void vs_stream_each_large(const struct vs_stream *st, void (*fn)(struct vs_block *b, void *ctx),
+                          void *ctx);
 void vs_stream_record(struct vs_arena *a, struct vs_stream *st);
 size_t vs_streams_poll(struct vs_arena *a, bool record_all);
 void vs_streams_all_idle(struct vs_arena *a);
@@ -350,10 +375,7 @@ void vs_moves_sort(struct vs_move *mv, size_t n);
 uint32_t vs_stage_age(const struct vs_arena *a, uint32_t stage);
 void vs_stage_seen(struct vs_arena *a, uint32_t stage);
 
-/* evict.c: the registry given to vs_evict_configure (may be NULL) */
-const struct vs_names *vs_evict_names(void);
-const struct vs_policy *vs_evict_policy(void);
-/* After an out-of-memory report (arena.mu held): one "hint:" line when stages other than the
+/* evict_stats.c: after an out-of-memory report (arena.mu held): one "hint:" line when stages other than the
  * current one hold enough device memory to cover `missing` bytes, naming them and the `evict`
  * line a policy would need. Nothing when there is no current stage or eviction is off. */
 void vs_oom_hint(struct vs_arena *a, size_t missing);

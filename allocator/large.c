@@ -178,34 +178,31 @@ static bool usable(const struct vs_block *b, const struct vs_stream *st)
     return b->state == VS_IDLE || (b->state == VS_PENDING && b->owner == st);
 }
 
+struct on_stream {
+    const struct vs_arena *a;
+    const struct vs_stream *st;
+    struct placement best;
+    size_t size;
+};
+
+/* The run of blocks usable on the stream around a block pending on it. */
+static void consider_pending(struct vs_block *b, void *ctx)
+{
+    struct on_stream *os = ctx;
+    struct vs_block *first = b, *last = b;
+    while (first->prev && usable(first->prev, os->st))
+        first = first->prev;
+    while (last->next && usable(last->next, os->st))
+        last = last->next;
+    consider_run(os->a, &os->best, first, first->start, last->start + last->size, os->size, 0);
+}
+
 static struct placement place_on_stream(const struct vs_arena *a, struct vs_stream *st,
                                         size_t size)
 {
-    struct placement best = {0};
-    for (struct vs_group *g = NULL;; g = g ? g->next : st->groups) {
-        const struct vs_vec *v = g ? &g->large : &st->large;
-        for (size_t i = 0; i < v->n; i++) {
-            struct vs_block *first = (struct vs_block *)v->v[i], *last = first;
-            while (first->prev && usable(first->prev, st))
-                first = first->prev;
-            while (last->next && usable(last->next, st))
-                last = last->next;
-            consider_run(a, &best, first, first->start, last->start + last->size, size, 0);
-        }
-        if (g ? !g->next : !st->groups)
-            break;
-    }
-    return best;
-}
-
-static bool unlist(struct vs_vec *v, const struct vs_block *b)
-{
-    for (size_t i = 0; i < v->n; i++)
-        if (v->v[i] == (uintptr_t)b) {
-            v->v[i] = v->v[--v->n];
-            return true;
-        }
-    return false;
+    struct on_stream os = {a, st, {0}, size};
+    vs_stream_each_large(st, consider_pending, &os);
+    return os.best;
 }
 
 /* Takes b out of whatever lists it is in, as if idle (st->mu held for PENDING blocks). */
@@ -215,19 +212,7 @@ static void detach(struct vs_arena *a, struct vs_stream *st, struct vs_block *b)
         free_index_remove(a, b);
         return;
     }
-    if (b->in_group) {
-        for (struct vs_group *g = st->groups; g; g = g->next)
-            if (unlist(&g->large, b)) {
-                g->bytes -= b->size;
-                atomic_fetch_sub(&a->pending, b->size);
-                break;
-            }
-    } else if (unlist(&st->large, b)) {
-        st->pending_bytes -= b->size;
-        st->listed--;
-    }
-    b->owner = NULL;
-    b->in_group = false;
+    vs_stream_unlist_large(a, st, b);
     vs_granules_busy(a, b->res, b->start, b->size, -1);
 }
 
@@ -235,11 +220,8 @@ static void detach(struct vs_arena *a, struct vs_stream *st, struct vs_block *b)
 static void restore(struct vs_arena *a, struct vs_stream *st, struct vs_block *b,
                     enum vs_block_state state)
 {
-    if (state == VS_PENDING && vs_vec_push(&st->large, (uintptr_t)b) == 0) {
+    if (state == VS_PENDING && vs_stream_list(st, -1, (uintptr_t)b, b->size)) {
         b->state = VS_PENDING;
-        b->owner = st;
-        st->pending_bytes += b->size;
-        st->listed++;
         vs_granules_busy(a, b->res, b->start, b->size, +1);
     } else if (state == VS_PENDING) {
         /* No host memory to list it: it must not become idle early, so it joins the block. */

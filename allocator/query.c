@@ -168,10 +168,17 @@ CUresult vs_arena_set_tag(struct vs_arena *a, CUdeviceptr dptr, uint32_t tag)
     return live ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
+void vs_arena_stage_seen(struct vs_arena *a, uint32_t stage)
+{
+    pthread_mutex_lock(&a->mu);
+    vs_stage_seen(a, stage);
+    pthread_mutex_unlock(&a->mu);
+}
+
 void vs_arena_set_stage(struct vs_arena *a, uint32_t stage)
 {
     pthread_mutex_lock(&a->mu);
-    vs_stage_seen(a, stage); /* eviction demotes the oldest stages first */
-    atomic_store_explicit(&a->stage, stage, memory_order_relaxed);
+    vs_stage_seen(a, stage);
+    vs_arenas_set_stage(stage);
     pthread_mutex_unlock(&a->mu);
 }

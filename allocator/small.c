@@ -162,8 +162,7 @@ bool vs_small_hand_out(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s
     vs_assert(!atomic_load_explicit(&m->req, memory_order_relaxed),
               "object 0x%llx handed out while live", (unsigned long long)p);
     /* Published by the release store of req below. */
-    atomic_store_explicit(&m->stage, atomic_load_explicit(&a->stage, memory_order_relaxed),
-                          memory_order_relaxed);
+    atomic_store_explicit(&m->stage, vs_arenas_stage(), memory_order_relaxed);
     atomic_store_explicit(&m->tag, 0, memory_order_relaxed);
     atomic_store_explicit(&m->stream, s, memory_order_relaxed);
     m->id = vs_new_id();
@@ -199,13 +198,10 @@ static void return_parked(struct vs_arena *a, CUdeviceptr lo, CUdeviceptr hi)
         }
         /* Reusable on its stream again, as before it was parked. */
         pthread_mutex_lock(&st->mu);
-        if (vs_vec_push(&st->small[pg->cls], back.v[k]) == 0) {
-            st->pending_bytes += pg->objsize;
-            st->listed++;
-        } else {
-            vs_log(VS_LOG_WARN, "arena: out of host memory; a freed block is lost to the arena");
-        }
+        bool listed = vs_stream_list(st, (int)pg->cls, back.v[k], pg->objsize);
         pthread_mutex_unlock(&st->mu);
+        if (!listed)
+            vs_log(VS_LOG_WARN, "arena: out of host memory; a freed block is lost to the arena");
     }
     vs_vec_free(&back);
 }

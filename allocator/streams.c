@@ -1,4 +1,4 @@
-/* When a freed block may be handed out again.
+/* When a freed block may be handed out again, and the stream lists that say so.
  *
  * - Freed on stream S (vs_arena_free_async): first in S's pending lists, reusable at once by
  *   allocations on S (stream order protects it). When VS_STREAM_BATCH blocks are listed on S, or
@@ -10,8 +10,13 @@
  *
  * Invariants: a block is in at most one of: a stream's pending lists, one group, the sync list,
  * the idle structures; a->pending sums the rounded sizes of groups and the sync list, each
- * stream's pending_bytes those of its lists. The per-thread
+ * stream's pending_bytes those of its lists and `listed` counts them; a large block listed on S
+ * or in one of S's groups is VS_PENDING with owner S (in_group: in a group). The per-thread
  * default stream of thread T is its own vs_stream, recorded on only by T.
+ *
+ * This file is the only one that edits a stream's lists, groups, counters and its blocks' owner
+ * (the vs_stream_* functions below; others may hold st->mu around a sequence of them).
+ * vs_arena_validate (validate.c) checks the invariants.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +86,128 @@ struct vs_stream *vs_stream_get(struct vs_arena *a, CUstream s)
     }
     return st;
 }
+
+void vs_stream_retire(struct vs_arena *a, struct vs_stream *st)
+{
+    /* Blocks the last record could not cover stay listed and become idle at the next device
+     * synchronisation. */
+    pthread_mutex_lock(&a->mu);
+    atomic_store(&st->key, 0);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* --- the lists ---------------------------------------------------------------------------------- */
+
+bool vs_stream_list(struct vs_stream *st, int cls, uintptr_t item, size_t bytes)
+{
+    if (vs_vec_push(cls >= 0 ? &st->small[cls] : &st->large, item) != 0)
+        return false;
+    if (cls < 0)
+        ((struct vs_block *)item)->owner = st;
+    st->pending_bytes += bytes;
+    st->listed++;
+    return true;
+}
+
+bool vs_stream_count(struct vs_stream *st, uint64_t allocs, uint64_t frees)
+{
+    st->allocs += allocs;
+    st->frees += frees;
+    return st->listed >= VS_STREAM_BATCH;
+}
+
+bool vs_stream_put(struct vs_arena *a, struct vs_stream *st, int cls, uintptr_t item,
+                   size_t bytes)
+{
+    pthread_mutex_lock(&st->mu);
+    bool listed = vs_stream_list(st, cls, item, bytes);
+    bool record = listed && vs_stream_count(st, 0, 1);
+    pthread_mutex_unlock(&st->mu);
+    if (record)
+        vs_stream_record(a, st);
+    return listed;
+}
+
+/* Unlists `bytes` from st's counters (st->mu held). */
+static void unlisted(struct vs_stream *st, size_t bytes)
+{
+    vs_assert(st->pending_bytes >= bytes && st->listed > 0,
+              "stream pending bytes %zu (%u listed) below a listed block of %zu",
+              st->pending_bytes, st->listed, bytes);
+    st->pending_bytes -= bytes;
+    st->listed--;
+}
+
+bool vs_stream_take_small(struct vs_stream *st, unsigned cls, CUdeviceptr *p)
+{
+    pthread_mutex_lock(&st->mu);
+    bool got = st->small[cls].n > 0;
+    if (got) {
+        *p = st->small[cls].v[--st->small[cls].n];
+        unlisted(st, vs_small_class_size(cls));
+        st->allocs++;
+    }
+    pthread_mutex_unlock(&st->mu);
+    return got;
+}
+
+struct vs_block *vs_stream_take_large(struct vs_stream *st, size_t size)
+{
+    struct vs_block *found = NULL;
+    pthread_mutex_lock(&st->mu);
+    for (size_t i = 0; i < st->large.n; i++) {
+        struct vs_block *b = (struct vs_block *)st->large.v[i];
+        if (b->size >= size && b->size - size <= size / 8) {
+            found = b;
+            b->owner = NULL;
+            st->large.v[i] = st->large.v[--st->large.n];
+            unlisted(st, b->size);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    return found;
+}
+
+static bool unlist(struct vs_vec *v, const struct vs_block *b)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (v->v[i] == (uintptr_t)b) {
+            v->v[i] = v->v[--v->n];
+            return true;
+        }
+    return false;
+}
+
+void vs_stream_unlist_large(struct vs_arena *a, struct vs_stream *st, struct vs_block *b)
+{
+    vs_assert(b->state == VS_PENDING && b->owner == st, "block 0x%llx unlisted from a stream "
+              "that does not own it", (unsigned long long)b->start);
+    if (b->in_group) {
+        for (struct vs_group *g = st->groups; g; g = g->next)
+            if (unlist(&g->large, b)) {
+                g->bytes -= b->size;
+                atomic_fetch_sub(&a->pending, b->size);
+                break;
+            }
+    } else if (unlist(&st->large, b)) {
+        unlisted(st, b->size);
+    }
+    b->owner = NULL;
+    b->in_group = false;
+}
+
+void vs_stream_each_large(const struct vs_stream *st, void (*fn)(struct vs_block *b, void *ctx),
+                          void *ctx)
+{
+    for (size_t i = 0; i < st->large.n; i++)
+        fn((struct vs_block *)st->large.v[i], ctx);
+    for (const struct vs_group *g = st->groups; g; g = g->next)
+        for (size_t i = 0; i < g->large.n; i++)
+            fn((struct vs_block *)g->large.v[i], ctx);
+}
+
+/* --- events and groups --------------------------------------------------------------------------- */
 
 CUevent vs_event_get(struct vs_arena *a)
 {

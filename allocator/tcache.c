@@ -67,24 +67,16 @@ static void flush(int cls)
     for (unsigned c = cls < 0 ? 0 : (unsigned)cls; c < VS_NCLASSES; c++) {
         size_t csize = vs_small_class_size(c);
         while (tc.n[c]) {
-            CUdeviceptr p = tc.obj[c][tc.n[c] - 1];
-            if (vs_vec_push(&st->small[c], p) != 0) {
-                vs_log(VS_LOG_WARN,
-                       "arena: out of host memory; a freed block is lost to the arena");
-            } else {
-                st->pending_bytes += csize;
-                st->listed++;
-            }
+            if (!vs_stream_list(st, (int)c, tc.obj[c][tc.n[c] - 1], csize))
+                vs_log(VS_LOG_WARN, "arena: out of host memory; a freed block is lost to the arena");
             tc.n[c]--;
             tc.bytes -= csize;
         }
         if (cls >= 0)
             break;
     }
-    st->allocs += tc.allocs;
-    st->frees += tc.frees;
+    bool record = vs_stream_count(st, tc.allocs, tc.frees);
     tc.allocs = tc.frees = 0;
-    bool record = st->listed >= VS_STREAM_BATCH;
     pthread_mutex_unlock(&st->mu);
     if (record)
         vs_stream_record(tc.a, st);

@@ -16,6 +16,7 @@ struct check {
     size_t len;
     bool bad;
     struct vs_vec objs; /* every listed free small object, to find duplicates */
+    struct vs_vec blocks; /* every listed pending large block, likewise */
 };
 
 static bool fail(struct check *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -147,6 +148,8 @@ static size_t large_listed(struct check *c, struct vs_block *b, struct vs_stream
     if (b->state != VS_PENDING || b->owner != owner || b->in_group != in_group)
         return fail(c, "%s lists block 0x%llx (state %d, owner %p, in_group %d)", where,
                     X(b->start), (int)b->state, (void *)b->owner, (int)b->in_group), 0;
+    if (vs_vec_push(&c->blocks, (uintptr_t)b) != 0)
+        return fail(c, "out of host memory validating"), 0;
     return b->size;
 }
 
@@ -161,7 +164,18 @@ static size_t group_bytes(struct check *c, const struct vs_group *g, struct vs_s
     return bytes;
 }
 
-/* Stream lists and groups, the sync list, and a->pending. */
+/* Whether v (sorted here) holds an entry twice: that entry, else 0. */
+static uintptr_t duplicate(struct vs_vec *v)
+{
+    if (v->n > 1)
+        qsort(v->v, v->n, sizeof *v->v, vs_uintptr_cmp);
+    for (size_t i = 1; i < v->n; i++)
+        if (v->v[i] == v->v[i - 1])
+            return v->v[i];
+    return 0;
+}
+
+/* Stream lists and groups, the sync list, and a->pending (the invariants of streams.c). */
 static bool check_pending(struct check *c)
 {
     struct vs_arena *a = c->a;
@@ -202,6 +216,9 @@ static bool check_pending(struct check *c)
         fail(c, "pending is %zu, but groups hold %zu and the sync list %zu", pending, grouped,
              a->sync_bytes);
     pthread_mutex_unlock(&a->sync_mu);
+    uintptr_t twice = c->bad ? 0 : duplicate(&c->blocks);
+    if (twice)
+        fail(c, "pending block 0x%llx is listed twice", X(((struct vs_block *)twice)->start));
     return !c->bad;
 }
 
@@ -229,17 +246,15 @@ static bool check_small(struct check *c)
     pthread_mutex_unlock(&a->park_mu);
     if (c->bad)
         return false;
-    if (c->objs.n > 1)
-        qsort(c->objs.v, c->objs.n, sizeof *c->objs.v, vs_uintptr_cmp);
-    for (size_t i = 1; i < c->objs.n; i++)
-        if (c->objs.v[i] == c->objs.v[i - 1])
-            return fail(c, "free object 0x%llx is listed twice", X(c->objs.v[i]));
+    uintptr_t twice = duplicate(&c->objs);
+    if (twice)
+        return fail(c, "free object 0x%llx is listed twice", X(twice));
     return true;
 }
 
 const char *vs_arena_validate(struct vs_arena *a, char *buf, size_t len)
 {
-    struct check c = {a, buf, len, false, {0}};
+    struct check c = {a, buf, len, false, {0}, {0}};
     size_t idle_blocks = 0, live = 0;
     pthread_mutex_lock(&a->mu);
     if (check_blocks(&c, &idle_blocks, &live) && check_bins(&c, idle_blocks) &&
@@ -248,5 +263,6 @@ const char *vs_arena_validate(struct vs_arena *a, char *buf, size_t len)
              live);
     pthread_mutex_unlock(&a->mu);
     vs_vec_free(&c.objs);
+    vs_vec_free(&c.blocks);
     return c.bad ? buf : NULL;
 }

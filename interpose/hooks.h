@@ -1,8 +1,9 @@
 /* Every driver entry point the shim intercepts, by its exact exported name.
  *
  * Each entry gives the hook (an exported function of the same name in hooks_*.c or procaddr.c)
- * and the type of the real function it forwards to (vs_real, filled from the real driver at
- * lazy init). Routing is by pointer identity: vs_hook_for() maps a pointer the
+ * and the type of the real function it forwards to, the entry of the same name in the one table
+ * of the real driver (vs_drv, allocator/driver.h, filled at lazy init; hooktab.c checks that
+ * every hook has its entry, of that type). Routing is by pointer identity: vs_hook_for() maps a pointer the
  * real driver handed out (through dlsym or cuGetProcAddress) to the hook of exactly that symbol,
  * so `_v2`/`_ptsz` variants are never guessed from names.
  *
@@ -15,6 +16,8 @@
 #include <cuda.h>
 #include <cudaTypedefs.h>
 #include <stdbool.h>
+
+#include "interpose/init.h"
 
 #undef cuGetProcAddress
 
@@ -70,14 +73,6 @@ enum vs_hook_id {
         VS_HOOK_COUNT
 };
 
-/* The real driver's functions behind the hooks; NULL where the driver lacks one. */
-struct vs_real {
-#define VS_REAL_FIELD(name, type) type name;
-    VS_HOOKS(VS_REAL_FIELD)
-#undef VS_REAL_FIELD
-};
-extern struct vs_real vs_real;
-
 /* The hook of `name` is defined as vs_hook_<name> and exported under the driver's name as an
  * alias (VS_EXPORT_HOOK), so the shim refers to its hooks directly even when the shim is
  * dlopen'ed into a process whose global scope already has a driver with those names. */
@@ -91,7 +86,7 @@ VS_HOOKS(VS_HOOK_DECL)
 
 /* Calls the real function, or fails as a driver that lacks it would have been unreachable. */
 #define VS_FORWARD(name, ...) \
-    (vs_real.name ? vs_real.name(__VA_ARGS__) : CUDA_ERROR_NOT_INITIALIZED)
+    (vs_drv.name ? vs_drv.name(__VA_ARGS__) : CUDA_ERROR_NOT_INITIALIZED)
 
 /* The hook standing for the real function `real`; `real` itself when it is none of the hooked
  * symbols. A pointer that already is a hook stays that hook, or becomes NULL when the real

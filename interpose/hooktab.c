@@ -4,13 +4,18 @@
 
 #include <string.h>
 
-struct vs_real vs_real;
+/* Every hook forwards to the driver table's entry of its name, which has the hook's type. */
+#define VS_HOOK_ENTRY(name, type)                                                         \
+    _Static_assert(__builtin_types_compatible_p(type, __typeof__(((struct vs_driver *)0)->name)), \
+                   #name ": the driver table's entry has another type");
+VS_HOOKS(VS_HOOK_ENTRY)
+#undef VS_HOOK_ENTRY
 
 void *vs_hook_for(void *real)
 {
-#define VS_HOOK_MATCH(name, type)                                        \
-    if (real == (void *)vs_real.name || real == (void *)&vs_hook_##name) \
-        return vs_real.name ? (void *)&vs_hook_##name : NULL;
+#define VS_HOOK_MATCH(name, type)                                       \
+    if (real == (void *)vs_drv.name || real == (void *)&vs_hook_##name) \
+        return vs_drv.name ? (void *)&vs_hook_##name : NULL;
     VS_HOOKS(VS_HOOK_MATCH)
 #undef VS_HOOK_MATCH
     return real;

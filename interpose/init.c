@@ -56,13 +56,20 @@ static void fork_child(void)
     vs_trace_fork_child();
 }
 
-/* How many of the entry points vs_drv needs `handle` lacks; the first few are named in buf. */
+/* How many of the entry points vs_drv needs `handle` lacks (those the hooks forward to only
+ * when present are not needed); the first few are named in buf. */
 static size_t count_missing(void *handle, char *buf, size_t n)
 {
     static const char *const names[] = {
-#define VS_DRIVER_NAME(name, type, arena) #name,
+#define VS_DRIVER_NAME(name, type, arena) VS_DRIVER_NAME_##arena(name)
+#define VS_DRIVER_NAME_0(name) #name,
+#define VS_DRIVER_NAME_1(name) #name,
+#define VS_DRIVER_NAME_2(name)
         VS_DRIVER_FUNCS(VS_DRIVER_NAME)
 #undef VS_DRIVER_NAME
+#undef VS_DRIVER_NAME_0
+#undef VS_DRIVER_NAME_1
+#undef VS_DRIVER_NAME_2
     };
     size_t missing = 0, used = 0;
     buf[0] = '\0';
@@ -123,14 +130,11 @@ static bool open_real_driver(void)
     /* The arena calls every vs_drv entry unchecked: it runs only on a complete driver. */
     if (missing)
         vs_cfg.mode = VS_MODE_PASSTHROUGH;
-#define VS_REAL_RESOLVE(name, type) vs_real.name = (type)resolve_real(#name, handle);
-    VS_HOOKS(VS_REAL_RESOLVE)
-#undef VS_REAL_RESOLVE
     vs_driver_load(&vs_drv, resolve_real, handle, NULL);
-    vs_route_setup(resolve_real, handle);
+    vs_route_setup();
     Dl_info info;
-    if (vs_log_enabled(VS_LOG_DEBUG) && vs_real.cuGetProcAddress_v2 &&
-        dladdr((void *)vs_real.cuGetProcAddress_v2, &info))
+    if (vs_log_enabled(VS_LOG_DEBUG) && vs_drv.cuGetProcAddress_v2 &&
+        dladdr((void *)vs_drv.cuGetProcAddress_v2, &info))
         vs_log(VS_LOG_DEBUG, "init: real driver %s, mode %s, trace %s", info.dli_fname,
                vs_mode_name(vs_cfg.mode), vs_cfg.trace_path ? vs_cfg.trace_path : "off");
     return true;

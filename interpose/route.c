@@ -22,16 +22,11 @@ static _Atomic int serve = VS_SERVE_DRIVER;
 static atomic_bool arena_made;
 static bool forked_child; /* written only in the single-threaded child, before any hook runs */
 static pthread_mutex_t probe_mu = PTHREAD_MUTEX_INITIALIZER;
-static PFN_cuDeviceGetDefaultMemPool_v11020 real_default_mem_pool;
-static PFN_cuStreamIsCapturing_v10000 real_is_capturing;
 
-void vs_route_setup(void *(*resolve)(const char *name, void *ctx), void *ctx)
+void vs_route_setup(void)
 {
     if (vs_cfg.mode != VS_MODE_ARENA)
         return;
-    real_default_mem_pool =
-        (PFN_cuDeviceGetDefaultMemPool_v11020)resolve("cuDeviceGetDefaultMemPool", ctx);
-    real_is_capturing = (PFN_cuStreamIsCapturing_v10000)resolve("cuStreamIsCapturing", ctx);
     struct vs_arena_options opt;
     vs_arena_options_from_env(&opt);
     vs_arenas_setup(&vs_drv, &opt);
@@ -185,8 +180,8 @@ static bool is_default_pool(CUmemoryPool pool)
 {
     CUdevice dev;
     CUmemoryPool def;
-    return real_default_mem_pool && vs_drv.cuCtxGetDevice(&dev) == CUDA_SUCCESS &&
-           real_default_mem_pool(&def, dev) == CUDA_SUCCESS && def == pool;
+    return vs_drv.cuDeviceGetDefaultMemPool && vs_drv.cuCtxGetDevice(&dev) == CUDA_SUCCESS &&
+           vs_drv.cuDeviceGetDefaultMemPool(&def, dev) == CUDA_SUCCESS && def == pool;
 }
 
 /* A stream-ordered allocation on a stream being captured into a CUDA graph must become the
@@ -195,8 +190,9 @@ static bool is_default_pool(CUmemoryPool pool)
 static bool capturing(CUstream s)
 {
     CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
-    return s && s != CU_STREAM_LEGACY && real_is_capturing &&
-           real_is_capturing(s, &st) == CUDA_SUCCESS && st != CU_STREAM_CAPTURE_STATUS_NONE;
+    return s && s != CU_STREAM_LEGACY && vs_drv.cuStreamIsCapturing &&
+           vs_drv.cuStreamIsCapturing(s, &st) == CUDA_SUCCESS &&
+           st != CU_STREAM_CAPTURE_STATUS_NONE;
 }
 
 static CUresult arena_alloc(struct vs_arena *a, const struct vs_alloc_call *c)
@@ -213,6 +209,10 @@ static CUresult arena_alloc(struct vs_arena *a, const struct vs_alloc_call *c)
 
 CUresult vs_route_alloc(const struct vs_alloc_call *c)
 {
+    /* Nothing to ask the driver about pools or capture when it serves every allocation anyway
+     * (passthrough mode, after a fallback, in a forked child). */
+    if (atomic_load_explicit(&serve, memory_order_relaxed) == VS_SERVE_DRIVER)
+        return forward_alloc(c);
     bool from_pool = c->hook == VS_HOOK_cuMemAllocFromPoolAsync ||
                      c->hook == VS_HOOK_cuMemAllocFromPoolAsync_ptsz;
     bool pitched = c->hook == VS_HOOK_cuMemAllocPitch_v2;

@@ -38,9 +38,9 @@ struct vs_alloc_call {
 };
 
 /* Chooses the mode for the process (from vs_cfg) and, in arena mode, sets the arenas up on the
- * real driver (vs_drv); resolve(name, ctx) looks up further real entry points. Called once by
- * lazy initialisation; makes no driver call. */
-void vs_route_setup(void *(*resolve)(const char *name, void *ctx), void *ctx);
+ * real driver (vs_drv, filled before). Called once by lazy initialisation; makes no driver
+ * call. */
+void vs_route_setup(void);
 
 /* fork handler of the child (see the invariants). */
 void vs_route_fork_child(void);

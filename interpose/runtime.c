@@ -9,9 +9,9 @@
 #include "interpose/ctl_server.h"
 #include "allocator/log.h"
 
+/* The registry and the policy are created here and owned, as pointers, by the allocator's
+ * eviction (vs_evict_configure): read back from there, never kept twice. */
 static pthread_once_t rt_once = PTHREAD_ONCE_INIT;
-static struct vs_names *rt_names;
-static struct vs_policy *rt_policy;
 
 static void policy_line(const char *line)
 {
@@ -34,14 +34,15 @@ static bool ctl_requested(void)
  * level is already read. */
 static void rt_setup(void)
 {
-    rt_names = vs_names_create();
-    if (!rt_names)
+    struct vs_names *names = vs_names_create();
+    struct vs_policy *policy = NULL;
+    if (!names)
         vs_log(VS_LOG_ERROR, "out of memory for the stage registry; stages and tags are off");
     const char *path = getenv("VRAMSHIM_POLICY");
-    if (path && *path && rt_names)
-        rt_policy = vs_policy_load_reported(path, rt_names, policy_line);
-    vs_evict_configure(rt_policy, rt_names);
-    if (ctl_requested() || (rt_policy && vs_policy_ctl(rt_policy)))
+    if (path && *path && names)
+        policy = vs_policy_load_reported(path, names, policy_line);
+    vs_evict_configure(policy, names);
+    if (ctl_requested() || (policy && vs_policy_ctl(policy)))
         vs_ctl_server_start();
 }
 
@@ -53,18 +54,19 @@ void vs_rt_init(void)
 struct vs_names *vs_rt_names(void)
 {
     vs_rt_init();
-    return rt_names;
+    return vs_evict_names();
 }
 
 const struct vs_policy *vs_rt_policy(void)
 {
     vs_rt_init();
-    return rt_policy;
+    return vs_evict_policy();
 }
 
 bool vs_rt_matches_sites(void)
 {
-    return vs_rt_policy() && vs_policy_has_matches(rt_policy);
+    const struct vs_policy *p = vs_rt_policy();
+    return p && vs_policy_has_matches(p);
 }
 
 /* Memo word layout: bit 63 set once computed, tag in bits 32..62, stage in bits 0..31. */
@@ -82,7 +84,7 @@ void vs_rt_match_site(struct vs_site *s, uint32_t *stage, uint32_t *tag)
         char text[4096];
         unsigned n = vs_site_match_frames(s, frames, 32, text, sizeof text);
         struct vs_policy_match pm;
-        vs_policy_match_frames(rt_policy, frames, n, &pm);
+        vs_policy_match_frames(vs_evict_policy(), frames, n, &pm);
         m = MEMO_DONE | (uint64_t)pm.tag << 32 | pm.stage;
         /* Two threads computing the same site store the same word. */
         atomic_store_explicit(memo, m, memory_order_release);

@@ -3,7 +3,9 @@
  * (vs_init) or the first vramshim_* call, so the C API works before CUDA is used.
  *
  * Invariants: after vs_rt_init() returns, the registry exists (unless out of memory: then every
- * name is refused) and the policy pointer never changes; both live until exit.
+ * name is refused) and the policy pointer never changes; both live until exit. The pointers
+ * themselves are kept by the allocator (vs_evict_configure, allocator/evict.h), which needs them
+ * without the interposer; vs_rt_names/vs_rt_policy read them from there.
  */
 #ifndef VS_INTERPOSE_RUNTIME_H
 #define VS_INTERPOSE_RUNTIME_H

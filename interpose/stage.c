@@ -2,7 +2,6 @@
 #include "interpose/stage.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -19,7 +18,6 @@ struct entry {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct entry stack[VS_STAGE_DEPTH];
 static size_t depth;
-static _Atomic uint32_t current;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
 static void fork_lock(void)
@@ -79,12 +77,11 @@ static struct vs_site *caller_site(void)
     return vs_trace_enabled() ? vs_site_capture_caller() : NULL;
 }
 
-/* Publishes the top of the stack (mutex held) to the hot path and to the arenas, whose rule for
- * it (prefetch, headroom) runs now. */
+/* Makes the top of the stack (mutex held) the current stage, kept by the allocator
+ * (vs_arenas_stage), and runs the arenas' rule for it (prefetch, headroom). */
 static void publish(void)
 {
     uint32_t top = depth ? stack[depth - 1].id : 0;
-    atomic_store_explicit(&current, top, memory_order_release);
     CUresult r = vs_arenas_stage_begin(top);
     if (r != CUDA_SUCCESS && r != CUDA_ERROR_NOT_SUPPORTED)
         vs_log(VS_LOG_INFO, "stage %s: its policy rule stopped early (error %d)",
@@ -168,7 +165,7 @@ int vs_stage_end(const char *name, enum vs_stage_source src)
 
 void vs_stage_begin_site(uint32_t id, struct vs_site *site)
 {
-    if (!id || atomic_load_explicit(&current, memory_order_acquire) == id)
+    if (!id || vs_arenas_stage() == id)
         return;
     lock();
     if (depth && stack[depth - 1].id == id) {
@@ -187,7 +184,7 @@ void vs_stage_begin_site(uint32_t id, struct vs_site *site)
 
 uint32_t vs_stage_current(void)
 {
-    return atomic_load_explicit(&current, memory_order_acquire);
+    return vs_arenas_stage();
 }
 
 size_t vs_stage_stack(uint32_t *out, size_t max)

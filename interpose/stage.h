@@ -1,8 +1,9 @@
 /* The process's stage stack (include/vramshim.h explains the semantics users see).
  *
- * Invariants: one stack per process, guarded by one mutex that is also held while the new
- * current stage is pushed to the arenas (vs_arena_stage_begin: prefetch, headroom), so the
- * arenas always end up with the stack's top, in the order changes happened. Nothing here is
+ * Invariants: one stack per process, guarded by one mutex that is also held while its top is
+ * made the current stage (vs_arenas_stage_begin: the allocator keeps the current stage, which
+ * every allocation reads, and runs the rules: prefetch, headroom), so the current stage is
+ * always the stack's top, set in the order changes happened. Nothing here is
  * called with an arena lock held (hooks match call sites before they allocate), so taking arena
  * locks under the stage mutex cannot deadlock. Call sites for the trace are captured before
  * the mutex is taken (reading Python frames may wait for the GIL). vs_stage_current() is one
@@ -29,7 +30,7 @@ int vs_stage_end(const char *name, enum vs_stage_source src);
  * change when it is already current. */
 void vs_stage_begin_site(uint32_t stage, struct vs_site *site);
 
-/* Id of the current stage, 0 when none. */
+/* Id of the current stage, 0 when none (vs_arenas_stage). */
 uint32_t vs_stage_current(void);
 
 /* Copies the stack, outermost first, into out[0..max); returns its depth. */

@@ -43,6 +43,14 @@ Test(interpose_arena_serve, passthrough_mode_forwards_every_family)
     cr_expect_eq(vs_output_number(r.out, "count", "cuMemFreeAsync_ptsz"), 2);
     cr_expect_eq(vs_output_number(r.out, "count", "cuMemCreate"), 0);
     cr_expect_eq(vs_output_number(r.out, "count", "cuMemAddressReserve"), 0);
+    /* What only arena mode needs to know (is the stream captured? is it the default pool?) is
+     * not asked: passthrough adds no driver call to the program's own. */
+    struct vs_run alone = vs_run_scenario("families", 0, NULL);
+    const char *asked[] = {"cuStreamIsCapturing", "cuDeviceGetDefaultMemPool"};
+    for (size_t i = 0; i < 2; i++)
+        cr_expect_eq(vs_output_number(r.out, "count", asked[i]),
+                     vs_output_number(alone.out, "count", asked[i]), "%s", asked[i]);
+    vs_run_free(&alone);
     vs_run_free(&r);
 }
 

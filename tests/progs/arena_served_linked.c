@@ -38,6 +38,7 @@ static const char *const driver_symbols[] = {
     "cuMemFree_v2",    "cuMemFreeAsync",               "cuMemFreeAsync_ptsz",
     "cuMemCreate",     "cuMemMap",                     "cuMemAddressReserve",
     "cuMemGetAddressRange_v2", "cuPointerGetAttribute", "cuPointerGetAttributes",
+    "cuStreamIsCapturing", "cuDeviceGetDefaultMemPool",
 };
 
 static void print_driver_counts(void)
