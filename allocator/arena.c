@@ -234,7 +234,7 @@ static CUresult take_small(struct vs_arena *a, struct request *rq, size_t size,
 }
 
 static CUresult alloc_small(struct vs_arena *a, struct request *rq, size_t size,
-                            struct vs_stream *st, CUstream s, CUdeviceptr *dptr)
+                            struct vs_stream *st, CUstream s, uint32_t tag, CUdeviceptr *dptr)
 {
     CUdeviceptr p;
     struct vs_stream *origin;
@@ -242,7 +242,7 @@ static CUresult alloc_small(struct vs_arena *a, struct request *rq, size_t size,
         CUresult err = take_small(a, rq, size, st, &p, &origin);
         if (err != CUDA_SUCCESS)
             return err;
-    } while (!vs_small_hand_out(a, p, size, s, origin)); /* parked: in a moving or host slot */
+    } while (!vs_small_hand_out(a, p, size, s, origin, tag)); /* parked: in a moving or host slot */
     *dptr = p;
     return CUDA_SUCCESS;
 }
@@ -268,7 +268,7 @@ static struct vs_block *take_same_stream_large(struct vs_stream *st, size_t size
 }
 
 static CUresult alloc_large(struct vs_arena *a, struct request *rq, size_t size,
-                            struct vs_stream *st, CUstream s, CUdeviceptr *dptr)
+                            struct vs_stream *st, CUstream s, uint32_t tag, CUdeviceptr *dptr)
 {
     struct vs_block *b = NULL;
     if (st) {
@@ -288,7 +288,7 @@ static CUresult alloc_large(struct vs_arena *a, struct request *rq, size_t size,
     a->large_allocs++;
     b->req = size;
     b->stage = atomic_load_explicit(&a->stage, memory_order_relaxed);
-    b->tag = 0;
+    b->tag = tag;
     b->stream = s;
     b->id = vs_new_id();
     pthread_mutex_unlock(&a->mu);
@@ -297,14 +297,14 @@ static CUresult alloc_large(struct vs_arena *a, struct request *rq, size_t size,
 }
 
 static CUresult alloc_common(struct vs_arena *a, size_t size, bool async, CUstream s,
-                             CUdeviceptr *dptr)
+                             uint32_t tag, CUdeviceptr *dptr)
 {
     if (!a || !dptr || !size || size > SIZE_MAX / 2)
         return CUDA_ERROR_INVALID_VALUE;
     struct vs_stream *st = async ? vs_stream_get(a, s) : NULL;
     struct request rq = {.size = round_up(size, VS_ALIGN), .cls = vs_small_class(size), .st = st};
-    CUresult err = rq.cls >= 0 ? alloc_small(a, &rq, size, st, async ? s : 0, dptr)
-                               : alloc_large(a, &rq, size, st, async ? s : 0, dptr);
+    CUresult err = rq.cls >= 0 ? alloc_small(a, &rq, size, st, async ? s : 0, tag, dptr)
+                               : alloc_large(a, &rq, size, st, async ? s : 0, tag, dptr);
     if (err == CUDA_SUCCESS)
         vs_account_alloc(a, size);
     return err;
@@ -312,23 +312,32 @@ static CUresult alloc_common(struct vs_arena *a, size_t size, bool async, CUstre
 
 CUresult vs_arena_alloc(struct vs_arena *a, size_t size, CUdeviceptr *dptr)
 {
-    return alloc_common(a, size, false, 0, dptr);
+    return alloc_common(a, size, false, 0, 0, dptr);
 }
 
 CUresult vs_arena_alloc_async(struct vs_arena *a, size_t size, CUstream stream, CUdeviceptr *dptr)
 {
-    return alloc_common(a, size, true, stream, dptr);
+    return alloc_common(a, size, true, stream, 0, dptr);
 }
 
 CUresult vs_arena_alloc_pitch(struct vs_arena *a, size_t width, size_t height, unsigned elem,
                               CUdeviceptr *dptr, size_t *pitch)
 {
-    if (!pitch || !width || !height || (elem != 4 && elem != 8 && elem != 16))
+    struct vs_arena_alloc_req rq = {.size = width, .height = height, .elem = elem};
+    return pitch ? vs_arena_alloc_req(a, &rq, dptr, pitch) : CUDA_ERROR_INVALID_VALUE;
+}
+
+CUresult vs_arena_alloc_req(struct vs_arena *a, const struct vs_arena_alloc_req *rq,
+                            CUdeviceptr *dptr, size_t *pitch)
+{
+    if (!pitch)
+        return alloc_common(a, rq->size, rq->async, rq->stream, rq->tag, dptr);
+    if (!rq->size || !rq->height || (rq->elem != 4 && rq->elem != 8 && rq->elem != 16))
         return CUDA_ERROR_INVALID_VALUE;
-    size_t p = round_up(width, VS_ALIGN);
-    if (height > SIZE_MAX / p)
+    size_t p = round_up(rq->size, VS_ALIGN);
+    if (rq->height > SIZE_MAX / p)
         return CUDA_ERROR_INVALID_VALUE;
-    CUresult err = vs_arena_alloc(a, p * height, dptr);
+    CUresult err = alloc_common(a, p * rq->height, false, 0, rq->tag, dptr);
     if (err == CUDA_SUCCESS)
         *pitch = p;
     return err;

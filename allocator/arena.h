@@ -68,6 +68,21 @@ CUresult vs_arena_alloc_pitch(struct vs_arena *a, size_t width, size_t height, u
  * calling thread's per-thread stream (the _ptsz hooks pass CU_STREAM_PER_THREAD for 0). */
 CUresult vs_arena_alloc_async(struct vs_arena *a, size_t size, CUstream stream, CUdeviceptr *dptr);
 
+/* The three above as the interposer calls them, with the block's tag: the arena sets it where it
+ * hands the block out (under the lock it holds for that), so nobody has to find the block again
+ * to tag it. `pitch` non-NULL: cuMemAllocPitch_v2 (size is the row width; height, elem apply;
+ * never stream-ordered), NULL: cuMemAlloc_v2 or, with async, cuMemAllocAsync. */
+struct vs_arena_alloc_req {
+    size_t size;     /* bytes, or with pitch the width in bytes */
+    size_t height;   /* with pitch: rows */
+    unsigned elem;   /* with pitch: element size */
+    bool async;      /* stream-ordered on `stream` */
+    CUstream stream;
+    uint32_t tag;    /* 0: none (vs_arena_set_tag can set one later) */
+};
+CUresult vs_arena_alloc_req(struct vs_arena *a, const struct vs_arena_alloc_req *rq,
+                            CUdeviceptr *dptr, size_t *pitch);
+
 /* cuMemFree_v2. A pointer that is not the base of a live block of this arena:
  * CUDA_ERROR_INVALID_VALUE, logged once per arena. */
 CUresult vs_arena_free(struct vs_arena *a, CUdeviceptr dptr);
@@ -135,6 +150,9 @@ void vs_arena_stats(struct vs_arena *a, struct vs_arena_stats *st);
 /* Physical bytes the arena holds (its stats' physical_bytes, the OOM line's "reserved"): one
  * relaxed load, no lock, for the trace's hot path. */
 size_t vs_arena_reserved(const struct vs_arena *a);
+/* Its stats' live_bytes and peak_live_bytes without a lock (relaxed loads): safe where another
+ * thread may hold the arena's locks for good (the exit summary of a forked child). */
+void vs_arena_live(const struct vs_arena *a, size_t *live, size_t *peak);
 
 /* The caller saw the device become idle (e.g. the application called cuCtxSynchronize):
  * blocks freed before now become reusable everywhere. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "allocator/arenas.h"
 #include "interpose/log.h"
 #include "interpose/ptrmap.h"
 
@@ -168,24 +169,25 @@ bool vs_tally_release(uint64_t handle, uint64_t *size)
     return forget(&handles, handle, size);
 }
 
-uint64_t vs_tally_live_bytes(void)
-{
-    lock_take();
-    uint64_t n = live;
-    lock_give();
-    return n;
-}
+struct live_sum {
+    uint64_t live, peak;
+};
 
-uint64_t vs_tally_peak_bytes(void)
+static void add_arena_live(struct vs_arena *a, void *ctx)
 {
-    lock_take();
-    uint64_t n = peak;
-    lock_give();
-    return n;
+    struct live_sum *s = ctx;
+    size_t l, p;
+    vs_arena_live(a, &l, &p);
+    s->live += l;
+    s->peak += p;
 }
 
 void vs_tally_summary(char *buf, size_t len)
 {
+    lock_take();
+    struct live_sum sum = {live, peak};
+    lock_give();
+    vs_arenas_each(add_arena_live, &sum);
     size_t n = 0;
     int k = snprintf(buf, len, "calls:");
     for (int f = 0; f <= VS_FAM_COUNT && k >= 0 && (n += (size_t)k) < len; f++) {
@@ -193,12 +195,11 @@ void vs_tally_summary(char *buf, size_t len)
             k = snprintf(buf + n, len - n, " %s=%llu", vs_family_name((enum vs_family)f),
                          (unsigned long long)calls_of((enum vs_family)f));
         } else {
-            uint64_t p = vs_tally_peak_bytes();
             k = snprintf(buf + n, len - n,
                          "; peak live %llu bytes (%.1f MiB), live at exit %llu "
                          "bytes",
-                         (unsigned long long)p, (double)p / (1024.0 * 1024.0),
-                         (unsigned long long)vs_tally_live_bytes());
+                         (unsigned long long)sum.peak, (double)sum.peak / (1024.0 * 1024.0),
+                         (unsigned long long)sum.live);
         }
     }
 }

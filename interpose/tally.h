@@ -2,9 +2,11 @@
  *
  * Live bytes are device allocations made through the alloc hooks that were not freed yet, plus
  * physical memory the application created itself with cuMemCreate and did not release yet
- * (mapping adds no memory). Sizes are remembered per pointer / handle, because frees name only
- * the pointer. Call counts are per thread; live bytes, their peak and the size maps share one
- * spin lock (tally.c says why).
+ * (mapping adds no memory). The blocks an arena served are the arena's to count (its live
+ * bytes, allocator/arena.h); the tally counts the rest, the driver's blocks and handles, whose
+ * sizes it remembers per pointer / handle because frees name only the pointer. Call counts are
+ * per thread; the tally's live bytes, their peak and the size maps share one spin lock (tally.c
+ * says why).
  */
 #ifndef VS_INTERPOSE_TALLY_H
 #define VS_INTERPOSE_TALLY_H
@@ -17,20 +19,20 @@
 
 void vs_tally_call(enum vs_family family);
 
-/* A device allocation of `size` bytes now lives at ptr. */
+/* A device allocation of `size` bytes that the driver served now lives at ptr. */
 void vs_tally_alloc(uint64_t ptr, uint64_t size);
-/* ptr is being freed: true with its size when it was allocated through the hooks. */
+/* ptr is being freed: true with its size when the driver served it through the hooks. */
 bool vs_tally_free(uint64_t ptr, uint64_t *size);
 
 void vs_tally_create(uint64_t handle, uint64_t size);
 bool vs_tally_release(uint64_t handle, uint64_t *size);
 
-uint64_t vs_tally_live_bytes(void);
 /* Calls of one family so far, failed ones included. */
 uint64_t vs_tally_calls(enum vs_family family);
-uint64_t vs_tally_peak_bytes(void);
 
-/* "calls: alloc=N free=N ...; peak live N bytes (X MiB), live at exit N bytes". */
+/* "calls: alloc=N free=N ...; peak live N bytes (X MiB), live at exit N bytes": live bytes of
+ * the tally and of every arena added up; the peak adds up the peaks of each (exact while one of
+ * them holds all the memory, an upper bound otherwise). */
 void vs_tally_summary(char *buf, size_t len);
 
 void vs_tally_fork_prepare(void);
