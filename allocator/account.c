@@ -35,12 +35,6 @@ size_t vs_arena_reserved(const struct vs_arena *a)
     return atomic_load_explicit(&a->granules, memory_order_relaxed) * a->gran;
 }
 
-void vs_arena_live(const struct vs_arena *a, size_t *live, size_t *peak)
-{
-    *live = atomic_load_explicit(&a->live, memory_order_relaxed);
-    *peak = atomic_load_explicit(&a->peak_live, memory_order_relaxed);
-}
-
 void vs_arena_stats(struct vs_arena *a, struct vs_arena_stats *st)
 {
     uint64_t allocs = 0, frees = 0;

@@ -402,8 +402,10 @@ static void queue_freed(struct vs_arena *a, struct vs_stream *st, int cls, uintp
     pthread_mutex_unlock(&a->sync_mu);
 }
 
-static CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstream s)
+static CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstream s,
+                            size_t *bytes)
 {
+    *bytes = 0;
     if (!a)
         return CUDA_ERROR_INVALID_VALUE;
     struct vs_stream *st = async ? vs_stream_get(a, s) : NULL;
@@ -416,6 +418,7 @@ static CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstr
         if (!req)
             return bad_free(a, p);
         vs_account_free(a, req);
+        *bytes = req;
         if (!st || !vs_tcache_put(a, st, pg->cls, p))
             queue_freed(a, st, (int)pg->cls, p, pg->objsize);
     } else {
@@ -427,6 +430,7 @@ static CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstr
         if (live) {
             b->state = VS_PENDING;
             vs_account_free(a, b->req);
+            *bytes = b->req;
             queue_freed(a, st, -1, (uintptr_t)b, b->size);
         }
         pthread_mutex_unlock(&a->mu);
@@ -439,12 +443,20 @@ static CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstr
 
 CUresult vs_arena_free(struct vs_arena *a, CUdeviceptr dptr)
 {
-    return free_common(a, dptr, false, 0);
+    size_t bytes;
+    return free_common(a, dptr, false, 0, &bytes);
 }
 
 CUresult vs_arena_free_async(struct vs_arena *a, CUdeviceptr dptr, CUstream stream)
 {
-    return free_common(a, dptr, true, stream);
+    size_t bytes;
+    return free_common(a, dptr, true, stream, &bytes);
+}
+
+CUresult vs_arena_free_req(struct vs_arena *a, CUdeviceptr dptr, bool async, CUstream stream,
+                           size_t *bytes)
+{
+    return free_common(a, dptr, async, stream, bytes);
 }
 
 /* --- events from the application --------------------------------------------------------------- */

@@ -90,6 +90,11 @@ CUresult vs_arena_free(struct vs_arena *a, CUdeviceptr dptr);
 /* cuMemFreeAsync: stream-ordered free on `stream` (same stream conventions as alloc_async). */
 CUresult vs_arena_free_async(struct vs_arena *a, CUdeviceptr dptr, CUstream stream);
 
+/* Either free as the interposer calls it (async: on `stream`); *bytes gets the freed block's
+ * requested size (0 on failure), so the caller need not remember it. */
+CUresult vs_arena_free_req(struct vs_arena *a, CUdeviceptr dptr, bool async, CUstream stream,
+                           size_t *bytes);
+
 /* --- queries ------------------------------------------------------------------------------------ */
 
 /* True when dptr lies inside this arena's VA (whether or not a block is live there): the hooks
@@ -150,9 +155,6 @@ void vs_arena_stats(struct vs_arena *a, struct vs_arena_stats *st);
 /* Physical bytes the arena holds (its stats' physical_bytes, the OOM line's "reserved"): one
  * relaxed load, no lock, for the trace's hot path. */
 size_t vs_arena_reserved(const struct vs_arena *a);
-/* Its stats' live_bytes and peak_live_bytes without a lock (relaxed loads): safe where another
- * thread may hold the arena's locks for good (the exit summary of a forked child). */
-void vs_arena_live(const struct vs_arena *a, size_t *live, size_t *peak);
 
 /* The caller saw the device become idle (e.g. the application called cuCtxSynchronize):
  * blocks freed before now become reusable everywhere. */

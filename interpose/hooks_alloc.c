@@ -1,8 +1,8 @@
 /* Hooks of the allocation families: cuMemAlloc_v2, cuMemAllocPitch_v2, cuMemFree_v2 and the
  * stream-ordered cuMemAllocAsync / cuMemAllocFromPoolAsync / cuMemFreeAsync with their _ptsz
  * forms. Each records the call, lets route.c serve or forward it, and accounts/traces the result.
- * A block an arena served is accounted by the arena, which knows its size and tag; the tally
- * keeps only the driver's blocks.
+ * The tally remembers the sizes of the driver's blocks only: an arena knows its blocks' sizes
+ * and tags, and gives the size back with the free.
  *
  * Invariant: a free of a pointer allocated through the hooks is traced before it is forwarded,
  * so another thread that receives the same address from the arena or the driver right after is
@@ -47,7 +47,9 @@ static CUresult hooked_alloc(const struct vs_alloc_call *c)
     uint64_t want = pitched ? (uint64_t)c->width * c->height : c->bytes;
     if (r == CUDA_SUCCESS && c->dptr) {
         uint64_t size = pitched && c->pitch ? (uint64_t)*c->pitch * c->height : want;
-        if (!by_arena)
+        if (by_arena)
+            vs_tally_arena_alloc(size);
+        else
             vs_tally_alloc(*c->dptr, size);
         vs_alloc_stage_after(&st, by_arena);
         record_alloc(c, VS_EV_ALLOC, *c->dptr, size, &st);
@@ -70,7 +72,10 @@ static CUresult hooked_free(enum vs_hook_id hook, enum vs_family family, CUdevic
                    : vs_tally_free(ptr, &size);
     if (known)
         vs_record(hook, VS_EV_FREE, ptr, size, stream, 0, 0, VS_DEV_CURRENT);
-    CUresult r = vs_route_free(a, hook, ptr, stream);
+    size_t freed;
+    CUresult r = vs_route_free(a, hook, ptr, stream, &freed);
+    if (freed)
+        vs_tally_arena_free(freed);
     if (r == CUDA_SUCCESS && !known && ptr) {
         vs_record(hook, VS_EV_FREE, ptr, 0, stream, 0, 0, VS_DEV_CURRENT);
     } else if (r != CUDA_SUCCESS && known) {

@@ -260,8 +260,10 @@ bool vs_route_block_size(struct vs_arena *a, CUdeviceptr ptr, uint64_t *size)
     return true;
 }
 
-CUresult vs_route_free(struct vs_arena *a, enum vs_hook_id hook, CUdeviceptr ptr, CUstream stream)
+CUresult vs_route_free(struct vs_arena *a, enum vs_hook_id hook, CUdeviceptr ptr, CUstream stream,
+                       size_t *arena_bytes)
 {
+    *arena_bytes = 0;
     if (a && forked_child)
         return CUDA_SUCCESS;
     bool async = hook == VS_HOOK_cuMemFreeAsync || hook == VS_HOOK_cuMemFreeAsync_ptsz;
@@ -271,8 +273,7 @@ CUresult vs_route_free(struct vs_arena *a, enum vs_hook_id hook, CUdeviceptr ptr
         return hook == VS_HOOK_cuMemFreeAsync ? VS_FORWARD(cuMemFreeAsync, ptr, stream)
                                               : VS_FORWARD(cuMemFreeAsync_ptsz, ptr, stream);
     }
-    CUresult r = async ? vs_arena_free_async(a, ptr, driver_stream(hook, stream))
-                       : vs_arena_free(a, ptr);
+    CUresult r = vs_arena_free_req(a, ptr, async, driver_stream(hook, stream), arena_bytes);
     after_arena_free(a);
     return r;
 }

@@ -65,9 +65,10 @@ struct vs_arena *vs_route_owner(CUdeviceptr ptr);
 /* Requested bytes of the live block at base ptr of arena a (ptr's owner): false when there is
  * none, and in a forked child (the parent's arena is never entered there). */
 bool vs_route_block_size(struct vs_arena *a, CUdeviceptr ptr, uint64_t *size);
-/* Frees ptr; a: vs_route_owner(ptr). */
+/* Frees ptr; a: vs_route_owner(ptr). *arena_bytes: the requested size of the block an arena
+ * freed, 0 when none did. */
 CUresult vs_route_free(struct vs_arena *a, enum vs_hook_id hook, CUdeviceptr ptr,
-                       CUstream stream);
+                       CUstream stream, size_t *arena_bytes);
 CUresult vs_route_mem_get_info(size_t *free_bytes, size_t *total_bytes);
 CUresult vs_route_address_range(CUdeviceptr *base, size_t *size, CUdeviceptr ptr);
 CUresult vs_route_pointer_attribute(void *data, CUpointer_attribute attr, CUdeviceptr ptr);

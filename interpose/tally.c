@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "allocator/arenas.h"
 #include "interpose/log.h"
 #include "interpose/ptrmap.h"
 
@@ -25,10 +24,11 @@ static pthread_once_t block_key_once = PTHREAD_ONCE_INIT;
 static __thread struct call_block *my_block __attribute__((tls_model("initial-exec")));
 static atomic_uint_fast64_t unblocked_calls[VS_FAM_COUNT]; /* when no block could be had */
 
-/* Live bytes and the maps behind them, under one spin lock: one locked instruction per call,
- * held for a probe and two additions. */
+/* Live bytes and their peak: atomic, so an arena's blocks are counted with one locked addition
+ * (and a compare-exchange on a new peak). The maps, for the driver's blocks and handles, under
+ * one spin lock: one locked instruction per call, held for a probe. */
+static _Atomic uint64_t live, peak;
 static atomic_flag lock = ATOMIC_FLAG_INIT;
-static uint64_t live, peak;
 static struct vs_ptrmap allocations; /* device pointer -> bytes */
 static struct vs_ptrmap handles;     /* cuMemCreate handle -> bytes */
 
@@ -118,6 +118,16 @@ uint64_t vs_tally_calls(enum vs_family family)
     return calls_of(family);
 }
 
+/* Adds delta to the live bytes (modulo 2^64: a decrease is a negative delta). */
+static void live_add(uint64_t delta)
+{
+    uint64_t now = atomic_fetch_add_explicit(&live, delta, memory_order_relaxed) + delta;
+    uint64_t p = atomic_load_explicit(&peak, memory_order_relaxed);
+    while (now > p && !atomic_compare_exchange_weak_explicit(&peak, &p, now, memory_order_relaxed,
+                                                             memory_order_relaxed))
+        ;
+}
+
 static void remember(struct vs_ptrmap *map, uint64_t key, uint64_t size, const char *what)
 {
     if (!key)
@@ -125,14 +135,12 @@ static void remember(struct vs_ptrmap *map, uint64_t key, uint64_t size, const c
     uint64_t old = 0;
     lock_take();
     bool ok = vs_ptrmap_put(map, key, size, &old);
-    if (ok) {
-        /* A key still present means its free went unseen (an entry point the shim does not
-         * hook): the new size replaces the old one. */
-        live += size - old;
-        peak = live > peak ? live : peak;
-    }
     lock_give();
-    if (!ok)
+    /* A key still present means its free went unseen (an entry point the shim does not hook):
+     * the new size replaces the old one. */
+    if (ok)
+        live_add(size - old);
+    else
         vs_log(VS_LOG_WARN, "out of host memory accounting %s 0x%llx; its size is not tracked",
                what, (unsigned long long)key);
 }
@@ -143,9 +151,9 @@ static bool forget(struct vs_ptrmap *map, uint64_t key, uint64_t *size)
         return false;
     lock_take();
     bool found = vs_ptrmap_take(map, key, size);
-    if (found)
-        live -= *size;
     lock_give();
+    if (found)
+        live_add(-*size);
     return found;
 }
 
@@ -159,6 +167,16 @@ bool vs_tally_free(uint64_t ptr, uint64_t *size)
     return forget(&allocations, ptr, size);
 }
 
+void vs_tally_arena_alloc(uint64_t size)
+{
+    live_add(size);
+}
+
+void vs_tally_arena_free(uint64_t size)
+{
+    live_add(-size);
+}
+
 void vs_tally_create(uint64_t handle, uint64_t size)
 {
     remember(&handles, handle, size, "handle");
@@ -169,25 +187,9 @@ bool vs_tally_release(uint64_t handle, uint64_t *size)
     return forget(&handles, handle, size);
 }
 
-struct live_sum {
-    uint64_t live, peak;
-};
-
-static void add_arena_live(struct vs_arena *a, void *ctx)
-{
-    struct live_sum *s = ctx;
-    size_t l, p;
-    vs_arena_live(a, &l, &p);
-    s->live += l;
-    s->peak += p;
-}
-
 void vs_tally_summary(char *buf, size_t len)
 {
-    lock_take();
-    struct live_sum sum = {live, peak};
-    lock_give();
-    vs_arenas_each(add_arena_live, &sum);
+    uint64_t now = atomic_load(&live), top = atomic_load(&peak);
     size_t n = 0;
     int k = snprintf(buf, len, "calls:");
     for (int f = 0; f <= VS_FAM_COUNT && k >= 0 && (n += (size_t)k) < len; f++) {
@@ -198,8 +200,8 @@ void vs_tally_summary(char *buf, size_t len)
             k = snprintf(buf + n, len - n,
                          "; peak live %llu bytes (%.1f MiB), live at exit %llu "
                          "bytes",
-                         (unsigned long long)sum.peak, (double)sum.peak / (1024.0 * 1024.0),
-                         (unsigned long long)sum.live);
+                         (unsigned long long)top, (double)top / (1024.0 * 1024.0),
+                         (unsigned long long)now);
         }
     }
 }

@@ -2,11 +2,11 @@
  *
  * Live bytes are device allocations made through the alloc hooks that were not freed yet, plus
  * physical memory the application created itself with cuMemCreate and did not release yet
- * (mapping adds no memory). The blocks an arena served are the arena's to count (its live
- * bytes, allocator/arena.h); the tally counts the rest, the driver's blocks and handles, whose
- * sizes it remembers per pointer / handle because frees name only the pointer. Call counts are
- * per thread; the tally's live bytes, their peak and the size maps share one spin lock (tally.c
- * says why).
+ * (mapping adds no memory). Sizes of the driver's blocks and of handles are remembered per
+ * pointer / handle, because frees name only the pointer; an arena knows its blocks' sizes and
+ * gives them back with the free, so its blocks are counted without a map. Call counts are per
+ * thread; live bytes and their peak are atomic; the size maps share one spin lock (tally.c says
+ * why).
  */
 #ifndef VS_INTERPOSE_TALLY_H
 #define VS_INTERPOSE_TALLY_H
@@ -23,6 +23,9 @@ void vs_tally_call(enum vs_family family);
 void vs_tally_alloc(uint64_t ptr, uint64_t size);
 /* ptr is being freed: true with its size when the driver served it through the hooks. */
 bool vs_tally_free(uint64_t ptr, uint64_t *size);
+/* An arena served a block of `size` bytes / took one back. */
+void vs_tally_arena_alloc(uint64_t size);
+void vs_tally_arena_free(uint64_t size);
 
 void vs_tally_create(uint64_t handle, uint64_t size);
 bool vs_tally_release(uint64_t handle, uint64_t *size);
@@ -30,9 +33,7 @@ bool vs_tally_release(uint64_t handle, uint64_t *size);
 /* Calls of one family so far, failed ones included. */
 uint64_t vs_tally_calls(enum vs_family family);
 
-/* "calls: alloc=N free=N ...; peak live N bytes (X MiB), live at exit N bytes": live bytes of
- * the tally and of every arena added up; the peak adds up the peaks of each (exact while one of
- * them holds all the memory, an upper bound otherwise). */
+/* "calls: alloc=N free=N ...; peak live N bytes (X MiB), live at exit N bytes". */
 void vs_tally_summary(char *buf, size_t len);
 
 void vs_tally_fork_prepare(void);
