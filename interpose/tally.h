@@ -5,8 +5,8 @@
  * (mapping adds no memory). Sizes of the driver's blocks and of handles are remembered per
  * pointer / handle, because frees name only the pointer; an arena knows its blocks' sizes and
  * gives them back with the free, so its blocks are counted without a map. Call counts are per
- * thread; live bytes and their peak are atomic; the size maps share one spin lock (tally.c says
- * why).
+ * thread; the size maps and the live bytes of their entries share one spin lock, the arenas'
+ * blocks are counted without it (tally.c says how).
  */
 #ifndef VS_INTERPOSE_TALLY_H
 #define VS_INTERPOSE_TALLY_H
