@@ -74,6 +74,12 @@ static json_t *device_json(const struct vs_arena_usage *u)
     return o;
 }
 
+static void merge(struct vs_usage_table *into, const struct vs_usage_table *from)
+{
+    for (size_t i = 0; i < from->n; i++)
+        vs_usage_add(into, from->v[i].id, from->v[i].live_bytes, from->v[i].demoted_bytes);
+}
+
 static void add_arena(struct vs_arena *a, void *ctx)
 {
     struct totals *t = ctx;
@@ -85,12 +91,8 @@ static void add_arena(struct vs_arena *a, void *ctx)
         t->live += (json_int_t)u.arena.live_bytes;
         t->cached += (json_int_t)u.arena.cached_bytes;
         t->demoted += (json_int_t)u.demoted_bytes;
-        for (size_t i = 0; i < u.stages.n; i++)
-            vs_usage_add(&t->stages, u.stages.v[i].id, u.stages.v[i].live_bytes,
-                         u.stages.v[i].demoted_bytes);
-        for (size_t i = 0; i < u.tags.n; i++)
-            vs_usage_add(&t->tags, u.tags.v[i].id, u.tags.v[i].live_bytes,
-                         u.tags.v[i].demoted_bytes);
+        merge(&t->stages, &u.stages);
+        merge(&t->tags, &u.tags);
         json_array_append_new(t->devices, d);
     }
     vs_arena_usage_free(&u);
