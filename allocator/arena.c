@@ -221,7 +221,7 @@ static CUresult take_small(struct vs_arena *a, struct request *rq, size_t size,
 }
 
 static CUresult alloc_small(struct vs_arena *a, struct request *rq, size_t size,
-                            struct vs_stream *st, CUstream s, CUdeviceptr *dptr)
+                            struct vs_stream *st, CUstream s, uint32_t tag, CUdeviceptr *dptr)
 {
     CUdeviceptr p;
     struct vs_stream *origin;
@@ -229,13 +229,13 @@ static CUresult alloc_small(struct vs_arena *a, struct request *rq, size_t size,
         CUresult err = take_small(a, rq, size, st, &p, &origin);
         if (err != CUDA_SUCCESS)
             return err;
-    } while (!vs_small_hand_out(a, p, size, s, origin)); /* parked: in a moving or host slot */
+    } while (!vs_small_hand_out(a, p, size, s, origin, tag)); /* parked: in a moving or host slot */
     *dptr = p;
     return CUDA_SUCCESS;
 }
 
 static CUresult alloc_large(struct vs_arena *a, struct request *rq, size_t size,
-                            struct vs_stream *st, CUstream s, CUdeviceptr *dptr)
+                            struct vs_stream *st, CUstream s, uint32_t tag, CUdeviceptr *dptr)
 {
     struct vs_block *b = NULL;
     if (st) {
@@ -255,7 +255,7 @@ static CUresult alloc_large(struct vs_arena *a, struct request *rq, size_t size,
     a->large_allocs++;
     b->req = size;
     b->stage = vs_arenas_stage();
-    b->tag = 0;
+    b->tag = tag;
     b->stream = s;
     b->id = vs_new_id();
     pthread_mutex_unlock(&a->mu);
@@ -264,14 +264,14 @@ static CUresult alloc_large(struct vs_arena *a, struct request *rq, size_t size,
 }
 
 static CUresult alloc_common(struct vs_arena *a, size_t size, bool async, CUstream s,
-                             CUdeviceptr *dptr)
+                             uint32_t tag, CUdeviceptr *dptr)
 {
     if (!a || !dptr || !size || size > SIZE_MAX / 2)
         return CUDA_ERROR_INVALID_VALUE;
     struct vs_stream *st = async ? vs_stream_get(a, s) : NULL;
     struct request rq = {.size = round_up(size, VS_ALIGN), .cls = vs_small_class(size), .st = st};
-    CUresult err = rq.cls >= 0 ? alloc_small(a, &rq, size, st, async ? s : 0, dptr)
-                               : alloc_large(a, &rq, size, st, async ? s : 0, dptr);
+    CUresult err = rq.cls >= 0 ? alloc_small(a, &rq, size, st, async ? s : 0, tag, dptr)
+                               : alloc_large(a, &rq, size, st, async ? s : 0, tag, dptr);
     if (err == CUDA_SUCCESS)
         vs_account_alloc(a, size);
     return err;
@@ -279,23 +279,32 @@ static CUresult alloc_common(struct vs_arena *a, size_t size, bool async, CUstre
 
 CUresult vs_arena_alloc(struct vs_arena *a, size_t size, CUdeviceptr *dptr)
 {
-    return alloc_common(a, size, false, 0, dptr);
+    return alloc_common(a, size, false, 0, 0, dptr);
 }
 
 CUresult vs_arena_alloc_async(struct vs_arena *a, size_t size, CUstream stream, CUdeviceptr *dptr)
 {
-    return alloc_common(a, size, true, stream, dptr);
+    return alloc_common(a, size, true, stream, 0, dptr);
 }
 
 CUresult vs_arena_alloc_pitch(struct vs_arena *a, size_t width, size_t height, unsigned elem,
                               CUdeviceptr *dptr, size_t *pitch)
 {
-    if (!pitch || !width || !height || (elem != 4 && elem != 8 && elem != 16))
+    struct vs_arena_alloc_req rq = {.size = width, .height = height, .elem = elem};
+    return pitch ? vs_arena_alloc_req(a, &rq, dptr, pitch) : CUDA_ERROR_INVALID_VALUE;
+}
+
+CUresult vs_arena_alloc_req(struct vs_arena *a, const struct vs_arena_alloc_req *rq,
+                            CUdeviceptr *dptr, size_t *pitch)
+{
+    if (!pitch)
+        return alloc_common(a, rq->size, rq->async, rq->stream, rq->tag, dptr);
+    if (!rq->size || !rq->height || (rq->elem != 4 && rq->elem != 8 && rq->elem != 16))
         return CUDA_ERROR_INVALID_VALUE;
-    size_t p = round_up(width, VS_ALIGN);
-    if (height > SIZE_MAX / p)
+    size_t p = round_up(rq->size, VS_ALIGN);
+    if (rq->height > SIZE_MAX / p)
         return CUDA_ERROR_INVALID_VALUE;
-    CUresult err = vs_arena_alloc(a, p * height, dptr);
+    CUresult err = alloc_common(a, p * rq->height, false, 0, rq->tag, dptr);
     if (err == CUDA_SUCCESS)
         *pitch = p;
     return err;
@@ -346,8 +355,10 @@ static void queue_freed(struct vs_arena *a, struct vs_stream *st, int cls, uintp
     pthread_mutex_unlock(&a->sync_mu);
 }
 
-static CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstream s)
+static CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstream s,
+                            size_t *bytes)
 {
+    *bytes = 0;
     if (!a)
         return CUDA_ERROR_INVALID_VALUE;
     struct vs_stream *st = async ? vs_stream_get(a, s) : NULL;
@@ -360,6 +371,7 @@ static CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstr
         if (!req)
             return bad_free(a, p);
         vs_account_free(a, req);
+        *bytes = req;
         if (!st || !vs_tcache_put(a, st, pg->cls, p))
             queue_freed(a, st, (int)pg->cls, p, pg->objsize);
     } else {
@@ -371,6 +383,7 @@ static CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstr
         if (live) {
             b->state = VS_PENDING;
             vs_account_free(a, b->req);
+            *bytes = b->req;
             queue_freed(a, st, -1, (uintptr_t)b, b->size);
         }
         pthread_mutex_unlock(&a->mu);
@@ -383,12 +396,20 @@ static CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstr
 
 CUresult vs_arena_free(struct vs_arena *a, CUdeviceptr dptr)
 {
-    return free_common(a, dptr, false, 0);
+    size_t bytes;
+    return free_common(a, dptr, false, 0, &bytes);
 }
 
 CUresult vs_arena_free_async(struct vs_arena *a, CUdeviceptr dptr, CUstream stream)
 {
-    return free_common(a, dptr, true, stream);
+    size_t bytes;
+    return free_common(a, dptr, true, stream, &bytes);
+}
+
+CUresult vs_arena_free_req(struct vs_arena *a, CUdeviceptr dptr, bool async, CUstream stream,
+                           size_t *bytes)
+{
+    return free_common(a, dptr, async, stream, bytes);
 }
 
 /* --- events from the application --------------------------------------------------------------- */

@@ -68,12 +68,32 @@ CUresult vs_arena_alloc_pitch(struct vs_arena *a, size_t width, size_t height, u
  * calling thread's per-thread stream (the _ptsz hooks pass CU_STREAM_PER_THREAD for 0). */
 CUresult vs_arena_alloc_async(struct vs_arena *a, size_t size, CUstream stream, CUdeviceptr *dptr);
 
+/* The three above as the interposer calls them, with the block's tag: the arena sets it where it
+ * hands the block out (under the lock it holds for that), so nobody has to find the block again
+ * to tag it. `pitch` non-NULL: cuMemAllocPitch_v2 (size is the row width; height, elem apply;
+ * never stream-ordered), NULL: cuMemAlloc_v2 or, with async, cuMemAllocAsync. */
+struct vs_arena_alloc_req {
+    size_t size;     /* bytes, or with pitch the width in bytes */
+    size_t height;   /* with pitch: rows */
+    unsigned elem;   /* with pitch: element size */
+    bool async;      /* stream-ordered on `stream` */
+    CUstream stream;
+    uint32_t tag;    /* 0: none (vs_arena_set_tag can set one later) */
+};
+CUresult vs_arena_alloc_req(struct vs_arena *a, const struct vs_arena_alloc_req *rq,
+                            CUdeviceptr *dptr, size_t *pitch);
+
 /* cuMemFree_v2. A pointer that is not the base of a live block of this arena:
  * CUDA_ERROR_INVALID_VALUE, logged once per arena. */
 CUresult vs_arena_free(struct vs_arena *a, CUdeviceptr dptr);
 
 /* cuMemFreeAsync: stream-ordered free on `stream` (same stream conventions as alloc_async). */
 CUresult vs_arena_free_async(struct vs_arena *a, CUdeviceptr dptr, CUstream stream);
+
+/* Either free as the interposer calls it (async: on `stream`); *bytes gets the freed block's
+ * requested size (0 on failure), so the caller need not remember it. */
+CUresult vs_arena_free_req(struct vs_arena *a, CUdeviceptr dptr, bool async, CUstream stream,
+                           size_t *bytes);
 
 /* --- queries ------------------------------------------------------------------------------------ */
 

@@ -4,8 +4,6 @@
 #ifndef VS_ALLOCATOR_ARENAS_H
 #define VS_ALLOCATOR_ARENAS_H
 
-#include <jansson.h>
-
 #include "allocator/arena.h"
 
 /* Sets the driver table and options every arena will use (call once, before the others).

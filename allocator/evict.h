@@ -57,7 +57,6 @@
 #ifndef VS_ALLOCATOR_EVICT_H
 #define VS_ALLOCATOR_EVICT_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -126,14 +125,34 @@ struct vs_evict_stats {
 };
 void vs_arena_evict_stats(struct vs_arena *a, struct vs_evict_stats *st);
 
-/* Usage per stage and per tag: live bytes (requested sizes) and demoted bytes (the part of
- * those blocks now in host memory), with the arena's totals:
- *   {"device":0,"eviction":"on"|"off"|"unprobed","live_bytes":N,"cached_bytes":N,
- *    "pending_bytes":N,"device_bytes":N,"host_bytes":N,"demoted_bytes":N,
- *    "demotes":N,"promotes":N,
- *    "stages":{"NAME":{"live_bytes":N,"demoted_bytes":N},...},"tags":{...}}
- * (device_bytes: device granules held; cached: free ones; host_bytes: host granules mapped.)
- * Blocks without a stage or tag are listed under "". NULL when out of host memory. */
-json_t *vs_arena_usage_json(struct vs_arena *a);
+/* Live bytes (requested sizes) of the live blocks of one stage or tag (id 0: none) and the
+ * part of them in host memory now. */
+struct vs_name_usage {
+    uint32_t id;
+    size_t live_bytes, demoted_bytes;
+};
+
+/* A list of them, one entry per id, in the order the ids were first added. */
+struct vs_usage_table {
+    struct vs_name_usage *v;
+    size_t n, cap;
+    bool failed; /* out of host memory: an addition was lost */
+};
+/* Adds to id's entry (appended when new). */
+void vs_usage_add(struct vs_usage_table *t, uint32_t id, size_t live_bytes,
+                  size_t demoted_bytes);
+
+/* One arena's usage, what the status JSON reports per device (interpose/status.h). */
+struct vs_arena_usage {
+    int device;                  /* ordinal */
+    struct vs_arena_stats arena; /* vs_arena_stats */
+    struct vs_evict_stats evict; /* vs_arena_evict_stats */
+    size_t demoted_bytes;        /* the stages' demoted bytes, summed */
+    struct vs_usage_table stages, tags; /* in the order a walk of the blocks meets them */
+};
+/* Fills *u by walking the live blocks (arena.mu held meanwhile). False when out of host memory
+ * (nothing to free then); else free the tables with vs_arena_usage_free. */
+bool vs_arena_usage(struct vs_arena *a, struct vs_arena_usage *u);
+void vs_arena_usage_free(struct vs_arena_usage *u);
 
 #endif

@@ -26,28 +26,18 @@ void vs_arena_evict_stats(struct vs_arena *a, struct vs_evict_stats *st)
     pthread_mutex_unlock(&a->mu);
 }
 
-struct usage {
-    uint32_t id;
-    size_t live, demoted;
-};
-
-struct usage_table {
-    struct usage *v;
-    size_t n, cap;
-    bool failed;
-};
-
-static void add(struct usage_table *t, uint32_t id, size_t live, size_t demoted)
+void vs_usage_add(struct vs_usage_table *t, uint32_t id, size_t live_bytes,
+                  size_t demoted_bytes)
 {
     for (size_t i = 0; i < t->n; i++)
         if (t->v[i].id == id) {
-            t->v[i].live += live;
-            t->v[i].demoted += demoted;
+            t->v[i].live_bytes += live_bytes;
+            t->v[i].demoted_bytes += demoted_bytes;
             return;
         }
     if (t->n == t->cap) {
         size_t cap = t->cap ? 2 * t->cap : 16;
-        struct usage *v = realloc(t->v, cap * sizeof *v);
+        struct vs_name_usage *v = realloc(t->v, cap * sizeof *v);
         if (!v) {
             t->failed = true;
             return;
@@ -55,14 +45,14 @@ static void add(struct usage_table *t, uint32_t id, size_t live, size_t demoted)
         t->v = v;
         t->cap = cap;
     }
-    t->v[t->n++] = (struct usage){id, live, demoted};
+    t->v[t->n++] = (struct vs_name_usage){id, live_bytes, demoted_bytes};
 }
 
 struct walk {
     struct vs_arena *a;
     struct vs_reservation *r;
     size_t slot;
-    struct usage_table stages, tags;
+    struct vs_usage_table stages, tags;
 };
 
 /* Bytes of [p, p+n) in host slots of r. */
@@ -86,31 +76,8 @@ static void tally(const struct vs_block_info *info, void *ctx)
     if (vs_slot_of(w->a, w->r, info->base) != w->slot)
         return;
     size_t demoted = host_part(w->a, w->r, info->base, info->size);
-    add(&w->stages, info->stage, info->size, demoted);
-    add(&w->tags, info->tag, info->size, demoted);
-}
-
-static json_t *table_json(const struct usage_table *t, const struct vs_names *names)
-{
-    json_t *o = json_object();
-    for (size_t i = 0; o && i < t->n; i++) {
-        char fallback[16];
-        const char *name = t->v[i].id && names ? vs_names_str(names, t->v[i].id) : NULL;
-        if (!name && t->v[i].id)
-            snprintf(fallback, sizeof fallback, "#%u", t->v[i].id);
-        json_t *e = json_pack("{s:I,s:I}", "live_bytes", (json_int_t)t->v[i].live,
-                              "demoted_bytes", (json_int_t)t->v[i].demoted);
-        if (!e || json_object_set_new(o, name ? name : t->v[i].id ? fallback : "", e) != 0) {
-            json_decref(o);
-            return NULL;
-        }
-    }
-    return o;
-}
-
-static const char *state_name(enum vs_evict_state s)
-{
-    return s == VS_EVICT_ON ? "on" : s == VS_EVICT_OFF ? "off" : "unprobed";
+    vs_usage_add(&w->stages, info->stage, info->size, demoted);
+    vs_usage_add(&w->tags, info->tag, info->size, demoted);
 }
 
 /* Tallies every live block by stage and tag (arena.mu held). */
@@ -123,36 +90,31 @@ static void usage_walk(struct vs_arena *a, struct walk *w)
                 vs_slot_each_live(a, w->r, w->slot, tally, w);
 }
 
-json_t *vs_arena_usage_json(struct vs_arena *a)
+bool vs_arena_usage(struct vs_arena *a, struct vs_arena_usage *u)
 {
-    const struct vs_names *names = vs_evict_names();
-    struct vs_arena_stats ast;
-    vs_arena_stats(a, &ast);
-    struct vs_evict_stats est;
-    vs_arena_evict_stats(a, &est);
+    *u = (struct vs_arena_usage){.device = a->ordinal};
+    vs_arena_stats(a, &u->arena);
+    vs_arena_evict_stats(a, &u->evict);
     struct walk w = {0};
     pthread_mutex_lock(&a->mu);
     usage_walk(a, &w);
     pthread_mutex_unlock(&a->mu);
-    size_t demoted = 0;
-    for (size_t i = 0; i < w.stages.n; i++)
-        demoted += w.stages.v[i].demoted;
-    json_t *stages = w.stages.failed ? NULL : table_json(&w.stages, names);
-    json_t *tags = w.tags.failed ? NULL : table_json(&w.tags, names);
-    free(w.stages.v);
-    free(w.tags.v);
-    json_t *o = NULL;
-    if (stages && tags)
-        o = json_pack("{s:i,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:O,s:O}", "device", a->ordinal,
-                      "eviction", state_name(est.state), "live_bytes",
-                      (json_int_t)ast.live_bytes, "cached_bytes", (json_int_t)ast.cached_bytes,
-                      "pending_bytes", (json_int_t)ast.pending_bytes, "device_bytes",
-                      (json_int_t)ast.physical_bytes, "host_bytes", (json_int_t)est.host_bytes,
-                      "demoted_bytes", (json_int_t)demoted, "demotes", (json_int_t)est.demotes,
-                      "promotes", (json_int_t)est.promotes, "stages", stages, "tags", tags);
-    json_decref(stages);
-    json_decref(tags);
-    return o;
+    u->stages = w.stages;
+    u->tags = w.tags;
+    if (u->stages.failed || u->tags.failed) {
+        vs_arena_usage_free(u);
+        return false;
+    }
+    for (size_t i = 0; i < u->stages.n; i++)
+        u->demoted_bytes += u->stages.v[i].demoted_bytes;
+    return true;
+}
+
+void vs_arena_usage_free(struct vs_arena_usage *u)
+{
+    free(u->stages.v);
+    free(u->tags.v);
+    u->stages = u->tags = (struct vs_usage_table){0};
 }
 
 size_t vs_arena_block_demoted_bytes(struct vs_arena *a, CUdeviceptr dptr)
@@ -170,8 +132,8 @@ size_t vs_arena_block_demoted_bytes(struct vs_arena *a, CUdeviceptr dptr)
 
 static int by_resident_desc(const void *x, const void *y)
 {
-    const struct usage *a = x, *b = y;
-    size_t ra = a->live - a->demoted, rb = b->live - b->demoted;
+    const struct vs_name_usage *a = x, *b = y;
+    size_t ra = a->live_bytes - a->demoted_bytes, rb = b->live_bytes - b->demoted_bytes;
     return ra < rb ? 1 : ra > rb ? -1 : (a->id > b->id) - (a->id < b->id);
 }
 
@@ -192,17 +154,17 @@ void vs_oom_hint(struct vs_arena *a, size_t missing)
     /* Idle-looking: stages other than the current one, that its rule does not already evict. */
     size_t n = 0;
     for (size_t i = 0; !w.stages.failed && i < w.stages.n; i++) {
-        struct usage u = w.stages.v[i];
+        struct vs_name_usage u = w.stages.v[i];
         bool listed = false;
         for (size_t k = 0; rule && k < rule->evict.n; k++)
             listed = listed || rule->evict.ids[k] == u.id;
-        if (u.id && u.id != current && !listed && u.live > u.demoted)
+        if (u.id && u.id != current && !listed && u.live_bytes > u.demoted_bytes)
             w.stages.v[n++] = u;
     }
     qsort(w.stages.v, n, sizeof *w.stages.v, by_resident_desc);
     size_t freed = 0, k = 0;
     while (k < n && k < HINT_STAGES && freed < missing) {
-        freed += w.stages.v[k].live - w.stages.v[k].demoted;
+        freed += w.stages.v[k].live_bytes - w.stages.v[k].demoted_bytes;
         k++;
     }
     if (freed >= missing && k) {
@@ -214,7 +176,8 @@ void vs_oom_hint(struct vs_arena *a, size_t missing)
             if (k > 1)
                 snprintf(what + wused, sizeof what - wused, "%s%s (%s)", i ? ", " : "",
                          name ? name : "?",
-                         vs_size_format(w.stages.v[i].live - w.stages.v[i].demoted, b, sizeof b));
+                         vs_size_format(w.stages.v[i].live_bytes - w.stages.v[i].demoted_bytes, b,
+                                        sizeof b));
             else
                 snprintf(what, sizeof what, "%s", name ? name : "?");
         }

@@ -250,11 +250,11 @@ static inline size_t vs_small_containing(const struct vs_page *pg, CUdeviceptr p
 }
 CUresult vs_small_refill(struct vs_arena *a, unsigned cls, bool may_create);
 void vs_small_release_empty_pages(struct vs_arena *a);
-/* Makes the free object p live for the caller, unless its slot is parking: then p is parked
- * (to be reusable again on `origin`, NULL: anywhere, once the slot is back on the device) and
- * the caller must take another object. */
+/* Makes the free object p live for the caller, with tag `tag`, unless its slot is parking: then
+ * p is parked (to be reusable again on `origin`, NULL: anywhere, once the slot is back on the
+ * device) and the caller must take another object. */
 bool vs_small_hand_out(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s,
-                       struct vs_stream *origin);
+                       struct vs_stream *origin, uint32_t tag);
 /* Slot i of r stops parking (arena.mu held): its parked objects go back where they came from. */
 void vs_small_unpark(struct vs_arena *a, struct vs_reservation *r, size_t i);
 

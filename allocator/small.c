@@ -149,7 +149,7 @@ static bool park(struct vs_arena *a, struct vs_slot *slot, CUdeviceptr p, struct
 }
 
 bool vs_small_hand_out(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s,
-                       struct vs_stream *origin)
+                       struct vs_stream *origin, uint32_t tag)
 {
     struct vs_reservation *r = vs_va_find(a, p);
     struct vs_slot *slot = &r->slots[vs_slot_of(a, r, p)];
@@ -163,7 +163,7 @@ bool vs_small_hand_out(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s
               "object 0x%llx handed out while live", (unsigned long long)p);
     /* Published by the release store of req below. */
     atomic_store_explicit(&m->stage, vs_arenas_stage(), memory_order_relaxed);
-    atomic_store_explicit(&m->tag, 0, memory_order_relaxed);
+    atomic_store_explicit(&m->tag, tag, memory_order_relaxed);
     atomic_store_explicit(&m->stream, s, memory_order_relaxed);
     m->id = vs_new_id();
     atomic_store_explicit(&m->req, req, memory_order_release);

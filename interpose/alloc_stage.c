@@ -18,13 +18,10 @@ void vs_alloc_stage_before(struct vs_alloc_stage *s)
     s->stage = vs_stage_current();
 }
 
-void vs_alloc_stage_after(const struct vs_alloc_stage *s, CUdeviceptr block)
+void vs_alloc_stage_after(const struct vs_alloc_stage *s, bool by_arena)
 {
-    if (!s->tag)
+    if (!s->tag || !by_arena)
         return;
-    struct vs_arena *a = vs_arenas_owner(block);
-    if (!a || vs_arena_set_tag(a, block, s->tag) != CUDA_SUCCESS)
-        return; /* served by the driver (passthrough): the tag is only traced */
     const struct vs_policy_rule *r = vs_policy_rule_of(vs_rt_policy(), s->tag);
     if (r && (r->has_headroom || r->prefetch.n))
         vs_arenas_apply_rule(s->tag);

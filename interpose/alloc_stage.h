@@ -4,13 +4,14 @@
  * Before: when the policy has match rules, the call site is captured (once: the trace event
  * reuses it) and matched (once per site, cached); a matching stage begins now, so the block is
  * made in it and its stage-start rule (headroom, prefetch) runs before the allocation.
- * After a success: the matched tag is set on the block and the tag's rule applied.
+ * The matched tag goes with the request (an arena sets it as it hands the block out); after a
+ * success in an arena the tag's rule is applied.
  * Without match rules the cost is one load and a branch.
  */
 #ifndef VS_INTERPOSE_ALLOC_STAGE_H
 #define VS_INTERPOSE_ALLOC_STAGE_H
 
-#include <cuda.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "allocator/trace.h"
@@ -21,7 +22,8 @@ struct vs_alloc_stage {
 };
 
 void vs_alloc_stage_before(struct vs_alloc_stage *s);
-void vs_alloc_stage_after(const struct vs_alloc_stage *s, CUdeviceptr block);
+/* by_arena: an arena served the block (else the driver did: the tag is only traced). */
+void vs_alloc_stage_after(const struct vs_alloc_stage *s, bool by_arena);
 
 /* Names for the allocation's trace event ("" for none; the strings live until exit). */
 const char *vs_alloc_stage_name(const struct vs_alloc_stage *s);

@@ -1,9 +1,11 @@
 /* Hooks of the allocation families: cuMemAlloc_v2, cuMemAllocPitch_v2, cuMemFree_v2 and the
  * stream-ordered cuMemAllocAsync / cuMemAllocFromPoolAsync / cuMemFreeAsync with their _ptsz
  * forms. Each records the call, lets route.c serve or forward it, and accounts/traces the result.
+ * The tally remembers the sizes of the driver's blocks only: an arena knows its blocks' sizes
+ * and tags, and gives the size back with the free.
  *
- * Invariant: a free of a pointer allocated through the hooks is accounted and traced before it
- * is forwarded, so another thread that receives the same address from the driver right after is
+ * Invariant: a free of a pointer allocated through the hooks is traced before it is forwarded,
+ * so another thread that receives the same address from the arena or the driver right after is
  * always traced after the free. Null output pointers go to the driver untouched (its error).
  */
 #include "interpose/alloc_stage.h"
@@ -39,13 +41,17 @@ static CUresult hooked_alloc(const struct vs_alloc_call *c)
     vs_tally_call(c->family);
     struct vs_alloc_stage st;
     vs_alloc_stage_before(&st);
-    CUresult r = vs_route_alloc(c);
+    bool by_arena;
+    CUresult r = vs_route_alloc(c, st.tag, &by_arena);
     bool pitched = c->hook == VS_HOOK_cuMemAllocPitch_v2;
     uint64_t want = pitched ? (uint64_t)c->width * c->height : c->bytes;
     if (r == CUDA_SUCCESS && c->dptr) {
         uint64_t size = pitched && c->pitch ? (uint64_t)*c->pitch * c->height : want;
-        vs_tally_alloc(*c->dptr, size);
-        vs_alloc_stage_after(&st, *c->dptr);
+        if (by_arena)
+            vs_tally_arena_alloc(size);
+        else
+            vs_tally_alloc(*c->dptr, size);
+        vs_alloc_stage_after(&st, by_arena);
         record_alloc(c, VS_EV_ALLOC, *c->dptr, size, &st);
     } else if (r == CUDA_ERROR_OUT_OF_MEMORY) {
         record_alloc(c, VS_EV_OOM, 0, want, &st);
@@ -59,15 +65,22 @@ static CUresult hooked_free(enum vs_hook_id hook, enum vs_family family, CUdevic
     if (!vs_init())
         return CUDA_ERROR_NOT_INITIALIZED;
     vs_tally_call(family);
+    struct vs_arena *a = vs_route_owner(ptr);
     uint64_t size = 0;
-    bool known = vs_tally_free(ptr, &size);
+    /* An arena block's size is asked for only for the trace. */
+    bool known = a ? vs_trace_enabled() && vs_route_block_size(a, ptr, &size)
+                   : vs_tally_free(ptr, &size);
     if (known)
         vs_record(hook, VS_EV_FREE, ptr, size, stream, 0, 0, VS_DEV_CURRENT);
-    CUresult r = vs_route_free(hook, ptr, stream);
+    size_t freed;
+    CUresult r = vs_route_free(a, hook, ptr, stream, &freed);
+    if (freed)
+        vs_tally_arena_free(freed);
     if (r == CUDA_SUCCESS && !known && ptr) {
         vs_record(hook, VS_EV_FREE, ptr, 0, stream, 0, 0, VS_DEV_CURRENT);
     } else if (r != CUDA_SUCCESS && known) {
-        vs_tally_alloc(ptr, size);
+        if (!a)
+            vs_tally_alloc(ptr, size);
         vs_log(VS_LOG_DEBUG, "%s(0x%llx) failed (error %d) after its free was traced",
                vs_hook_name(hook), (unsigned long long)ptr, (int)r);
     }

@@ -113,8 +113,7 @@ static void after_arena_free(struct vs_arena *a)
         vs_arena_trim(a, 0);
 }
 
-/* The arena owning ptr, or NULL when the driver should answer for it. */
-static struct vs_arena *owner_of(CUdeviceptr ptr)
+struct vs_arena *vs_route_owner(CUdeviceptr ptr)
 {
     if (!ptr || !atomic_load_explicit(&arena_made, memory_order_relaxed))
         return NULL;
@@ -195,20 +194,23 @@ static bool capturing(CUstream s)
            st != CU_STREAM_CAPTURE_STATUS_NONE;
 }
 
-static CUresult arena_alloc(struct vs_arena *a, const struct vs_alloc_call *c)
+static CUresult arena_alloc(struct vs_arena *a, const struct vs_alloc_call *c, uint32_t tag)
 {
-    switch (c->hook) {
-    case VS_HOOK_cuMemAllocPitch_v2:
-        return vs_arena_alloc_pitch(a, c->width, c->height, c->elem, c->dptr, c->pitch);
-    case VS_HOOK_cuMemAlloc_v2:
-        return vs_arena_alloc(a, c->bytes, c->dptr);
-    default:
-        return vs_arena_alloc_async(a, c->bytes, driver_stream(c->hook, c->stream), c->dptr);
-    }
+    bool pitched = c->hook == VS_HOOK_cuMemAllocPitch_v2;
+    struct vs_arena_alloc_req rq = {
+        .size = pitched ? c->width : c->bytes,
+        .height = c->height,
+        .elem = c->elem,
+        .async = c->family == VS_FAM_ALLOC_ASYNC,
+        .stream = driver_stream(c->hook, c->stream),
+        .tag = tag,
+    };
+    return vs_arena_alloc_req(a, &rq, c->dptr, pitched ? c->pitch : NULL);
 }
 
-CUresult vs_route_alloc(const struct vs_alloc_call *c)
+CUresult vs_route_alloc(const struct vs_alloc_call *c, uint32_t tag, bool *by_arena)
 {
+    *by_arena = false;
     /* Nothing to ask the driver about pools or capture when it serves every allocation anyway
      * (passthrough mode, after a fallback, in a forked child). */
     if (atomic_load_explicit(&serve, memory_order_relaxed) == VS_SERVE_DRIVER)
@@ -223,7 +225,8 @@ CUresult vs_route_alloc(const struct vs_alloc_call *c)
     struct vs_arena *a = serving_arena();
     if (!a)
         return forward_alloc(c);
-    CUresult r = arena_alloc(a, c);
+    CUresult r = arena_alloc(a, c, tag);
+    *by_arena = r == CUDA_SUCCESS;
     if (r == CUDA_SUCCESS || r == CUDA_ERROR_OUT_OF_MEMORY || r == CUDA_ERROR_INVALID_VALUE)
         return r;
     CUdevice dev = -1;
@@ -235,9 +238,19 @@ CUresult vs_route_alloc(const struct vs_alloc_call *c)
     return forward_alloc(c);
 }
 
-CUresult vs_route_free(enum vs_hook_id hook, CUdeviceptr ptr, CUstream stream)
+bool vs_route_block_size(struct vs_arena *a, CUdeviceptr ptr, uint64_t *size)
 {
-    struct vs_arena *a = owner_of(ptr);
+    struct vs_block_info info;
+    if (forked_child || vs_arena_block_info(a, ptr, &info) != CUDA_SUCCESS || info.base != ptr)
+        return false;
+    *size = info.size;
+    return true;
+}
+
+CUresult vs_route_free(struct vs_arena *a, enum vs_hook_id hook, CUdeviceptr ptr, CUstream stream,
+                       size_t *arena_bytes)
+{
+    *arena_bytes = 0;
     if (a && forked_child)
         return CUDA_SUCCESS;
     bool async = hook == VS_HOOK_cuMemFreeAsync || hook == VS_HOOK_cuMemFreeAsync_ptsz;
@@ -247,8 +260,7 @@ CUresult vs_route_free(enum vs_hook_id hook, CUdeviceptr ptr, CUstream stream)
         return hook == VS_HOOK_cuMemFreeAsync ? VS_FORWARD(cuMemFreeAsync, ptr, stream)
                                               : VS_FORWARD(cuMemFreeAsync_ptsz, ptr, stream);
     }
-    CUresult r = async ? vs_arena_free_async(a, ptr, driver_stream(hook, stream))
-                       : vs_arena_free(a, ptr);
+    CUresult r = vs_arena_free_req(a, ptr, async, driver_stream(hook, stream), arena_bytes);
     after_arena_free(a);
     return r;
 }
@@ -263,7 +275,7 @@ CUresult vs_route_mem_get_info(size_t *free_bytes, size_t *total_bytes)
 /* The arena answering a pointer query, or NULL for the driver (also in a forked child). */
 static struct vs_arena *query_owner(CUdeviceptr ptr)
 {
-    return forked_child ? NULL : owner_of(ptr);
+    return forked_child ? NULL : vs_route_owner(ptr);
 }
 
 CUresult vs_route_address_range(CUdeviceptr *base, size_t *size, CUdeviceptr ptr)

@@ -24,6 +24,8 @@
 
 #include "interpose/hooks.h"
 
+struct vs_arena;
+
 /* One allocation request, as the program made it. */
 struct vs_alloc_call {
     enum vs_hook_id hook; /* which entry point the program called */
@@ -54,8 +56,19 @@ void vs_route_device_synchronized(void);
 /* The program is about to destroy stream s of the current context. */
 void vs_route_stream_destroyed(CUstream s);
 
-CUresult vs_route_alloc(const struct vs_alloc_call *c);
-CUresult vs_route_free(enum vs_hook_id hook, CUdeviceptr ptr, CUstream stream);
+/* Serves or forwards c. tag: the block's tag (0: none), given to the arena with the request;
+ * *by_arena: true when an arena served the block (it accounts it and holds its tag). */
+CUresult vs_route_alloc(const struct vs_alloc_call *c, uint32_t tag, bool *by_arena);
+
+/* The arena whose VA holds ptr (frees and queries of ptr go to it), or NULL for the driver. */
+struct vs_arena *vs_route_owner(CUdeviceptr ptr);
+/* Requested bytes of the live block at base ptr of arena a (ptr's owner): false when there is
+ * none, and in a forked child (the parent's arena is never entered there). */
+bool vs_route_block_size(struct vs_arena *a, CUdeviceptr ptr, uint64_t *size);
+/* Frees ptr; a: vs_route_owner(ptr). *arena_bytes: the requested size of the block an arena
+ * freed, 0 when none did. */
+CUresult vs_route_free(struct vs_arena *a, enum vs_hook_id hook, CUdeviceptr ptr,
+                       CUstream stream, size_t *arena_bytes);
 CUresult vs_route_mem_get_info(size_t *free_bytes, size_t *total_bytes);
 CUresult vs_route_address_range(CUdeviceptr *base, size_t *size, CUdeviceptr ptr);
 CUresult vs_route_pointer_attribute(void *data, CUpointer_attribute attr, CUdeviceptr ptr);

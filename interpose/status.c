@@ -3,6 +3,8 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "allocator/arenas.h"
@@ -13,53 +15,87 @@
 #include "interpose/stage.h"
 #include "interpose/tally.h"
 
+/* Sums over devices; the per-name tables keep the order in which names were first met. */
 struct totals {
-    json_t *devices, *stages, *tags;
+    json_t *devices;
+    struct vs_usage_table stages, tags;
     json_int_t live, cached, demoted;
 };
 
-static json_int_t int_of(json_t *obj, const char *key)
+/* The key of a stage or tag id: its name, "#ID" when it has none, "" for id 0. */
+static const char *name_key(uint32_t id, char buf[16])
 {
-    return json_integer_value(json_object_get(obj, key));
+    const char *name = id ? vs_names_str(vs_rt_names(), id) : "";
+    if (!name)
+        snprintf(buf, 16, "#%u", id);
+    return name ? name : buf;
 }
 
-/* Adds one device's per-name usage into the totals' object of the same kind. */
-static void merge_names(json_t *into, json_t *from)
+/* {"NAME":{"live_bytes":N,"demoted_bytes":N},...} */
+static json_t *names_json(const struct vs_usage_table *t)
 {
-    const char *name;
-    json_t *u;
-    json_object_foreach(from, name, u) {
-        json_t *t = json_object_get(into, name);
-        if (!t) {
-            t = json_pack("{s:I,s:I}", "live_bytes", (json_int_t)0, "demoted_bytes",
-                          (json_int_t)0);
-            if (!t || json_object_set_new(into, name, t))
-                continue;
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < t->n; i++) {
+        char buf[16];
+        json_t *e = json_pack("{s:I,s:I}", "live_bytes", (json_int_t)t->v[i].live_bytes,
+                              "demoted_bytes", (json_int_t)t->v[i].demoted_bytes);
+        if (!e || json_object_set_new(o, name_key(t->v[i].id, buf), e) != 0) {
+            json_decref(o);
+            return NULL;
         }
-        json_object_set_new(t, "live_bytes",
-                            json_integer(int_of(t, "live_bytes") + int_of(u, "live_bytes")));
-        json_object_set_new(t, "demoted_bytes",
-                            json_integer(int_of(t, "demoted_bytes") + int_of(u, "demoted_bytes")));
     }
+    return o;
+}
+
+static const char *eviction_name(enum vs_evict_state s)
+{
+    return s == VS_EVICT_ON ? "on" : s == VS_EVICT_OFF ? "off" : "unprobed";
+}
+
+/* One device's object (status.h). After a fallback the driver serves this device and nothing
+ * is demoted (api.c). */
+static json_t *device_json(const struct vs_arena_usage *u)
+{
+    bool driver = vs_route_driver_serves();
+    json_t *stages = names_json(&u->stages), *tags = names_json(&u->tags), *o = NULL;
+    if (stages && tags)
+        o = json_pack("{s:i,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:O,s:O,s:s}", "device",
+                      u->device, "eviction", driver ? "off" : eviction_name(u->evict.state),
+                      "live_bytes", (json_int_t)u->arena.live_bytes, "cached_bytes",
+                      (json_int_t)u->arena.cached_bytes, "pending_bytes",
+                      (json_int_t)u->arena.pending_bytes, "device_bytes",
+                      (json_int_t)u->arena.physical_bytes, "host_bytes",
+                      (json_int_t)u->evict.host_bytes, "demoted_bytes",
+                      (json_int_t)u->demoted_bytes, "demotes", (json_int_t)u->evict.demotes,
+                      "promotes", (json_int_t)u->evict.promotes, "stages", stages, "tags", tags,
+                      "serving", driver ? "driver" : "arena");
+    json_decref(stages);
+    json_decref(tags);
+    return o;
+}
+
+static void merge(struct vs_usage_table *into, const struct vs_usage_table *from)
+{
+    for (size_t i = 0; i < from->n; i++)
+        vs_usage_add(into, from->v[i].id, from->v[i].live_bytes, from->v[i].demoted_bytes);
 }
 
 static void add_arena(struct vs_arena *a, void *ctx)
 {
     struct totals *t = ctx;
-    json_t *u = vs_arena_usage_json(a);
-    if (!u)
+    struct vs_arena_usage u;
+    if (!vs_arena_usage(a, &u))
         return;
-    /* After a fallback the driver serves this device and nothing is demoted (api.c). */
-    bool driver = vs_route_driver_serves();
-    json_object_set_new(u, "serving", json_string(driver ? "driver" : "arena"));
-    if (driver)
-        json_object_set_new(u, "eviction", json_string("off"));
-    t->live += int_of(u, "live_bytes");
-    t->cached += int_of(u, "cached_bytes");
-    t->demoted += int_of(u, "demoted_bytes");
-    merge_names(t->stages, json_object_get(u, "stages"));
-    merge_names(t->tags, json_object_get(u, "tags"));
-    json_array_append_new(t->devices, u);
+    json_t *d = device_json(&u);
+    if (d) {
+        t->live += (json_int_t)u.arena.live_bytes;
+        t->cached += (json_int_t)u.arena.cached_bytes;
+        t->demoted += (json_int_t)u.demoted_bytes;
+        merge(&t->stages, &u.stages);
+        merge(&t->tags, &u.tags);
+        json_array_append_new(t->devices, d);
+    }
+    vs_arena_usage_free(&u);
 }
 
 static json_t *name_or_null(uint32_t id)
@@ -71,24 +107,27 @@ static json_t *name_or_null(uint32_t id)
 char *vs_status_json(void)
 {
     vs_init();
-    struct totals t = {json_array(), json_object(), json_object(), 0, 0, 0};
+    struct totals t = {.devices = json_array()};
     json_t *stack = json_array();
     uint32_t ids[VS_STAGE_DEPTH];
     size_t n = vs_stage_stack(ids, VS_STAGE_DEPTH);
     for (size_t i = 0; i < n && i < VS_STAGE_DEPTH && stack; i++)
         json_array_append_new(stack, name_or_null(ids[i]));
     const struct vs_policy *p = vs_rt_policy();
-    json_t *o = NULL;
-    if (t.devices && t.stages && t.tags && stack) {
+    json_t *o = NULL, *stages = NULL, *tags = NULL;
+    if (t.devices && stack) {
         vs_arenas_each(add_arena, &t);
+        stages = t.stages.failed ? NULL : names_json(&t.stages);
+        tags = t.tags.failed ? NULL : names_json(&t.tags);
+    }
+    if (stages && tags)
         o = json_pack("{s:i,s:s,s:o,s:o,s:O,s:I,s:I,s:I,s:O,s:O,s:O}", "pid", (int)getpid(),
                       "mode", vs_route_driver_serves() ? "fallback" : vs_mode_name(vs_cfg.mode),
                       "policy",
                       p ? json_string(vs_policy_filename(p)) : json_null(), "stage",
                       name_or_null(vs_stage_current()), "stack", stack, "live_bytes", t.live,
-                      "cached_bytes", t.cached, "demoted_bytes", t.demoted, "stages", t.stages,
-                      "tags", t.tags, "devices", t.devices);
-    }
+                      "cached_bytes", t.cached, "demoted_bytes", t.demoted, "stages", stages,
+                      "tags", tags, "devices", t.devices);
     json_t *calls = o ? json_object() : NULL;
     for (int f = 0; calls && f < VS_FAM_COUNT; f++)
         json_object_set_new(calls, vs_family_name((enum vs_family)f),
@@ -99,7 +138,9 @@ char *vs_status_json(void)
     json_decref(o);
     json_decref(stack);
     json_decref(t.devices);
-    json_decref(t.stages);
-    json_decref(t.tags);
+    json_decref(stages);
+    json_decref(tags);
+    free(t.stages.v);
+    free(t.tags.v);
     return text;
 }

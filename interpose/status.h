@@ -4,8 +4,14 @@
  *   {"pid":P,"mode":"arena"|"fallback"|"passthrough","policy":FILE|null,"stage":NAME|null,
  *    "stack":[NAME,...],"live_bytes":N,"cached_bytes":N,"demoted_bytes":N,
  *    "stages":{"NAME":{"live_bytes":N,"demoted_bytes":N},...},"tags":{...},
- *    "devices":[per-arena usage, allocator/evict.h vs_arena_usage_json, plus
- *               "serving":"arena"|"driver"]}
+ *    "devices":[{"device":0,"eviction":"on"|"off"|"unprobed","live_bytes":N,"cached_bytes":N,
+ *                "pending_bytes":N,"device_bytes":N,"host_bytes":N,"demoted_bytes":N,
+ *                "demotes":N,"promotes":N,"stages":{...},"tags":{...},
+ *                "serving":"arena"|"driver"},...]}
+ * Each device is one arena's usage (allocator/evict.h, struct vs_arena_usage): device_bytes are
+ * the device granules it holds, cached_bytes the free ones, host_bytes the host granules mapped;
+ * stages and tags give the live bytes (requested sizes) of each name and the part of them in
+ * host memory ("#ID" for an id without a name).
  * "fallback": arena mode after the arena fell back to the driver (vs_route_driver_serves); each
  * device then says "serving":"driver" and "eviction":"off".
  * Byte counts are summed over devices; allocations without a stage or tag are under "".

@@ -24,10 +24,13 @@ static pthread_once_t block_key_once = PTHREAD_ONCE_INIT;
 static __thread struct call_block *my_block __attribute__((tls_model("initial-exec")));
 static atomic_uint_fast64_t unblocked_calls[VS_FAM_COUNT]; /* when no block could be had */
 
-/* Live bytes and the maps behind them, under one spin lock: one locked instruction per call,
- * held for a probe and two additions. */
+/* Live bytes are the driver's blocks and handles (map_live, changed only under the spin lock with
+ * the maps: one locked instruction per call, held for a probe and an addition) plus the arenas'
+ * blocks (arena_live: one locked addition, no map, no lock). peak is their largest sum, raised by
+ * whichever side sees a new one (a compare-exchange only then); exact while calls do not overlap.
+ * Atomics with relaxed order: each side reads the other's counter without its lock. */
+static _Atomic uint64_t map_live, arena_live, peak;
 static atomic_flag lock = ATOMIC_FLAG_INIT;
-static uint64_t live, peak;
 static struct vs_ptrmap allocations; /* device pointer -> bytes */
 static struct vs_ptrmap handles;     /* cuMemCreate handle -> bytes */
 
@@ -117,6 +120,23 @@ uint64_t vs_tally_calls(enum vs_family family)
     return calls_of(family);
 }
 
+static void raise_peak(uint64_t now)
+{
+    uint64_t p = atomic_load_explicit(&peak, memory_order_relaxed);
+    while (now > p && !atomic_compare_exchange_weak_explicit(&peak, &p, now, memory_order_relaxed,
+                                                             memory_order_relaxed))
+        ;
+}
+
+/* Adds delta (modulo 2^64: a decrease is a negative delta) to map_live, lock held; returns the
+ * live bytes now. */
+static uint64_t map_live_add(uint64_t delta)
+{
+    uint64_t m = atomic_load_explicit(&map_live, memory_order_relaxed) + delta;
+    atomic_store_explicit(&map_live, m, memory_order_relaxed);
+    return m + atomic_load_explicit(&arena_live, memory_order_relaxed);
+}
+
 static void remember(struct vs_ptrmap *map, uint64_t key, uint64_t size, const char *what)
 {
     if (!key)
@@ -124,14 +144,13 @@ static void remember(struct vs_ptrmap *map, uint64_t key, uint64_t size, const c
     uint64_t old = 0;
     lock_take();
     bool ok = vs_ptrmap_put(map, key, size, &old);
-    if (ok) {
-        /* A key still present means its free went unseen (an entry point the shim does not
-         * hook): the new size replaces the old one. */
-        live += size - old;
-        peak = live > peak ? live : peak;
-    }
+    /* A key still present means its free went unseen (an entry point the shim does not hook):
+     * the new size replaces the old one. */
+    uint64_t now = ok ? map_live_add(size - old) : 0;
     lock_give();
-    if (!ok)
+    if (ok)
+        raise_peak(now);
+    else
         vs_log(VS_LOG_WARN, "out of host memory accounting %s 0x%llx; its size is not tracked",
                what, (unsigned long long)key);
 }
@@ -143,7 +162,7 @@ static bool forget(struct vs_ptrmap *map, uint64_t key, uint64_t *size)
     lock_take();
     bool found = vs_ptrmap_take(map, key, size);
     if (found)
-        live -= *size;
+        map_live_add(-*size);
     lock_give();
     return found;
 }
@@ -158,6 +177,17 @@ bool vs_tally_free(uint64_t ptr, uint64_t *size)
     return forget(&allocations, ptr, size);
 }
 
+void vs_tally_arena_alloc(uint64_t size)
+{
+    uint64_t a = atomic_fetch_add_explicit(&arena_live, size, memory_order_relaxed) + size;
+    raise_peak(a + atomic_load_explicit(&map_live, memory_order_relaxed));
+}
+
+void vs_tally_arena_free(uint64_t size)
+{
+    atomic_fetch_sub_explicit(&arena_live, size, memory_order_relaxed);
+}
+
 void vs_tally_create(uint64_t handle, uint64_t size)
 {
     remember(&handles, handle, size, "handle");
@@ -168,24 +198,9 @@ bool vs_tally_release(uint64_t handle, uint64_t *size)
     return forget(&handles, handle, size);
 }
 
-uint64_t vs_tally_live_bytes(void)
-{
-    lock_take();
-    uint64_t n = live;
-    lock_give();
-    return n;
-}
-
-uint64_t vs_tally_peak_bytes(void)
-{
-    lock_take();
-    uint64_t n = peak;
-    lock_give();
-    return n;
-}
-
 void vs_tally_summary(char *buf, size_t len)
 {
+    uint64_t now = atomic_load(&map_live) + atomic_load(&arena_live), top = atomic_load(&peak);
     size_t n = 0;
     int k = snprintf(buf, len, "calls:");
     for (int f = 0; f <= VS_FAM_COUNT && k >= 0 && (n += (size_t)k) < len; f++) {
@@ -193,12 +208,11 @@ void vs_tally_summary(char *buf, size_t len)
             k = snprintf(buf + n, len - n, " %s=%llu", vs_family_name((enum vs_family)f),
                          (unsigned long long)calls_of((enum vs_family)f));
         } else {
-            uint64_t p = vs_tally_peak_bytes();
             k = snprintf(buf + n, len - n,
                          "; peak live %llu bytes (%.1f MiB), live at exit %llu "
                          "bytes",
-                         (unsigned long long)p, (double)p / (1024.0 * 1024.0),
-                         (unsigned long long)vs_tally_live_bytes());
+                         (unsigned long long)top, (double)top / (1024.0 * 1024.0),
+                         (unsigned long long)now);
         }
     }
 }

@@ -177,6 +177,42 @@ Test(arena_queries, stage_and_tag_metadata)
     fx_destroy(a);
 }
 
+/* The interposer's form: the tag comes with the request and is on the block when the call
+ * returns; a block handed out again (same stream, at once) carries the new request's tag. */
+Test(arena_queries, tag_given_with_the_allocation)
+{
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    CUstream s = fx_stream();
+    for (size_t i = 0; i < 3; i++) {
+        CUdeviceptr p, q;
+        struct vs_block_info info;
+        struct vs_arena_alloc_req rq = {.size = sizes[i], .async = true, .stream = s, .tag = 7};
+        cr_assert_eq(vs_arena_alloc_req(a, &rq, &p, NULL), CUDA_SUCCESS);
+        cr_assert_eq(vs_arena_block_info(a, p, &info), CUDA_SUCCESS);
+        cr_assert_eq(info.tag, 7, "size %zu", sizes[i]);
+        cr_assert_eq(info.stream, s);
+        cr_assert_eq(vs_arena_free_async(a, p, s), CUDA_SUCCESS);
+        rq.tag = 0;
+        cr_assert_eq(vs_arena_alloc_req(a, &rq, &q, NULL), CUDA_SUCCESS);
+        cr_assert_eq(q, p, "size %zu: the block freed on s is reused at once", sizes[i]);
+        cr_assert_eq(vs_arena_block_info(a, q, &info), CUDA_SUCCESS);
+        cr_assert_eq(info.tag, 0, "size %zu: a reused block kept its old tag", sizes[i]);
+        cr_assert_eq(vs_arena_free_async(a, q, s), CUDA_SUCCESS);
+    }
+    CUdeviceptr p;
+    size_t pitch = 0;
+    struct vs_arena_alloc_req rq = {.size = 100, .height = 33, .elem = 4, .tag = 9};
+    cr_assert_eq(vs_arena_alloc_req(a, &rq, &p, &pitch), CUDA_SUCCESS);
+    struct vs_block_info info;
+    cr_assert_eq(vs_arena_block_info(a, p, &info), CUDA_SUCCESS);
+    cr_assert_eq(info.tag, 9);
+    cr_assert_eq(info.size, pitch * 33);
+    rq.elem = 3;
+    cr_assert_eq(vs_arena_alloc_req(a, &rq, &p, &pitch), CUDA_ERROR_INVALID_VALUE);
+    fx_destroy(a);
+}
+
 Test(arena_queries, pitch_and_invalid_sizes)
 {
     arena_fixture_start(256 * MiB);

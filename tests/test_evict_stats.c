@@ -1,5 +1,6 @@
 /* Eviction accounting: live and demoted bytes per stage and per tag as the status JSON reports
- * them, the counters, and the demote/promote trace events. */
+ * them (struct vs_arena_usage), the counters, and the demote/promote trace events. */
+#include <jansson.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -23,11 +24,15 @@ static void set_up(void)
     cr_assert_eq(vs_arena_set_tag(a, blk[3].p, ef_name("t1")), CUDA_SUCCESS);
 }
 
-static json_int_t field(json_t *usage, const char *group, const char *name, const char *key)
+/* The entry of `name` ("" for none) in a usage table. */
+static const struct vs_name_usage *entry(const struct vs_usage_table *t, const char *name)
 {
-    json_t *v = json_object_get(json_object_get(json_object_get(usage, group), name), key);
-    cr_assert(json_is_integer(v), "no %s.%s.%s", group, name, key);
-    return json_integer_value(v);
+    uint32_t id = *name ? ef_name(name) : 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->v[i].id == id)
+            return &t->v[i];
+    cr_assert_fail("no entry for \"%s\"", name);
+    return NULL;
 }
 
 Test(evict_stats, usage_per_stage_and_tag)
@@ -35,30 +40,30 @@ Test(evict_stats, usage_per_stage_and_tag)
     set_up();
     cr_assert_eq(vs_arena_demote(a, ef_name("A"), NULL), CUDA_SUCCESS);
     cr_assert_eq(vs_arena_demote(a, ef_name("t1"), NULL), CUDA_SUCCESS);
-    json_t *u = vs_arena_usage_json(a);
-    cr_assert(u);
-    cr_assert_str_eq(json_string_value(json_object_get(u, "eviction")), "on");
-    cr_assert_eq(field(u, "stages", "A", "live_bytes"), 8 * MiB);
-    cr_assert_eq(field(u, "stages", "A", "demoted_bytes"), 8 * MiB);
-    cr_assert_eq(field(u, "stages", "B", "live_bytes"), 8 * MiB);
-    cr_assert_eq(field(u, "stages", "B", "demoted_bytes"), 4 * MiB);
-    cr_assert_eq(field(u, "tags", "t1", "demoted_bytes"), 4 * MiB);
-    cr_assert_eq(field(u, "tags", "", "live_bytes"), 12 * MiB);
-    cr_assert_eq(field(u, "tags", "", "demoted_bytes"), 8 * MiB);
-    cr_assert_eq(json_integer_value(json_object_get(u, "demoted_bytes")), 12 * MiB);
-    cr_assert_eq(json_integer_value(json_object_get(u, "host_bytes")), 12 * MiB);
-    cr_assert_eq(json_integer_value(json_object_get(u, "demotes")), 6);
-    cr_assert_eq(json_integer_value(json_object_get(u, "live_bytes")), 16 * MiB);
+    struct vs_arena_usage u;
+    cr_assert(vs_arena_usage(a, &u));
+    cr_assert_eq(u.evict.state, VS_EVICT_ON);
+    cr_assert_eq(entry(&u.stages, "A")->live_bytes, 8 * MiB);
+    cr_assert_eq(entry(&u.stages, "A")->demoted_bytes, 8 * MiB);
+    cr_assert_eq(entry(&u.stages, "B")->live_bytes, 8 * MiB);
+    cr_assert_eq(entry(&u.stages, "B")->demoted_bytes, 4 * MiB);
+    cr_assert_eq(entry(&u.tags, "t1")->demoted_bytes, 4 * MiB);
+    cr_assert_eq(entry(&u.tags, "")->live_bytes, 12 * MiB);
+    cr_assert_eq(entry(&u.tags, "")->demoted_bytes, 8 * MiB);
+    cr_assert_eq(u.demoted_bytes, 12 * MiB);
+    cr_assert_eq(u.evict.host_bytes, 12 * MiB);
+    cr_assert_eq(u.evict.demotes, 6);
+    cr_assert_eq(u.arena.live_bytes, 16 * MiB);
     /* the freed device granules are cached, free for any request */
-    cr_assert_geq(json_integer_value(json_object_get(u, "cached_bytes")), 12 * MiB);
-    json_decref(u);
+    cr_assert_geq(u.arena.cached_bytes, 12 * MiB);
+    vs_arena_usage_free(&u);
 
     cr_assert_eq(vs_arena_promote(a, ef_name("B"), NULL), CUDA_SUCCESS);
-    u = vs_arena_usage_json(a);
-    cr_assert_eq(field(u, "stages", "B", "demoted_bytes"), 0);
-    cr_assert_eq(field(u, "stages", "A", "demoted_bytes"), 8 * MiB);
-    cr_assert_eq(json_integer_value(json_object_get(u, "promotes")), 2);
-    json_decref(u);
+    cr_assert(vs_arena_usage(a, &u));
+    cr_assert_eq(entry(&u.stages, "B")->demoted_bytes, 0);
+    cr_assert_eq(entry(&u.stages, "A")->demoted_bytes, 8 * MiB);
+    cr_assert_eq(u.evict.promotes, 2);
+    vs_arena_usage_free(&u);
     ef_forget(blk, 4);
     fx_destroy(a);
 }
@@ -66,10 +71,11 @@ Test(evict_stats, usage_per_stage_and_tag)
 Test(evict_stats, unprobed_until_first_demote)
 {
     set_up();
-    json_t *u = vs_arena_usage_json(a);
-    cr_assert_str_eq(json_string_value(json_object_get(u, "eviction")), "unprobed");
-    cr_assert_eq(json_integer_value(json_object_get(u, "demoted_bytes")), 0);
-    json_decref(u);
+    struct vs_arena_usage u;
+    cr_assert(vs_arena_usage(a, &u));
+    cr_assert_eq(u.evict.state, VS_EVICT_UNPROBED);
+    cr_assert_eq(u.demoted_bytes, 0);
+    vs_arena_usage_free(&u);
     ef_forget(blk, 4);
     fx_destroy(a);
 }

@@ -170,3 +170,23 @@ Test(interpose_arena_serve, programs_see_the_same_results_as_on_the_driver)
         vs_run_free(&r);
     }
 }
+
+/* The exit summary's live bytes count arena blocks as pass-through counts the driver's: the
+ * same peak (the program holds a handle and driver-sized blocks at different times, so a sum of
+ * per-source peaks would be larger) and nothing live at exit. */
+Test(interpose_arena_serve, exit_summary_counts_arena_blocks_as_passthrough_does)
+{
+    const char *modes[] = {"VRAMSHIM_MODE=passthrough", "VRAMSHIM_MODE=arena"};
+    char peaks[2][64];
+    for (int m = 0; m < 2; m++) {
+        const char *env[] = {"VRAMSHIM_LOG=info", modes[m], NULL};
+        struct vs_run r = vs_run_prog(VS_PROG("interpose_direct_linked"), 1, env);
+        cr_expect_eq(r.status, 0);
+        const char *peak = strstr(r.err, "peak live ");
+        cr_assert(peak, "%s: no summary:\n%s", modes[m], r.err);
+        snprintf(peaks[m], sizeof peaks[m], "%.*s", (int)strcspn(peak, "("), peak);
+        cr_expect(strstr(r.err, "live at exit 0 bytes\n"), "%s:\n%s", modes[m], r.err);
+        vs_run_free(&r);
+    }
+    cr_expect_str_eq(peaks[1], peaks[0]);
+}

@@ -1,6 +1,7 @@
 /* The layers of docs/architecture.md ("Layers") depend on each other in one direction only: each
- * quoted #include of a source file must name a header of its own layer or of a layer below it.
- * Reads the sources under VS_SOURCE_DIR; a forbidden include fails naming file, line and header. */
+ * quoted #include of a source file must name a header of its own layer or of a layer below it,
+ * and JSON stays out of allocator/ and policy/. Reads the sources under VS_SOURCE_DIR; a
+ * forbidden include fails naming file, line and header. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -50,6 +51,13 @@ static bool allowed(const struct layer *l, const char *layer)
     return false;
 }
 
+/* JSON stays at the edges (status, control socket, CLI): the allocator and the policy layer hand
+ * out plain structs and never include jansson. */
+static bool may_use_json(const char *dir)
+{
+    return strcmp(dir, "allocator") != 0 && strcmp(dir, "policy") != 0;
+}
+
 static bool is_source(const char *name)
 {
     const char *dot = strrchr(name, '.');
@@ -74,6 +82,12 @@ static int check_layer(const struct layer *l, int *files)
         (*files)++;
         char line[1024], hdr[512], layer[512];
         for (int no = 1; fgets(line, sizeof line, f); no++) {
+            if (!may_use_json(l->dir) && sscanf(line, " # include <%511[^>]>", hdr) == 1 &&
+                !strcmp(hdr, "jansson.h")) {
+                cr_log_error("%s/%s:%d includes <jansson.h>: %s/ hands out plain structs",
+                             l->dir, e->d_name, no, l->dir);
+                bad++;
+            }
             if (sscanf(line, " # include \"%511[^\"]\"", hdr) != 1)
                 continue;
             layer_of(l->dir, hdr, layer, sizeof layer);

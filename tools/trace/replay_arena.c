@@ -90,10 +90,10 @@ static CUresult vs_ar_alloc(void *state, const struct vs_tracefile_event *ev, CU
             vs_arena_stage_begin(state, stage);
         }
     }
-    CUresult r = ev->async ? vs_arena_alloc_async(state, ev->size, s, p)
-                           : vs_arena_alloc(state, ev->size, p);
-    if (r == CUDA_SUCCESS && tag && vs_arena_set_tag(state, *p, tag) == CUDA_SUCCESS &&
-        vs_ar_policy.policy) {
+    /* tagged as the shim tags it: by the allocation itself */
+    struct vs_arena_alloc_req rq = {.size = ev->size, .async = ev->async, .stream = s, .tag = tag};
+    CUresult r = vs_arena_alloc_req(state, &rq, p, NULL);
+    if (r == CUDA_SUCCESS && tag && vs_ar_policy.policy) {
         const struct vs_policy_rule *rule = vs_policy_rule_of(vs_ar_policy.policy, tag);
         if (rule && (rule->has_headroom || rule->prefetch.n))
             vs_arena_apply_rule(state, tag);
