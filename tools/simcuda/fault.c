@@ -143,13 +143,11 @@ CUresult vs_sim_enter(struct vs_sim_entry *entry)
 
 unsigned long simcuda_call_count(const char *symbol)
 {
-    if (!symbol)
-        return 0;
     unsigned long n = 0;
     pthread_mutex_lock(&vs_sim_fault_lock);
     for (struct vs_sim_entry *e = entries; e; e = e->next)
-        if (strcmp(e->name, symbol) == 0)
-            n = __atomic_load_n(&e->calls, __ATOMIC_RELAXED);
+        if (!symbol || strcmp(e->name, symbol) == 0)
+            n += __atomic_load_n(&e->calls, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&vs_sim_fault_lock);
     return n;
 }

@@ -91,8 +91,14 @@ int simcuda_release_stream(CUstream s);
  * or before cuInit. */
 size_t simcuda_physical_in_use(int device);
 
+/* Host-NUMA bytes backed by physical allocations right now (cuMemCreate handles not yet freed). */
+size_t simcuda_host_physical_in_use(void);
+
+/* Bytes mapped with cuMemMap right now, in every process-made reservation. */
+size_t simcuda_mapped_bytes(void);
+
 /* How many times the exported entry point named exactly `symbol` was called (every call counts,
- * failed ones included), and resetting all counters to zero. */
+ * failed ones included; NULL: all entry points together), and resetting all counters to zero. */
 unsigned long simcuda_call_count(const char *symbol);
 void simcuda_reset_call_counts(void);
 

@@ -5,7 +5,8 @@
  * - Device ranges are never touched through their mappings here: reading a hole of a MAP_SHARED
  *   shmem mapping would allocate a page, and the mapping may lack host protection.
  * - A hole in the source becomes a hole in a device destination (punched, partial pages zeroed
- *   only where they hold data); only host destinations are written with zeros.
+ *   only where they hold data), except within CHUNK after written data (run_at); only host
+ *   destinations are written with zeros.
  * - fd I/O is safe even if the range is unmapped concurrently (the memfd outlives any mapping).
  */
 #include "sim.h"
@@ -114,7 +115,10 @@ static int pread_all(int fd, uint8_t *buf, size_t len, off_t off)
     return pio_all(fd, buf, len, off, false);
 }
 
-/* Length of the data or hole run starting at off, at most len. */
+/* Length of the data or hole run starting at off, at most len. A data run is reported at most
+ * CHUNK at a time and without SEEK_HOLE: the kernel's SEEK_HOLE walks every page up to the next
+ * hole in the file, possibly far past len (device slices lie back to back in one memfd), which
+ * made each copied piece cost as much as all the data written after it. */
 static size_t run_at(int fd, off_t off, size_t len, bool *is_data)
 {
     off_t data = lseek(fd, off, SEEK_DATA);
@@ -126,11 +130,8 @@ static size_t run_at(int fd, off_t off, size_t len, bool *is_data)
         *is_data = false;
         return (size_t)(data - off);
     }
-    off_t hole = lseek(fd, off, SEEK_HOLE);
     *is_data = true;
-    if (hole < 0 || (size_t)(hole - off) >= len)
-        return len;
-    return (size_t)(hole - off);
+    return len < CHUNK ? len : CHUNK;
 }
 
 /* Zeroes a range shorter than two pages without allocating pages that are holes already. */
