@@ -98,8 +98,10 @@ size_t simcuda_host_physical_in_use(void);
 size_t simcuda_mapped_bytes(void);
 
 /* How many times the exported entry point named exactly `symbol` was called (every call counts,
- * failed ones included; NULL: all entry points together), and resetting all counters to zero. */
+ * failed ones included), the calls of all entry points together, and resetting all counters to
+ * zero. */
 unsigned long simcuda_call_count(const char *symbol);
+unsigned long simcuda_call_total(void);
 void simcuda_reset_call_counts(void);
 
 /* Makes the nth call (1-based, counted from now on, i.e. after the calls already made) of entry

@@ -199,6 +199,20 @@ static int dev_fd(const struct cursor *c, off_t *off)
     return e->fd;
 }
 
+/* Copies len bytes between two memfds inside the kernel (one copy instead of pread and pwrite
+ * through a buffer); -1 when the kernel cannot (then nothing or part was copied, and the caller
+ * copies the whole range again). */
+static int file_copy(int sfd, off_t soff, int dfd, off_t doff, size_t len)
+{
+    while (len) {
+        ssize_t n = copy_file_range(sfd, &soff, dfd, &doff, len, 0);
+        if (n <= 0)
+            return -1;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 static int copy_piece(struct cursor *dst, struct cursor *src, size_t n, uint8_t *bounce)
 {
     off_t doff = 0, soff = 0;
@@ -224,7 +238,7 @@ static int copy_piece(struct cursor *dst, struct cursor *src, size_t n, uint8_t 
         } else if (!dst->side->device) {
             if (pread_all(sfd, dst->side->host + dst->pos + done, run, soff + (off_t)done) != 0)
                 return -1;
-        } else {
+        } else if (file_copy(sfd, soff + (off_t)done, dfd, doff + (off_t)done, run) != 0) {
             for (size_t k = 0; k < run;) {
                 size_t step = run - k < CHUNK ? run - k : CHUNK;
                 if (pread_all(sfd, bounce, step, soff + (off_t)(done + k)) != 0 ||
