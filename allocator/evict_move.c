@@ -177,62 +177,83 @@ static CUresult ensure_staging(struct vs_arena *a)
     return err;
 }
 
-/* Copies each span's contents into its new backing, mapped at the staging VA meanwhile: one
- * map per piece, one access call, one copy per span, one unmap. */
-static CUresult copy_out(struct vs_arena *a, const struct batch *b)
+/* Maps the old backings of sp at `at` (its own VA, or its place in the staging VA), without
+ * access; *done: the granules mapped from `at` on (all of them only on success). */
+static CUresult map_old(struct vs_arena *a, const struct span *sp, CUdeviceptr at, size_t *done)
 {
-    CUdeviceptr staging = a->staging;
-    size_t mapped = 0; /* pieces mapped: they cover staging granules [0, end) */
+    *done = 0;
+    for (size_t i = sp->first, n; i < sp->first + sp->n; i += n) {
+        size_t first;
+        n = sp->r->slots[i].host ? vs_host_extent(sp->r, i, &first) : 1;
+        CUresult err = a->drv->cuMemMap(at + (i - sp->first) * a->gran, n * a->gran, 0,
+                                        sp->r->slots[i].h, 0);
+        if (err != CUDA_SUCCESS)
+            return err;
+        *done += n;
+    }
+    return CUDA_SUCCESS;
+}
+
+/* Maps at the staging VA, at their batch positions, the host side of the move: the new pieces
+ * of a demote, or the old backings of a promote (host allocations: fewer calls than the device
+ * granules replacing them), with one access call. *end: granules mapped from the staging base,
+ * to unstage whatever happens. */
+static CUresult stage(struct vs_arena *a, const struct batch *b, bool old, size_t *end)
+{
     CUresult err = CUDA_SUCCESS;
-    while (mapped < b->npieces) {
-        const struct piece *pc = &b->piece[mapped];
-        err = a->drv->cuMemMap(staging + pc->at * a->gran, pc->n * a->gran, 0, pc->h, 0);
+    *end = 0;
+    for (size_t s = 0; old && s < b->nspans && err == CUDA_SUCCESS; s++) {
+        size_t done;
+        err = map_old(a, &b->span[s], a->staging + b->span[s].at * a->gran, &done);
+        *end = b->span[s].at + done;
+    }
+    for (size_t p = 0; !old && p < b->npieces && err == CUDA_SUCCESS; p++) {
+        const struct piece *pc = &b->piece[p];
+        err = a->drv->cuMemMap(a->staging + pc->at * a->gran, pc->n * a->gran, 0, pc->h, 0);
+        if (err == CUDA_SUCCESS)
+            *end = pc->at + pc->n;
+    }
+    if (err == CUDA_SUCCESS)
+        err = a->drv->cuMemSetAccess(a->staging, *end * a->gran, &a->access, 1);
+    return err;
+}
+
+/* Unmaps [staging, staging + end granules) in one call. */
+static CUresult unstage(struct vs_arena *a, size_t end)
+{
+    if (!end)
+        return CUDA_SUCCESS;
+    CUresult err = a->drv->cuMemUnmap(a->staging, end * a->gran);
+    /* The batch fails either way; one retry keeps the memory from staying mapped there. */
+    if (err != CUDA_SUCCESS && a->drv->cuMemUnmap(a->staging, end * a->gran) != CUDA_SUCCESS) {
+        /* Still mapped: never map there again; the next move reserves fresh VA. */
+        vs_alog("evict: cuMemUnmap of the staging area failed (error %d); abandoning it", err);
+        a->staging = 0;
+    }
+    return err;
+}
+
+/* One copy per span between its VA and its place in the staging VA, waited for. */
+static CUresult copy_spans(struct vs_arena *a, const struct batch *b, bool to_staging)
+{
+    CUresult err = CUDA_SUCCESS;
+    size_t queued = 0;
+    for (; queued < b->nspans; queued++) {
+        const struct span *sp = &b->span[queued];
+        CUdeviceptr at = a->staging + sp->at * a->gran, va = span_va(a, sp);
+        err = a->drv->cuMemcpyAsync(to_staging ? at : va, to_staging ? va : at, sp->n * a->gran,
+                                    0);
         if (err != CUDA_SUCCESS)
             break;
-        mapped++;
-    }
-    size_t end = mapped ? b->piece[mapped - 1].at + b->piece[mapped - 1].n : 0;
-    if (err == CUDA_SUCCESS)
-        err = a->drv->cuMemSetAccess(staging, end * a->gran, &a->access, 1);
-    size_t queued = 0;
-    while (queued < b->nspans && err == CUDA_SUCCESS) {
-        const struct span *sp = &b->span[queued];
-        err = a->drv->cuMemcpyAsync(staging + sp->at * a->gran, span_va(a, sp), sp->n * a->gran,
-                                    0);
-        if (err == CUDA_SUCCESS)
-            queued++;
     }
     if (queued) {
         CUresult e = a->drv->cuStreamSynchronize(0);
-        /* Copies still queued must not outlive the staging mappings they write. */
+        /* Copies still queued must not outlive the mappings they use. */
         if (e != CUDA_SUCCESS)
             a->drv->cuCtxSynchronize();
         if (err == CUDA_SUCCESS)
             err = e;
     }
-    if (!mapped)
-        return err;
-    CUresult e = a->drv->cuMemUnmap(staging, end * a->gran);
-    /* The batch fails either way; one retry keeps the pieces from staying mapped there. */
-    if (e != CUDA_SUCCESS && a->drv->cuMemUnmap(staging, end * a->gran) != CUDA_SUCCESS) {
-        /* Still mapped: never map there again; the next move reserves fresh VA. */
-        vs_alog("evict: cuMemUnmap of the staging area failed (error %d); abandoning it", e);
-        a->staging = 0;
-    }
-    return err != CUDA_SUCCESS ? err : e;
-}
-
-/* Maps the old backings of sp again at its VA (after its unmap), as they were. */
-static CUresult map_old(struct vs_arena *a, const struct span *sp)
-{
-    CUresult err = CUDA_SUCCESS;
-    for (size_t i = sp->first, n; i < sp->first + sp->n && err == CUDA_SUCCESS; i += n) {
-        size_t first;
-        n = sp->r->slots[i].host ? vs_host_extent(sp->r, i, &first) : 1;
-        err = a->drv->cuMemMap(sp->r->base + i * a->gran, n * a->gran, 0, sp->r->slots[i].h, 0);
-    }
-    if (err == CUDA_SUCCESS)
-        err = a->drv->cuMemSetAccess(span_va(a, sp), sp->n * a->gran, &a->access, 1);
     return err;
 }
 
@@ -240,10 +261,13 @@ static CUresult map_old(struct vs_arena *a, const struct span *sp)
 static void unswitch(struct vs_arena *a, const struct span *sp, size_t mapped)
 {
     CUresult err = CUDA_SUCCESS;
+    size_t done;
     if (mapped)
         err = a->drv->cuMemUnmap(span_va(a, sp), mapped * a->gran);
     if (err == CUDA_SUCCESS)
-        err = map_old(a, sp);
+        err = map_old(a, sp, span_va(a, sp), &done);
+    if (err == CUDA_SUCCESS)
+        err = a->drv->cuMemSetAccess(span_va(a, sp), sp->n * a->gran, &a->access, 1);
     if (err != CUDA_SUCCESS)
         vs_alog("evict: cannot restore the mapping at 0x%llx (error %d); that memory may now "
                 "be unmapped",
@@ -315,17 +339,33 @@ static void commit(struct vs_arena *a, const struct batch *b, bool to_host)
     }
 }
 
+/* A demote copies into the new host pieces before the switch, a promote out of the old host
+ * memory after it: either way the host side is what the staging VA maps, and the old backing
+ * keeps the contents until the batch commits. */
 static CUresult move_batch(struct vs_arena *a, struct batch *b, bool to_host)
 {
     CUresult err = get_backing(a, b);
     if (err != CUDA_SUCCESS)
         return err;
-    err = copy_out(a, b);
+    size_t end;
+    err = stage(a, b, !to_host, &end);
+    if (err == CUDA_SUCCESS && to_host)
+        err = copy_spans(a, b, true);
+    CUresult e = to_host ? unstage(a, end) : CUDA_SUCCESS;
+    if (err == CUDA_SUCCESS)
+        err = e;
     size_t switched = 0;
     for (size_t p = 0; switched < b->nspans && err == CUDA_SUCCESS; switched++) {
         err = switch_span(a, b, &b->span[switched], &p);
         if (err != CUDA_SUCCESS)
             break;
+    }
+    if (!to_host) {
+        if (err == CUDA_SUCCESS)
+            err = copy_spans(a, b, false);
+        e = unstage(a, end);
+        if (err == CUDA_SUCCESS)
+            err = e;
     }
     if (err != CUDA_SUCCESS) {
         while (switched > 0) {
