@@ -129,9 +129,7 @@ static void fail_each(const char *step, enum op op, size_t cache_max, bool gap)
                      n, created, c1.release - c0.release);
         for (int i = 0; i < NB; i++)
             cr_assert(ef_intact(&s.b[i]), "%s:%lu: block %d changed", step, n, i);
-        char why[256];
-        const char *bad = vs_arena_validate(s.a, why, sizeof why);
-        cr_assert_null(bad, "%s:%lu: %s", step, n, bad);
+        fx_validate(s.a, step);
         cr_assert_eq(run_op(&s, op), CUDA_SUCCESS, "no recovery after %s:%lu", step, n);
         cr_assert_eq(demoted(&s), after(&s, op));
         tear_down(&s);
