@@ -8,6 +8,11 @@
  *    it had, with the handles it made released and the device granules it took back in the
  *    cache (or released, when it created them);
  *  - the staging VA is unmapped between batches (abandoned for fresh VA if an unmap fails).
+ *
+ * Driver calls per run of adjacent granules, not per granule: cuMemUnmap and cuMemSetAccess take
+ * a range covering several whole mappings (as NVIDIA's vectorAddMMAP sample does over one
+ * allocation per device), cuMemMap one per physical allocation (host: one per run; device: one
+ * per granule, the arena's unit of reuse), cuMemcpyAsync one per run.
  */
 #include <stdlib.h>
 
