@@ -1,12 +1,13 @@
 /* Eviction (docs/eviction.md; docs/architecture.md, "Layers"): demote live blocks to host memory and promote them back, under the same
  * device addresses, by explicit request, by stage rules and under allocation pressure.
  *
- * Demote: for each granule (2 MiB slot) selected, a host-resident physical allocation is made
- * (cuMemCreate, CU_MEM_LOCATION_TYPE_HOST_NUMA, the device's HOST_NUMA_ID), the granule's contents
- * are copied into it bit for bit, the device granule is unmapped and the host one mapped at the
- * same address with device read/write access. The application's pointers stay valid; a kernel
- * that still touches the block reads and writes host memory over the bus. The device granule goes
- * back to the arena's free pool. Promote is the reverse.
+ * Demote: for each run of adjacent granules (2 MiB slots) selected, one host-resident physical
+ * allocation is made or reused (cuMemCreate, CU_MEM_LOCATION_TYPE_HOST_NUMA, the device's
+ * HOST_NUMA_ID; evict_host.c), the run's contents are copied into it bit for bit, the device
+ * granules are unmapped and the host allocation mapped at the same addresses with device
+ * read/write access. The application's pointers stay valid; a kernel that still touches the
+ * block reads and writes host memory over the bus. The device granules go back to the arena's
+ * free pool. Promote is the reverse.
  *
  * Unit: the granule. A granule moves only when every block overlapping it is selected, so a
  * demote never slows down memory the selection did not name; a block's head or tail granule

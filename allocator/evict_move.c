@@ -8,6 +8,11 @@
  *    it had, with the handles it made released and the device granules it took back in the
  *    cache (or released, when it created them);
  *  - the staging VA is unmapped between batches (abandoned for fresh VA if an unmap fails).
+ *
+ * Driver calls per run of adjacent granules, not per granule: cuMemUnmap and cuMemSetAccess take
+ * a range covering several whole mappings (as NVIDIA's vectorAddMMAP sample does over one
+ * allocation per device), cuMemMap one per physical allocation (host: one per run; device: one
+ * per granule, the arena's unit of reuse), cuMemcpyAsync one per run.
  */
 #include <stdlib.h>
 
@@ -38,71 +43,132 @@ bool vs_evict_probe(struct vs_arena *a)
         a->drv->cuMemRelease(h);
     a->evict_state = err == CUDA_SUCCESS ? VS_EVICT_ON : VS_EVICT_OFF;
     if (err != CUDA_SUCCESS)
-        vs_log(VS_LOG_WARN,
-               "eviction off on device %d: the driver cannot map host-NUMA memory (error %d); "
-               "nothing will be demoted",
-               a->ordinal, err);
+        vs_log(VS_LOG_WARN, "eviction off on device %d: the driver cannot map host-NUMA memory (error %d); "
+                "nothing will be demoted",
+                a->ordinal, err);
     return err == CUDA_SUCCESS;
 }
 
-static CUresult map_rw(struct vs_arena *a, CUdeviceptr va, CUmemGenericAllocationHandle h)
+/* One transaction: up to VS_EVICT_BATCH granules in spans of adjacent slots, each span the
+ * exact union of the old backings it replaces (single device granules, whole host allocations).
+ * Every granule of the batch gets a new backing: a device granule where dev[] is set, else its
+ * part of a host allocation covering the maximal run of host granules of its span (a piece).
+ * Batch positions (`at`, in granules) are also offsets in the staging VA. */
+struct span {
+    struct vs_reservation *r;
+    size_t first, n, at;
+};
+
+struct piece {
+    size_t at, n;
+    CUmemGenericAllocationHandle h;
+    bool host, fresh; /* fresh: a host allocation created for this batch */
+};
+
+struct batch {
+    struct span span[VS_EVICT_BATCH];
+    struct piece piece[VS_EVICT_BATCH];
+    bool dev[VS_EVICT_BATCH];
+    CUmemGenericAllocationHandle hdev[VS_EVICT_BATCH]; /* as vs_granules_take returned them */
+    size_t nspans, npieces, n, ndev, created;
+    size_t selected; /* entries of mv it moves (the others are re-homed host granules) */
+};
+
+static CUdeviceptr span_va(const struct vs_arena *a, const struct span *sp)
 {
-    CUresult err = a->drv->cuMemMap(va, a->gran, 0, h, 0);
-    if (err != CUDA_SUCCESS)
-        return err;
-    err = a->drv->cuMemSetAccess(va, a->gran, &a->access, 1);
-    if (err != CUDA_SUCCESS)
-        a->drv->cuMemUnmap(va, a->gran);
-    return err;
+    return sp->r->base + sp->first * a->gran;
 }
 
-/* Replaces the mapping at va: `from` by `to`; on failure va is mapped to `from` again. */
-static CUresult remap(struct vs_arena *a, CUdeviceptr va, CUmemGenericAllocationHandle from,
-                      CUmemGenericAllocationHandle to)
+static CUdeviceptr piece_va(const struct vs_arena *a, const struct span *sp,
+                            const struct piece *p)
 {
-    CUresult err = a->drv->cuMemUnmap(va, a->gran);
-    if (err != CUDA_SUCCESS)
-        return err;
-    err = map_rw(a, va, to);
-    if (err != CUDA_SUCCESS && map_rw(a, va, from) != CUDA_SUCCESS)
-        vs_log(VS_LOG_WARN,
-               "evict: cannot restore the mapping at 0x%llx; that memory is now unmapped",
-               (unsigned long long)va);
-    return err;
+    return span_va(a, sp) + (p->at - sp->at) * a->gran;
 }
 
-static CUdeviceptr va_of(const struct vs_arena *a, const struct vs_move *m)
+/* Adds slots [first, first+n) of r to b, joining the last span when adjacent. */
+static void add_slots(struct batch *b, struct vs_reservation *r, size_t first, size_t n)
 {
-    return m->r->base + m->slot * a->gran;
+    struct span *last = b->nspans ? &b->span[b->nspans - 1] : NULL;
+    if (last && last->r == r && last->first + last->n == first)
+        last->n += n;
+    else
+        b->span[b->nspans++] = (struct span){r, first, n, b->n};
+    for (size_t k = b->n; k < b->n + n; k++)
+        b->dev[k] = false;
+    b->n += n;
 }
 
-/* New backing for n slots: host granules (demote) or device granules (promote). */
-static CUresult get_backing(struct vs_arena *a, bool to_host, size_t n,
-                            CUmemGenericAllocationHandle *h, size_t *created)
+/* The next batch from mv (n entries, in address order). A demote takes device slots; a
+ * promote takes whole host allocations, moving the selected granules to the device and
+ * re-homing the others in new host allocations (evict_host.c: an allocation moves whole). */
+static void plan(const struct vs_move *mv, size_t n, bool to_host, struct batch *b)
 {
-    if (!to_host)
-        return vs_granules_take(a, NULL, 0, 0, n, true, h, created);
-    for (size_t k = 0; k < n; k++) {
-        CUresult err = a->drv->cuMemCreate(&h[k], a->gran, &a->host_prop, 0);
-        if (err != CUDA_SUCCESS) {
-            while (k > 0)
-                vs_host_release(a, h[--k]);
-            return err;
+    *b = (struct batch){0};
+    size_t i = 0;
+    while (i < n && b->n < VS_EVICT_BATCH) {
+        struct vs_reservation *r = mv[i].r;
+        size_t first = mv[i].slot, len = 1;
+        if (!to_host)
+            len = vs_host_extent(r, first, &first);
+        if (b->n + len > VS_EVICT_BATCH)
+            break; /* len <= VS_EVICT_BATCH: an empty batch always takes it */
+        size_t at = b->n;
+        add_slots(b, r, first, len);
+        for (; i < n && mv[i].r == r && mv[i].slot < first + len; i++)
+            b->dev[at + mv[i].slot - first] = !to_host;
+    }
+    b->selected = i;
+    for (size_t s = 0; s < b->nspans; s++) {
+        const struct span *sp = &b->span[s];
+        for (size_t k = sp->at; k < sp->at + sp->n; k++) {
+            struct piece *last = b->npieces ? &b->piece[b->npieces - 1] : NULL;
+            if (!b->dev[k] && last && last->host && last->at + last->n == k && k != sp->at)
+                last->n++;
+            else
+                b->piece[b->npieces++] = (struct piece){k, 1, 0, !b->dev[k], false};
+            b->ndev += b->dev[k];
         }
     }
-    *created = n;
-    return CUDA_SUCCESS;
 }
 
-static void drop_backing(struct vs_arena *a, bool to_host, const CUmemGenericAllocationHandle *h,
-                         size_t n, size_t created)
+static void drop_backing(struct vs_arena *a, struct batch *b, size_t host_pieces)
 {
-    if (!to_host) {
-        vs_granules_untake(a, h, n, created);
-        return;
+    vs_granules_untake(a, b->hdev, b->ndev, b->created);
+    for (size_t p = 0, seen = 0; p < b->npieces && seen < host_pieces; p++) {
+        struct piece *pc = &b->piece[p];
+        if (!pc->host)
+            continue;
+        seen++;
+        if (pc->fresh)
+            vs_host_release(a, pc->h);
+        else
+            vs_host_cache_put(a, pc->h, pc->n);
     }
-    for (size_t k = 0; k < n; k++)
-        vs_host_release(a, h[k]);
+}
+
+/* New backing for every piece: device granules, host allocations (cached or created). */
+static CUresult get_backing(struct vs_arena *a, struct batch *b)
+{
+    CUresult err = CUDA_SUCCESS;
+    if (b->ndev)
+        err = vs_granules_take(a, NULL, 0, 0, b->ndev, true, b->hdev, &b->created);
+    if (err != CUDA_SUCCESS)
+        return err;
+    size_t host_pieces = 0;
+    for (size_t p = 0, d = 0; p < b->npieces; p++) {
+        struct piece *pc = &b->piece[p];
+        if (!pc->host) {
+            pc->h = b->hdev[d++];
+            continue;
+        }
+        err = vs_host_get(a, pc->n, &pc->h, &pc->fresh);
+        if (err != CUDA_SUCCESS) {
+            drop_backing(a, b, host_pieces);
+            return err;
+        }
+        host_pieces++;
+    }
+    return CUDA_SUCCESS;
 }
 
 static CUresult ensure_staging(struct vs_arena *a)
@@ -116,87 +182,205 @@ static CUresult ensure_staging(struct vs_arena *a)
     return err;
 }
 
-/* Copies each slot's contents into its new backing, mapped at the staging VA meanwhile. */
-static CUresult copy_out(struct vs_arena *a, const struct vs_move *mv, size_t n,
-                         const CUmemGenericAllocationHandle *h)
+/* Maps the old backings of sp at `at` (its own VA, or its place in the staging VA), without
+ * access; *done: the granules mapped from `at` on (all of them only on success). */
+static CUresult map_old(struct vs_arena *a, const struct span *sp, CUdeviceptr at, size_t *done)
 {
-    CUdeviceptr staging = a->staging;
-    size_t staged = 0;
+    *done = 0;
+    for (size_t i = sp->first, n; i < sp->first + sp->n; i += n) {
+        size_t first;
+        n = sp->r->slots[i].host ? vs_host_extent(sp->r, i, &first) : 1;
+        CUresult err = a->drv->cuMemMap(at + (i - sp->first) * a->gran, n * a->gran, 0,
+                                        sp->r->slots[i].h, 0);
+        if (err != CUDA_SUCCESS)
+            return err;
+        *done += n;
+    }
+    return CUDA_SUCCESS;
+}
+
+/* Maps at the staging VA, at their batch positions, the host side of the move: the new pieces
+ * of a demote, or the old backings of a promote (host allocations: fewer calls than the device
+ * granules replacing them), with one access call. *end: granules mapped from the staging base,
+ * to unstage whatever happens. */
+static CUresult stage(struct vs_arena *a, const struct batch *b, bool old, size_t *end)
+{
     CUresult err = CUDA_SUCCESS;
-    while (staged < n && (err = map_rw(a, staging + staged * a->gran, h[staged])) == CUDA_SUCCESS)
-        staged++;
+    *end = 0;
+    for (size_t s = 0; old && s < b->nspans && err == CUDA_SUCCESS; s++) {
+        size_t done;
+        err = map_old(a, &b->span[s], a->staging + b->span[s].at * a->gran, &done);
+        *end = b->span[s].at + done;
+    }
+    for (size_t p = 0; !old && p < b->npieces && err == CUDA_SUCCESS; p++) {
+        const struct piece *pc = &b->piece[p];
+        err = a->drv->cuMemMap(a->staging + pc->at * a->gran, pc->n * a->gran, 0, pc->h, 0);
+        if (err == CUDA_SUCCESS)
+            *end = pc->at + pc->n;
+    }
+    if (err == CUDA_SUCCESS)
+        err = a->drv->cuMemSetAccess(a->staging, *end * a->gran, &a->access, 1);
+    return err;
+}
+
+/* Unmaps [staging, staging + end granules) in one call. */
+static CUresult unstage(struct vs_arena *a, size_t end)
+{
+    if (!end)
+        return CUDA_SUCCESS;
+    CUresult err = a->drv->cuMemUnmap(a->staging, end * a->gran);
+    /* The batch fails either way; one retry keeps the memory from staying mapped there. */
+    if (err != CUDA_SUCCESS && a->drv->cuMemUnmap(a->staging, end * a->gran) != CUDA_SUCCESS) {
+        /* Still mapped: never map there again; the next move reserves fresh VA. */
+        vs_log(VS_LOG_WARN, "evict: cuMemUnmap of the staging area failed (error %d); abandoning it", err);
+        a->staging = 0;
+    }
+    return err;
+}
+
+/* One copy per span between its VA and its place in the staging VA, waited for. */
+static CUresult copy_spans(struct vs_arena *a, const struct batch *b, bool to_staging)
+{
+    CUresult err = CUDA_SUCCESS;
     size_t queued = 0;
-    while (queued < n && err == CUDA_SUCCESS &&
-           (err = a->drv->cuMemcpyAsync(staging + queued * a->gran, va_of(a, &mv[queued]),
-                                        a->gran, 0)) == CUDA_SUCCESS)
-        queued++;
+    for (; queued < b->nspans; queued++) {
+        const struct span *sp = &b->span[queued];
+        CUdeviceptr at = a->staging + sp->at * a->gran, va = span_va(a, sp);
+        err = a->drv->cuMemcpyAsync(to_staging ? at : va, to_staging ? va : at, sp->n * a->gran,
+                                    0);
+        if (err != CUDA_SUCCESS)
+            break;
+    }
     if (queued) {
         CUresult e = a->drv->cuStreamSynchronize(0);
-        /* Copies still queued must not outlive the staging mappings they write. */
+        /* Copies still queued must not outlive the mappings they use. */
         if (e != CUDA_SUCCESS)
             a->drv->cuCtxSynchronize();
-        if (err == CUDA_SUCCESS)
-            err = e;
-    }
-    for (size_t k = 0; k < staged; k++) {
-        CUresult e = a->drv->cuMemUnmap(staging + k * a->gran, a->gran);
-        /* The batch fails either way; one retry keeps the handle from staying mapped there. */
-        if (e != CUDA_SUCCESS && a->staging &&
-            a->drv->cuMemUnmap(staging + k * a->gran, a->gran) != CUDA_SUCCESS) {
-            /* Still mapped: never map there again; the next move reserves fresh VA. */
-            vs_log(VS_LOG_WARN,
-                   "evict: cuMemUnmap of the staging area failed (error %d); abandoning it", e);
-            a->staging = 0;
-        }
         if (err == CUDA_SUCCESS)
             err = e;
     }
     return err;
 }
 
-static CUresult move_batch(struct vs_arena *a, const struct vs_move *mv, size_t n, bool to_host)
+/* Undoes the switch of span sp, whose first `mapped` granules are mapped to new backings. */
+static void unswitch(struct vs_arena *a, const struct span *sp, size_t mapped)
 {
-    CUmemGenericAllocationHandle h[VS_EVICT_BATCH];
-    size_t created = 0;
-    CUresult err = get_backing(a, to_host, n, h, &created);
+    CUresult err = CUDA_SUCCESS;
+    size_t done;
+    if (mapped)
+        err = a->drv->cuMemUnmap(span_va(a, sp), mapped * a->gran);
+    if (err == CUDA_SUCCESS)
+        err = map_old(a, sp, span_va(a, sp), &done);
+    if (err == CUDA_SUCCESS)
+        err = a->drv->cuMemSetAccess(span_va(a, sp), sp->n * a->gran, &a->access, 1);
+    if (err != CUDA_SUCCESS)
+        vs_log(VS_LOG_WARN, "evict: cannot restore the mapping at 0x%llx (error %d); that memory may now "
+                "be unmapped",
+                (unsigned long long)span_va(a, sp), err);
+}
+
+/* Replaces the old backings of span s by its pieces at the same VA: one unmap, one map per
+ * piece, one access call. On failure s is mapped as before (*mapped: how far it got). */
+static CUresult switch_span(struct vs_arena *a, const struct batch *b, const struct span *sp,
+                            size_t *p)
+{
+    CUresult err = a->drv->cuMemUnmap(span_va(a, sp), sp->n * a->gran);
     if (err != CUDA_SUCCESS)
         return err;
-    err = copy_out(a, mv, n, h);
+    size_t mapped = 0;
+    for (; *p < b->npieces && b->piece[*p].at < sp->at + sp->n; ++*p) {
+        const struct piece *pc = &b->piece[*p];
+        err = a->drv->cuMemMap(piece_va(a, sp, pc), pc->n * a->gran, 0, pc->h, 0);
+        if (err != CUDA_SUCCESS)
+            break;
+        mapped += pc->n;
+    }
+    if (err == CUDA_SUCCESS)
+        err = a->drv->cuMemSetAccess(span_va(a, sp), sp->n * a->gran, &a->access, 1);
+    if (err != CUDA_SUCCESS)
+        unswitch(a, sp, mapped);
+    return err;
+}
+/* The new backings become the slots' (the batch is done): old device granules go to the free
+ * pool, old host allocations to the host cache. */
+static void commit(struct vs_arena *a, const struct batch *b, bool to_host)
+{
+    uint32_t stage = vs_arenas_stage();
+    size_t p = 0;
+    for (size_t s = 0; s < b->nspans; s++) {
+        const struct span *sp = &b->span[s];
+        for (size_t i = sp->first, n; i < sp->first + sp->n; i += n) {
+            struct vs_slot *old = &sp->r->slots[i];
+            size_t first;
+            n = old->host ? vs_host_extent(sp->r, i, &first) : 1;
+            if (old->host)
+                vs_host_cache_put(a, old->h, n);
+            else
+                vs_granules_untake(a, &old->h, 1, 0); /* the device granule is free now */
+        }
+        for (; p < b->npieces && b->piece[p].at < sp->at + sp->n; p++) {
+            const struct piece *pc = &b->piece[p];
+            for (size_t k = pc->at; k < pc->at + pc->n; k++) {
+                struct vs_slot *sl = &sp->r->slots[sp->first + k - sp->at];
+                vs_assert(atomic_load_explicit(&sl->parking, memory_order_relaxed),
+                          "slot 0x%llx moved without parking",
+                          (unsigned long long)(sp->r->base + (sp->first + k - sp->at) * a->gran));
+                bool was_host = sl->host;
+                sl->h = pc->h;
+                sl->host = pc->host;
+                if (was_host == pc->host)
+                    continue; /* a host granule re-homed by a promote */
+                if (to_host) {
+                    a->host_granules++;
+                    a->demotes++;
+                    sl->promoted_in = 0;
+                } else {
+                    a->host_granules--;
+                    a->promotes++;
+                    sl->promoted_in = stage;
+                }
+            }
+        }
+    }
+}
+
+/* A demote copies into the new host pieces before the switch, a promote out of the old host
+ * memory after it: either way the host side is what the staging VA maps, and the old backing
+ * keeps the contents until the batch commits. */
+static CUresult move_batch(struct vs_arena *a, struct batch *b, bool to_host)
+{
+    CUresult err = get_backing(a, b);
+    if (err != CUDA_SUCCESS)
+        return err;
+    size_t end;
+    err = stage(a, b, !to_host, &end);
+    if (err == CUDA_SUCCESS && to_host)
+        err = copy_spans(a, b, true);
+    CUresult e = to_host ? unstage(a, end) : CUDA_SUCCESS;
+    if (err == CUDA_SUCCESS)
+        err = e;
     size_t switched = 0;
-    for (; switched < n && err == CUDA_SUCCESS; switched++) {
-        err = remap(a, va_of(a, &mv[switched]), mv[switched].r->slots[mv[switched].slot].h,
-                    h[switched]);
+    for (size_t p = 0; switched < b->nspans && err == CUDA_SUCCESS; switched++) {
+        err = switch_span(a, b, &b->span[switched], &p);
         if (err != CUDA_SUCCESS)
             break;
     }
+    if (!to_host) {
+        if (err == CUDA_SUCCESS)
+            err = copy_spans(a, b, false);
+        e = unstage(a, end);
+        if (err == CUDA_SUCCESS)
+            err = e;
+    }
     if (err != CUDA_SUCCESS) {
         while (switched > 0) {
-            const struct vs_move *m = &mv[--switched];
-            remap(a, va_of(a, m), h[switched], m->r->slots[m->slot].h);
+            const struct span *sp = &b->span[--switched];
+            unswitch(a, sp, sp->n);
         }
-        drop_backing(a, to_host, h, n, created);
+        drop_backing(a, b, b->npieces);
         return err;
     }
-    uint32_t stage = vs_arenas_stage();
-    for (size_t k = 0; k < n; k++) {
-        struct vs_slot *s = &mv[k].r->slots[mv[k].slot];
-        CUmemGenericAllocationHandle old = s->h;
-        vs_assert(atomic_load_explicit(&s->parking, memory_order_relaxed),
-                  "slot 0x%llx moved without parking", (unsigned long long)va_of(a, &mv[k]));
-        s->h = h[k];
-        s->host = to_host;
-        if (to_host) {
-            vs_granules_untake(a, &old, 1, 0); /* the device granule is free now */
-            a->host_granules++;
-            a->demotes++;
-            s->promoted_in = 0;
-        } else {
-            vs_host_release(a, old);
-            a->host_granules--;
-            a->promotes++;
-            s->promoted_in = stage;
-        }
-    }
+    commit(a, b, to_host);
     return CUDA_SUCCESS;
 }
 
@@ -227,6 +411,10 @@ CUresult vs_evict_move(struct vs_arena *a, struct vs_move *mv, size_t n, bool to
     *moved = 0;
     if (to_host)
         n = claim(a, mv, n, sel);
+    /* Address order makes runs of adjacent granules: one span, one copy, one host allocation. */
+    for (size_t k = 0; k < n; k++)
+        mv[k].key = 0;
+    vs_moves_sort(mv, n);
     size_t done = 0;
     CUresult err = ensure_staging(a);
     /* Work queued on any stream before this call must see the old placement and finish
@@ -234,22 +422,22 @@ CUresult vs_evict_move(struct vs_arena *a, struct vs_move *mv, size_t n, bool to
     if (err == CUDA_SUCCESS)
         err = a->drv->cuCtxSynchronize();
     while (done < n && err == CUDA_SUCCESS) {
-        size_t k = n - done < VS_EVICT_BATCH ? n - done : VS_EVICT_BATCH;
-        err = move_batch(a, mv + done, k, to_host);
+        struct batch b;
+        plan(mv + done, n - done, to_host, &b);
+        err = move_batch(a, &b, to_host);
         if (err != CUDA_SUCCESS)
             break;
-        for (size_t j = done; j < done + k && !to_host; j++)
+        for (size_t j = done; j < done + b.selected && !to_host; j++)
             vs_small_unpark(a, mv[j].r, mv[j].slot); /* back on the device */
-        done += k;
-        *moved += k * a->gran;
+        done += b.selected;
+        *moved += b.selected * a->gran;
     }
     for (size_t j = done; j < n && to_host; j++)
         vs_small_unpark(a, mv[j].r, mv[j].slot); /* stays on the device */
     if (err != CUDA_SUCCESS)
-        vs_log(VS_LOG_WARN,
-               "evict: %s stopped after %zu bytes on device %d (error %d); the rest stays %s",
-               to_host ? "demote" : "promote", *moved, a->ordinal, err,
-               to_host ? "on the device" : "in host memory");
+        vs_log(VS_LOG_WARN, "evict: %s stopped after %zu bytes on device %d (error %d); the rest stays %s",
+                to_host ? "demote" : "promote", *moved, a->ordinal, err,
+                to_host ? "on the device" : "in host memory");
     return err;
 }
 

@@ -11,8 +11,8 @@
  *  - vs_granules_back either maps every slot it was asked for or leaves the physical memory
  *    held and the mappings of those slots exactly as they were.
  *  - host slots (demoted, evict.h) hold host memory: never counted in granules or mapped_free,
- *    never stolen or cached; once no block overlaps one (a->host_idle counts those) it is
- *    unmapped and released by vs_granules_sweep_host.
+ *    never stolen or cached here; once no block overlaps one (a->host_idle counts those) its
+ *    host allocation is unmapped and released by vs_granules_sweep_host (evict_host.c).
  */
 #include <stdlib.h>
 
@@ -28,8 +28,7 @@ static bool release_handle(struct vs_arena *a, CUmemGenericAllocationHandle h)
         a->granules--;
         return true;
     }
-    vs_log(VS_LOG_WARN,
-           "arena: cuMemRelease of a free granule failed (error %d); keeping it cached", err);
+    vs_log(VS_LOG_WARN, "arena: cuMemRelease of a free granule failed (error %d); keeping it cached", err);
     if (vs_vec_push(&a->cached, (uintptr_t)h) != 0) {
         vs_log(VS_LOG_WARN, "arena: out of host memory; a granule is lost to the arena");
         a->granules--;
@@ -44,8 +43,7 @@ static bool take_slot(struct vs_arena *a, struct vs_reservation *r, size_t i,
 {
     CUresult err = a->drv->cuMemUnmap(r->base + i * a->gran, a->gran);
     if (err != CUDA_SUCCESS) {
-        vs_log(VS_LOG_WARN,
-               "arena: cuMemUnmap of a free granule failed (error %d); keeping it mapped", err);
+        vs_log(VS_LOG_WARN, "arena: cuMemUnmap of a free granule failed (error %d); keeping it mapped", err);
         return false;
     }
     vs_assert(a->mapped_free > 0 && !r->slots[i].busy && !r->slots[i].host,
@@ -211,68 +209,25 @@ void vs_granules_trim(struct vs_arena *a, size_t keep)
             if (free_device_slot(&r->slots[i]) && take_slot(a, r, i, &h))
                 refused = !release_handle(a, h);
         }
+    vs_host_cache_trim(a, keep);
     vs_account_physical(a);
 }
 
 /* At destruction a refused release cannot be retried: the handle is let go. */
 void vs_granules_release_all(struct vs_arena *a)
 {
+    vs_host_release_all(a);
     for (struct vs_reservation *r = a->res; r; r = r->next)
         for (size_t i = 0; i < r->nslots; i++)
             if (r->slots[i].h) {
                 a->drv->cuMemUnmap(r->base + i * a->gran, a->gran);
                 a->drv->cuMemRelease(r->slots[i].h);
-                if (r->slots[i].host)
-                    a->host_granules--;
-                else
-                    a->granules--;
+                a->granules--;
                 r->slots[i].h = 0;
-                r->slots[i].host = false;
             }
     while (a->cached.n) {
         a->drv->cuMemRelease((CUmemGenericAllocationHandle)a->cached.v[--a->cached.n]);
         a->granules--;
     }
-    for (size_t k = 0; k < a->host_refused.n; k++)
-        a->drv->cuMemRelease((CUmemGenericAllocationHandle)a->host_refused.v[k]);
-    vs_vec_free(&a->host_refused);
     a->mapped_free = 0;
-    a->host_idle = 0;
-}
-
-void vs_host_release(struct vs_arena *a, CUmemGenericAllocationHandle h)
-{
-    CUresult err = a->drv->cuMemRelease(h);
-    if (err == CUDA_SUCCESS)
-        return;
-    vs_log(VS_LOG_WARN, "evict: cuMemRelease of a host granule failed (error %d); retrying later",
-           err);
-    if (vs_vec_push(&a->host_refused, (uintptr_t)h) != 0)
-        vs_log(VS_LOG_WARN, "evict: out of host memory; a host granule is lost");
-}
-
-void vs_granules_sweep_host(struct vs_arena *a)
-{
-    size_t refused = a->host_refused.n;
-    a->host_refused.n = 0; /* a handle refused again is pushed back */
-    for (size_t k = 0; k < refused; k++)
-        vs_host_release(a, (CUmemGenericAllocationHandle)a->host_refused.v[k]);
-    for (struct vs_reservation *r = a->res; r && a->host_idle; r = r->next)
-        for (size_t i = 0; i < r->nslots && a->host_idle; i++) {
-            struct vs_slot *s = &r->slots[i];
-            if (!s->host || s->busy)
-                continue;
-            CUresult err = a->drv->cuMemUnmap(r->base + i * a->gran, a->gran);
-            if (err != CUDA_SUCCESS) {
-                vs_log(VS_LOG_WARN, "arena: cuMemUnmap of an idle host granule failed (error %d)",
-                       err);
-                return;
-            }
-            vs_host_release(a, s->h);
-            s->h = 0;
-            s->host = false;
-            atomic_store(&s->parking, false); /* no page left: nothing parked here */
-            a->host_granules--;
-            a->host_idle--;
-        }
 }

@@ -38,6 +38,7 @@
 #define VS_PAGE_MIN (64u << 10)      /* smallest small-object page */
 #define VS_STREAM_BATCH 64          /* blocks listed on a stream before an event covers them */
 #define VS_EVICT_BATCH 32           /* granules moved per demote/promote transaction */
+#define VS_HOST_CACHE_MAX ((size_t)1 << 30) /* unmapped host allocations kept for reuse */
 
 enum vs_block_state { VS_IDLE, VS_LIVE, VS_PENDING, VS_PAGE };
 
@@ -186,6 +187,8 @@ struct vs_arena {
     size_t host_granules;              /* host handles mapped in slots */
     size_t host_idle;                  /* of those, slots with busy == 0 (released lazily) */
     struct vs_vec host_refused;        /* unmapped host handles the driver refused to release */
+    struct vs_vec host_cache;          /* unmapped host allocations: (handle, granules) pairs */
+    size_t host_cached;                /* granules in host_cache */
     CUdeviceptr staging;               /* VS_EVICT_BATCH granules of VA for copies; 0: none */
     uint64_t demotes, promotes;        /* granules moved */
     struct vs_vec stage_order;         /* stage ids in the order they were first set */
@@ -333,11 +336,22 @@ CUresult vs_granules_take(struct vs_arena *a, struct vs_reservation *skip, size_
  * cache. */
 void vs_granules_untake(struct vs_arena *a, const CUmemGenericAllocationHandle *h, size_t n,
                         size_t created);
-/* Unmaps and releases host granules no block overlaps any more, and retries the releases the
- * driver refused before. */
+
+/* evict_host.c: host allocations of demoted memory (arena.mu held) */
+/* Unmaps host allocations no block overlaps any more (into the host cache), and retries the
+ * releases the driver refused before. */
 void vs_granules_sweep_host(struct vs_arena *a);
 /* Releases an unmapped host handle; one the driver refuses is kept for the next sweep. */
 void vs_host_release(struct vs_arena *a, CUmemGenericAllocationHandle h);
+/* The extent of the host allocation mapped at host slot i of r: its first slot and length. */
+size_t vs_host_extent(const struct vs_reservation *r, size_t i, size_t *first);
+/* A host allocation of n granules: from the cache (*fresh false) or created. */
+CUresult vs_host_get(struct vs_arena *a, size_t n, CUmemGenericAllocationHandle *h, bool *fresh);
+/* Keeps an unmapped host allocation of n granules for reuse, or releases it over the cap. */
+void vs_host_cache_put(struct vs_arena *a, CUmemGenericAllocationHandle h, size_t n);
+void vs_host_cache_trim(struct vs_arena *a, size_t keep);
+/* At destruction: unmaps and releases every host allocation, mapped or cached. */
+void vs_host_release_all(struct vs_arena *a);
 
 /* evict_move.c: moving granules between device and host memory (arena.mu held) */
 struct vs_move {

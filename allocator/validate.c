@@ -88,6 +88,10 @@ static bool check_blocks(struct check *c, size_t *idle_blocks, size_t *live)
                 return fail(c, "slot 0x%llx: in host memory but not parking", X(lo));
             if (!s->host && atomic_load(&s->parking))
                 return fail(c, "slot 0x%llx: parking outside a move but on the device", X(lo));
+            size_t ext_first, ext = s->host ? vs_host_extent(r, i, &ext_first) : 0;
+            if (ext > VS_EVICT_BATCH) /* evict_host.c: moved as one piece, in one batch */
+                return fail(c, "host allocation at 0x%llx spans %zu granules, more than a batch",
+                            X(lo), ext);
             host += s->h && s->host;
             device += s->h && !s->host;
             mapped_free += s->h && !s->host && !s->busy;

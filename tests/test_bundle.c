@@ -313,3 +313,32 @@ Test(bundle, arena_check_runs_compute_sanitizer_when_present)
     cr_expect(strstr(r.out, "--tool memcheck --leak-check full --error-exitcode 9 "), "%s", r.out);
     cr_expect(strstr(r.out, "/bin/arena_pair_cost --quick"), "%s", r.out);
 }
+
+/* The figures of issue 17's table come back from 30-arena and 40-evict (here on simcuda, where
+ * they are not GPU figures; the PyTorch part skips without torch, with the reason). */
+Test(bundle, arena_and_evict_checks_report_the_allocator_and_link_ratios)
+{
+    dm_sh(&r, "cd %s/b/checks && rm 10-* 20-* 50-* 60-* 70-*", dir);
+    dm_sh(&r, NO_SMI SIM "%s/b/run.sh %s/report", dir, dir);
+    json_t *rep = report();
+    cr_assert_not_null(rep, "no report: %s", r.err);
+    json_t *arena = check(rep, "30-arena"), *evict = check(rep, "40-evict");
+    static const char *const pair[] = {"async_ratio", "tiny_async_ratio", "arena_8t_vs_1t",
+                                       "arena_8t_one_stream_vs_1t", "driver_8t_vs_1t"};
+    for (size_t i = 0; i < sizeof pair / sizeof pair[0]; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "figures.pair.%s", pair[i]);
+        cr_expect_gt(json_number_value(dm_get(arena, path)), 0, "30-arena: no %s", path);
+    }
+    cr_expect(strstr(dm_str(arena, "detail"), "torch not importable"), "%s",
+              dm_str(arena, "detail"));
+    static const char *const link[] = {"demote_vs_dtoh", "promote_vs_htod",
+                                       "first_demote_vs_dtoh"};
+    for (size_t i = 0; i < sizeof link / sizeof link[0]; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "figures.evict_check.%s", link[i]);
+        cr_expect_gt(json_number_value(dm_get(evict, path)), 0, "40-evict: no %s", path);
+    }
+    cr_expect(json_is_true(dm_get(evict, "figures.evict_check.contents_promoted")));
+    json_decref(rep);
+}

@@ -141,17 +141,26 @@ CUresult vs_sim_enter(struct vs_sim_entry *entry)
     return consume(entry->name);
 }
 
-unsigned long simcuda_call_count(const char *symbol)
+/* Calls of `symbol`, or of every entry point for NULL. */
+static unsigned long count_calls(const char *symbol)
 {
-    if (!symbol)
-        return 0;
     unsigned long n = 0;
     pthread_mutex_lock(&vs_sim_fault_lock);
     for (struct vs_sim_entry *e = entries; e; e = e->next)
-        if (strcmp(e->name, symbol) == 0)
-            n = __atomic_load_n(&e->calls, __ATOMIC_RELAXED);
+        if (!symbol || strcmp(e->name, symbol) == 0)
+            n += __atomic_load_n(&e->calls, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&vs_sim_fault_lock);
     return n;
+}
+
+unsigned long simcuda_call_count(const char *symbol)
+{
+    return symbol ? count_calls(symbol) : 0;
+}
+
+unsigned long simcuda_call_total(void)
+{
+    return count_calls(NULL);
 }
 
 void simcuda_reset_call_counts(void)

@@ -345,6 +345,14 @@ size_t simcuda_process_in_use(int device, pid_t pid)
     return used;
 }
 
+size_t simcuda_host_physical_in_use(void)
+{
+    pthread_mutex_lock(&vs_sim_mem_lock);
+    size_t used = vs_sim_host_backing ? vs_sim_host_backing->used : 0;
+    pthread_mutex_unlock(&vs_sim_mem_lock);
+    return used;
+}
+
 int simcuda_set_vram_taken(int device, size_t bytes)
 {
     struct vs_sim_device *d = vs_sim_device(device);

@@ -110,9 +110,17 @@ size_t simcuda_device_in_use(int device);
  * them, exited or was killed), else this process's own (0 for another pid). */
 size_t simcuda_process_in_use(int device, pid_t pid);
 
+/* Host-NUMA bytes backed by physical allocations right now (cuMemCreate handles not yet freed). */
+size_t simcuda_host_physical_in_use(void);
+
+/* Bytes mapped with cuMemMap right now, in every process-made reservation. */
+size_t simcuda_mapped_bytes(void);
+
 /* How many times the exported entry point named exactly `symbol` was called (every call counts,
- * failed ones included), and resetting all counters to zero. */
+ * failed ones included), the calls of all entry points together, and resetting all counters to
+ * zero. */
 unsigned long simcuda_call_count(const char *symbol);
+unsigned long simcuda_call_total(void);
 void simcuda_reset_call_counts(void);
 
 /* Makes the nth call (1-based, counted from now on, i.e. after the calls already made) of entry

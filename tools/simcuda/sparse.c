@@ -5,7 +5,8 @@
  * - Device ranges are never touched through their mappings here: reading a hole of a MAP_SHARED
  *   shmem mapping would allocate a page, and the mapping may lack host protection.
  * - A hole in the source becomes a hole in a device destination (punched, partial pages zeroed
- *   only where they hold data); only host destinations are written with zeros.
+ *   only where they hold data), except within CHUNK after written data (run_at); only host
+ *   destinations are written with zeros.
  * - fd I/O is safe even if the range is unmapped concurrently (the memfd outlives any mapping).
  */
 #include "sim.h"
@@ -114,7 +115,10 @@ static int pread_all(int fd, uint8_t *buf, size_t len, off_t off)
     return pio_all(fd, buf, len, off, false);
 }
 
-/* Length of the data or hole run starting at off, at most len. */
+/* Length of the data or hole run starting at off, at most len. A data run is reported at most
+ * CHUNK at a time and without SEEK_HOLE: the kernel's SEEK_HOLE walks every page up to the next
+ * hole in the file, possibly far past len (device slices lie back to back in one memfd), which
+ * made each copied piece cost as much as all the data written after it. */
 static size_t run_at(int fd, off_t off, size_t len, bool *is_data)
 {
     off_t data = lseek(fd, off, SEEK_DATA);
@@ -126,11 +130,8 @@ static size_t run_at(int fd, off_t off, size_t len, bool *is_data)
         *is_data = false;
         return (size_t)(data - off);
     }
-    off_t hole = lseek(fd, off, SEEK_HOLE);
     *is_data = true;
-    if (hole < 0 || (size_t)(hole - off) >= len)
-        return len;
-    return (size_t)(hole - off);
+    return len < CHUNK ? len : CHUNK;
 }
 
 /* Zeroes a range shorter than two pages without allocating pages that are holes already. */
@@ -198,6 +199,20 @@ static int dev_fd(const struct cursor *c, off_t *off)
     return e->fd;
 }
 
+/* Copies len bytes between two memfds inside the kernel (one copy instead of pread and pwrite
+ * through a buffer); -1 when the kernel cannot (then nothing or part was copied, and the caller
+ * copies the whole range again). */
+static int file_copy(int sfd, off_t soff, int dfd, off_t doff, size_t len)
+{
+    while (len) {
+        ssize_t n = copy_file_range(sfd, &soff, dfd, &doff, len, 0);
+        if (n <= 0)
+            return -1;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 static int copy_piece(struct cursor *dst, struct cursor *src, size_t n, uint8_t *bounce)
 {
     off_t doff = 0, soff = 0;
@@ -223,7 +238,7 @@ static int copy_piece(struct cursor *dst, struct cursor *src, size_t n, uint8_t 
         } else if (!dst->side->device) {
             if (pread_all(sfd, dst->side->host + dst->pos + done, run, soff + (off_t)done) != 0)
                 return -1;
-        } else {
+        } else if (file_copy(sfd, soff + (off_t)done, dfd, doff + (off_t)done, run) != 0) {
             for (size_t k = 0; k < run;) {
                 size_t step = run - k < CHUNK ? run - k : CHUNK;
                 if (pread_all(sfd, bounce, step, soff + (off_t)(done + k)) != 0 ||

@@ -232,6 +232,17 @@ CUresult vs_sim_va_set_access(uintptr_t va, size_t size, const CUmemAccessDesc *
     return CUDA_SUCCESS;
 }
 
+size_t simcuda_mapped_bytes(void)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&vs_sim_mem_lock);
+    for (size_t i = 0; i < mappings.count; i++)
+        if (((struct vs_sim_mapping *)mappings.items[i])->reservation->owner == VS_SIM_OWNER_USER)
+            n += mappings.items[i]->size;
+    pthread_mutex_unlock(&vs_sim_mem_lock);
+    return n;
+}
+
 /* ---- entry points ---------------------------------------------------------------------------- */
 
 CUresult CUDAAPI cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment,

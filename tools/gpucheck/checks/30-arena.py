@@ -1,7 +1,9 @@
 """30-arena (see 30-arena.sh). Peak device memory is nvidia-smi's memory.used (sampled every
 10 ms) during the run minus its value just before, for every configuration (one source: it
 includes the CUDA context alike); utilisation is the native run's peak allocated bytes (what the
-workload needs) over that peak."""
+workload needs) over that peak. The alloc+free pair through PyTorch (workloads/pair_torch.py)
+runs with the native caching allocator, cudaMallocAsync and cudaMallocAsync served by the arena:
+the same Python calls each time, so their ratios are the allocators'."""
 import json
 import os
 import sys
@@ -19,6 +21,7 @@ CONFIGS = [("native", None, False, False), ("expandable", "expandable_segments:T
            ("async_arena", "backend:cudaMallocAsync", False, True),
            ("nocache", None, True, False), ("nocache_arena", None, True, True)]
 PAIRS = [("async_arena", "async"), ("nocache_arena", "nocache")]
+PAIR_COST = ("native", "async", "async_arena")  # configurations timing pair_torch.py
 
 
 def utilisation(demand, peak_device):
@@ -28,7 +31,8 @@ def utilisation(demand, peak_device):
     return round(demand / peak_device, 4)
 
 
-def run_config(res, script, name, conf, nocache, arena):
+def config_env(conf, nocache, arena):
+    """The environment of one configuration."""
     extra = {}
     if conf:
         extra["PYTORCH_CUDA_ALLOC_CONF"] = conf
@@ -36,11 +40,40 @@ def run_config(res, script, name, conf, nocache, arena):
         extra["PYTORCH_NO_CUDA_MEMORY_CACHING"] = "1"
     if arena:
         extra.update(LD_PRELOAD=shim, VRAMSHIM_MODE="arena", VRAMSHIM_LOG="info")
+    return gpucheck.clean_env(extra)
+
+
+def ratio(a, b):
+    return round(a / b, 3) if a and b else None
+
+
+def pair_cost(res):
+    """ns per alloc+free pair through PyTorch per configuration of PAIR_COST, and the ratios."""
+    script = gpucheck.bundle_path("workloads", "pair_torch.py")
+    ns = {}
+    for name, conf, nocache, arena in CONFIGS:
+        if name not in PAIR_COST:
+            continue
+        path = os.path.join(work, "pair_%s.json" % name)
+        rc, _, _ = gpucheck.run([python, script, path], os.path.join(work, "pair_%s.log" % name),
+                                config_env(conf, nocache, arena), timeout=120)
+        if rc != 0:
+            res.problems.append("torch pair cost %s: exit %s (see 30-arena/pair_%s.log)" % (
+                name, rc, name))
+            continue
+        with open(path) as f:
+            ns[name] = json.load(f)["pair_ns"]
+    res.figures["torch_pair"] = {
+        "ns": ns, "arena_vs_caching_allocator": ratio(ns.get("async_arena"), ns.get("native")),
+        "arena_vs_cuMemAllocAsync": ratio(ns.get("async_arena"), ns.get("async"))}
+
+
+def run_config(res, script, name, conf, nocache, arena):
     path = os.path.join(work, name + ".json")
     idle = gpucheck.device_used(os.path.join(work, name + ".idle.log"))
     with gpucheck.Sampler() as sampler:
         rc, _, err = gpucheck.run([python, script, path], os.path.join(work, name + ".log"),
-                                  gpucheck.clean_env(extra), timeout=240)
+                                  config_env(conf, nocache, arena), timeout=240)
     if rc != 0:
         res.problems.append("torch %s: exit %s (see 30-arena/%s.log)" % (name, rc, name))
         return None
@@ -108,6 +141,7 @@ with gpucheck.Result("arena") as res:
                 res.figures["wall_ratio_" + arena] = round(wa / wb, 3) if wb else None
         if all(res.figures.get("torch_" + n, {}).get("peak_device") is None for n, _, _, _ in CONFIGS):
             res.skipped.append("no nvidia-smi samples: peak device memory not measured")
+        pair_cost(res)
     if not res.problems and not res.skipped:
         res.notes.append("PyTorch served by the arena bitwise equal to the driver; arena "
                          "stream-ordered pair %sx the driver's" % res.figures["pair"].get("async_ratio"))

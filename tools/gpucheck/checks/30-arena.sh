@@ -8,10 +8,12 @@
 #  3. Unmodified PyTorch (checks/30-arena.py, workloads/arena_torch.py) served by the arena through
 #     the shim with the cudaMallocAsync backend and with PYTORCH_NO_CUDA_MEMORY_CACHING=1, bitwise
 #     against the same configuration without the shim, next to PyTorch's native caching allocator
-#     and expandable segments: peak device memory, utilisation and wall time (best of 3).
+#     and expandable segments: peak device memory, utilisation and wall time (best of 3); and
+#     the alloc+free pair through PyTorch (workloads/pair_torch.py) with its caching allocator,
+#     with cudaMallocAsync and with cudaMallocAsync served by the arena, same calls, same check.
 # Skips (with the reason) what cannot run: no Python, no torch, no CUDA in torch, no nvidia-smi
 # (then peaks are left out, the rest still runs), no compute-sanitizer.
-# estimate-s: 150
+# estimate-s: 170
 set -u
 . "$BUNDLE/check-lib.sh"
 check_begin 30-arena

@@ -56,5 +56,7 @@ with gpucheck.Result("evict") as res:
     if not res.problems and not res.skipped:
         ec = res.figures["evict_check"]
         res.notes.append("demote/promote kept address and contents; bandwidth vs DtoH %sx, vs HtoD "
-                         "%sx; a PyTorch matmul on a demoted tensor matches" % (
-                             ec.get("demote_vs_dtoh"), ec.get("promote_vs_htod")))
+                         "%sx (target >= 0.8x; first demote, making its host memory: %sx); a "
+                         "PyTorch matmul on a demoted tensor matches" % (
+                             ec.get("demote_vs_dtoh"), ec.get("promote_vs_htod"),
+                             ec.get("first_demote_vs_dtoh")))
