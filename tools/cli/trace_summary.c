@@ -29,7 +29,7 @@ static json_t *vs_summary_groups(const struct vs_analysis *a, enum vs_by by)
         peak[g] = a->groups[by][g].peak;
     size_t *order = peak ? vs_groups_sorted(a, by, peak) : NULL;
     for (size_t i = 0; order && i < a->n_groups[by]; i++) {
-        const struct vs_group *g = &a->groups[by][order[i]];
+        const struct vs_trace_group *g = &a->groups[by][order[i]];
         json_array_append_new(arr, json_pack("{s:s, s:o, s:f, s:I, s:o, s:o, s:o}", "name",
                                              g->name, "peak_bytes", vs_bytes(g->peak),
                                              "peak_s", vs_seconds(g->peak_t), "allocations",
@@ -320,7 +320,7 @@ int vs_trace_top(const struct vs_trace_opts *o, struct vs_analysis *a)
     printf("%12s %7s %12s  %s%s\n", "live", "share", "on host", vs_by_name(by),
            by == VS_BY_SITE ? "" : "  (a call site)");
     for (size_t i = 0; i < n && live[order[i]]; i++) {
-        const struct vs_group *g = &a->groups[by][order[i]];
+        const struct vs_trace_group *g = &a->groups[by][order[i]];
         printf("%12s %6.1f%% %12s  %s", vs_size_format(g->live, l, sizeof l),
                100.0 * (double)g->live / (double)a->live, vs_size_format(g->host, h, sizeof h),
                g->name);

@@ -130,14 +130,14 @@ static int vs_group_index(struct vs_analysis *a, enum vs_by by, struct vs_group_
         return 0;
     }
     size_t n = a->n_groups[by];
-    struct vs_group *grown = realloc(a->groups[by], (n + 1) * sizeof *grown);
+    struct vs_trace_group *grown = realloc(a->groups[by], (n + 1) * sizeof *grown);
     if (!grown || !(k = calloc(1, sizeof *k))) {
         if (grown)
             a->groups[by] = grown;
         return -1;
     }
     a->groups[by] = grown;
-    grown[n] = (struct vs_group){.name = name, .site = site};
+    grown[n] = (struct vs_trace_group){.name = name, .site = site};
     k->name = name;
     k->index = (uint32_t)n;
     HASH_ADD_PTR(*table, name, k);
@@ -247,7 +247,7 @@ static void vs_analysis_move(struct vs_analysis *a, size_t i, uint64_t bytes, bo
     *host = demote ? *host + delta : *host - delta;
     a->host = demote ? a->host + delta : a->host - delta;
     for (int by = 0; by < VS_BY_N; by++) {
-        struct vs_group *g = &a->groups[by][a->group_of[by][i]];
+        struct vs_trace_group *g = &a->groups[by][a->group_of[by][i]];
         g->host = demote ? g->host + delta : g->host - delta;
     }
 }
@@ -268,7 +268,7 @@ bool vs_analysis_step(struct vs_analysis *a, struct vs_step *step)
         if (ev->kind == VS_TF_FREE && a->host_of[ev->alloc])
             vs_analysis_move(a, ev->alloc, a->host_of[ev->alloc], false);
         for (int by = 0; by < VS_BY_N; by++) {
-            struct vs_group *g = &a->groups[by][a->group_of[by][a->ev]];
+            struct vs_trace_group *g = &a->groups[by][a->group_of[by][a->ev]];
             g->live = ev->kind == VS_TF_ALLOC ? g->live + ev->size : g->live - ev->size;
         }
         a->live = ev->kind == VS_TF_ALLOC ? a->live + ev->size : a->live - ev->size;
@@ -362,14 +362,14 @@ static int vs_analysis_pass(struct vs_analysis *a)
                 *(demote ? &a->demoted : &a->promoted) += m->size;
                 (*(demote ? &a->demotions : &a->promotions))++;
                 for (int by = 0; m->alloc != SIZE_MAX && by < VS_BY_N; by++) {
-                    struct vs_group *g = &a->groups[by][a->group_of[by][m->alloc]];
+                    struct vs_trace_group *g = &a->groups[by][a->group_of[by][m->alloc]];
                     *(demote ? &g->demoted : &g->promoted) += m->size;
                 }
             }
         } else if (tr->events[s.event].kind == VS_TF_ALLOC) {
             const struct vs_tracefile_event *ev = &tr->events[s.event];
             for (int by = 0; by < VS_BY_N; by++) {
-                struct vs_group *g = &a->groups[by][a->group_of[by][s.event]];
+                struct vs_trace_group *g = &a->groups[by][a->group_of[by][s.event]];
                 g->allocs++;
                 g->alloc_bytes += ev->size;
                 if (g->live > g->peak) {

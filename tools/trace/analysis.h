@@ -21,7 +21,7 @@ const char *vs_by_name(enum vs_by by);
 /* Parses "stage", "tag" or "site"; -1 when none of them. */
 int vs_by_parse(const char *text);
 
-struct vs_group {
+struct vs_trace_group {
     const char *name;          /* "(no stage)", "(no tag)", "(no call site)" for none */
     uint32_t site;             /* a call site of the group's allocations (0: none) */
     /* totals over the whole trace */
@@ -43,7 +43,7 @@ struct vs_oom {
 
 struct vs_analysis {
     struct vs_tracefile *trace;
-    struct vs_group *groups[VS_BY_N];
+    struct vs_trace_group *groups[VS_BY_N];
     size_t n_groups[VS_BY_N];
     uint32_t *group_of[VS_BY_N]; /* per event: its alloc's group */
     uint64_t t0;                 /* first timestamp of the trace */

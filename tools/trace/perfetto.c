@@ -83,7 +83,7 @@ static void vs_instant(FILE *out, const struct vs_analysis *a, const struct vs_t
 static void vs_counters_of(FILE *out, const struct vs_analysis *a, size_t i, double ts)
 {
     for (int by = 0; by < VS_BY_SITE; by++) {
-        const struct vs_group *g = &a->groups[by][a->group_of[by][i]];
+        const struct vs_trace_group *g = &a->groups[by][a->group_of[by][i]];
         vs_counter(out, vs_by_name(by), g->name, ts, g->live - g->host);
     }
     vs_counter(out, NULL, "live bytes", ts, a->live);
@@ -109,8 +109,8 @@ int vs_perfetto_write(struct vs_analysis *a, FILE *out, bool progress)
         vs_counter(out, NULL, "device capacity bytes", 0.0, tr->device_total);
     vs_analysis_rewind(a);
     struct vs_step s;
-    struct vs_progress pr;
-    vs_progress_start(&pr, "vramshim trace export:", total, progress);
+    struct vs_trace_progress pr;
+    vs_trace_progress_start(&pr, "vramshim trace export:", total, progress);
     while (vs_analysis_step(a, &s)) {
         double ts = (double)a->now / 1e3;
         if (s.event != SIZE_MAX) {
@@ -139,7 +139,7 @@ int vs_perfetto_write(struct vs_analysis *a, FILE *out, bool progress)
                     vs_counters_of(out, a, m->alloc, ts);
             }
         }
-        vs_progress_step(&pr, a->steps);
+        vs_trace_progress_step(&pr, a->steps);
     }
     while (n_open-- > 0)
         vs_slice(out, open[n_open].name, open[n_open].ts, (double)a->duration / 1e3);

@@ -4,13 +4,16 @@
 #include <stdio.h>
 #include <unistd.h>
 
-void vs_progress_start(struct vs_progress *p, const char *what, size_t total, bool wanted)
+void vs_trace_progress_start(struct vs_trace_progress *p, const char *what, size_t total,
+                             bool wanted)
 {
-    *p = (struct vs_progress){.what = what, .total = total,
-                              .on = wanted && total >= VS_PROGRESS_MIN && isatty(STDERR_FILENO)};
+    *p = (struct vs_trace_progress){
+        .what = what,
+        .total = total,
+        .on = wanted && total >= VS_TRACE_PROGRESS_MIN && isatty(STDERR_FILENO)};
 }
 
-void vs_progress_step(struct vs_progress *p, size_t done)
+void vs_trace_progress_step(struct vs_trace_progress *p, size_t done)
 {
     if (!p->on)
         return;

@@ -19,8 +19,8 @@ static size_t *vs_timeline_pick(struct vs_analysis *a, size_t total, size_t *n, 
     struct vs_step s;
     size_t slice = SIZE_MAX;
     uint64_t best = 0;
-    struct vs_progress pr;
-    vs_progress_start(&pr, "vramshim trace timeline: sampling", total, progress);
+    struct vs_trace_progress pr;
+    vs_trace_progress_start(&pr, "vramshim trace timeline: sampling", total, progress);
     while (vs_analysis_step(a, &s)) {
         /* one sample per step for short traces, else the highest step of each time slice */
         size_t sl = total <= VS_TIMELINE_SAMPLES
@@ -35,7 +35,7 @@ static size_t *vs_timeline_pick(struct vs_analysis *a, size_t total, size_t *n, 
             best = resident;
             at[*n - 1] = a->steps;
         }
-        vs_progress_step(&pr, a->steps);
+        vs_trace_progress_step(&pr, a->steps);
     }
     return at;
 }
@@ -60,7 +60,7 @@ int vs_timeline_build(struct vs_timeline *tl, struct vs_analysis *a, enum vs_by 
     for (size_t i = 0; i < ng; i++)
         series_of[order[i]] = (uint32_t)(i < tl->n_series ? i : tl->n_series - 1);
     for (size_t i = 0; i < tl->n_series; i++) {
-        const struct vs_group *g = &a->groups[by][order[i]];
+        const struct vs_trace_group *g = &a->groups[by][order[i]];
         bool other = ng > VS_TIMELINE_SERIES && i == tl->n_series - 1;
         tl->series[i].name = other ? "other groups" : g->name;
         if (other)
@@ -77,12 +77,12 @@ int vs_timeline_build(struct vs_timeline *tl, struct vs_analysis *a, enum vs_by 
         goto out;
     vs_analysis_rewind(a);
     struct vs_step s;
-    struct vs_progress pr;
-    vs_progress_start(&pr, "vramshim trace timeline: drawing", tl->n ? at[tl->n - 1] : 0,
+    struct vs_trace_progress pr;
+    vs_trace_progress_start(&pr, "vramshim trace timeline: drawing", tl->n ? at[tl->n - 1] : 0,
                       progress);
     for (size_t k = 0; k < tl->n; k++) {
         while (a->steps < at[k] && vs_analysis_step(a, &s))
-            vs_progress_step(&pr, a->steps);
+            vs_trace_progress_step(&pr, a->steps);
         tl->t[k] = a->now;
         tl->host[k] = a->host;
         for (size_t g = 0; g < ng; g++)

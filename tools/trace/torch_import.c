@@ -404,8 +404,8 @@ static int vs_convert(struct vs_conv *c, const struct vs_pk *root, uint64_t devi
         c->counts->before++;
         c->counts->allocs++;
     }
-    struct vs_progress pr;
-    vs_progress_start(&pr, "vramshim trace import-torch:", c->n, progress);
+    struct vs_trace_progress pr;
+    vs_trace_progress_start(&pr, "vramshim trace import-torch:", c->n, progress);
     for (size_t i = 0; i < c->n; i++) {
         const struct vs_entry *e = &c->entries[i];
         if (e->kind == VS_T_SKIP) {
@@ -416,7 +416,7 @@ static int vs_convert(struct vs_conv *c, const struct vs_pk *root, uint64_t devi
             *(e->kind == VS_T_ALLOC ? &c->counts->allocs
                                     : e->kind == VS_T_FREE ? &c->counts->frees : &c->counts->ooms) += 1;
         }
-        vs_progress_step(&pr, i + 1);
+        vs_trace_progress_step(&pr, i + 1);
     }
     return ferror(c->out) ? vs_tfail(c, NULL, "could not write the trace") : 0;
 }
