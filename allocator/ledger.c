@@ -327,8 +327,7 @@ static bool valid_uuid(const char *uuid)
            strspn(uuid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") == n;
 }
 
-/* The runtime directory, made 0700 if missing. */
-static int runtime_dir(char *buf, size_t len)
+int vs_ledger_dir(char *buf, size_t len)
 {
     const char *xdg = getenv("XDG_RUNTIME_DIR");
     int n = xdg && xdg[0] == '/' ? snprintf(buf, len, "%s/vramshim", xdg)
@@ -354,7 +353,7 @@ struct vs_ledger *vs_ledger_open(const char *dir, const char *gpu_uuid, int time
     if (!valid_uuid(gpu_uuid)) {
         fail(l, "ledger: GPU UUID \"%.80s\": expected 1 to %d letters, digits or '-'", gpu_uuid,
              VS_LEDGER_UUID_LEN - 1);
-    } else if (!dir && runtime_dir(dirbuf, sizeof dirbuf) != 0) {
+    } else if (!dir && vs_ledger_dir(dirbuf, sizeof dirbuf) != 0) {
         fail(l, "ledger directory %s: cannot create it: %s", dirbuf, strerror(errno));
     } else {
         if (!dir)

@@ -46,6 +46,9 @@ struct vs_ledger_entry {
 
 struct vs_ledger;
 
+/* The user's ledger directory (see above) into buf, made 0700 if missing. 0, or -1 (errno). */
+int vs_ledger_dir(char *buf, size_t len);
+
 /* Opens the ledger of the GPU whose UUID is gpu_uuid (1-63 of [A-Za-z0-9-]) in dir (NULL: the
  * user's runtime directory, created if missing); timeout_ms bounds each lock wait (<= 0: the
  * default). NULL when refused, with one `vramshim: ledger ...` line in err. */

@@ -31,6 +31,9 @@ static struct vs_policy *policy_new(const struct vs_parsed *p)
     pol->watermark = p->watermark;
     pol->decode = p->decode;
     pol->decode_budget = p->decode_budget;
+    pol->lend = (struct vs_policy_lend){.line = p->lend_line,
+                                        .idle_after_ms = p->idle_after_ms,
+                                        .wait_ms = p->wait_ms};
     return pol;
 }
 
@@ -133,6 +136,8 @@ struct vs_policy *vs_policy_parse(const char *text, size_t len, const char *file
         bool ok = pol && listed;
         if (ok) {
             pol->names = names;
+            ok = intern_list(names, &p.lend, listed, &pol->lend_ids, &pol->lend.lend) &&
+                 intern_list(names, &p.never, listed, &pol->never_ids, &pol->lend.never);
             for (size_t i = 0; ok && i < p.n_sects; i++) {
                 ok = build_rule(pol, &pol->rules[i], &p.sects[i], listed);
                 pol->n_rules = i + 1;
@@ -204,6 +209,8 @@ void vs_policy_free(struct vs_policy *pol)
     }
     free(pol->rules);
     free(pol->by_name);
+    free(pol->lend_ids);
+    free(pol->never_ids);
     free(pol->filename);
     vs_strtab_destroy(&pol->cache);
     free(pol);
@@ -287,6 +294,18 @@ bool vs_policy_is_victim(const struct vs_policy *p, uint32_t current, uint32_t b
         listed(&r->prefetch, block_stage) || listed(&r->prefetch, block_tag))
         return false;
     return listed(&r->evict, block_stage) || listed(&r->evict, block_tag);
+}
+
+const struct vs_policy_lend *vs_policy_lend_rules(const struct vs_policy *p)
+{
+    return &p->lend;
+}
+
+bool vs_policy_lends(const struct vs_policy *p, uint32_t block_stage, uint32_t block_tag)
+{
+    const struct vs_policy_lend *l = &p->lend;
+    return (listed(&l->lend, block_stage) || listed(&l->lend, block_tag)) &&
+           !listed(&l->never, block_stage) && !listed(&l->never, block_tag);
 }
 
 bool vs_policy_has_matches(const struct vs_policy *p)

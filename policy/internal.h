@@ -25,6 +25,8 @@ struct vs_policy {
     double watermark;
     enum vs_policy_decode_mode decode;
     uint64_t decode_budget;
+    struct vs_policy_lend lend;
+    uint32_t *lend_ids, *never_ids; /* lend.lend's and lend.never's arrays */
     struct vs_rule *rules;
     size_t n_rules;
     size_t *by_name;

@@ -35,6 +35,7 @@ struct vs_section {
 
 enum vs_global_key { VS_G_EVICTION, VS_G_WATERMARK, VS_G_CTL, VS_G_COUNT };
 enum vs_decode_key { VS_D_SUBSTITUTE, VS_D_BUDGET, VS_D_COUNT };
+enum vs_lend_key { VS_L_LEND, VS_L_NEVER, VS_L_IDLE_AFTER, VS_L_WAIT, VS_L_COUNT };
 
 struct vs_parsed {
     const char *file;
@@ -50,6 +51,10 @@ struct vs_parsed {
     unsigned decode_key_line[VS_D_COUNT];
     enum vs_policy_decode_mode decode;
     uint64_t decode_budget;
+    unsigned lend_line;
+    unsigned lend_key_line[VS_L_COUNT]; /* of idle_after and wait; the lists keep their own */
+    struct vs_list lend, never;
+    uint64_t idle_after_ms, wait_ms;
     bool out_of_memory;
 };
 

@@ -98,6 +98,25 @@ extern const char *const vs_policy_decode_names[VS_POLICY_DECODE_MODES];
 enum vs_policy_decode_mode vs_policy_decode(const struct vs_policy *p); /* default off */
 uint64_t vs_policy_decode_budget(const struct vs_policy *p); /* 0: none given */
 
+/* --- [lend]: what this process gives a peer on the same GPU that asks, and how long it waits
+ * for peers when it borrows (docs/lending.md). Parsed and validated; the shim does not act on
+ * it yet. */
+#define VS_POLICY_DEFAULT_IDLE_AFTER_MS 5000u
+#define VS_POLICY_DEFAULT_WAIT_MS 5000u
+#define VS_POLICY_MAX_IDLE_AFTER_MS (24u * 3600 * 1000)
+#define VS_POLICY_MAX_WAIT_MS (10u * 60 * 1000)
+struct vs_policy_lend {
+    unsigned line;                   /* of [lend]; 0 when the file has none: it lends nothing */
+    struct vs_name_list lend, never; /* stage and tag names */
+    uint64_t idle_after_ms;          /* lend only what has been idle this long */
+    uint64_t wait_ms;                /* how long a borrower waits for its lenders; 0: never asks */
+};
+const struct vs_policy_lend *vs_policy_lend_rules(const struct vs_policy *p);
+
+/* Whether a block made in stage `block_stage` with tag `block_tag` (ids, 0 for none) may be lent
+ * to a peer: its stage or tag is in `lend` and neither is in `never`. */
+bool vs_policy_lends(const struct vs_policy *p, uint32_t block_stage, uint32_t block_tag);
+
 /* --- rules ------------------------------------------------------------------------------------- */
 /* Sections in file order: i < vs_policy_rule_count(). */
 size_t vs_policy_rule_count(const struct vs_policy *p);

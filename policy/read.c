@@ -12,6 +12,7 @@
  */
 #include <ctype.h>
 #include <ini.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ enum vs_rule_key { VS_K_MATCH, VS_K_EVICT, VS_K_HEADROOM, VS_K_PREFETCH, VS_K_CO
 static const char *const vs_global_keys[VS_G_COUNT] = {"eviction", "watermark", "ctl"};
 static const char *const vs_rule_keys[VS_K_COUNT] = {"match", "evict", "headroom", "prefetch"};
 static const char *const vs_decode_keys[VS_D_COUNT] = {"substitute", "budget"};
+static const char *const vs_lend_keys[VS_L_COUNT] = {"lend", "never", "idle_after", "wait"};
 
 struct vs_reader {
     struct vs_parsed *p;
@@ -45,6 +47,7 @@ struct vs_reader {
 #define VS_CUR_GLOBAL (-1)
 #define VS_CUR_BAD (-2)
 #define VS_CUR_DECODE (-3)
+#define VS_CUR_LEND (-4)
 
 __attribute__((format(printf, 4, 5))) static void err(struct vs_reader *r, const char *section,
                                                       const char *key, const char *fmt, ...)
@@ -59,6 +62,7 @@ static const char *cur_label(const struct vs_reader *r)
 {
     return r->cur == VS_CUR_GLOBAL   ? "global"
            : r->cur == VS_CUR_DECODE ? "decode"
+           : r->cur == VS_CUR_LEND   ? "lend"
                                      : r->p->sects[r->cur].label;
 }
 
@@ -259,6 +263,33 @@ static void decode_key(struct vs_reader *r, enum vs_decode_key k, const char *va
     err(r, "decode", key, "expected exact, blend or off, got '%s'", value);
 }
 
+/* A duration in [0, max_ms] (else one error). */
+static void duration_key(struct vs_reader *r, const char *key, const char *value, uint64_t max_ms,
+                         uint64_t *out)
+{
+    uint64_t ms;
+    enum vs_size_status st = vs_policy_duration_parse(value, &ms);
+    if (st == VS_SIZE_BAD)
+        err(r, "lend", key, "bad duration '%s' (expected a number and a unit: ms, s, min or h, "
+                            "e.g. 5s)", value);
+    else if (st == VS_SIZE_TOO_LARGE || ms > max_ms)
+        err(r, "lend", key, "'%s' is too long (at most %" PRIu64 " s)", value, max_ms / 1000);
+    else
+        *out = ms;
+}
+
+static void lend_key(struct vs_reader *r, enum vs_lend_key k, const char *value)
+{
+    struct vs_parsed *p = r->p;
+    const char *key = vs_lend_keys[k];
+    if (k == VS_L_IDLE_AFTER)
+        duration_key(r, key, value, VS_POLICY_MAX_IDLE_AFTER_MS, &p->idle_after_ms);
+    else if (k == VS_L_WAIT)
+        duration_key(r, key, value, VS_POLICY_MAX_WAIT_MS, &p->wait_ms);
+    else
+        add_items(r, k == VS_L_LEND ? &p->lend : &p->never, key, value, false);
+}
+
 static void rule_key(struct vs_reader *r, struct vs_section *s, enum vs_rule_key k,
                      const char *value)
 {
@@ -298,16 +329,17 @@ static void begin_section(struct vs_reader *r, const char *head, size_t len)
     char label[128];
     snprintf(label, sizeof label, "%.40s%s%.80s", type, *name ? " " : "", name);
 
-    if (!strcmp(type, "global") || !strcmp(type, "decode")) {
-        bool global = type[0] == 'g';
-        unsigned *first = global ? &p->global_line : &p->decode_line;
+    if (!strcmp(type, "global") || !strcmp(type, "decode") || !strcmp(type, "lend")) {
+        unsigned *first = type[0] == 'g'   ? &p->global_line
+                          : type[0] == 'd' ? &p->decode_line
+                                           : &p->lend_line;
         if (*name)
             err(r, label, NULL, "[%s] takes no name", type);
         else if (*first)
             err(r, label, NULL, "duplicate section (first at line %u)", *first);
         else {
             *first = r->lineno;
-            r->cur = global ? VS_CUR_GLOBAL : VS_CUR_DECODE;
+            r->cur = type[0] == 'g' ? VS_CUR_GLOBAL : type[0] == 'd' ? VS_CUR_DECODE : VS_CUR_LEND;
         }
         return;
     }
@@ -317,15 +349,16 @@ static void begin_section(struct vs_reader *r, const char *head, size_t len)
     else if (!strcmp(type, "tag"))
         kind = VS_RULE_TAG;
     else {
-        static const char *const types[] = {"global", "stage", "tag", "decode"};
-        const char *near = closest(type, types, 4);
+        static const char *const types[] = {"global", "stage", "tag", "decode", "lend"};
+        const char *near = closest(type, types, 5);
         char hint[160] = "";
-        if (near && (!strcmp(near, "global") || !strcmp(near, "decode")))
+        if (near && strcmp(near, "stage") && strcmp(near, "tag"))
             snprintf(hint, sizeof hint, "; did you mean [%s]?", near);
         else if (near)
             snprintf(hint, sizeof hint, "; did you mean [%s %.80s]?", near, *name ? name : "NAME");
         err(r, label, NULL,
-            "unknown section (expected [global], [decode], [stage NAME] or [tag NAME])%s", hint);
+            "unknown section (expected [global], [decode], [lend], [stage NAME] or [tag NAME])%s",
+            hint);
         return;
     }
     if (!*name) {
@@ -436,16 +469,20 @@ static int handler(void *user, const char *section, const char *name, const char
     struct vs_reader *r = user;
     struct vs_parsed *p = r->p;
     if (!r->seen_header) {
-        err(r, NULL, name, "outside any section; put it under [global], [decode], [stage NAME] "
-                           "or [tag NAME]");
+        err(r, NULL, name, "outside any section; put it under [global], [decode], [lend], "
+                           "[stage NAME] or [tag NAME]");
         return 1;
     }
     if (r->cur == VS_CUR_BAD)
         return 1; /* the section header was reported already */
     bool cont = r->kind == VS_LINE_CONT;
-    bool global = r->cur == VS_CUR_GLOBAL, decode = r->cur == VS_CUR_DECODE;
-    const char *const *keys = global ? vs_global_keys : decode ? vs_decode_keys : vs_rule_keys;
-    size_t nkeys = global ? VS_G_COUNT : decode ? VS_D_COUNT : VS_K_COUNT;
+    bool global = r->cur == VS_CUR_GLOBAL, decode = r->cur == VS_CUR_DECODE,
+         lend = r->cur == VS_CUR_LEND;
+    const char *const *keys = global   ? vs_global_keys
+                              : decode ? vs_decode_keys
+                              : lend   ? vs_lend_keys
+                                       : vs_rule_keys;
+    size_t nkeys = global ? VS_G_COUNT : decode ? VS_D_COUNT : lend ? VS_L_COUNT : VS_K_COUNT;
     size_t k;
     for (k = 0; k < nkeys && strcmp(name, keys[k]); k++)
         ;
@@ -467,6 +504,9 @@ static int handler(void *user, const char *section, const char *name, const char
         seen = &p->global_key_line[k];
     else if (decode)
         seen = &p->decode_key_line[k];
+    else if (lend)
+        seen = k == VS_L_LEND ? &p->lend.line : k == VS_L_NEVER ? &p->never.line
+                                                                : &p->lend_key_line[k];
     else {
         struct vs_section *s = &p->sects[r->cur];
         seen = k == VS_K_MATCH ? &s->match.line
@@ -474,7 +514,7 @@ static int handler(void *user, const char *section, const char *name, const char
                : k == VS_K_PREFETCH ? &s->prefetch.line
                                     : &s->headroom_line;
     }
-    bool list = !global && !decode && k != VS_K_HEADROOM;
+    bool list = lend ? k == VS_L_LEND || k == VS_L_NEVER : !global && !decode && k != VS_K_HEADROOM;
     if (cont) {
         if (!list)
             err(r, cur_label(r), name,
@@ -486,6 +526,8 @@ static int handler(void *user, const char *section, const char *name, const char
                 "indented line '%s' continues this key's list; remove the indentation to "
                 "start a new key",
                 value);
+        else if (lend)
+            lend_key(r, (enum vs_lend_key)k, value);
         else
             rule_key(r, &p->sects[r->cur], (enum vs_rule_key)k, value);
         return 1;
@@ -499,6 +541,8 @@ static int handler(void *user, const char *section, const char *name, const char
         global_key(r, (enum vs_global_key)k, value);
     else if (decode)
         decode_key(r, (enum vs_decode_key)k, value);
+    else if (lend)
+        lend_key(r, (enum vs_lend_key)k, value);
     else
         rule_key(r, &p->sects[r->cur], (enum vs_rule_key)k, value);
     return 1;
@@ -508,6 +552,8 @@ void vs_parsed_read(struct vs_parsed *p, const char *text, size_t len)
 {
     p->eviction = true;
     p->watermark = VS_POLICY_DEFAULT_WATERMARK;
+    p->idle_after_ms = VS_POLICY_DEFAULT_IDLE_AFTER_MS;
+    p->wait_ms = VS_POLICY_DEFAULT_WAIT_MS;
     const char *nul = memchr(text, '\0', len);
     if (nul) {
         unsigned line = 1;
@@ -560,6 +606,8 @@ void vs_parsed_free(struct vs_parsed *p)
         list_free(&p->sects[i].evict);
         list_free(&p->sects[i].prefetch);
     }
+    list_free(&p->lend);
+    list_free(&p->never);
     vs_first_clear(&p->by_name);
     free(p->sects);
     p->sects = NULL;

@@ -10,10 +10,6 @@
 
 #define VS_SIZE_FRACTION_DIGITS 19 /* 10^19 still fits in 64 bits; later digits are below a byte */
 
-static const struct {
-    const char *name;
-    unsigned shift;
-} vs_units[] = {{"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}};
 
 /* Reads a run of digits into *v, and 10^(digits kept) into *scale. The whole part keeps every
  * digit (-1 on overflow); a fraction keeps the first VS_SIZE_FRACTION_DIGITS. Returns the number
@@ -37,7 +33,14 @@ static int digits(const char **s, bool fraction, uint64_t *v, uint64_t *scale)
     return n;
 }
 
-enum vs_size_status vs_policy_size_parse(const char *text, uint64_t *out)
+/* A number times the factor of its unit, one of n (none: 1, unless unit_required). */
+struct vs_unit {
+    const char *name;
+    uint64_t mul;
+};
+
+static enum vs_size_status number_with_unit(const char *text, const struct vs_unit *units,
+                                            size_t n, bool unit_required, uint64_t *out)
 {
     if (!text)
         return VS_SIZE_BAD;
@@ -66,21 +69,36 @@ enum vs_size_status vs_policy_size_parse(const char *text, uint64_t *out)
         s++;
     if (*s)
         return VS_SIZE_BAD;
-    unsigned shift = 0;
+    uint64_t mul = 1;
     if (ulen) {
-        size_t i, n = sizeof vs_units / sizeof vs_units[0];
+        size_t i;
         for (i = 0; i < n; i++)
-            if (ulen == strlen(vs_units[i].name) &&
-                strncasecmp(unit, vs_units[i].name, ulen) == 0)
+            if (ulen == strlen(units[i].name) && strncasecmp(unit, units[i].name, ulen) == 0)
                 break;
         if (i == n)
             return VS_SIZE_BAD;
-        shift = vs_units[i].shift;
+        mul = units[i].mul;
+    } else if (unit_required) {
+        return VS_SIZE_BAD;
     }
     __extension__ typedef unsigned __int128 u128;
-    u128 bytes = ((u128)whole << shift) + (((u128)frac << shift) / frac_scale);
-    if (bytes > UINT64_MAX)
+    u128 v = (u128)whole * mul + (u128)frac * mul / frac_scale;
+    if (v > UINT64_MAX)
         return VS_SIZE_TOO_LARGE;
-    *out = (uint64_t)bytes;
+    *out = (uint64_t)v;
     return VS_SIZE_OK;
+}
+
+enum vs_size_status vs_policy_size_parse(const char *text, uint64_t *out)
+{
+    static const struct vs_unit units[] = {
+        {"B", 1}, {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}, {"TiB", 1ull << 40}};
+    return number_with_unit(text, units, sizeof units / sizeof units[0], false, out);
+}
+
+enum vs_size_status vs_policy_duration_parse(const char *text, uint64_t *ms)
+{
+    static const struct vs_unit units[] = {
+        {"ms", 1}, {"s", 1000}, {"min", 60000}, {"h", 3600000}};
+    return number_with_unit(text, units, sizeof units / sizeof units[0], true, ms);
 }

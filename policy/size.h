@@ -12,4 +12,9 @@ enum vs_size_status { VS_SIZE_OK = 0, VS_SIZE_BAD = -1, VS_SIZE_TOO_LARGE = -2 }
 /* Parses text (leading/trailing blanks allowed). *out is set only on VS_SIZE_OK. */
 enum vs_size_status vs_policy_size_parse(const char *text, uint64_t *out);
 
+/* Durations: a number, optionally fractional, and a unit, ms, s, min or h (case-insensitive;
+ * required, since a bare "5" could mean seconds or milliseconds): "5s", "1.5s", "250ms".
+ * *ms (milliseconds, fractions rounded down) is set only on VS_SIZE_OK. */
+enum vs_size_status vs_policy_duration_parse(const char *text, uint64_t *ms);
+
 #endif

@@ -221,6 +221,30 @@ Test(policy_cli, warnings_pass_unless_strict)
     cr_expect(strstr(pc_r.err, "not valid: 0 errors, 2 warnings (--strict)"), "%s", pc_r.err);
 }
 
+Test(policy_cli, lend_section_in_text_and_json)
+{
+    pc_cli(&pc_r, (const char *[]){"policy", "check", PC_EXAMPLES "/llm-server-lend.ini", NULL});
+    cr_expect_eq(pc_r.status, 0, "%s", pc_r.err);
+    cr_expect(strstr(pc_r.out, "  [lend] (line 23): idle_after 5 s, borrowers wait 30 s\n"
+                               "    lend      weights\n"
+                               "    never     kv\n"),
+              "%s", pc_r.out);
+    pc_cli(&pc_r, (const char *[]){"policy", "check", "--json",
+                                   PC_EXAMPLES "/llm-server-lend.ini", NULL});
+    json_error_t je;
+    json_t *o = json_loads(pc_r.out, 0, &je);
+    cr_assert(o, "not JSON (%s): %s", je.text, pc_r.out);
+    json_t *lend = json_object_get(
+        json_object_get(json_array_get(json_object_get(o, "files"), 0), "policy"), "lend");
+    cr_expect_eq(json_integer_value(json_object_get(lend, "line")), 23);
+    cr_expect_str_eq(json_string_value(json_array_get(json_object_get(lend, "lend"), 0)),
+                     "weights");
+    cr_expect_str_eq(json_string_value(json_array_get(json_object_get(lend, "never"), 0)), "kv");
+    cr_expect_eq(json_integer_value(json_object_get(lend, "idle_after_ms")), 5000);
+    cr_expect_eq(json_integer_value(json_object_get(lend, "wait_ms")), 30000);
+    json_decref(o);
+}
+
 Test(policy_cli, json_reports_each_file)
 {
     pc_cli(&pc_r, (const char *[]){"policy", "check", "--json",

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
+#include "policy/size.h"
 #include "tests/policy_fixture.h"
 
 static const char every_key[] =
@@ -89,6 +90,82 @@ Test(policy_load, defaults_of_an_empty_file)
     vs_policy_match_frames(p, frames, 1, &m);
     cr_expect_eq(m.stage, 0);
     cr_expect_eq(m.stage_frame, -1);
+    vs_policy_free(p);
+}
+
+/* An LLM server's policy: lends its weights when a peer asks, never its KV cache. */
+static const char lend_policy[] =
+    "[tag weights]\n"
+    "match = llm_load_weights\n"
+    "[tag kv]\n"
+    "match = llm_answer_request\n"
+    "[stage serve]\n"
+    "[lend]\n"
+    "lend = weights,\n"
+    "       serve\n"
+    "never = kv\n"
+    "idle_after = 1.5s\n"
+    "wait = 2min\n";
+
+Test(policy_load, lend_section_names_what_a_peer_may_have)
+{
+    struct vs_policy *p = pf_parse_ok(lend_policy);
+    const struct vs_policy_lend *l = vs_policy_lend_rules(p);
+    cr_expect_eq(l->line, 6);
+    cr_expect_str_eq(pf_list(&l->lend), "weights,serve");
+    cr_expect_str_eq(pf_list(&l->never), "kv");
+    cr_expect_eq(l->idle_after_ms, 1500);
+    cr_expect_eq(l->wait_ms, 120000);
+    uint32_t weights = vs_names_find(pf_names, "weights"), kv = vs_names_find(pf_names, "kv"),
+             serve = vs_names_find(pf_names, "serve"), other = vs_names_intern(pf_names, "x");
+    cr_expect(vs_policy_lends(p, 0, weights));
+    cr_expect(vs_policy_lends(p, serve, 0));
+    cr_expect(vs_policy_lends(p, serve, other));
+    /* never wins over lend, whether it names the block's stage or its tag */
+    cr_expect_not(vs_policy_lends(p, serve, kv));
+    cr_expect_not(vs_policy_lends(p, 0, kv));
+    cr_expect_not(vs_policy_lends(p, other, 0));
+    cr_expect_not(vs_policy_lends(p, 0, 0));
+    vs_policy_free(p);
+}
+
+Test(policy_load, without_lend_section_nothing_is_lent_and_waits_are_short)
+{
+    struct vs_policy *p = pf_parse_ok("[tag weights]\nmatch = load\n");
+    const struct vs_policy_lend *l = vs_policy_lend_rules(p);
+    cr_expect_eq(l->line, 0);
+    cr_expect_eq(l->lend.n + l->never.n, 0);
+    cr_expect_eq(l->idle_after_ms, VS_POLICY_DEFAULT_IDLE_AFTER_MS);
+    cr_expect_eq(l->wait_ms, VS_POLICY_DEFAULT_WAIT_MS);
+    cr_expect_leq(l->wait_ms, 10000, "a borrower waits a few seconds by default");
+    cr_expect_not(vs_policy_lends(p, 0, vs_names_find(pf_names, "weights")));
+    vs_policy_free(p);
+}
+
+Test(policy_load, durations_take_units_and_their_bounds)
+{
+    static const struct {
+        const char *text;
+        uint64_t ms;
+    } ok[] = {{"0s", 0}, {"250ms", 250}, {"5s", 5000}, {"1.5 s", 1500}, {"2MIN", 120000},
+              {"0.1h", 360000}, {"0.0005s", 0}, {"10min", VS_POLICY_MAX_WAIT_MS}};
+    char text[128];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        snprintf(text, sizeof text, "[lend]\nwait = %s\n", ok[i].text);
+        struct vs_policy *p = pf_parse_ok(text);
+        cr_expect_eq(vs_policy_lend_rules(p)->wait_ms, ok[i].ms, "%s", ok[i].text);
+        vs_policy_free(p);
+    }
+    uint64_t ms;
+    static const char *const bad[] = {"5", "s", "5 sec", "-1s", "1e3ms", "1.s", "5s5", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_expect_eq(vs_policy_duration_parse(bad[i], &ms), VS_SIZE_BAD, "'%s'", bad[i]);
+    cr_expect_eq(vs_policy_duration_parse("99999999999999999999ms", &ms), VS_SIZE_TOO_LARGE);
+    cr_expect_eq(vs_policy_duration_parse("9999999999999999h", &ms), VS_SIZE_TOO_LARGE);
+    cr_expect_eq(vs_policy_duration_parse("1h", &ms), VS_SIZE_OK);
+    cr_expect_eq(ms, 3600000);
+    struct vs_policy *p = pf_parse("[lend]\nwait = 11min\nidle_after = 25h\n");
+    cr_expect_null(p, "waits above their bound are refused");
     vs_policy_free(p);
 }
 

@@ -1,5 +1,6 @@
-/* The one size parser (policy/size.c: --vram, --budget, policy sizes, VRAMSHIM_* sizes):
- * a size or a refusal, and a parsed size reads the same with blanks around it. */
+/* The one size parser (policy/size.c: --vram, --budget, policy sizes, VRAMSHIM_* sizes) and the
+ * duration parser that shares its number reading ([lend] idle_after, wait): a value or a
+ * refusal, and a parsed value reads the same with blanks around it. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t a, b;
     enum vs_size_status sa = vs_policy_size_parse(text + 1, &a), sb = vs_policy_size_parse(text, &b);
     /* a NUL inside the input ends the text early for both: still the same answer */
+    if (sa != sb || (sa == VS_SIZE_OK && a != b))
+        abort();
+    sa = vs_policy_duration_parse(text + 1, &a);
+    sb = vs_policy_duration_parse(text, &b);
     if (sa != sb || (sa == VS_SIZE_OK && a != b))
         abort();
     free(text);

@@ -26,6 +26,7 @@ static void vs_ctl_usage(FILE *out)
     fprintf(out,
             "usage: vramshim ctl PID stage NAME | stage-end NAME | status | demote NAME |\n"
             "                        promote NAME\n"
+            "       vramshim ctl --ledger [--json]\n"
             "\n"
             "Controls process PID, which runs under the shim with its control socket on\n"
             "(VRAMSHIM_CTL=1, or ctl = on in its VRAMSHIM_POLICY file):\n"
@@ -35,6 +36,10 @@ static void vs_ctl_usage(FILE *out)
             "                  cached and demoted bytes per stage and tag\n"
             "  demote NAME     move the allocations of stage or tag NAME to host memory\n"
             "  promote NAME    move them back to device memory\n"
+            "\n"
+            "--ledger lists, per GPU, this user's processes in the GPU's ledger (docs/lending.md):\n"
+            "pid, stage, live, cached, demoted and lendable bytes, the age of the last update\n"
+            "and the control socket; --json prints them as JSON.\n"
             "\n"
             "Exit status: 0 done, 1 the process refused (its error is printed) or cannot be\n"
             "reached, 2 bad usage.\n");
@@ -157,6 +162,11 @@ int vs_cmd_ctl(int argc, char **argv)
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         vs_ctl_usage(stdout);
         return 0;
+    }
+    if (argc >= 2 && (!strcmp(argv[1], "--ledger") || !strcmp(argv[1], "--json"))) {
+        for (int i = 1; i < argc; i++)
+            if (!strcmp(argv[i], "--ledger"))
+                return vs_ctl_ledger(argc - 1, argv + 1);
     }
     if (argc < 3) {
         vs_ctl_usage(stderr);

@@ -88,6 +88,13 @@ static void vs_print_policy(const struct vs_policy *p, const struct vs_names *na
                    ? vs_size_format(vs_policy_decode_budget(p), sz, sizeof sz)
                    : "free device memory less a margin");
     }
+    const struct vs_policy_lend *l = vs_policy_lend_rules(p);
+    if (l->line) {
+        printf("  [lend] (line %u): idle_after %.3g s, borrowers wait %.3g s\n", l->line,
+               (double)l->idle_after_ms / 1000, (double)l->wait_ms / 1000);
+        vs_print_names("lend", &l->lend, names);
+        vs_print_names("never", &l->never, names);
+    }
     for (size_t i = 0; i < n; i++) {
         const struct vs_policy_rule *r = vs_policy_rule_at(p, i);
         printf("  [%s %s] (line %u)\n", vs_kind_word(r->kind), r->name_str, r->line);
@@ -128,6 +135,14 @@ static json_t *vs_json_policy(const struct vs_policy *p, const struct vs_names *
                         vs_policy_decode_budget(p)
                             ? json_integer((json_int_t)vs_policy_decode_budget(p))
                             : json_null());
+    const struct vs_policy_lend *l = vs_policy_lend_rules(p);
+    json_t *lend = json_object();
+    json_object_set_new(lend, "line", l->line ? json_integer(l->line) : json_null());
+    json_object_set_new(lend, "lend", vs_json_names(&l->lend, names));
+    json_object_set_new(lend, "never", vs_json_names(&l->never, names));
+    json_object_set_new(lend, "idle_after_ms", json_integer((json_int_t)l->idle_after_ms));
+    json_object_set_new(lend, "wait_ms", json_integer((json_int_t)l->wait_ms));
+    json_object_set_new(o, "lend", lend);
     for (size_t i = 0; i < vs_policy_rule_count(p); i++) {
         const struct vs_policy_rule *r = vs_policy_rule_at(p, i);
         json_t *s = json_object(), *match = json_array();

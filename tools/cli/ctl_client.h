@@ -10,4 +10,7 @@ int vs_ctl_connect(long pid);
  * (malloc'ed), NULL (after printing why) when none came. */
 char *vs_ctl_exchange(int fd, const char *req);
 
+/* `vramshim ctl --ledger [--json]` (ctl_ledger.c), argv from "--ledger" or "--json". */
+int vs_ctl_ledger(int argc, char **argv);
+
 #endif
