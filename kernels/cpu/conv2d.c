@@ -163,6 +163,11 @@ static void conv_generic(void *ctx, size_t begin, size_t end)
 
 enum { OB = 6 }; /* output channels per strip */
 
+/* How a strip's loads are masked: not at all (every tap inside the buffer), only its first and
+ * last vectors (masks[0][kx][v]; the rows are inside, the middle vectors too), or every load
+ * (masks[ky][kx][v]). */
+enum { UNMASKED, EDGE_VECTORS, ALL_MASKED };
+
 struct strip_job {
     const struct vs_conv2d_geom *g;
     const float *in;

@@ -12,11 +12,11 @@
  * buffer reading 0 (masked lane) rather than being skipped. */
 
 /* Strip at output column x0 of row y: rows[ky] is the input row of tap row ky (any valid row
- * when the tap row is padding, whose masks are then empty); masks[ky][kx][v] is used when
- * `masked`. k, nv and masked are constants after inlining. */
+ * when the tap row is padding, whose masks are then empty). k, nv and mode are constants after
+ * inlining. */
 static inline __attribute__((always_inline, target(SIMD_TARGET))) void
 SIMD(strip)(const struct strip_job *s, const float *const *rows, const MASK (*masks)[3][NV], int x0,
-            int y, int k, int nv, bool masked)
+            int y, int k, int nv, int mode)
 {
     const int kk = k * k, base = x0 - s->g->pad_left;
     const size_t iplane = (size_t)s->g->in_h * s->g->in_w;
@@ -39,8 +39,10 @@ SIMD(strip)(const struct strip_job *s, const float *const *rows, const MASK (*ma
                 VEC x[NV];
 #pragma GCC unroll 8
                 for (int v = 0; v < nv; v++)
-                    x[v] = masked ? V_MLOAD(masks[ky][kx][v], row + kx + v * VL)
-                                  : V_LOAD(row + kx + v * VL);
+                    x[v] = mode == ALL_MASKED ? V_MLOAD(masks[ky][kx][v], row + kx + v * VL)
+                           : mode == EDGE_VECTORS && (v == 0 || v == nv - 1)
+                               ? V_MLOAD(masks[0][kx][v], row + kx + v * VL)
+                               : V_LOAD(row + kx + v * VL);
 #pragma GCC unroll 8
                 for (int j = 0; j < OB; j++) {
                     VEC wv = V_BCAST(w[j] + ky * k + kx);
@@ -68,7 +70,8 @@ SIMD(strip)(const struct strip_job *s, const float *const *rows, const MASK (*ma
 }
 
 /* Interior strips (all NV vectors inside the output, every tap inside the buffer) run unmasked;
- * the others build their masks and run the masked instance with as many vectors as they need. */
+ * strips at the left or right edge of a row whose tap rows are all inside mask their first and
+ * last vectors; the others (rows next to a padding row, or narrow buffers) mask every load. */
 static __attribute__((target(SIMD_TARGET))) void SIMD(row)(const struct strip_job *s, int y, int k)
 {
     const struct vs_conv2d_geom *g = s->g;
@@ -86,9 +89,9 @@ static __attribute__((target(SIMD_TARGET))) void SIMD(row)(const struct strip_jo
                             first + NV * VL - 1 + k - 1 < g->in_w;
         if (inside) {
             if (k == 3)
-                SIMD(strip)(s, rows, NULL, x0, y, 3, NV, false);
+                SIMD(strip)(s, rows, NULL, x0, y, 3, NV, UNMASKED);
             else
-                SIMD(strip)(s, rows, NULL, x0, y, 1, NV, false);
+                SIMD(strip)(s, rows, NULL, x0, y, 1, NV, UNMASKED);
             continue;
         }
         MASK masks[3][3][NV];
@@ -99,13 +102,21 @@ static __attribute__((target(SIMD_TARGET))) void SIMD(row)(const struct strip_jo
                     int c = first + kx + v * VL; /* input column of lane 0 */
                     masks[ky][kx][v] = row_ok[ky] ? M_LANES(-c, g->in_w - c) : M_LANES(0, 0);
                 }
-        switch (nv * 4 + k) {
+        /* the middle vectors' taps, columns first + VL .. first + (nv - 1) * VL - 1 + k - 1 */
+        const bool edges = rows_inside && first + VL >= 0 && first + (nv - 1) * VL + k - 2 < g->in_w;
+        switch ((nv * 4 + k) * 2 + edges) {
 #define SIMD_CASE(n)                                                                               \
-    case n * 4 + 1:                                                                                \
-        SIMD(strip)(s, rows, masks, x0, y, 1, n < NV ? n : NV, true);                              \
+    case (n * 4 + 1) * 2:                                                                          \
+        SIMD(strip)(s, rows, masks, x0, y, 1, n < NV ? n : NV, ALL_MASKED);                        \
         break;                                                                                     \
-    case n * 4 + 3:                                                                                \
-        SIMD(strip)(s, rows, masks, x0, y, 3, n < NV ? n : NV, true);                              \
+    case (n * 4 + 3) * 2:                                                                          \
+        SIMD(strip)(s, rows, masks, x0, y, 3, n < NV ? n : NV, ALL_MASKED);                        \
+        break;                                                                                     \
+    case (n * 4 + 1) * 2 + 1:                                                                      \
+        SIMD(strip)(s, rows, masks, x0, y, 1, n < NV ? n : NV, EDGE_VECTORS);                      \
+        break;                                                                                     \
+    case (n * 4 + 3) * 2 + 1:                                                                      \
+        SIMD(strip)(s, rows, masks, x0, y, 3, n < NV ? n : NV, EDGE_VECTORS);                      \
         break;
             SIMD_CASE(1)
             SIMD_CASE(2)
