@@ -177,10 +177,9 @@ struct strip_job {
     int nb, oh, ow;
 };
 
-static void strip_setup(struct strip_job *s, const struct conv_job *j, size_t item)
+static void strip_setup(struct strip_job *s, const struct conv_job *j, int co0)
 {
     const struct vs_conv2d_geom *g = j->g;
-    const int co0 = (int)(item % (size_t)((g->cout + OB - 1) / OB)) * OB;
     s->g = g;
     s->in = j->in;
     s->nb = g->cout - co0 < OB ? g->cout - co0 : OB;
@@ -194,16 +193,32 @@ static void strip_setup(struct strip_job *s, const struct conv_job *j, size_t it
     s->ow = j->ow;
 }
 
-/* Items are row-major (row, channel block), so one thread's consecutive items share input rows. */
+/* Items walk groups of channel blocks whose weights fit in L2 (GROUP_BYTES), all rows of a group,
+ * the group's blocks for each row; so weights are read from L2 while rows stream, and the input
+ * rows of one output row serve the whole group. */
+enum { GROUP_BYTES = 512 << 10 };
+
+static void item_place(const struct conv_job *j, size_t item, int *y, int *co0)
+{
+    const size_t blocks = (size_t)(j->g->cout + OB - 1) / OB;
+    const size_t per = (size_t)OB * j->g->cin * j->g->k * j->g->k * sizeof(float);
+    const size_t group = per >= GROUP_BYTES ? 1 : GROUP_BYTES / per;
+    const size_t g = item / (group * (size_t)j->oh), first = g * group;
+    const size_t n = blocks - first < group ? blocks - first : group, r = item - first * j->oh;
+    *y = (int)(r / n);
+    *co0 = (int)(first + r % n) * OB;
+}
+
 #define SIMD_RANGE(name)                                                                           \
     static void SIMD(range)(void *ctx, size_t begin, size_t end)                                  \
     {                                                                                              \
         const struct conv_job *j = ctx;                                                            \
-        const size_t blocks = (size_t)(j->g->cout + OB - 1) / OB;                                  \
         for (size_t item = begin; item < end; item++) {                                            \
             struct strip_job s;                                                                    \
-            strip_setup(&s, j, item);                                                              \
-            SIMD(row)(&s, (int)(item / blocks), j->g->k);                                          \
+            int y, co0;                                                                            \
+            item_place(j, item, &y, &co0);                                                         \
+            strip_setup(&s, j, co0);                                                               \
+            SIMD(row)(&s, y, j->g->k);                                                             \
         }                                                                                          \
     }
 
