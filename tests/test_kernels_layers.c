@@ -1,5 +1,5 @@
 /* Every C decoder layer against a direct naive implementation (kernels/cpu/), plus the file
- * readers' number conversion: conv2d (full frame, tile with per-edge padding, 1x1), GroupNorm
+ * readers' number conversion: conv2d (full frame, 1x1; tiles: test_kernels_conv2d), GroupNorm
  * (one shot, and per-tile statistics merged = one pass over the image), attention (online softmax
  * vs an explicit score matrix, head dims 24 to 1024), upsample, SiLU, linear, crop/add,
  * transpose, thread-count independence, F16/BF16 decoding and .npy round trips. */
@@ -76,35 +76,6 @@ Test(layers, conv2d_3x3_and_1x1_match_naive)
         cr_assert_leq(max_diff(out, ref, (size_t)cout * h * w), 1e-5, "k=%d", k);
         free(in), free(wt), free(b), free(out), free(ref);
     }
-}
-
-Test(layers, conv2d_on_a_tile_equals_the_full_frame_bit_for_bit)
-{
-    const int cin = 4, cout = 6, h = 12, w = 10;
-    float *in = rnd((size_t)cin * h * w, 4), *wt = rnd((size_t)cout * cin * 9, 5);
-    float *b = rnd((size_t)cout, 6), *full = malloc(sizeof(float) * cout * h * w);
-    struct vs_conv2d_geom g = {cin, cout, 3, h, w, 1, 1, 1, 1};
-    vs_conv2d(in, full, wt, b, &g);
-    /* tiles: top-left corner (borders top/left), interior, bottom-right corner */
-    const int tiles[3][4] = {{0, 0, 5, 4}, {3, 2, 8, 7}, {6, 5, 12, 10}}; /* y0 x0 y1 x1 of output */
-    for (int t = 0; t < 3; t++) {
-        int y0 = tiles[t][0], x0 = tiles[t][1], y1 = tiles[t][2], x1 = tiles[t][3];
-        int by0 = y0 > 0 ? y0 - 1 : 0, bx0 = x0 > 0 ? x0 - 1 : 0;
-        int by1 = y1 < h ? y1 + 1 : h, bx1 = x1 < w ? x1 + 1 : w;
-        float *buf = malloc(sizeof(float) * cin * (by1 - by0) * (bx1 - bx0));
-        vs_crop(in, cin, h, w, by0, bx0, buf, by1 - by0, bx1 - bx0);
-        struct vs_conv2d_geom tg = {cin, cout, 3, by1 - by0, bx1 - bx0,
-                                    y0 == 0, y1 == h, x0 == 0, x1 == w};
-        cr_assert_eq(vs_conv2d_out_h(&tg), y1 - y0);
-        cr_assert_eq(vs_conv2d_out_w(&tg), x1 - x0);
-        float *out = malloc(sizeof(float) * cout * (y1 - y0) * (x1 - x0));
-        float *want = malloc(sizeof(float) * cout * (y1 - y0) * (x1 - x0));
-        vs_conv2d(buf, out, wt, b, &tg);
-        vs_crop(full, cout, h, w, y0, x0, want, y1 - y0, x1 - x0);
-        cr_assert_eq(memcmp(out, want, sizeof(float) * cout * (y1 - y0) * (x1 - x0)), 0, "tile %d", t);
-        free(buf), free(out), free(want);
-    }
-    free(in), free(wt), free(b), free(full);
 }
 
 Test(layers, conv2d_result_does_not_depend_on_thread_count)

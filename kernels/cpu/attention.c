@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/cpu/dots.h"
 #include "kernels/cpu/parallel.h"
 
 #define QB 8
@@ -19,14 +20,6 @@ struct attn_job {
     float scale;
 };
 
-static float dot(const float *restrict a, const float *restrict b, int d)
-{
-    float s = 0;
-    for (int i = 0; i < d; i++)
-        s += a[i] * b[i];
-    return s;
-}
-
 static void attend_block(const struct attn_job *j, size_t q0, size_t nq)
 {
     float acc[QB][VS_ATTN_MAX_D], m[QB], l[QB], s[QB][KB];
@@ -38,11 +31,11 @@ static void attend_block(const struct attn_job *j, size_t q0, size_t nq)
     }
     for (size_t k0 = 0; k0 < j->n; k0 += KB) {
         size_t nk = j->n - k0 < KB ? j->n - k0 : KB;
+        vs_dots(j->q + q0 * d, (size_t)d, nq, j->k + k0 * d, (size_t)d, nk, d, &s[0][0], KB);
         for (size_t i = 0; i < nq; i++) {
-            const float *qi = j->q + (q0 + i) * d;
             float bmax = -INFINITY;
             for (size_t t = 0; t < nk; t++) {
-                s[i][t] = dot(qi, j->k + (k0 + t) * d, d) * j->scale;
+                s[i][t] *= j->scale;
                 bmax = s[i][t] > bmax ? s[i][t] : bmax;
             }
             float mnew = bmax > m[i] ? bmax : m[i];

@@ -1,8 +1,18 @@
-/* Direct convolution: per output channel, the output plane starts at the bias and receives each
- * input channel's taps row by row; the innermost loops run over contiguous x and vectorise.
- * Out-of-buffer taps are the zero padding and are simply skipped (adding 0 changes nothing). */
+/* Direct convolution. Versions (harness: bench/bench_conv.c; tests: test_kernels_conv2d.c):
+ *  - ref:     the previous C implementation: per output channel, the output plane receives each
+ *             input channel's taps row by row (memory bound); padding taps skipped. Kept as the
+ *             reference the others are measured and checked against.
+ *  - generic: scalar, one fmaf per tap in (ci, ky, kx) order, padding taps reading 0: the exact
+ *             results every fast version must reproduce bit for bit; fallback on old CPUs.
+ *  - avx2:    conv2d_simd.h with 8-float vectors, 6 output channels x 2 vectors per strip.
+ *  - avx512:  conv2d_simd.h with 16-float vectors, 6 output channels x 4 vectors per strip.
+ * vs_conv2d runs the best version the CPU has; generic, avx2 and avx512 give identical bits, so
+ * results do not depend on the machine either. */
 #include "kernels/cpu/conv2d.h"
 
+#include <immintrin.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -24,6 +34,8 @@ struct conv_job {
     const struct vs_conv2d_geom *g;
     int oh, ow;
 };
+
+/* ---- ref ---- */
 
 /* Output column x reads input column x + kx - pad_left; at interior columns all three taps
  * exist. Edge columns skip missing taps (the zero padding). */
@@ -96,7 +108,7 @@ static void conv1_plane(const struct conv_job *j, float *restrict out, const flo
         out[i] += w * in[i];
 }
 
-static void conv_channels(void *ctx, size_t begin, size_t end)
+static void conv_ref(void *ctx, size_t begin, size_t end)
 {
     const struct conv_job *j = ctx;
     const struct vs_conv2d_geom *g = j->g;
@@ -118,11 +130,206 @@ static void conv_channels(void *ctx, size_t begin, size_t end)
     }
 }
 
+/* ---- generic: one task per output row of one channel ---- */
+
+static void conv_generic(void *ctx, size_t begin, size_t end)
+{
+    const struct conv_job *j = ctx;
+    const struct vs_conv2d_geom *g = j->g;
+    const size_t iplane = (size_t)g->in_h * g->in_w, oplane = (size_t)j->oh * j->ow;
+    const int k = g->k;
+    for (size_t item = begin; item < end; item++) {
+        const size_t co = item / (size_t)j->oh;
+        const int y = (int)(item % (size_t)j->oh);
+        float *o = j->out + co * oplane + (size_t)y * j->ow;
+        for (int x = 0; x < j->ow; x++) {
+            float acc = j->bias ? j->bias[co] : 0.0f;
+            const float *w = j->weight + co * g->cin * k * k;
+            for (int ci = 0; ci < g->cin; ci++)
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++, w++) {
+                        int iy = y + ky - g->pad_top, ix = x + kx - g->pad_left;
+                        float v = iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w
+                                      ? j->in[ci * iplane + (size_t)iy * g->in_w + ix]
+                                      : 0.0f;
+                        acc = fmaf(*w, v, acc);
+                    }
+            o[x] = acc;
+        }
+    }
+}
+
+/* ---- SIMD versions: one task per (output row, block of OB output channels) ---- */
+
+enum { OB = 6 }; /* output channels per strip */
+
+/* How a strip's loads are masked: not at all (every tap inside the buffer), only its first and
+ * last vectors (masks[0][kx][v]; the rows are inside, the middle vectors too), or every load
+ * (masks[ky][kx][v]). */
+enum { UNMASKED, EDGE_VECTORS, ALL_MASKED };
+
+struct strip_job {
+    const struct vs_conv2d_geom *g;
+    const float *in;
+    const float *w[OB]; /* each channel's [cin][k][k] weights (a repeat of the last past nb) */
+    float bias[OB];
+    float *out; /* plane of the block's first channel */
+    int nb, oh, ow;
+};
+
+static void strip_setup(struct strip_job *s, const struct conv_job *j, int co0)
+{
+    const struct vs_conv2d_geom *g = j->g;
+    s->g = g;
+    s->in = j->in;
+    s->nb = g->cout - co0 < OB ? g->cout - co0 : OB;
+    for (int b = 0; b < OB; b++) {
+        int co = co0 + (b < s->nb ? b : s->nb - 1);
+        s->w[b] = j->weight + (size_t)co * g->cin * g->k * g->k;
+        s->bias[b] = j->bias ? j->bias[co] : 0.0f;
+    }
+    s->out = j->out + (size_t)co0 * j->oh * j->ow;
+    s->oh = j->oh;
+    s->ow = j->ow;
+}
+
+/* Items walk groups of channel blocks whose weights fit in L2 (GROUP_BYTES), all rows of a group,
+ * the group's blocks for each row; so weights are read from L2 while rows stream, and the input
+ * rows of one output row serve the whole group. */
+enum { GROUP_BYTES = 512 << 10 };
+
+static void item_place(const struct conv_job *j, size_t item, int *y, int *co0)
+{
+    const size_t blocks = (size_t)(j->g->cout + OB - 1) / OB;
+    const size_t per = (size_t)OB * j->g->cin * j->g->k * j->g->k * sizeof(float);
+    const size_t group = per >= GROUP_BYTES ? 1 : GROUP_BYTES / per;
+    const size_t g = item / (group * (size_t)j->oh), first = g * group;
+    const size_t n = blocks - first < group ? blocks - first : group, r = item - first * j->oh;
+    *y = (int)(r / n);
+    *co0 = (int)(first + r % n) * OB;
+}
+
+#define SIMD_RANGE(name)                                                                           \
+    static void SIMD(range)(void *ctx, size_t begin, size_t end)                                  \
+    {                                                                                              \
+        const struct conv_job *j = ctx;                                                            \
+        for (size_t item = begin; item < end; item++) {                                            \
+            struct strip_job s;                                                                    \
+            int y, co0;                                                                            \
+            item_place(j, item, &y, &co0);                                                         \
+            strip_setup(&s, j, co0);                                                               \
+            SIMD(row)(&s, y, j->g->k);                                                             \
+        }                                                                                          \
+    }
+
+#define SIMD(name) name##_avx512
+#define SIMD_TARGET "avx512f"
+#define VEC __m512
+#define MASK __mmask16
+#define VL 16
+#define NV 4
+#define V_LOAD(p) _mm512_loadu_ps(p)
+#define V_MLOAD(m, p) _mm512_maskz_loadu_ps(m, p)
+#define V_BCAST(p) _mm512_set1_ps(*(p))
+#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define V_STORE(p, v) _mm512_storeu_ps(p, v)
+#define V_MSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#define M_LANES(lo, hi) lanes16(lo, hi)
+static inline __mmask16 lanes16(int lo, int hi)
+{
+    lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
+    hi = hi < lo ? lo : hi > 16 ? 16 : hi;
+    return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+#include "kernels/cpu/conv2d_simd.h"
+SIMD_RANGE(avx512)
+#undef SIMD
+#undef SIMD_TARGET
+#undef VEC
+#undef MASK
+#undef VL
+#undef NV
+#undef V_LOAD
+#undef V_MLOAD
+#undef V_BCAST
+#undef V_FMA
+#undef V_STORE
+#undef V_MSTORE
+#undef M_LANES
+
+#define SIMD(name) name##_avx2
+#define SIMD_TARGET "avx2,fma"
+#define VEC __m256
+#define MASK __m256i
+#define VL 8
+#define NV 2
+#define V_LOAD(p) _mm256_loadu_ps(p)
+#define V_MLOAD(m, p) _mm256_maskload_ps(p, m)
+#define V_BCAST(p) _mm256_broadcast_ss(p)
+#define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define V_STORE(p, v) _mm256_storeu_ps(p, v)
+#define V_MSTORE(p, m, v) _mm256_maskstore_ps(p, m, v)
+#define M_LANES(lo, hi) lanes8(lo, hi)
+static inline __attribute__((target("avx2"))) __m256i lanes8(int lo, int hi)
+{
+    const __m256i l = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    lo = lo < -1 ? -1 : lo > 8 ? 8 : lo;
+    hi = hi < 0 ? 0 : hi > 8 ? 8 : hi;
+    return _mm256_and_si256(_mm256_cmpgt_epi32(l, _mm256_set1_epi32(lo - 1)),
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), l));
+}
+#include "kernels/cpu/conv2d_simd.h"
+SIMD_RANGE(avx2)
+
+static const struct {
+    const char *name;
+    vs_range_fn fn;
+    bool per_block; /* items are (row, channel block) rather than (channel[, row]) */
+} g_impls[VS_CONV2D_IMPLS] = {
+    [VS_CONV2D_REF] = {"ref", conv_ref, false},
+    [VS_CONV2D_GENERIC] = {"generic", conv_generic, false},
+    [VS_CONV2D_AVX2] = {"avx2", range_avx2, true},
+    [VS_CONV2D_AVX512] = {"avx512", range_avx512, true},
+};
+
+const char *vs_conv2d_impl_name(enum vs_conv2d_impl impl)
+{
+    return g_impls[impl].name;
+}
+
+bool vs_conv2d_impl_supported(enum vs_conv2d_impl impl)
+{
+    switch (impl) {
+    case VS_CONV2D_AVX512:
+        return __builtin_cpu_supports("avx512f");
+    case VS_CONV2D_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    default:
+        return true;
+    }
+}
+
+enum vs_conv2d_impl vs_conv2d_best(void)
+{
+    return vs_conv2d_impl_supported(VS_CONV2D_AVX512) ? VS_CONV2D_AVX512
+           : vs_conv2d_impl_supported(VS_CONV2D_AVX2) ? VS_CONV2D_AVX2
+                                                      : VS_CONV2D_GENERIC;
+}
+
+void vs_conv2d_impl(enum vs_conv2d_impl impl, const float *in, float *out, const float *weight,
+                    const float *bias, const struct vs_conv2d_geom *g)
+{
+    struct conv_job j = {in, weight, bias, out, g, vs_conv2d_out_h(g), vs_conv2d_out_w(g)};
+    if (j.oh <= 0 || j.ow <= 0 || g->cout <= 0)
+        return;
+    size_t items = impl == VS_CONV2D_REF ? (size_t)g->cout
+                   : g_impls[impl].per_block ? (size_t)j.oh * ((g->cout + OB - 1) / OB)
+                                             : (size_t)j.oh * g->cout;
+    vs_parallel_for(items, g_impls[impl].fn, &j);
+}
+
 void vs_conv2d(const float *in, float *out, const float *weight, const float *bias,
                const struct vs_conv2d_geom *g)
 {
-    struct conv_job j = {in, weight, bias, out, g, vs_conv2d_out_h(g), vs_conv2d_out_w(g)};
-    if (j.oh <= 0 || j.ow <= 0)
-        return;
-    vs_parallel_for((size_t)g->cout, conv_channels, &j);
+    vs_conv2d_impl(vs_conv2d_best(), in, out, weight, bias, g);
 }

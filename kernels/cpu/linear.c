@@ -1,6 +1,7 @@
-/* Threads split tokens; each output is one contiguous dot product over cin. */
+/* Threads split tokens; the dots are vs_dots' (fixed order per output, see dots.h). */
 #include "kernels/cpu/linear.h"
 
+#include "kernels/cpu/dots.h"
 #include "kernels/cpu/parallel.h"
 
 struct lin_job {
@@ -12,17 +13,13 @@ struct lin_job {
 static void lin_tokens(void *ctx, size_t begin, size_t end)
 {
     const struct lin_job *j = ctx;
-    for (size_t t = begin; t < end; t++) {
-        const float *restrict xt = j->x + t * j->cin;
-        float *yt = j->y + t * j->cout;
-        for (int co = 0; co < j->cout; co++) {
-            const float *restrict wr = j->w + (size_t)co * j->cin;
-            float s = 0;
-            for (int ci = 0; ci < j->cin; ci++)
-                s += wr[ci] * xt[ci];
-            yt[co] = s + (j->b ? j->b[co] : 0.0f);
-        }
-    }
+    float *y = j->y + begin * j->cout;
+    vs_dots(j->x + begin * j->cin, (size_t)j->cin, end - begin, j->w, (size_t)j->cin,
+            (size_t)j->cout, j->cin, y, (size_t)j->cout);
+    if (j->b)
+        for (size_t t = begin; t < end; t++, y += j->cout)
+            for (int co = 0; co < j->cout; co++)
+                y[co] += j->b[co];
 }
 
 void vs_linear(const float *x, const float *w, const float *b, float *y, size_t n, int cin,
