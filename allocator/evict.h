@@ -79,7 +79,11 @@ struct vs_names *vs_evict_names(void);
 /* --- explicit requests ------------------------------------------------------------------------ */
 
 /* Demotes every live block whose stage or tag is `name` (an id, non-zero). *moved (may be NULL)
- * gets the bytes of granules moved by this call. CUDA_ERROR_NOT_SUPPORTED when eviction is off
+ * gets the bytes of granules moved by this call. This is a requested demote (the C API, the
+ * control socket, a peer's request to lend): the device granules it frees go back to the driver
+ * (cuMemRelease), so another process can have them; free granules held before the call stay
+ * cached (up to VRAMSHIM_CACHE_MAX). A refused release keeps that granule cached (one line).
+ * Pressure, headroom and prefetch demotes keep what they free cached instead. CUDA_ERROR_NOT_SUPPORTED when eviction is off
  * on this device; other errors from the driver (what moved before the failure stays moved). */
 CUresult vs_arena_demote(struct vs_arena *a, uint32_t name, size_t *moved);
 
