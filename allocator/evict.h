@@ -6,8 +6,9 @@
  * HOST_NUMA_ID; evict_host.c), the run's contents are copied into it bit for bit, the device
  * granules are unmapped and the host allocation mapped at the same addresses with device
  * read/write access. The application's pointers stay valid; a kernel that still touches the
- * block reads and writes host memory over the bus. The device granules go back to the arena's
- * free pool. Promote is the reverse.
+ * block reads and writes host memory over the bus. The freed device granules go back to the
+ * driver (a requested demote: vs_arena_demote) or to the arena's free pool (pressure, headroom,
+ * prefetch). Promote is the reverse.
  *
  * Unit: the granule. A granule moves only when every block overlapping it is selected, so a
  * demote never slows down memory the selection did not name; a block's head or tail granule
