@@ -125,9 +125,14 @@ static CUresult run_locked(struct vs_arena *a, const struct vs_selection *sel, b
     pthread_mutex_lock(&a->mu);
     CUcontext saved;
     bool sw = vs_ctx_enter(a, &saved);
+    size_t free_before = vs_granules_free_bytes(a);
     CUresult err = run(a, sel, to_host, SIZE_MAX, api, &m);
+    /* A requested demote gives the device granules it freed (the most recently cached) back to
+     * the driver, for another process; the free granules held before stay, up to the cache
+     * limit. Host memory kept for the next demote stays too. */
     if (to_host)
-        vs_granules_trim(a, a->opt.cache_max); /* the cache limit holds for what a demote frees */
+        vs_granules_trim_device(a, free_before < a->opt.cache_max ? free_before
+                                                                    : a->opt.cache_max);
     vs_ctx_leave(a, sw, saved);
     pthread_mutex_unlock(&a->mu);
     if (moved)

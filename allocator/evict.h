@@ -6,8 +6,9 @@
  * HOST_NUMA_ID; evict_host.c), the run's contents are copied into it bit for bit, the device
  * granules are unmapped and the host allocation mapped at the same addresses with device
  * read/write access. The application's pointers stay valid; a kernel that still touches the
- * block reads and writes host memory over the bus. The device granules go back to the arena's
- * free pool. Promote is the reverse.
+ * block reads and writes host memory over the bus. The freed device granules go back to the
+ * driver (a requested demote: vs_arena_demote) or to the arena's free pool (pressure, headroom,
+ * prefetch). Promote is the reverse.
  *
  * Unit: the granule. A granule moves only when every block overlapping it is selected, so a
  * demote never slows down memory the selection did not name; a block's head or tail granule
@@ -79,7 +80,11 @@ struct vs_names *vs_evict_names(void);
 /* --- explicit requests ------------------------------------------------------------------------ */
 
 /* Demotes every live block whose stage or tag is `name` (an id, non-zero). *moved (may be NULL)
- * gets the bytes of granules moved by this call. CUDA_ERROR_NOT_SUPPORTED when eviction is off
+ * gets the bytes of granules moved by this call. This is a requested demote (the C API, the
+ * control socket, a peer's request to lend): the device granules it frees go back to the driver
+ * (cuMemRelease), so another process can have them; free granules held before the call stay
+ * cached (up to VRAMSHIM_CACHE_MAX). A refused release keeps that granule cached (one line).
+ * Pressure, headroom and prefetch demotes keep what they free cached instead. CUDA_ERROR_NOT_SUPPORTED when eviction is off
  * on this device; other errors from the driver (what moved before the failure stays moved). */
 CUresult vs_arena_demote(struct vs_arena *a, uint32_t name, size_t *moved);
 

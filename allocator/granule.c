@@ -199,6 +199,12 @@ size_t vs_granules_free_bytes(const struct vs_arena *a)
 
 void vs_granules_trim(struct vs_arena *a, size_t keep)
 {
+    vs_granules_trim_device(a, keep);
+    vs_host_cache_trim(a, keep);
+}
+
+void vs_granules_trim_device(struct vs_arena *a, size_t keep)
+{
     bool refused = false;
     while (!refused && a->cached.n && vs_granules_free_bytes(a) > keep)
         refused = !release_handle(a, (CUmemGenericAllocationHandle)a->cached.v[--a->cached.n]);
@@ -209,7 +215,6 @@ void vs_granules_trim(struct vs_arena *a, size_t keep)
             if (free_device_slot(&r->slots[i]) && take_slot(a, r, i, &h))
                 refused = !release_handle(a, h);
         }
-    vs_host_cache_trim(a, keep);
     vs_account_physical(a);
 }
 

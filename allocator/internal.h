@@ -224,7 +224,11 @@ CUresult vs_granules_back(struct vs_arena *a, struct vs_reservation *r, size_t f
 void vs_granules_busy(struct vs_arena *a, struct vs_reservation *r, CUdeviceptr start,
                       size_t size, int delta);
 size_t vs_granules_free_bytes(const struct vs_arena *a);
+/* Gives free device granules (cached ones first, the most recently freed first) and host
+ * memory kept for reuse back to the driver until each is at most `keep` bytes; a refused
+ * release stops it (the granule stays cached, one line). _device: the device granules only. */
 void vs_granules_trim(struct vs_arena *a, size_t keep);
+void vs_granules_trim_device(struct vs_arena *a, size_t keep);
 void vs_granules_release_all(struct vs_arena *a);
 
 /* large.c */

@@ -2,7 +2,7 @@
  * reads all its weights back and checks them; a damaged weight fails its checksum; a signal
  * ends it between requests; out of memory while loading is reported; on a shared simulated GPU
  * (SIMCUDA_SHARED) a second server cannot load while the first holds the memory, and can once
- * the first is gone. */
+ * the first is gone, or once the first (under vramshim) demoted its weights on request. */
 #include <sys/mman.h>
 
 #include "tests/demo_fixture.h"
@@ -111,16 +111,29 @@ Test(demo_llm_server, two_servers_on_one_shared_gpu_compete_for_its_memory)
 /* Under vramshim, its weights demoted to host memory between requests (`vramshim ctl PID demote
  * weights`, the weights tagged by their call site llm_load_weights) and promoted back: every
  * request, those answered from host memory included, reads intact weights. */
-Test(demo_llm_server, requests_answered_from_host_memory_read_intact_weights)
+/* A directory (for XDG_RUNTIME_DIR) holding llm.ini, the policy that tags the weights. */
+static void policy_dir(char dir[static 19], char policy[static 64])
 {
-    char dir[] = "/tmp/vs_llm_XXXXXX";
+    strcpy(dir, "/tmp/vs_llm_XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
-    char policy[64];
-    snprintf(policy, sizeof policy, "%s/llm.ini", dir);
+    snprintf(policy, 64, "%s/llm.ini", dir);
     FILE *f = fopen(policy, "w");
     cr_assert_not_null(f);
     fprintf(f, "[global]\nctl = on\n\n[tag weights]\nmatch = llm_load_weights\n");
     fclose(f);
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+Test(demo_llm_server, requests_answered_from_host_memory_read_intact_weights)
+{
+    char dir[19], policy[64];
+    policy_dir(dir, policy);
     dm_sh(&r,
           "(export XDG_RUNTIME_DIR=%s; out=%s/out; "
           "LD_PRELOAD=" VS_BUILD_DIR "/libvramshim.so VRAMSHIM_POLICY=%s " SERVER
@@ -131,14 +144,45 @@ Test(demo_llm_server, requests_answered_from_host_memory_read_intact_weights)
           " ctl $pid promote weights; wait_for 6; kill -TERM $pid; wait $pid; st=$?; cat $out; "
           "exit $st)",
           dir, dir, policy);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
+    remove_dir(dir);
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
     cr_assert(strstr(r.out, "demoted 33554432 bytes\n"), "the weights were not demoted:\n%s%s",
               r.out, r.err);
     cr_assert(strstr(r.out, "promoted 33554432 bytes\n"), "%s%s", r.out, r.err);
     cr_assert_geq(field("requests"), 6);
+    cr_assert_eq(field("checksum_failures"), 0, "%s", r.out);
+    cr_assert_eq(field("request_errors"), 0, "%s", r.out);
+}
+
+/* `vramshim ctl PID demote weights` gives the device memory back to the driver (issue 15): on a
+ * shared 48 MiB GPU, a second server (pass-through) loads its 32 MiB of weights beside the first
+ * while the first's are demoted, and answers; once it is gone, the first promotes its weights
+ * back and keeps answering with intact weights. */
+Test(demo_llm_server, a_demote_gives_the_memory_to_another_process)
+{
+    char dir[19], policy[64], name[32], shm[96];
+    policy_dir(dir, policy);
+    snprintf(name, sizeof name, "llmd%d", (int)getpid());
+    snprintf(shm, sizeof shm, "/simcuda-%u-%s", (unsigned)geteuid(), name);
+    dm_sh(&r,
+          "(export XDG_RUNTIME_DIR=%s SIMCUDA_SHARED=%s SIMCUDA_VRAM=48MiB; out=%s/out; "
+          "LD_PRELOAD=" VS_BUILD_DIR "/libvramshim.so VRAMSHIM_POLICY=%s " SERVER
+          "--interval-ms 100 >$out & pid=$!; "
+          "wait_for() { i=0; until grep -q \"^request $1:\" $out || [ $i -ge 600 ]; do "
+          "sleep 0.05; i=$((i+1)); done; }; "
+          "wait_for 1; " DM_CLI " ctl $pid demote weights; " SERVER
+          "--requests 1 --interval-ms 0 >/dev/null; echo second=$?; " DM_CLI
+          " ctl $pid promote weights; n=$(grep -c '^request' $out); wait_for $((n+2)); "
+          "kill -TERM $pid; wait $pid; st=$?; cat $out; exit $st)",
+          dir, name, dir, policy);
+    shm_unlink(shm);
+    remove_dir(dir);
+    cr_assert(strstr(r.out, "demoted 33554432 bytes\n"), "%s%s", r.out, r.err);
+    cr_assert(strstr(r.out, "second=0\n"),
+              "the second server could not have the demoted weights' memory:\n%s%s", r.out,
+              r.err);
+    cr_assert(strstr(r.out, "promoted 33554432 bytes\n"), "%s%s", r.out, r.err);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
     cr_assert_eq(field("checksum_failures"), 0, "%s", r.out);
     cr_assert_eq(field("request_errors"), 0, "%s", r.out);
 }
