@@ -193,9 +193,12 @@ struct vs_arena {
     uint64_t demotes, promotes;        /* granules moved */
     struct vs_vec stage_order;         /* stage ids in the order they were first set */
     /* Counters touched by the cached paths live under the lock those paths already hold; only
-     * live and its peak are shared atomics. pending counts groups and the sync list; blocks
-     * listed on streams are in their pending_bytes (vs_pending_total sums both). */
+     * live and its peak are shared atomics. live also counts the thread caches' credit (bytes
+     * their threads freed, kept to cover their next allocations: tcache.c), so the true live
+     * bytes are vs_live_bytes. pending counts groups and the sync list; blocks listed on
+     * streams are in their pending_bytes (vs_pending_total sums both). */
     _Atomic size_t live, peak_live, pending;
+    struct vs_tcache *tcaches;         /* thread caches bound to this arena (tcache.c) */
     _Atomic uint64_t ooms, syncs;
     size_t peak_physical;
     atomic_flag bad_free_logged;
@@ -315,6 +318,11 @@ void vs_tcache_arena_dies(struct vs_arena *a);
 bool vs_tcache_put(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr p);
 bool vs_tcache_get(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr *p);
 void vs_tcache_flush(struct vs_arena *a, struct vs_stream *st);
+/* The calling thread's credit in a: keeps `req` freed bytes (returns the part it cannot keep),
+ * or pays for `req` allocated bytes (returns the part it could not pay). */
+size_t vs_tcache_keep_credit(struct vs_arena *a, size_t req);
+size_t vs_tcache_use_credit(struct vs_arena *a, size_t req);
+size_t vs_tcache_credits(struct vs_arena *a);
 
 /* reclaim.c: pressure ladder and the out-of-memory report (arena.mu held) */
 enum vs_reclaim_level {
@@ -403,6 +411,7 @@ void vs_evict_trace(struct vs_arena *a, const struct vs_move *mv, size_t n, bool
 /* account.c */
 void vs_account_alloc(struct vs_arena *a, size_t req);
 void vs_account_free(struct vs_arena *a, size_t req);
+size_t vs_live_bytes(struct vs_arena *a);
 void vs_account_physical(struct vs_arena *a);
 
 #endif

@@ -10,7 +10,12 @@
  *    threads cannot reclaim stays bounded per thread;
  *  - binding to another stream or arena, overflow, vs_arena_stream_destroyed and thread exit
  *    move the objects to the bound stream's lists (under its lock), where the usual event
- *    machinery covers them; a cache whose arena is gone is dropped without touching it.
+ *    machinery covers them; a cache whose arena is gone is dropped without touching it;
+ *  - credit: bytes the thread freed in the bound arena that arena.live still counts, at most
+ *    VS_TCACHE_CREDIT; the thread's next allocations there are paid from it, so the cached pair
+ *    touches no shared counter. Only the owning thread writes it; it is given back to arena.live
+ *    when the cache binds to another arena or its thread exits. The arena's `tcaches` list
+ *    (under reg_mu, a leaf lock) holds the caches bound to it, so readers can subtract it.
  */
 #include <pthread.h>
 #include <string.h>
@@ -19,6 +24,7 @@
 
 #define VS_TCACHE_DEPTH 16
 #define VS_TCACHE_BYTES (256u << 10)
+#define VS_TCACHE_CREDIT (256u << 10)
 
 struct vs_tcache {
     struct vs_arena *a;
@@ -28,6 +34,8 @@ struct vs_tcache {
     uint64_t allocs, frees;
     uint8_t n[VS_NCLASSES];
     CUdeviceptr obj[VS_NCLASSES][VS_TCACHE_DEPTH];
+    _Atomic size_t credit;
+    struct vs_tcache *next; /* in a->tcaches */
 };
 
 static _Thread_local struct vs_tcache tc;
@@ -37,6 +45,12 @@ static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 /* Arenas alive now, so a thread exiting after its arena was destroyed leaves it alone. */
 static pthread_mutex_t alive_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct vs_vec alive;
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static bool bound_to(const struct vs_arena *a)
+{
+    return tc.a == a && tc.gen == a->gen;
+}
 
 void vs_tcache_arena_born(struct vs_arena *a)
 {
@@ -82,25 +96,34 @@ static void flush(int cls)
         vs_stream_record(tc.a, st);
 }
 
-/* The bound arena may be gone: its objects are touched only while it is on the alive list. */
-static void flush_if_alive(void)
+/* The bound arena may be gone: its objects are touched only while it is on the alive list.
+ * Unbinds: flushes the objects, gives the credit back and leaves the arena's list. */
+static void unbind(void)
 {
     pthread_mutex_lock(&alive_mu);
     bool live = false;
     for (size_t i = 0; i < alive.n && !live; i++)
         live = alive.v[i] == (uintptr_t)tc.a && tc.a->gen == tc.gen;
-    if (live)
+    if (live) {
         flush(-1);
+        pthread_mutex_lock(&reg_mu);
+        struct vs_tcache **pp = &tc.a->tcaches;
+        while (*pp != &tc)
+            pp = &(*pp)->next;
+        *pp = tc.next;
+        atomic_fetch_sub(&tc.a->live, atomic_load_explicit(&tc.credit, memory_order_relaxed));
+        pthread_mutex_unlock(&reg_mu);
+    }
     pthread_mutex_unlock(&alive_mu);
+    atomic_store_explicit(&tc.credit, 0, memory_order_relaxed);
+    tc.a = NULL;
 }
 
 static void on_thread_exit(void *unused)
 {
     (void)unused;
-    if (!tc.a)
-        return;
-    flush_if_alive();
-    tc.a = NULL;
+    if (tc.a)
+        unbind();
 }
 
 static void make_key(void)
@@ -112,25 +135,30 @@ static void make_key(void)
 /* Binds the cache to (a, st), flushing what it held for another live binding. */
 static bool bind(struct vs_arena *a, struct vs_stream *st)
 {
-    if (tc.a == a && tc.gen == a->gen && tc.st == st)
+    if (bound_to(a) && tc.st == st)
         return true;
     if (a->no_tcache)
         return false;
-    if (tc.a == a && tc.gen == a->gen)
+    if (bound_to(a)) {
         flush(-1);
-    else if (!tc.a) {
-        pthread_once(&exit_once, make_key);
-        if (exit_key == (pthread_key_t)-1 || pthread_setspecific(exit_key, &tc) != 0)
-            return false;
-    } else {
-        flush_if_alive(); /* bound to another arena, which may be gone */
+        tc.st = st;
+        return true;
     }
+    if (tc.a)
+        unbind(); /* bound to another arena, which may be gone */
+    pthread_once(&exit_once, make_key);
+    if (exit_key == (pthread_key_t)-1 || pthread_setspecific(exit_key, &tc) != 0)
+        return false;
     memset(tc.n, 0, sizeof tc.n);
     tc.bytes = 0;
     tc.allocs = tc.frees = 0;
     tc.a = a;
     tc.gen = a->gen;
     tc.st = st;
+    pthread_mutex_lock(&reg_mu);
+    tc.next = a->tcaches;
+    a->tcaches = &tc;
+    pthread_mutex_unlock(&reg_mu);
     return true;
 }
 
@@ -154,7 +182,7 @@ bool vs_tcache_put(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdev
 
 bool vs_tcache_get(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr *p)
 {
-    if (tc.a != a || tc.gen != a->gen || tc.st != st || !tc.n[cls])
+    if (!bound_to(a) || tc.st != st || !tc.n[cls])
         return false;
     *p = tc.obj[cls][--tc.n[cls]];
     tc.bytes -= vs_small_class_size(cls);
@@ -164,6 +192,36 @@ bool vs_tcache_get(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdev
 
 void vs_tcache_flush(struct vs_arena *a, struct vs_stream *st)
 {
-    if (tc.a == a && tc.gen == a->gen && tc.st == st)
+    if (bound_to(a) && tc.st == st)
         flush(-1);
+}
+
+size_t vs_tcache_keep_credit(struct vs_arena *a, size_t req)
+{
+    if (!bound_to(a))
+        return req;
+    size_t c = atomic_load_explicit(&tc.credit, memory_order_relaxed);
+    size_t keep = req < VS_TCACHE_CREDIT - c ? req : VS_TCACHE_CREDIT - c;
+    atomic_store_explicit(&tc.credit, c + keep, memory_order_relaxed);
+    return req - keep;
+}
+
+size_t vs_tcache_use_credit(struct vs_arena *a, size_t req)
+{
+    if (!bound_to(a))
+        return req;
+    size_t c = atomic_load_explicit(&tc.credit, memory_order_relaxed);
+    size_t use = req < c ? req : c;
+    atomic_store_explicit(&tc.credit, c - use, memory_order_relaxed);
+    return req - use;
+}
+
+size_t vs_tcache_credits(struct vs_arena *a)
+{
+    size_t sum = 0;
+    pthread_mutex_lock(&reg_mu);
+    for (struct vs_tcache *t = a->tcaches; t; t = t->next)
+        sum += atomic_load_explicit(&t->credit, memory_order_relaxed);
+    pthread_mutex_unlock(&reg_mu);
+    return sum;
 }
