@@ -9,11 +9,8 @@
 #include "allocator/internal.h"
 #include "allocator/vs_assert.h"
 
-void vs_account_alloc(struct vs_arena *a, size_t req)
+void vs_account_add(struct vs_arena *a, size_t req)
 {
-    req = vs_tcache_use_credit(a, req);
-    if (!req)
-        return;
     size_t live = atomic_fetch_add_explicit(&a->live, req, memory_order_relaxed) + req;
     size_t peak = atomic_load_explicit(&a->peak_live, memory_order_relaxed);
     while (live > peak && !atomic_compare_exchange_weak_explicit(
@@ -22,11 +19,8 @@ void vs_account_alloc(struct vs_arena *a, size_t req)
         ;
 }
 
-void vs_account_free(struct vs_arena *a, size_t req)
+void vs_account_sub(struct vs_arena *a, size_t req)
 {
-    req = vs_tcache_keep_credit(a, req);
-    if (!req)
-        return;
     size_t live = atomic_fetch_sub_explicit(&a->live, req, memory_order_relaxed);
     vs_assert(live >= req, "live bytes %zu below a freed block's %zu", live, req);
 }

@@ -34,6 +34,7 @@ struct vs_tcache {
     uint64_t allocs, frees;
     uint8_t n[VS_NCLASSES];
     CUdeviceptr obj[VS_NCLASSES][VS_TCACHE_DEPTH];
+    struct vs_page *page[VS_NCLASSES][VS_TCACHE_DEPTH]; /* obj's page: no look-up to hand out */
     _Atomic size_t credit;
     struct vs_tcache *next; /* in a->tcaches */
 };
@@ -162,10 +163,11 @@ static bool bind(struct vs_arena *a, struct vs_stream *st)
     return true;
 }
 
-bool vs_tcache_put(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr p)
+bool vs_tcache_put(struct vs_arena *a, struct vs_stream *st, struct vs_page *pg, CUdeviceptr p)
 {
     if (!bind(a, st))
         return false;
+    unsigned cls = pg->cls;
     size_t csize = vs_small_class_size(cls);
     if (tc.n[cls] == VS_TCACHE_DEPTH || tc.bytes + csize > VS_TCACHE_BYTES) {
         if (!tc.n[cls])
@@ -174,17 +176,20 @@ bool vs_tcache_put(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdev
         if (tc.bytes + csize > VS_TCACHE_BYTES)
             return false;
     }
+    tc.page[cls][tc.n[cls]] = pg;
     tc.obj[cls][tc.n[cls]++] = p;
     tc.bytes += csize;
     tc.frees++;
     return true;
 }
 
-bool vs_tcache_get(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr *p)
+bool vs_tcache_get(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr *p,
+                   struct vs_page **pg)
 {
     if (!bound_to(a) || tc.st != st || !tc.n[cls])
         return false;
-    *p = tc.obj[cls][--tc.n[cls]];
+    *pg = tc.page[cls][--tc.n[cls]];
+    *p = tc.obj[cls][tc.n[cls]];
     tc.bytes -= vs_small_class_size(cls);
     tc.allocs++;
     return true;
