@@ -13,7 +13,8 @@
  *    of them waiting for an event recorded on it.
  *
  * Locks, in the only order they nest: arena.mu -> stream.mu -> class.mu; arena.mu -> sync_mu;
- * ev_mu, streams_mu and park_mu are leaves. The cached fast paths take one stream.mu or one class.mu, or
+ * ev_mu, streams_mu and park_mu are leaves; tcache.c's alive_mu is taken before any arena lock,
+ * its reg_mu is a leaf. The cached fast paths take one stream.mu or one class.mu, or
  * none (tcache.c).
  */
 #ifndef VS_ALLOCATOR_INTERNAL_H
