@@ -1,13 +1,15 @@
 /* Byte accounting: live (requested) bytes and their peak, physical bytes and their peak, and the
  * statistics and cuMemGetInfo answer built from them.
  *
- * Invariants: live is the sum of requested sizes of live blocks; peak_live >= live at all times;
- * physical is granules * granule size (under arena.mu), peak_physical its maximum.
+ * Invariants: live is the sum of requested sizes of live blocks plus the thread caches' credit
+ * (at most VS_TCACHE_CREDIT per thread, so peak_live may exceed the true peak by that much per
+ * thread: threads do not share an atomic counter on the cached path); peak_live >= live at all
+ * times; physical is granules * granule size (under arena.mu), peak_physical its maximum.
  */
 #include "allocator/internal.h"
 #include "allocator/vs_assert.h"
 
-void vs_account_alloc(struct vs_arena *a, size_t req)
+void vs_account_add(struct vs_arena *a, size_t req)
 {
     size_t live = atomic_fetch_add_explicit(&a->live, req, memory_order_relaxed) + req;
     size_t peak = atomic_load_explicit(&a->peak_live, memory_order_relaxed);
@@ -17,10 +19,16 @@ void vs_account_alloc(struct vs_arena *a, size_t req)
         ;
 }
 
-void vs_account_free(struct vs_arena *a, size_t req)
+void vs_account_sub(struct vs_arena *a, size_t req)
 {
     size_t live = atomic_fetch_sub_explicit(&a->live, req, memory_order_relaxed);
     vs_assert(live >= req, "live bytes %zu below a freed block's %zu", live, req);
+}
+
+size_t vs_live_bytes(struct vs_arena *a)
+{
+    size_t credits = vs_tcache_credits(a);
+    return atomic_load(&a->live) - credits;
 }
 
 void vs_account_physical(struct vs_arena *a)
@@ -56,12 +64,13 @@ void vs_arena_stats(struct vs_arena *a, struct vs_arena_stats *st)
     frees += a->sync_frees;
     pthread_mutex_unlock(&a->sync_mu);
     size_t pending = vs_pending_total(a);
+    size_t live = vs_live_bytes(a);
     pthread_mutex_lock(&a->mu);
     size_t va = 0;
     for (struct vs_reservation *r = a->res; r; r = r->next)
         va += r->size;
     *st = (struct vs_arena_stats){
-        .live_bytes = atomic_load(&a->live),
+        .live_bytes = live,
         .physical_bytes = a->granules * a->gran,
         .cached_bytes = vs_granules_free_bytes(a),
         .pending_bytes = pending,

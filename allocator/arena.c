@@ -201,14 +201,16 @@ static bool pop_idle(struct vs_class *c, CUdeviceptr *p)
     return got;
 }
 
-/* A free object of the class: one reusable on st first (st: NULL for any stream); *origin gets
- * the stream it was reusable on (NULL: any). */
+/* A free object of the class and its page: one reusable on st first (st: NULL for any stream);
+ * *origin gets the stream it was reusable on (NULL: any). */
 static CUresult take_small(struct vs_arena *a, struct request *rq, size_t size,
-                           struct vs_stream *st, CUdeviceptr *p, struct vs_stream **origin)
+                           struct vs_stream *st, CUdeviceptr *p, struct vs_page **pg,
+                           struct vs_stream **origin)
 {
     *origin = st;
-    if (st && vs_tcache_get(a, st, (unsigned)rq->cls, p))
+    if (st && vs_tcache_get(a, st, (unsigned)rq->cls, p, pg))
         return CUDA_SUCCESS;
+    *pg = NULL;
     if (st && vs_stream_take_small(st, (unsigned)rq->cls, p))
         return CUDA_SUCCESS;
     *origin = NULL;
@@ -224,12 +226,15 @@ static CUresult alloc_small(struct vs_arena *a, struct request *rq, size_t size,
                             struct vs_stream *st, CUstream s, uint32_t tag, CUdeviceptr *dptr)
 {
     CUdeviceptr p;
+    struct vs_page *pg;
     struct vs_stream *origin;
     do {
-        CUresult err = take_small(a, rq, size, st, &p, &origin);
+        CUresult err = take_small(a, rq, size, st, &p, &pg, &origin);
         if (err != CUDA_SUCCESS)
             return err;
-    } while (!vs_small_hand_out(a, p, size, s, origin, tag)); /* parked: in a moving or host slot */
+        if (!pg)
+            pg = vs_small_page_of(a, p);
+    } while (!vs_small_hand_out(a, pg, p, size, s, origin, tag)); /* parked: in a moving or host slot */
     *dptr = p;
     return CUDA_SUCCESS;
 }
@@ -323,11 +328,9 @@ static CUresult bad_free(struct vs_arena *a, CUdeviceptr p)
 }
 
 /* Over the cache limit, make what can be made idle idle and give granules back. */
-static void enforce_cache_limit(struct vs_arena *a)
+static void trim_to_cache_limit(struct vs_arena *a)
 {
     size_t limit = a->opt.cache_max;
-    if (limit == SIZE_MAX)
-        return;
     pthread_mutex_lock(&a->mu);
     if (vs_pending_total(a) + vs_granules_free_bytes(a) > limit) {
         vs_reclaim(a, VS_RECLAIM_RECORD);
@@ -337,6 +340,13 @@ static void enforce_cache_limit(struct vs_arena *a)
         vs_granules_trim(a, limit);
     }
     pthread_mutex_unlock(&a->mu);
+}
+
+/* Checked inline: every free makes the check, and there is usually no limit. */
+static inline void enforce_cache_limit(struct vs_arena *a)
+{
+    if (a->opt.cache_max != SIZE_MAX)
+        trim_to_cache_limit(a);
 }
 
 /* Queues a freed block (small: its address, large: the block) on st, or on the sync list. */
@@ -372,7 +382,7 @@ static CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstr
             return bad_free(a, p);
         vs_account_free(a, req);
         *bytes = req;
-        if (!st || !vs_tcache_put(a, st, pg->cls, p))
+        if (!st || !vs_tcache_put(a, st, pg, p))
             queue_freed(a, st, (int)pg->cls, p, pg->objsize);
     } else {
         if (!vs_va_find(a, p))

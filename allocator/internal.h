@@ -13,7 +13,8 @@
  *    of them waiting for an event recorded on it.
  *
  * Locks, in the only order they nest: arena.mu -> stream.mu -> class.mu; arena.mu -> sync_mu;
- * ev_mu, streams_mu and park_mu are leaves. The cached fast paths take one stream.mu or one class.mu, or
+ * ev_mu, streams_mu and park_mu are leaves; tcache.c's alive_mu is taken before any arena lock,
+ * its reg_mu is a leaf. The cached fast paths take one stream.mu or one class.mu, or
  * none (tcache.c).
  */
 #ifndef VS_ALLOCATOR_INTERNAL_H
@@ -104,6 +105,7 @@ struct vs_page {
     CUdeviceptr base;
     size_t size;
     struct vs_segment *segment;
+    struct vs_slot *slot;              /* the slot holding the page: pages never straddle slots */
     unsigned cls;
     size_t objsize;
     unsigned nobj;
@@ -193,9 +195,12 @@ struct vs_arena {
     uint64_t demotes, promotes;        /* granules moved */
     struct vs_vec stage_order;         /* stage ids in the order they were first set */
     /* Counters touched by the cached paths live under the lock those paths already hold; only
-     * live and its peak are shared atomics. pending counts groups and the sync list; blocks
-     * listed on streams are in their pending_bytes (vs_pending_total sums both). */
+     * live and its peak are shared atomics. live also counts the thread caches' credit (bytes
+     * their threads freed, kept to cover their next allocations: tcache.c), so the true live
+     * bytes are vs_live_bytes. pending counts groups and the sync list; blocks listed on
+     * streams are in their pending_bytes (vs_pending_total sums both). */
     _Atomic size_t live, peak_live, pending;
+    struct vs_tcache *tcaches;         /* thread caches bound to this arena (tcache.c) */
     _Atomic uint64_t ooms, syncs;
     size_t peak_physical;
     atomic_flag bad_free_logged;
@@ -206,8 +211,14 @@ struct vs_arena {
 bool vs_ctx_enter(struct vs_arena *a, CUcontext *saved);
 void vs_ctx_leave(struct vs_arena *a, bool switched, CUcontext saved);
 
-/* va.c */
-struct vs_reservation *vs_va_find(const struct vs_arena *a, CUdeviceptr p);
+/* va.c (the look-ups are inline: every small alloc and free makes them) */
+static inline struct vs_reservation *vs_va_find(const struct vs_arena *a, CUdeviceptr p)
+{
+    for (struct vs_reservation *r = __atomic_load_n(&a->res, __ATOMIC_ACQUIRE); r; r = r->next)
+        if (p >= r->base && p - r->base < r->size)
+            return r;
+    return NULL;
+}
 CUresult vs_va_grow(struct vs_arena *a, size_t min_size);
 void vs_va_release_all(struct vs_arena *a);
 static inline size_t vs_slot_of(const struct vs_arena *a, const struct vs_reservation *r,
@@ -244,24 +255,65 @@ void vs_large_init_reservation(struct vs_arena *a, struct vs_reservation *r,
 void vs_free_index_insert(struct vs_arena *a, struct vs_block *b);
 size_t vs_large_partial_idle_bytes(const struct vs_arena *a);
 
-/* small.c */
-int vs_small_class(size_t size);
-size_t vs_small_class_size(unsigned cls);
-struct vs_page *vs_small_page_of(const struct vs_arena *a, CUdeviceptr p);
-/* Index of the object starting at p in pg, or -1 when p is not an object's start. */
-long vs_small_index(const struct vs_page *pg, CUdeviceptr p);
+/* small.c (the look-ups are inline: every small alloc and free makes them) */
+static inline int vs_small_class(size_t size)
+{
+    if (size > VS_SMALL_MAX)
+        return -1;
+    if (size <= 4096)
+        return size ? (int)((size + 511) / 512) - 1 : 0;
+    int e = 63 - __builtin_clzll((unsigned long long)(size - 1));
+    size_t step = (size_t)1 << (e - 3);
+    return 8 + (e - 12) * 8 + (int)((size - ((size_t)1 << e) + step - 1) / step) - 1;
+}
+
+static inline size_t vs_small_class_size(unsigned cls)
+{
+    if (cls < 8)
+        return (cls + 1) * 512;
+    unsigned j = cls - 8, e = 12 + j / 8;
+    return ((size_t)1 << e) + (j % 8 + 1) * ((size_t)1 << (e - 3));
+}
+
+/* The entry of p in its slot's page table, or NULL when the slot never held a page. */
+static inline _Atomic(struct vs_page *) *vs_small_page_entry(const struct vs_arena *a,
+                                                             const struct vs_reservation *r,
+                                                             CUdeviceptr p)
+{
+    _Atomic(struct vs_page *) *pages =
+        atomic_load_explicit(&r->slots[vs_slot_of(a, r, p)].pages, memory_order_acquire);
+    return pages ? &pages[((p - r->base) & (a->gran - 1)) / VS_PAGE_MIN] : NULL;
+}
+
+static inline struct vs_page *vs_small_page_of(const struct vs_arena *a, CUdeviceptr p)
+{
+    struct vs_reservation *r = vs_va_find(a, p);
+    _Atomic(struct vs_page *) *e = r ? vs_small_page_entry(a, r, p) : NULL;
+    return e ? atomic_load_explicit(e, memory_order_acquire) : NULL;
+}
+
 /* Index of the object containing p (p inside the page). */
 static inline size_t vs_small_containing(const struct vs_page *pg, CUdeviceptr p)
 {
     return (size_t)(((p - pg->base) * pg->inv) >> 40);
 }
+
+/* Index of the object starting at p in pg, or -1 when p is not an object's start. Offsets are
+ * below 2^21 and sizes at most 2^18, so the 2^40 reciprocal divides exactly. */
+static inline long vs_small_index(const struct vs_page *pg, CUdeviceptr p)
+{
+    size_t idx = vs_small_containing(pg, p);
+    if (p < pg->base || idx >= pg->nobj || pg->base + idx * pg->objsize != p)
+        return -1;
+    return (long)idx;
+}
 CUresult vs_small_refill(struct vs_arena *a, unsigned cls, bool may_create);
 void vs_small_release_empty_pages(struct vs_arena *a);
-/* Makes the free object p live for the caller, with tag `tag`, unless its slot is parking: then
- * p is parked (to be reusable again on `origin`, NULL: anywhere, once the slot is back on the
- * device) and the caller must take another object. */
-bool vs_small_hand_out(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s,
-                       struct vs_stream *origin, uint32_t tag);
+/* Makes the free object p of page pg live for the caller, with tag `tag`, unless its slot is
+ * parking: then p is parked (to be reusable again on `origin`, NULL: anywhere, once the slot is
+ * back on the device) and the caller must take another object. */
+bool vs_small_hand_out(struct vs_arena *a, struct vs_page *pg, CUdeviceptr p, size_t req,
+                       CUstream s, struct vs_stream *origin, uint32_t tag);
 /* Slot i of r stops parking (arena.mu held): its parked objects go back where they came from. */
 void vs_small_unpark(struct vs_arena *a, struct vs_reservation *r, size_t i);
 
@@ -316,9 +368,15 @@ void vs_event_put(struct vs_arena *a, CUevent ev);
 /* tcache.c: per-thread cache of small objects freed on one stream */
 void vs_tcache_arena_born(struct vs_arena *a);
 void vs_tcache_arena_dies(struct vs_arena *a);
-bool vs_tcache_put(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr p);
-bool vs_tcache_get(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr *p);
+bool vs_tcache_put(struct vs_arena *a, struct vs_stream *st, struct vs_page *pg, CUdeviceptr p);
+bool vs_tcache_get(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr *p,
+                   struct vs_page **pg);
 void vs_tcache_flush(struct vs_arena *a, struct vs_stream *st);
+/* The calling thread's credit in a: keeps `req` freed bytes (returns the part it cannot keep),
+ * or pays for `req` allocated bytes (returns the part it could not pay). */
+size_t vs_tcache_keep_credit(struct vs_arena *a, size_t req);
+size_t vs_tcache_use_credit(struct vs_arena *a, size_t req);
+size_t vs_tcache_credits(struct vs_arena *a);
 
 /* reclaim.c: pressure ladder and the out-of-memory report (arena.mu held) */
 enum vs_reclaim_level {
@@ -405,8 +463,22 @@ void vs_evict_trace(struct vs_arena *a, const struct vs_move *mv, size_t n, bool
                     const struct vs_selection *sel, const char *api);
 
 /* account.c */
-void vs_account_alloc(struct vs_arena *a, size_t req);
-void vs_account_free(struct vs_arena *a, size_t req);
+/* Changes live (and its peak) by what the thread's credit does not cover. */
+void vs_account_add(struct vs_arena *a, size_t req);
+void vs_account_sub(struct vs_arena *a, size_t req);
+static inline void vs_account_alloc(struct vs_arena *a, size_t req)
+{
+    req = vs_tcache_use_credit(a, req);
+    if (req)
+        vs_account_add(a, req);
+}
+static inline void vs_account_free(struct vs_arena *a, size_t req)
+{
+    req = vs_tcache_keep_credit(a, req);
+    if (req)
+        vs_account_sub(a, req);
+}
+size_t vs_live_bytes(struct vs_arena *a);
 void vs_account_physical(struct vs_arena *a);
 
 #endif

@@ -13,7 +13,9 @@
 uint64_t vs_new_id(void)
 {
     static _Atomic uint64_t threads;
-    static _Thread_local uint64_t thread, count;
+    /* Initial-exec: read on every allocation (see streams.c's `last`). */
+    static _Thread_local uint64_t thread __attribute__((tls_model("initial-exec"))),
+        count __attribute__((tls_model("initial-exec")));
     if (!thread)
         thread = atomic_fetch_add(&threads, 1) + 1;
     return thread << 40 | ++count;

@@ -64,7 +64,7 @@ void vs_oom_report(struct vs_arena *a, size_t requested)
            "out of memory on device %d: requested %s, live %s, reserved %s, cached %s, "
            "demoted %s, pending %s, device free %s, largest free run %s, fragmentation %.1f%%",
            a->ordinal, vs_size_format(requested, rq, sizeof rq),
-           vs_size_format(atomic_load(&a->live), lv, sizeof lv),
+           vs_size_format(vs_live_bytes(a), lv, sizeof lv),
            vs_size_format(a->granules * a->gran, rs, sizeof rs),
            vs_size_format(cached, ca, sizeof ca),
            vs_size_format(a->host_granules * a->gran, dm, sizeof dm),

@@ -17,25 +17,6 @@
 #include "allocator/internal.h"
 #include "allocator/vs_assert.h"
 
-int vs_small_class(size_t size)
-{
-    if (size > VS_SMALL_MAX)
-        return -1;
-    if (size <= 4096)
-        return size ? (int)((size + 511) / 512) - 1 : 0;
-    int e = 63 - __builtin_clzll((unsigned long long)(size - 1));
-    size_t step = (size_t)1 << (e - 3);
-    return 8 + (e - 12) * 8 + (int)((size - ((size_t)1 << e) + step - 1) / step) - 1;
-}
-
-size_t vs_small_class_size(unsigned cls)
-{
-    if (cls < 8)
-        return (cls + 1) * 512;
-    unsigned j = cls - 8, e = 12 + j / 8;
-    return ((size_t)1 << e) + (j % 8 + 1) * ((size_t)1 << (e - 3));
-}
-
 static size_t page_size(const struct vs_arena *a, size_t objsize)
 {
     size_t p = VS_PAGE_MIN;
@@ -44,28 +25,12 @@ static size_t page_size(const struct vs_arena *a, size_t objsize)
     return p;
 }
 
-/* The entry of p in its slot's page table, or NULL when the slot never held a page. */
-static _Atomic(struct vs_page *) *page_entry(const struct vs_arena *a,
-                                             const struct vs_reservation *r, CUdeviceptr p)
-{
-    _Atomic(struct vs_page *) *pages =
-        atomic_load_explicit(&r->slots[vs_slot_of(a, r, p)].pages, memory_order_acquire);
-    return pages ? &pages[((p - r->base) & (a->gran - 1)) / VS_PAGE_MIN] : NULL;
-}
-
-struct vs_page *vs_small_page_of(const struct vs_arena *a, CUdeviceptr p)
-{
-    struct vs_reservation *r = vs_va_find(a, p);
-    _Atomic(struct vs_page *) *e = r ? page_entry(a, r, p) : NULL;
-    return e ? atomic_load_explicit(e, memory_order_acquire) : NULL;
-}
-
 /* Points the page table entries of pg's range at `to` (arena.mu held). */
 static void set_entries(const struct vs_arena *a, struct vs_page *pg, struct vs_page *to)
 {
     struct vs_reservation *r = vs_va_find(a, pg->base);
     for (size_t off = 0; off < pg->size; off += VS_PAGE_MIN)
-        atomic_store_explicit(page_entry(a, r, pg->base + off), to, memory_order_release);
+        atomic_store_explicit(vs_small_page_entry(a, r, pg->base + off), to, memory_order_release);
 }
 
 CUresult vs_small_refill(struct vs_arena *a, unsigned cls, bool may_create)
@@ -84,7 +49,9 @@ CUresult vs_small_refill(struct vs_arena *a, unsigned cls, bool may_create)
         free(pg);
         return err;
     }
-    *pg = (struct vs_page){.base = base, .size = psize, .segment = seg, .cls = cls,
+    struct vs_reservation *r = vs_va_find(a, base);
+    *pg = (struct vs_page){.base = base, .size = psize, .segment = seg,
+                           .slot = &r->slots[vs_slot_of(a, r, base)], .cls = cls,
                            .objsize = objsize, .nobj = nobj,
                            .inv = (((uint64_t)1 << 40) + objsize - 1) / objsize};
     /* Published before any object is listed: a pointer handed out always finds its page. */
@@ -148,16 +115,13 @@ static bool park(struct vs_arena *a, struct vs_slot *slot, CUdeviceptr p, struct
     return parked;
 }
 
-bool vs_small_hand_out(struct vs_arena *a, CUdeviceptr p, size_t req, CUstream s,
-                       struct vs_stream *origin, uint32_t tag)
+bool vs_small_hand_out(struct vs_arena *a, struct vs_page *pg, CUdeviceptr p, size_t req,
+                       CUstream s, struct vs_stream *origin, uint32_t tag)
 {
-    struct vs_reservation *r = vs_va_find(a, p);
-    struct vs_slot *slot = &r->slots[vs_slot_of(a, r, p)];
     /* Sequentially consistent: a move sets `parking`, then checks that every object of the slot
      * is live (evict_move.c); an object freed after that check is seen parking here. */
-    if (atomic_load(&slot->parking) && park(a, slot, p, origin))
+    if (atomic_load(&pg->slot->parking) && park(a, pg->slot, p, origin))
         return false;
-    struct vs_page *pg = atomic_load_explicit(page_entry(a, r, p), memory_order_acquire);
     struct vs_small_meta *m = &pg->meta[vs_small_containing(pg, p)];
     vs_assert(!atomic_load_explicit(&m->req, memory_order_relaxed),
               "object 0x%llx handed out while live", (unsigned long long)p);
@@ -213,13 +177,4 @@ void vs_small_unpark(struct vs_arena *a, struct vs_reservation *r, size_t i)
     atomic_store(&r->slots[i].parking, false);
     pthread_mutex_unlock(&a->park_mu);
     return_parked(a, lo, lo + a->gran);
-}
-
-/* Offsets are below 2^21 and sizes at most 2^18, so the 2^40 reciprocal divides exactly. */
-long vs_small_index(const struct vs_page *pg, CUdeviceptr p)
-{
-    size_t idx = vs_small_containing(pg, p);
-    if (p < pg->base || idx >= pg->nobj || pg->base + idx * pg->objsize != p)
-        return -1;
-    return (long)idx;
 }

@@ -25,13 +25,15 @@
 #include "allocator/vs_assert.h"
 
 static _Atomic uint64_t thread_ids;
-static _Thread_local uint64_t thread_id;
+/* Initial-exec, as the shim's other thread-locals read on every hook: no __tls_get_addr call
+ * on the stream-ordered path (bench_interpose says what that asks of a dlopen). */
+static _Thread_local uint64_t thread_id __attribute__((tls_model("initial-exec")));
 static _Thread_local struct {
     const struct vs_arena *a;
     uint64_t gen;
     uintptr_t key;
     struct vs_stream *st;
-} last;
+} last __attribute__((tls_model("initial-exec")));
 
 /* Stream handles are pointers (8-aligned) or the small constants 0, 1, 2: the per-thread key
  * (id << 3 | 2) collides with none of them. */

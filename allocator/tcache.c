@@ -10,15 +10,22 @@
  *    threads cannot reclaim stays bounded per thread;
  *  - binding to another stream or arena, overflow, vs_arena_stream_destroyed and thread exit
  *    move the objects to the bound stream's lists (under its lock), where the usual event
- *    machinery covers them; a cache whose arena is gone is dropped without touching it.
+ *    machinery covers them; a cache whose arena is gone is dropped without touching it;
+ *  - credit: bytes the thread freed in the bound arena that arena.live still counts, at most
+ *    VS_TCACHE_CREDIT; the thread's next allocations there are paid from it, so the cached pair
+ *    touches no shared counter. Only the owning thread writes it; it is given back to arena.live
+ *    when the cache binds to another arena or its thread exits. The arena's `tcaches` list
+ *    (under reg_mu, a leaf lock) holds the caches bound to it, so readers can subtract it.
  */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "allocator/internal.h"
 
 #define VS_TCACHE_DEPTH 16
 #define VS_TCACHE_BYTES (256u << 10)
+#define VS_TCACHE_CREDIT (256u << 10)
 
 struct vs_tcache {
     struct vs_arena *a;
@@ -28,15 +35,26 @@ struct vs_tcache {
     uint64_t allocs, frees;
     uint8_t n[VS_NCLASSES];
     CUdeviceptr obj[VS_NCLASSES][VS_TCACHE_DEPTH];
+    struct vs_page *page[VS_NCLASSES][VS_TCACHE_DEPTH]; /* obj's page: no look-up to hand out */
+    _Atomic size_t credit;
+    struct vs_tcache *next; /* in a->tcaches */
 };
 
-static _Thread_local struct vs_tcache tc;
+/* On the heap behind one initial-exec pointer: no __tls_get_addr call in the shim's cached pair,
+ * and only 8 bytes of static TLS (bench_interpose says what that asks of a dlopen). */
+static _Thread_local struct vs_tcache *tc __attribute__((tls_model("initial-exec")));
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
 /* Arenas alive now, so a thread exiting after its arena was destroyed leaves it alone. */
 static pthread_mutex_t alive_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct vs_vec alive;
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static bool bound_to(const struct vs_arena *a)
+{
+    return tc && tc->a == a && tc->gen == a->gen;
+}
 
 void vs_tcache_arena_born(struct vs_arena *a)
 {
@@ -62,45 +80,56 @@ void vs_tcache_arena_dies(struct vs_arena *a)
 /* Moves every cached object of class `cls` (or all classes for cls < 0) to the bound stream. */
 static void flush(int cls)
 {
-    struct vs_stream *st = tc.st;
+    struct vs_stream *st = tc->st;
     pthread_mutex_lock(&st->mu);
     for (unsigned c = cls < 0 ? 0 : (unsigned)cls; c < VS_NCLASSES; c++) {
         size_t csize = vs_small_class_size(c);
-        while (tc.n[c]) {
-            if (!vs_stream_list(st, (int)c, tc.obj[c][tc.n[c] - 1], csize))
+        while (tc->n[c]) {
+            if (!vs_stream_list(st, (int)c, tc->obj[c][tc->n[c] - 1], csize))
                 vs_log(VS_LOG_WARN, "arena: out of host memory; a freed block is lost to the arena");
-            tc.n[c]--;
-            tc.bytes -= csize;
+            tc->n[c]--;
+            tc->bytes -= csize;
         }
         if (cls >= 0)
             break;
     }
-    bool record = vs_stream_count(st, tc.allocs, tc.frees);
-    tc.allocs = tc.frees = 0;
+    bool record = vs_stream_count(st, tc->allocs, tc->frees);
+    tc->allocs = tc->frees = 0;
     pthread_mutex_unlock(&st->mu);
     if (record)
-        vs_stream_record(tc.a, st);
+        vs_stream_record(tc->a, st);
 }
 
-/* The bound arena may be gone: its objects are touched only while it is on the alive list. */
-static void flush_if_alive(void)
+/* The bound arena may be gone: its objects are touched only while it is on the alive list.
+ * Unbinds: flushes the objects, gives the credit back and leaves the arena's list. */
+static void unbind(void)
 {
     pthread_mutex_lock(&alive_mu);
     bool live = false;
     for (size_t i = 0; i < alive.n && !live; i++)
-        live = alive.v[i] == (uintptr_t)tc.a && tc.a->gen == tc.gen;
-    if (live)
+        live = alive.v[i] == (uintptr_t)tc->a && tc->a->gen == tc->gen;
+    if (live) {
         flush(-1);
+        pthread_mutex_lock(&reg_mu);
+        struct vs_tcache **pp = &tc->a->tcaches;
+        while (*pp != tc)
+            pp = &(*pp)->next;
+        *pp = tc->next;
+        atomic_fetch_sub(&tc->a->live, atomic_load_explicit(&tc->credit, memory_order_relaxed));
+        pthread_mutex_unlock(&reg_mu);
+    }
     pthread_mutex_unlock(&alive_mu);
+    atomic_store_explicit(&tc->credit, 0, memory_order_relaxed);
+    tc->a = NULL;
 }
 
 static void on_thread_exit(void *unused)
 {
     (void)unused;
-    if (!tc.a)
-        return;
-    flush_if_alive();
-    tc.a = NULL;
+    if (tc->a)
+        unbind();
+    free(tc);
+    tc = NULL;
 }
 
 static void make_key(void)
@@ -112,58 +141,103 @@ static void make_key(void)
 /* Binds the cache to (a, st), flushing what it held for another live binding. */
 static bool bind(struct vs_arena *a, struct vs_stream *st)
 {
-    if (tc.a == a && tc.gen == a->gen && tc.st == st)
+    if (bound_to(a) && tc->st == st)
         return true;
     if (a->no_tcache)
         return false;
-    if (tc.a == a && tc.gen == a->gen)
+    if (bound_to(a)) {
         flush(-1);
-    else if (!tc.a) {
-        pthread_once(&exit_once, make_key);
-        if (exit_key == (pthread_key_t)-1 || pthread_setspecific(exit_key, &tc) != 0)
-            return false;
-    } else {
-        flush_if_alive(); /* bound to another arena, which may be gone */
+        tc->st = st;
+        return true;
     }
-    memset(tc.n, 0, sizeof tc.n);
-    tc.bytes = 0;
-    tc.allocs = tc.frees = 0;
-    tc.a = a;
-    tc.gen = a->gen;
-    tc.st = st;
+    if (tc && tc->a)
+        unbind(); /* bound to another arena, which may be gone */
+    if (!tc) {
+        pthread_once(&exit_once, make_key);
+        struct vs_tcache *t = exit_key == (pthread_key_t)-1 ? NULL : calloc(1, sizeof *t);
+        if (!t || pthread_setspecific(exit_key, t) != 0) {
+            free(t);
+            return false;
+        }
+        tc = t;
+    }
+    memset(tc->n, 0, sizeof tc->n);
+    tc->bytes = 0;
+    tc->allocs = tc->frees = 0;
+    tc->a = a;
+    tc->gen = a->gen;
+    tc->st = st;
+    pthread_mutex_lock(&reg_mu);
+    tc->next = a->tcaches;
+    a->tcaches = tc;
+    pthread_mutex_unlock(&reg_mu);
     return true;
 }
 
-bool vs_tcache_put(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr p)
+bool vs_tcache_put(struct vs_arena *a, struct vs_stream *st, struct vs_page *pg, CUdeviceptr p)
 {
     if (!bind(a, st))
         return false;
+    unsigned cls = pg->cls;
     size_t csize = vs_small_class_size(cls);
-    if (tc.n[cls] == VS_TCACHE_DEPTH || tc.bytes + csize > VS_TCACHE_BYTES) {
-        if (!tc.n[cls])
+    if (tc->n[cls] == VS_TCACHE_DEPTH || tc->bytes + csize > VS_TCACHE_BYTES) {
+        if (!tc->n[cls])
             return false; /* this class alone would exceed the byte bound */
         flush((int)cls);
-        if (tc.bytes + csize > VS_TCACHE_BYTES)
+        if (tc->bytes + csize > VS_TCACHE_BYTES)
             return false;
     }
-    tc.obj[cls][tc.n[cls]++] = p;
-    tc.bytes += csize;
-    tc.frees++;
+    tc->page[cls][tc->n[cls]] = pg;
+    tc->obj[cls][tc->n[cls]++] = p;
+    tc->bytes += csize;
+    tc->frees++;
     return true;
 }
 
-bool vs_tcache_get(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr *p)
+bool vs_tcache_get(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr *p,
+                   struct vs_page **pg)
 {
-    if (tc.a != a || tc.gen != a->gen || tc.st != st || !tc.n[cls])
+    if (!bound_to(a) || tc->st != st || !tc->n[cls])
         return false;
-    *p = tc.obj[cls][--tc.n[cls]];
-    tc.bytes -= vs_small_class_size(cls);
-    tc.allocs++;
+    *pg = tc->page[cls][--tc->n[cls]];
+    *p = tc->obj[cls][tc->n[cls]];
+    tc->bytes -= vs_small_class_size(cls);
+    tc->allocs++;
     return true;
 }
 
 void vs_tcache_flush(struct vs_arena *a, struct vs_stream *st)
 {
-    if (tc.a == a && tc.gen == a->gen && tc.st == st)
+    if (bound_to(a) && tc->st == st)
         flush(-1);
+}
+
+size_t vs_tcache_keep_credit(struct vs_arena *a, size_t req)
+{
+    if (!bound_to(a))
+        return req;
+    size_t c = atomic_load_explicit(&tc->credit, memory_order_relaxed);
+    size_t keep = req < VS_TCACHE_CREDIT - c ? req : VS_TCACHE_CREDIT - c;
+    atomic_store_explicit(&tc->credit, c + keep, memory_order_relaxed);
+    return req - keep;
+}
+
+size_t vs_tcache_use_credit(struct vs_arena *a, size_t req)
+{
+    if (!bound_to(a))
+        return req;
+    size_t c = atomic_load_explicit(&tc->credit, memory_order_relaxed);
+    size_t use = req < c ? req : c;
+    atomic_store_explicit(&tc->credit, c - use, memory_order_relaxed);
+    return req - use;
+}
+
+size_t vs_tcache_credits(struct vs_arena *a)
+{
+    size_t sum = 0;
+    pthread_mutex_lock(&reg_mu);
+    for (struct vs_tcache *t = a->tcaches; t; t = t->next)
+        sum += atomic_load_explicit(&t->credit, memory_order_relaxed);
+    pthread_mutex_unlock(&reg_mu);
+    return sum;
 }

@@ -9,14 +9,6 @@
 
 #include "allocator/internal.h"
 
-struct vs_reservation *vs_va_find(const struct vs_arena *a, CUdeviceptr p)
-{
-    for (struct vs_reservation *r = __atomic_load_n(&a->res, __ATOMIC_ACQUIRE); r; r = r->next)
-        if (p >= r->base && p - r->base < r->size)
-            return r;
-    return NULL;
-}
-
 CUresult vs_va_grow(struct vs_arena *a, size_t min_size)
 {
     size_t size = a->opt.va_chunk ? a->opt.va_chunk : 2 * a->total;

@@ -259,12 +259,11 @@ static bool check_small(struct check *c)
 const char *vs_arena_validate(struct vs_arena *a, char *buf, size_t len)
 {
     struct check c = {a, buf, len, false, {0}, {0}};
-    size_t idle_blocks = 0, live = 0;
+    size_t idle_blocks = 0, live = 0, counted = vs_live_bytes(a);
     pthread_mutex_lock(&a->mu);
     if (check_blocks(&c, &idle_blocks, &live) && check_bins(&c, idle_blocks) &&
-        check_pending(&c) && check_small(&c) && live != atomic_load(&a->live))
-        fail(&c, "live is %zu, but live blocks and objects request %zu", atomic_load(&a->live),
-             live);
+        check_pending(&c) && check_small(&c) && live != counted)
+        fail(&c, "live is %zu, but live blocks and objects request %zu", counted, live);
     pthread_mutex_unlock(&a->mu);
     vs_vec_free(&c.objs);
     vs_vec_free(&c.blocks);

@@ -89,3 +89,81 @@ Test(arena_threads, eight_threads_alloc_free_with_content_checks, .timeout = 60)
     fx_destroy(arena);
     cr_assert_eq(simcuda_physical_in_use(0), 0);
 }
+
+/* A thread's cache keeps the bytes it frees as credit for its next allocations (no shared
+ * counter on the cached pair): the live bytes others read stay exact while it holds credit, it
+ * gives the credit back when it binds to another arena or exits, and an arena destroyed under
+ * it is left alone. */
+static pthread_barrier_t step;
+static struct vs_arena *other;
+
+static void *credit_worker(void *arg)
+{
+    (void)arg;
+    cuCtxSetCurrent(fx_ctx);
+    CUstream s;
+    CUdeviceptr p[3];
+    if (cuStreamCreate(&s, CU_STREAM_NON_BLOCKING) != CUDA_SUCCESS)
+        return "stream";
+    for (int i = 0; i < 3; i++)
+        if (vs_arena_alloc_async(arena, 1000 + i, s, &p[i]) != CUDA_SUCCESS)
+            return "alloc";
+    if (vs_arena_free_async(arena, p[0], s) || vs_arena_free_async(arena, p[1], s))
+        return "free";
+    pthread_barrier_wait(&step); /* 1: main reads live with 2001 bytes of credit held here */
+    pthread_barrier_wait(&step);
+    if (vs_arena_alloc_async(arena, 300, s, &p[0]) != CUDA_SUCCESS) /* paid from the credit */
+        return "alloc";
+    pthread_barrier_wait(&step); /* 2: main reads live again */
+    pthread_barrier_wait(&step);
+    CUdeviceptr q;
+    if (vs_arena_alloc_async(other, 700, s, &q) || vs_arena_free_async(other, q, s))
+        return "other arena";
+    pthread_barrier_wait(&step); /* 3: bound to `other` now, with credit there */
+    pthread_barrier_wait(&step); /* main destroys `other` */
+    if (vs_arena_free_async(arena, p[0], s) || vs_arena_free_async(arena, p[2], s))
+        return "free";
+    cuStreamSynchronize(s);
+    return NULL;
+}
+
+static size_t live_of(struct vs_arena *a)
+{
+    struct vs_arena_stats st;
+    vs_arena_stats(a, &st);
+    return st.live_bytes;
+}
+
+Test(arena_threads, live_bytes_exact_while_a_thread_holds_credit, .timeout = 60)
+{
+    arena_fixture_start(1024 * MiB);
+    arena = arena_new(SIZE_MAX);
+    other = arena_new(SIZE_MAX);
+    pthread_barrier_init(&step, NULL, 2);
+    pthread_t th;
+    pthread_create(&th, NULL, credit_worker, NULL);
+    pthread_barrier_wait(&step);
+    cr_assert_eq(live_of(arena), 1002);
+    fx_validate(arena, "two frees");
+    pthread_barrier_wait(&step);
+    pthread_barrier_wait(&step);
+    cr_assert_eq(live_of(arena), 1302);
+    fx_validate(arena, "an allocation paid from credit");
+    pthread_barrier_wait(&step);
+    pthread_barrier_wait(&step);
+    cr_assert_eq(live_of(arena), 1302, "binding to another arena keeps this one's count");
+    cr_assert_eq(live_of(other), 0);
+    fx_destroy(other);
+    pthread_barrier_wait(&step);
+    void *res;
+    pthread_join(th, &res);
+    cr_assert_null(res, "%s", (const char *)res);
+    cr_assert_eq(live_of(arena), 0);
+    fx_validate(arena, "the thread's exit");
+    struct vs_arena_stats st;
+    vs_arena_stats(arena, &st);
+    cr_assert_geq(st.peak_live_bytes, 3003);
+    pthread_barrier_destroy(&step);
+    fx_destroy(arena);
+    cr_assert_eq(fx_log_n, 0, "%s", fx_log[0]);
+}
