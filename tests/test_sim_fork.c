@@ -236,6 +236,13 @@ static void write_tag(void *data)
 
 Test(sim_fork, work_queued_before_fork_stays_the_parents)
 {
+#ifdef __SANITIZE_ADDRESS__
+    /* The child starts a stream worker; a new thread frees memory in pthread_getattr_np, and GCC
+     * 12's ASan allocator has no fork handler: a lock another thread of the parent (criterion's
+     * or the stream worker) held at fork stays held in the child, which then hangs about one run
+     * in three. glibc's malloc, which make test uses, is fork-safe. */
+    cr_skip_test("under ASan: its allocator is not fork-safe in a child that starts threads");
+#endif
     sim_start();
     int tags[2];
     cr_assert_eq(pipe(tags), 0);

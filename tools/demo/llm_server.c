@@ -231,6 +231,8 @@ int main(int argc, char **argv)
     s.staging = malloc(vs_demo_stripe_count(biggest) * vs_demo_stripe_len(biggest));
     if (!s.w || !s.staging) {
         fprintf(stderr, "llm_server: out of host memory\n");
+        free(s.w);
+        free(s.staging);
         return 2;
     }
     CUresult rc = s.cu.stream_create(&s.stream, CU_STREAM_NON_BLOCKING);
@@ -255,6 +257,8 @@ int main(int argc, char **argv)
         printf("null}\n");
     else
         printf("\"%s\"}\n", err_name(&s, rc));
+    free(s.w);
+    free(s.staging);
     if (rc != CUDA_SUCCESS)
         return rc == CUDA_ERROR_OUT_OF_MEMORY ? 3 : 4;
     return s.failures ? 1 : s.errors ? 4 : 0;
