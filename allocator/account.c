@@ -46,7 +46,7 @@ size_t vs_arena_reserved(const struct vs_arena *a)
 void vs_arena_stats(struct vs_arena *a, struct vs_arena_stats *st)
 {
     uint64_t allocs = 0, frees = 0;
-    for (unsigned c = 0; c < VS_NCLASSES; c++) {
+    for (unsigned c = 0; c < VS_NBUCKETS; c++) {
         pthread_mutex_lock(&a->classes[c].mu);
         allocs += a->classes[c].allocs;
         pthread_mutex_unlock(&a->classes[c].mu);

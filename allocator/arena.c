@@ -52,7 +52,9 @@ CUresult vs_arena_create(const struct vs_driver *drv, CUdevice dev, CUcontext ct
     pthread_mutex_init(&a->sync_mu, NULL);
     pthread_mutex_init(&a->ev_mu, NULL);
     pthread_mutex_init(&a->park_mu, NULL);
-    for (unsigned c = 0; c < VS_NCLASSES; c++)
+    pthread_mutex_init(&a->group_mu, NULL);
+    a->ngroups = 1;
+    for (unsigned c = 0; c < VS_NBUCKETS; c++)
         pthread_mutex_init(&a->classes[c].mu, NULL);
 
     CUcontext saved;
@@ -99,7 +101,7 @@ void vs_arena_destroy(struct vs_arena *a)
     vs_va_release_all(a);
     vs_segments_free_all(a);
     vs_ctx_leave(a, sw, saved);
-    for (unsigned c = 0; c < VS_NCLASSES; c++) {
+    for (unsigned c = 0; c < VS_NBUCKETS; c++) {
         vs_vec_free(&a->classes[c].idle);
         pthread_mutex_destroy(&a->classes[c].mu);
     }
@@ -113,6 +115,7 @@ void vs_arena_destroy(struct vs_arena *a)
     pthread_mutex_destroy(&a->sync_mu);
     pthread_mutex_destroy(&a->ev_mu);
     pthread_mutex_destroy(&a->park_mu);
+    pthread_mutex_destroy(&a->group_mu);
     free(a);
 }
 
@@ -120,7 +123,7 @@ void vs_arena_destroy(struct vs_arena *a)
 
 struct request {
     size_t size;              /* rounded */
-    int cls;                  /* small: size class; -1: large */
+    int bucket;               /* small: size class and group (vs_bucket); -1: large */
     struct vs_stream *st;     /* stream of an async request, or NULL */
     struct vs_block *block;   /* large: the result */
 };
@@ -128,16 +131,16 @@ struct request {
 /* One attempt (arena.mu held): a small request succeeds once its class has an idle object. */
 static CUresult attempt(struct vs_arena *a, struct request *rq, bool may_create)
 {
-    if (rq->cls < 0) {
+    if (rq->bucket < 0) {
         CUresult err;
         rq->block = vs_large_alloc(a, rq->size, 0, may_create, rq->st, &err);
         return rq->block ? CUDA_SUCCESS : err;
     }
-    struct vs_class *c = &a->classes[rq->cls];
+    struct vs_class *c = &a->classes[rq->bucket];
     pthread_mutex_lock(&c->mu);
     size_t n = c->idle.n;
     pthread_mutex_unlock(&c->mu);
-    return n ? CUDA_SUCCESS : vs_small_refill(a, (unsigned)rq->cls, may_create);
+    return n ? CUDA_SUCCESS : vs_small_refill(a, (unsigned)rq->bucket, may_create);
 }
 
 static size_t sync_bytes(struct vs_arena *a)
@@ -208,13 +211,13 @@ static CUresult take_small(struct vs_arena *a, struct request *rq, size_t size,
                            struct vs_stream **origin)
 {
     *origin = st;
-    if (st && vs_tcache_get(a, st, (unsigned)rq->cls, p, pg))
+    if (st && vs_tcache_get(a, st, (unsigned)rq->bucket, p, pg))
         return CUDA_SUCCESS;
     *pg = NULL;
-    if (st && vs_stream_take_small(st, (unsigned)rq->cls, p))
+    if (st && vs_stream_take_small(st, (unsigned)rq->bucket, p))
         return CUDA_SUCCESS;
     *origin = NULL;
-    while (!pop_idle(&a->classes[rq->cls], p)) {
+    while (!pop_idle(&a->classes[rq->bucket], p)) {
         CUresult err = slow_path(a, rq, size);
         if (err != CUDA_SUCCESS)
             return err;
@@ -274,8 +277,12 @@ static CUresult alloc_common(struct vs_arena *a, size_t size, bool async, CUstre
     if (!a || !dptr || !size || size > SIZE_MAX / 2)
         return CUDA_ERROR_INVALID_VALUE;
     struct vs_stream *st = async ? vs_stream_get(a, s) : NULL;
-    struct request rq = {.size = round_up(size, VS_ALIGN), .cls = vs_small_class(size), .st = st};
-    CUresult err = rq.cls >= 0 ? alloc_small(a, &rq, size, st, async ? s : 0, tag, dptr)
+    int cls = vs_small_class(size);
+    struct request rq = {
+        .size = round_up(size, VS_ALIGN),
+        .bucket = cls < 0 ? -1 : (int)vs_bucket((unsigned)cls, vs_small_group(a, vs_arenas_stage(), tag)),
+        .st = st};
+    CUresult err = rq.bucket >= 0 ? alloc_small(a, &rq, size, st, async ? s : 0, tag, dptr)
                                : alloc_large(a, &rq, size, st, async ? s : 0, tag, dptr);
     if (err == CUDA_SUCCESS)
         vs_account_alloc(a, size);
@@ -350,13 +357,13 @@ static inline void enforce_cache_limit(struct vs_arena *a)
 }
 
 /* Queues a freed block (small: its address, large: the block) on st, or on the sync list. */
-static void queue_freed(struct vs_arena *a, struct vs_stream *st, int cls, uintptr_t item,
+static void queue_freed(struct vs_arena *a, struct vs_stream *st, int bucket, uintptr_t item,
                         size_t bytes)
 {
-    if (st && vs_stream_put(a, st, cls, item, bytes))
+    if (st && vs_stream_put(a, st, bucket, item, bytes))
         return;
     pthread_mutex_lock(&a->sync_mu);
-    if (vs_vec_push(cls >= 0 ? &a->sync_small : &a->sync_large, item) == 0) {
+    if (vs_vec_push(bucket >= 0 ? &a->sync_small : &a->sync_large, item) == 0) {
         a->sync_bytes += bytes;
         a->sync_frees++;
         atomic_fetch_add_explicit(&a->pending, bytes, memory_order_relaxed);
@@ -383,7 +390,7 @@ static CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstr
         vs_account_free(a, req);
         *bytes = req;
         if (!st || !vs_tcache_put(a, st, pg, p))
-            queue_freed(a, st, (int)pg->cls, p, pg->objsize);
+            queue_freed(a, st, (int)pg->bucket, p, pg->objsize);
     } else {
         if (!vs_va_find(a, p))
             return bad_free(a, p);

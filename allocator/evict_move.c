@@ -394,6 +394,7 @@ static size_t claim(struct vs_arena *a, struct vs_move *mv, size_t n, const stru
      * hand-out (small.c). */
     for (size_t k = 0; k < n; k++)
         atomic_store(&mv[k].r->slots[mv[k].slot].parking, true);
+    vs_evict_barrier(); /* on failure, vs_slot_candidate falls back to full segments */
     size_t kept = 0;
     for (size_t k = 0; k < n; k++) {
         uint32_t age;

@@ -4,13 +4,42 @@
  * live block, every live block overlapping it selected (pending and idle parts of large blocks
  * move with it: they are handed out only under arena.mu, which the move holds, and a pending
  * block becoming idle there leaves the slot to vs_granules_sweep_host); a small-object segment
- * is a candidate only when every object in it is live (segment_full); a promote candidate is a
+ * holding free objects is a candidate only where vs_evict_barrier works (else only when every
+ * object in it is live: segment_full); a promote candidate is a
  * host slot a selected live block overlaps. Candidates are ordered by the age of the oldest stage
  * among their selected blocks, then by address.
  */
+#include <linux/membarrier.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "allocator/internal.h"
+
+static pthread_once_t barrier_once = PTHREAD_ONCE_INIT;
+static atomic_bool barrier_ok;
+
+static void barrier_register(void)
+{
+    atomic_store(&barrier_ok,
+                 syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0);
+}
+
+bool vs_evict_barrier_works(void)
+{
+    pthread_once(&barrier_once, barrier_register);
+    return atomic_load(&barrier_ok);
+}
+
+bool vs_evict_barrier(void)
+{
+    if (!vs_evict_barrier_works())
+        return false;
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+        return true;
+    atomic_store(&barrier_ok, false); /* e.g. in a forked child: its registration is gone */
+    return false;
+}
 
 void vs_slot_each_live(struct vs_arena *a, struct vs_reservation *r, size_t i,
                        void (*fn)(const struct vs_block_info *info, void *ctx), void *ctx)
@@ -47,7 +76,8 @@ void vs_slot_each_live(struct vs_arena *a, struct vs_reservation *r, size_t i,
 
 /* Whether every object of every page in segment slot i is live. A free or pending object could
  * be handed out without arena.mu (class lists, stream lists, thread caches) and written while
- * its granule is being copied, so only full segments move. */
+ * its granule is being copied; without vs_evict_barrier nothing stops that, so only full
+ * segments move. */
 static bool segment_full(const struct vs_arena *a, const struct vs_reservation *r, size_t i)
 {
     _Atomic(struct vs_page *) *pages = atomic_load(&r->slots[i].pages);
@@ -99,7 +129,8 @@ bool vs_slot_candidate(struct vs_arena *a, struct vs_reservation *r, size_t i,
         return false;
     if (to_host && sel->skip_promoted_in && s->promoted_in == sel->skip_promoted_in)
         return false;
-    if (to_host && s->first && s->first->state == VS_PAGE && !segment_full(a, r, i))
+    if (to_host && s->first && s->first->state == VS_PAGE && !vs_evict_barrier_works() &&
+        !segment_full(a, r, i))
         return false;
     struct scan sc = {a, sel, 0, 0, UINT32_MAX};
     vs_slot_each_live(a, r, i, count, &sc);

@@ -36,6 +36,10 @@
 #define VS_ALIGN 512u               /* every block starts and ends on this boundary */
 #define VS_SMALL_MAX (256u << 10)   /* larger requests are VA-contiguous large blocks */
 #define VS_NCLASSES 56
+/* Small objects are kept apart by group (the stage and tag of their request, small.c): a page,
+ * its segment and every list of free objects hold one (class, group) pair, a bucket. */
+#define VS_NGROUPS 8
+#define VS_NBUCKETS (VS_NCLASSES * VS_NGROUPS)
 #define VS_PAGE_MIN (64u << 10)      /* smallest small-object page */
 #define VS_STREAM_BATCH 64          /* blocks listed on a stream before an event covers them */
 #define VS_EVICT_BATCH 32           /* granules moved per demote/promote transaction */
@@ -106,7 +110,7 @@ struct vs_page {
     size_t size;
     struct vs_segment *segment;
     struct vs_slot *slot;              /* the slot holding the page: pages never straddle slots */
-    unsigned cls;
+    unsigned bucket;                   /* vs_bucket(class, group) */
     size_t objsize;
     unsigned nobj;
     uint64_t inv;                      /* ceil(2^40 / objsize): offsets divide by multiplying */
@@ -135,7 +139,7 @@ struct vs_stream {
     bool per_thread;
     pthread_t owner;                   /* per_thread: the only thread that may record on it */
     pthread_mutex_t mu;
-    struct vs_vec small[VS_NCLASSES];  /* freed here, no event yet: reusable on this stream */
+    struct vs_vec small[VS_NBUCKETS];  /* freed here, no event yet: reusable on this stream */
     struct vs_vec large;               /* struct vs_block * */
     size_t pending_bytes;              /* rounded sizes of the listed blocks */
     uint64_t allocs, frees;            /* served from the lists; frees queued here */
@@ -166,7 +170,12 @@ struct vs_arena {
                                         * read lock-free by the trace (vs_arena_reserved) */
     struct vs_segment *segments;       /* granules carved into small-object pages */
 
-    struct vs_class classes[VS_NCLASSES];
+    struct vs_class classes[VS_NBUCKETS]; /* by bucket */
+    /* Groups of small objects (small.c): group g > 0 is the (stage << 32 | tag) in group_key[g];
+     * entries below ngroups are written once, under group_mu (a leaf), before ngroups. */
+    uint64_t group_key[VS_NGROUPS];
+    _Atomic unsigned ngroups;
+    pthread_mutex_t group_mu;
 
     pthread_mutex_t streams_mu;
     struct vs_stream *streams;
@@ -256,6 +265,34 @@ void vs_free_index_insert(struct vs_arena *a, struct vs_block *b);
 size_t vs_large_partial_idle_bytes(const struct vs_arena *a);
 
 /* small.c (the look-ups are inline: every small alloc and free makes them) */
+static inline unsigned vs_bucket(unsigned cls, unsigned group)
+{
+    return group * VS_NCLASSES + cls;
+}
+static inline unsigned vs_bucket_class(unsigned bucket)
+{
+    return bucket % VS_NCLASSES;
+}
+static inline unsigned vs_bucket_group(unsigned bucket)
+{
+    return bucket / VS_NCLASSES;
+}
+unsigned vs_small_group_add(struct vs_arena *a, uint64_t key);
+/* The group of a small request made in `stage` with `tag`: its own for the first
+ * VS_NGROUPS - 1 pairs other than (0, 0) the arena meets; group 0 for (0, 0) and every later
+ * pair. */
+static inline unsigned vs_small_group(struct vs_arena *a, uint32_t stage, uint32_t tag)
+{
+    uint64_t key = (uint64_t)stage << 32 | tag;
+    if (!key)
+        return 0;
+    unsigned n = atomic_load_explicit(&a->ngroups, memory_order_acquire);
+    for (unsigned g = 1; g < n; g++)
+        if (a->group_key[g] == key)
+            return g;
+    return n == VS_NGROUPS ? 0 : vs_small_group_add(a, key);
+}
+
 static inline int vs_small_class(size_t size)
 {
     if (size > VS_SMALL_MAX)
@@ -307,7 +344,7 @@ static inline long vs_small_index(const struct vs_page *pg, CUdeviceptr p)
         return -1;
     return (long)idx;
 }
-CUresult vs_small_refill(struct vs_arena *a, unsigned cls, bool may_create);
+CUresult vs_small_refill(struct vs_arena *a, unsigned bucket, bool may_create);
 void vs_small_release_empty_pages(struct vs_arena *a);
 /* Makes the free object p of page pg live for the caller, with tag `tag`, unless its slot is
  * parking: then p is parked (to be reusable again on `origin`, NULL: anywhere, once the slot is
@@ -318,7 +355,8 @@ bool vs_small_hand_out(struct vs_arena *a, struct vs_page *pg, CUdeviceptr p, si
 void vs_small_unpark(struct vs_arena *a, struct vs_reservation *r, size_t i);
 
 /* segment.c */
-CUresult vs_segment_take(struct vs_arena *a, size_t psize, bool may_create,
+/* A run of psize bytes in a segment of `group` (segments hold the pages of one group). */
+CUresult vs_segment_take(struct vs_arena *a, size_t psize, unsigned group, bool may_create,
                          struct vs_segment **seg, CUdeviceptr *at);
 void vs_segment_give(struct vs_arena *a, struct vs_segment *seg, CUdeviceptr at, size_t psize);
 size_t vs_segments_free_bytes(const struct vs_arena *a);
@@ -333,19 +371,19 @@ bool vs_live_info(struct vs_arena *a, CUdeviceptr p, struct vs_block_info *info,
 struct vs_stream *vs_stream_get(struct vs_arena *a, CUstream s);
 /* The stream's handle was destroyed: no later stream with that handle matches st. */
 void vs_stream_retire(struct vs_arena *a, struct vs_stream *st);
-/* Lists one freed item on st (st->mu held): a small object of class cls, or a large block
- * (cls < 0, its address in item), which st then owns. False: no host memory; nothing listed. */
-bool vs_stream_list(struct vs_stream *st, int cls, uintptr_t item, size_t bytes);
+/* Lists one freed item on st (st->mu held): a small object of bucket `bucket`, or a large block
+ * (bucket < 0, its address in item), which st then owns. False: no host memory; nothing listed. */
+bool vs_stream_list(struct vs_stream *st, int bucket, uintptr_t item, size_t bytes);
 /* Adds to st's counts of allocations served from and frees queued on its lists (st->mu held).
  * True when enough blocks are listed that an event should cover them: call vs_stream_record
  * once st->mu is released. */
 bool vs_stream_count(struct vs_stream *st, uint64_t allocs, uint64_t frees);
 /* A free on st: vs_stream_list, counted, then vs_stream_record at VS_STREAM_BATCH. False: not
  * listed (no host memory); the item is still the caller's. */
-bool vs_stream_put(struct vs_arena *a, struct vs_stream *st, int cls, uintptr_t item,
+bool vs_stream_put(struct vs_arena *a, struct vs_stream *st, int bucket, uintptr_t item,
                    size_t bytes);
-/* An object of class cls listed on st, for a request ordered on st. */
-bool vs_stream_take_small(struct vs_stream *st, unsigned cls, CUdeviceptr *p);
+/* An object of the bucket listed on st, for a request ordered on st. */
+bool vs_stream_take_small(struct vs_stream *st, unsigned bucket, CUdeviceptr *p);
 /* A large block listed on st that holds `size` bytes wasting at most 1/8, unlisted (still
  * VS_PENDING: the caller, holding arena.mu, makes it live); NULL: none. */
 struct vs_block *vs_stream_take_large(struct vs_stream *st, size_t size);
@@ -369,7 +407,7 @@ void vs_event_put(struct vs_arena *a, CUevent ev);
 void vs_tcache_arena_born(struct vs_arena *a);
 void vs_tcache_arena_dies(struct vs_arena *a);
 bool vs_tcache_put(struct vs_arena *a, struct vs_stream *st, struct vs_page *pg, CUdeviceptr p);
-bool vs_tcache_get(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr *p,
+bool vs_tcache_get(struct vs_arena *a, struct vs_stream *st, unsigned bucket, CUdeviceptr *p,
                    struct vs_page **pg);
 void vs_tcache_flush(struct vs_arena *a, struct vs_stream *st);
 /* The calling thread's credit in a: keeps `req` freed bytes (returns the part it cannot keep),
@@ -439,6 +477,12 @@ struct vs_selection {
  * selected block touches a host slot), ordered oldest stage first. *out: malloc'ed or NULL. */
 CUresult vs_select_slots(struct vs_arena *a, const struct vs_selection *sel, bool to_host,
                          struct vs_move **out, size_t *n);
+/* The heavy side of the small-object hand-out's asymmetric barrier (small.c): every thread of
+ * the process runs a full memory barrier before it returns (expedited membarrier). False where
+ * the kernel cannot; vs_evict_barrier_works is then false from that call on, and a small-object
+ * segment moves only when every object in it is live. */
+bool vs_evict_barrier(void);
+bool vs_evict_barrier_works(void);
 /* Whether slot i of r is a candidate now; *age: the age of its oldest selected stage. */
 bool vs_slot_candidate(struct vs_arena *a, struct vs_reservation *r, size_t i,
                        const struct vs_selection *sel, bool to_host, uint32_t *age);

@@ -36,9 +36,9 @@ bool vs_reclaim(struct vs_arena *a, enum vs_reclaim_level level)
 static size_t small_idle_bytes(struct vs_arena *a)
 {
     size_t bytes = vs_segments_free_bytes(a);
-    for (unsigned c = 0; c < VS_NCLASSES; c++) {
+    for (unsigned c = 0; c < VS_NBUCKETS; c++) {
         pthread_mutex_lock(&a->classes[c].mu);
-        bytes += a->classes[c].idle.n * vs_small_class_size(c);
+        bytes += a->classes[c].idle.n * vs_small_class_size(vs_bucket_class(c));
         pthread_mutex_unlock(&a->classes[c].mu);
     }
     return bytes;

@@ -2,7 +2,8 @@
  * units, so pages of every class share granules without pinning granules that large blocks
  * could use, and one class in use costs one small page, not a granule.
  *
- * Invariants (under arena.mu): a segment is one slot-aligned PAGE block of one granule; bit i of
+ * Invariants (under arena.mu): a segment is one slot-aligned PAGE block of one granule, holding
+ * pages of one group (small.c); bit i of
  * `used` is set exactly when unit i belongs to a page; a page of k units starts on a multiple of
  * k units; a segment whose last page goes is given back to the large blocks at once; the slot of
  * a segment has a page table (small.c) for as long as the arena lives.
@@ -13,6 +14,7 @@
 
 struct vs_segment {
     struct vs_block *block;
+    unsigned group;                    /* every page in it is of this group */
     uint64_t used;
     struct vs_segment *next;
 };
@@ -32,7 +34,8 @@ static int find_run(const struct vs_arena *a, const struct vs_segment *s, unsign
     return -1;
 }
 
-static CUresult new_segment(struct vs_arena *a, bool may_create, struct vs_segment **out)
+static CUresult new_segment(struct vs_arena *a, unsigned group, bool may_create,
+                            struct vs_segment **out)
 {
     struct vs_segment *s = calloc(1, sizeof *s);
     if (!s) {
@@ -58,13 +61,14 @@ static CUresult new_segment(struct vs_arena *a, bool may_create, struct vs_segme
     }
     b->state = VS_PAGE;
     s->block = b;
+    s->group = group;
     s->next = a->segments;
     a->segments = s;
     *out = s;
     return CUDA_SUCCESS;
 }
 
-CUresult vs_segment_take(struct vs_arena *a, size_t psize, bool may_create,
+CUresult vs_segment_take(struct vs_arena *a, size_t psize, unsigned group, bool may_create,
                          struct vs_segment **seg, CUdeviceptr *at)
 {
     unsigned k = (unsigned)(psize / VS_PAGE_MIN);
@@ -73,6 +77,8 @@ CUresult vs_segment_take(struct vs_arena *a, size_t psize, bool may_create,
     /* The fullest segment that has room, so the others can empty out and go back. */
     for (struct vs_segment *s = a->segments; s; s = s->next) {
         const struct vs_block *b = s->block;
+        if (s->group != group)
+            continue;
         if (b->res->slots[vs_slot_of(a, b->res, b->start)].host)
             continue; /* demoted: new pages there would live in host memory */
         int i = find_run(a, s, k), free_units = 64 - __builtin_popcountll(s->used);
@@ -83,7 +89,7 @@ CUresult vs_segment_take(struct vs_arena *a, size_t psize, bool may_create,
         }
     }
     if (!best) {
-        CUresult err = new_segment(a, may_create, &best);
+        CUresult err = new_segment(a, group, may_create, &best);
         if (err != CUDA_SUCCESS)
             return err;
         best_at = 0;

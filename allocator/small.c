@@ -1,9 +1,12 @@
 /* Small requests (<= VS_SMALL_MAX): size classes packed into pages.
  *
  * Classes: multiples of 512 B up to 4 KiB, then 8 steps per power of two up to 256 KiB, so a
- * request wastes at most 1/8 of its size to rounding. A page holds objects of one class: a power
- * of two from VS_PAGE_MIN up to the granule (room for about 32 objects) carved from a segment
- * (segment.c) on a multiple of its size. Its slot's `pages` table (one entry per VS_PAGE_MIN)
+ * request wastes at most 1/8 of its size to rounding. Groups: the (stage, tag) of the request
+ * (vs_small_group), so that the small objects of one stage or tag share granules only with each
+ * other and a demote of that stage or tag can move them. A page holds objects of one class and
+ * one group (a bucket): a power of two from VS_PAGE_MIN up to the granule (room for about 32
+ * objects) carved from a segment of its group (segment.c) on a multiple of its size. An object
+ * keeps the group it was allocated in when vs_arena_set_tag changes its tag. Its slot's `pages` table (one entry per VS_PAGE_MIN)
  * records it, so a pointer finds its page without locks.
  *
  * Invariants: an object is in at most one list (its class's idle list, a stream's pending list, a
@@ -33,9 +36,24 @@ static void set_entries(const struct vs_arena *a, struct vs_page *pg, struct vs_
         atomic_store_explicit(vs_small_page_entry(a, r, pg->base + off), to, memory_order_release);
 }
 
-CUresult vs_small_refill(struct vs_arena *a, unsigned cls, bool may_create)
+unsigned vs_small_group_add(struct vs_arena *a, uint64_t key)
 {
-    size_t objsize = vs_small_class_size(cls), psize = page_size(a, objsize);
+    pthread_mutex_lock(&a->group_mu);
+    unsigned n = atomic_load_explicit(&a->ngroups, memory_order_relaxed), g = 1;
+    while (g < n && a->group_key[g] != key)
+        g++;
+    if (g == n && n < VS_NGROUPS) {
+        a->group_key[g] = key;
+        atomic_store_explicit(&a->ngroups, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&a->group_mu);
+    return g < VS_NGROUPS ? g : 0;
+}
+
+CUresult vs_small_refill(struct vs_arena *a, unsigned bucket, bool may_create)
+{
+    size_t objsize = vs_small_class_size(vs_bucket_class(bucket)),
+           psize = page_size(a, objsize);
     unsigned nobj = (unsigned)(psize / objsize);
     struct vs_page *pg = calloc(1, sizeof *pg + nobj * sizeof pg->meta[0]);
     if (!pg) {
@@ -44,19 +62,19 @@ CUresult vs_small_refill(struct vs_arena *a, unsigned cls, bool may_create)
     }
     struct vs_segment *seg;
     CUdeviceptr base;
-    CUresult err = vs_segment_take(a, psize, may_create, &seg, &base);
+    CUresult err = vs_segment_take(a, psize, vs_bucket_group(bucket), may_create, &seg, &base);
     if (err != CUDA_SUCCESS) {
         free(pg);
         return err;
     }
     struct vs_reservation *r = vs_va_find(a, base);
     *pg = (struct vs_page){.base = base, .size = psize, .segment = seg,
-                           .slot = &r->slots[vs_slot_of(a, r, base)], .cls = cls,
+                           .slot = &r->slots[vs_slot_of(a, r, base)], .bucket = bucket,
                            .objsize = objsize, .nobj = nobj,
                            .inv = (((uint64_t)1 << 40) + objsize - 1) / objsize};
     /* Published before any object is listed: a pointer handed out always finds its page. */
     set_entries(a, pg, pg);
-    struct vs_class *c = &a->classes[cls];
+    struct vs_class *c = &a->classes[bucket];
     pthread_mutex_lock(&c->mu);
     for (unsigned i = nobj; i-- > 0;)
         if (vs_vec_push(&c->idle, base + i * objsize) != 0)
@@ -79,8 +97,8 @@ static void return_parked(struct vs_arena *a, CUdeviceptr lo, CUdeviceptr hi);
 void vs_small_release_empty_pages(struct vs_arena *a)
 {
     return_parked(a, 0, (CUdeviceptr)-1);
-    for (unsigned cls = 0; cls < VS_NCLASSES; cls++) {
-        struct vs_class *c = &a->classes[cls];
+    for (unsigned b = 0; b < VS_NBUCKETS; b++) {
+        struct vs_class *c = &a->classes[b];
         pthread_mutex_lock(&c->mu);
         struct vs_vec empty = {0};
         for (size_t i = 0; i < c->idle.n; i++)
@@ -118,10 +136,6 @@ static bool park(struct vs_arena *a, struct vs_slot *slot, CUdeviceptr p, struct
 bool vs_small_hand_out(struct vs_arena *a, struct vs_page *pg, CUdeviceptr p, size_t req,
                        CUstream s, struct vs_stream *origin, uint32_t tag)
 {
-    /* Sequentially consistent: a move sets `parking`, then checks that every object of the slot
-     * is live (evict_move.c); an object freed after that check is seen parking here. */
-    if (atomic_load(&pg->slot->parking) && park(a, pg->slot, p, origin))
-        return false;
     struct vs_small_meta *m = &pg->meta[vs_small_containing(pg, p)];
     vs_assert(!atomic_load_explicit(&m->req, memory_order_relaxed),
               "object 0x%llx handed out while live", (unsigned long long)p);
@@ -130,8 +144,19 @@ bool vs_small_hand_out(struct vs_arena *a, struct vs_page *pg, CUdeviceptr p, si
     atomic_store_explicit(&m->tag, tag, memory_order_relaxed);
     atomic_store_explicit(&m->stream, s, memory_order_relaxed);
     m->id = vs_new_id();
-    atomic_store_explicit(&m->req, req, memory_order_release);
-    return true;
+    /* Live first, then the check of `parking`: a move sets `parking`, runs vs_evict_barrier,
+     * then reads every object's req (evict_move.c), so either it sees this object live (and
+     * decides with its stage and tag) or this sees the slot parking and takes the object back.
+     * The compiler fence is the light side of that asymmetric barrier. */
+    for (;;) {
+        atomic_store_explicit(&m->req, req, memory_order_release);
+        atomic_signal_fence(memory_order_seq_cst);
+        if (!atomic_load_explicit(&pg->slot->parking, memory_order_relaxed))
+            return true;
+        atomic_store_explicit(&m->req, 0, memory_order_relaxed);
+        if (park(a, pg->slot, p, origin))
+            return false;
+    }
 }
 
 /* Returns the parked objects inside [lo, hi) where they came from: their stream's list, or the
@@ -162,7 +187,7 @@ static void return_parked(struct vs_arena *a, CUdeviceptr lo, CUdeviceptr hi)
         }
         /* Reusable on its stream again, as before it was parked. */
         pthread_mutex_lock(&st->mu);
-        bool listed = vs_stream_list(st, (int)pg->cls, back.v[k], pg->objsize);
+        bool listed = vs_stream_list(st, (int)pg->bucket, back.v[k], pg->objsize);
         pthread_mutex_unlock(&st->mu);
         if (!listed)
             vs_log(VS_LOG_WARN, "arena: out of host memory; a freed block is lost to the arena");

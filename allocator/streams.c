@@ -100,11 +100,11 @@ void vs_stream_retire(struct vs_arena *a, struct vs_stream *st)
 
 /* --- the lists ---------------------------------------------------------------------------------- */
 
-bool vs_stream_list(struct vs_stream *st, int cls, uintptr_t item, size_t bytes)
+bool vs_stream_list(struct vs_stream *st, int bucket, uintptr_t item, size_t bytes)
 {
-    if (vs_vec_push(cls >= 0 ? &st->small[cls] : &st->large, item) != 0)
+    if (vs_vec_push(bucket >= 0 ? &st->small[bucket] : &st->large, item) != 0)
         return false;
-    if (cls < 0)
+    if (bucket < 0)
         ((struct vs_block *)item)->owner = st;
     st->pending_bytes += bytes;
     st->listed++;
@@ -118,11 +118,11 @@ bool vs_stream_count(struct vs_stream *st, uint64_t allocs, uint64_t frees)
     return st->listed >= VS_STREAM_BATCH;
 }
 
-bool vs_stream_put(struct vs_arena *a, struct vs_stream *st, int cls, uintptr_t item,
+bool vs_stream_put(struct vs_arena *a, struct vs_stream *st, int bucket, uintptr_t item,
                    size_t bytes)
 {
     pthread_mutex_lock(&st->mu);
-    bool listed = vs_stream_list(st, cls, item, bytes);
+    bool listed = vs_stream_list(st, bucket, item, bytes);
     bool record = listed && vs_stream_count(st, 0, 1);
     pthread_mutex_unlock(&st->mu);
     if (record)
@@ -140,13 +140,13 @@ static void unlisted(struct vs_stream *st, size_t bytes)
     st->listed--;
 }
 
-bool vs_stream_take_small(struct vs_stream *st, unsigned cls, CUdeviceptr *p)
+bool vs_stream_take_small(struct vs_stream *st, unsigned bucket, CUdeviceptr *p)
 {
     pthread_mutex_lock(&st->mu);
-    bool got = st->small[cls].n > 0;
+    bool got = st->small[bucket].n > 0;
     if (got) {
-        *p = st->small[cls].v[--st->small[cls].n];
-        unlisted(st, vs_small_class_size(cls));
+        *p = st->small[bucket].v[--st->small[bucket].n];
+        unlisted(st, vs_small_class_size(vs_bucket_class(bucket)));
         st->allocs++;
     }
     pthread_mutex_unlock(&st->mu);
@@ -241,14 +241,14 @@ void vs_event_put(struct vs_arena *a, CUevent ev)
 static bool take_pending(struct vs_arena *a, struct vs_stream *st, struct vs_group *g)
 {
     size_t n = 0;
-    for (unsigned c = 0; c < VS_NCLASSES; c++)
+    for (unsigned c = 0; c < VS_NBUCKETS; c++)
         n += st->small[c].n;
     if (n) {
         g->small.v = malloc(n * sizeof *g->small.v);
         if (!g->small.v)
             return false;
         g->small.cap = n;
-        for (unsigned c = 0; c < VS_NCLASSES; c++) {
+        for (unsigned c = 0; c < VS_NBUCKETS; c++) {
             if (!st->small[c].n)
                 continue;
             memcpy(g->small.v + g->small.n, st->small[c].v, st->small[c].n * sizeof(uintptr_t));
@@ -430,7 +430,7 @@ void vs_streams_all_idle(struct vs_arena *a)
 
 void vs_pending_release_small(struct vs_arena *a, CUdeviceptr p)
 {
-    struct vs_class *c = &a->classes[vs_small_page_of(a, p)->cls];
+    struct vs_class *c = &a->classes[vs_small_page_of(a, p)->bucket];
     pthread_mutex_lock(&c->mu);
     int lost = vs_vec_push(&c->idle, p);
     pthread_mutex_unlock(&c->mu);
@@ -443,7 +443,7 @@ void vs_streams_destroy(struct vs_arena *a)
     struct vs_stream *st = a->streams;
     while (st) {
         struct vs_stream *next = st->next;
-        for (unsigned c = 0; c < VS_NCLASSES; c++)
+        for (unsigned c = 0; c < VS_NBUCKETS; c++)
             vs_vec_free(&st->small[c]);
         vs_vec_free(&st->large);
         for (struct vs_group *g = st->groups, *gn; g; g = gn) {

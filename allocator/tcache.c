@@ -6,6 +6,8 @@
  *  - the cache is bound to one (arena, generation, stream); its objects are pending on that
  *    stream exactly as if they were in the stream's lists (stream order makes them reusable by
  *    that stream, and only by it);
+ *  - its objects are all of one group (small.c), `group`, and serve only requests of that group;
+ *    a free of another group's object while it holds objects goes to the stream's lists;
  *  - at most VS_TCACHE_DEPTH objects per class and VS_TCACHE_BYTES in all, so memory other
  *    threads cannot reclaim stays bounded per thread;
  *  - binding to another stream or arena, overflow, vs_arena_stream_destroyed and thread exit
@@ -32,6 +34,7 @@ struct vs_tcache {
     uint64_t gen;
     struct vs_stream *st;
     size_t bytes;
+    unsigned group;
     uint64_t allocs, frees;
     uint8_t n[VS_NCLASSES];
     CUdeviceptr obj[VS_NCLASSES][VS_TCACHE_DEPTH];
@@ -85,7 +88,7 @@ static void flush(int cls)
     for (unsigned c = cls < 0 ? 0 : (unsigned)cls; c < VS_NCLASSES; c++) {
         size_t csize = vs_small_class_size(c);
         while (tc->n[c]) {
-            if (!vs_stream_list(st, (int)c, tc->obj[c][tc->n[c] - 1], csize))
+            if (!vs_stream_list(st, (int)vs_bucket(c, tc->group), tc->obj[c][tc->n[c] - 1], csize))
                 vs_log(VS_LOG_WARN, "arena: out of host memory; a freed block is lost to the arena");
             tc->n[c]--;
             tc->bytes -= csize;
@@ -178,7 +181,12 @@ bool vs_tcache_put(struct vs_arena *a, struct vs_stream *st, struct vs_page *pg,
 {
     if (!bind(a, st))
         return false;
-    unsigned cls = pg->cls;
+    unsigned cls = vs_bucket_class(pg->bucket), group = vs_bucket_group(pg->bucket);
+    if (group != tc->group) {
+        if (tc->bytes)
+            return false;
+        tc->group = group;
+    }
     size_t csize = vs_small_class_size(cls);
     if (tc->n[cls] == VS_TCACHE_DEPTH || tc->bytes + csize > VS_TCACHE_BYTES) {
         if (!tc->n[cls])
@@ -194,10 +202,11 @@ bool vs_tcache_put(struct vs_arena *a, struct vs_stream *st, struct vs_page *pg,
     return true;
 }
 
-bool vs_tcache_get(struct vs_arena *a, struct vs_stream *st, unsigned cls, CUdeviceptr *p,
+bool vs_tcache_get(struct vs_arena *a, struct vs_stream *st, unsigned bucket, CUdeviceptr *p,
                    struct vs_page **pg)
 {
-    if (!bound_to(a) || tc->st != st || !tc->n[cls])
+    unsigned cls = vs_bucket_class(bucket);
+    if (!bound_to(a) || tc->st != st || vs_bucket_group(bucket) != tc->group || !tc->n[cls])
         return false;
     *pg = tc->page[cls][--tc->n[cls]];
     *p = tc->obj[cls][tc->n[cls]];

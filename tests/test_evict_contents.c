@@ -1,6 +1,7 @@
 /* Demote and promote keep every byte and every pointer: many cycles over mixed sizes (small
  * objects sharing pages, blocks sharing granules), accesses to demoted memory through the
  * driver, and device memory actually given back. */
+#include "allocator/internal.h"
 #include "evict_fixture.h"
 
 #define NSMALL 64 /* 1000-byte objects: exactly one page of their size class, full */
@@ -54,10 +55,14 @@ Test(evict_contents, hundred_cycles_keep_bytes_and_pointers)
     cr_assert_eq(simcuda_physical_in_use(0), 0);
 }
 
-/* A granule of small objects with a free object in it stays: that object could be handed out
- * while the granule is copied. */
-Test(evict_contents, small_objects_move_only_with_a_full_granule)
+/* A granule of small objects moves with a free object in it (a demote makes every thread pass
+ * a memory barrier, so that object cannot be handed out unseen during the copy); the object,
+ * reallocated while its granule is in host memory, is set aside and the request gets device
+ * memory instead. */
+Test(evict_contents, small_objects_move_with_a_free_object_in_their_granule)
 {
+    if (!vs_evict_barrier_works())
+        cr_skip_test("no expedited membarrier here: only full small-object granules move");
     arena_fixture_start(256 * MiB);
     struct vs_arena *a = arena_new(SIZE_MAX);
     uint32_t w = ef_name("w");
@@ -66,17 +71,74 @@ Test(evict_contents, small_objects_move_only_with_a_full_granule)
     struct ef_block b[NSMALL];
     for (int i = 0; i < NSMALL; i++)
         ef_alloc(a, &b[i], 1000, &seed);
+    CUdeviceptr freed = b[NSMALL - 1].p;
     ef_free(a, &b[NSMALL - 1]);
-    size_t moved = 1;
-    cr_assert_eq(vs_arena_demote(a, w, &moved), CUDA_SUCCESS);
-    cr_assert_eq(moved, 0);
-    vs_arena_device_synchronized(a);          /* the freed object is reusable... */
-    ef_alloc(a, &b[NSMALL - 1], 1000, &seed); /* ...so the page is full again */
+    vs_arena_device_synchronized(a); /* the freed object is reusable by any request */
+    size_t moved = 0;
     cr_assert_eq(vs_arena_demote(a, w, &moved), CUDA_SUCCESS);
     cr_assert_eq(moved, 2 * MiB);
+    ef_alloc(a, &b[NSMALL - 1], 1000, &seed);
+    cr_assert_neq(b[NSMALL - 1].p, freed, "an object of a demoted granule was handed out");
+    cr_assert_eq(vs_arena_block_demoted_bytes(a, b[NSMALL - 1].p), 0);
+    for (int i = 0; i < NSMALL - 1; i++)
+        cr_assert_eq(vs_arena_block_demoted_bytes(a, b[i].p), 1000, "object %d", i);
+    cr_assert_eq(vs_arena_promote(a, w, &moved), CUDA_SUCCESS);
     for (int i = 0; i < NSMALL; i++)
         cr_assert(ef_intact(&b[i]), "object %d changed", i);
     ef_forget(b, NSMALL);
+    fx_destroy(a);
+}
+
+/* Small objects of two stages allocated interleaved, of the same sizes, never share a granule;
+ * demoting one stage moves every one of its objects and none of the other's. */
+Test(evict_contents, small_objects_of_a_stage_move_without_the_others)
+{
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    uint32_t sa = ef_name("A"), sb = ef_name("B");
+    uint64_t seed = 11;
+    enum { N = 40 };
+    struct ef_block x[N];
+    for (int i = 0; i < N; i++) {
+        vs_arena_set_stage(a, i % 2 ? sb : sa);
+        ef_alloc(a, &x[i], i % 4 < 2 ? 1000 : 20 << 10, &seed);
+    }
+    vs_arena_set_stage(a, 0);
+    for (int i = 0; i < N; i++)
+        for (int j = 1; j < N; j += 2)
+            cr_assert(i % 2 || x[i].p / (2 * MiB) != x[j].p / (2 * MiB),
+                      "objects %d (A) and %d (B) share a granule", i, j);
+    size_t moved = 0;
+    cr_assert_eq(vs_arena_demote(a, sa, &moved), CUDA_SUCCESS);
+    cr_assert_gt(moved, 0);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(vs_arena_block_demoted_bytes(a, x[i].p), i % 2 ? 0 : x[i].n,
+                     "object %d (stage %c)", i, i % 2 ? 'B' : 'A');
+    cr_assert_eq(vs_arena_promote(a, sa, NULL), CUDA_SUCCESS);
+    for (int i = 0; i < N; i++)
+        cr_assert(ef_intact(&x[i]), "object %d changed", i);
+    ef_forget(x, N);
+    fx_destroy(a);
+}
+
+/* Groups are bounded: the first VS_NGROUPS - 1 (stage, tag) pairs get their own granules, later
+ * pairs share those of (no stage, no tag). */
+Test(evict_contents, stages_beyond_the_groups_share_the_common_granules)
+{
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    uint64_t seed = 5;
+    struct ef_block x[VS_NGROUPS + 1];
+    char name[16];
+    for (int i = 0; i <= VS_NGROUPS; i++) {
+        snprintf(name, sizeof name, "s%d", i);
+        vs_arena_set_stage(a, i ? ef_name(name) : 0);
+        ef_alloc(a, &x[i], 1000, &seed);
+    }
+    for (int i = 1; i < VS_NGROUPS; i++)
+        cr_assert_neq(x[i].p / (2 * MiB), x[0].p / (2 * MiB), "stage %d", i);
+    cr_assert_eq(x[VS_NGROUPS].p / (2 * MiB), x[0].p / (2 * MiB));
+    ef_forget(x, VS_NGROUPS + 1);
     fx_destroy(a);
 }
 
