@@ -171,12 +171,14 @@ static CUresult slow_path(struct vs_arena *a, struct request *rq, size_t request
     if (err == CUDA_ERROR_OUT_OF_MEMORY && sync_bytes(a) >= rq->size &&
         vs_reclaim(a, VS_RECLAIM_SYNC))
         err = attempt(a, rq, false);
+    if (err == CUDA_ERROR_OUT_OF_MEMORY && vs_small_release_empty_pages(a, false))
+        err = attempt(a, rq, false);
     if (err == CUDA_ERROR_OUT_OF_MEMORY)
         err = attempt(a, rq, true);
     if (err == CUDA_ERROR_OUT_OF_MEMORY) {
         vs_reclaim(a, VS_RECLAIM_RECORD);
         vs_reclaim(a, VS_RECLAIM_SYNC);
-        vs_small_release_empty_pages(a);
+        vs_small_release_empty_pages(a, true);
         err = attempt(a, rq, true);
     }
     if (err == CUDA_ERROR_OUT_OF_MEMORY && vs_evict_pressure(a, rq->size))
@@ -343,7 +345,7 @@ static void trim_to_cache_limit(struct vs_arena *a)
         vs_reclaim(a, VS_RECLAIM_RECORD);
         if (sync_bytes(a) && vs_pending_total(a) + vs_granules_free_bytes(a) > limit)
             vs_reclaim(a, VS_RECLAIM_SYNC);
-        vs_small_release_empty_pages(a);
+        vs_small_release_empty_pages(a, true);
         vs_granules_trim(a, limit);
     }
     pthread_mutex_unlock(&a->mu);
@@ -453,7 +455,7 @@ void vs_arena_trim(struct vs_arena *a, size_t keep)
 {
     pthread_mutex_lock(&a->mu);
     vs_reclaim(a, VS_RECLAIM_POLL);
-    vs_small_release_empty_pages(a);
+    vs_small_release_empty_pages(a, true);
     vs_granules_trim(a, keep);
     pthread_mutex_unlock(&a->mu);
 }

@@ -84,7 +84,7 @@ static size_t granules_for(const struct vs_arena *a, size_t bytes)
 static void reclaim_all(struct vs_arena *a)
 {
     vs_reclaim(a, VS_RECLAIM_SYNC);
-    vs_small_release_empty_pages(a);
+    vs_small_release_empty_pages(a, true);
 }
 
 /* Moves at most `limit` granules of the selection, oldest stage first (arena.mu held, context

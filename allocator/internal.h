@@ -122,6 +122,7 @@ struct vs_class {
     pthread_mutex_t mu;
     struct vs_vec idle;                /* CUdeviceptr of objects reusable by anyone */
     uint64_t allocs;                   /* objects handed out from idle */
+    unsigned pages;                    /* pages of this bucket (under arena.mu) */
 } __attribute__((aligned(64)));
 
 /* Blocks freed together and waiting for one event. */
@@ -345,7 +346,10 @@ static inline long vs_small_index(const struct vs_page *pg, CUdeviceptr p)
     return (long)idx;
 }
 CUresult vs_small_refill(struct vs_arena *a, unsigned bucket, bool may_create);
-void vs_small_release_empty_pages(struct vs_arena *a);
+/* Gives pages whose objects are all idle back to their segments (arena.mu held); true when it
+ * gave any. parked: parked objects first go back to their lists (and count as idle), which
+ * makes them reachable again: a request that met them parks them again. */
+bool vs_small_release_empty_pages(struct vs_arena *a, bool parked);
 /* Makes the free object p of page pg live for the caller, with tag `tag`, unless its slot is
  * parking: then p is parked (to be reusable again on `origin`, NULL: anywhere, once the slot is
  * back on the device) and the caller must take another object. */

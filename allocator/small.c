@@ -20,10 +20,13 @@
 #include "allocator/internal.h"
 #include "allocator/vs_assert.h"
 
-static size_t page_size(const struct vs_arena *a, size_t objsize)
+/* Pages sized to the bucket's demand: the first holds at least 4 objects, each further page of
+ * the bucket twice as many as the one before, up to 32 (or the granule), so that a class with a
+ * few live objects does not hold a granule of free ones. */
+static size_t page_size(const struct vs_arena *a, size_t objsize, unsigned pages)
 {
-    size_t p = VS_PAGE_MIN;
-    while (p < 32 * objsize && p < a->gran)
+    size_t want = (size_t)4 << (pages < 3 ? pages : 3), p = VS_PAGE_MIN;
+    while (p < want * objsize && p < a->gran)
         p <<= 1;
     return p;
 }
@@ -52,8 +55,9 @@ unsigned vs_small_group_add(struct vs_arena *a, uint64_t key)
 
 CUresult vs_small_refill(struct vs_arena *a, unsigned bucket, bool may_create)
 {
+    struct vs_class *c = &a->classes[bucket];
     size_t objsize = vs_small_class_size(vs_bucket_class(bucket)),
-           psize = page_size(a, objsize);
+           psize = page_size(a, objsize, c->pages);
     unsigned nobj = (unsigned)(psize / objsize);
     struct vs_page *pg = calloc(1, sizeof *pg + nobj * sizeof pg->meta[0]);
     if (!pg) {
@@ -74,7 +78,7 @@ CUresult vs_small_refill(struct vs_arena *a, unsigned bucket, bool may_create)
                            .inv = (((uint64_t)1 << 40) + objsize - 1) / objsize};
     /* Published before any object is listed: a pointer handed out always finds its page. */
     set_entries(a, pg, pg);
-    struct vs_class *c = &a->classes[bucket];
+    c->pages++;
     pthread_mutex_lock(&c->mu);
     for (unsigned i = nobj; i-- > 0;)
         if (vs_vec_push(&c->idle, base + i * objsize) != 0)
@@ -85,6 +89,7 @@ CUresult vs_small_refill(struct vs_arena *a, unsigned bucket, bool may_create)
 
 static void release_page(struct vs_arena *a, struct vs_page *pg)
 {
+    a->classes[pg->bucket].pages--;
     set_entries(a, pg, NULL);
     vs_segment_give(a, pg->segment, pg->base, pg->size);
     free(pg);
@@ -92,11 +97,13 @@ static void release_page(struct vs_arena *a, struct vs_page *pg)
 
 static void return_parked(struct vs_arena *a, CUdeviceptr lo, CUdeviceptr hi);
 
-/* Parked objects (of host slots: no move runs outside arena.mu) count as idle here, so a demoted
- * granule whose objects are all freed goes back even if requests met some of them. */
-void vs_small_release_empty_pages(struct vs_arena *a)
+/* Parked objects (of host slots: no move runs outside arena.mu) count as idle with `parked`, so
+ * a demoted granule whose objects are all freed goes back even if requests met some of them. */
+bool vs_small_release_empty_pages(struct vs_arena *a, bool parked)
 {
-    return_parked(a, 0, (CUdeviceptr)-1);
+    bool released = false;
+    if (parked)
+        return_parked(a, 0, (CUdeviceptr)-1);
     for (unsigned b = 0; b < VS_NBUCKETS; b++) {
         struct vs_class *c = &a->classes[b];
         pthread_mutex_lock(&c->mu);
@@ -116,10 +123,12 @@ void vs_small_release_empty_pages(struct vs_arena *a)
         }
         for (size_t i = 0; i < empty.n; i++)
             release_page(a, (struct vs_page *)empty.v[i]);
+        released |= empty.n > 0;
         vs_vec_free(&empty);
         c->idle.n = keep;
         pthread_mutex_unlock(&c->mu);
     }
+    return released;
 }
 
 /* Parks p when its slot is parking; false when the slot stopped parking meanwhile. */
