@@ -13,13 +13,15 @@
  * Unit: the granule. A granule moves only when every block overlapping it is selected, so a
  * demote never slows down memory the selection did not name; a block's head or tail granule
  * shared with an unselected block stays on the device. A granule of small objects (requests up
- * to 256 KiB, packed in pages) moves only when every object in it is live and selected. Promote
+ * to 256 KiB, packed in pages grouped by stage and tag: small.c) moves when every live object in
+ * it is selected (and, where vs_evict_barrier does not work, none is free). Promote
  * moves every host granule a selected block touches. New blocks avoid host granules.
  *
  * Writes by new owners are never lost: small objects are handed out without the arena lock, so
- * a granule is marked "parking" before its demote checks that every object in it is live and
- * selected, and stays so while in host memory; an object of a parking granule that is freed is
- * not handed out again (it is parked) until the granule is back on the device. So every live
+ * a granule is marked "parking" before its demote checks the objects in it (after a process-wide
+ * memory barrier against the hand-out's own check), and stays so while in host memory; a free
+ * object of a parking granule is not handed out (it is parked) until the granule is back on the
+ * device. So every live
  * object in a moving granule is one the selection named (victims are idle by definition: the
  * program must not touch them during the move), and a block allocated during a move is never
  * in a moving granule. Large blocks are handed out under the arena lock, which the move holds.
