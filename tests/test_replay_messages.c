@@ -47,7 +47,7 @@ Test(replay_messages, the_arena_out_of_memory_line_is_said_once)
     cr_expect_eq(r.status, 1, "%s", r.err);
     cr_expect_str_empty(r.err);
     cr_expect_eq(count(r.out, "out of memory on device 0"), 1, "%s", r.out);
-    cr_expect(strstr(r.out, "arena: vramshim: out of memory on device 0: requested 64.00 KiB"),
-              "%s", r.out);
+    cr_expect(strstr(r.out, "arena: vramshim: out of memory on device 0: requested "), "%s",
+              r.out);
     fx_run_free(&r);
 }
