@@ -7,8 +7,8 @@
  *    (free VA), LIVE (a large allocation), PENDING (freed, not yet safe to reuse) or PAGE (a
  *    segment: one granule carved into small-object pages, segment.c).
  *  - granules (granule.c): physical handles mapped into slots, plus a cache of unmapped ones.
- *  - small objects (small.c): size classes packed into PAGE blocks; tcache.c keeps a few per
- *    thread.
+ *  - small objects (small.c): size classes packed into PAGE blocks, kept apart by group (stage
+ *    and tag); tcache.c keeps a few per thread.
  *  - streams (streams.c): blocks freed on a stream, reusable at once on that stream, and groups
  *    of them waiting for an event recorded on it.
  *
