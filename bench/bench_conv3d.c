@@ -103,8 +103,8 @@ int main(void)
         float *want = malloc(osz * sizeof *want), *got = malloc(osz * sizeof *got);
         float *wwin = malloc(osz * sizeof *wwin), *gwin = malloc(osz * sizeof *gwin);
         const size_t wsz = (size_t)sh->cout * vs_window_area(&wout);
-        const int frames = sh->kt > 1 ? sh->kt - 1 : 1; /* the NULL frame costs nothing */
-        double gflop = 2.0 * sh->cout * sh->cin * frames * sh->k * sh->k * plane / 1e9;
+        const int live = sh->kt > 1 ? sh->kt - 1 : 1; /* the NULL frame costs nothing */
+        double gflop = 2.0 * sh->cout * sh->cin * live * sh->k * sh->k * plane / 1e9;
         double base = 0;
         for (int impl = 0; impl < VS_CONV3D_IMPLS; impl++) {
             if (!vs_conv3d_impl_supported(impl)) {
