@@ -8,6 +8,7 @@
 
 #include "kernels/cpu/dots.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/silu.h"
 
 #define QB 8
 #define KB 64
@@ -39,14 +40,15 @@ static void attend_block(const struct attn_job *j, size_t q0, size_t nq)
                 bmax = s[i][t] > bmax ? s[i][t] : bmax;
             }
             float mnew = bmax > m[i] ? bmax : m[i];
-            float corr = expf(m[i] - mnew); /* exp(-inf) = 0 on the first block */
+            float corr = vs_expf(m[i] - mnew); /* exp(-inf) = 0 on the first block */
             l[i] *= corr;
             for (int c = 0; c < d; c++)
                 acc[i][c] *= corr;
-            for (size_t t = 0; t < nk; t++) {
-                s[i][t] = expf(s[i][t] - mnew);
+            for (size_t t = 0; t < nk; t++)
+                s[i][t] -= mnew;
+            vs_exp(s[i], nk);
+            for (size_t t = 0; t < nk; t++)
                 l[i] += s[i][t];
-            }
             m[i] = mnew;
         }
         for (size_t t = 0; t < nk; t++) {
