@@ -21,7 +21,10 @@ struct attn_job {
     float scale;
 };
 
-static void attend_block(const struct attn_job *j, size_t q0, size_t nq)
+/* The clones differ only in the vector instructions the compiler picks for the loops over
+ * channels and keys (no contraction, no reassociation in ISO C): identical bits. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+attend_block(const struct attn_job *j, size_t q0, size_t nq)
 {
     float acc[QB][VS_ATTN_MAX_D], m[QB], l[QB], s[QB][KB];
     const int d = j->d;
