@@ -106,46 +106,37 @@ VEXP(exp8, __m256, __m256i, "avx2,fma", _mm256_set1_ps, _mm256_set1_epi32, _mm25
      M256_ISNAN, M256_RINT, _mm256_cvtps_epi32, _mm256_srai_epi32, _mm256_sub_epi32,
      _mm256_add_epi32, _mm256_slli_epi32, _mm256_castsi256_ps)
 
-static __attribute__((target("avx512f"))) __m512 step16(__m512 x, bool silu)
-{
-    if (!silu)
-        return exp16(x);
-    /* -x: the sign bit flipped, as the scalar negation */
-    __m512 e = exp16(_mm512_castsi512_ps(
-        _mm512_xor_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN))));
-    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
-}
-
-static __attribute__((target("avx512f"))) void run_avx512(float *x, size_t n, bool silu)
-{
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(x + i, step16(_mm512_loadu_ps(x + i), silu));
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(x + i, m, step16(_mm512_maskz_loadu_ps(m, x + i), silu));
+/* A run over x: whole vectors, then the tail in one masked vector (lanes past n neither read
+ * nor written). SiLU's -x flips the sign bit, as the scalar negation. */
+#define VRUN(name, EXP, T, M, TARGET, VL, SET1, ADD, DIV, NEG, LOAD, STORE, TAIL, MLOAD, MSTORE)   \
+    static __attribute__((target(TARGET))) T name##_step(T x, bool silu)                          \
+    {                                                                                              \
+        return silu ? DIV(x, ADD(SET1(1.0f), EXP(NEG(x)))) : EXP(x);                               \
+    }                                                                                              \
+    static __attribute__((target(TARGET))) void name(float *x, size_t n, bool silu)               \
+    {                                                                                              \
+        size_t i = 0;                                                                              \
+        for (; i + VL <= n; i += VL)                                                               \
+            STORE(x + i, name##_step(LOAD(x + i), silu));                                          \
+        if (i < n) {                                                                               \
+            M m = TAIL((int)(n - i));                                                              \
+            MSTORE(x + i, m, name##_step(MLOAD(m, x + i), silu));                                  \
+        }                                                                                          \
     }
-}
 
-static __attribute__((target("avx2,fma"))) __m256 step8(__m256 x, bool silu)
-{
-    if (!silu)
-        return exp8(x);
-    __m256 e = exp8(_mm256_xor_ps(x, _mm256_set1_ps(-0.0f))); /* -x */
-    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
-}
+#define M512_NEG(a)                                                                                \
+    _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32(INT32_MIN)))
+#define M512_TAIL(k) ((__mmask16)((1u << (k)) - 1))
+VRUN(run_avx512, exp16, __m512, __mmask16, "avx512f", 16, _mm512_set1_ps, _mm512_add_ps,
+     _mm512_div_ps, M512_NEG, _mm512_loadu_ps, _mm512_storeu_ps, M512_TAIL, _mm512_maskz_loadu_ps,
+     _mm512_mask_storeu_ps)
 
-static __attribute__((target("avx2,fma"))) void run_avx2(float *x, size_t n, bool silu)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(x + i, step8(_mm256_loadu_ps(x + i), silu));
-    if (i < n) {
-        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)),
-                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        _mm256_maskstore_ps(x + i, m, step8(_mm256_maskload_ps(x + i, m), silu));
-    }
-}
+#define M256_NEG(a) _mm256_xor_ps(a, _mm256_set1_ps(-0.0f))
+#define M256_TAIL(k)                                                                               \
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define M256_MLOAD(m, p) _mm256_maskload_ps(p, m)
+VRUN(run_avx2, exp8, __m256, __m256i, "avx2,fma", 8, _mm256_set1_ps, _mm256_add_ps, _mm256_div_ps,
+     M256_NEG, _mm256_loadu_ps, _mm256_storeu_ps, M256_TAIL, M256_MLOAD, _mm256_maskstore_ps)
 
 static const struct {
     const char *name;
