@@ -302,3 +302,60 @@ Test(layers, npy_round_trip)
     free(x);
     unlink(path);
 }
+
+/* The decoder's exp against libm over the float range (sampled every few ulp near 0 and across
+ * the exponents), with its limits; SiLU of it. */
+Test(layers, exp_is_within_2_ulp_of_libm_and_saturates)
+{
+    double worst = 0;
+    for (float x = -103.0f; x < 88.7f; x = x + fmaxf(fabsf(x) * 1e-4f, 1e-6f)) {
+        double want = exp((double)x), got = vs_expf(x);
+        double ulp = ldexp(1.0, ilogb(want) - 23); /* ulp of the float nearest want */
+        if (want >= 0x1p-126)
+            worst = fmax(worst, fabs(got - want) / ulp);
+        else
+            cr_assert_leq(fabs(got - want), 0x1p-149, "exp(%a) = %a", x, (float)got);
+    }
+    cr_expect_leq(worst, 2.0, "worst %.3g ulp", worst);
+    cr_expect_eq(vs_expf(0.0f), 1.0f);
+    cr_expect_eq(vs_expf(-104.5f), 0.0f);
+    cr_expect_eq(vs_expf(-INFINITY), 0.0f);
+    cr_expect(isinf(vs_expf(89.0f)) && isinf(vs_expf(INFINITY)));
+    cr_expect(isnan(vs_expf(NAN)));
+    float s[] = {-INFINITY, -1000.0f, INFINITY, 1000.0f};
+    vs_silu(s, 4);
+    cr_expect(isnan(s[0])); /* -inf / (1 + inf), as x * sigmoid(x) = -inf * 0 */
+    cr_expect(s[1] == 0.0f && s[2] == INFINITY && s[3] == 1000.0f);
+}
+
+/* Every exp/SiLU version gives the generic version's bits, for every length 0 .. 40 (the vector
+ * tails) and for values across the range, the limits and NaN included. */
+Test(layers, exp_and_silu_versions_give_identical_bits)
+{
+    enum { N = 4000 };
+    float *x = rnd(N, 40);
+    for (size_t i = 0; i < N; i++)
+        x[i] *= (float)(i % 300) * 0.4f; /* -120 .. 120 */
+    const float special[] = {0.0f, -0.0f, 88.7f, 88.8f, 88.9f, -103.9f, -104.0f, -104.1f,
+                             INFINITY, -INFINITY, NAN, 1e-30f, -1e-30f};
+    memcpy(x, special, sizeof special);
+    float *want = malloc(N * sizeof *want), *got = malloc((N + 1) * sizeof *got);
+    for (int silu = 0; silu < 2; silu++)
+        for (size_t n = 0; n <= N; n = n < 40 ? n + 1 : N) {
+            memcpy(want, x, n * sizeof *want);
+            vs_silu_run(VS_SILU_GENERIC, want, n, silu);
+            for (int impl = 0; impl < VS_SILU_IMPLS; impl++) {
+                if (!vs_silu_impl_supported(impl))
+                    continue;
+                memcpy(got, x, n * sizeof *got);
+                got[n] = 7.0f; /* past the end: untouched */
+                vs_silu_run(impl, got, n, silu);
+                cr_assert_arr_eq(got, want, n * sizeof *got, "%s, silu %d, n %zu",
+                                 vs_silu_impl_name(impl), silu, n);
+                cr_assert_eq(got[n], 7.0f);
+            }
+            if (n == N)
+                break;
+        }
+    free(x), free(want), free(got);
+}

@@ -8,6 +8,7 @@
 
 #include "kernels/cpu/dots.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/silu.h"
 
 #define QB 8
 #define KB 64
@@ -20,7 +21,10 @@ struct attn_job {
     float scale;
 };
 
-static void attend_block(const struct attn_job *j, size_t q0, size_t nq)
+/* The clones differ only in the vector instructions the compiler picks for the loops over
+ * channels and keys (no contraction, no reassociation in ISO C): identical bits. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+attend_block(const struct attn_job *j, size_t q0, size_t nq)
 {
     float acc[QB][VS_ATTN_MAX_D], m[QB], l[QB], s[QB][KB];
     const int d = j->d;
@@ -39,14 +43,15 @@ static void attend_block(const struct attn_job *j, size_t q0, size_t nq)
                 bmax = s[i][t] > bmax ? s[i][t] : bmax;
             }
             float mnew = bmax > m[i] ? bmax : m[i];
-            float corr = expf(m[i] - mnew); /* exp(-inf) = 0 on the first block */
+            float corr = vs_expf(m[i] - mnew); /* exp(-inf) = 0 on the first block */
             l[i] *= corr;
             for (int c = 0; c < d; c++)
                 acc[i][c] *= corr;
-            for (size_t t = 0; t < nk; t++) {
-                s[i][t] = expf(s[i][t] - mnew);
+            for (size_t t = 0; t < nk; t++)
+                s[i][t] -= mnew;
+            vs_exp(s[i], nk);
+            for (size_t t = 0; t < nk; t++)
                 l[i] += s[i][t];
-            }
             m[i] = mnew;
         }
         for (size_t t = 0; t < nk; t++) {

@@ -1,20 +1,21 @@
-/* Causal 3D convolution over windows (see conv3d.h for the invariants).
- *
- * Work items are (block of VS_CONV_OB output channels, output row); a row goes in segments of 8
- * pixels whose VS_CONV_OB x 8 accumulators stay in registers over all taps, so one input load
- * feeds VS_CONV_OB multiply-adds. Every output pixel sums its taps in the same order (input
- * channel, dt, ky, kx) whatever the window or segment, so a tile and the whole frame give
- * bit-identical values. */
+/* Causal 3D convolution over windows (see conv3d.h for the invariants and the exact sums).
+ * Versions (harness: bench/bench_conv3d.c; tests: test_kernels_wan_layers.c):
+ *  - generic: scalar, one fmaf per tap in (input channel, dt, ky, kx) order: the exact results
+ *             every fast version reproduces bit for bit; fallback on old CPUs.
+ *  - avx2:    conv3d_simd.h with 8-float vectors, 6 output channels x 2 vectors per strip.
+ *  - avx512:  conv3d_simd.h with 16-float vectors, 6 output channels x 4 vectors per strip.
+ * vs_conv3d_frame runs the best version the CPU has; all give identical bits, so results depend
+ * neither on the machine nor on the window a pixel is computed in. */
 #include "kernels/cpu/conv3d.h"
+
+#include <immintrin.h>
+#include <math.h>
 
 #include "kernels/cpu/parallel.h"
 
-/* Below VS_CONV_PARALLEL_MIN multiply-adds, starting threads costs more than it saves. */
-enum { VS_CONV_OB = 4, VS_CONV_PARALLEL_MIN = 1 << 20 };
-
-
-/* Unaligned, aliasing 8-float vector (GCC vector extension; lowered to SSE/AVX as available). */
-typedef float vs_v8 __attribute__((vector_size(32), aligned(4), may_alias));
+/* OB: output channels per strip (the packed weights' block). Below PARALLEL_MIN multiply-adds,
+ * starting threads costs more than it saves. */
+enum { OB = 6, PARALLEL_MIN = 1 << 20 };
 
 struct vs_window vs_window_grow(const struct vs_window *w, int r)
 {
@@ -35,124 +36,254 @@ bool vs_window_covers(const struct vs_window *in, const struct vs_window *out, i
            in->y0 + in->h >= need.y0 + need.h && in->x0 + in->w >= need.x0 + need.w;
 }
 
-/* Output channels [o0, o0+nb), row yo, columns [xs, xs+n) with n <= 8: the accumulators stay
- * in registers over every (input channel, dt, ky, kx) tap. Near the frame's left and right
- * edges the input row is first copied with its zero padding, so lanes whose tap falls outside
- * the frame add 0 and each pixel sums the same terms in the same order on every path. */
-static void conv_segment(const struct vs_conv3d *c, const float *const *in,
-                         const struct vs_window *win, float *out, const struct vs_window *wout,
-                         int o0, int nb, int yo, int xs, int n)
-{
-    const int k = c->k, r = (k - 1) / 2, taps = c->kt * k * k;
-    const size_t in_plane = vs_window_area(win), out_plane = vs_window_area(wout);
-    const int fx = wout->x0 + xs - r; /* frame column of lane 0's first tap */
-    const bool inside = n == 8 && fx >= 0 && fx + 7 + 2 * r < win->W;
-    vs_v8 a0, a1, a2, a3;
-    {
-        float b[VS_CONV_OB];
-        for (int j = 0; j < VS_CONV_OB; j++)
-            b[j] = j < nb ? c->bias[o0 + j] : 0.0f;
-        a0 = (vs_v8){b[0], b[0], b[0], b[0], b[0], b[0], b[0], b[0]};
-        a1 = (vs_v8){b[1], b[1], b[1], b[1], b[1], b[1], b[1], b[1]};
-        a2 = (vs_v8){b[2], b[2], b[2], b[2], b[2], b[2], b[2], b[2]};
-        a3 = (vs_v8){b[3], b[3], b[3], b[3], b[3], b[3], b[3], b[3]};
-    }
-    float padded[8 + 2 * (VS_CONV3D_MAX_K / 2)];
-    const float *wp = c->packed + (size_t)(o0 / VS_CONV_OB) * c->in_ch * taps * VS_CONV_OB;
-    for (int i = 0; i < c->in_ch; i++, wp += (size_t)taps * VS_CONV_OB) {
-        for (int dt = 0; dt < c->kt; dt++) {
-            if (!in[dt])
-                continue;
-            for (int ky = 0; ky < k; ky++) {
-                int iy = wout->y0 + yo + ky - r;
-                if (iy < 0 || iy >= win->H)
-                    continue;
-                const float *row = in[dt] + (size_t)i * in_plane + (size_t)(iy - win->y0) * win->w;
-                const float *src = row + (fx - win->x0);
-                if (!inside) {
-                    for (int l = 0; l < n + 2 * r; l++)
-                        padded[l] = fx + l >= 0 && fx + l < win->W ? row[fx + l - win->x0] : 0.0f;
-                    for (int l = n + 2 * r; l < 8 + 2 * r; l++)
-                        padded[l] = 0.0f;
-                    src = padded;
-                }
-                const float *w = wp + (size_t)(dt * k + ky) * k * VS_CONV_OB;
-                for (int kx = 0; kx < k; kx++, w += VS_CONV_OB) {
-                    vs_v8 v = *(const vs_v8 *)(src + kx);
-                    a0 += w[0] * v;
-                    a1 += w[1] * v;
-                    a2 += w[2] * v;
-                    a3 += w[3] * v;
-                }
-            }
-        }
-    }
-    vs_v8 acc[VS_CONV_OB] = {a0, a1, a2, a3};
-    for (int j = 0; j < nb; j++) {
-        float *o = out + (size_t)(o0 + j) * out_plane + (size_t)yo * wout->w + xs;
-        if (n == 8)
-            *(vs_v8 *)o = acc[j];
-        else
-            for (int l = 0; l < n; l++)
-                o[l] = acc[j][l];
-    }
-}
-
 size_t vs_conv3d_packed_floats(const struct vs_conv3d *c)
 {
-    size_t blocks = (size_t)(c->out_ch + VS_CONV_OB - 1) / VS_CONV_OB;
-    return blocks * c->in_ch * c->kt * c->k * c->k * VS_CONV_OB;
+    size_t blocks = (size_t)(c->out_ch + OB - 1) / OB;
+    return blocks * c->in_ch * c->kt * c->k * c->k * OB;
 }
 
+/* [block][in_ch][kt][k][k][OB], channels past out_ch zero. */
 void vs_conv3d_pack(const struct vs_conv3d *c, float *packed)
 {
     const size_t taps = (size_t)c->kt * c->k * c->k;
-    for (int o0 = 0; o0 < c->out_ch; o0 += VS_CONV_OB)
+    for (int o0 = 0; o0 < c->out_ch; o0 += OB)
         for (int i = 0; i < c->in_ch; i++)
             for (size_t t = 0; t < taps; t++)
-                for (int j = 0; j < VS_CONV_OB; j++)
+                for (int j = 0; j < OB; j++)
                     *packed++ = o0 + j < c->out_ch
                                     ? c->weight[((size_t)(o0 + j) * c->in_ch + i) * taps + t]
                                     : 0.0f;
 }
 
-/* One output row of output channels [o0, o0+nb). */
-static void conv_row(const struct vs_conv3d *c, const float *const *in, const struct vs_window *win,
-                     float *out, const struct vs_window *wout, int o0, int nb, int yo)
-{
-    for (int xs = 0; xs < wout->w; xs += 8)
-        conv_segment(c, in, win, out, wout, o0, nb, yo, xs, wout->w - xs < 8 ? wout->w - xs : 8);
-}
-
 struct conv_job {
     const struct vs_conv3d *c;
     const float *const *in;
-    const struct vs_window *win;
+    const struct vs_window *win, *wout;
     float *out;
-    const struct vs_window *wout;
 };
 
-/* Items are (output channel block, output row) pairs, block-major. */
-static void conv_items(void *ctx, size_t begin, size_t end)
+/* ---- generic: one task per output row of one channel ---- */
+
+static void conv_generic(void *ctx, size_t begin, size_t end)
 {
     const struct conv_job *j = ctx;
+    const struct vs_conv3d *c = j->c;
+    const struct vs_window *win = j->win, *wout = j->wout;
+    const int k = c->k, r = (k - 1) / 2, taps = c->kt * k * k;
+    const size_t iplane = vs_window_area(win), oplane = vs_window_area(wout);
     for (size_t item = begin; item < end; item++) {
-        int o0 = (int)(item / (size_t)j->wout->h) * VS_CONV_OB;
-        int yo = (int)(item % (size_t)j->wout->h);
-        int nb = j->c->out_ch - o0 < VS_CONV_OB ? j->c->out_ch - o0 : VS_CONV_OB;
-        conv_row(j->c, j->in, j->win, j->out, j->wout, o0, nb, yo);
+        const int o = (int)(item / (size_t)wout->h), yo = (int)(item % (size_t)wout->h);
+        float *out = j->out + (size_t)o * oplane + (size_t)yo * wout->w;
+        for (int xo = 0; xo < wout->w; xo++) {
+            float acc = c->bias[o];
+            for (int i = 0; i < c->in_ch; i++) {
+                const float *w = c->weight + ((size_t)o * c->in_ch + i) * taps;
+                for (int dt = 0; dt < c->kt; dt++) {
+                    if (!j->in[dt])
+                        continue;
+                    for (int ky = 0; ky < k; ky++) {
+                        const int iy = wout->y0 + yo + ky - r;
+                        if (iy < 0 || iy >= win->H)
+                            continue;
+                        const float *row = j->in[dt] + (size_t)i * iplane +
+                                           (size_t)(iy - win->y0) * win->w;
+                        for (int kx = 0; kx < k; kx++) {
+                            const int ix = wout->x0 + xo + kx - r;
+                            float v = ix >= 0 && ix < win->W ? row[ix - win->x0] : 0.0f;
+                            acc = fmaf(w[(dt * k + ky) * k + kx], v, acc);
+                        }
+                    }
+                }
+            }
+            out[xo] = acc;
+        }
     }
+}
+
+/* ---- SIMD versions: one task per (output row, block of OB output channels) ---- */
+
+struct strip {
+    const float *const *in; /* the kt frames (NULL: zero frame) */
+    int kt, k, cin;
+    size_t iplane;
+    int iw;               /* input window width */
+    int first;            /* window column of output column 0's tap kx = 0 */
+    bool row_ok[3];       /* tap row ky inside the frame */
+    ptrdiff_t row[3];     /* offset of tap row ky's element at column `first` in a plane */
+    const float *w;       /* the block's packed weights */
+    float bias[OB];
+    float *out;           /* the block's first channel at this row */
+    size_t oplane;
+    int nb, ow;
+};
+
+static void strip_setup(struct strip *s, const struct conv_job *j, int o0, int yo)
+{
+    const struct vs_conv3d *c = j->c;
+    const struct vs_window *win = j->win, *wout = j->wout;
+    const int r = (c->k - 1) / 2;
+    s->in = j->in;
+    s->kt = c->kt;
+    s->k = c->k;
+    s->cin = c->in_ch;
+    s->iplane = vs_window_area(win);
+    s->iw = win->w;
+    s->first = wout->x0 - r - win->x0;
+    for (int ky = 0; ky < 3; ky++) {
+        const int iy = wout->y0 + yo + ky - r;
+        s->row_ok[ky] = ky < c->k && iy >= 0 && iy < win->H;
+        s->row[ky] = s->row_ok[ky] ? (ptrdiff_t)(iy - win->y0) * win->w + s->first : 0;
+    }
+    s->w = c->packed + (size_t)(o0 / OB) * c->in_ch * c->kt * c->k * c->k * OB;
+    s->nb = c->out_ch - o0 < OB ? c->out_ch - o0 : OB;
+    for (int b = 0; b < OB; b++)
+        s->bias[b] = b < s->nb ? c->bias[o0 + b] : 0.0f;
+    s->oplane = vs_window_area(wout);
+    s->out = j->out + (size_t)o0 * s->oplane + (size_t)yo * wout->w;
+    s->ow = wout->w;
+}
+
+/* Items walk groups of channel blocks whose weights fit in L2 (GROUP_BYTES): all rows of a group,
+ * the group's blocks for each row, so weights come from L2 while rows stream, and the input rows
+ * of one output row serve the whole group. */
+enum { GROUP_BYTES = 512 << 10 };
+
+static void item_place(const struct conv_job *j, size_t item, int *yo, int *o0)
+{
+    const struct vs_conv3d *c = j->c;
+    const size_t blocks = (size_t)(c->out_ch + OB - 1) / OB, h = (size_t)j->wout->h;
+    const size_t per = (size_t)OB * c->in_ch * c->kt * c->k * c->k * sizeof(float);
+    const size_t group = per >= GROUP_BYTES ? 1 : GROUP_BYTES / per;
+    const size_t first = item / (group * h) * group;
+    const size_t n = blocks - first < group ? blocks - first : group, rest = item - first * h;
+    *yo = (int)(rest / n);
+    *o0 = (int)(first + rest % n) * OB;
+}
+
+#define SIMD_RANGE                                                                                 \
+    static void SIMD(range)(void *ctx, size_t begin, size_t end)                                  \
+    {                                                                                              \
+        const struct conv_job *j = ctx;                                                            \
+        for (size_t item = begin; item < end; item++) {                                            \
+            struct strip s;                                                                        \
+            int yo, o0;                                                                            \
+            item_place(j, item, &yo, &o0);                                                         \
+            strip_setup(&s, j, o0, yo);                                                            \
+            SIMD(row)(&s);                                                                         \
+        }                                                                                          \
+    }
+
+#define SIMD(name) name##_avx512
+#define SIMD_TARGET "avx512f"
+#define VEC __m512
+#define MASK __mmask16
+#define VL 16
+#define NV 4
+#define V_LOAD(p) _mm512_loadu_ps(p)
+#define V_MLOAD(m, p) _mm512_maskz_loadu_ps(m, p)
+#define V_BCAST(p) _mm512_set1_ps(*(p))
+#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define V_STORE(p, v) _mm512_storeu_ps(p, v)
+#define V_MSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#define M_LANES(lo, hi) lanes16(lo, hi)
+static inline __mmask16 lanes16(int lo, int hi)
+{
+    lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
+    hi = hi < lo ? lo : hi > 16 ? 16 : hi;
+    return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+#include "kernels/cpu/conv3d_simd.h"
+SIMD_RANGE
+#undef SIMD
+#undef SIMD_TARGET
+#undef VEC
+#undef MASK
+#undef VL
+#undef NV
+#undef V_LOAD
+#undef V_MLOAD
+#undef V_BCAST
+#undef V_FMA
+#undef V_STORE
+#undef V_MSTORE
+#undef M_LANES
+
+#define SIMD(name) name##_avx2
+#define SIMD_TARGET "avx2,fma"
+#define VEC __m256
+#define MASK __m256i
+#define VL 8
+#define NV 2
+#define V_LOAD(p) _mm256_loadu_ps(p)
+#define V_MLOAD(m, p) _mm256_maskload_ps(p, m)
+#define V_BCAST(p) _mm256_broadcast_ss(p)
+#define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define V_STORE(p, v) _mm256_storeu_ps(p, v)
+#define V_MSTORE(p, m, v) _mm256_maskstore_ps(p, m, v)
+#define M_LANES(lo, hi) lanes8(lo, hi)
+static inline __attribute__((target("avx2"))) __m256i lanes8(int lo, int hi)
+{
+    const __m256i l = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    lo = lo < -1 ? -1 : lo > 8 ? 8 : lo;
+    hi = hi < 0 ? 0 : hi > 8 ? 8 : hi;
+    return _mm256_and_si256(_mm256_cmpgt_epi32(l, _mm256_set1_epi32(lo - 1)),
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), l));
+}
+#include "kernels/cpu/conv3d_simd.h"
+SIMD_RANGE
+
+static const struct {
+    const char *name;
+    vs_range_fn fn;
+    bool per_block; /* items are (row, channel block) rather than (channel, row) */
+} g_impls[VS_CONV3D_IMPLS] = {
+    [VS_CONV3D_GENERIC] = {"generic", conv_generic, false},
+    [VS_CONV3D_AVX2] = {"avx2", range_avx2, true},
+    [VS_CONV3D_AVX512] = {"avx512", range_avx512, true},
+};
+
+const char *vs_conv3d_impl_name(enum vs_conv3d_impl impl)
+{
+    return g_impls[impl].name;
+}
+
+bool vs_conv3d_impl_supported(enum vs_conv3d_impl impl)
+{
+    switch (impl) {
+    case VS_CONV3D_AVX512:
+        return __builtin_cpu_supports("avx512f");
+    case VS_CONV3D_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    default:
+        return true;
+    }
+}
+
+enum vs_conv3d_impl vs_conv3d_best(void)
+{
+    return vs_conv3d_impl_supported(VS_CONV3D_AVX512) ? VS_CONV3D_AVX512
+           : vs_conv3d_impl_supported(VS_CONV3D_AVX2) ? VS_CONV3D_AVX2
+                                                      : VS_CONV3D_GENERIC;
+}
+
+void vs_conv3d_frame_impl(enum vs_conv3d_impl impl, const struct vs_conv3d *c,
+                          const float *const *in, const struct vs_window *win, float *out,
+                          const struct vs_window *wout)
+{
+    if (wout->h <= 0 || wout->w <= 0 || c->out_ch <= 0)
+        return;
+    struct conv_job job = {c, in, win, wout, out};
+    size_t rows = g_impls[impl].per_block ? (size_t)(c->out_ch + OB - 1) / OB : (size_t)c->out_ch;
+    size_t items = rows * (size_t)wout->h;
+    size_t macs = (size_t)c->out_ch * c->in_ch * c->kt * c->k * c->k * vs_window_area(wout);
+    if (macs < PARALLEL_MIN)
+        g_impls[impl].fn(&job, 0, items);
+    else
+        vs_parallel_for(items, g_impls[impl].fn, &job);
 }
 
 void vs_conv3d_frame(const struct vs_conv3d *c, const float *const *in, const struct vs_window *win,
                      float *out, const struct vs_window *wout)
 {
-    struct conv_job job = {c, in, win, out, wout};
-    size_t blocks = (size_t)(c->out_ch + VS_CONV_OB - 1) / VS_CONV_OB;
-    size_t items = blocks * (size_t)wout->h;
-    size_t macs = (size_t)c->out_ch * c->in_ch * c->kt * c->k * c->k * vs_window_area(wout);
-    if (macs < VS_CONV_PARALLEL_MIN)
-        conv_items(&job, 0, items);
-    else
-        vs_parallel_for(items, conv_items, &job);
+    vs_conv3d_frame_impl(vs_conv3d_best(), c, in, win, out, wout);
 }

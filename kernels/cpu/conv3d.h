@@ -13,6 +13,11 @@
  *   first; a NULL frame is a zero frame (the zero padding in front of the first frame).
  * - Spatial kernels are square and odd (k x k, radius (k-1)/2), k <= 3 and kt <= 3: the shapes
  *   of the Wan decoder; 1x1x1 convs are pointwise.
+ * - Exact sums: every output pixel starts at its bias and takes one fused multiply-add per tap,
+ *   over input channels, then dt, ky, kx; a NULL frame and a tap row outside the frame are
+ *   skipped, a tap column outside the frame reads 0. Which taps a pixel has depends only on its
+ *   frame coordinates, so a pixel computed in any window, vector lane, thread or version
+ *   (vs_conv3d_impl) is bit-identical to the whole frame's.
  */
 #ifndef VS_KERNELS_CPU_CONV3D_H
 #define VS_KERNELS_CPU_CONV3D_H
@@ -51,6 +56,18 @@ void vs_conv3d_pack(const struct vs_conv3d *c, float *packed);
  * Requires vs_window_covers(win, wout, (c->k - 1) / 2). out is [out_ch][wout.h][wout.w]. */
 void vs_conv3d_frame(const struct vs_conv3d *c, const float *const *in, const struct vs_window *win,
                      float *out, const struct vs_window *wout);
+
+/* The versions (conv3d.c says what each is); all give the exact sums above. */
+enum vs_conv3d_impl { VS_CONV3D_GENERIC, VS_CONV3D_AVX2, VS_CONV3D_AVX512, VS_CONV3D_IMPLS };
+
+const char *vs_conv3d_impl_name(enum vs_conv3d_impl impl);
+bool vs_conv3d_impl_supported(enum vs_conv3d_impl impl);
+/* The best version this CPU runs (what vs_conv3d_frame uses). */
+enum vs_conv3d_impl vs_conv3d_best(void);
+/* vs_conv3d_frame with version impl, which must be supported by this CPU. */
+void vs_conv3d_frame_impl(enum vs_conv3d_impl impl, const struct vs_conv3d *c,
+                          const float *const *in, const struct vs_window *win, float *out,
+                          const struct vs_window *wout);
 
 #ifdef __cplusplus
 }

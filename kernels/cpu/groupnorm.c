@@ -21,32 +21,40 @@ static const float *row_of(const struct stat_job *j, int ci, int y)
     return j->x + (size_t)ci * j->plane + (size_t)(j->r.y0 + y) * j->r.W + j->r.x0;
 }
 
-/* Sums of a row (of x, or of (x - mean)^2 when sq) in LANES independent partial sums, lane l
- * taking columns l, l + LANES, ..., then added in lane order: a fixed order per row, with
- * independent chains the compiler vectorises. */
+/* Sums of a region's rows (of x, or of (x - mean)^2 when sq) in LANES independent partial sums,
+ * lane l taking columns l, l + LANES, ... of every row in turn, then added in lane order: a fixed
+ * order per group whatever the vector width. The clones differ only in the vector instructions
+ * the compiler picks for the lanes (no contraction, no reassociation in ISO C), so they give
+ * identical bits. */
 enum { LANES = 8 };
 
-static void row_sums(const float *row, int w, double mean, bool sq, double acc[LANES])
+__attribute__((target_clones("avx512f", "avx2", "default"))) static double
+group_sum(const struct stat_job *j, int g, double mean, bool sq)
 {
-    int x = 0;
-    for (; x + LANES <= w; x += LANES)
-        for (int l = 0; l < LANES; l++) {
-            double d = row[x + l] - mean;
-            acc[l] += sq ? d * d : row[x + l];
-        }
-    for (int l = 0; x < w; x++, l++) {
-        double d = row[x] - mean;
-        acc[l] += sq ? d * d : row[x];
-    }
-}
-
-static double group_sum(const struct stat_job *j, int g, double mean, bool sq)
-{
-    const int cpg = j->c / j->groups;
+    const int cpg = j->c / j->groups, w = j->r.w;
     double acc[LANES] = {0}, s = 0;
     for (int ci = g * cpg; ci < (g + 1) * cpg; ci++)
-        for (int y = 0; y < j->r.h; y++)
-            row_sums(row_of(j, ci, y), j->r.w, mean, sq, acc);
+        for (int y = 0; y < j->r.h; y++) {
+            const float *row = row_of(j, ci, y);
+            int x = 0;
+            if (sq) {
+                for (; x + LANES <= w; x += LANES)
+                    for (int l = 0; l < LANES; l++) {
+                        double d = row[x + l] - mean;
+                        acc[l] += d * d;
+                    }
+                for (int l = 0; x < w; x++, l++) {
+                    double d = row[x] - mean;
+                    acc[l] += d * d;
+                }
+            } else {
+                for (; x + LANES <= w; x += LANES)
+                    for (int l = 0; l < LANES; l++)
+                        acc[l] += row[x + l];
+                for (int l = 0; x < w; x++, l++)
+                    acc[l] += row[x];
+            }
+        }
     for (int l = 0; l < LANES; l++)
         s += acc[l];
     return s;
@@ -104,7 +112,9 @@ struct apply_job {
     const float *mean, *rstd, *gamma, *beta;
 };
 
-static void apply_channels(void *ctx, size_t begin, size_t end)
+/* Clones as group_sum's: identical bits. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+apply_channels(void *ctx, size_t begin, size_t end)
 {
     const struct apply_job *j = ctx;
     const int cpg = j->c / j->groups;

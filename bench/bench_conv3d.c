@@ -1,0 +1,141 @@
+/* The conv3d versions (kernels/cpu/conv3d.c) on the Wan 2.1 decoder's layer shapes, planes cut so
+ * that the scalar generic version takes about a second each: every version this CPU supports is
+ * checked against generic (must be bit-identical, on the whole frame and on an interior window
+ * with its halo) and timed, best of REPEAT on all threads; times are ratios against generic
+ * measured in the same run. Exits 1 when a version differs. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/cpu/conv3d.h"
+#include "kernels/cpu/parallel.h"
+
+#define REPEAT 2
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static float *rnd(size_t n, uint64_t s)
+{
+    float *p = malloc(n * sizeof *p);
+    if (!p)
+        exit(2);
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        p[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2 - 1);
+    }
+    return p;
+}
+
+struct shape {
+    const char *what;
+    int cin, cout, kt, k, h, w;
+};
+
+/* Seconds of the best of REPEAT runs of impl over wout; out receives the result. */
+static double timed(enum vs_conv3d_impl impl, const struct vs_conv3d *c, const float *const *in,
+                    const struct vs_window *win, float *out, const struct vs_window *wout)
+{
+    double best = 1e30;
+    for (int r = 0; r < REPEAT; r++) {
+        double t0 = now_s();
+        vs_conv3d_frame_impl(impl, c, in, win, out, wout);
+        double t = now_s() - t0;
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
+int main(void)
+{
+    /* Wan 2.1 decoder layers (base_dim 96: 384 ch at the latent size, 192 at x2 and x4, 96 at
+     * x8), the planes cut to a few rows */
+    static const struct shape shapes[] = {
+        {"res 3x3x3 384->384", 384, 384, 3, 3, 8, 32},
+        {"res 3x3x3 192->192", 192, 192, 3, 3, 8, 128},
+        {"res 3x3x3 96->96", 96, 96, 3, 3, 16, 256},
+        {"time_conv 3x1x1 384->768", 384, 768, 3, 1, 8, 32},
+        {"upsample 1x3x3 192->96", 192, 96, 1, 3, 16, 128},
+        {"shortcut 1x1x1 192->96", 192, 96, 1, 1, 16, 256},
+        {"odd 3x3x3 37->19, w 45", 37, 19, 3, 3, 13, 45},
+    };
+    int failed = 0;
+    printf("conv3d versions, %d threads; time x = time / generic time (lower is faster)\n",
+           vs_threads());
+    printf("  %-26s %-8s %9s %8s %9s %s\n", "layer", "version", "time s", "time x", "GFLOP/s",
+           "bits vs generic (frame, window)");
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        const struct shape *sh = &shapes[si];
+        struct vs_conv3d c = {sh->cout, sh->cin, sh->kt, sh->k, NULL, NULL, NULL};
+        float *weight = rnd((size_t)sh->cout * sh->cin * sh->kt * sh->k * sh->k, 1 + si);
+        float *bias = rnd((size_t)sh->cout, 100 + si);
+        float *packed = malloc(vs_conv3d_packed_floats(&c) * sizeof *packed);
+        c.weight = weight, c.bias = bias;
+        vs_conv3d_pack(&c, packed);
+        c.packed = packed;
+        const size_t plane = (size_t)sh->h * sh->w, fsz = (size_t)sh->cin * plane;
+        const size_t osz = (size_t)sh->cout * plane;
+        float *frames = rnd(fsz * sh->kt, 200 + si);
+        const float *in[3] = {NULL, NULL, NULL};
+        for (int dt = 0; dt < sh->kt; dt++)
+            in[dt] = frames + dt * fsz;
+        in[0] = sh->kt > 1 ? NULL : in[0]; /* a zero frame in front, as at the first frame */
+        const struct vs_window frame = {0, 0, sh->h, sh->w, sh->h, sh->w};
+        /* an interior window, its input the same frame's window with the halo */
+        const struct vs_window wout = {sh->h / 3, 5, sh->h / 2, sh->w - 9, sh->h, sh->w};
+        const struct vs_window win = vs_window_grow(&wout, (sh->k - 1) / 2);
+        float *crops = malloc(fsz * sh->kt * sizeof *crops);
+        const float *cin[3];
+        for (int dt = 0; dt < sh->kt; dt++) {
+            cin[dt] = in[dt] ? crops + dt * fsz : NULL;
+            for (int ch = 0; in[dt] && ch < sh->cin; ch++)
+                for (int y = 0; y < win.h; y++)
+                    memcpy(crops + dt * fsz + ((size_t)ch * win.h + y) * win.w,
+                           in[dt] + (size_t)ch * plane + (size_t)(win.y0 + y) * sh->w + win.x0,
+                           (size_t)win.w * sizeof(float));
+        }
+        float *want = malloc(osz * sizeof *want), *got = malloc(osz * sizeof *got);
+        float *wwin = malloc(osz * sizeof *wwin), *gwin = malloc(osz * sizeof *gwin);
+        const size_t wsz = (size_t)sh->cout * vs_window_area(&wout);
+        const int live = sh->kt > 1 ? sh->kt - 1 : 1; /* the NULL frame costs nothing */
+        double gflop = 2.0 * sh->cout * sh->cin * live * sh->k * sh->k * plane / 1e9;
+        double base = 0;
+        for (int impl = 0; impl < VS_CONV3D_IMPLS; impl++) {
+            if (!vs_conv3d_impl_supported(impl)) {
+                printf("  %-26s %-8s (not supported by this CPU)\n", sh->what,
+                       vs_conv3d_impl_name(impl));
+                continue;
+            }
+            float *dst = impl == VS_CONV3D_GENERIC ? want : got;
+            float *dwin = impl == VS_CONV3D_GENERIC ? wwin : gwin;
+            double t = timed(impl, &c, in, &frame, dst, &frame);
+            vs_conv3d_frame_impl(impl, &c, cin, &win, dwin, &wout);
+            base = impl == VS_CONV3D_GENERIC ? t : base;
+            /* the window's pixels are the frame's, bit for bit */
+            int same_win = 1;
+            for (int o = 0; o < sh->cout; o++)
+                for (int y = 0; y < wout.h; y++)
+                    same_win &= !memcmp(dwin + ((size_t)o * wout.h + y) * wout.w,
+                                        want + (size_t)o * plane + (size_t)(wout.y0 + y) * sh->w +
+                                            wout.x0,
+                                        (size_t)wout.w * sizeof(float));
+            int same = impl == VS_CONV3D_GENERIC || !memcmp(got, want, osz * sizeof *got);
+            same_win &= impl == VS_CONV3D_GENERIC || !memcmp(gwin, wwin, wsz * sizeof *gwin);
+            printf("  %-26s %-8s %9.4f %8.3f %9.1f %s, %s\n", sh->what, vs_conv3d_impl_name(impl),
+                   t, t / base, gflop / t, same ? "identical" : "DIFFERENT",
+                   same_win ? "identical" : "DIFFERENT");
+            failed |= !same || !same_win;
+        }
+        free(weight), free(bias), free(packed), free(frames), free(crops);
+        free(want), free(got), free(wwin), free(gwin);
+    }
+    if (failed)
+        printf("bench_conv3d: a version differs from generic\n");
+    return failed;
+}
