@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "interpose/ctl_proto.h"
+#include "interpose/service_thread.h"
 #include "allocator/log.h"
 
 /* Connections served at once; a connect beyond waits in the listen backlog. */
@@ -265,6 +265,11 @@ static void *serve_loop(void *arg)
     }
 }
 
+const char *vs_ctl_server_path(void)
+{
+    return listen_fd >= 0 && getpid() == owner ? addr.sun_path : NULL;
+}
+
 static void remove_socket(void)
 {
     if (listen_fd >= 0 && getpid() == owner)
@@ -276,22 +281,6 @@ static void fork_child(void)
     if (listen_fd >= 0)
         close(listen_fd);
     listen_fd = -1;
-}
-
-static bool start_thread(int lfd)
-{
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t th;
-    int err = pthread_create(&th, NULL, serve_loop, (void *)(intptr_t)lfd);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (err) {
-        vs_log(VS_LOG_ERROR, "control socket off: cannot start its thread: %s", strerror(err));
-        return false;
-    }
-    pthread_detach(th);
-    return true;
 }
 
 void vs_ctl_server_start(void)
@@ -324,7 +313,7 @@ void vs_ctl_server_start(void)
             close(fd);
         return;
     }
-    if (!start_thread(fd)) {
+    if (!vs_service_thread_start(serve_loop, (void *)(intptr_t)fd, "control socket")) {
         unlink(addr.sun_path);
         close(fd);
         return;

@@ -1,0 +1,35 @@
+/* Publishing this process's numbers to the per-GPU ledgers (allocator/ledger.h,
+ * docs/lending.md), so that `vramshim ctl --ledger` and peers short of memory see them.
+ *
+ * One thread, started once when the ledger is on (VRAMSHIM_LEDGER=1, or unset and the policy
+ * has a [lend] section; never in pass-through), publishes for every device that has an arena:
+ * pid, current stage, live, cached, demoted and lendable bytes, the control socket. It publishes
+ * every VS_LEDGER_PUB_PERIOD_MS and soon after a stage change (vs_ledger_pub_poke: one
+ * non-blocking eventfd write). The host program never touches a ledger lock: only this thread
+ * and the exit handler do, and each ledger operation gives up after its lock timeout.
+ *
+ * Lendable bytes are the device-resident bytes of blocks whose stage or tag the policy's [lend]
+ * gives (vs_policy_lends), counted only once the process has been idle for idle_after: no
+ * allocation, free or stage change seen by the shim for that long (sampled each period, so
+ * within one period).
+ *
+ * At exit the process's entries are removed; a killed process's entries are dropped by the next
+ * ledger operation of any peer. A forked child publishes nothing and removes nothing.
+ */
+#ifndef VS_INTERPOSE_LEDGER_PUB_H
+#define VS_INTERPOSE_LEDGER_PUB_H
+
+#include <stdint.h>
+
+#define VS_LEDGER_PUB_PERIOD_MS 500
+
+struct vs_policy;
+
+/* Starts the publishing thread if the ledger is on (see above), with the process's policy (NULL:
+ * none), after eviction is configured with it and the control socket started. Once. */
+void vs_ledger_pub_start(const struct vs_policy *policy);
+
+/* Asks for a publish soon (a stage changed). Never blocks; nothing when the thread is off. */
+void vs_ledger_pub_poke(void);
+
+#endif

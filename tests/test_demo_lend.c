@@ -1,0 +1,115 @@
+/* Processes under vramshim on one shared simulated GPU (SIMCUDA_SHARED) and the per-GPU ledger
+ * (docs/lending.md): each publishes its numbers, sees the others in `vramshim ctl --ledger`, and
+ * removes its entry at exit. */
+#include <sys/mman.h>
+
+#include "tests/demo_fixture.h"
+
+#define SERVER DM_SIM DM_PROGS "/llm_server --layers 4 --kv-mib 2 "
+#define SHIM "LD_PRELOAD=" VS_BUILD_DIR "/libvramshim.so "
+
+static struct dm_run r;
+static char dir[19], name[32], shm[96];
+
+/* A directory for XDG_RUNTIME_DIR (the ledger and the sockets) holding lend.ini, the demo
+ * server's lending policy with a short idle_after, and a shared simulated GPU's name. */
+static void setup(void)
+{
+    strcpy(dir, "/tmp/vs_lnd_XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/lend.ini", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "[global]\nctl = on\n\n[tag weights]\nmatch = llm_load_weights\n\n"
+               "[tag kv]\nmatch = llm_answer_request\n\n"
+               "[lend]\nlend = weights\nnever = kv\nidle_after = 100ms\nwait = 2s\n");
+    fclose(f);
+    snprintf(name, sizeof name, "lend%d", (int)getpid());
+    snprintf(shm, sizeof shm, "/simcuda-%u-%s", (unsigned)geteuid(), name);
+}
+
+static void teardown(void)
+{
+    json_decref(r.last);
+    r.last = NULL;
+    shm_unlink(shm);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(demo_lend, .init = setup, .fini = teardown);
+
+static json_t *load(const char *file)
+{
+    char path[64];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    json_error_t err;
+    json_t *j = json_load_file(path, 0, &err);
+    cr_assert_not_null(j, "%s: %s\n%s%s", path, err.text, r.out, r.err);
+    return j;
+}
+
+/* The ledger entry of pid in a `ctl --ledger --json` document, or NULL. */
+static json_t *entry_of(json_t *doc, json_int_t pid)
+{
+    json_t *gpus = json_object_get(doc, "gpus");
+    for (size_t g = 0; g < json_array_size(gpus); g++) {
+        json_t *procs = json_object_get(json_array_get(gpus, g), "processes");
+        for (size_t i = 0; i < json_array_size(procs); i++) {
+            json_t *e = json_array_get(procs, i);
+            if (json_integer_value(json_object_get(e, "pid")) == pid)
+                return e;
+        }
+    }
+    return NULL;
+}
+
+static json_int_t num(json_t *e, const char *key)
+{
+    cr_assert_not_null(e);
+    return json_integer_value(json_object_get(e, key));
+}
+
+/* A lender (the lend policy: its 32 MiB of weights lendable once idle), a process with
+ * VRAMSHIM_LEDGER=1 and no policy (publishes, lends nothing) and one under the shim with neither
+ * (publishes nothing) on one shared GPU: the first two see each other in the ledger; after they
+ * exit, their entries are gone. */
+Test(demo_lend, processes_on_one_gpu_see_each_other_in_the_ledger)
+{
+    dm_sh(&r,
+          "(export XDG_RUNTIME_DIR=%s SIMCUDA_SHARED=%s SIMCUDA_VRAM=96MiB; "
+          SHIM "VRAMSHIM_POLICY=%s/lend.ini " SERVER "--weights-mib 32 --interval-ms 60000 "
+          ">/dev/null & a=$!; " SHIM "VRAMSHIM_LEDGER=1 " SERVER
+          "--weights-mib 16 --interval-ms 60000 >/dev/null & b=$!; " SHIM SERVER
+          "--weights-mib 8 --interval-ms 60000 >/dev/null & c=$!; echo \"pids $a $b $c\"; i=0; "
+          "until " DM_CLI " ctl --ledger --json >%s/both.json && "
+          "grep -q '\"lendable_bytes\": 33554432' %s/both.json && "
+          "grep -q \"\\\"pid\\\": $b,\" %s/both.json || [ $i -ge 200 ]; do sleep 0.05; "
+          "i=$((i+1)); done; " DM_CLI " ctl --ledger; kill -TERM $a $b $c; wait $a $b $c; "
+          DM_CLI " ctl --ledger --json >%s/after.json)",
+          dir, name, dir, dir, dir, dir, dir);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    int a, b, c;
+    cr_assert_eq(sscanf(r.out, "pids %d %d %d", &a, &b, &c), 3, "%s", r.out);
+    json_t *both = load("both.json"), *after = load("after.json");
+    json_t *ea = entry_of(both, a), *eb = entry_of(both, b);
+    cr_assert_not_null(ea, "the lender is not in the ledger:\n%s%s", r.out, r.err);
+    cr_assert_not_null(eb, "the VRAMSHIM_LEDGER=1 process is not in the ledger:\n%s%s", r.out,
+                       r.err);
+    cr_assert_null(entry_of(both, c), "a process with no [lend] published:\n%s", r.out);
+    cr_assert_eq(num(ea, "live_bytes"), 32 << 20);
+    cr_assert_eq(num(ea, "lendable_bytes"), 32 << 20, "%s", r.out);
+    cr_assert_eq(num(ea, "demoted_bytes"), 0);
+    char sock[64];
+    snprintf(sock, sizeof sock, "%s/vramshim/%d.sock", dir, a);
+    cr_assert_str_eq(json_string_value(json_object_get(ea, "socket")), sock);
+    cr_assert_eq(num(eb, "live_bytes"), 16 << 20);
+    cr_assert_eq(num(eb, "lendable_bytes"), 0);
+    cr_assert(json_is_null(json_object_get(eb, "socket")));
+    cr_assert_null(entry_of(after, a), "the lender's entry stayed after its exit:\n%s", r.out);
+    cr_assert_null(entry_of(after, b), "an entry stayed after its process's exit:\n%s", r.out);
+    json_decref(both);
+    json_decref(after);
+}
