@@ -11,6 +11,7 @@
 #include "interpose/alloc_stage.h"
 #include "interpose/tally.h"
 #include "interpose/init.h"
+#include "interpose/lend.h"
 #include "allocator/log.h"
 #include "interpose/record.h"
 #include "interpose/route.h"
@@ -39,6 +40,7 @@ static CUresult hooked_alloc(const struct vs_alloc_call *c)
     if (!vs_init())
         return CUDA_ERROR_NOT_INITIALIZED;
     vs_tally_call(c->family);
+    vs_lend_on_use();
     struct vs_alloc_stage st;
     vs_alloc_stage_before(&st);
     bool by_arena;

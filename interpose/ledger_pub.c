@@ -1,8 +1,9 @@
 /* Publishing to the per-GPU ledgers (see ledger_pub.h).
  *
- * Invariants: the ledger handles, `stopped` and the idle clock are the publishing thread's, read
- * and written under `mu`, which the exit handler also takes; nothing else touches them. The exit
- * handler sets `stopped` before removing the entries, so no publish follows a removal.
+ * Invariants: the ledger handles, `stopped` and the idle clock are read and written under `mu`
+ * only (the publishing thread, the exit handler, vs_ledger_pub_idle); under `mu` only arena locks
+ * are taken (usage walks). The exit handler sets `stopped` before removing the entries, so no
+ * publish follows a removal.
  */
 #include "interpose/ledger_pub.h"
 
@@ -89,8 +90,8 @@ static void add_activity(struct vs_arena *a, void *ctx)
     *(uint64_t *)ctx += st.allocs + st.frees;
 }
 
-/* Whether the process has been idle for the policy's idle_after (mu held). */
-static bool idle_long_enough(void)
+/* Samples the activity counters (mu held): milliseconds since they last changed. */
+static uint64_t sample_idle_ms(void)
 {
     uint64_t activity = atomic_load_explicit(&pokes, memory_order_relaxed), now = now_ms();
     vs_arenas_each(add_activity, &activity);
@@ -98,9 +99,26 @@ static bool idle_long_enough(void)
         last_activity = activity;
         idle_since_ms = now;
     }
+    return now - idle_since_ms;
+}
+
+/* Whether the process has been idle for the policy's idle_after (mu held). */
+static bool idle_long_enough(void)
+{
+    uint64_t idle = sample_idle_ms();
     const struct vs_policy *p = vs_evict_policy();
     const struct vs_policy_lend *l = p ? vs_policy_lend_rules(p) : NULL;
-    return l && l->line && now - idle_since_ms >= l->idle_after_ms;
+    return l && l->line && idle >= l->idle_after_ms;
+}
+
+bool vs_ledger_pub_idle(uint64_t *idle_ms)
+{
+    if (wake_fd < 0)
+        return false;
+    pthread_mutex_lock(&mu);
+    *idle_ms = sample_idle_ms();
+    pthread_mutex_unlock(&mu);
+    return true;
 }
 
 static void publish_arena(struct vs_arena *a, void *ctx)

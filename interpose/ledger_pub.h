@@ -19,6 +19,7 @@
 #ifndef VS_INTERPOSE_LEDGER_PUB_H
 #define VS_INTERPOSE_LEDGER_PUB_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define VS_LEDGER_PUB_PERIOD_MS 500
@@ -28,6 +29,11 @@ struct vs_policy;
 /* Starts the publishing thread if the ledger is on (see above), with the process's policy (NULL:
  * none), after eviction is configured with it and the control socket started. Once. */
 void vs_ledger_pub_start(const struct vs_policy *policy);
+
+/* The idle clock: milliseconds since the last allocation, free or stage change the shim saw (a
+ * change is dated when it is first sampled, at most one period late). False when the ledger is
+ * off. */
+bool vs_ledger_pub_idle(uint64_t *idle_ms);
 
 /* Asks for a publish soon (a stage changed). Never blocks; nothing when the thread is off. */
 void vs_ledger_pub_poke(void);

@@ -113,3 +113,50 @@ Test(demo_lend, processes_on_one_gpu_see_each_other_in_the_ledger)
     json_decref(both);
     json_decref(after);
 }
+
+/* `vramshim ctl PID lend SIZE`, as a peer would ask, on a shared 48 MiB GPU: the idle lender
+ * demotes its weights (never its KV cache) and releases their 32 MiB to the driver, so a second
+ * server loads its own 32 MiB of weights beside it and answers; the lender keeps answering from
+ * host memory with intact weights, and once the second is gone its next request (activity)
+ * brings its weights back to the device. */
+Test(demo_lend, a_lend_request_releases_the_weights_and_they_come_back_on_use)
+{
+    dm_sh(&r,
+          "(export XDG_RUNTIME_DIR=%s SIMCUDA_SHARED=%s SIMCUDA_VRAM=48MiB; out=%s/out; "
+          SHIM "VRAMSHIM_LOG=info VRAMSHIM_POLICY=%s/lend.ini " SERVER
+          "--weights-mib 32 --interval-ms 3000 >$out 2>%s/err & a=$!; "
+          "wait_for() { i=0; until grep -q \"^request $1:\" $out || [ $i -ge 600 ]; do "
+          "sleep 0.05; i=$((i+1)); done; }; "
+          "wait_for 1; sleep 0.8; " DM_CLI " ctl $a lend 16MiB; " SERVER
+          "--weights-mib 32 --requests 1 --interval-ms 0 >/dev/null; echo second=$?; "
+          "i=0; until grep -q 'promoted 33554432 lent bytes back' %s/err || [ $i -ge 200 ]; do "
+          "sleep 0.05; i=$((i+1)); done; n=$(grep -c '^request' $out); wait_for $((n+1)); "
+          "kill -TERM $a; wait $a; st=$?; cat $out; cat %s/err >&2; exit $st)",
+          dir, name, dir, dir, dir, dir, dir);
+    cr_assert(strstr(r.out, "demoted 33554432 bytes, released 33554432 bytes to the driver\n"),
+              "%s%s", r.out, r.err);
+    cr_assert(strstr(r.out, "second=0\n"),
+              "the second server could not have the lent memory:\n%s%s", r.out, r.err);
+    cr_assert(strstr(r.err, "lend: a peer asked for 16777216 bytes: demoted 33554432, released "
+                            "33554432 to the driver"),
+              "%s", r.err);
+    cr_assert(strstr(r.err, "lend: in use again, promoted 33554432 lent bytes back\n"),
+              "the lent weights did not come back:\n%s%s", r.out, r.err);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert_eq(json_integer_value(json_object_get(r.last, "checksum_failures")), 0, "%s", r.out);
+    cr_assert_eq(json_integer_value(json_object_get(r.last, "request_errors")), 0, "%s", r.out);
+}
+
+/* A lender asked while it is busy (its idle_after not reached) lends nothing and says why. */
+Test(demo_lend, a_busy_lender_lends_nothing)
+{
+    dm_sh(&r,
+          "(export XDG_RUNTIME_DIR=%s; sed -i 's/idle_after = 100ms/idle_after = 1h/' "
+          "%s/lend.ini; out=%s/out; " SHIM "VRAMSHIM_POLICY=%s/lend.ini " SERVER
+          "--weights-mib 8 --interval-ms 60000 >$out & a=$!; i=0; "
+          "until grep -q '^request 1:' $out || [ $i -ge 600 ]; do sleep 0.05; i=$((i+1)); done; "
+          DM_CLI " ctl $a lend 4096; echo lend=$?; kill -TERM $a; wait $a)",
+          dir, dir, dir, dir);
+    cr_assert(strstr(r.out, "lent nothing: it is busy (active within its idle_after)\nlend=0\n"),
+              "%s%s", r.out, r.err);
+}

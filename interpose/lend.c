@@ -1,0 +1,119 @@
+/* Lending (see lend.h).
+ *
+ * Invariants: `lent_at_ms` (0: nothing lent out) and `next_try_ms` are read and written under
+ * `mu` only; a lend or a promotion runs whole under it. `lent_out` mirrors lent_at_ms != 0 for the
+ * allocation path's lock-free check.
+ */
+#include "interpose/lend.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "allocator/arenas.h"
+#include "allocator/evict.h"
+#include "allocator/log.h"
+#include "interpose/init.h"
+#include "interpose/ledger_pub.h"
+#include "interpose/route.h"
+#include "policy/policy.h"
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t lent_at_ms, next_try_ms;
+static atomic_bool lent_out;
+
+static uint64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static bool lendable(const struct vs_block_info *info, void *ctx)
+{
+    return vs_policy_lends(ctx, info->stage, info->tag);
+}
+
+struct move {
+    bool demote;
+    size_t moved, released;
+    CUresult first_error;
+};
+
+static void move_arena(struct vs_arena *a, void *ctx)
+{
+    struct move *m = ctx;
+    size_t moved = 0, before = vs_arena_reserved(a);
+    void *pol = (void *)vs_evict_policy();
+    CUresult r = m->demote ? vs_arena_demote_if(a, lendable, pol, &moved)
+                           : vs_arena_promote_if(a, lendable, pol, &moved);
+    size_t after = vs_arena_reserved(a);
+    m->moved += moved;
+    m->released += before > after ? before - after : 0;
+    if (r != CUDA_SUCCESS && m->first_error == CUDA_SUCCESS)
+        m->first_error = r;
+}
+
+void vs_lend(uint64_t bytes, struct vs_lend_result *out)
+{
+    *out = (struct vs_lend_result){0};
+    const struct vs_policy *p = vs_evict_policy();
+    uint64_t idle_ms;
+    if (!bytes) {
+        out->reason = "nothing was asked";
+        return;
+    }
+    if (!p || !vs_policy_lend_rules(p)->lend.n) {
+        out->reason = "its policy lends nothing";
+        return;
+    }
+    if (vs_cfg.mode != VS_MODE_ARENA || vs_route_driver_serves()) {
+        out->reason = "no arena serves its allocations (pass-through or fallback)";
+        return;
+    }
+    if (!vs_ledger_pub_idle(&idle_ms)) {
+        out->reason = "the ledger is off (VRAMSHIM_LEDGER=0), so it cannot tell whether it is idle";
+        return;
+    }
+    if (idle_ms < vs_policy_lend_rules(p)->idle_after_ms) {
+        out->reason = "it is busy (active within its idle_after)";
+        return;
+    }
+    struct move m = {.demote = true};
+    pthread_mutex_lock(&mu);
+    vs_arenas_each(move_arena, &m);
+    if (m.moved) {
+        lent_at_ms = now_ms();
+        next_try_ms = lent_at_ms + VS_LEND_HOLD_MS;
+        atomic_store_explicit(&lent_out, true, memory_order_release);
+    }
+    pthread_mutex_unlock(&mu);
+    if (m.first_error != CUDA_SUCCESS)
+        vs_log(VS_LOG_WARN, "lend: demote stopped early (driver error %d)", (int)m.first_error);
+    vs_log(VS_LOG_INFO, "lend: a peer asked for %llu bytes: demoted %zu, released %zu to the driver",
+           (unsigned long long)bytes, m.moved, m.released);
+    out->demoted = m.moved;
+    out->released = m.released;
+}
+
+void vs_lend_on_use(void)
+{
+    if (!atomic_load_explicit(&lent_out, memory_order_relaxed))
+        return;
+    pthread_mutex_lock(&mu);
+    uint64_t now = now_ms();
+    if (lent_at_ms && now >= next_try_ms) {
+        struct move m = {.demote = false};
+        vs_arenas_each(move_arena, &m);
+        /* Out of device memory: the rest waits for a later allocation. */
+        next_try_ms = now + VS_LEND_RETRY_MS;
+        if (m.first_error == CUDA_SUCCESS) {
+            lent_at_ms = 0;
+            atomic_store_explicit(&lent_out, false, memory_order_relaxed);
+        }
+        if (m.moved)
+            vs_log(VS_LOG_INFO, "lend: in use again, promoted %zu lent bytes back%s", m.moved,
+                   lent_at_ms ? " (the rest when the device has room)" : "");
+    }
+    pthread_mutex_unlock(&mu);
+}
