@@ -46,9 +46,7 @@ static uint64_t now_ms(void)
     return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
-/* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", as nvidia-smi -L prints it; false (logged) when
- * the driver cannot say. */
-static bool device_uuid(int ordinal, char *buf, size_t len)
+bool vs_ledger_pub_device_uuid(int ordinal, char *buf, size_t len)
 {
     CUdevice dev;
     CUuuid u;
@@ -73,7 +71,7 @@ static struct vs_ledger *ledger_of(int ordinal)
     if (ledgers[ordinal])
         return ledgers[ordinal];
     char uuid[64], err[512];
-    if (device_uuid(ordinal, uuid, sizeof uuid))
+    if (vs_ledger_pub_device_uuid(ordinal, uuid, sizeof uuid))
         ledgers[ordinal] = vs_ledger_open(NULL, uuid, 0, err, sizeof err);
     if (!ledgers[ordinal]) {
         refused[ordinal] = true;
@@ -109,6 +107,11 @@ static bool idle_long_enough(void)
     const struct vs_policy *p = vs_evict_policy();
     const struct vs_policy_lend *l = p ? vs_policy_lend_rules(p) : NULL;
     return l && l->line && idle >= l->idle_after_ms;
+}
+
+bool vs_ledger_pub_running(void)
+{
+    return wake_fd >= 0;
 }
 
 bool vs_ledger_pub_idle(uint64_t *idle_ms)

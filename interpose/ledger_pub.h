@@ -20,6 +20,7 @@
 #define VS_INTERPOSE_LEDGER_PUB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define VS_LEDGER_PUB_PERIOD_MS 500
@@ -30,10 +31,17 @@ struct vs_policy;
  * none), after eviction is configured with it and the control socket started. Once. */
 void vs_ledger_pub_start(const struct vs_policy *policy);
 
+/* Whether the publishing thread was started (the ledger is on). */
+bool vs_ledger_pub_running(void);
+
 /* The idle clock: milliseconds since the last allocation, free or stage change the shim saw (a
  * change is dated when it is first sampled, at most one period late). False when the ledger is
  * off. */
 bool vs_ledger_pub_idle(uint64_t *idle_ms);
+
+/* Device `ordinal`'s UUID, "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" as nvidia-smi -L prints it
+ * (the ledger's key); false (logged) when the driver cannot say. */
+bool vs_ledger_pub_device_uuid(int ordinal, char *buf, size_t len);
 
 /* Asks for a publish soon (a stage changed). Never blocks; nothing when the thread is off. */
 void vs_ledger_pub_poke(void);

@@ -13,6 +13,7 @@
 #include "allocator/arenas.h"
 #include "allocator/evict.h"
 #include "allocator/log.h"
+#include "interpose/borrow.h"
 #include "interpose/init.h"
 #include "interpose/ledger_pub.h"
 #include "interpose/route.h"
@@ -20,7 +21,7 @@
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t lent_at_ms, next_try_ms;
-static atomic_bool lent_out;
+static atomic_bool lent_out, serving;
 
 static uint64_t now_ms(void)
 {
@@ -79,21 +80,32 @@ void vs_lend(uint64_t bytes, struct vs_lend_result *out)
         out->reason = "it is busy (active within its idle_after)";
         return;
     }
+    if (vs_borrow_active()) {
+        out->reason = "it is borrowing memory itself";
+        return;
+    }
     struct move m = {.demote = true};
     pthread_mutex_lock(&mu);
+    atomic_store_explicit(&serving, true, memory_order_relaxed);
     vs_arenas_each(move_arena, &m);
     if (m.moved) {
         lent_at_ms = now_ms();
         next_try_ms = lent_at_ms + VS_LEND_HOLD_MS;
         atomic_store_explicit(&lent_out, true, memory_order_release);
     }
+    atomic_store_explicit(&serving, false, memory_order_relaxed);
     pthread_mutex_unlock(&mu);
     if (m.first_error != CUDA_SUCCESS)
         vs_log(VS_LOG_WARN, "lend: demote stopped early (driver error %d)", (int)m.first_error);
-    vs_log(VS_LOG_INFO, "lend: a peer asked for %llu bytes: demoted %zu, released %zu to the driver",
+    vs_log(VS_LOG_WARN, "lend: a peer asked for %llu bytes: demoted %zu, released %zu to the driver",
            (unsigned long long)bytes, m.moved, m.released);
     out->demoted = m.moved;
     out->released = m.released;
+}
+
+bool vs_lend_serving(void)
+{
+    return atomic_load_explicit(&serving, memory_order_relaxed);
 }
 
 void vs_lend_on_use(void)

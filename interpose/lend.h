@@ -6,8 +6,9 @@
  * driver (a requested demote, allocator/evict.h). It gives all of that memory, whatever BYTES
  * asks: a server with part of its weights in host memory answers about as slowly as with all of
  * them, and the borrower takes what it needs. It gives nothing when the policy lends nothing,
- * when the process has not been idle for idle_after (the ledger's idle clock, ledger_pub.h), in
- * pass-through or after a fallback to the driver.
+ * when the process has not been idle for idle_after (the ledger's idle clock, ledger_pub.h),
+ * while one of its threads is borrowing (borrow.h), in pass-through or after a fallback to the
+ * driver.
  *
  * Promotion back ("on use"): the process's first allocation VS_LEND_HOLD_MS or more after the
  * lend (the borrower's retry comes first) promotes the lent blocks, in the allocating thread,
@@ -22,6 +23,7 @@
 #ifndef VS_INTERPOSE_LEND_H
 #define VS_INTERPOSE_LEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +38,9 @@ struct vs_lend_result {
 
 /* Lends on a peer's request for `bytes` (see above). */
 void vs_lend(uint64_t bytes, struct vs_lend_result *out);
+
+/* Whether a lend is being served now (a borrow waits for none then: borrow.h). */
+bool vs_lend_serving(void);
 
 /* The allocation path's step: promotes lent memory back when due (see above); one relaxed atomic
  * load when nothing is lent out. */
