@@ -104,7 +104,9 @@ static void ask(const struct vs_ledger_entry *e, uint64_t bytes, long long deadl
     *released = 0;
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     size_t plen = strlen(e->socket);
-    int fd = plen < sizeof addr.sun_path ? socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0) : -1;
+    int fd = plen < sizeof addr.sun_path
+                 ? socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)
+                 : -1;
     if (fd < 0) {
         snprintf(what, len, "no usable control socket");
         return;
@@ -130,6 +132,7 @@ static void ask(const struct vs_ledger_entry *e, uint64_t bytes, long long deadl
     }
     while (!memchr(reply, '\n', got)) {
         ssize_t r = -1;
+        errno = ETIMEDOUT;
         if (got + 1 < sizeof reply && wait_fd(fd, POLLIN, deadline))
             r = recv(fd, reply + got, sizeof reply - 1 - got, 0);
         if (r > 0) {
@@ -138,9 +141,14 @@ static void ask(const struct vs_ledger_entry *e, uint64_t bytes, long long deadl
         }
         if (r < 0 && (errno == EAGAIN || errno == EINTR) && now_ms() < deadline)
             continue;
-        snprintf(what, len, "%s", got + 1 >= sizeof reply ? "reply too long: ignored"
-                                  : r == 0 ? "closed the connection without a reply"
-                                           : "no reply in time");
+        if (got + 1 >= sizeof reply)
+            snprintf(what, len, "reply too long: ignored");
+        else if (r == 0 || (r < 0 && errno == ECONNRESET))
+            snprintf(what, len, "closed the connection without a reply");
+        else if (errno == ETIMEDOUT || errno == EAGAIN || errno == EINTR)
+            snprintf(what, len, "no reply in time");
+        else
+            snprintf(what, len, "receive failed: %s", strerror(errno));
         goto out;
     }
     reply[got] = '\0';

@@ -175,6 +175,8 @@ char *vs_ctl_handle(const char *line, size_t len)
         return run((enum cmd)c, arg);
     }
     snprintf(msg, sizeof msg,
-             "unknown command '%.40s' (expected stage, stage-end, status, demote, promote or lend)", req);
+             "unknown command '%.40s' (expected stage, stage-end, status, demote, promote or "
+             "lend)",
+             req);
     return vs_ctl_error(msg);
 }

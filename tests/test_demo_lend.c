@@ -160,3 +160,79 @@ Test(demo_lend, a_busy_lender_lends_nothing)
     cr_assert(strstr(r.out, "lent nothing: it is busy (active within its idle_after)\nlend=0\n"),
               "%s%s", r.out, r.err);
 }
+
+/* Shell: starts the lender (the lend policy, 32 MiB of weights, a request a minute) as $a with
+ * its output in $dir/a, and waits until the ledger shows its weights lendable. */
+#define START_LENDER(vram)                                                                     \
+    "export XDG_RUNTIME_DIR=%s SIMCUDA_SHARED=%s SIMCUDA_VRAM=" vram "; "                      \
+    SHIM "VRAMSHIM_POLICY=$XDG_RUNTIME_DIR/lend.ini " SERVER "--weights-mib 32 "               \
+    "--interval-ms 60000 >$XDG_RUNTIME_DIR/a 2>$XDG_RUNTIME_DIR/aerr & a=$!; i=0; "           \
+    "until " DM_CLI " ctl --ledger --json 2>/dev/null | grep -q '\"lendable_bytes\": 33554432' " \
+    "|| [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done; "
+/* A borrower: a server under the shim with the ledger on and no policy (it lends nothing). */
+#define BORROWER SHIM "VRAMSHIM_LEDGER=1 " SERVER
+
+/* On a shared 48 MiB GPU the lender's idle weights hold 32 MiB: a second server, out of memory
+ * at its second layer, borrows from the lender (the ledger names it), retries and loads all of
+ * its 32 MiB and answers; the lender's weights, in host memory now, are intact. */
+Test(demo_lend, an_allocation_out_of_memory_borrows_from_an_idle_lender)
+{
+    dm_sh(&r,
+          "(" START_LENDER("48MiB") BORROWER "--weights-mib 32 --requests 1 --interval-ms 0 "
+          ">/dev/null; echo second=$?; echo lender=$a; kill -TERM $a; wait $a; echo first=$?; "
+          "cat %s/aerr >&2; cat %s/a)",
+          dir, name, dir, dir);
+    int a = 0;
+    const char *at = strstr(r.out, "lender=");
+    cr_assert(at && sscanf(at, "lender=%d", &a) == 1, "%s", r.out);
+    cr_assert(strstr(r.out, "second=0\n"), "the borrower did not load:\n%s%s", r.out, r.err);
+    char line[160];
+    snprintf(line, sizeof line,
+             "vramshim: borrow: out of memory for 8.00 MiB on device 0: asked pid %d (lendable "
+             "32.00 MiB): released 32.00 MiB in ", a);
+    cr_assert(strstr(r.err, line), "expected '%s' in:\n%s", line, r.err);
+    cr_assert(strstr(r.err, "; retrying\n"), "%s", r.err);
+    cr_assert(strstr(r.err, "vramshim: lend: a peer asked for 8388608 bytes: demoted 33554432, "
+                            "released 33554432 to the driver\n"),
+              "%s", r.err);
+    cr_assert(strstr(r.out, "first=0\n"), "%s%s", r.out, r.err);
+    cr_assert_eq(json_integer_value(json_object_get(r.last, "checksum_failures")), 0, "%s", r.out);
+}
+
+/* A lender that stops answering (SIGSTOP) costs a borrower its [lend] wait, no more, and the
+ * borrower fails with the usual out-of-memory error; one killed while a borrower waits for it
+ * ends the wait at once; the dead lender's entry leaves the ledger. */
+Test(demo_lend, a_hung_or_killed_lender_costs_the_borrower_at_most_its_wait)
+{
+    char borrower[64];
+    snprintf(borrower, sizeof borrower, "%s/borrow.ini", dir);
+    FILE *f = fopen(borrower, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "[lend]\nwait = 1s\n");
+    fclose(f);
+    dm_sh(&r,
+          "(" START_LENDER("48MiB") "kill -STOP $a; echo lender=$a; s=$(date +%%s%%N); "
+          SHIM "VRAMSHIM_POLICY=%s " SERVER "--weights-mib 32 --requests 1 2>%s/b1; "
+          "echo hung=$? ms=$((($(date +%%s%%N)-s)/1000000)); "
+          SHIM "VRAMSHIM_POLICY=%s " SERVER "--weights-mib 32 --requests 1 2>%s/b2 & b=$!; "
+          "sleep 0.3; kill -KILL $a; wait $b; echo killed=$?; wait $a; "
+          DM_CLI " ctl --ledger --json >%s/after.json; cat %s/b1 %s/b2 >&2)",
+          dir, name, borrower, dir, borrower, dir, dir, dir, dir);
+    int a = 0, ms = 0;
+    const char *at = strstr(r.out, "lender=");
+    cr_assert(at && sscanf(at, "lender=%d", &a) == 1, "%s", r.out);
+    at = strstr(r.out, "hung=3 ms=");
+    cr_assert(at && sscanf(at, "hung=3 ms=%d", &ms) == 1, "the borrower did not fail with out "
+              "of memory:\n%s%s", r.out, r.err);
+    cr_assert_lt(ms, 10000, "the borrower waited %d ms for a hung lender", ms);
+    char line[160];
+    snprintf(line, sizeof line, "asked pid %d (lendable 32.00 MiB): no reply in time in ", a);
+    cr_assert(strstr(r.err, line), "expected '%s' in:\n%s", line, r.err);
+    cr_assert(strstr(r.out, "killed=3\n"), "%s%s", r.out, r.err);
+    snprintf(line, sizeof line,
+             "asked pid %d (lendable 32.00 MiB): closed the connection without a reply in ", a);
+    cr_assert(strstr(r.err, line), "expected '%s' in:\n%s", line, r.err);
+    json_t *after = load("after.json");
+    cr_assert_null(entry_of(after, a), "the killed lender is still in the ledger");
+    json_decref(after);
+}
