@@ -221,11 +221,13 @@ bool vs_borrow(uint64_t bytes)
     size_t used = (size_t)snprintf(line, sizeof line, "borrow: out of memory for %s on device %d:",
                                    vs_size_format(bytes, size, sizeof size), (int)dev);
     uint64_t total = 0;
+    int asked = 0;
     for (int i = 0; i < n && i < VS_BORROW_PEERS && total < bytes && used < sizeof line; i++) {
         uint64_t got;
         long long t0 = now_ms();
         ask(&v[i], bytes - total, deadline, &got, what, sizeof what);
         total += got;
+        asked++;
         used += (size_t)snprintf(line + used, sizeof line - used,
                                  "%s asked pid %d (lendable %s): %s in %lld ms", i ? ";" : "",
                                  (int)v[i].pid, vs_size_format(v[i].lendable, lsize, sizeof lsize),
@@ -236,7 +238,6 @@ bool vs_borrow(uint64_t bytes)
     free(v);
     atomic_fetch_sub_explicit(&active, 1, memory_order_relaxed);
     pthread_mutex_unlock(&one);
-    vs_log(n > 0 ? VS_LOG_WARN : VS_LOG_INFO, "%s; %s", line,
-           total ? "retrying" : "nothing to retry with");
-    return total > 0;
+    vs_log(n > 0 ? VS_LOG_WARN : VS_LOG_INFO, "%s%s", line, asked ? "; retrying" : "");
+    return asked > 0;
 }

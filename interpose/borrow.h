@@ -4,7 +4,8 @@
  * own victims, the allocation hook asks the lenders of the GPU's ledger (entries of this user's
  * other live processes with lendable bytes and a control socket), largest lendable first, at
  * most VS_BORROW_PEERS of them, one `lend BYTES` request each over their control sockets, until
- * the bytes they released cover the request; then it retries the allocation once. The whole
+ * the bytes they released cover the request; then, if it asked anyone, it retries the allocation
+ * once. The whole
  * negotiation is bounded by the policy's [lend] wait (default VS_POLICY_DEFAULT_WAIT_MS;
  * `wait = 0s` never asks): every connect, send and receive gets what is left of it.
  *
@@ -29,8 +30,9 @@
 #define VS_BORROW_PEERS 4
 #define VS_BORROW_REPLY_MAX 512
 
-/* Asks peers for `bytes` on the current context's device (see above). True when they released
- * something, so a retry may succeed. Logs what was asked of whom and what came back. */
+/* Asks peers for `bytes` on the current context's device (see above). True when it asked any:
+ * the caller retries once then, since memory a peer released for another borrower at the same
+ * time counts as well. Logs what was asked of whom and what came back. */
 bool vs_borrow(uint64_t bytes);
 
 /* Whether a thread of this process is borrowing now. */
