@@ -28,6 +28,13 @@
 
 static pthread_mutex_t one = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int active;
+static atomic_uint_fast64_t borrows, borrowed_bytes;
+
+void vs_borrow_counters(uint64_t *n, uint64_t *released_bytes)
+{
+    *n = atomic_load_explicit(&borrows, memory_order_relaxed);
+    *released_bytes = atomic_load_explicit(&borrowed_bytes, memory_order_relaxed);
+}
 
 bool vs_borrow_active(void)
 {
@@ -236,6 +243,8 @@ bool vs_borrow(uint64_t bytes)
     if (n <= 0 && used < sizeof line)
         snprintf(line + used, sizeof line - used, " no peer on this GPU lends memory now");
     free(v);
+    atomic_fetch_add_explicit(&borrows, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&borrowed_bytes, total, memory_order_relaxed);
     atomic_fetch_sub_explicit(&active, 1, memory_order_relaxed);
     pthread_mutex_unlock(&one);
     vs_log(n > 0 ? VS_LOG_WARN : VS_LOG_INFO, "%s%s", line, asked ? "; retrying" : "");

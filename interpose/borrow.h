@@ -35,6 +35,9 @@
  * time counts as well. Logs what was asked of whom and what came back. */
 bool vs_borrow(uint64_t bytes);
 
+/* Negotiations so far, and the device bytes peers said they released in them. */
+void vs_borrow_counters(uint64_t *borrows, uint64_t *released_bytes);
+
 /* Whether a thread of this process is borrowing now. */
 bool vs_borrow_active(void);
 

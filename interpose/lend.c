@@ -22,6 +22,7 @@
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t lent_at_ms, next_try_ms;
 static atomic_bool lent_out, serving;
+static struct vs_lend_counters counters; /* under mu, but lent_out (the atomic above) */
 
 static uint64_t now_ms(void)
 {
@@ -55,40 +56,47 @@ static void move_arena(struct vs_arena *a, void *ctx)
         m->first_error = r;
 }
 
+void vs_lend_counters(struct vs_lend_counters *out)
+{
+    pthread_mutex_lock(&mu);
+    *out = counters;
+    pthread_mutex_unlock(&mu);
+    out->lent_out = atomic_load_explicit(&lent_out, memory_order_relaxed);
+}
+
+static void refuse(struct vs_lend_result *out, const char *why)
+{
+    out->reason = why;
+    pthread_mutex_lock(&mu);
+    counters.refused++;
+    pthread_mutex_unlock(&mu);
+}
+
 void vs_lend(uint64_t bytes, struct vs_lend_result *out)
 {
     *out = (struct vs_lend_result){0};
     const struct vs_policy *p = vs_evict_policy();
     uint64_t idle_ms;
-    if (!bytes) {
-        out->reason = "nothing was asked";
-        return;
-    }
-    if (!p || !vs_policy_lend_rules(p)->lend.n) {
-        out->reason = "its policy lends nothing";
-        return;
-    }
-    if (vs_cfg.mode != VS_MODE_ARENA || vs_route_driver_serves()) {
-        out->reason = "no arena serves its allocations (pass-through or fallback)";
-        return;
-    }
-    if (!vs_ledger_pub_idle(&idle_ms)) {
-        out->reason = "the ledger is off (VRAMSHIM_LEDGER=0), so it cannot tell whether it is idle";
-        return;
-    }
-    if (idle_ms < vs_policy_lend_rules(p)->idle_after_ms) {
-        out->reason = "it is busy (active within its idle_after)";
-        return;
-    }
-    if (vs_borrow_active()) {
-        out->reason = "it is borrowing memory itself";
-        return;
-    }
+    if (!bytes)
+        return refuse(out, "nothing was asked");
+    if (!p || !vs_policy_lend_rules(p)->lend.n)
+        return refuse(out, "its policy lends nothing");
+    if (vs_cfg.mode != VS_MODE_ARENA || vs_route_driver_serves())
+        return refuse(out, "no arena serves its allocations (pass-through or fallback)");
+    if (!vs_ledger_pub_idle(&idle_ms))
+        return refuse(out, "the ledger is off (VRAMSHIM_LEDGER=0), so it cannot tell whether it "
+                           "is idle");
+    if (idle_ms < vs_policy_lend_rules(p)->idle_after_ms)
+        return refuse(out, "it is busy (active within its idle_after)");
+    if (vs_borrow_active())
+        return refuse(out, "it is borrowing memory itself");
     struct move m = {.demote = true};
     pthread_mutex_lock(&mu);
     atomic_store_explicit(&serving, true, memory_order_relaxed);
     vs_arenas_each(move_arena, &m);
     if (m.moved) {
+        counters.lends++;
+        counters.released_bytes += m.released;
         lent_at_ms = now_ms();
         next_try_ms = lent_at_ms + VS_LEND_HOLD_MS;
         atomic_store_explicit(&lent_out, true, memory_order_release);

@@ -36,6 +36,15 @@ struct vs_lend_result {
     const char *reason; /* why nothing was lent (static text), NULL when it was tried */
 };
 
+/* What this process lent and borrowed so far (the status's "lending" object). */
+struct vs_lend_counters {
+    bool lent_out;              /* lent memory not all back yet */
+    uint64_t lends;             /* requests that moved memory */
+    uint64_t released_bytes;    /* device bytes those gave back to the driver */
+    uint64_t refused;           /* requests answered with nothing lent */
+};
+void vs_lend_counters(struct vs_lend_counters *out);
+
 /* Lends on a peer's request for `bytes` (see above). */
 void vs_lend(uint64_t bytes, struct vs_lend_result *out);
 

@@ -243,10 +243,12 @@ Test(demo_lend, a_busy_lender_lends_nothing)
 Test(demo_lend, an_allocation_out_of_memory_borrows_from_an_idle_lender)
 {
     dm_sh(&r,
-          "(" START_LENDER("48MiB") BORROWER "--weights-mib 32 --requests 1 --interval-ms 0 "
-          ">/dev/null; echo second=$?; echo lender=$a; kill -TERM $a; wait $a; echo first=$?; "
-          "cat %s/aerr >&2; cat %s/a)",
-          dir, name, dir, dir);
+          "(" START_LENDER("48MiB") "VRAMSHIM_CTL=1 " BORROWER "--weights-mib 32 "
+          "--interval-ms 60000 >%s/b & b=$!; i=0; until grep -q '^request 1:' %s/b || "
+          "[ $i -ge 600 ]; do sleep 0.05; i=$((i+1)); done; " DM_CLI " ctl $b status >%s/bs.json; "
+          DM_CLI " ctl $a status >%s/as.json; kill -TERM $b; wait $b; echo second=$?; "
+          "echo lender=$a; kill -TERM $a; wait $a; echo first=$?; cat %s/aerr >&2; cat %s/a)",
+          dir, name, dir, dir, dir, dir, dir, dir);
     int a = 0;
     const char *at = strstr(r.out, "lender=");
     cr_assert(at && sscanf(at, "lender=%d", &a) == 1, "%s", r.out);
@@ -262,6 +264,19 @@ Test(demo_lend, an_allocation_out_of_memory_borrows_from_an_idle_lender)
               "%s", r.err);
     cr_assert(strstr(r.out, "first=0\n"), "%s%s", r.out, r.err);
     cr_assert_eq(json_integer_value(json_object_get(r.last, "checksum_failures")), 0, "%s", r.out);
+    /* `vramshim ctl PID status`: the borrower's and the lender's side. */
+    json_t *bs = load("bs.json"), *as = load("as.json");
+    json_t *bl = json_object_get(bs, "lending"), *al = json_object_get(as, "lending");
+    cr_assert(json_is_true(json_object_get(bl, "ledger")));
+    cr_assert_eq(num(bl, "borrows"), 1);
+    cr_assert_eq(num(bl, "borrowed_bytes"), 32 << 20);
+    cr_assert_eq(num(bl, "lends"), 0);
+    cr_assert(json_is_true(json_object_get(al, "lent_out")));
+    cr_assert_eq(num(al, "lends"), 1);
+    cr_assert_eq(num(al, "lent_released_bytes"), 32 << 20);
+    cr_assert_eq(num(al, "borrows"), 0);
+    json_decref(bs);
+    json_decref(as);
 }
 
 /* A lender that stops answering (SIGSTOP) costs a borrower its [lend] wait, no more, and the
