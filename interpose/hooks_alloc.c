@@ -12,7 +12,6 @@
 #include "interpose/tally.h"
 #include "interpose/borrow.h"
 #include "interpose/init.h"
-#include "interpose/lend.h"
 #include "allocator/log.h"
 #include "interpose/record.h"
 #include "interpose/route.h"
@@ -41,7 +40,6 @@ static CUresult hooked_alloc(const struct vs_alloc_call *c)
     if (!vs_init())
         return CUDA_ERROR_NOT_INITIALIZED;
     vs_tally_call(c->family);
-    vs_lend_on_use();
     struct vs_alloc_stage st;
     vs_alloc_stage_before(&st);
     bool by_arena;

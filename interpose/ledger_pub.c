@@ -188,10 +188,12 @@ static void remove_entries(void)
     pthread_mutex_unlock(&mu);
 }
 
-/* The child has no publishing thread; its own entries, if it ever publishes, are its own pid's. */
+/* The child has no publishing thread; its ledger is off. */
 static void fork_child(void)
 {
     stopped = true;
+    close(wake_fd);
+    wake_fd = -1; /* the child neither pokes the parent's thread nor borrows (borrow.h) */
 }
 
 /* VRAMSHIM_LEDGER: "1" on, "0" off, unset: on when the policy has a [lend] section. */

@@ -14,7 +14,8 @@
  * within one period).
  *
  * At exit the process's entries are removed; a killed process's entries are dropped by the next
- * ledger operation of any peer. A forked child publishes nothing and removes nothing.
+ * ledger operation of any peer. A forked child's ledger is off: it publishes and removes
+ * nothing, and neither lends nor borrows.
  */
 #ifndef VS_INTERPOSE_LEDGER_PUB_H
 #define VS_INTERPOSE_LEDGER_PUB_H

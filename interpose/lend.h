@@ -10,9 +10,9 @@
  * while one of its threads is borrowing (borrow.h), in pass-through or after a fallback to the
  * driver.
  *
- * Promotion back ("on use"): the process's first allocation VS_LEND_HOLD_MS or more after the
- * lend (the borrower's retry comes first) promotes the lent blocks, in the allocating thread,
- * before it is served: a program reads its weights after such an allocation (the KV cache of a
+ * Promotion back ("on use"): the process's first allocation served by the arena (so not one
+ * captured into a graph) VS_LEND_HOLD_MS or more after the lend (the borrower's retry comes
+ * first) promotes the lent blocks, in the allocating thread, before it is served: a program reads its weights after such an allocation (the KV cache of a
  * request), and a move must never run while the program touches what it moves, so it is not
  * done from a thread of the shim. What the device has no room for stays in host memory and is
  * tried again at an allocation VS_LEND_RETRY_MS later, until all is back. Nothing of a peer's is
