@@ -203,6 +203,51 @@ static int lenders(int ordinal, struct vs_ledger_entry **out)
     return n < 0 ? -1 : kept;
 }
 
+/* What one peer was asked during a negotiation and what it last answered. */
+struct asked {
+    int pid;
+    uint64_t lendable, released;
+    unsigned times;
+    long long ms; /* spent on it, all requests */
+    char what[256];
+};
+
+/* The record of pid in rec[0..*n), appended when new; NULL when VS_BORROW_RECORDS are in use. */
+static struct asked *record_of(struct asked *rec, size_t *n, const struct vs_ledger_entry *e)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (rec[i].pid == e->pid)
+            return &rec[i];
+    if (*n == VS_BORROW_RECORDS)
+        return NULL;
+    rec[*n] = (struct asked){.pid = e->pid};
+    return &rec[(*n)++];
+}
+
+/* One round: the lenders of the ledger, largest lendable first, at most VS_BORROW_PEERS, each
+ * asked for what is still missing until `bytes` are released. Returns how many were asked. */
+static int ask_round(int dev, uint64_t bytes, long long deadline, struct asked *rec, size_t *nrec,
+                     uint64_t *total)
+{
+    struct vs_ledger_entry *v;
+    int n = lenders(dev, &v), asked = 0;
+    for (int i = 0; i < n && i < VS_BORROW_PEERS && *total < bytes && now_ms() < deadline; i++) {
+        struct asked *a = record_of(rec, nrec, &v[i]), spare;
+        a = a ? a : &spare;
+        uint64_t got;
+        long long t0 = now_ms();
+        ask(&v[i], bytes - *total, deadline, &got, a->what, sizeof a->what);
+        a->lendable = v[i].lendable;
+        a->released += got;
+        a->times++;
+        a->ms += now_ms() - t0;
+        *total += got;
+        asked++;
+    }
+    free(v);
+    return asked;
+}
+
 bool vs_borrow(uint64_t bytes)
 {
     uint64_t wait = wait_ms();
@@ -222,31 +267,35 @@ bool vs_borrow(uint64_t bytes)
     if (pthread_mutex_timedlock(&one, &until) != 0)
         return false;
     atomic_fetch_add_explicit(&active, 1, memory_order_relaxed);
-    struct vs_ledger_entry *v;
-    int n = lenders((int)dev, &v);
-    char line[1024], size[32], lsize[32], what[256];
-    size_t used = (size_t)snprintf(line, sizeof line, "borrow: out of memory for %s on device %d:",
-                                   vs_size_format(bytes, size, sizeof size), (int)dev);
+    struct asked rec[VS_BORROW_RECORDS];
+    size_t nrec = 0;
     uint64_t total = 0;
-    int asked = 0;
-    for (int i = 0; i < n && i < VS_BORROW_PEERS && total < bytes && used < sizeof line; i++) {
-        uint64_t got;
-        long long t0 = now_ms();
-        ask(&v[i], bytes - total, deadline, &got, what, sizeof what);
-        total += got;
-        asked++;
-        used += (size_t)snprintf(line + used, sizeof line - used,
-                                 "%s asked pid %d (lendable %s): %s in %lld ms", i ? ";" : "",
-                                 (int)v[i].pid, vs_size_format(v[i].lendable, lsize, sizeof lsize),
-                                 what, now_ms() - t0);
+    /* Lenders that are busy now (not idle for their idle_after) may lend later: ask again every
+     * VS_BORROW_POLL_MS until one releases memory or the wait is over. */
+    for (;;) {
+        int asked = ask_round((int)dev, bytes, deadline, rec, &nrec, &total);
+        long long left = deadline - now_ms();
+        if (!asked || total || left <= 0)
+            break;
+        poll(NULL, 0, (int)(left < VS_BORROW_POLL_MS ? left : VS_BORROW_POLL_MS));
     }
-    if (n <= 0 && used < sizeof line)
-        snprintf(line + used, sizeof line - used, " no peer on this GPU lends memory now");
-    free(v);
     atomic_fetch_add_explicit(&borrows, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&borrowed_bytes, total, memory_order_relaxed);
     atomic_fetch_sub_explicit(&active, 1, memory_order_relaxed);
     pthread_mutex_unlock(&one);
-    vs_log(n > 0 ? VS_LOG_WARN : VS_LOG_INFO, "%s%s", line, asked ? "; retrying" : "");
-    return asked > 0;
+
+    char line[1536], size[32], lsize[32];
+    size_t used = (size_t)snprintf(line, sizeof line, "borrow: out of memory for %s on device %d:",
+                                   vs_size_format(bytes, size, sizeof size), (int)dev);
+    for (size_t i = 0; i < nrec && used < sizeof line; i++)
+        used += (size_t)snprintf(line + used, sizeof line - used,
+                                 "%s asked pid %d (lendable %s) %u time%s in %lld ms: %s",
+                                 i ? ";" : "", rec[i].pid,
+                                 vs_size_format(rec[i].lendable, lsize, sizeof lsize),
+                                 rec[i].times, rec[i].times == 1 ? "" : "s", rec[i].ms,
+                                 rec[i].what);
+    if (!nrec && used < sizeof line)
+        snprintf(line + used, sizeof line - used, " no peer on this GPU lends memory");
+    vs_log(nrec ? VS_LOG_WARN : VS_LOG_INFO, "%s%s", line, nrec ? "; retrying" : "");
+    return nrec > 0;
 }

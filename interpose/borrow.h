@@ -4,8 +4,9 @@
  * own victims, the allocation hook asks the lenders of the GPU's ledger (entries of this user's
  * other live processes with lendable bytes and a control socket), largest lendable first, at
  * most VS_BORROW_PEERS of them, one `lend BYTES` request each over their control sockets, until
- * the bytes they released cover the request; then, if it asked anyone, it retries the allocation
- * once. The whole
+ * the bytes they released cover the request. When none released anything (a lender busy, not
+ * idle for its idle_after yet), it asks again every VS_BORROW_POLL_MS, re-reading the ledger.
+ * Then, if it asked anyone, it retries the allocation once. The whole
  * negotiation is bounded by the policy's [lend] wait (default VS_POLICY_DEFAULT_WAIT_MS;
  * `wait = 0s` never asks): every connect, send and receive gets what is left of it.
  *
@@ -16,7 +17,8 @@
  * No deadlock, no livelock: nothing of the shim's is locked while a borrower waits for a peer (the
  * arena lock is released when the allocation fails); a process never borrows while it is serving
  * a lend, and never lends while one of its threads is borrowing (lend.h); one negotiation per
- * process at a time; per allocation at most VS_BORROW_PEERS requests and one retry.
+ * process at a time; per allocation at most VS_BORROW_PEERS requests a round, a round every
+ * VS_BORROW_POLL_MS at most, within `wait`, and one retry.
  *
  * Borrowing is on where the ledger is (ledger_pub.h).
  */
@@ -29,6 +31,8 @@
 
 #define VS_BORROW_PEERS 4
 #define VS_BORROW_REPLY_MAX 512
+#define VS_BORROW_POLL_MS 200 /* between two rounds of requests */
+#define VS_BORROW_RECORDS 8   /* peers the log line names */
 
 /* Asks peers for `bytes` on the current context's device (see above). True when it asked any:
  * the caller retries once then, since memory a peer released for another borrower at the same

@@ -100,15 +100,6 @@ static uint64_t sample_idle_ms(void)
     return now - idle_since_ms;
 }
 
-/* Whether the process has been idle for the policy's idle_after (mu held). */
-static bool idle_long_enough(void)
-{
-    uint64_t idle = sample_idle_ms();
-    const struct vs_policy *p = vs_evict_policy();
-    const struct vs_policy_lend *l = p ? vs_policy_lend_rules(p) : NULL;
-    return l && l->line && idle >= l->idle_after_ms;
-}
-
 bool vs_ledger_pub_running(void)
 {
     return wake_fd >= 0;
@@ -126,7 +117,7 @@ bool vs_ledger_pub_idle(uint64_t *idle_ms)
 
 static void publish_arena(struct vs_arena *a, void *ctx)
 {
-    bool idle = *(bool *)ctx;
+    (void)ctx;
     struct vs_arena_usage u;
     if (!vs_arena_usage(a, &u))
         return;
@@ -135,7 +126,7 @@ static void publish_arena(struct vs_arena *a, void *ctx)
         .live = u.arena.live_bytes,
         .cached = u.arena.cached_bytes,
         .demoted = u.demoted_bytes,
-        .lendable = idle ? u.lendable_bytes : 0,
+        .lendable = u.lendable_bytes,
     };
     vs_arena_usage_free(&u);
     if (!l)
@@ -167,8 +158,8 @@ static void *publish_loop(void *arg)
             pthread_mutex_unlock(&mu);
             break;
         }
-        bool idle = idle_long_enough();
-        vs_arenas_each(publish_arena, &idle);
+        sample_idle_ms(); /* keeps the idle clock within a period */
+        vs_arenas_each(publish_arena, NULL);
         pthread_mutex_unlock(&mu);
     }
     return NULL;

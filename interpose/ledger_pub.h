@@ -9,9 +9,9 @@
  * and the exit handler do, and each ledger operation gives up after its lock timeout.
  *
  * Lendable bytes are the device-resident bytes of blocks whose stage or tag the policy's [lend]
- * gives (vs_policy_lends), counted only once the process has been idle for idle_after: no
- * allocation, free or stage change seen by the shim for that long (sampled each period, so
- * within one period).
+ * gives (vs_policy_lends): what it would lend, once idle for idle_after (lend.h), if asked. The
+ * idle clock (vs_ledger_pub_idle) counts from the last allocation, free or stage change seen by
+ * the shim (sampled each period, so within one period).
  *
  * At exit the process's entries are removed; a killed process's entries are dropped by the next
  * ledger operation of any peer. A forked child's ledger is off: it publishes and removes
