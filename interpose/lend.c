@@ -40,11 +40,29 @@ struct move {
     bool demote;
     size_t moved, released;
     CUresult first_error;
+    bool deferred; /* a promote waits for room for all its arena's lent bytes */
 };
+
+/* Whether the device has room for all of a's lent bytes: a promote takes them back whole, never
+ * the bits of room a borrower still works in. */
+static bool room_for_lent(struct vs_arena *a)
+{
+    struct vs_arena_usage u;
+    size_t free_b = 0, total = 0;
+    if (!vs_arena_usage(a, &u))
+        return false;
+    size_t lent = u.lent_bytes;
+    vs_arena_usage_free(&u);
+    return lent && vs_arena_mem_get_info(a, &free_b, &total) == CUDA_SUCCESS && free_b >= lent;
+}
 
 static void move_arena(struct vs_arena *a, void *ctx)
 {
     struct move *m = ctx;
+    if (!m->demote && !room_for_lent(a)) {
+        m->deferred = true;
+        return;
+    }
     size_t moved = 0, before = vs_arena_reserved(a);
     void *pol = (void *)vs_evict_policy();
     CUresult r = m->demote ? vs_arena_demote_if(a, lendable, pol, &moved)
@@ -128,7 +146,7 @@ void vs_lend_on_use(void)
         vs_arenas_each(move_arena, &m);
         /* Out of device memory: the rest waits for a later allocation. */
         next_try_ms = now + VS_LEND_RETRY_MS;
-        if (m.first_error == CUDA_SUCCESS) {
+        if (m.first_error == CUDA_SUCCESS && !m.deferred) {
             lent_at_ms = 0;
             atomic_store_explicit(&lent_out, false, memory_order_relaxed);
         }

@@ -118,10 +118,11 @@ Test(demo_lend, processes_on_one_gpu_see_each_other_in_the_ledger)
 }
 
 /* `vramshim ctl PID lend SIZE`, as a peer would ask, on a shared 48 MiB GPU: the idle lender
- * demotes its weights (never its KV cache) and releases their 32 MiB to the driver, so a second
- * server loads its own 32 MiB of weights beside it and answers; the lender keeps answering from
- * host memory with intact weights, and once the second is gone its next request (activity)
- * brings its weights back to the device. */
+ * demotes its weights (never its KV cache) and releases their 32 MiB to the driver (simcuda's
+ * counters say so), so a second server loads its own 32 MiB of weights beside it and answers
+ * fifteen requests; the lender keeps answering from host memory with intact weights without
+ * taking back the room the second needs for its KV caches, and once the second is gone its next
+ * request brings its weights back to the device. */
 /* What the driver says the lender holds before and after the lend: this test process attaches to
  * the shared simulated GPU and reads simcuda's counters when the script says "before" or
  * "lent" (a file), answering each with a "go" file. */
@@ -187,7 +188,7 @@ Test(demo_lend, a_lend_request_releases_the_weights_and_they_come_back_on_use)
           "wait_on() { i=0; until [ -e %s/$1 ] || [ $i -ge 600 ]; do sleep 0.05; i=$((i+1)); "
           "done; }; wait_for 1; sleep 0.8; echo $a >%s/before; wait_on go1; "
           DM_CLI " ctl $a lend 16MiB; touch %s/lent; wait_on go2; " SERVER
-          "--weights-mib 32 --requests 1 --interval-ms 0 >/dev/null; echo second=$?; "
+          "--weights-mib 32 --requests 15 --interval-ms 300 >/dev/null; echo second=$?; "
           "i=0; until grep -q 'promoted 33554432 lent bytes back' %s/err || [ $i -ge 200 ]; do "
           "sleep 0.05; i=$((i+1)); done; n=$(grep -c '^request' $out); wait_for $((n+1)); "
           "kill -TERM $a; wait $a; st=$?; cat $out; cat %s/err >&2; exit $st)",
