@@ -285,8 +285,10 @@ bool vs_borrow(uint64_t bytes)
     pthread_mutex_unlock(&one);
 
     char line[1536], size[32], lsize[32];
-    size_t used = (size_t)snprintf(line, sizeof line, "borrow: out of memory for %s on device %d:",
-                                   vs_size_format(bytes, size, sizeof size), (int)dev);
+    size_t used = (size_t)snprintf(line, sizeof line,
+                                   "borrow: out of memory for %s on device %d, waited %lld ms:",
+                                   vs_size_format(bytes, size, sizeof size), (int)dev,
+                                   now_ms() - start);
     for (size_t i = 0; i < nrec && used < sizeof line; i++)
         used += (size_t)snprintf(line + used, sizeof line - used,
                                  "%s asked pid %d (lendable %s) %u time%s in %lld ms: %s",

@@ -56,12 +56,12 @@ static char *reply_ok(json_t *fields)
     return text;
 }
 
-static char *lend(const char *arg)
+static char *lend(const char *arg, int peer_pid)
 {
     uint64_t bytes;
     parse_bytes(arg, &bytes); /* checked by vs_ctl_handle */
     struct vs_lend_result res;
-    vs_lend(bytes, &res);
+    vs_lend(bytes, peer_pid, &res);
     json_t *o = json_pack("{s:I,s:I,s:I}", "asked_bytes", (json_int_t)bytes, "demoted_bytes",
                           (json_int_t)res.demoted, "released_bytes", (json_int_t)res.released);
     if (o && res.reason)
@@ -88,13 +88,13 @@ static const char *code_message(int rc)
     }
 }
 
-static char *run(enum cmd c, const char *arg)
+static char *run(enum cmd c, const char *arg, int peer_pid)
 {
     char msg[160];
     int rc;
     switch (c) {
     case CMD_LEND:
-        return lend(arg);
+        return lend(arg, peer_pid);
     case CMD_STATUS: {
         /* The status is JSON text already: embedded as it is, the shim parses no JSON (its
          * static jansson leaves out the parser, see Makefile). */
@@ -138,7 +138,7 @@ enum vs_ctl_fed vs_ctl_feed(struct vs_ctl_request *r, const char *data, size_t n
     return r->len == sizeof r->line ? VS_CTL_TOO_LONG : VS_CTL_MORE;
 }
 
-char *vs_ctl_handle(const char *line, size_t len)
+char *vs_ctl_handle(const char *line, size_t len, int peer_pid)
 {
     char msg[200];
     if (len >= VS_CTL_MAX_REQUEST)
@@ -172,7 +172,7 @@ char *vs_ctl_handle(const char *line, size_t len)
                      cmds[c].name, VS_NAME_MAX);
             return vs_ctl_error(msg);
         }
-        return run((enum cmd)c, arg);
+        return run((enum cmd)c, arg, peer_pid);
     }
     snprintf(msg, sizeof msg,
              "unknown command '%.40s' (expected stage, stage-end, status, demote, promote or "

@@ -71,8 +71,9 @@ enum vs_ctl_fed vs_ctl_feed(struct vs_ctl_request *r, const char *data, size_t n
 #define VS_CTL_ERR_TIMEOUT "incomplete request: no newline within 2 s of connecting"
 
 /* The reply (compact JSON, no newline, malloc'ed) to one request line
- * of len bytes (without its newline). NULL only when out of memory. */
-char *vs_ctl_handle(const char *line, size_t len);
+ * of len bytes (without its newline) from process peer_pid (SO_PEERCRED; named in the lend
+ * line). NULL only when out of memory. */
+char *vs_ctl_handle(const char *line, size_t len, int peer_pid);
 
 /* An error reply for a request that could not be read (malloc'ed; NULL when out of memory). */
 char *vs_ctl_error(const char *message);

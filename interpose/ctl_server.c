@@ -93,6 +93,7 @@ struct conn {
     int fd; /* -1: free slot */
     bool reading, draining;
     struct vs_ctl_request req;
+    int peer_pid; /* SO_PEERCRED */
     size_t drained;
     char *reply; /* with its newline; NULL: not answered yet */
     size_t reply_len, sent;
@@ -143,7 +144,9 @@ static void accept_one(int lfd, struct conn *c)
     *c = (struct conn){.fd = fd, .reading = true, .deadline = now_ms() + VS_CTL_TIMEOUT_MS};
     struct ucred cred;
     socklen_t len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != geteuid()) {
+    bool known = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
+    c->peer_pid = known ? (int)cred.pid : 0;
+    if (!known || cred.uid != geteuid()) {
         c->reading = false;
         answer(c, vs_ctl_error("permission denied: only the process's own user may control it"));
     }
@@ -174,7 +177,7 @@ static bool receive(struct conn *c)
         break;
     case VS_CTL_LINE:
         c->reading = false;
-        answer(c, vs_ctl_handle(c->req.line, c->req.len));
+        answer(c, vs_ctl_handle(c->req.line, c->req.len, c->peer_pid));
         break;
     case VS_CTL_TOO_LONG:
         /* Answer now and read on: closing with unread input would reset the connection before

@@ -117,7 +117,7 @@ bool vs_ledger_pub_idle(uint64_t *idle_ms)
 
 static void publish_arena(struct vs_arena *a, void *ctx)
 {
-    (void)ctx;
+    *(bool *)ctx = true;
     struct vs_arena_usage u;
     if (!vs_arena_usage(a, &u))
         return;
@@ -146,9 +146,10 @@ static void *publish_loop(void *arg)
     (void)arg;
     vs_log_service_thread();
     idle_since_ms = now_ms();
+    bool listed = false; /* an entry was published: the period is VS_LEDGER_PUB_PERIOD_MS */
     for (;;) {
         struct pollfd p = {.fd = wake_fd, .events = POLLIN};
-        if (poll(&p, 1, VS_LEDGER_PUB_PERIOD_MS) > 0) {
+        if (poll(&p, 1, listed ? VS_LEDGER_PUB_PERIOD_MS : VS_LEDGER_PUB_FIRST_MS) > 0) {
             uint64_t n;
             if (read(wake_fd, &n, sizeof n) < 0 && errno != EAGAIN)
                 break;
@@ -159,7 +160,7 @@ static void *publish_loop(void *arg)
             break;
         }
         sample_idle_ms(); /* keeps the idle clock within a period */
-        vs_arenas_each(publish_arena, NULL);
+        vs_arenas_each(publish_arena, &listed);
         pthread_mutex_unlock(&mu);
     }
     return NULL;

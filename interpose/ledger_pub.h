@@ -4,7 +4,8 @@
  * One thread, started once when the ledger is on (VRAMSHIM_LEDGER=1, or unset and the policy
  * has a [lend] section; never in pass-through), publishes for every device that has an arena:
  * pid, current stage, live, cached, demoted and lendable bytes, the control socket. It publishes
- * every VS_LEDGER_PUB_PERIOD_MS and soon after a stage change (vs_ledger_pub_poke: one
+ * within VS_LEDGER_PUB_FIRST_MS of the first arena's creation (so a process is listed as soon as
+ * it allocates), then every VS_LEDGER_PUB_PERIOD_MS and soon after a stage change (vs_ledger_pub_poke: one
  * non-blocking eventfd write). The host program never touches a ledger lock: only this thread
  * and the exit handler do, and each ledger operation gives up after its lock timeout.
  *
@@ -25,6 +26,7 @@
 #include <stdint.h>
 
 #define VS_LEDGER_PUB_PERIOD_MS 500
+#define VS_LEDGER_PUB_FIRST_MS 20 /* the period until the first arena exists */
 
 struct vs_policy;
 

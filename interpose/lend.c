@@ -90,7 +90,7 @@ static void refuse(struct vs_lend_result *out, const char *why)
     pthread_mutex_unlock(&mu);
 }
 
-void vs_lend(uint64_t bytes, struct vs_lend_result *out)
+void vs_lend(uint64_t bytes, int peer_pid, struct vs_lend_result *out)
 {
     *out = (struct vs_lend_result){0};
     const struct vs_policy *p = vs_evict_policy();
@@ -123,9 +123,8 @@ void vs_lend(uint64_t bytes, struct vs_lend_result *out)
     pthread_mutex_unlock(&mu);
     if (m.first_error != CUDA_SUCCESS)
         vs_log(VS_LOG_WARN, "lend: demote stopped early (driver error %d)", (int)m.first_error);
-    vs_log(VS_LOG_WARN,
-           "lend: a peer asked for %llu bytes: demoted %zu, released %zu to the driver",
-           (unsigned long long)bytes, m.moved, m.released);
+    vs_log(VS_LOG_WARN, "lend: pid %d asked for %llu bytes: demoted %zu, released %zu to the driver",
+           peer_pid, (unsigned long long)bytes, m.moved, m.released);
     out->demoted = m.moved;
     out->released = m.released;
 }

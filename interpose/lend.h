@@ -47,8 +47,8 @@ struct vs_lend_counters {
 };
 void vs_lend_counters(struct vs_lend_counters *out);
 
-/* Lends on a peer's request for `bytes` (see above). */
-void vs_lend(uint64_t bytes, struct vs_lend_result *out);
+/* Lends on a request of process peer_pid (0: unknown) for `bytes` (see above). */
+void vs_lend(uint64_t bytes, int peer_pid, struct vs_lend_result *out);
 
 /* Whether a lend is being served now (a borrow waits for none then: borrow.h). */
 bool vs_lend_serving(void);

@@ -201,6 +201,15 @@ static void vs_demo_describe(const struct vs_demo_scenario *s)
     printf(",\"gpu_bytes\":%llu,\"taken_bytes\":%llu,\"api\":\"%s\",\"steps\":%u",
            (unsigned long long)s->gpu_bytes, (unsigned long long)s->taken_bytes,
            vs_demo_api_name(s->api), s->steps);
+    if (s->companion) {
+        fputs(",\"companion\":{\"program\":", stdout);
+        vs_demo_json_str(stdout, s->companion);
+        fputs(",\"policy\":", stdout);
+        vs_demo_json_str(stdout, s->companion_policy);
+        fputs(",\"args\":", stdout);
+        vs_demo_json_str(stdout, s->companion_args);
+        fputc('}', stdout);
+    }
     fputs(",\"weight_names\":[", stdout);
     bool first = true;
     vs_demo_weight_each(s, vs_demo_print_weight, &first);
