@@ -184,14 +184,16 @@ static int by_lendable_desc(const void *x, const void *y)
  * (malloc'ed); their count, or -1. */
 static int lenders(int ordinal, struct vs_ledger_entry **out)
 {
-    char uuid[64], err[512];
+    char uuid[64], err[512] = "";
     struct vs_ledger *l = vs_ledger_pub_device_uuid(ordinal, uuid, sizeof uuid)
                               ? vs_ledger_open(NULL, uuid, 0, err, sizeof err)
                               : NULL;
     struct vs_ledger_entry *v = l ? malloc(VS_LEDGER_ENTRIES * sizeof *v) : NULL;
     int n = v ? vs_ledger_list(l, v, VS_LEDGER_ENTRIES) : -1;
-    if (l && n < 0)
-        vs_log(VS_LOG_WARN, "%s", vs_ledger_error(l));
+    if (!l && err[0])
+        vs_log(VS_LOG_WARN, "%s; not borrowing", err);
+    else if (v && n < 0)
+        vs_log(VS_LOG_WARN, "%s; not borrowing", vs_ledger_error(l));
     vs_ledger_close(l);
     int kept = 0;
     for (int i = 0; i < n && i < VS_LEDGER_ENTRIES; i++)

@@ -43,24 +43,27 @@ struct move {
     bool deferred; /* a promote waits for room for all its arena's lent bytes */
 };
 
-/* Whether the device has room for all of a's lent bytes: a promote takes them back whole, never
- * the bits of room a borrower still works in. */
-static bool room_for_lent(struct vs_arena *a)
+/* a's lent bytes in host memory (0 also when its usage cannot be had), and whether the device
+ * has room for all of them: a promote takes them back whole, never the bits of room a borrower
+ * still works in. */
+static size_t lent_bytes(struct vs_arena *a, bool *room)
 {
     struct vs_arena_usage u;
     size_t free_b = 0, total = 0;
     if (!vs_arena_usage(a, &u))
-        return false;
+        return 0;
     size_t lent = u.lent_bytes;
     vs_arena_usage_free(&u);
-    return lent && vs_arena_mem_get_info(a, &free_b, &total) == CUDA_SUCCESS && free_b >= lent;
+    *room = vs_arena_mem_get_info(a, &free_b, &total) == CUDA_SUCCESS && free_b >= lent;
+    return lent;
 }
 
 static void move_arena(struct vs_arena *a, void *ctx)
 {
     struct move *m = ctx;
-    if (!m->demote && !room_for_lent(a)) {
-        m->deferred = true;
+    bool room = false;
+    if (!m->demote && (!lent_bytes(a, &room) || !room)) {
+        m->deferred |= !room;
         return;
     }
     size_t moved = 0, before = vs_arena_reserved(a);

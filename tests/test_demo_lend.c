@@ -84,15 +84,15 @@ Test(demo_lend, processes_on_one_gpu_see_each_other_in_the_ledger)
     dm_sh(&r,
           "(export XDG_RUNTIME_DIR=%s SIMCUDA_SHARED=%s SIMCUDA_VRAM=96MiB; "
           SHIM "VRAMSHIM_POLICY=%s/lend.ini " SERVER "--weights-mib 32 --interval-ms 60000 "
-          ">/dev/null & a=$!; " SHIM "VRAMSHIM_LEDGER=1 " SERVER
-          "--weights-mib 16 --interval-ms 60000 >/dev/null & b=$!; " SHIM SERVER
-          "--weights-mib 8 --interval-ms 60000 >/dev/null & c=$!; echo \"pids $a $b $c\"; i=0; "
-          "until " DM_CLI " ctl --ledger --json >%s/both.json && "
-          "grep -q '\"lendable_bytes\": 33554432' %s/both.json && "
-          "grep -q \"\\\"pid\\\": $b,\" %s/both.json || [ $i -ge 200 ]; do sleep 0.05; "
-          "i=$((i+1)); done; " DM_CLI " ctl --ledger; kill -TERM $a $b $c; wait $a $b $c; "
-          DM_CLI " ctl --ledger --json >%s/after.json)",
-          dir, name, dir, dir, dir, dir, dir);
+          ">%s/a.out & a=$!; " SHIM "VRAMSHIM_LEDGER=1 " SERVER
+          "--weights-mib 16 --interval-ms 60000 >%s/b.out & b=$!; " SHIM SERVER
+          "--weights-mib 8 --interval-ms 60000 >%s/c.out & c=$!; echo \"pids $a $b $c\"; i=0; "
+          /* Each has answered its first request: idle, its numbers final. */
+          "until grep -qs '^request 1:' %s/a.out && grep -qs '^request 1:' %s/b.out || "
+          "[ $i -ge 600 ]; do sleep 0.05; i=$((i+1)); done; sleep 0.6; "
+          DM_CLI " ctl --ledger --json >%s/both.json; " DM_CLI " ctl --ledger; "
+          "kill -TERM $a $b $c; wait $a $b $c; " DM_CLI " ctl --ledger --json >%s/after.json)",
+          dir, name, dir, dir, dir, dir, dir, dir, dir, dir);
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
     int a, b, c;
     cr_assert_eq(sscanf(r.out, "pids %d %d %d", &a, &b, &c), 3, "%s", r.out);
