@@ -282,6 +282,17 @@ Test(demo_lend, an_allocation_out_of_memory_borrows_from_an_idle_lender)
     json_decref(as);
 }
 
+/* Writes DIR/borrow.ini, a borrower's policy: [lend] wait only (it lends nothing); its path in
+ * path[64]. */
+static void borrower_policy(char *path, const char *wait)
+{
+    snprintf(path, 64, "%s/borrow.ini", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "[lend]\nwait = %s\n", wait);
+    fclose(f);
+}
+
 /* A lender that stops answering (SIGSTOP) costs a borrower its [lend] wait, no more, and the
  * borrower fails with the usual out-of-memory error; one killed while a borrower waits for it
  * ends the wait at once (and its memory, back with the driver, serves the retry); the dead
@@ -289,11 +300,7 @@ Test(demo_lend, an_allocation_out_of_memory_borrows_from_an_idle_lender)
 Test(demo_lend, a_hung_or_killed_lender_costs_the_borrower_at_most_its_wait)
 {
     char borrower[64];
-    snprintf(borrower, sizeof borrower, "%s/borrow.ini", dir);
-    FILE *f = fopen(borrower, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "[lend]\nwait = 1s\n");
-    fclose(f);
+    borrower_policy(borrower, "1s");
     dm_sh(&r,
           "(" START_LENDER("48MiB") "kill -STOP $a; echo lender=$a; s=$(date +%%s%%N); "
           SHIM "VRAMSHIM_POLICY=%s " SERVER "--weights-mib 32 --requests 1 2>%s/b1; "
@@ -331,11 +338,7 @@ Test(demo_lend, a_hung_or_killed_lender_costs_the_borrower_at_most_its_wait)
 Test(demo_lend, many_borrowers_at_once_are_bounded, .timeout = 120)
 {
     char borrower[64];
-    snprintf(borrower, sizeof borrower, "%s/borrow.ini", dir);
-    FILE *f = fopen(borrower, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "[lend]\nwait = 2s\n");
-    fclose(f);
+    borrower_policy(borrower, "2s");
     dm_sh(&r,
           "(" START_LENDER("48MiB") "echo lender=$a; s=$(date +%%s); pids=; "
           "for k in 1 2 3 4 5 6; do " SHIM "VRAMSHIM_POLICY=%s " SERVER
