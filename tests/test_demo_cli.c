@@ -166,7 +166,7 @@ Test(demo_cli, the_table_says_what_happened)
         /* The LLM server beside it, and how they negotiated. */
         "pass-through: the other process answered ",
         "vramshim: the other process answered ",
-        "requests, every checksum ok (exit 0)",
+        ", every checksum ok (exit 0)",
         "vramshim: borrow: out of memory for 4.00 GiB on device 0, waited ",
         "(lendable 4.66 GiB) ",
         ": released 4.66 GiB; retrying",

@@ -210,8 +210,8 @@ static void vs_demo_print_companion(const char *label, const struct vs_demo_outc
                    o->companion_log);
         return;
     }
-    printf("    %s: the other process answered %lld requests, %s (exit %d)\n", label,
-           (long long)vs_demo_u64(r, "requests"),
+    printf("    %s: the other process answered %lld request%s, %s (exit %d)\n", label,
+           (long long)vs_demo_u64(r, "requests"), vs_demo_u64(r, "requests") == 1 ? "" : "s",
            r && !vs_demo_u64(r, "checksum_failures") && !vs_demo_u64(r, "request_errors")
                ? "every checksum ok"
                : "SOME FAILED",
