@@ -24,6 +24,7 @@
 #define VS_DRIVER_FUNCS(X)                                                          \
     X(cuInit, PFN_cuInit_v2000, 0)                                                  \
     X(cuDeviceGet, PFN_cuDeviceGet_v2000, 1)                                        \
+    X(cuDeviceGetUuid, PFN_cuDeviceGetUuid_v9020, 2)                                \
     X(cuDeviceGetCount, PFN_cuDeviceGetCount_v2000, 0)                              \
     X(cuDeviceGetAttribute, PFN_cuDeviceGetAttribute_v2000, 1)                      \
     X(cuDeviceTotalMem_v2, PFN_cuDeviceTotalMem_v3020, 1)                           \

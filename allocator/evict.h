@@ -156,6 +156,8 @@ struct vs_arena_usage {
     struct vs_arena_stats arena; /* vs_arena_stats */
     struct vs_evict_stats evict; /* vs_arena_evict_stats */
     size_t demoted_bytes;        /* the stages' demoted bytes, summed */
+    size_t lendable_bytes;       /* device-resident bytes of blocks the policy's [lend] gives */
+    size_t lent_bytes;           /* host-resident bytes of those blocks */
     struct vs_usage_table stages, tags; /* in the order a walk of the blocks meets them */
 };
 /* Fills *u by walking the live blocks (arena.mu held meanwhile). False when out of host memory

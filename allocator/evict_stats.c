@@ -52,6 +52,8 @@ struct walk {
     struct vs_arena *a;
     struct vs_reservation *r;
     size_t slot;
+    const struct vs_policy *policy; /* NULL: nothing is lendable */
+    size_t lendable, lent;
     struct vs_usage_table stages, tags;
 };
 
@@ -78,6 +80,10 @@ static void tally(const struct vs_block_info *info, void *ctx)
     size_t demoted = host_part(w->a, w->r, info->base, info->size);
     vs_usage_add(&w->stages, info->stage, info->size, demoted);
     vs_usage_add(&w->tags, info->tag, info->size, demoted);
+    if (w->policy && vs_policy_lends(w->policy, info->stage, info->tag)) {
+        w->lendable += info->size - demoted;
+        w->lent += demoted;
+    }
 }
 
 /* Tallies every live block by stage and tag (arena.mu held). */
@@ -95,12 +101,14 @@ bool vs_arena_usage(struct vs_arena *a, struct vs_arena_usage *u)
     *u = (struct vs_arena_usage){.device = a->ordinal};
     vs_arena_stats(a, &u->arena);
     vs_arena_evict_stats(a, &u->evict);
-    struct walk w = {0};
+    struct walk w = {.policy = vs_evict_policy()};
     pthread_mutex_lock(&a->mu);
     usage_walk(a, &w);
     pthread_mutex_unlock(&a->mu);
     u->stages = w.stages;
     u->tags = w.tags;
+    u->lendable_bytes = w.lendable;
+    u->lent_bytes = w.lent;
     if (u->stages.failed || u->tags.failed) {
         vs_arena_usage_free(u);
         return false;

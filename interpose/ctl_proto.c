@@ -3,26 +3,40 @@
 #include "interpose/ctl_proto.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "interpose/api.h"
+#include "interpose/lend.h"
 #include "interpose/stage.h"
 #include "interpose/status.h"
 #include "policy/names.h"
 #include "vramshim.h"
 
-enum cmd { CMD_STAGE, CMD_STAGE_END, CMD_STATUS, CMD_DEMOTE, CMD_PROMOTE };
+enum cmd { CMD_STAGE, CMD_STAGE_END, CMD_STATUS, CMD_DEMOTE, CMD_PROMOTE, CMD_LEND };
+
+enum arg { ARG_NONE, ARG_NAME, ARG_BYTES };
 
 static const struct {
     const char *name;
-    bool takes_name;
+    enum arg arg;
 } cmds[] = {
-    [CMD_STAGE] = {"stage", true},   [CMD_STAGE_END] = {"stage-end", true},
-    [CMD_STATUS] = {"status", false}, [CMD_DEMOTE] = {"demote", true},
-    [CMD_PROMOTE] = {"promote", true},
+    [CMD_STAGE] = {"stage", ARG_NAME},     [CMD_STAGE_END] = {"stage-end", ARG_NAME},
+    [CMD_STATUS] = {"status", ARG_NONE},   [CMD_DEMOTE] = {"demote", ARG_NAME},
+    [CMD_PROMOTE] = {"promote", ARG_NAME}, [CMD_LEND] = {"lend", ARG_BYTES},
 };
+
+/* A byte count: 1 to 19 decimal digits, at most VS_CTL_LEND_MAX. */
+static bool parse_bytes(const char *s, uint64_t *out)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 19 || strspn(s, "0123456789") != n)
+        return false;
+    *out = strtoull(s, NULL, 10);
+    return *out <= VS_CTL_LEND_MAX;
+}
 
 char *vs_ctl_error(const char *message)
 {
@@ -40,6 +54,19 @@ static char *reply_ok(json_t *fields)
     char *text = json_dumps(fields, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(fields);
     return text;
+}
+
+static char *lend(const char *arg, int peer_pid)
+{
+    uint64_t bytes;
+    parse_bytes(arg, &bytes); /* checked by vs_ctl_handle */
+    struct vs_lend_result res;
+    vs_lend(bytes, peer_pid, &res);
+    json_t *o = json_pack("{s:I,s:I,s:I}", "asked_bytes", (json_int_t)bytes, "demoted_bytes",
+                          (json_int_t)res.demoted, "released_bytes", (json_int_t)res.released);
+    if (o && res.reason)
+        json_object_set_new(o, "refused", json_string(res.reason));
+    return reply_ok(o);
 }
 
 static const char *code_message(int rc)
@@ -61,11 +88,13 @@ static const char *code_message(int rc)
     }
 }
 
-static char *run(enum cmd c, const char *arg)
+static char *run(enum cmd c, const char *arg, int peer_pid)
 {
     char msg[160];
     int rc;
     switch (c) {
+    case CMD_LEND:
+        return lend(arg, peer_pid);
     case CMD_STATUS: {
         /* The status is JSON text already: embedded as it is, the shim parses no JSON (its
          * static jansson leaves out the parser, see Makefile). */
@@ -109,7 +138,7 @@ enum vs_ctl_fed vs_ctl_feed(struct vs_ctl_request *r, const char *data, size_t n
     return r->len == sizeof r->line ? VS_CTL_TOO_LONG : VS_CTL_MORE;
 }
 
-char *vs_ctl_handle(const char *line, size_t len)
+char *vs_ctl_handle(const char *line, size_t len, int peer_pid)
 {
     char msg[200];
     if (len >= VS_CTL_MAX_REQUEST)
@@ -127,19 +156,27 @@ char *vs_ctl_handle(const char *line, size_t len)
     for (size_t c = 0; c < sizeof cmds / sizeof *cmds; c++) {
         if (strcmp(req, cmds[c].name) != 0)
             continue;
-        if (!cmds[c].takes_name && arg) {
+        if (cmds[c].arg == ARG_NONE && arg) {
             snprintf(msg, sizeof msg, "'%s' takes no argument", cmds[c].name);
             return vs_ctl_error(msg);
         }
-        if (cmds[c].takes_name && (!arg || !vs_name_valid(arg, strlen(arg)))) {
+        uint64_t bytes;
+        if (cmds[c].arg == ARG_BYTES && (!arg || !parse_bytes(arg, &bytes))) {
+            snprintf(msg, sizeof msg, "'%s' needs a byte count (a whole number from 0 to %llu)",
+                     cmds[c].name, (unsigned long long)VS_CTL_LEND_MAX);
+            return vs_ctl_error(msg);
+        }
+        if (cmds[c].arg == ARG_NAME && (!arg || !vs_name_valid(arg, strlen(arg)))) {
             snprintf(msg, sizeof msg,
                      "'%s' needs one stage or tag name (1 to %d letters, digits or _.-:/@+)",
                      cmds[c].name, VS_NAME_MAX);
             return vs_ctl_error(msg);
         }
-        return run((enum cmd)c, arg);
+        return run((enum cmd)c, arg, peer_pid);
     }
     snprintf(msg, sizeof msg,
-             "unknown command '%.40s' (expected stage, stage-end, status, demote or promote)", req);
+             "unknown command '%.40s' (expected stage, stage-end, status, demote, promote or "
+             "lend)",
+             req);
     return vs_ctl_error(msg);
 }

@@ -4,7 +4,9 @@
  * A client connects to the process's socket, sends one request line and reads one reply line,
  * then the server closes the connection.
  *   request: "CMD[ ARG]\n", at most VS_CTL_MAX_REQUEST bytes with the newline, printable ASCII:
- *            "stage NAME", "stage-end NAME", "status", "demote NAME", "promote NAME"
+ *            "stage NAME", "stage-end NAME", "status", "demote NAME", "promote NAME",
+ *            "lend BYTES" (a peer on the same GPU asks for memory, lend.h; the reply has
+ *            asked_bytes, demoted_bytes, released_bytes and, when nothing was tried, refused)
  *   reply:   one JSON object and "\n": {"ok":true,...} or {"ok":false,"error":"MESSAGE"}
  * A malformed, oversized or unknown request gets an error reply and changes nothing. Limits (each
  * answered with an error reply, then the connection is closed): the request line must be complete
@@ -28,6 +30,7 @@
 #define VS_CTL_MAX_REQUEST 256
 #define VS_CTL_TIMEOUT_MS 2000
 #define VS_CTL_DISCARD_MAX (1u << 20)
+#define VS_CTL_LEND_MAX (1ull << 50) /* bytes a lend request may name: 1 PiB */
 
 /* The socket directory, from XDG_RUNTIME_DIR when use_xdg and it is set. False when the path
  * does not fit n bytes (or use_xdg without the variable). */
@@ -68,8 +71,9 @@ enum vs_ctl_fed vs_ctl_feed(struct vs_ctl_request *r, const char *data, size_t n
 #define VS_CTL_ERR_TIMEOUT "incomplete request: no newline within 2 s of connecting"
 
 /* The reply (compact JSON, no newline, malloc'ed) to one request line
- * of len bytes (without its newline). NULL only when out of memory. */
-char *vs_ctl_handle(const char *line, size_t len);
+ * of len bytes (without its newline) from process peer_pid (SO_PEERCRED; named in the lend
+ * line). NULL only when out of memory. */
+char *vs_ctl_handle(const char *line, size_t len, int peer_pid);
 
 /* An error reply for a request that could not be read (malloc'ed; NULL when out of memory). */
 char *vs_ctl_error(const char *message);

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "interpose/ctl_proto.h"
+#include "interpose/service_thread.h"
 #include "allocator/log.h"
 
 /* Connections served at once; a connect beyond waits in the listen backlog. */
@@ -93,6 +93,7 @@ struct conn {
     int fd; /* -1: free slot */
     bool reading, draining;
     struct vs_ctl_request req;
+    int peer_pid; /* SO_PEERCRED */
     size_t drained;
     char *reply; /* with its newline; NULL: not answered yet */
     size_t reply_len, sent;
@@ -143,7 +144,9 @@ static void accept_one(int lfd, struct conn *c)
     *c = (struct conn){.fd = fd, .reading = true, .deadline = now_ms() + VS_CTL_TIMEOUT_MS};
     struct ucred cred;
     socklen_t len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != geteuid()) {
+    bool known = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
+    c->peer_pid = known ? (int)cred.pid : 0;
+    if (!known || cred.uid != geteuid()) {
         c->reading = false;
         answer(c, vs_ctl_error("permission denied: only the process's own user may control it"));
     }
@@ -174,7 +177,7 @@ static bool receive(struct conn *c)
         break;
     case VS_CTL_LINE:
         c->reading = false;
-        answer(c, vs_ctl_handle(c->req.line, c->req.len));
+        answer(c, vs_ctl_handle(c->req.line, c->req.len, c->peer_pid));
         break;
     case VS_CTL_TOO_LONG:
         /* Answer now and read on: closing with unread input would reset the connection before
@@ -265,6 +268,11 @@ static void *serve_loop(void *arg)
     }
 }
 
+const char *vs_ctl_server_path(void)
+{
+    return listen_fd >= 0 && getpid() == owner ? addr.sun_path : NULL;
+}
+
 static void remove_socket(void)
 {
     if (listen_fd >= 0 && getpid() == owner)
@@ -276,22 +284,6 @@ static void fork_child(void)
     if (listen_fd >= 0)
         close(listen_fd);
     listen_fd = -1;
-}
-
-static bool start_thread(int lfd)
-{
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t th;
-    int err = pthread_create(&th, NULL, serve_loop, (void *)(intptr_t)lfd);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (err) {
-        vs_log(VS_LOG_ERROR, "control socket off: cannot start its thread: %s", strerror(err));
-        return false;
-    }
-    pthread_detach(th);
-    return true;
 }
 
 void vs_ctl_server_start(void)
@@ -324,7 +316,7 @@ void vs_ctl_server_start(void)
             close(fd);
         return;
     }
-    if (!start_thread(fd)) {
+    if (!vs_service_thread_start(serve_loop, (void *)(intptr_t)fd, "control socket")) {
         unlink(addr.sun_path);
         close(fd);
         return;

@@ -15,4 +15,8 @@
  * owner or mode, a socket another process serves) are logged in one line and leave it off. */
 void vs_ctl_server_start(void);
 
+/* The socket's path while this process serves it, else NULL (set before the thread starts:
+ * threads started after vs_ctl_server_start see it without a lock). */
+const char *vs_ctl_server_path(void);
+
 #endif

@@ -10,6 +10,7 @@
  */
 #include "interpose/alloc_stage.h"
 #include "interpose/tally.h"
+#include "interpose/borrow.h"
 #include "interpose/init.h"
 #include "allocator/log.h"
 #include "interpose/record.h"
@@ -45,6 +46,13 @@ static CUresult hooked_alloc(const struct vs_alloc_call *c)
     CUresult r = vs_route_alloc(c, st.tag, &by_arena);
     bool pitched = c->hook == VS_HOOK_cuMemAllocPitch_v2;
     uint64_t want = pitched ? (uint64_t)c->width * c->height : c->bytes;
+    /* Peers on the GPU may lend (borrow.h): one retry when they released something. */
+    if (r == CUDA_ERROR_OUT_OF_MEMORY && vs_borrow(want)) {
+        r = vs_route_alloc(c, st.tag, &by_arena);
+        if (r == CUDA_ERROR_OUT_OF_MEMORY)
+            vs_log(VS_LOG_ERROR, "borrow: still out of memory for %llu bytes after the retry",
+                   (unsigned long long)want);
+    }
     if (r == CUDA_SUCCESS && c->dptr) {
         uint64_t size = pitched && c->pitch ? (uint64_t)*c->pitch * c->height : want;
         if (by_arena)

@@ -14,6 +14,7 @@
 
 #include "allocator/arenas.h"
 #include "interpose/init.h"
+#include "interpose/lend.h"
 #include "allocator/log.h"
 
 enum vs_serve { VS_SERVE_UNPROBED, VS_SERVE_ARENA, VS_SERVE_DRIVER };
@@ -225,6 +226,9 @@ CUresult vs_route_alloc(const struct vs_alloc_call *c, uint32_t tag, bool *by_ar
     struct vs_arena *a = serving_arena();
     if (!a)
         return forward_alloc(c);
+    /* Lent memory comes back before an allocation the arena serves: never one being captured
+     * into a graph, whose stream must not see the promote's device synchronisation. */
+    vs_lend_on_use();
     CUresult r = arena_alloc(a, c, tag);
     *by_arena = r == CUDA_SUCCESS;
     if (r == CUDA_SUCCESS || r == CUDA_ERROR_OUT_OF_MEMORY || r == CUDA_ERROR_INVALID_VALUE)

@@ -7,6 +7,7 @@
 
 #include "allocator/evict.h"
 #include "interpose/ctl_server.h"
+#include "interpose/ledger_pub.h"
 #include "allocator/log.h"
 
 /* The registry and the policy are created here and owned, as pointers, by the allocator's
@@ -44,6 +45,7 @@ static void rt_setup(void)
     vs_evict_configure(policy, names);
     if (ctl_requested() || (policy && vs_policy_ctl(policy)))
         vs_ctl_server_start();
+    vs_ledger_pub_start(policy);
 }
 
 void vs_rt_init(void)

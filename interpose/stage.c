@@ -7,6 +7,7 @@
 
 #include "allocator/arenas.h"
 #include "allocator/log.h"
+#include "interpose/ledger_pub.h"
 #include "interpose/runtime.h"
 #include "vramshim.h"
 
@@ -83,6 +84,7 @@ static void publish(void)
 {
     uint32_t top = depth ? stack[depth - 1].id : 0;
     CUresult r = vs_arenas_stage_begin(top);
+    vs_ledger_pub_poke();
     if (r != CUDA_SUCCESS && r != CUDA_ERROR_NOT_SUPPORTED)
         vs_log(VS_LOG_INFO, "stage %s: its policy rule stopped early (error %d)",
                top ? vs_names_str(vs_rt_names(), top) : "(none)", (int)r);

@@ -9,7 +9,10 @@
 
 #include "allocator/arenas.h"
 #include "allocator/evict.h"
+#include "interpose/borrow.h"
 #include "interpose/init.h"
+#include "interpose/ledger_pub.h"
+#include "interpose/lend.h"
 #include "interpose/route.h"
 #include "interpose/runtime.h"
 #include "interpose/stage.h"
@@ -104,6 +107,20 @@ static json_t *name_or_null(uint32_t id)
     return s ? json_string(s) : json_null();
 }
 
+/* {"ledger","lent_out","lends","lent_released_bytes","lend_refusals","borrows",
+ * "borrowed_bytes"}: this process as a lender and as a borrower (docs/lending.md). */
+static json_t *lending_json(void)
+{
+    struct vs_lend_counters l;
+    uint64_t borrows, borrowed;
+    vs_lend_counters(&l);
+    vs_borrow_counters(&borrows, &borrowed);
+    return json_pack("{s:b,s:b,s:I,s:I,s:I,s:I,s:I}", "ledger", vs_ledger_pub_running(),
+                     "lent_out", l.lent_out, "lends", (json_int_t)l.lends, "lent_released_bytes",
+                     (json_int_t)l.released_bytes, "lend_refusals", (json_int_t)l.refused,
+                     "borrows", (json_int_t)borrows, "borrowed_bytes", (json_int_t)borrowed);
+}
+
 char *vs_status_json(void)
 {
     vs_init();
@@ -128,6 +145,8 @@ char *vs_status_json(void)
                       name_or_null(vs_stage_current()), "stack", stack, "live_bytes", t.live,
                       "cached_bytes", t.cached, "demoted_bytes", t.demoted, "stages", stages,
                       "tags", tags, "devices", t.devices);
+    if (o)
+        json_object_set_new(o, "lending", lending_json());
     json_t *calls = o ? json_object() : NULL;
     for (int f = 0; calls && f < VS_FAM_COUNT; f++)
         json_object_set_new(calls, vs_family_name((enum vs_family)f),

@@ -99,8 +99,8 @@ enum vs_policy_decode_mode vs_policy_decode(const struct vs_policy *p); /* defau
 uint64_t vs_policy_decode_budget(const struct vs_policy *p); /* 0: none given */
 
 /* --- [lend]: what this process gives a peer on the same GPU that asks, and how long it waits
- * for peers when it borrows (docs/lending.md). Parsed and validated; the shim does not act on
- * it yet. */
+ * for peers when it borrows (docs/lending.md); the shim's interpose/lend.h and borrow.h act on
+ * it. */
 #define VS_POLICY_DEFAULT_IDLE_AFTER_MS 5000u
 #define VS_POLICY_DEFAULT_WAIT_MS 5000u
 #define VS_POLICY_MAX_IDLE_AFTER_MS (24u * 3600 * 1000)

@@ -197,6 +197,11 @@ Test(ctl_socket, bad_requests_get_errors_and_change_nothing)
         {"stage a\x01z\n", "not printable ASCII"},
         {"\n", "unknown command ''"},
         {"stage-end decode\n", "stage-end decode: no such stage or tag"},
+        {"lend\n", "'lend' needs a byte count"},
+        {"lend -5\n", "'lend' needs a byte count"},
+        {"lend 1GiB\n", "'lend' needs a byte count"},
+        {"lend 12345678901234567890\n", "'lend' needs a byte count"},
+        {"lend 2251799813685249\n", "'lend' needs a byte count"}, /* 2 PiB + 1 */
     };
     struct proc p;
     make_xdg(&p);
@@ -216,6 +221,14 @@ Test(ctl_socket, bad_requests_get_errors_and_change_nothing)
     json_decref(r);
     r = request_raw(p.sock, "stage decode", 12, true);
     cr_expect(strstr(json_string_value(json_object_get(r, "error")), "incomplete request"));
+    json_decref(r);
+
+    /* No policy: it lends nothing, and says so at once. */
+    r = request(p.sock, "lend 4096\n");
+    cr_expect(json_is_true(json_object_get(r, "ok")));
+    cr_expect_eq(json_integer_value(json_object_get(r, "asked_bytes")), 4096);
+    cr_expect_eq(json_integer_value(json_object_get(r, "released_bytes")), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(r, "refused")), "its policy lends nothing");
     json_decref(r);
 
     json_t *s = status_of(&p);

@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         left -= used;
     }
     if (fed == VS_CTL_LINE)
-        check_reply(vs_ctl_handle(req.line, req.len));
+        check_reply(vs_ctl_handle(req.line, req.len, 0));
     else
         check_reply(vs_ctl_error(fed == VS_CTL_TOO_LONG ? VS_CTL_ERR_TOO_LONG
                                                         : VS_CTL_ERR_INCOMPLETE));

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "interpose/ctl_proto.h"
+#include "policy/size.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/ctl_client.h"
 
@@ -25,7 +26,7 @@ static void vs_ctl_usage(FILE *out)
 {
     fprintf(out,
             "usage: vramshim ctl PID stage NAME | stage-end NAME | status | demote NAME |\n"
-            "                        promote NAME\n"
+            "                        promote NAME | lend SIZE\n"
             "       vramshim ctl --ledger [--json]\n"
             "\n"
             "Controls process PID, which runs under the shim with its control socket on\n"
@@ -36,6 +37,9 @@ static void vs_ctl_usage(FILE *out)
             "                  cached and demoted bytes per stage and tag\n"
             "  demote NAME     move the allocations of stage or tag NAME to host memory\n"
             "  promote NAME    move them back to device memory\n"
+            "  lend SIZE       ask it to lend SIZE (4096, 512MiB, 2GiB) as a peer on its GPU\n"
+            "                  would: it demotes what its [lend] policy gives, if it has been\n"
+            "                  idle, and returns the device memory to the driver\n"
             "\n"
             "--ledger lists, per GPU, this user's processes in the GPU's ledger (docs/lending.md):\n"
             "pid, stage, live, cached, demoted and lendable bytes, the age of the last update\n"
@@ -146,6 +150,14 @@ static int vs_ctl_print(const char *cmd, const char *reply_text)
         char *pretty = json_dumps(json_object_get(reply, "status"), JSON_INDENT(2));
         printf("%s\n", pretty ? pretty : reply_text);
         free(pretty);
+    } else if (!strcmp(cmd, "lend")) {
+        const char *refused = json_string_value(json_object_get(reply, "refused"));
+        if (refused)
+            printf("lent nothing: %s\n", refused);
+        else
+            printf("demoted %lld bytes, released %lld bytes to the driver\n",
+                   (long long)json_integer_value(json_object_get(reply, "demoted_bytes")),
+                   (long long)json_integer_value(json_object_get(reply, "released_bytes")));
     } else if (!strcmp(cmd, "demote") || !strcmp(cmd, "promote")) {
         printf("%sd %lld bytes\n", cmd,
                (long long)json_integer_value(json_object_get(reply, "moved_bytes")));
@@ -181,18 +193,31 @@ int vs_cmd_ctl(int argc, char **argv)
     }
     const char *cmd = argv[2];
     bool named = strcmp(cmd, "status") != 0;
-    if (named && strcmp(cmd, "stage") && strcmp(cmd, "stage-end") && strcmp(cmd, "demote") &&
-        strcmp(cmd, "promote")) {
+    bool sized = !strcmp(cmd, "lend");
+    if (named && !sized && strcmp(cmd, "stage") && strcmp(cmd, "stage-end") &&
+        strcmp(cmd, "demote") && strcmp(cmd, "promote")) {
         fprintf(stderr, "vramshim ctl: unknown command '%s' (expected stage, stage-end, status, "
-                        "demote or promote)\n", cmd);
+                        "demote, promote or lend)\n", cmd);
         return 2;
     }
     if (argc != (named ? 4 : 3)) {
-        fprintf(stderr, "vramshim ctl: '%s' takes %s\n", cmd, named ? "one NAME" : "no argument");
+        fprintf(stderr, "vramshim ctl: '%s' takes %s\n", cmd,
+                sized ? "one SIZE" : named ? "one NAME" : "no argument");
         return 2;
     }
+    char arg[32];
+    uint64_t size;
+    if (sized) {
+        if (vs_policy_size_parse(argv[3], &size) != VS_SIZE_OK || size > VS_CTL_LEND_MAX) {
+            fprintf(stderr, "vramshim ctl: lend: '%s' is not a size up to 1 PiB (4096, 512MiB, "
+                            "2GiB)\n", argv[3]);
+            return 2;
+        }
+        snprintf(arg, sizeof arg, "%llu", (unsigned long long)size);
+    }
     char req[VS_CTL_MAX_REQUEST];
-    int k = snprintf(req, sizeof req, "%s%s%s\n", cmd, named ? " " : "", named ? argv[3] : "");
+    int k = snprintf(req, sizeof req, "%s%s%s\n", cmd, named ? " " : "",
+                     sized ? arg : named ? argv[3] : "");
     if (k < 0 || (size_t)k >= sizeof req) {
         fprintf(stderr, "vramshim ctl: NAME is too long\n");
         return 2;

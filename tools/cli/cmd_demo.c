@@ -67,11 +67,21 @@ static uint64_t vs_demo_u64(const json_t *result, const char *key)
     return (uint64_t)json_integer_value(json_object_get(result, key));
 }
 
+/* The companion (the other process on the GPU, when the scenario runs one) answered every
+ * request with intact data and ended cleanly. */
+static bool vs_demo_companion_ok(const struct vs_demo_case *c, const struct vs_demo_outcome *o)
+{
+    const json_t *r = o->companion_result;
+    return !c->info.companion[0] ||
+           (o->companion_status == 0 && r && vs_demo_u64(r, "requests") > 0 &&
+            vs_demo_u64(r, "checksum_failures") == 0 && vs_demo_u64(r, "request_errors") == 0);
+}
+
 /* Pass-through must run out of memory in the seed's stage. */
 static bool vs_demo_baseline_ok(const struct vs_demo_case *c)
 {
     const json_t *r = c->baseline.result;
-    return !c->baseline_rc && !c->baseline.completed &&
+    return !c->baseline_rc && !c->baseline.completed && vs_demo_companion_ok(c, &c->baseline) &&
            !strcmp(vs_demo_str(r, "failed_stage") ? vs_demo_str(r, "failed_stage") : "",
                    c->info.expected_failure) &&
            !strcmp(vs_demo_str(r, "error") ? vs_demo_str(r, "error") : "",
@@ -81,7 +91,7 @@ static bool vs_demo_baseline_ok(const struct vs_demo_case *c)
 /* vramshim must complete with every checksum intact. */
 static bool vs_demo_shim_ok(const struct vs_demo_case *c)
 {
-    return !c->shim_rc && c->shim.completed &&
+    return !c->shim_rc && c->shim.completed && vs_demo_companion_ok(c, &c->shim) &&
            json_is_true(json_object_get(c->shim.result, "checksums_ok"));
 }
 
@@ -105,6 +115,18 @@ static json_t *vs_demo_run_json(const struct vs_demo_outcome *o, int rc)
     json_object_set_new(j, "promoted_bytes", json_integer((json_int_t)o->promoted_bytes));
     json_object_set_new(j, "demotions", json_integer(o->demotions));
     json_object_set_new(j, "promotions", json_integer(o->promotions));
+    json_t *comp = json_null(), *lines = json_array();
+    if (o->companion_log[0] && o->companion_status != -1 && o->companion_result) {
+        const json_t *cr = o->companion_result;
+        comp = json_pack("{s:i, s:O, s:O, s:O, s:s}", "exit_status", o->companion_status,
+                         "requests", json_object_get(cr, "requests"), "checksum_failures",
+                         json_object_get(cr, "checksum_failures"), "request_errors",
+                         json_object_get(cr, "request_errors"), "log", o->companion_log);
+    }
+    for (const char *p = o->negotiation, *nl; *p && (nl = strchr(p, '\n')); p = nl + 1)
+        json_array_append_new(lines, json_stringn(p, (size_t)(nl - p)));
+    json_object_set_new(j, "companion", comp ? comp : json_null());
+    json_object_set_new(j, "negotiation", lines);
     return j;
 }
 
@@ -178,6 +200,26 @@ static void vs_demo_print_row(const char *label, const struct vs_demo_outcome *o
            o->completed ? "yes" : "no", stage, peak, demoted, promoted, sums, o->seconds);
 }
 
+/* The companion's lines under a run's row: its requests, and the negotiation. */
+static void vs_demo_print_companion(const char *label, const struct vs_demo_outcome *o)
+{
+    const json_t *r = o->companion_result;
+    if (!o->companion_log[0] || o->companion_status == -1) {
+        if (o->companion_log[0])
+            printf("    %s: the other process did not end cleanly (log: %s)\n", label,
+                   o->companion_log);
+        return;
+    }
+    printf("    %s: the other process answered %lld request%s, %s (exit %d)\n", label,
+           (long long)vs_demo_u64(r, "requests"), vs_demo_u64(r, "requests") == 1 ? "" : "s",
+           r && !vs_demo_u64(r, "checksum_failures") && !vs_demo_u64(r, "request_errors")
+               ? "every checksum ok"
+               : "SOME FAILED",
+           o->companion_status);
+    for (const char *p = o->negotiation, *nl; *p && (nl = strchr(p, '\n')); p = nl + 1)
+        printf("    %.*s\n", (int)(nl - p), p);
+}
+
 static void vs_demo_print_table(const struct vs_demo_case *c, bool real)
 {
     char gpu[32], taken[32];
@@ -188,6 +230,10 @@ static void vs_demo_print_table(const struct vs_demo_case *c, bool real)
            real ? "real device, a process holding all but the memory of the reported failure's"
                 : "simulated",
            gpu, taken, c->info.policy);
+    if (c->info.companion[0])
+        printf("  the other process: %s %s, under vramshim with %s (%s)\n", c->info.companion,
+               c->info.companion_args, c->info.companion_policy,
+               real ? "the same GPU" : "one shared simulated GPU");
     if (c->baseline.unfit) {
         printf("  skipped: %s\n\n", c->baseline.problem);
         return;
@@ -196,6 +242,10 @@ static void vs_demo_print_table(const struct vs_demo_case *c, bool real)
            "failed stage (block)", "peak device", "demoted", "promoted", "checksums", "time");
     vs_demo_print_row("pass-through", &c->baseline, c->baseline_rc);
     vs_demo_print_row("vramshim", &c->shim, c->shim_rc);
+    if (!c->baseline_rc)
+        vs_demo_print_companion("pass-through", &c->baseline);
+    if (!c->shim_rc)
+        vs_demo_print_companion("vramshim", &c->shim);
     if (c->baseline_ok && c->shim_ok)
         printf("  as expected: pass-through runs out of memory at %s, vramshim completes with "
                "every weight intact\n", c->info.expected_failure);

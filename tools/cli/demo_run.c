@@ -1,6 +1,7 @@
 /* Running the demo generators for `vramshim demo` (see demo_run.h). */
 #include "tools/cli/demo_run.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -249,6 +251,21 @@ int vs_demo_describe(const struct vs_demo_paths *paths, const char *program,
     snprintf(info->expected_failure, sizeof info->expected_failure, "%s", expected);
     info->gpu_bytes = (uint64_t)gpu;
     info->taken_bytes = (uint64_t)taken;
+    json_t *comp = json_object_get(j, "companion");
+    if (comp) {
+        const char *cp = json_string_value(json_object_get(comp, "program")),
+                   *cpol = json_string_value(json_object_get(comp, "policy")),
+                   *cargs = json_string_value(json_object_get(comp, "args"));
+        if (!cp || !cpol || !cargs || strchr(cp, '/') || strlen(cargs) >= sizeof info->companion_args) {
+            snprintf(err, errlen, "%s --describe: malformed \"companion\"", info->program);
+            json_decref(j);
+            return -1;
+        }
+        snprintf(info->companion, sizeof info->companion, "%s/%s", paths->programs, cp);
+        snprintf(info->companion_policy, sizeof info->companion_policy, "%s/%s", paths->policies,
+                 cpol);
+        snprintf(info->companion_args, sizeof info->companion_args, "%s", cargs);
+    }
     json_decref(j);
     return 0;
 }
@@ -271,8 +288,9 @@ static int vs_demo_holder_start(const struct vs_demo_paths *paths,
 {
     char program[VS_DEMO_PATH + 16], leave[32];
     snprintf(program, sizeof program, "%s/vram_holder", paths->programs);
+    /* A companion holds its memory itself. */
     snprintf(leave, sizeof leave, "%llu",
-             (unsigned long long)(info->gpu_bytes - info->taken_bytes));
+             (unsigned long long)(info->gpu_bytes - (info->companion[0] ? 0 : info->taken_bytes)));
     char *argv[] = {program, "--leave", leave, NULL};
     int out_fd;
     h->pid = vs_demo_spawn(argv, env, NULL, log, &h->in_fd, &out_fd, problem, len);
@@ -308,7 +326,131 @@ static void vs_demo_holder_stop(struct vs_demo_holder *h)
 void vs_demo_outcome_clear(struct vs_demo_outcome *o)
 {
     json_decref(o->result);
+    json_decref(o->companion_result);
     memset(o, 0, sizeof *o);
+}
+
+/* --- the companion: the other process on the GPU, run beside the scenario's ------------------- */
+
+/* A private XDG_RUNTIME_DIR (ledger, control sockets) and simulated GPU for one run. */
+struct vs_demo_shared {
+    char dir[64];        /* /tmp/vramshim-demo-XXXXXX, mode 0700 */
+    const char *name;    /* its last component: the SIMCUDA_SHARED name */
+    char xdg_env[96], shared_env[96];
+};
+
+static int vs_demo_shared_make(struct vs_demo_shared *sh, char *problem, size_t len)
+{
+    snprintf(sh->dir, sizeof sh->dir, "/tmp/vramshim-demo-XXXXXX");
+    if (!mkdtemp(sh->dir)) {
+        snprintf(problem, len, "cannot create a directory in /tmp: %s", strerror(errno));
+        return -1;
+    }
+    sh->name = strrchr(sh->dir, '/') + 1;
+    snprintf(sh->xdg_env, sizeof sh->xdg_env, "XDG_RUNTIME_DIR=%s", sh->dir);
+    snprintf(sh->shared_env, sizeof sh->shared_env, "SIMCUDA_SHARED=%s", sh->name);
+    return 0;
+}
+
+/* Removes the directory (the ledger; the processes removed their sockets) and the simulated
+ * GPU's shared memory. */
+static void vs_demo_shared_remove(const struct vs_demo_shared *sh)
+{
+    char sub[96], path[512];
+    snprintf(sub, sizeof sub, "%s/vramshim", sh->dir);
+    DIR *d = opendir(sub);
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(path, sizeof path, "%s/%s", sub, e->d_name);
+            unlink(path);
+        }
+    if (d)
+        closedir(d);
+    rmdir(sub);
+    rmdir(sh->dir);
+    snprintf(path, sizeof path, "/simcuda-%u-%s", (unsigned)geteuid(), sh->name);
+    shm_unlink(path);
+}
+
+/* Whether a line of file `path` contains `text`. */
+static bool vs_demo_file_has(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = strstr(line, text) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* Polls until a line of `path` contains `text`, pid exits or timeout_s pass. */
+static bool vs_demo_await_line(const char *path, const char *text, pid_t pid, int timeout_s)
+{
+    double deadline = vs_demo_now() + timeout_s;
+    while (vs_demo_now() < deadline) {
+        if (vs_demo_file_has(path, text))
+            return true;
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return false;
+        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+    }
+    return false;
+}
+
+/* Appends to buf the lines of path that contain `text`. */
+static void vs_demo_collect(const char *path, const char *text, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    size_t used = strlen(buf);
+    while (f && fgets(line, sizeof line, f) && used < len)
+        if (strstr(line, text))
+            used += (size_t)snprintf(buf + used, len - used, "%s%s", line,
+                                     strchr(line, '\n') ? "" : "\n");
+    if (f)
+        fclose(f);
+}
+
+/* Starts the companion with env (its stdout to out, its log to o->companion_log) and waits for
+ * its "ready:" line. Returns its pid, or -1 with o->problem set. */
+static pid_t vs_demo_companion_start(const struct vs_demo_scenario_info *info, char *const env[],
+                                     const char *out, struct vs_demo_outcome *o)
+{
+    char args[sizeof info->companion_args], *argv[16];
+    size_t n = 0;
+    snprintf(args, sizeof args, "%s", info->companion_args);
+    argv[n++] = (char *)info->companion;
+    for (char *save, *t = strtok_r(args, " ", &save); t && n + 1 < 16; t = strtok_r(NULL, " ", &save))
+        argv[n++] = t;
+    argv[n] = NULL;
+    pid_t pid = vs_demo_spawn(argv, env, out, o->companion_log, NULL, NULL, o->problem,
+                              sizeof o->problem);
+    if (pid < 0)
+        return -1;
+    if (!vs_demo_await_line(out, "ready:", pid, 120)) {
+        char last[512];
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        vs_demo_last_line(o->companion_log, last, sizeof last);
+        snprintf(o->problem, sizeof o->problem, "%.4000s did not get ready; its log (%.4000s) "
+                 "ends: %s", info->companion, o->companion_log, last);
+        return -1;
+    }
+    return pid;
+}
+
+/* After the scenario's program: once the companion took back what it lent (its log says so; at
+ * most 60 s), stops it (SIGTERM: it ends between requests) and reads its result. */
+static void vs_demo_companion_stop(pid_t pid, const char *out, struct vs_demo_outcome *o)
+{
+    if (vs_demo_file_has(o->companion_log, "vramshim: lend: pid "))
+        vs_demo_await_line(o->companion_log, "lent bytes back", pid, 60);
+    kill(pid, SIGTERM);
+    char ignored[256];
+    o->companion_status = vs_demo_wait(pid, 60, ignored, sizeof ignored);
+    o->companion_result = vs_demo_last_json(out);
 }
 
 int vs_demo_run(const struct vs_demo_paths *paths, const struct vs_demo_scenario_info *info,
@@ -316,16 +458,22 @@ int vs_demo_run(const struct vs_demo_paths *paths, const struct vs_demo_scenario
                 struct vs_demo_outcome *o)
 {
     memset(o, 0, sizeof *o);
-    o->exit_status = -1;
+    o->exit_status = o->companion_status = -1;
     const char *tag = mode == VS_DEMO_BASELINE ? "passthrough" : "vramshim";
-    char out[3 * VS_DEMO_PATH];
+    bool companion = info->companion[0];
+    char out[3 * VS_DEMO_PATH], companion_out[3 * VS_DEMO_PATH];
     snprintf(o->trace, sizeof o->trace, "%s/%s.%s.jsonl", opts->out_dir, info->name, tag);
     snprintf(o->log, sizeof o->log, "%s/%s.%s.log", opts->out_dir, info->name, tag);
     snprintf(out, sizeof out, "%s/%s.%s.out", opts->out_dir, info->name, tag);
     char holder_log[3 * VS_DEMO_PATH];
     snprintf(holder_log, sizeof holder_log, "%s/%s.%s.holder.log", opts->out_dir, info->name, tag);
+    snprintf(companion_out, sizeof companion_out, "%s/%s.%s.companion.out", opts->out_dir,
+             info->name, tag);
+    snprintf(o->companion_log, sizeof o->companion_log, "%s/%s.%s.companion.log", opts->out_dir,
+             info->name, tag);
     /* Nothing of an earlier run may pass for this one's. */
-    const char *const stale[] = {o->trace, o->log, out, holder_log};
+    const char *const stale[] = {o->trace, o->log, out, holder_log, companion_out,
+                                 o->companion_log};
     for (size_t i = 0; i < sizeof stale / sizeof stale[0]; i++)
         unlink(stale[i]);
 
@@ -342,17 +490,35 @@ int vs_demo_run(const struct vs_demo_paths *paths, const struct vs_demo_scenario
                  user_path ? ":" : "", user_path ? user_path : "");
     snprintf(vram, sizeof vram, "SIMCUDA_VRAM=%llu", (unsigned long long)info->gpu_bytes);
     snprintf(taken, sizeof taken, "SIMCUDA_VRAM_TAKEN=%llu", (unsigned long long)info->taken_bytes);
-    char *extra[10];
-    size_t n = 0;
+    struct vs_demo_shared sh;
+    if (companion && vs_demo_shared_make(&sh, o->problem, sizeof o->problem))
+        return -1;
+    char *extra[12], *cextra[10];
+    size_t n = 0, cn = 0;
     extra[n++] = libpath;
     if (!opts->real_device) {
         extra[n++] = vram;
-        extra[n++] = taken;
+        /* The companion holds its memory itself, on the same simulated GPU. */
+        extra[n++] = companion ? sh.shared_env : taken;
     }
+    if (companion)
+        extra[n++] = sh.xdg_env;
+    memcpy(cextra, extra, n * sizeof *extra);
+    cn = n;
     char **plain_env = vs_demo_env((char *[]){libpath, NULL}, opts->real_device);
     extra[n++] = preload;
     extra[n++] = trace;
     extra[n++] = mode == VS_DEMO_BASELINE ? "VRAMSHIM_MODE=passthrough" : "VRAMSHIM_MODE=arena";
+    char companion_policy[3 * VS_DEMO_PATH];
+    snprintf(companion_policy, sizeof companion_policy, "VRAMSHIM_POLICY=%s",
+             info->companion_policy);
+    cextra[cn++] = preload;
+    cextra[cn++] = extra[n - 1];
+    if (mode == VS_DEMO_VRAMSHIM) {
+        cextra[cn++] = companion_policy;
+        cextra[cn++] = "VRAMSHIM_LOG=info"; /* its lend lines, "lent bytes back" */
+    }
+    cextra[cn] = NULL;
     if (mode == VS_DEMO_VRAMSHIM) {
         extra[n++] = policy;
         /* What `vramshim run` adds for Python programs: the auto-hook's sitecustomize. */
@@ -363,10 +529,14 @@ int vs_demo_run(const struct vs_demo_paths *paths, const struct vs_demo_scenario
     }
     extra[n] = NULL;
     char **env = vs_demo_env(extra, opts->real_device);
-    if (!env || !plain_env) {
+    char **companion_env = vs_demo_env(cextra, opts->real_device);
+    if (!env || !plain_env || !companion_env) {
         snprintf(o->problem, sizeof o->problem, "out of memory");
         free(env);
         free(plain_env);
+        free(companion_env);
+        if (companion)
+            vs_demo_shared_remove(&sh);
         return -1;
     }
 
@@ -376,12 +546,22 @@ int vs_demo_run(const struct vs_demo_paths *paths, const struct vs_demo_scenario
         vs_demo_holder_start(paths, info, plain_env, holder_log, &holder, &o->unfit, o->problem,
                              sizeof o->problem))
         goto done;
+    pid_t companion_pid = -1;
+    if (companion &&
+        (companion_pid = vs_demo_companion_start(info, companion_env, companion_out, o)) < 0)
+        goto done;
     char *argv[] = {(char *)info->program, NULL};
     double t0 = vs_demo_now();
     pid_t pid = vs_demo_spawn(argv, env, out, o->log, NULL, NULL, o->problem, sizeof o->problem);
     if (pid >= 0)
         o->exit_status = vs_demo_wait(pid, opts->timeout_s, o->problem, sizeof o->problem);
     o->seconds = vs_demo_now() - t0;
+    if (companion_pid > 0) {
+        vs_demo_companion_stop(companion_pid, companion_out, o);
+        vs_demo_collect(o->log, "vramshim: borrow:", o->negotiation, sizeof o->negotiation);
+        vs_demo_collect(o->companion_log, "vramshim: lend:", o->negotiation,
+                        sizeof o->negotiation);
+    }
     if (holder.pid > 0)
         vs_demo_holder_stop(&holder);
     char last[512];
@@ -409,6 +589,9 @@ int vs_demo_run(const struct vs_demo_paths *paths, const struct vs_demo_scenario
 done:
     free(env);
     free(plain_env);
+    free(companion_env);
+    if (companion)
+        vs_demo_shared_remove(&sh);
     return rc;
 }
 

@@ -39,6 +39,11 @@ struct vs_demo_scenario_info {
     char policy[2 * VS_DEMO_PATH]; /* full path */
     char expected_failure[64];
     uint64_t gpu_bytes, taken_bytes;
+    /* The other process as a program run beside the scenario's on one GPU ("" when the taken
+     * memory is modelled instead): its path, its policy's (full path) and its arguments. */
+    char companion[2 * VS_DEMO_PATH];
+    char companion_policy[2 * VS_DEMO_PATH];
+    char companion_args[256];
 };
 
 int vs_demo_describe(const struct vs_demo_paths *paths, const char *program,
@@ -64,6 +69,13 @@ struct vs_demo_outcome {
     double seconds;
     char trace[2 * VS_DEMO_PATH], log[2 * VS_DEMO_PATH];
     char problem[3 * VS_DEMO_PATH];
+    /* The companion's run (info.companion set): its exit status (-1 killed or not run), its
+     * result line (owned, NULL when none), its log, and the lines of the negotiation: the
+     * scenario program's `borrow:` lines and the companion's `lend:` lines, in that order. */
+    int companion_status;
+    json_t *companion_result;
+    char companion_log[2 * VS_DEMO_PATH];
+    char negotiation[4096];
 };
 
 /* Runs the scenario once (pass-through under the shim, or vramshim with the scenario's policy)

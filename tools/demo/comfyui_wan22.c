@@ -6,8 +6,9 @@
  * every block comes from cuMemAllocAsync on a stream. With dynamic VRAM the text encoder and the
  * diffusion model stay resident into the VAE decode (ComfyUI PR #15456, issue #16299), and the
  * decode's workspace does not fit: pass-through runs out of memory at the decode (stage
- * decode). Under vramshim with policy/examples/comfyui-wan-vae.ini the decode stage demotes the
- * idle text encoder and diffusion model (6 GiB headroom).
+ * decode). Under vramshim with policy/examples/comfyui-wan22-lend.ini ComfyUI keeps its models
+ * resident (the next prompt uses them) and borrows what the decode lacks from the LLM server,
+ * whose idle weights go to host memory (docs/lending.md).
  *
  * Sizes (ComfyUI's Wan 2.2 5B template files):
  * - text encoder umt5_xxl_fp8_e4m3fn_scaled.safetensors, 6.74 GB (6426 MiB): a 1002 MiB fp8
@@ -23,8 +24,10 @@
  *   21.4 GiB live (`vramshim workload wan22-vae-decode`, weights and video included), and
  *   vramshim's own decoder predicts 9.33 GiB of working memory in one tile, 3.98 GiB in 3x2
  *   tiles under a 4 GiB budget (`make bench`).
- * The other process is modelled by the driver: SIMCUDA_VRAM_TAKEN on the simulated one, a
- * vram_holder process on a real GPU (`vramshim demo` does both).
+ * The other process is the demo's LLM server (build/demo/llm_server, 4768 MiB of weights = 5 GB,
+ * a request every 8 s), run beside it by `vramshim demo` on one shared simulated GPU, under
+ * vramshim with policy/examples/llm-server-lend.ini in the vramshim run. Run alone, the program
+ * models it with SIMCUDA_VRAM_TAKEN (`--describe` gives taken_bytes).
  */
 #include "tools/demo/lib/demo.h"
 
@@ -139,10 +142,13 @@ static const struct vs_demo_scenario comfyui = {
     .name = "comfyui-wan22-5b",
     .title = "ComfyUI, Wan 2.2 TI2V-5B 1280x704x121, on a 24 GiB GPU with 5 GB held by an LLM "
              "server",
-    .policy = "comfyui-wan-vae.ini",
+    .policy = "comfyui-wan22-lend.ini",
     .expected_failure = "decode",
     .gpu_bytes = MiB(24576),
     .taken_bytes = 5000000000ull,
+    .companion = "llm_server",
+    .companion_policy = "llm-server-lend.ini",
+    .companion_args = "--weights-mib 4768 --interval-ms 8000",
     .api = VS_DEMO_API_ASYNC,
     .steps = 10,
     .run = comfyui_prompt,

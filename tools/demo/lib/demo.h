@@ -64,6 +64,10 @@ struct vs_demo_scenario {
     const char *expected_failure; /* the stage where pass-through runs out of memory */
     uint64_t gpu_bytes;           /* the reported run's GPU */
     uint64_t taken_bytes;         /* held by another process on that GPU */
+    /* That other process as a program the demo runs beside this one on one shared simulated
+     * GPU (NULL: the driver models its memory as taken): its name in the demo programs, its
+     * policy under vramshim (in policy/examples/) and its arguments (spaces separate them). */
+    const char *companion, *companion_policy, *companion_args;
     enum vs_demo_api api;
     unsigned steps;               /* denoising steps by default */
     void (*run)(struct vs_demo *d);

@@ -188,19 +188,28 @@ static bool vs_demo_is_weight(const char *name, void *wanted)
     return strcmp(name, wanted) == 0;
 }
 
+/* `"KEY":"VALUE"` after `lead` ("{" or ","). */
+static void vs_demo_json_field(const char *lead, const char *key, const char *value)
+{
+    printf("%s\"%s\":", lead, key);
+    vs_demo_json_str(stdout, value);
+}
+
 static void vs_demo_describe(const struct vs_demo_scenario *s)
 {
-    fputs("{\"scenario\":", stdout);
-    vs_demo_json_str(stdout, s->name);
-    fputs(",\"title\":", stdout);
-    vs_demo_json_str(stdout, s->title);
-    fputs(",\"policy\":", stdout);
-    vs_demo_json_str(stdout, s->policy);
-    fputs(",\"expected_failure\":", stdout);
-    vs_demo_json_str(stdout, s->expected_failure);
+    vs_demo_json_field("{", "scenario", s->name);
+    vs_demo_json_field(",", "title", s->title);
+    vs_demo_json_field(",", "policy", s->policy);
+    vs_demo_json_field(",", "expected_failure", s->expected_failure);
     printf(",\"gpu_bytes\":%llu,\"taken_bytes\":%llu,\"api\":\"%s\",\"steps\":%u",
            (unsigned long long)s->gpu_bytes, (unsigned long long)s->taken_bytes,
            vs_demo_api_name(s->api), s->steps);
+    if (s->companion) {
+        vs_demo_json_field(",\"companion\":{", "program", s->companion);
+        vs_demo_json_field(",", "policy", s->companion_policy);
+        vs_demo_json_field(",", "args", s->companion_args);
+        fputc('}', stdout);
+    }
     fputs(",\"weight_names\":[", stdout);
     bool first = true;
     vs_demo_weight_each(s, vs_demo_print_weight, &first);
