@@ -159,68 +159,92 @@ static void conv_generic(void *ctx, size_t begin, size_t end)
     }
 }
 
-/* ---- SIMD versions: one task per (output row, block of OB output channels) ---- */
+/* ---- SIMD versions: one task per (group of channel blocks, output row, band of columns) ---- */
 
-enum { OB = 6 }; /* output channels per strip */
-
-/* How a strip's loads are masked: not at all (every tap inside the buffer), only its first and
- * last vectors (masks[0][kx][v]; the rows are inside, the middle vectors too), or every load
- * (masks[ky][kx][v]). */
-enum { UNMASKED, EDGE_VECTORS, ALL_MASKED };
+/* A band holds, for CB input channels, the k tap rows of BAND_COLS output columns (plus the k - 1
+ * columns right of them), each row BAND_W floats, zero where the tap is padding: so the strips
+ * read contiguous, unmasked, L1-resident rows whatever the planes' strides and borders. Its 30 KiB
+ * live on the stack of each thread (no allocation that could fail). */
+enum {
+    OB = 6,          /* output channels per strip */
+    CB = 32,         /* input channels per band */
+    BAND_COLS = 64,  /* output columns per band, a multiple of both strips' widths */
+    BAND_W = 80,     /* >= BAND_COLS + 2, a multiple of 16 floats */
+};
 
 struct strip_job {
-    const struct vs_conv2d_geom *g;
-    const float *in;
     const float *w[OB]; /* each channel's [cin][k][k] weights (a repeat of the last past nb) */
     float bias[OB];
     float *out; /* plane of the block's first channel */
-    int nb, oh, ow;
+    size_t oplane;
+    int nb, k, ow;
 };
 
 static void strip_setup(struct strip_job *s, const struct conv_job *j, int co0)
 {
     const struct vs_conv2d_geom *g = j->g;
-    s->g = g;
-    s->in = j->in;
     s->nb = g->cout - co0 < OB ? g->cout - co0 : OB;
     for (int b = 0; b < OB; b++) {
         int co = co0 + (b < s->nb ? b : s->nb - 1);
         s->w[b] = j->weight + (size_t)co * g->cin * g->k * g->k;
         s->bias[b] = j->bias ? j->bias[co] : 0.0f;
     }
-    s->out = j->out + (size_t)co0 * j->oh * j->ow;
-    s->oh = j->oh;
+    s->oplane = (size_t)j->oh * j->ow;
+    s->out = j->out + (size_t)co0 * s->oplane;
+    s->k = g->k;
     s->ow = j->ow;
 }
 
-/* Items walk groups of channel blocks whose weights fit in L2 (GROUP_BYTES), all rows of a group,
- * the group's blocks for each row; so weights are read from L2 while rows stream, and the input
- * rows of one output row serve the whole group. */
-enum { GROUP_BYTES = 512 << 10 };
-
-static void item_place(const struct conv_job *j, size_t item, int *y, int *co0)
+/* Channels ci0 .. ci0 + nci - 1, tap rows of output row y, output columns from x0: band[(ci - ci0)
+ * * k + ky][c] is input (ci, y + ky - pad_top, x0 + c - pad_left), 0 outside the buffer. */
+static void pack_band(float *band, const struct conv_job *j, int ci0, int nci, int y, int x0)
 {
-    const size_t blocks = (size_t)(j->g->cout + OB - 1) / OB;
-    const size_t per = (size_t)OB * j->g->cin * j->g->k * j->g->k * sizeof(float);
-    const size_t group = per >= GROUP_BYTES ? 1 : GROUP_BYTES / per;
-    const size_t g = item / (group * (size_t)j->oh), first = g * group;
-    const size_t n = blocks - first < group ? blocks - first : group, r = item - first * j->oh;
-    *y = (int)(r / n);
-    *co0 = (int)(first + r % n) * OB;
+    const struct vs_conv2d_geom *g = j->g;
+    const int width = BAND_COLS + g->k - 1, shift = x0 - g->pad_left;
+    int lo = -shift > 0 ? -shift : 0, hi = g->in_w - shift < width ? g->in_w - shift : width;
+    if (hi < lo)
+        hi = lo;
+    for (int ci = 0; ci < nci; ci++)
+        for (int ky = 0; ky < g->k; ky++, band += BAND_W) {
+            const int iy = y + ky - g->pad_top;
+            if (iy < 0 || iy >= g->in_h) {
+                memset(band, 0, width * sizeof *band);
+                continue;
+            }
+            const float *src = j->in + ((size_t)(ci0 + ci) * g->in_h + iy) * g->in_w + shift;
+            memset(band, 0, lo * sizeof *band);
+            memcpy(band + lo, src + lo, (hi - lo) * sizeof *band);
+            memset(band + hi, 0, (width - hi) * sizeof *band);
+        }
 }
 
-#define SIMD_RANGE(name)                                                                           \
-    static void SIMD(range)(void *ctx, size_t begin, size_t end)                                  \
-    {                                                                                              \
-        const struct conv_job *j = ctx;                                                            \
-        for (size_t item = begin; item < end; item++) {                                            \
-            struct strip_job s;                                                                    \
-            int y, co0;                                                                            \
-            item_place(j, item, &y, &co0);                                                         \
-            strip_setup(&s, j, co0);                                                               \
-            SIMD(row)(&s, y, j->g->k);                                                             \
-        }                                                                                          \
-    }
+/* Items walk groups of channel blocks whose weights fit in L2 (GROUP_BYTES), all rows and bands
+ * of a group, each band serving the whole group; so weights are read from L2 while rows stream. */
+enum { GROUP_BYTES = 512 << 10 };
+
+struct item_plan {
+    size_t blocks, group, bands; /* channel blocks, blocks per group, bands per row */
+};
+
+static struct item_plan item_plan(const struct conv_job *j)
+{
+    const size_t per = (size_t)OB * j->g->cin * j->g->k * j->g->k * sizeof(float);
+    return (struct item_plan){(size_t)(j->g->cout + OB - 1) / OB,
+                              per >= GROUP_BYTES ? 1 : GROUP_BYTES / per,
+                              (size_t)(j->ow + BAND_COLS - 1) / BAND_COLS};
+}
+
+/* item -> its row y, first column x0, first block and block count */
+static void item_place(const struct conv_job *j, const struct item_plan *p, size_t item, int *y,
+                       int *x0, size_t *blk0, size_t *nblk)
+{
+    const size_t per_group = (size_t)j->oh * p->bands, g = item / per_group;
+    const size_t r = item % per_group;
+    *blk0 = g * p->group;
+    *nblk = p->blocks - *blk0 < p->group ? p->blocks - *blk0 : p->group;
+    *y = (int)(r / p->bands);
+    *x0 = (int)(r % p->bands) * BAND_COLS;
+}
 
 #define SIMD(name) name##_avx512
 #define SIMD_TARGET "avx512f"
@@ -242,7 +266,6 @@ static inline __mmask16 lanes16(int lo, int hi)
     return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 #include "kernels/cpu/conv2d_simd.h"
-SIMD_RANGE(avx512)
 #undef SIMD
 #undef SIMD_TARGET
 #undef VEC
@@ -279,12 +302,11 @@ static inline __attribute__((target("avx2"))) __m256i lanes8(int lo, int hi)
                             _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), l));
 }
 #include "kernels/cpu/conv2d_simd.h"
-SIMD_RANGE(avx2)
 
 static const struct {
     const char *name;
     vs_range_fn fn;
-    bool per_block; /* items are (row, channel block) rather than (channel[, row]) */
+    bool per_band; /* items are (group of channel blocks, row, band: item_place) rather than (channel[, row]) */
 } g_impls[VS_CONV2D_IMPLS] = {
     [VS_CONV2D_REF] = {"ref", conv_ref, false},
     [VS_CONV2D_GENERIC] = {"generic", conv_generic, false},
@@ -322,8 +344,9 @@ void vs_conv2d_impl(enum vs_conv2d_impl impl, const float *in, float *out, const
     struct conv_job j = {in, weight, bias, out, g, vs_conv2d_out_h(g), vs_conv2d_out_w(g)};
     if (j.oh <= 0 || j.ow <= 0 || g->cout <= 0)
         return;
+    const struct item_plan p = item_plan(&j);
     size_t items = impl == VS_CONV2D_REF ? (size_t)g->cout
-                   : g_impls[impl].per_block ? (size_t)j.oh * ((g->cout + OB - 1) / OB)
+                   : g_impls[impl].per_band ? (p.blocks + p.group - 1) / p.group * j.oh * p.bands
                                              : (size_t)j.oh * g->cout;
     vs_parallel_for(items, g_impls[impl].fn, &j);
 }
