@@ -195,32 +195,9 @@ static void strip_setup(struct strip_job *s, const struct conv_job *j, int co0)
     s->ow = j->ow;
 }
 
-/* Channels ci0 .. ci0 + nci - 1, tap rows of output row y, output columns from x0: band[(ci - ci0)
- * * k + ky][c] is input (ci, y + ky - pad_top, x0 + c - pad_left), 0 outside the buffer. */
-static void pack_band(float *band, const struct conv_job *j, int ci0, int nci, int y, int x0)
-{
-    const struct vs_conv2d_geom *g = j->g;
-    const int width = BAND_COLS + g->k - 1, shift = x0 - g->pad_left;
-    int lo = -shift > 0 ? -shift : 0, hi = g->in_w - shift < width ? g->in_w - shift : width;
-    if (hi < lo)
-        hi = lo;
-    for (int ci = 0; ci < nci; ci++)
-        for (int ky = 0; ky < g->k; ky++, band += BAND_W) {
-            const int iy = y + ky - g->pad_top;
-            if (iy < 0 || iy >= g->in_h) {
-                memset(band, 0, width * sizeof *band);
-                continue;
-            }
-            const float *src = j->in + ((size_t)(ci0 + ci) * g->in_h + iy) * g->in_w + shift;
-            memset(band, 0, lo * sizeof *band);
-            memcpy(band + lo, src + lo, (hi - lo) * sizeof *band);
-            memset(band + hi, 0, (width - hi) * sizeof *band);
-        }
-}
-
 /* Items walk groups of channel blocks whose weights fit in L2 (GROUP_BYTES), all rows and bands
  * of a group, each band serving the whole group; so weights are read from L2 while rows stream. */
-enum { GROUP_BYTES = 512 << 10 };
+enum { GROUP_BYTES = 2048 << 10 };
 
 struct item_plan {
     size_t blocks, group, bands; /* channel blocks, blocks per group, bands per row */
@@ -254,6 +231,7 @@ static void item_place(const struct conv_job *j, const struct item_plan *p, size
 #define NV 4
 #define V_LOAD(p) _mm512_loadu_ps(p)
 #define V_MLOAD(m, p) _mm512_maskz_loadu_ps(m, p)
+#define V_ZERO() _mm512_setzero_ps()
 #define V_BCAST(p) _mm512_set1_ps(*(p))
 #define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define V_STORE(p, v) _mm512_storeu_ps(p, v)
@@ -274,6 +252,7 @@ static inline __mmask16 lanes16(int lo, int hi)
 #undef NV
 #undef V_LOAD
 #undef V_MLOAD
+#undef V_ZERO
 #undef V_BCAST
 #undef V_FMA
 #undef V_STORE
@@ -288,6 +267,7 @@ static inline __mmask16 lanes16(int lo, int hi)
 #define NV 2
 #define V_LOAD(p) _mm256_loadu_ps(p)
 #define V_MLOAD(m, p) _mm256_maskload_ps(p, m)
+#define V_ZERO() _mm256_setzero_ps()
 #define V_BCAST(p) _mm256_broadcast_ss(p)
 #define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define V_STORE(p, v) _mm256_storeu_ps(p, v)

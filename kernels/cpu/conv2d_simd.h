@@ -85,6 +85,42 @@ SIMD(band)(const struct strip_job *s, const float *band, int ci0, int nci, int y
     }
 }
 
+/* The band of channels ci0 .. ci0 + nci - 1, output row y, output columns from x0: band[(ci -
+ * ci0) * k + ky][c] is input (ci, y + ky - pad_top, x0 + c - pad_left), 0 outside the buffer.
+ * With band NULL, prefetches those input rows into L2 instead: they lie in a different page per
+ * channel, which the hardware prefetchers do not follow. */
+static __attribute__((target(SIMD_TARGET))) void
+SIMD(pack)(float *band, const struct conv_job *j, int ci0, int nci, int y, int x0)
+{
+    const struct vs_conv2d_geom *g = j->g;
+    const int width = BAND_COLS + g->k - 1, shift = x0 - g->pad_left;
+    const int lo = -shift > 0 ? -shift : 0;
+    const int end = g->in_w - shift < width ? g->in_w - shift : width; /* columns c < end exist */
+    MASK m[BAND_W / VL];
+    for (int v = 0; v < BAND_W / VL; v++)
+        m[v] = M_LANES(lo - v * VL, end - v * VL);
+    const float *rows[3];
+    for (int ky = 0; ky < g->k; ky++) {
+        const int iy = y + ky - g->pad_top;
+        rows[ky] = iy >= 0 && iy < g->in_h ? j->in + (size_t)iy * g->in_w + shift : NULL;
+    }
+    const size_t iplane = (size_t)g->in_h * g->in_w;
+    for (int ci = ci0; ci < ci0 + nci; ci++)
+        for (int ky = 0; ky < g->k; ky++) {
+            const float *src = rows[ky] ? rows[ky] + ci * iplane : NULL;
+            if (!band) {
+                if (src && end > lo)
+                    for (int c = lo; c < end + 15; c += 16)
+                        _mm_prefetch((const char *)(src + (c < end ? c : end - 1)), _MM_HINT_T1);
+                continue;
+            }
+#pragma GCC unroll 16
+            for (int v = 0; v < BAND_W / VL; v++)
+                V_STORE(band + v * VL, src ? V_MLOAD(m[v], src + v * VL) : V_ZERO());
+            band += BAND_W;
+        }
+}
+
 /* The items of vs_parallel_for (item_place) */
 static __attribute__((target(SIMD_TARGET))) void SIMD(range)(void *ctx, size_t begin, size_t end)
 {
@@ -97,7 +133,9 @@ static __attribute__((target(SIMD_TARGET))) void SIMD(range)(void *ctx, size_t b
         item_place(j, &p, item, &y, &x0, &blk0, &nblk);
         for (int ci0 = 0; ci0 < j->g->cin; ci0 += CB) {
             const int nci = j->g->cin - ci0 < CB ? j->g->cin - ci0 : CB;
-            pack_band(band, j, ci0, nci, y, x0);
+            SIMD(pack)(band, j, ci0, nci, y, x0);
+            if (ci0 + CB < j->g->cin) /* the next band's rows, while this one computes */
+                SIMD(pack)(NULL, j, ci0 + CB, j->g->cin - ci0 - CB < CB ? j->g->cin - ci0 - CB : CB, y, x0);
             for (size_t b = blk0; b < blk0 + nblk; b++) {
                 struct strip_job s;
                 strip_setup(&s, j, (int)b * OB);
