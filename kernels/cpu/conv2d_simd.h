@@ -8,18 +8,18 @@
  *   lo <= l < hi; any lo, hi).
  * One strip is OB output channels x NV vectors of one output row; its OB * NV accumulators stay
  * in registers over the taps of one block of input channels, read from the band (conv2d.c: those
- * channels' tap rows, zero-padded, contiguous). Each lane gets exactly the scalar kernel's
+ * channels' input rows, zero-padded, contiguous). Each lane gets exactly the scalar kernel's
  * sequence (conv2d.c, conv_generic): bias, then one FMA per tap in (ci, ky, kx) order, a padding
  * tap reading 0 from the band; between channel blocks the partial sums wait in the output, which
  * stores and reloads them exactly. */
 
-/* Taps of nci channels (weights w[j], the block's first channel) on the strip of cols output
- * columns at out (channel planes oplane apart; cols <= NV * VL, the lanes past it are computed
- * and dropped); first: start from the bias, else from the partial sums in out. k is a constant
- * after inlining. */
+/* Taps of nci channels (weights w[j], the block's first channel; input rows from band, ch_rows
+ * band rows per channel) on the strip of cols output columns at out (channel planes oplane apart;
+ * cols <= NV * VL, the lanes past it are computed and dropped); first: start from the bias, else
+ * from the partial sums in out. k is a constant after inlining. */
 static inline __attribute__((always_inline, target(SIMD_TARGET))) void
-SIMD(strip)(const struct strip_job *s, const float *band, const float *const *w, int nci,
-            float *out, int cols, bool first, int k)
+SIMD(strip)(const struct strip_job *s, const float *band, int ch_rows, const float *const *w,
+            int nci, float *out, int cols, bool first, int k)
 {
     const int kk = k * k;
     VEC acc[OB][NV];
@@ -40,7 +40,7 @@ SIMD(strip)(const struct strip_job *s, const float *band, const float *const *w,
     for (int ci = 0; ci < nci; ci++) {
 #pragma GCC unroll 3
         for (int ky = 0; ky < k; ky++) {
-            const float *row = band + (size_t)(ci * k + ky) * BAND_W;
+            const float *row = band + (size_t)(ci * ch_rows + ky) * BAND_W;
 #pragma GCC unroll 3
             for (int kx = 0; kx < k; kx++) {
                 VEC x[NV];
@@ -67,57 +67,54 @@ SIMD(strip)(const struct strip_job *s, const float *band, const float *const *w,
         }
 }
 
-/* One band (channels ci0 .. ci0 + nci - 1, output columns x0 .. x0 + BAND_COLS - 1 of row y) for
- * the block of channels at s: its strips. */
+/* One band (channels ci0 .. ci0 + nci - 1, output rows y .. y + nrows - 1, columns x0 .. x0 +
+ * BAND_COLS - 1) for the block of channels at s: its strips, the rows of one column range in turn
+ * so that they share the block's weights in L1. */
 static __attribute__((target(SIMD_TARGET))) void
-SIMD(band)(const struct strip_job *s, const float *band, int ci0, int nci, int y, int x0)
+SIMD(band)(const struct strip_job *s, const float *band, int ci0, int nci, int y, int nrows, int x0)
 {
     const float *w[OB];
     for (int j = 0; j < OB; j++)
         w[j] = s->w[j] + (size_t)ci0 * s->k * s->k;
+    const int ch_rows = nrows + s->k - 1;
     for (int x = 0; x < BAND_COLS && x0 + x < s->ow; x += NV * VL) {
-        float *out = s->out + (size_t)y * s->ow + x0 + x;
         const int cols = s->ow - x0 - x < NV * VL ? s->ow - x0 - x : NV * VL;
-        if (s->k == 3)
-            SIMD(strip)(s, band + x, w, nci, out, cols, ci0 == 0, 3);
-        else
-            SIMD(strip)(s, band + x, w, nci, out, cols, ci0 == 0, 1);
+        for (int r = 0; r < nrows; r++) {
+            float *out = s->out + (size_t)(y + r) * s->ow + x0 + x;
+            const float *rows = band + r * BAND_W + x;
+            if (s->k == 3)
+                SIMD(strip)(s, rows, ch_rows, w, nci, out, cols, ci0 == 0, 3);
+            else
+                SIMD(strip)(s, rows, ch_rows, w, nci, out, cols, ci0 == 0, 1);
+        }
     }
 }
 
-/* The band of channels ci0 .. ci0 + nci - 1, output row y, output columns from x0: band[(ci -
- * ci0) * k + ky][c] is input (ci, y + ky - pad_top, x0 + c - pad_left), 0 outside the buffer.
- * With band NULL, prefetches those input rows into L2 instead: they lie in a different page per
- * channel, which the hardware prefetchers do not follow. */
+/* The band of channels ci0 .. ci0 + nci - 1, output rows y .. y + nrows - 1, output columns from
+ * x0: band[(ci - ci0) * (nrows + k - 1) + r][c] is input (ci, y + r - pad_top, x0 + c - pad_left),
+ * 0 outside the buffer. */
 static __attribute__((target(SIMD_TARGET))) void
-SIMD(pack)(float *band, const struct conv_job *j, int ci0, int nci, int y, int x0)
+SIMD(pack)(float *band, const struct conv_job *j, int ci0, int nci, int y, int nrows, int x0)
 {
     const struct vs_conv2d_geom *g = j->g;
-    const int width = BAND_COLS + g->k - 1, shift = x0 - g->pad_left;
+    const int width = BAND_COLS + g->k - 1, shift = x0 - g->pad_left, ch_rows = nrows + g->k - 1;
     const int lo = -shift > 0 ? -shift : 0;
     const int end = g->in_w - shift < width ? g->in_w - shift : width; /* columns c < end exist */
     MASK m[BAND_W / VL];
     for (int v = 0; v < BAND_W / VL; v++)
         m[v] = M_LANES(lo - v * VL, end - v * VL);
-    const float *rows[3];
-    for (int ky = 0; ky < g->k; ky++) {
-        const int iy = y + ky - g->pad_top;
-        rows[ky] = iy >= 0 && iy < g->in_h ? j->in + (size_t)iy * g->in_w + shift : NULL;
+    const float *rows[ROWS + 2];
+    for (int r = 0; r < ch_rows; r++) {
+        const int iy = y + r - g->pad_top;
+        rows[r] = iy >= 0 && iy < g->in_h ? j->in + (size_t)iy * g->in_w + shift : NULL;
     }
     const size_t iplane = (size_t)g->in_h * g->in_w;
     for (int ci = ci0; ci < ci0 + nci; ci++)
-        for (int ky = 0; ky < g->k; ky++) {
-            const float *src = rows[ky] ? rows[ky] + ci * iplane : NULL;
-            if (!band) {
-                if (src && end > lo)
-                    for (int c = lo; c < end + 15; c += 16)
-                        _mm_prefetch((const char *)(src + (c < end ? c : end - 1)), _MM_HINT_T1);
-                continue;
-            }
+        for (int r = 0; r < ch_rows; r++, band += BAND_W) {
+            const float *src = rows[r] ? rows[r] + ci * iplane : NULL;
 #pragma GCC unroll 16
             for (int v = 0; v < BAND_W / VL; v++)
                 V_STORE(band + v * VL, src ? V_MLOAD(m[v], src + v * VL) : V_ZERO());
-            band += BAND_W;
         }
 }
 
@@ -126,20 +123,18 @@ static __attribute__((target(SIMD_TARGET))) void SIMD(range)(void *ctx, size_t b
 {
     const struct conv_job *j = ctx;
     const struct item_plan p = item_plan(j);
-    float band[CB * 3 * BAND_W] __attribute__((aligned(64)));
+    float band[BAND_FLOATS] __attribute__((aligned(64)));
     for (size_t item = begin; item < end; item++) {
-        int y, x0;
+        int y, nrows, x0;
         size_t blk0, nblk;
-        item_place(j, &p, item, &y, &x0, &blk0, &nblk);
+        item_place(j, &p, item, &y, &nrows, &x0, &blk0, &nblk);
         for (int ci0 = 0; ci0 < j->g->cin; ci0 += CB) {
             const int nci = j->g->cin - ci0 < CB ? j->g->cin - ci0 : CB;
-            SIMD(pack)(band, j, ci0, nci, y, x0);
-            if (ci0 + CB < j->g->cin) /* the next band's rows, while this one computes */
-                SIMD(pack)(NULL, j, ci0 + CB, j->g->cin - ci0 - CB < CB ? j->g->cin - ci0 - CB : CB, y, x0);
+            SIMD(pack)(band, j, ci0, nci, y, nrows, x0);
             for (size_t b = blk0; b < blk0 + nblk; b++) {
                 struct strip_job s;
                 strip_setup(&s, j, (int)b * OB);
-                SIMD(band)(&s, band, ci0, nci, y, x0);
+                SIMD(band)(&s, band, ci0, nci, y, nrows, x0);
             }
         }
     }
