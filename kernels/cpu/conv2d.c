@@ -206,16 +206,20 @@ enum { GROUP_BYTES = 2048 << 10 };
 
 struct item_plan {
     size_t blocks, group, bands, rows; /* channel blocks, blocks per group, bands per row, row
-                                          blocks (of ROWS rows) */
+                                          blocks */
+    int cols, nrows;                   /* output columns per band, output rows per row block */
 };
 
 static struct item_plan item_plan(const struct conv_job *j)
 {
     const size_t per = (size_t)OB * j->g->cin * j->g->k * j->g->k * sizeof(float);
+    /* 1x1 reads the input in place (conv2d_simd.h), one whole row at a time: the prefetchers
+     * follow it, and the blocks of a group find it in L2 */
+    const int cols = j->g->k == 1 ? j->ow : BAND_COLS, rows = j->g->k == 1 ? 1 : ROWS;
     return (struct item_plan){(size_t)(j->g->cout + OB - 1) / OB,
                               per >= GROUP_BYTES ? 1 : GROUP_BYTES / per,
-                              (size_t)(j->ow + BAND_COLS - 1) / BAND_COLS,
-                              (size_t)(j->oh + ROWS - 1) / ROWS};
+                              (size_t)(j->ow + cols - 1) / cols, (size_t)(j->oh + rows - 1) / rows,
+                              cols, rows};
 }
 
 /* item -> its first row y and row count, first column x0, first block and block count */
@@ -226,9 +230,9 @@ static void item_place(const struct conv_job *j, const struct item_plan *p, size
     const size_t r = item % per_group;
     *blk0 = g * p->group;
     *nblk = p->blocks - *blk0 < p->group ? p->blocks - *blk0 : p->group;
-    *y = (int)(r / p->bands) * ROWS;
-    *nrows = j->oh - *y < ROWS ? j->oh - *y : ROWS;
-    *x0 = (int)(r % p->bands) * BAND_COLS;
+    *y = (int)(r / p->bands) * p->nrows;
+    *nrows = j->oh - *y < p->nrows ? j->oh - *y : p->nrows;
+    *x0 = (int)(r % p->bands) * p->cols;
 }
 
 #define SIMD(name) name##_avx512

@@ -13,13 +13,14 @@
  * tap reading 0 from the band; between channel blocks the partial sums wait in the output, which
  * stores and reloads them exactly. */
 
-/* Taps of nci channels (weights w[j], the block's first channel; input rows from band, ch_rows
- * band rows per channel) on the strip of cols output columns at out (channel planes oplane apart;
- * cols <= NV * VL, the lanes past it are computed and dropped); first: start from the bias, else
- * from the partial sums in out. k is a constant after inlining. */
+/* Taps of nci channels (weights w[j], the block's first channel; input rows from src: channel ci's
+ * at src + ci * ch_stride, BAND_W apart) on the strip of cols output columns at out (channel planes
+ * oplane apart; cols <= NV * VL, the lanes past it are computed and dropped); first: start from the
+ * bias, else from the partial sums in out. mask_x: load only the cols columns (src is not a band).
+ * k and mask_x are constants after inlining. */
 static inline __attribute__((always_inline, target(SIMD_TARGET))) void
-SIMD(strip)(const struct strip_job *s, const float *band, int ch_rows, const float *const *w,
-            int nci, float *out, int cols, bool first, int k)
+SIMD(strip)(const struct strip_job *s, const float *src, size_t ch_stride, const float *const *w,
+            int nci, float *out, int cols, bool first, int k, bool mask_x)
 {
     const int kk = k * k;
     VEC acc[OB][NV];
@@ -40,13 +41,13 @@ SIMD(strip)(const struct strip_job *s, const float *band, int ch_rows, const flo
     for (int ci = 0; ci < nci; ci++) {
 #pragma GCC unroll 3
         for (int ky = 0; ky < k; ky++) {
-            const float *row = band + (size_t)(ci * ch_rows + ky) * BAND_W;
+            const float *row = src + ci * ch_stride + ky * BAND_W;
 #pragma GCC unroll 3
             for (int kx = 0; kx < k; kx++) {
                 VEC x[NV];
 #pragma GCC unroll 8
                 for (int v = 0; v < NV; v++)
-                    x[v] = V_LOAD(row + kx + v * VL);
+                    x[v] = mask_x ? V_MLOAD(m[v], row + kx + v * VL) : V_LOAD(row + kx + v * VL);
 #pragma GCC unroll 8
                 for (int j = 0; j < OB; j++) {
                     VEC wv = V_BCAST(w[j] + ci * kk + ky * k + kx);
@@ -67,25 +68,28 @@ SIMD(strip)(const struct strip_job *s, const float *band, int ch_rows, const flo
         }
 }
 
-/* One band (channels ci0 .. ci0 + nci - 1, output rows y .. y + nrows - 1, columns x0 .. x0 +
- * BAND_COLS - 1) for the block of channels at s: its strips, the rows of one column range in turn
- * so that they share the block's weights in L1. */
+/* Channels ci0 .. ci0 + nci - 1 of output rows y .. y + nrows - 1, columns x0 .. x0 + ncols - 1,
+ * for the block of channels at s, from src (the band, or the input itself for 1x1: channel
+ * planes ch_stride apart, output row r's input row at src + r * row_step): its strips, the rows of
+ * one column range in turn so that they share the block's weights in L1. */
 static __attribute__((target(SIMD_TARGET))) void
-SIMD(band)(const struct strip_job *s, const float *band, int ci0, int nci, int y, int nrows, int x0)
+SIMD(band)(const struct strip_job *s, const float *src, size_t ch_stride, size_t row_step, int ci0,
+           int nci, int y, int nrows, int x0, int ncols)
 {
     const float *w[OB];
     for (int j = 0; j < OB; j++)
         w[j] = s->w[j] + (size_t)ci0 * s->k * s->k;
-    const int ch_rows = nrows + s->k - 1;
-    for (int x = 0; x < BAND_COLS && x0 + x < s->ow; x += NV * VL) {
+    for (int x = 0; x < ncols && x0 + x < s->ow; x += NV * VL) {
         const int cols = s->ow - x0 - x < NV * VL ? s->ow - x0 - x : NV * VL;
         for (int r = 0; r < nrows; r++) {
             float *out = s->out + (size_t)(y + r) * s->ow + x0 + x;
-            const float *rows = band + r * BAND_W + x;
+            const float *rows = src + r * row_step + x;
             if (s->k == 3)
-                SIMD(strip)(s, rows, ch_rows, w, nci, out, cols, ci0 == 0, 3);
+                SIMD(strip)(s, rows, ch_stride, w, nci, out, cols, ci0 == 0, 3, false);
+            else if (cols == NV * VL)
+                SIMD(strip)(s, rows, ch_stride, w, nci, out, cols, ci0 == 0, 1, false);
             else
-                SIMD(strip)(s, rows, ch_rows, w, nci, out, cols, ci0 == 0, 1);
+                SIMD(strip)(s, rows, ch_stride, w, nci, out, cols, ci0 == 0, 1, true);
         }
     }
 }
@@ -128,13 +132,24 @@ static __attribute__((target(SIMD_TARGET))) void SIMD(range)(void *ctx, size_t b
         int y, nrows, x0;
         size_t blk0, nblk;
         item_place(j, &p, item, &y, &nrows, &x0, &blk0, &nblk);
+        if (j->g->k == 1) { /* no padding, no shift: the strips read the input's rows */
+            const float *src = j->in + (size_t)y * j->g->in_w + x0;
+            for (size_t b = blk0; b < blk0 + nblk; b++) {
+                struct strip_job s;
+                strip_setup(&s, j, (int)b * OB);
+                SIMD(band)(&s, src, (size_t)j->g->in_h * j->g->in_w, j->g->in_w, 0, j->g->cin, y,
+                           nrows, x0, p.cols);
+            }
+            continue;
+        }
         for (int ci0 = 0; ci0 < j->g->cin; ci0 += CB) {
             const int nci = j->g->cin - ci0 < CB ? j->g->cin - ci0 : CB;
             SIMD(pack)(band, j, ci0, nci, y, nrows, x0);
             for (size_t b = blk0; b < blk0 + nblk; b++) {
                 struct strip_job s;
                 strip_setup(&s, j, (int)b * OB);
-                SIMD(band)(&s, band, ci0, nci, y, nrows, x0);
+                SIMD(band)(&s, band, (size_t)(nrows + 2) * BAND_W, BAND_W, ci0, nci, y, nrows, x0,
+                           BAND_COLS);
             }
         }
     }
