@@ -6,6 +6,7 @@
  *             results every fast version must reproduce bit for bit; fallback on old CPUs.
  *  - avx2:    conv2d_simd.h with 8-float vectors, 6 output channels x 2 vectors per strip.
  *  - avx512:  conv2d_simd.h with 16-float vectors, 6 output channels x 4 vectors per strip.
+ *    Both read 3x3 inputs from bands packed on the stack (below), 1x1 inputs in place.
  * vs_conv2d runs the best version the CPU has; generic, avx2 and avx512 give identical bits, so
  * results do not depend on the machine either. */
 #include "kernels/cpu/conv2d.h"
