@@ -91,6 +91,33 @@ Test(conv2d, every_version_matches_naive_and_exact_versions_agree_bit_for_bit)
     }
 }
 
+/* More input channels than one band holds (partial sums wait in the output between bands; the
+ * last band partial), several bands per row, groups of channel blocks with a partial last block */
+Test(conv2d, exact_versions_agree_across_channel_bands_and_column_bands)
+{
+    static const struct vs_conv2d_geom shapes[] = {
+        {70, 13, 3, 5, 130, 1, 1, 1, 1},
+        {33, 7, 3, 4, 200, 0, 1, 1, 0},
+        {65, 11, 1, 3, 129, 0, 0, 0, 0},
+    };
+    for (size_t t = 0; t < sizeof shapes / sizeof *shapes; t++) {
+        const struct vs_conv2d_geom *g = &shapes[t];
+        const size_t n = (size_t)g->cout * vs_conv2d_out_h(g) * vs_conv2d_out_w(g);
+        float *in = rnd((size_t)g->cin * g->in_h * g->in_w);
+        float *w = rnd((size_t)g->cout * g->cin * g->k * g->k), *b = t == 1 ? NULL : rnd(g->cout);
+        float *want = malloc(n * sizeof *want), *out = malloc(n * sizeof *out);
+        vs_conv2d_impl(VS_CONV2D_GENERIC, in, want, w, b, g);
+        for (int v = VS_CONV2D_GENERIC + 1; v < VS_CONV2D_IMPLS; v++) {
+            if (!vs_conv2d_impl_supported(v))
+                continue;
+            vs_conv2d_impl(v, in, out, w, b, g);
+            cr_assert_eq(memcmp(out, want, n * sizeof *out), 0, "%s differs from generic, shape %zu",
+                         vs_conv2d_impl_name(v), t);
+        }
+        free(in), free(w), free(b), free(want), free(out);
+    }
+}
+
 Test(conv2d, a_tile_equals_the_full_frame_with_every_exact_version)
 {
     const int cin = 7, cout = 8, h = 9, wd = 150;

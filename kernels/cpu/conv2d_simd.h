@@ -6,123 +6,151 @@
  *   V_LOAD(p), V_MLOAD(m, p) (masked lanes read as 0, no access), V_BCAST(p), V_FMA(a, b, c)
  *   (a * b + c, one rounding), V_STORE(p, v), V_MSTORE(p, m, v), M_LANES(lo, hi) (lanes l with
  *   lo <= l < hi; any lo, hi).
- * One strip is OB output channels x nv vectors of one output row; its OB * nv accumulators stay
- * in registers over every (ci, ky, kx) tap. Each lane gets exactly the scalar kernel's sequence
- * (conv2d.c, conv_generic): bias, then one FMA per tap in (ci, ky, kx) order, a tap outside the
- * buffer reading 0 (masked lane) rather than being skipped. */
+ * One strip is OB output channels x NV vectors of one output row; its OB * NV accumulators stay
+ * in registers over the taps of one block of input channels, read from the band (conv2d.c: those
+ * channels' input rows, zero-padded, contiguous). Each lane gets exactly the scalar kernel's
+ * sequence (conv2d.c, conv_generic): bias, then one FMA per tap in (ci, ky, kx) order, a padding
+ * tap reading 0 from the band; between channel blocks the partial sums wait in the output, which
+ * stores and reloads them exactly. */
 
-/* Strip at output column x0 of row y: rows[ky] is the input row of tap row ky (any valid row
- * when the tap row is padding, whose masks are then empty). k, nv and mode are constants after
- * inlining. */
+/* Taps of nci channels (weights w[j], the block's first channel; input rows from src: channel ci's
+ * at src + ci * ch_stride, BAND_W apart) on the strip of cols output columns at out (channel planes
+ * oplane apart; cols <= NV * VL, the lanes past it are computed and dropped); first: start from the
+ * bias, else from the partial sums in out. mask_x: load only the cols columns (src is not a band).
+ * k and mask_x are constants after inlining. */
 static inline __attribute__((always_inline, target(SIMD_TARGET))) void
-SIMD(strip)(const struct strip_job *s, const float *const *rows, const MASK (*masks)[3][NV], int x0,
-            int y, int k, int nv, int mode)
+SIMD(strip)(const struct strip_job *s, const float *src, size_t ch_stride, const float *const *w,
+            int nci, float *out, int cols, bool first, int k, bool mask_x)
 {
-    const int kk = k * k, base = x0 - s->g->pad_left;
-    const size_t iplane = (size_t)s->g->in_h * s->g->in_w;
+    const int kk = k * k;
     VEC acc[OB][NV];
+    MASK m[NV];
 #pragma GCC unroll 8
-    for (int j = 0; j < OB; j++)
+    for (int v = 0; v < NV; v++)
+        m[v] = M_LANES(0, cols - v * VL);
+    const bool full = cols == NV * VL;
 #pragma GCC unroll 8
-        for (int v = 0; v < nv; v++)
-            acc[j][v] = V_BCAST(&s->bias[j]);
-    const float *w[OB];
-    for (int j = 0; j < OB; j++)
-        w[j] = s->w[j];
-    for (int ci = 0; ci < s->g->cin; ci++) {
-        const size_t off = (size_t)ci * iplane;
+    for (int j = 0; j < OB; j++) {
+        const float *o = out + (j < s->nb ? j : s->nb - 1) * s->oplane; /* past nb: dropped */
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++)
+            acc[j][v] = first  ? V_BCAST(&s->bias[j])
+                        : full ? V_LOAD(o + v * VL)
+                               : V_MLOAD(m[v], o + v * VL);
+    }
+    for (int ci = 0; ci < nci; ci++) {
 #pragma GCC unroll 3
         for (int ky = 0; ky < k; ky++) {
-            const float *row = rows[ky] + off + base;
+            const float *row = src + ci * ch_stride + ky * BAND_W;
 #pragma GCC unroll 3
             for (int kx = 0; kx < k; kx++) {
                 VEC x[NV];
 #pragma GCC unroll 8
-                for (int v = 0; v < nv; v++)
-                    x[v] = mode == ALL_MASKED ? V_MLOAD(masks[ky][kx][v], row + kx + v * VL)
-                           : mode == EDGE_VECTORS && (v == 0 || v == nv - 1)
-                               ? V_MLOAD(masks[0][kx][v], row + kx + v * VL)
-                               : V_LOAD(row + kx + v * VL);
+                for (int v = 0; v < NV; v++)
+                    x[v] = mask_x ? V_MLOAD(m[v], row + kx + v * VL) : V_LOAD(row + kx + v * VL);
 #pragma GCC unroll 8
                 for (int j = 0; j < OB; j++) {
-                    VEC wv = V_BCAST(w[j] + ky * k + kx);
+                    VEC wv = V_BCAST(w[j] + ci * kk + ky * k + kx);
 #pragma GCC unroll 8
-                    for (int v = 0; v < nv; v++)
+                    for (int v = 0; v < NV; v++)
                         acc[j][v] = V_FMA(wv, x[v], acc[j][v]);
                 }
             }
         }
-#pragma GCC unroll 8
-        for (int j = 0; j < OB; j++)
-            w[j] += kk;
     }
-    const size_t oplane = (size_t)s->oh * s->ow;
-    float *o = s->out + (size_t)y * s->ow + x0;
-    for (int j = 0; j < s->nb; j++, o += oplane)
+    for (int j = 0; j < s->nb; j++)
 #pragma GCC unroll 8
-        for (int v = 0; v < nv; v++) {
-            int left = s->ow - x0 - v * VL;
-            if (left >= VL)
-                V_STORE(o + v * VL, acc[j][v]);
+        for (int v = 0; v < NV; v++) {
+            if (full)
+                V_STORE(out + j * s->oplane + v * VL, acc[j][v]);
             else
-                V_MSTORE(o + v * VL, M_LANES(0, left), acc[j][v]);
+                V_MSTORE(out + j * s->oplane + v * VL, m[v], acc[j][v]);
         }
 }
 
-/* Interior strips (all NV vectors inside the output, every tap inside the buffer) run unmasked;
- * strips at the left or right edge of a row whose tap rows are all inside mask their first and
- * last vectors; the others (rows next to a padding row, or narrow buffers) mask every load. */
-static __attribute__((target(SIMD_TARGET))) void SIMD(row)(const struct strip_job *s, int y, int k)
+/* Channels ci0 .. ci0 + nci - 1 of output rows y .. y + nrows - 1, columns x0 .. x0 + ncols - 1,
+ * for the block of channels at s, from src (the band, or the input itself for 1x1: channel
+ * planes ch_stride apart, output row r's input row at src + r * row_step): its strips, the rows of
+ * one column range in turn so that they share the block's weights in L1. */
+static __attribute__((target(SIMD_TARGET))) void
+SIMD(band)(const struct strip_job *s, const float *src, size_t ch_stride, size_t row_step, int ci0,
+           int nci, int y, int nrows, int x0, int ncols)
 {
-    const struct vs_conv2d_geom *g = s->g;
-    const float *rows[3] = {s->in, s->in, s->in};
-    bool row_ok[3] = {false, false, false};
-    for (int ky = 0; ky < k; ky++) {
-        int iy = y + ky - g->pad_top;
-        row_ok[ky] = iy >= 0 && iy < g->in_h;
-        rows[ky] = s->in + (size_t)(row_ok[ky] ? iy : 0) * g->in_w;
-    }
-    const bool rows_inside = row_ok[0] && (k == 1 || (row_ok[1] && row_ok[2]));
-    for (int x0 = 0; x0 < s->ow; x0 += NV * VL) {
-        const int first = x0 - g->pad_left; /* input column of lane 0's first tap */
-        const bool inside = rows_inside && x0 + NV * VL <= s->ow && first >= 0 &&
-                            first + NV * VL - 1 + k - 1 < g->in_w;
-        if (inside) {
-            if (k == 3)
-                SIMD(strip)(s, rows, NULL, x0, y, 3, NV, UNMASKED);
+    const float *w[OB];
+    for (int j = 0; j < OB; j++)
+        w[j] = s->w[j] + (size_t)ci0 * s->k * s->k;
+    for (int x = 0; x < ncols && x0 + x < s->ow; x += NV * VL) {
+        const int cols = s->ow - x0 - x < NV * VL ? s->ow - x0 - x : NV * VL;
+        for (int r = 0; r < nrows; r++) {
+            float *out = s->out + (size_t)(y + r) * s->ow + x0 + x;
+            const float *rows = src + r * row_step + x;
+            if (s->k == 3)
+                SIMD(strip)(s, rows, ch_stride, w, nci, out, cols, ci0 == 0, 3, false);
+            else if (cols == NV * VL)
+                SIMD(strip)(s, rows, ch_stride, w, nci, out, cols, ci0 == 0, 1, false);
             else
-                SIMD(strip)(s, rows, NULL, x0, y, 1, NV, UNMASKED);
+                SIMD(strip)(s, rows, ch_stride, w, nci, out, cols, ci0 == 0, 1, true);
+        }
+    }
+}
+
+/* The band of channels ci0 .. ci0 + nci - 1, output rows y .. y + nrows - 1, output columns from
+ * x0: band[(ci - ci0) * (nrows + k - 1) + r][c] is input (ci, y + r - pad_top, x0 + c - pad_left),
+ * 0 outside the buffer. */
+static __attribute__((target(SIMD_TARGET))) void
+SIMD(pack)(float *band, const struct conv_job *j, int ci0, int nci, int y, int nrows, int x0)
+{
+    const struct vs_conv2d_geom *g = j->g;
+    const int width = BAND_COLS + g->k - 1, shift = x0 - g->pad_left, ch_rows = nrows + g->k - 1;
+    const int lo = -shift > 0 ? -shift : 0;
+    const int end = g->in_w - shift < width ? g->in_w - shift : width; /* columns c < end exist */
+    MASK m[BAND_W / VL];
+    for (int v = 0; v < BAND_W / VL; v++)
+        m[v] = M_LANES(lo - v * VL, end - v * VL);
+    const float *rows[ROWS + 2];
+    for (int r = 0; r < ch_rows; r++) {
+        const int iy = y + r - g->pad_top;
+        rows[r] = iy >= 0 && iy < g->in_h ? j->in + (size_t)iy * g->in_w + shift : NULL;
+    }
+    const size_t iplane = (size_t)g->in_h * g->in_w;
+    for (int ci = ci0; ci < ci0 + nci; ci++)
+        for (int r = 0; r < ch_rows; r++, band += BAND_W) {
+            const float *src = rows[r] ? rows[r] + ci * iplane : NULL;
+#pragma GCC unroll 16
+            for (int v = 0; v < BAND_W / VL; v++)
+                V_STORE(band + v * VL, src ? V_MLOAD(m[v], src + v * VL) : V_ZERO());
+        }
+}
+
+/* The items of vs_parallel_for (item_place) */
+static __attribute__((target(SIMD_TARGET))) void SIMD(range)(void *ctx, size_t begin, size_t end)
+{
+    const struct conv_job *j = ctx;
+    const struct item_plan p = item_plan(j);
+    float band[BAND_FLOATS] __attribute__((aligned(64)));
+    for (size_t item = begin; item < end; item++) {
+        int y, nrows, x0;
+        size_t blk0, nblk;
+        item_place(j, &p, item, &y, &nrows, &x0, &blk0, &nblk);
+        if (j->g->k == 1) { /* no padding, no shift: the strips read the input's rows */
+            const float *src = j->in + (size_t)y * j->g->in_w + x0;
+            for (size_t b = blk0; b < blk0 + nblk; b++) {
+                struct strip_job s;
+                strip_setup(&s, j, (int)b * OB);
+                SIMD(band)(&s, src, (size_t)j->g->in_h * j->g->in_w, j->g->in_w, 0, j->g->cin, y,
+                           nrows, x0, p.cols);
+            }
             continue;
         }
-        MASK masks[3][3][NV];
-        const int left = s->ow - x0, nv = left >= NV * VL ? NV : (left + VL - 1) / VL;
-        for (int ky = 0; ky < k; ky++)
-            for (int kx = 0; kx < k; kx++)
-                for (int v = 0; v < NV; v++) {
-                    int c = first + kx + v * VL; /* input column of lane 0 */
-                    masks[ky][kx][v] = row_ok[ky] ? M_LANES(-c, g->in_w - c) : M_LANES(0, 0);
-                }
-        /* the middle vectors' taps, columns first + VL .. first + (nv - 1) * VL - 1 + k - 1 */
-        const bool edges = rows_inside && first + VL >= 0 && first + (nv - 1) * VL + k - 2 < g->in_w;
-        switch ((nv * 4 + k) * 2 + edges) {
-#define SIMD_CASE(n)                                                                               \
-    case (n * 4 + 1) * 2:                                                                          \
-        SIMD(strip)(s, rows, masks, x0, y, 1, n < NV ? n : NV, ALL_MASKED);                        \
-        break;                                                                                     \
-    case (n * 4 + 3) * 2:                                                                          \
-        SIMD(strip)(s, rows, masks, x0, y, 3, n < NV ? n : NV, ALL_MASKED);                        \
-        break;                                                                                     \
-    case (n * 4 + 1) * 2 + 1:                                                                      \
-        SIMD(strip)(s, rows, masks, x0, y, 1, n < NV ? n : NV, EDGE_VECTORS);                      \
-        break;                                                                                     \
-    case (n * 4 + 3) * 2 + 1:                                                                      \
-        SIMD(strip)(s, rows, masks, x0, y, 3, n < NV ? n : NV, EDGE_VECTORS);                      \
-        break;
-            SIMD_CASE(1)
-            SIMD_CASE(2)
-            SIMD_CASE(3)
-            SIMD_CASE(4)
-#undef SIMD_CASE
+        for (int ci0 = 0; ci0 < j->g->cin; ci0 += CB) {
+            const int nci = j->g->cin - ci0 < CB ? j->g->cin - ci0 : CB;
+            SIMD(pack)(band, j, ci0, nci, y, nrows, x0);
+            for (size_t b = blk0; b < blk0 + nblk; b++) {
+                struct strip_job s;
+                strip_setup(&s, j, (int)b * OB);
+                SIMD(band)(&s, band, (size_t)(nrows + 2) * BAND_W, BAND_W, ci0, nci, y, nrows, x0,
+                           BAND_COLS);
+            }
         }
     }
 }
