@@ -282,15 +282,46 @@ Test(demo_lend, an_allocation_out_of_memory_borrows_from_an_idle_lender)
     json_decref(as);
 }
 
-/* Writes DIR/borrow.ini, a borrower's policy: [lend] wait only (it lends nothing); its path in
- * path[64]. */
-static void borrower_policy(char *path, const char *wait)
+/* Writes DIR/borrow.ini, a borrower's policy: `sections`, then [lend] with wait only (it lends
+ * nothing); its path in path[64]. */
+static void borrower_policy(char *path, const char *sections, const char *wait)
 {
     snprintf(path, 64, "%s/borrow.ini", dir);
     FILE *f = fopen(path, "w");
     cr_assert_not_null(f);
-    fprintf(f, "[lend]\nwait = %s\n", wait);
+    fprintf(f, "%s[lend]\nwait = %s\n", sections, wait);
     fclose(f);
+}
+
+/* A stage's headroom (docs/stages.md) borrows as an allocation does: on the shared 48 MiB GPU
+ * the lender's idle weights hold 32 MiB; a server with 8 MiB of weights whose request stage
+ * wants 24 MiB free cannot get it from its own victims, asks the lender, which releases its
+ * weights, and the headroom is met; both answer with intact weights. */
+Test(demo_lend, an_unmet_stage_headroom_borrows_from_an_idle_lender)
+{
+    char borrower[64];
+    borrower_policy(borrower, "[stage answer]\nmatch = llm_answer_request\nheadroom = 24MiB\n\n",
+                    "2s");
+    dm_sh(&r,
+          "(" START_LENDER("48MiB") SHIM "VRAMSHIM_POLICY=%s " SERVER "--weights-mib 8 "
+          "--interval-ms 100 --requests 1 >%s/b 2>%s/berr; echo second=$?; echo lender=$a; "
+          "cat %s/berr >&2; kill -TERM $a; wait $a; echo first=$?; cat %s/aerr >&2; cat %s/a)",
+          dir, name, borrower, dir, dir, dir, dir, dir);
+    int a = 0;
+    const char *at = strstr(r.out, "lender=");
+    cr_assert(at && sscanf(at, "lender=%d", &a) == 1, "%s", r.out);
+    cr_assert(strstr(r.out, "second=0\n"), "the borrower failed:\n%s%s", r.out, r.err);
+    const char *line = strstr(r.err, "vramshim: borrow: headroom 24.00 MiB of answer short by ");
+    cr_assert(line, "no borrow for the headroom:\n%s", r.err);
+    char asked[64];
+    snprintf(asked, sizeof asked, " ms: asked pid %d (lendable 32.00 MiB) ", a);
+    cr_assert(strstr(line, asked) && strstr(line, ": released 32.00 MiB; retrying\n"), "%s",
+              r.err);
+    cr_assert(strstr(r.err, " bytes: demoted 33554432, released 33554432 to the driver\n"), "%s",
+              r.err);
+    cr_assert_null(strstr(r.err, "still short"), "%s", r.err);
+    cr_assert(strstr(r.out, "first=0\n"), "%s%s", r.out, r.err);
+    cr_assert_eq(json_integer_value(json_object_get(r.last, "checksum_failures")), 0, "%s", r.out);
 }
 
 /* A lender that stops answering (SIGSTOP) costs a borrower its [lend] wait, no more, and the
@@ -300,7 +331,7 @@ static void borrower_policy(char *path, const char *wait)
 Test(demo_lend, a_hung_or_killed_lender_costs_the_borrower_at_most_its_wait)
 {
     char borrower[64];
-    borrower_policy(borrower, "1s");
+    borrower_policy(borrower, "", "1s");
     dm_sh(&r,
           "(" START_LENDER("48MiB") "kill -STOP $a; echo lender=$a; s=$(date +%%s%%N); "
           SHIM "VRAMSHIM_POLICY=%s " SERVER "--weights-mib 32 --requests 1 2>%s/b1; "
@@ -338,7 +369,7 @@ Test(demo_lend, a_hung_or_killed_lender_costs_the_borrower_at_most_its_wait)
 Test(demo_lend, many_borrowers_at_once_are_bounded, .timeout = 120)
 {
     char borrower[64];
-    borrower_policy(borrower, "2s");
+    borrower_policy(borrower, "", "2s");
     dm_sh(&r,
           "(" START_LENDER("48MiB") "echo lender=$a; s=$(date +%%s); pids=; "
           "for k in 1 2 3 4 5 6; do " SHIM "VRAMSHIM_POLICY=%s " SERVER
