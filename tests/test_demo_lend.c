@@ -248,9 +248,13 @@ Test(demo_lend, an_allocation_out_of_memory_borrows_from_an_idle_lender)
           "(" START_LENDER("48MiB") "VRAMSHIM_CTL=1 " BORROWER "--weights-mib 32 "
           "--interval-ms 60000 >%s/b & b=$!; i=0; until grep -q '^request 1:' %s/b || "
           "[ $i -ge 600 ]; do sleep 0.05; i=$((i+1)); done; " DM_CLI " ctl $b status >%s/bs.json; "
-          DM_CLI " ctl $a status >%s/as.json; kill -TERM $b; wait $b; echo second=$?; "
+          DM_CLI " ctl $a status >%s/as.json; i=0; until " DM_CLI " ctl --ledger --json | "
+          "grep -q '\"demoted_bytes\": 33554432' && [ $(" DM_CLI " ctl --ledger --json | grep -c "
+          "'\"live_bytes\": 33554432') = 2 ] || [ $i -ge 100 ]; do sleep 0.05; i=$((i+1)); done; "
+          DM_CLI " top $a -n 1 </dev/null >%s/top; "
+          "echo borrower=$b; kill -TERM $b; wait $b; echo second=$?; "
           "echo lender=$a; kill -TERM $a; wait $a; echo first=$?; cat %s/aerr >&2; cat %s/a)",
-          dir, name, dir, dir, dir, dir, dir, dir);
+          dir, name, dir, dir, dir, dir, dir, dir, dir);
     int a = 0;
     const char *at = strstr(r.out, "lender=");
     cr_assert(at && sscanf(at, "lender=%d", &a) == 1, "%s", r.out);
@@ -280,6 +284,26 @@ Test(demo_lend, an_allocation_out_of_memory_borrows_from_an_idle_lender)
     cr_assert_eq(num(al, "borrows"), 0);
     json_decref(bs);
     json_decref(as);
+    /* `vramshim top` of the lender, once the ledger has both processes' numbers after the lend
+     * (published every 500 ms): what it lent, and both processes of the GPU's ledger, the lender
+     * marked, its weights demoted and nothing lendable left, the borrower's loaded. */
+    int b = 0;
+    at = strstr(r.out, "borrower=");
+    cr_assert(at && sscanf(at, "borrower=%d", &b) == 1, "%s", r.out);
+    char top[4096], row[160];
+    snprintf(top, sizeof top, "%s/top", dir);
+    dm_slurp(top, top, sizeof top);
+    cr_assert(strstr(top, "\nlent 1 time (32.00 MiB released to the driver), refused "), "%s",
+              top); /* refusals: the borrower may have asked before the lender was idle */
+    cr_assert(strstr(top, ", lent memory not all back\nborrowed 0 times (0 B released by "
+                          "peers)\n"),
+              "%s", top);
+    cr_assert(strstr(top, ": 2 processes under vramshim\n"), "%s", top);
+    snprintf(row, sizeof row, "* %8d  %-16s %10s %10s %10s\n", a, "-", "32.00 MiB", "32.00 MiB",
+             "0 B");
+    cr_assert(strstr(top, row), "expected '%s' in:\n%s", row, top);
+    snprintf(row, sizeof row, "  %8d  %-16s %10s ", b, "-", "32.00 MiB");
+    cr_assert(strstr(top, row), "expected '%s' in:\n%s", row, top);
 }
 
 /* Writes DIR/borrow.ini, a borrower's policy: `sections`, then [lend] with wait only (it lends
