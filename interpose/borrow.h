@@ -1,7 +1,8 @@
 /* Borrowing device memory from peers on the same GPU (docs/lending.md).
  *
  * When an allocation fails with CUDA_ERROR_OUT_OF_MEMORY after the arena demoted this process's
- * own victims (or a stage's headroom cannot be met: vs_borrow_headroom), the allocation hook asks the lenders of the GPU's ledger (entries of this user's
+ * own victims (or a stage's headroom cannot be met: vs_borrow_headroom), the allocation hook
+ * asks the lenders of the GPU's ledger (entries of this user's
  * other live processes with lendable bytes and a control socket), largest lendable first, at
  * most VS_BORROW_PEERS of them, one `lend BYTES` request each over their control sockets, until
  * the bytes they released cover the request. When none released anything (a lender busy, not

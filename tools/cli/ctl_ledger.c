@@ -78,9 +78,8 @@ static json_t *json_gpu(const char *uuid, const char *path, const struct vs_ledg
         json_object_set_new(p, "demoted_bytes", json_integer((json_int_t)e->demoted));
         json_object_set_new(p, "lendable_bytes", json_integer((json_int_t)e->lendable));
         json_object_set_new(p, "updated_age_s", json_real(age_s(e, now)));
-        json_object_set_new(p, "socket",
-                            e->socket[0] ? json_string(vs_ledger_printable(e->socket, so, sizeof so))
-                                         : json_null());
+        const char *sock = e->socket[0] ? vs_ledger_printable(e->socket, so, sizeof so) : NULL;
+        json_object_set_new(p, "socket", sock ? json_string(sock) : json_null());
         json_array_append_new(procs, p);
     }
     json_object_set_new(g, "processes", procs);
