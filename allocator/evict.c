@@ -208,6 +208,18 @@ CUresult vs_arena_make_headroom(struct vs_arena *a, uint32_t rule_name, size_t b
     return err;
 }
 
+size_t vs_arena_headroom_short(struct vs_arena *a, size_t bytes, int *ordinal)
+{
+    pthread_mutex_lock(&a->mu);
+    CUcontext saved;
+    bool sw = vs_ctx_enter(a, &saved);
+    size_t have = free_bytes(a);
+    vs_ctx_leave(a, sw, saved);
+    pthread_mutex_unlock(&a->mu);
+    *ordinal = a->ordinal;
+    return have < bytes ? bytes - have : 0;
+}
+
 /* Granules a selection could move now (arena.mu held); 0 when listing them fails. */
 static size_t candidates(struct vs_arena *a, const struct vs_selection *sel, bool to_host)
 {

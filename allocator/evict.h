@@ -121,6 +121,10 @@ CUresult vs_arena_apply_rule(struct vs_arena *a, uint32_t name);
 CUresult vs_arena_make_headroom(struct vs_arena *a, uint32_t rule_name, size_t bytes,
                                 size_t *freed);
 
+/* By how much device free + the arena's free granules fall short of `bytes` now (0: not);
+ * *ordinal: the arena's device. What a stage's unmet headroom asks peers for (borrow.h). */
+size_t vs_arena_headroom_short(struct vs_arena *a, size_t bytes, int *ordinal);
+
 /* --- accounting ------------------------------------------------------------------------------- */
 
 enum vs_evict_state { VS_EVICT_UNPROBED, VS_EVICT_ON, VS_EVICT_OFF };

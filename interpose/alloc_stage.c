@@ -2,6 +2,7 @@
 #include "interpose/alloc_stage.h"
 
 #include "allocator/arenas.h"
+#include "interpose/borrow.h"
 #include "interpose/runtime.h"
 #include "interpose/stage.h"
 
@@ -23,8 +24,9 @@ void vs_alloc_stage_after(const struct vs_alloc_stage *s, bool by_arena)
     if (!s->tag || !by_arena)
         return;
     const struct vs_policy_rule *r = vs_policy_rule_of(vs_rt_policy(), s->tag);
-    if (r && (r->has_headroom || r->prefetch.n))
-        vs_arenas_apply_rule(s->tag);
+    if (r && (r->has_headroom || r->prefetch.n) &&
+        vs_arenas_apply_rule(s->tag) == CUDA_ERROR_OUT_OF_MEMORY)
+        vs_borrow_headroom(s->tag); /* the headroom is unmet */
 }
 
 static const char *name_of(uint32_t id)

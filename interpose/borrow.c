@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "allocator/arenas.h"
 #include "allocator/evict.h"
 #include "allocator/ledger.h"
 #include "allocator/log.h"
@@ -250,12 +251,11 @@ static int ask_round(int dev, uint64_t bytes, long long deadline, struct asked *
     return asked;
 }
 
-bool vs_borrow(uint64_t bytes)
+/* The negotiation for `bytes` on device `dev`; `need` says what they are for, in its line. */
+static bool borrow_on(int dev, uint64_t bytes, const char *need)
 {
     uint64_t wait = wait_ms();
-    CUdevice dev;
-    if (!wait || !vs_ledger_pub_running() || vs_lend_serving() ||
-        vs_drv.cuCtxGetDevice(&dev) != CUDA_SUCCESS)
+    if (!wait || !vs_ledger_pub_running() || vs_lend_serving())
         return false;
     long long start = now_ms(), deadline = start + (long long)wait;
     struct timespec until;
@@ -275,7 +275,7 @@ bool vs_borrow(uint64_t bytes)
     /* Lenders that are busy now (not idle for their idle_after) may lend later: ask again every
      * VS_BORROW_POLL_MS until one releases memory or the wait is over. */
     for (;;) {
-        int asked = ask_round((int)dev, bytes, deadline, rec, &nrec, &total);
+        int asked = ask_round(dev, bytes, deadline, rec, &nrec, &total);
         long long left = deadline - now_ms();
         if (!asked || total || left <= 0)
             break;
@@ -286,11 +286,9 @@ bool vs_borrow(uint64_t bytes)
     atomic_fetch_sub_explicit(&active, 1, memory_order_relaxed);
     pthread_mutex_unlock(&one);
 
-    char line[1536], size[32], lsize[32];
-    size_t used = (size_t)snprintf(line, sizeof line,
-                                   "borrow: out of memory for %s on device %d, waited %lld ms:",
-                                   vs_size_format(bytes, size, sizeof size), (int)dev,
-                                   now_ms() - start);
+    char line[1536], lsize[32];
+    size_t used = (size_t)snprintf(line, sizeof line, "borrow: %s on device %d, waited %lld ms:",
+                                   need, dev, now_ms() - start);
     for (size_t i = 0; i < nrec && used < sizeof line; i++)
         used += (size_t)snprintf(line + used, sizeof line - used,
                                  "%s asked pid %d (lendable %s) %u time%s in %lld ms: %s",
@@ -302,4 +300,46 @@ bool vs_borrow(uint64_t bytes)
         snprintf(line + used, sizeof line - used, " no peer on this GPU lends memory");
     vs_log(nrec ? VS_LOG_WARN : VS_LOG_INFO, "%s%s", line, nrec ? "; retrying" : "");
     return nrec > 0;
+}
+
+bool vs_borrow(uint64_t bytes)
+{
+    CUdevice dev;
+    if (vs_drv.cuCtxGetDevice(&dev) != CUDA_SUCCESS)
+        return false;
+    char need[64], size[32];
+    snprintf(need, sizeof need, "out of memory for %s", vs_size_format(bytes, size, sizeof size));
+    return borrow_on((int)dev, bytes, need);
+}
+
+struct headroom {
+    uint32_t name;
+    size_t bytes;
+};
+
+static void headroom_of(struct vs_arena *a, void *ctx)
+{
+    const struct headroom *h = ctx;
+    int dev;
+    size_t lack = vs_arena_headroom_short(a, h->bytes, &dev);
+    if (!lack)
+        return;
+    const char *name = vs_names_str(vs_evict_names(), h->name);
+    char need[160], size[32], short_by[32];
+    snprintf(need, sizeof need, "headroom %s of %s short by %s",
+             vs_size_format(h->bytes, size, sizeof size), name ? name : "?",
+             vs_size_format(lack, short_by, sizeof short_by));
+    if (borrow_on(dev, lack, need) && (lack = vs_arena_headroom_short(a, h->bytes, &dev)))
+        vs_log(VS_LOG_WARN, "borrow: headroom of %s still short by %s after the lenders",
+               name ? name : "?", vs_size_format(lack, short_by, sizeof short_by));
+}
+
+void vs_borrow_headroom(uint32_t name)
+{
+    const struct vs_policy *pol = vs_evict_policy();
+    const struct vs_policy_rule *r = pol ? vs_policy_rule_of(pol, name) : NULL;
+    if (!r || !r->has_headroom)
+        return;
+    struct headroom h = {name, (size_t)r->headroom};
+    vs_arenas_each(headroom_of, &h);
 }

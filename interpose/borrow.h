@@ -1,7 +1,8 @@
 /* Borrowing device memory from peers on the same GPU (docs/lending.md).
  *
  * When an allocation fails with CUDA_ERROR_OUT_OF_MEMORY after the arena demoted this process's
- * own victims, the allocation hook asks the lenders of the GPU's ledger (entries of this user's
+ * own victims (or a stage's headroom cannot be met: vs_borrow_headroom), the allocation hook
+ * asks the lenders of the GPU's ledger (entries of this user's
  * other live processes with lendable bytes and a control socket), largest lendable first, at
  * most VS_BORROW_PEERS of them, one `lend BYTES` request each over their control sockets, until
  * the bytes they released cover the request. When none released anything (a lender busy, not
@@ -38,6 +39,12 @@
  * the caller retries once then, since memory a peer released for another borrower at the same
  * time counts as well. Logs what was asked of whom and what came back. */
 bool vs_borrow(uint64_t bytes);
+
+/* A stage's or tag's `headroom` left unmet after demoting this process's own victims: on each
+ * device still short of it, asks peers for the shortfall the same way (its line says `headroom
+ * SIZE of NAME short by N`), then logs what is still missing. No lock of the shim may be held.
+ * Nothing without a headroom rule. */
+void vs_borrow_headroom(uint32_t name);
 
 /* Negotiations so far, and the device bytes peers said they released in them. */
 void vs_borrow_counters(uint64_t *borrows, uint64_t *released_bytes);

@@ -7,6 +7,7 @@
 
 #include "allocator/arenas.h"
 #include "allocator/log.h"
+#include "interpose/borrow.h"
 #include "interpose/ledger_pub.h"
 #include "interpose/runtime.h"
 #include "vramshim.h"
@@ -79,8 +80,10 @@ static struct vs_site *caller_site(void)
 }
 
 /* Makes the top of the stack (mutex held) the current stage, kept by the allocator
- * (vs_arenas_stage), and runs the arenas' rule for it (prefetch, headroom). */
-static void publish(void)
+ * (vs_arenas_stage), and runs the arenas' rule for it (prefetch, headroom). Returns the stage
+ * when its headroom is unmet (0 otherwise): the caller borrows for it once the mutex is
+ * released, since a borrower waits for peers (borrow.h). */
+static uint32_t publish(void)
 {
     uint32_t top = depth ? stack[depth - 1].id : 0;
     CUresult r = vs_arenas_stage_begin(top);
@@ -88,6 +91,15 @@ static void publish(void)
     if (r != CUDA_SUCCESS && r != CUDA_ERROR_NOT_SUPPORTED)
         vs_log(VS_LOG_INFO, "stage %s: its policy rule stopped early (error %d)",
                top ? vs_names_str(vs_rt_names(), top) : "(none)", (int)r);
+    return r == CUDA_ERROR_OUT_OF_MEMORY ? top : 0;
+}
+
+/* Releases the mutex, then borrows for `unmet`, publish's result. */
+static void unlock_and_borrow(uint32_t unmet)
+{
+    pthread_mutex_unlock(&mu);
+    if (unmet)
+        vs_borrow_headroom(unmet);
 }
 
 /* Pops entries down to depth `to` (mutex held), tracing each end. */
@@ -128,8 +140,7 @@ int vs_stage_begin(const char *name, enum vs_stage_source src)
     }
     stack[depth++] = (struct entry){id, src};
     trace_change(id, true, src, site);
-    publish();
-    pthread_mutex_unlock(&mu);
+    unlock_and_borrow(publish());
     return VRAMSHIM_OK;
 }
 
@@ -146,9 +157,10 @@ int vs_stage_end(const char *name, enum vs_stage_source src)
     while (i > 0 && stack[i - 1].src == VS_STAGE_SITE && stack[i - 1].id != id)
         i--;
     int rc = VRAMSHIM_OK;
+    uint32_t unmet = 0;
     if (i > 0 && stack[i - 1].id == id) {
         pop_to(i - 1, src, site);
-        publish();
+        unmet = publish();
     } else {
         bool open = false;
         for (size_t k = 0; k < i && id; k++)
@@ -156,7 +168,7 @@ int vs_stage_end(const char *name, enum vs_stage_source src)
         rc = open ? VRAMSHIM_EMISMATCH : VRAMSHIM_ENOTFOUND;
     }
     const char *inner = i > 0 ? vs_names_str(names, stack[i - 1].id) : NULL;
-    pthread_mutex_unlock(&mu);
+    unlock_and_borrow(unmet);
     if (rc == VRAMSHIM_EMISMATCH)
         vs_log(VS_LOG_WARN, "stage_end(%s): stage %s begun inside it is still open; nothing ended",
                name, inner);
@@ -180,8 +192,7 @@ void vs_stage_begin_site(uint32_t id, struct vs_site *site)
         stack[depth++] = (struct entry){id, VS_STAGE_SITE};
         trace_change(id, true, VS_STAGE_SITE, site);
     }
-    publish();
-    pthread_mutex_unlock(&mu);
+    unlock_and_borrow(publish());
 }
 
 uint32_t vs_stage_current(void)

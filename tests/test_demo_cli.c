@@ -117,7 +117,13 @@ Test(demo_cli, every_scenario_fails_in_pass_through_and_completes_under_vramshim
         json_int_t gpu = json_integer_value(json_object_get(s, "gpu_bytes"));
         json_int_t taken = json_integer_value(json_object_get(s, "taken_bytes"));
         cr_expect_gt(peak, 0, "%s", want[i].name);
-        cr_expect_leq(peak, gpu - taken, "%s", want[i].name);
+        /* Beside the LLM server the generator's own peak is over what the server left it: the
+         * device memory the server lent (simcuda counts each process's). */
+        if (json_is_object(dm_get(s, "vramshim.companion")))
+            cr_expect(peak > gpu - taken && peak <= gpu, "%s: peak %lld", want[i].name,
+                      (long long)peak);
+        else
+            cr_expect_leq(peak, gpu - taken, "%s", want[i].name);
         cr_expect(json_is_true(json_object_get(s, "as_expected")), "%s", want[i].name);
         cr_expect(json_is_null(dm_get(s, "vramshim.problem")));
         cr_expect_eq(json_integer_value(dm_get(s, "baseline.demoted_bytes")), 0);

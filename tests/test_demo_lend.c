@@ -248,9 +248,13 @@ Test(demo_lend, an_allocation_out_of_memory_borrows_from_an_idle_lender)
           "(" START_LENDER("48MiB") "VRAMSHIM_CTL=1 " BORROWER "--weights-mib 32 "
           "--interval-ms 60000 >%s/b & b=$!; i=0; until grep -q '^request 1:' %s/b || "
           "[ $i -ge 600 ]; do sleep 0.05; i=$((i+1)); done; " DM_CLI " ctl $b status >%s/bs.json; "
-          DM_CLI " ctl $a status >%s/as.json; kill -TERM $b; wait $b; echo second=$?; "
+          DM_CLI " ctl $a status >%s/as.json; i=0; until " DM_CLI " ctl --ledger --json | "
+          "grep -q '\"demoted_bytes\": 33554432' && [ $(" DM_CLI " ctl --ledger --json | grep -c "
+          "'\"live_bytes\": 33554432') = 2 ] || [ $i -ge 100 ]; do sleep 0.05; i=$((i+1)); done; "
+          DM_CLI " top $a -n 1 </dev/null >%s/top; "
+          "echo borrower=$b; kill -TERM $b; wait $b; echo second=$?; "
           "echo lender=$a; kill -TERM $a; wait $a; echo first=$?; cat %s/aerr >&2; cat %s/a)",
-          dir, name, dir, dir, dir, dir, dir, dir);
+          dir, name, dir, dir, dir, dir, dir, dir, dir);
     int a = 0;
     const char *at = strstr(r.out, "lender=");
     cr_assert(at && sscanf(at, "lender=%d", &a) == 1, "%s", r.out);
@@ -280,17 +284,68 @@ Test(demo_lend, an_allocation_out_of_memory_borrows_from_an_idle_lender)
     cr_assert_eq(num(al, "borrows"), 0);
     json_decref(bs);
     json_decref(as);
+    /* `vramshim top` of the lender, once the ledger has both processes' numbers after the lend
+     * (published every 500 ms): what it lent, and both processes of the GPU's ledger, the lender
+     * marked, its weights demoted and nothing lendable left, the borrower's loaded. */
+    int b = 0;
+    at = strstr(r.out, "borrower=");
+    cr_assert(at && sscanf(at, "borrower=%d", &b) == 1, "%s", r.out);
+    char top[4096], row[160];
+    snprintf(top, sizeof top, "%s/top", dir);
+    dm_slurp(top, top, sizeof top);
+    cr_assert(strstr(top, "\nlent 1 time (32.00 MiB released to the driver), refused "), "%s",
+              top); /* refusals: the borrower may have asked before the lender was idle */
+    cr_assert(strstr(top, ", lent memory not all back\nborrowed 0 times (0 B released by "
+                          "peers)\n"),
+              "%s", top);
+    cr_assert(strstr(top, ": 2 processes under vramshim\n"), "%s", top);
+    snprintf(row, sizeof row, "* %8d  %-16s %10s %10s %10s\n", a, "-", "32.00 MiB", "32.00 MiB",
+             "0 B");
+    cr_assert(strstr(top, row), "expected '%s' in:\n%s", row, top);
+    snprintf(row, sizeof row, "  %8d  %-16s %10s ", b, "-", "32.00 MiB");
+    cr_assert(strstr(top, row), "expected '%s' in:\n%s", row, top);
 }
 
-/* Writes DIR/borrow.ini, a borrower's policy: [lend] wait only (it lends nothing); its path in
- * path[64]. */
-static void borrower_policy(char *path, const char *wait)
+/* Writes DIR/borrow.ini, a borrower's policy: `sections`, then [lend] with wait only (it lends
+ * nothing); its path in path[64]. */
+static void borrower_policy(char *path, const char *sections, const char *wait)
 {
     snprintf(path, 64, "%s/borrow.ini", dir);
     FILE *f = fopen(path, "w");
     cr_assert_not_null(f);
-    fprintf(f, "[lend]\nwait = %s\n", wait);
+    fprintf(f, "%s[lend]\nwait = %s\n", sections, wait);
     fclose(f);
+}
+
+/* A stage's headroom (docs/stages.md) borrows as an allocation does: on the shared 48 MiB GPU
+ * the lender's idle weights hold 32 MiB; a server with 8 MiB of weights whose request stage
+ * wants 24 MiB free cannot get it from its own victims, asks the lender, which releases its
+ * weights, and the headroom is met; both answer with intact weights. */
+Test(demo_lend, an_unmet_stage_headroom_borrows_from_an_idle_lender)
+{
+    char borrower[64];
+    borrower_policy(borrower, "[stage answer]\nmatch = llm_answer_request\nheadroom = 24MiB\n\n",
+                    "2s");
+    dm_sh(&r,
+          "(" START_LENDER("48MiB") SHIM "VRAMSHIM_POLICY=%s " SERVER "--weights-mib 8 "
+          "--interval-ms 100 --requests 1 >%s/b 2>%s/berr; echo second=$?; echo lender=$a; "
+          "cat %s/berr >&2; kill -TERM $a; wait $a; echo first=$?; cat %s/aerr >&2; cat %s/a)",
+          dir, name, borrower, dir, dir, dir, dir, dir);
+    int a = 0;
+    const char *at = strstr(r.out, "lender=");
+    cr_assert(at && sscanf(at, "lender=%d", &a) == 1, "%s", r.out);
+    cr_assert(strstr(r.out, "second=0\n"), "the borrower failed:\n%s%s", r.out, r.err);
+    const char *line = strstr(r.err, "vramshim: borrow: headroom 24.00 MiB of answer short by ");
+    cr_assert(line, "no borrow for the headroom:\n%s", r.err);
+    char asked[64];
+    snprintf(asked, sizeof asked, " ms: asked pid %d (lendable 32.00 MiB) ", a);
+    cr_assert(strstr(line, asked) && strstr(line, ": released 32.00 MiB; retrying\n"), "%s",
+              r.err);
+    cr_assert(strstr(r.err, " bytes: demoted 33554432, released 33554432 to the driver\n"), "%s",
+              r.err);
+    cr_assert_null(strstr(r.err, "still short"), "%s", r.err);
+    cr_assert(strstr(r.out, "first=0\n"), "%s%s", r.out, r.err);
+    cr_assert_eq(json_integer_value(json_object_get(r.last, "checksum_failures")), 0, "%s", r.out);
 }
 
 /* A lender that stops answering (SIGSTOP) costs a borrower its [lend] wait, no more, and the
@@ -300,7 +355,7 @@ static void borrower_policy(char *path, const char *wait)
 Test(demo_lend, a_hung_or_killed_lender_costs_the_borrower_at_most_its_wait)
 {
     char borrower[64];
-    borrower_policy(borrower, "1s");
+    borrower_policy(borrower, "", "1s");
     dm_sh(&r,
           "(" START_LENDER("48MiB") "kill -STOP $a; echo lender=$a; s=$(date +%%s%%N); "
           SHIM "VRAMSHIM_POLICY=%s " SERVER "--weights-mib 32 --requests 1 2>%s/b1; "
@@ -338,7 +393,7 @@ Test(demo_lend, a_hung_or_killed_lender_costs_the_borrower_at_most_its_wait)
 Test(demo_lend, many_borrowers_at_once_are_bounded, .timeout = 120)
 {
     char borrower[64];
-    borrower_policy(borrower, "2s");
+    borrower_policy(borrower, "", "2s");
     dm_sh(&r,
           "(" START_LENDER("48MiB") "echo lender=$a; s=$(date +%%s); pids=; "
           "for k in 1 2 3 4 5 6; do " SHIM "VRAMSHIM_POLICY=%s " SERVER

@@ -1,7 +1,8 @@
 /* `vramshim top PID [-d SECONDS] [-n FRAMES]`: a live view of a process under the shim, through
  * its control socket (the `status` request, see docs/stages.md): current stage and stack, live,
- * cached and demoted bytes, allocation and free rates, bytes per stage and tag, and the last
- * changes seen between two refreshes. On a terminal it redraws in place and `q` quits; otherwise
+ * cached and demoted bytes, allocation and free rates, what it lent and borrowed and the processes
+ * of its GPU's ledger (when its ledger is on), bytes per stage and tag, and the last changes seen
+ * between two refreshes. On a terminal it redraws in place and `q` quits; otherwise
  * it prints one frame per refresh. Exit status: 0 quit or the process ended, 1 the process
  * cannot be reached, 2 bad usage. */
 #include <errno.h>
@@ -30,7 +31,9 @@ static void vs_top_usage(FILE *out)
             "\n"
             "Shows process PID (running under the shim with VRAMSHIM_CTL=1, or ctl = on in its\n"
             "policy) live: current stage, live, cached and demoted bytes, allocations and frees\n"
-            "per second, bytes per stage and tag, and the last changes. Refreshes every SECONDS\n"
+            "per second, what it lent and borrowed and the other processes of its GPU (when it\n"
+            "lends or borrows: docs/lending.md), bytes per stage and tag, and the last changes.\n"
+            "Refreshes every SECONDS\n"
             "(default 1); -n stops after FRAMES refreshes. On a terminal, q quits.\n"
             "Exit status: 0 quit or the process ended, 1 it cannot be reached, 2 bad usage.\n");
 }
@@ -146,6 +149,52 @@ static void vs_print_names(FILE *out, json_t *status, const char *kind, const ch
     }
 }
 
+struct vs_top_peers {
+    FILE *out;
+    long pid;
+};
+
+/* One GPU's ledger: its processes, the watched one marked with '*'. */
+static void vs_print_peers(void *ctx, const char *uuid, const char *path,
+                           const struct vs_ledger_entry *v, size_t n)
+{
+    (void)path;
+    const struct vs_top_peers *p = ctx;
+    fprintf(p->out, "\n%s: %zu process%s under vramshim\n", uuid, n, n == 1 ? "" : "es");
+    fprintf(p->out, "  %8s  %-16s %10s %10s %10s\n", "pid", "stage", "live", "demoted",
+            "lendable");
+    for (size_t i = 0; i < n; i++) {
+        char st[VS_LEDGER_STAGE_LEN], b[3][32];
+        fprintf(p->out, "%c %8d  %-16s %10s %10s %10s\n", v[i].pid == p->pid ? '*' : ' ',
+                (int)v[i].pid, v[i].stage[0] ? vs_ledger_printable(v[i].stage, st, sizeof st) : "-",
+                vs_size_format(v[i].live, b[0], sizeof b[0]),
+                vs_size_format(v[i].demoted, b[1], sizeof b[1]),
+                vs_size_format(v[i].lendable, b[2], sizeof b[2]));
+    }
+}
+
+/* The watched process as a lender and a borrower (its status's "lending"), and the processes of
+ * the GPUs' ledgers; nothing when its ledger is off (docs/lending.md). */
+static void vs_print_lending(FILE *out, long pid, json_t *status)
+{
+    json_t *l = json_object_get(status, "lending");
+    if (!json_is_true(json_object_get(l, "ledger")))
+        return;
+    char a[32], b[32];
+    uint64_t lends = vs_u64(l, "lends"), borrows = vs_u64(l, "borrows");
+    fprintf(out, "\nlent %llu time%s (%s released to the driver), refused %llu%s\n",
+            (unsigned long long)lends, lends == 1 ? "" : "s",
+            vs_size_format(vs_u64(l, "lent_released_bytes"), a, sizeof a),
+            (unsigned long long)vs_u64(l, "lend_refusals"),
+            json_is_true(json_object_get(l, "lent_out")) ? ", lent memory not all back" : "");
+    fprintf(out, "borrowed %llu time%s (%s released by peers)\n", (unsigned long long)borrows,
+            borrows == 1 ? "" : "s", vs_size_format(vs_u64(l, "borrowed_bytes"), b, sizeof b));
+    struct vs_top_peers p = {out, pid};
+    char dir[4096];
+    bool failed;
+    vs_ledger_walk(vs_print_peers, &p, dir, sizeof dir, &failed);
+}
+
 static void vs_frame(FILE *out, bool tty, long pid, json_t *status, double allocs_s,
                      double frees_s, const struct vs_changes *c)
 {
@@ -169,6 +218,7 @@ static void vs_frame(FILE *out, bool tty, long pid, json_t *status, double alloc
             vs_size_format(vs_u64(status, "live_bytes"), a, sizeof a),
             vs_size_format(vs_u64(status, "cached_bytes"), b, sizeof b),
             vs_size_format(vs_u64(status, "demoted_bytes"), d, sizeof d), allocs_s, frees_s);
+    vs_print_lending(out, pid, status);
     vs_print_names(out, status, "stages", "stage");
     vs_print_names(out, status, "tags", "tag");
     fprintf(out, "\nlast changes\n");

@@ -17,7 +17,7 @@
 #include "tools/trace/units.h"
 
 /* What a peer wrote, made printable: the ledger checks that strings end, not what they hold. */
-static const char *printable(const char *s, char *buf, size_t len)
+const char *vs_ledger_printable(const char *s, char *buf, size_t len)
 {
     size_t i = 0;
     for (; s[i] && i + 1 < len; i++)
@@ -50,12 +50,12 @@ static void print_text(const char *uuid, const char *path, const struct vs_ledge
         else
             snprintf(age, sizeof age, "%.1fs ago", a);
         printf("  %8d  %-16s %10s %10s %10s %10s %9s  %s\n", (int)e->pid,
-               e->stage[0] ? printable(e->stage, st, sizeof st) : "-",
+               e->stage[0] ? vs_ledger_printable(e->stage, st, sizeof st) : "-",
                vs_size_format(e->live, b[0], sizeof b[0]),
                vs_size_format(e->cached, b[1], sizeof b[1]),
                vs_size_format(e->demoted, b[2], sizeof b[2]),
                vs_size_format(e->lendable, b[3], sizeof b[3]), age,
-               e->socket[0] ? printable(e->socket, so, sizeof so) : "-");
+               e->socket[0] ? vs_ledger_printable(e->socket, so, sizeof so) : "-");
     }
 }
 
@@ -70,48 +70,35 @@ static json_t *json_gpu(const char *uuid, const char *path, const struct vs_ledg
         char st[VS_LEDGER_STAGE_LEN], so[VS_LEDGER_SOCKET_LEN];
         json_t *p = json_object();
         json_object_set_new(p, "pid", json_integer(e->pid));
-        json_object_set_new(p, "stage", e->stage[0] ? json_string(printable(e->stage, st, sizeof st))
-                                                    : json_null());
+        json_object_set_new(p, "stage",
+                            e->stage[0] ? json_string(vs_ledger_printable(e->stage, st, sizeof st))
+                                        : json_null());
         json_object_set_new(p, "live_bytes", json_integer((json_int_t)e->live));
         json_object_set_new(p, "cached_bytes", json_integer((json_int_t)e->cached));
         json_object_set_new(p, "demoted_bytes", json_integer((json_int_t)e->demoted));
         json_object_set_new(p, "lendable_bytes", json_integer((json_int_t)e->lendable));
         json_object_set_new(p, "updated_age_s", json_real(age_s(e, now)));
-        json_object_set_new(p, "socket", e->socket[0] ? json_string(printable(e->socket, so,
-                                                                              sizeof so))
-                                                      : json_null());
+        const char *sock = e->socket[0] ? vs_ledger_printable(e->socket, so, sizeof so) : NULL;
+        json_object_set_new(p, "socket", sock ? json_string(sock) : json_null());
         json_array_append_new(procs, p);
     }
     json_object_set_new(g, "processes", procs);
     return g;
 }
 
-int vs_ctl_ledger(int argc, char **argv)
+int vs_ledger_walk(vs_ledger_fn fn, void *ctx, char *dir, size_t dirlen, bool *failed)
 {
-    bool json = false;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = true;
-        else if (strcmp(argv[i], "--ledger")) {
-            fprintf(stderr, "vramshim ctl: --ledger takes only --json, not '%s'\n", argv[i]);
-            return 2;
-        }
-    }
-    char dir[4096];
-    if (vs_ledger_dir(dir, sizeof dir) != 0) {
-        fprintf(stderr, "vramshim ctl: ledger directory %s: %s\n", dir, strerror(errno));
-        return 1;
+    *failed = false;
+    if (vs_ledger_dir(dir, dirlen) != 0) {
+        fprintf(stderr, "vramshim: ledger directory %s: %s\n", dir, strerror(errno));
+        return -1;
     }
     DIR *d = opendir(dir);
     if (!d) {
-        fprintf(stderr, "vramshim ctl: ledger directory %s: %s\n", dir, strerror(errno));
-        return 1;
+        fprintf(stderr, "vramshim: ledger directory %s: %s\n", dir, strerror(errno));
+        return -1;
     }
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    json_t *gpus = json_array();
-    int rc = 0;
-    size_t found = 0;
+    int found = 0;
     static struct vs_ledger_entry v[VS_LEDGER_ENTRIES];
     for (struct dirent *de; (de = readdir(d));) {
         size_t len = strlen(de->d_name);
@@ -129,26 +116,60 @@ int vs_ctl_ledger(int argc, char **argv)
         n = n > VS_LEDGER_ENTRIES ? VS_LEDGER_ENTRIES : n;
         if (n < 0) {
             fprintf(stderr, "%s\n", l ? vs_ledger_error(l) : err);
-            rc = 1;
-        } else if (json) {
-            json_array_append_new(gpus, json_gpu(uuid, vs_ledger_path(l), v, (size_t)n, &now));
+            *failed = true;
         } else {
-            print_text(uuid, vs_ledger_path(l), v, (size_t)n, &now);
+            fn(ctx, uuid, vs_ledger_path(l), v, (size_t)n);
         }
         vs_ledger_close(l);
     }
     closedir(d);
+    return found;
+}
+
+struct listing {
+    json_t *gpus; /* NULL: text */
+    struct timespec now;
+};
+
+static void list_gpu(void *ctx, const char *uuid, const char *path,
+                     const struct vs_ledger_entry *v, size_t n)
+{
+    struct listing *li = ctx;
+    if (li->gpus)
+        json_array_append_new(li->gpus, json_gpu(uuid, path, v, n, &li->now));
+    else
+        print_text(uuid, path, v, n, &li->now);
+}
+
+int vs_ctl_ledger(int argc, char **argv)
+{
+    bool json = false;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = true;
+        else if (strcmp(argv[i], "--ledger")) {
+            fprintf(stderr, "vramshim ctl: --ledger takes only --json, not '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    struct listing li = {.gpus = json ? json_array() : NULL};
+    clock_gettime(CLOCK_REALTIME, &li.now);
+    char dir[4096];
+    bool failed;
+    int found = vs_ledger_walk(list_gpu, &li, dir, sizeof dir, &failed);
+    if (found < 0) {
+        json_decref(li.gpus);
+        return 1;
+    }
     if (json) {
-        json_t *o = json_pack("{s:s, s:o}", "dir", dir, "gpus", gpus);
+        json_t *o = json_pack("{s:s, s:o}", "dir", dir, "gpus", li.gpus);
         char *s = json_dumps(o, JSON_INDENT(2));
         printf("%s\n", s ? s : "null");
         free(s);
         json_decref(o);
-    } else {
-        json_decref(gpus);
-        if (!found)
-            printf("no ledger in %s: no process of this user runs under vramshim with lending\n",
-                   dir);
+    } else if (!found) {
+        printf("no ledger in %s: no process of this user runs under vramshim with lending\n",
+               dir);
     }
-    return rc;
+    return failed ? 1 : 0;
 }

@@ -33,6 +33,7 @@ int vs_demo_cu_open(struct vs_demo_cu *cu, char *err, size_t errlen)
         snprintf(err, errlen, "libcuda.so.1 lacks cuGetProcAddress_v2 or cuInit (driver too old)");
         return -1;
     }
+    *(void **)&cu->physical_in_use = dlsym(lib, "simcuda_physical_in_use");
     CUresult r = init(0);
     if (r != CUDA_SUCCESS) {
         snprintf(err, errlen, "cuInit failed (CUresult %d)", (int)r);

@@ -1,8 +1,9 @@
 /* The CUDA driver as the demo generators reach it: the way cudart does, by dlopen("libcuda.so.1")
  * and cuGetProcAddress_v2, so a preloaded shim sees exactly what it sees under PyTorch.
  *
- * Invariant: after vs_demo_cu_open() returned 0 every pointer in the table is set and device 0's
- * primary context is current on the calling thread.
+ * Invariant: after vs_demo_cu_open() returned 0 every pointer in the table is set (but
+ * physical_in_use, simcuda's only) and device 0's primary context is current on the calling
+ * thread.
  */
 #ifndef VS_DEMO_CU_H
 #define VS_DEMO_CU_H
@@ -24,6 +25,9 @@ struct vs_demo_cu {
     PFN_cuMemcpyDtoDAsync_v3020 memcpy_dtod_async;
     PFN_cuMemsetD32Async_v3020 memset_d32_async;
     PFN_cuGetErrorName_v6000 get_error_name;
+    /* simcuda_physical_in_use: the device bytes this process holds, which a real driver cannot
+     * tell (cuMemGetInfo counts every process's); NULL on a real driver. */
+    size_t (*physical_in_use)(int device);
 };
 
 /* Loads the driver, initialises it and makes device 0's primary context current. Returns 0, or

@@ -92,14 +92,22 @@ uint64_t vs_demo_scaled(const struct vs_demo *d, uint64_t bytes)
     return b ? b : 512;
 }
 
-/* Device memory in use now, from the driver (or the shim, which answers for its arena). */
+/* Device memory this process has in use now: simcuda counts it per process; a real driver tells
+ * only the device's (or the shim, which answers for its arena), less what was in use at the
+ * start, so there another process's allocations or releases meanwhile count as well. */
 static void vs_demo_note_usage(struct vs_demo *d, const char *what)
 {
-    size_t free_b, total;
-    vs_demo_check(d, d->cu.mem_get_info(&free_b, &total), "cuMemGetInfo_v2", what, 0);
-    size_t used = total - free_b;
-    if (used > d->used_at_start && used - d->used_at_start > d->peak)
-        d->peak = used - d->used_at_start;
+    uint64_t own;
+    if (d->cu.physical_in_use) {
+        own = d->cu.physical_in_use(0);
+    } else {
+        size_t free_b, total;
+        vs_demo_check(d, d->cu.mem_get_info(&free_b, &total), "cuMemGetInfo_v2", what, 0);
+        size_t used = total - free_b;
+        own = used > d->used_at_start ? used - d->used_at_start : 0;
+    }
+    if (own > d->peak)
+        d->peak = own;
 }
 
 CUdeviceptr vs_demo_alloc(struct vs_demo *d, const char *what, uint64_t bytes)
