@@ -125,8 +125,26 @@ struct request {
     size_t size;              /* rounded */
     int bucket;               /* small: size class and group (vs_bucket); -1: large */
     struct vs_stream *st;     /* stream of an async request, or NULL */
+    size_t req;               /* what the application asked for */
+    CUstream s;               /* stream of an async request, or 0 */
+    uint32_t tag;
     struct vs_block *block;   /* large: the result */
 };
+
+/* Makes b the request's live block (arena.mu held). In the same critical section as b leaves
+ * the idle or pending blocks: a move (which holds arena.mu) must never see b live with another
+ * owner's metadata, or not live at all (req 0): it would move b's granules as if b were not
+ * there or were selected, and b's new owner would write it in host memory. */
+static void make_live(struct vs_arena *a, const struct request *rq, struct vs_block *b)
+{
+    a->large_allocs++;
+    b->state = VS_LIVE;
+    b->req = rq->req;
+    b->stage = vs_arenas_stage();
+    b->tag = rq->tag;
+    b->stream = rq->s;
+    b->id = vs_new_id();
+}
 
 /* One attempt (arena.mu held): a small request succeeds once its class has an idle object. */
 static CUresult attempt(struct vs_arena *a, struct request *rq, bool may_create)
@@ -134,7 +152,10 @@ static CUresult attempt(struct vs_arena *a, struct request *rq, bool may_create)
     if (rq->bucket < 0) {
         CUresult err;
         rq->block = vs_large_alloc(a, rq->size, 0, may_create, rq->st, &err);
-        return rq->block ? CUDA_SUCCESS : err;
+        if (!rq->block)
+            return err;
+        make_live(a, rq, rq->block);
+        return CUDA_SUCCESS;
     }
     struct vs_class *c = &a->classes[rq->bucket];
     pthread_mutex_lock(&c->mu);
@@ -155,7 +176,7 @@ static size_t sync_bytes(struct vs_arena *a)
  * may cover, then (only when synchronously freed memory could serve it) a device sync; then new
  * granules; then, out of memory, wait for every freed block and give empty pages back to the
  * large blocks; then demote what the current stage's policy allows (evict.h); then report. */
-static CUresult slow_path(struct vs_arena *a, struct request *rq, size_t requested)
+static CUresult slow_path(struct vs_arena *a, struct request *rq)
 {
     pthread_mutex_lock(&a->mu);
     CUcontext saved;
@@ -185,7 +206,7 @@ static CUresult slow_path(struct vs_arena *a, struct request *rq, size_t request
         err = attempt(a, rq, true);
     if (err == CUDA_ERROR_OUT_OF_MEMORY) {
         atomic_fetch_add(&a->ooms, 1);
-        vs_oom_report(a, requested);
+        vs_oom_report(a, rq->req);
     }
     vs_ctx_leave(a, sw, saved);
     pthread_mutex_unlock(&a->mu);
@@ -208,10 +229,10 @@ static bool pop_idle(struct vs_class *c, CUdeviceptr *p)
 
 /* A free object of the class and its page: one reusable on st first (st: NULL for any stream);
  * *origin gets the stream it was reusable on (NULL: any). */
-static CUresult take_small(struct vs_arena *a, struct request *rq, size_t size,
-                           struct vs_stream *st, CUdeviceptr *p, struct vs_page **pg,
-                           struct vs_stream **origin)
+static CUresult take_small(struct vs_arena *a, struct request *rq, CUdeviceptr *p,
+                           struct vs_page **pg, struct vs_stream **origin)
 {
+    struct vs_stream *st = rq->st;
     *origin = st;
     if (st && vs_tcache_get(a, st, (unsigned)rq->bucket, p, pg))
         return CUDA_SUCCESS;
@@ -220,55 +241,45 @@ static CUresult take_small(struct vs_arena *a, struct request *rq, size_t size,
         return CUDA_SUCCESS;
     *origin = NULL;
     while (!pop_idle(&a->classes[rq->bucket], p)) {
-        CUresult err = slow_path(a, rq, size);
+        CUresult err = slow_path(a, rq);
         if (err != CUDA_SUCCESS)
             return err;
     }
     return CUDA_SUCCESS;
 }
 
-static CUresult alloc_small(struct vs_arena *a, struct request *rq, size_t size,
-                            struct vs_stream *st, CUstream s, uint32_t tag, CUdeviceptr *dptr)
+static CUresult alloc_small(struct vs_arena *a, struct request *rq, CUdeviceptr *dptr)
 {
     CUdeviceptr p;
     struct vs_page *pg;
     struct vs_stream *origin;
     do {
-        CUresult err = take_small(a, rq, size, st, &p, &pg, &origin);
+        CUresult err = take_small(a, rq, &p, &pg, &origin);
         if (err != CUDA_SUCCESS)
             return err;
         if (!pg)
             pg = vs_small_page_of(a, p);
-    } while (!vs_small_hand_out(a, pg, p, size, s, origin, tag)); /* parked: in a moving or host slot */
+    } while (!vs_small_hand_out(a, pg, p, rq->req, rq->s, origin, rq->tag)); /* parked: in a moving or host slot */
     *dptr = p;
     return CUDA_SUCCESS;
 }
 
-static CUresult alloc_large(struct vs_arena *a, struct request *rq, size_t size,
-                            struct vs_stream *st, CUstream s, uint32_t tag, CUdeviceptr *dptr)
+static CUresult alloc_large(struct vs_arena *a, struct request *rq, CUdeviceptr *dptr)
 {
     struct vs_block *b = NULL;
-    if (st) {
+    if (rq->st) {
         pthread_mutex_lock(&a->mu);
-        b = vs_stream_take_large(st, rq->size);
+        b = vs_stream_take_large(a, rq->st, rq->size);
         if (b)
-            b->state = VS_LIVE;
+            make_live(a, rq, b);
         pthread_mutex_unlock(&a->mu);
     }
     if (!b) {
-        CUresult err = slow_path(a, rq, size);
+        CUresult err = slow_path(a, rq);
         if (err != CUDA_SUCCESS)
             return err;
         b = rq->block;
     }
-    pthread_mutex_lock(&a->mu);
-    a->large_allocs++;
-    b->req = size;
-    b->stage = vs_arenas_stage();
-    b->tag = tag;
-    b->stream = s;
-    b->id = vs_new_id();
-    pthread_mutex_unlock(&a->mu);
     *dptr = b->start;
     return CUDA_SUCCESS;
 }
@@ -283,9 +294,11 @@ static CUresult alloc_common(struct vs_arena *a, size_t size, bool async, CUstre
     struct request rq = {
         .size = round_up(size, VS_ALIGN),
         .bucket = cls < 0 ? -1 : (int)vs_bucket((unsigned)cls, vs_small_group(a, vs_arenas_stage(), tag)),
-        .st = st};
-    CUresult err = rq.bucket >= 0 ? alloc_small(a, &rq, size, st, async ? s : 0, tag, dptr)
-                               : alloc_large(a, &rq, size, st, async ? s : 0, tag, dptr);
+        .st = st,
+        .req = size,
+        .s = async ? s : 0,
+        .tag = tag};
+    CUresult err = rq.bucket >= 0 ? alloc_small(a, &rq, dptr) : alloc_large(a, &rq, dptr);
     if (err == CUDA_SUCCESS)
         vs_account_alloc(a, size);
     return err;

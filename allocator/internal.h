@@ -259,6 +259,8 @@ void vs_granules_release_all(struct vs_arena *a);
 struct vs_block *vs_large_alloc(struct vs_arena *a, size_t size, size_t align,
                                 bool may_create, struct vs_stream *st, CUresult *err);
 void vs_large_make_idle(struct vs_arena *a, struct vs_block *b);
+/* Whether b overlaps a host (demoted) slot: no new block may be placed there (large.c). */
+bool vs_large_in_host(const struct vs_arena *a, const struct vs_block *b);
 struct vs_block *vs_large_find(const struct vs_arena *a, CUdeviceptr p);
 void vs_large_init_reservation(struct vs_arena *a, struct vs_reservation *r,
                                struct vs_block *whole);
@@ -388,9 +390,10 @@ bool vs_stream_put(struct vs_arena *a, struct vs_stream *st, int bucket, uintptr
                    size_t bytes);
 /* An object of the bucket listed on st, for a request ordered on st. */
 bool vs_stream_take_small(struct vs_stream *st, unsigned bucket, CUdeviceptr *p);
-/* A large block listed on st that holds `size` bytes wasting at most 1/8, unlisted (still
- * VS_PENDING: the caller, holding arena.mu, makes it live); NULL: none. */
-struct vs_block *vs_stream_take_large(struct vs_stream *st, size_t size);
+/* A large block listed on st that holds `size` bytes wasting at most 1/8 and is on the device
+ * (vs_large_in_host), unlisted (still VS_PENDING: the caller, holding arena.mu, makes it live);
+ * NULL: none. */
+struct vs_block *vs_stream_take_large(const struct vs_arena *a, struct vs_stream *st, size_t size);
 /* Takes b, pending on st (listed, or in one of its groups), out of st (st->mu and arena.mu
  * held); its state is the caller's to change. */
 void vs_stream_unlist_large(struct vs_arena *a, struct vs_stream *st, struct vs_block *b);

@@ -8,8 +8,8 @@
  *  - slot.busy counts the non-IDLE blocks overlapping the slot (granule.c keeps those mapped).
  *
  * Placement: among free runs that can hold the request (at their start, or at their first slot
- * boundary), take the one needing the fewest granules to be mapped and no host (demoted)
- * granule if possible, then the smallest. A run is
+ * boundary), take the one needing the fewest granules to be mapped, then the smallest; never
+ * one overlapping a host (demoted) granule (more VA is reserved instead). A run is
  * an IDLE block, or for a request ordered on stream S also IDLE blocks next to blocks freed on S
  * and still listed there (stream order makes those safe for S).
  * Missing granules come from the cache, from free mapped slots elsewhere (stitching) or from the
@@ -116,15 +116,24 @@ void vs_large_make_idle(struct vs_arena *a, struct vs_block *b)
     vs_free_index_insert(a, b);
 }
 
-/* What placing a block on [p, p+size) costs: granules to map, and far more for a host
- * (demoted) granule, which would put the new block in slow memory. */
+/* What placing a block on [p, p+size) costs: granules to map; SIZE_MAX where a granule is in
+ * host memory (demoted): a new block never goes there, as a promote moving that granule (or
+ * its host allocation) while the block's owner writes it would lose the writes. */
 static size_t placement_cost(const struct vs_arena *a, const struct vs_reservation *r,
                              CUdeviceptr p, size_t size)
 {
     size_t n = 0;
-    for (size_t i = vs_slot_of(a, r, p), hi = vs_slot_of(a, r, p + size - 1); i <= hi; i++)
-        n += r->slots[i].host ? r->nslots : r->slots[i].h == 0;
+    for (size_t i = vs_slot_of(a, r, p), hi = vs_slot_of(a, r, p + size - 1); i <= hi; i++) {
+        if (r->slots[i].host)
+            return SIZE_MAX;
+        n += r->slots[i].h == 0;
+    }
     return n;
+}
+
+bool vs_large_in_host(const struct vs_arena *a, const struct vs_block *b)
+{
+    return placement_cost(a, b->res, b->start, b->size) == SIZE_MAX;
 }
 
 struct placement {
@@ -140,6 +149,8 @@ static void consider(const struct vs_arena *a, struct placement *best, struct vs
     if (at < lo || at + size > hi)
         return;
     size_t cost = placement_cost(a, b->res, at, size);
+    if (cost == SIZE_MAX)
+        return;
     if (!best->b || cost < best->cost ||
         (cost == best->cost && hi - lo < best->hi - best->lo))
         *best = (struct placement){b, lo, hi, at, cost};

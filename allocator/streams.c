@@ -153,13 +153,13 @@ bool vs_stream_take_small(struct vs_stream *st, unsigned bucket, CUdeviceptr *p)
     return got;
 }
 
-struct vs_block *vs_stream_take_large(struct vs_stream *st, size_t size)
+struct vs_block *vs_stream_take_large(const struct vs_arena *a, struct vs_stream *st, size_t size)
 {
     struct vs_block *found = NULL;
     pthread_mutex_lock(&st->mu);
     for (size_t i = 0; i < st->large.n; i++) {
         struct vs_block *b = (struct vs_block *)st->large.v[i];
-        if (b->size >= size && b->size - size <= size / 8) {
+        if (b->size >= size && b->size - size <= size / 8 && !vs_large_in_host(a, b)) {
             found = b;
             b->owner = NULL;
             st->large.v[i] = st->large.v[--st->large.n];

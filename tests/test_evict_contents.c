@@ -240,6 +240,66 @@ Test(evict_contents, freeing_a_demoted_block_releases_its_host_memory)
     fx_destroy(a);
 }
 
+/* A large block freed on a stream while demoted stays in host memory: a request on that stream
+ * gets device memory elsewhere, not that block (its owner would write it in host memory, where
+ * a promote moving the granule under the writes loses them). */
+Test(evict_contents, a_demoted_block_freed_on_a_stream_is_not_reused_by_it)
+{
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    uint32_t w = ef_name("w");
+    CUstream s = fx_stream();
+    CUdeviceptr x, y;
+    cr_assert_eq(vs_arena_alloc_async(a, 4 * MiB, s, &x), CUDA_SUCCESS);
+    cr_assert_eq(vs_arena_set_tag(a, x, w), CUDA_SUCCESS);
+    cr_assert_eq(vs_arena_demote(a, w, NULL), CUDA_SUCCESS);
+    cr_assert_eq(vs_arena_block_demoted_bytes(a, x), 4 * MiB);
+    cr_assert_eq(vs_arena_free_async(a, x, s), CUDA_SUCCESS);
+    cr_assert_eq(vs_arena_alloc_async(a, 4 * MiB, s, &y), CUDA_SUCCESS);
+    cr_assert_eq(vs_arena_block_demoted_bytes(a, y), 0, "a new block landed in host memory");
+    fx_fill(y, 4 * MiB, 3);
+    cr_assert(fx_check(y, 4 * MiB, 3));
+    fx_validate(a, "reuse on the stream");
+    cr_assert_eq(vs_arena_free_async(a, y, s), CUDA_SUCCESS);
+    cr_assert_eq(cuStreamSynchronize(s), CUDA_SUCCESS);
+    cr_assert_eq(cuStreamDestroy(s), CUDA_SUCCESS);
+    fx_destroy(a);
+}
+
+/* The free part of a demoted granule is never given to a new block, even when it is the only
+ * free VA: more VA is reserved instead. */
+Test(evict_contents, new_blocks_never_land_in_the_free_part_of_a_demoted_granule)
+{
+    arena_fixture_start(256 * MiB);
+    struct vs_arena_options opt = {.cache_max = SIZE_MAX, .va_chunk = 4 * MiB};
+    struct vs_arena *a = NULL;
+    cr_assert_eq(vs_arena_create(&fx_drv, fx_dev, fx_ctx, &opt, &a), CUDA_SUCCESS);
+    uint32_t w = ef_name("w");
+    uint64_t seed = 11;
+    struct ef_block x, z; /* x: first half of granule 0, z: granule 1; granule 0's other half free */
+    CUdeviceptr gap, y;
+    ef_alloc(a, &x, 1 * MiB, &seed);
+    cr_assert_eq(vs_arena_alloc(a, 1 * MiB, &gap), CUDA_SUCCESS);
+    ef_alloc(a, &z, 2 * MiB, &seed);
+    cr_assert_eq(gap, x.p + 1 * MiB);
+    cr_assert_eq(z.p, x.p + 2 * MiB);
+    cr_assert_eq(vs_arena_free(a, gap), CUDA_SUCCESS);
+    vs_arena_device_synchronized(a);
+    cr_assert_eq(vs_arena_set_tag(a, x.p, w), CUDA_SUCCESS);
+    cr_assert_eq(vs_arena_demote(a, w, NULL), CUDA_SUCCESS);
+    cr_assert_eq(vs_arena_block_demoted_bytes(a, x.p), 1 * MiB);
+    cr_assert_eq(vs_arena_alloc(a, 1 * MiB, &y), CUDA_SUCCESS);
+    cr_assert_eq(vs_arena_block_demoted_bytes(a, y), 0, "a new block landed in host memory");
+    fx_fill(y, 1 * MiB, 5);
+    cr_assert_eq(vs_arena_promote(a, w, NULL), CUDA_SUCCESS);
+    cr_assert(fx_check(y, 1 * MiB, 5));
+    cr_assert(ef_intact(&x) && ef_intact(&z));
+    fx_validate(a, "placement next to a demoted block");
+    ef_forget(&x, 1);
+    ef_forget(&z, 1);
+    fx_destroy(a);
+}
+
 Test(evict_contents, bad_requests)
 {
     arena_fixture_start(64 * MiB);

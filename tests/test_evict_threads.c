@@ -245,3 +245,63 @@ Test(evict_threads, object_freed_and_rewritten_during_a_move_keeps_its_bytes)
     cr_assert_gt(atomic_load(&race_replaced), 0);
     fx_destroy(a);
 }
+
+/* A large block is live, with its own stage and tag, from the moment it leaves the free or
+ * pending blocks: threads reuse 2 MiB blocks on their streams (each tagged as a victim before
+ * its free) while the main thread demotes and promotes the victims; a block just allocated is
+ * never in host memory. Before the fix, a demote between the allocation's two critical
+ * sections saw the block live with its previous owner's tag, or not live, and moved it. */
+#define REUSERS 3
+
+static atomic_long reused, reused_in_host;
+
+static void *reuser(void *arg)
+{
+    uint32_t victim = *(const uint32_t *)arg;
+    cuCtxSetCurrent(fx_ctx);
+    CUstream s;
+    if (cuStreamCreate(&s, CU_STREAM_NON_BLOCKING) != CUDA_SUCCESS)
+        return NULL;
+    while (!atomic_load(&stop)) {
+        CUdeviceptr p;
+        if (vs_arena_alloc_async(a, 2 * MiB, s, &p) != CUDA_SUCCESS)
+            continue;
+        atomic_fetch_add(&reused, 1);
+        if (vs_arena_block_demoted_bytes(a, p))
+            atomic_fetch_add(&reused_in_host, 1);
+        vs_arena_set_tag(a, p, victim);
+        vs_arena_free_async(a, p, s);
+    }
+    cuStreamSynchronize(s);
+    vs_arena_stream_destroyed(a, s);
+    cuStreamDestroy(s);
+    return NULL;
+}
+
+Test(evict_threads, a_new_large_block_is_never_in_host_memory)
+{
+    arena_fixture_start(256 * MiB);
+    a = arena_new(SIZE_MAX);
+    uint32_t victim = ef_name("victim");
+    atomic_store(&stop, false);
+    pthread_t t[REUSERS];
+    for (int i = 0; i < REUSERS; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, reuser, &victim), 0);
+    double end = now_s() + 1.0;
+    while (now_s() < end) {
+        CUresult err = vs_arena_demote(a, victim, NULL);
+        cr_assert(err == CUDA_SUCCESS, "demote: %d", err);
+        err = vs_arena_promote(a, victim, NULL);
+        cr_assert(err == CUDA_SUCCESS || err == CUDA_ERROR_OUT_OF_MEMORY, "promote: %d", err);
+    }
+    atomic_store(&stop, true);
+    for (int i = 0; i < REUSERS; i++)
+        pthread_join(t[i], NULL);
+    cr_assert_gt(atomic_load(&reused), 0);
+    cr_assert_eq(atomic_load(&reused_in_host), 0, "%ld of %ld new blocks were in host memory",
+                 atomic_load(&reused_in_host), atomic_load(&reused));
+    cr_assert_eq(cuCtxSynchronize(), CUDA_SUCCESS);
+    vs_arena_device_synchronized(a);
+    fx_validate(a, "the reusers");
+    fx_destroy(a);
+}
