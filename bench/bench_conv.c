@@ -3,38 +3,20 @@
  * (max-abs difference relative to the output's largest value) and against the other exact versions
  * (must be bit-identical), and timed (generic, the scalar fallback, only on the smallest shape);
  * times are ratios against the reference (the previous C implementation) measured in the same run,
- * best of REPEAT, on all threads. Times are process CPU seconds (all threads together), which other
- * load on a shared machine inflates far less than wall time; GFLOP/s is per CPU second (one core). Then the decoder's full-size planes (64x64 latent -> 512x512),
+ * best of REPEAT, on all threads. Times are process CPU seconds (bench_util.h); GFLOP/s is per CPU
+ * second (one core). Then the decoder's full-size planes (64x64 latent -> 512x512),
  * where the reference would take minutes: the SIMD versions only, checked against each other, time
  * x against the first of them. */
 #include <math.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench/bench_util.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/parallel.h"
 
 #define REPEAT 2
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static float *rnd(size_t n, uint64_t s, float scale)
-{
-    float *p = malloc(n * sizeof *p);
-    for (size_t i = 0; i < n; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        p[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2 - 1) * scale;
-    }
-    return p;
-}
 
 struct shape {
     const char *what;
@@ -83,12 +65,7 @@ int main(void)
             if (sh->full && (v == VS_CONV2D_REF || v == VS_CONV2D_GENERIC))
                 continue;
             out[v] = malloc(nout * sizeof(float));
-            secs[v] = 1e30;
-            for (int r = 0; r < REPEAT; r++) {
-                double t0 = cpu_s();
-                vs_conv2d_impl(v, in, out[v], wt, b, &g);
-                secs[v] = fmin(secs[v], cpu_s() - t0);
-            }
+            BEST_CPU_S(secs[v], REPEAT, vs_conv2d_impl(v, in, out[v], wt, b, &g));
         }
         int exact = -1; /* the first exact version that ran: the others must equal it */
         int base = sh->full ? VS_CONV2D_AVX2 : VS_CONV2D_REF; /* what time x and max-abs use */

@@ -1,56 +1,23 @@
 /* The conv3d versions (kernels/cpu/conv3d.c) on the Wan 2.1 decoder's layer shapes, planes cut so
  * that the scalar generic version takes about a second each: every version this CPU supports is
  * checked against generic (must be bit-identical, on the whole frame and on an interior window
- * with its halo) and timed, best of REPEAT on all threads; times are ratios against generic
- * measured in the same run. Exits 1 when a version differs. */
-#include <stdint.h>
+ * with its halo) and timed, best of REPEAT on all threads, in process CPU seconds (bench_util.h);
+ * times are ratios against generic measured in the same run, GFLOP/s is per CPU second (one core).
+ * Exits 1 when a version differs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench/bench_util.h"
 #include "kernels/cpu/conv3d.h"
 #include "kernels/cpu/parallel.h"
 
 #define REPEAT 2
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static float *rnd(size_t n, uint64_t s)
-{
-    float *p = malloc(n * sizeof *p);
-    if (!p)
-        exit(2);
-    for (size_t i = 0; i < n; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        p[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2 - 1);
-    }
-    return p;
-}
-
 struct shape {
     const char *what;
     int cin, cout, kt, k, h, w;
 };
-
-/* Seconds of the best of REPEAT runs of impl over wout; out receives the result. */
-static double timed(enum vs_conv3d_impl impl, const struct vs_conv3d *c, const float *const *in,
-                    const struct vs_window *win, float *out, const struct vs_window *wout)
-{
-    double best = 1e30;
-    for (int r = 0; r < REPEAT; r++) {
-        double t0 = now_s();
-        vs_conv3d_frame_impl(impl, c, in, win, out, wout);
-        double t = now_s() - t0;
-        best = t < best ? t : best;
-    }
-    return best;
-}
 
 int main(void)
 {
@@ -66,22 +33,23 @@ int main(void)
         {"odd 3x3x3 37->19, w 45", 37, 19, 3, 3, 13, 45},
     };
     int failed = 0;
-    printf("conv3d versions, %d threads; time x = time / generic time (lower is faster)\n",
+    printf("conv3d versions, %d threads; CPU s: process CPU seconds; time x = CPU s / generic's\n"
+           "(lower is faster); GFLOP/s per CPU second\n",
            vs_threads());
-    printf("  %-26s %-8s %9s %8s %9s %s\n", "layer", "version", "time s", "time x", "GFLOP/s",
+    printf("  %-26s %-8s %9s %8s %9s %s\n", "layer", "version", "CPU s", "time x", "GFLOP/s",
            "bits vs generic (frame, window)");
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         const struct shape *sh = &shapes[si];
         struct vs_conv3d c = {sh->cout, sh->cin, sh->kt, sh->k, NULL, NULL, NULL};
-        float *weight = rnd((size_t)sh->cout * sh->cin * sh->kt * sh->k * sh->k, 1 + si);
-        float *bias = rnd((size_t)sh->cout, 100 + si);
+        float *weight = rnd((size_t)sh->cout * sh->cin * sh->kt * sh->k * sh->k, 1 + si, 1.0f);
+        float *bias = rnd((size_t)sh->cout, 100 + si, 1.0f);
         float *packed = malloc(vs_conv3d_packed_floats(&c) * sizeof *packed);
         c.weight = weight, c.bias = bias;
         vs_conv3d_pack(&c, packed);
         c.packed = packed;
         const size_t plane = (size_t)sh->h * sh->w, fsz = (size_t)sh->cin * plane;
         const size_t osz = (size_t)sh->cout * plane;
-        float *frames = rnd(fsz * sh->kt, 200 + si);
+        float *frames = rnd(fsz * sh->kt, 200 + si, 1.0f);
         const float *in[3] = {NULL, NULL, NULL};
         for (int dt = 0; dt < sh->kt; dt++)
             in[dt] = frames + dt * fsz;
@@ -114,7 +82,8 @@ int main(void)
             }
             float *dst = impl == VS_CONV3D_GENERIC ? want : got;
             float *dwin = impl == VS_CONV3D_GENERIC ? wwin : gwin;
-            double t = timed(impl, &c, in, &frame, dst, &frame);
+            double t;
+            BEST_CPU_S(t, REPEAT, vs_conv3d_frame_impl(impl, &c, in, &frame, dst, &frame));
             vs_conv3d_frame_impl(impl, &c, cin, &win, dwin, &wout);
             base = impl == VS_CONV3D_GENERIC ? t : base;
             /* the window's pixels are the frame's, bit for bit */

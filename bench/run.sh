@@ -13,6 +13,7 @@ done
 # Python benchmarks (bench/*.py), with the interpreter of each test environment of tools/pyenv.sh.
 here=$(dirname "$0")
 for b in "$here"/*.py; do
+  case $(basename "$b") in _*) continue ;; esac # modules the benchmarks import
   for v in 3.11 3.12; do
     if py=$("$here/../tools/pyenv.sh" path "$v"); then
       echo "== $(basename "$b") (Python $v)"

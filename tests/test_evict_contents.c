@@ -11,6 +11,16 @@ static const size_t sizes[] = {1000, 3 << 10, 100 << 10, 300 << 10, 2 * MiB, (3 
                                512, 70 << 10};
 static const size_t large_sizes[] = {300 << 10, 2 * MiB, (3 * MiB) + 123, 5 * MiB};
 
+/* The end of a test: promotes stage, checks that the n blocks at b kept every byte, destroys a. */
+static void promote_and_check(struct vs_arena *a, uint32_t stage, struct ef_block *b, int n)
+{
+    cr_assert_eq(vs_arena_promote(a, stage, NULL), CUDA_SUCCESS);
+    for (int i = 0; i < n; i++)
+        cr_assert(ef_intact(&b[i]), "object %d changed", i);
+    ef_forget(b, (size_t)n);
+    fx_destroy(a);
+}
+
 /* Small objects filling their granule, and large blocks of several sizes. */
 Test(evict_contents, hundred_cycles_keep_bytes_and_pointers)
 {
@@ -82,11 +92,7 @@ Test(evict_contents, small_objects_move_with_a_free_object_in_their_granule)
     cr_assert_eq(vs_arena_block_demoted_bytes(a, b[NSMALL - 1].p), 0);
     for (int i = 0; i < NSMALL - 1; i++)
         cr_assert_eq(vs_arena_block_demoted_bytes(a, b[i].p), 1000, "object %d", i);
-    cr_assert_eq(vs_arena_promote(a, w, &moved), CUDA_SUCCESS);
-    for (int i = 0; i < NSMALL; i++)
-        cr_assert(ef_intact(&b[i]), "object %d changed", i);
-    ef_forget(b, NSMALL);
-    fx_destroy(a);
+    promote_and_check(a, w, b, NSMALL);
 }
 
 /* Small objects of two stages allocated interleaved, of the same sizes, never share a granule;
@@ -114,11 +120,7 @@ Test(evict_contents, small_objects_of_a_stage_move_without_the_others)
     for (int i = 0; i < N; i++)
         cr_assert_eq(vs_arena_block_demoted_bytes(a, x[i].p), i % 2 ? 0 : x[i].n,
                      "object %d (stage %c)", i, i % 2 ? 'B' : 'A');
-    cr_assert_eq(vs_arena_promote(a, sa, NULL), CUDA_SUCCESS);
-    for (int i = 0; i < N; i++)
-        cr_assert(ef_intact(&x[i]), "object %d changed", i);
-    ef_forget(x, N);
-    fx_destroy(a);
+    promote_and_check(a, sa, x, N);
 }
 
 /* Groups are bounded: the first VS_NGROUPS - 1 (stage, tag) pairs get their own granules, later
@@ -170,11 +172,7 @@ Test(evict_contents, only_whole_granules_of_the_selection_move)
     for (int i = 0; i < 24; i += 2)
         a_demoted += vs_arena_block_demoted_bytes(a, x[i].p);
     cr_assert_leq(a_demoted, moved);
-    cr_assert(vs_arena_promote(a, sa, NULL) == CUDA_SUCCESS);
-    for (int i = 0; i < 24; i++)
-        cr_assert(ef_intact(&x[i]));
-    ef_forget(x, 24);
-    fx_destroy(a);
+    promote_and_check(a, sa, x, 24);
 }
 
 /* Memory demoted is host memory mapped at the same address: the device may keep using it

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "kernels/cpu/isa.h"
 #include "kernels/cpu/parallel.h"
 
 int vs_conv2d_out_h(const struct vs_conv2d_geom *g)
@@ -236,75 +237,24 @@ static void item_place(const struct conv_job *j, const struct item_plan *p, size
     *x0 = (int)(r % p->bands) * p->cols;
 }
 
-#define SIMD(name) name##_avx512
-#define SIMD_TARGET "avx512f"
-#define VEC __m512
-#define MASK __mmask16
-#define VL 16
-#define NV 4
-#define V_LOAD(p) _mm512_loadu_ps(p)
-#define V_MLOAD(m, p) _mm512_maskz_loadu_ps(m, p)
-#define V_ZERO() _mm512_setzero_ps()
-#define V_BCAST(p) _mm512_set1_ps(*(p))
-#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
-#define V_STORE(p, v) _mm512_storeu_ps(p, v)
-#define V_MSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, v)
-#define M_LANES(lo, hi) lanes16(lo, hi)
-static inline __mmask16 lanes16(int lo, int hi)
-{
-    lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
-    hi = hi < lo ? lo : hi > 16 ? 16 : hi;
-    return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
-}
+#include "kernels/cpu/simd_avx512.h"
 #include "kernels/cpu/conv2d_simd.h"
-#undef SIMD
-#undef SIMD_TARGET
-#undef VEC
-#undef MASK
-#undef VL
-#undef NV
-#undef V_LOAD
-#undef V_MLOAD
-#undef V_ZERO
-#undef V_BCAST
-#undef V_FMA
-#undef V_STORE
-#undef V_MSTORE
-#undef M_LANES
+#include "kernels/cpu/simd_undef.h"
 
-#define SIMD(name) name##_avx2
-#define SIMD_TARGET "avx2,fma"
-#define VEC __m256
-#define MASK __m256i
-#define VL 8
-#define NV 2
-#define V_LOAD(p) _mm256_loadu_ps(p)
-#define V_MLOAD(m, p) _mm256_maskload_ps(p, m)
-#define V_ZERO() _mm256_setzero_ps()
-#define V_BCAST(p) _mm256_broadcast_ss(p)
-#define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
-#define V_STORE(p, v) _mm256_storeu_ps(p, v)
-#define V_MSTORE(p, m, v) _mm256_maskstore_ps(p, m, v)
-#define M_LANES(lo, hi) lanes8(lo, hi)
-static inline __attribute__((target("avx2"))) __m256i lanes8(int lo, int hi)
-{
-    const __m256i l = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    lo = lo < -1 ? -1 : lo > 8 ? 8 : lo;
-    hi = hi < 0 ? 0 : hi > 8 ? 8 : hi;
-    return _mm256_and_si256(_mm256_cmpgt_epi32(l, _mm256_set1_epi32(lo - 1)),
-                            _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), l));
-}
+#include "kernels/cpu/simd_avx2.h"
 #include "kernels/cpu/conv2d_simd.h"
+#include "kernels/cpu/simd_undef.h"
 
 static const struct {
     const char *name;
     vs_range_fn fn;
     bool per_band; /* items are (group of channel blocks, rows, band: item_place), not (channel[, row]) */
+    enum vs_isa isa;
 } g_impls[VS_CONV2D_IMPLS] = {
-    [VS_CONV2D_REF] = {"ref", conv_ref, false},
-    [VS_CONV2D_GENERIC] = {"generic", conv_generic, false},
-    [VS_CONV2D_AVX2] = {"avx2", range_avx2, true},
-    [VS_CONV2D_AVX512] = {"avx512", range_avx512, true},
+    [VS_CONV2D_REF] = {"ref", conv_ref, false, VS_ISA_NONE},
+    [VS_CONV2D_GENERIC] = {"generic", conv_generic, false, VS_ISA_NONE},
+    [VS_CONV2D_AVX2] = {"avx2", range_avx2, true, VS_ISA_AVX2},
+    [VS_CONV2D_AVX512] = {"avx512", range_avx512, true, VS_ISA_AVX512},
 };
 
 const char *vs_conv2d_impl_name(enum vs_conv2d_impl impl)
@@ -314,21 +264,15 @@ const char *vs_conv2d_impl_name(enum vs_conv2d_impl impl)
 
 bool vs_conv2d_impl_supported(enum vs_conv2d_impl impl)
 {
-    switch (impl) {
-    case VS_CONV2D_AVX512:
-        return __builtin_cpu_supports("avx512f");
-    case VS_CONV2D_AVX2:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    default:
-        return true;
-    }
+    return vs_isa_supported(g_impls[impl].isa);
 }
 
 enum vs_conv2d_impl vs_conv2d_best(void)
 {
-    return vs_conv2d_impl_supported(VS_CONV2D_AVX512) ? VS_CONV2D_AVX512
-           : vs_conv2d_impl_supported(VS_CONV2D_AVX2) ? VS_CONV2D_AVX2
-                                                      : VS_CONV2D_GENERIC;
+    int v = VS_CONV2D_IMPLS - 1; /* the last version this CPU runs (generic: any CPU) */
+    while (!vs_conv2d_impl_supported(v))
+        v--;
+    return v;
 }
 
 void vs_conv2d_impl(enum vs_conv2d_impl impl, const float *in, float *out, const float *weight,

@@ -1,11 +1,5 @@
 /* The register-blocked conv2d micro-kernel, written once and included by conv2d.c once per
- * instruction set. The includer defines:
- *   SIMD(name)   the name with the instruction set's suffix
- *   SIMD_TARGET  the GCC target string ("avx512f", "avx2,fma")
- *   VEC, MASK    the vector and lane-mask types; VL lanes per vector; NV vectors per strip
- *   V_LOAD(p), V_MLOAD(m, p) (masked lanes read as 0, no access), V_BCAST(p), V_FMA(a, b, c)
- *   (a * b + c, one rounding), V_STORE(p, v), V_MSTORE(p, m, v), M_LANES(lo, hi) (lanes l with
- *   lo <= l < hi; any lo, hi).
+ * instruction set, after simd_avx512.h or simd_avx2.h (the vector macros).
  * One strip is OB output channels x NV vectors of one output row; its OB * NV accumulators stay
  * in registers over the taps of one block of input channels, read from the band (conv2d.c: those
  * channels' input rows, zero-padded, contiguous). Each lane gets exactly the scalar kernel's
@@ -60,12 +54,8 @@ SIMD(strip)(const struct strip_job *s, const float *src, size_t ch_stride, const
     }
     for (int j = 0; j < s->nb; j++)
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; v++) {
-            if (full)
-                V_STORE(out + j * s->oplane + v * VL, acc[j][v]);
-            else
-                V_MSTORE(out + j * s->oplane + v * VL, m[v], acc[j][v]);
-        }
+        for (int v = 0; v < NV; v++)
+            V_PUT(out + j * s->oplane + v * VL, full, m[v], acc[j][v]);
 }
 
 /* Channels ci0 .. ci0 + nci - 1 of output rows y .. y + nrows - 1, columns x0 .. x0 + ncols - 1,

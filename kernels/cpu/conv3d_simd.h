@@ -1,11 +1,5 @@
 /* The register-blocked conv3d micro-kernel, written once and included by conv3d.c once per
- * instruction set. The includer defines:
- *   SIMD(name)   the name with the instruction set's suffix
- *   SIMD_TARGET  the GCC target string ("avx512f", "avx2,fma")
- *   VEC, MASK    the vector and lane-mask types; VL lanes per vector; NV vectors per strip
- *   V_LOAD(p), V_MLOAD(m, p) (masked lanes read as 0, no access), V_BCAST(p), V_FMA(a, b, c)
- *   (a * b + c, one rounding), V_STORE(p, v), V_MSTORE(p, m, v), M_LANES(lo, hi) (lanes l with
- *   lo <= l < hi; any lo, hi).
+ * instruction set, after simd_avx512.h or simd_avx2.h (the vector macros).
  * A strip is OB output channels x nv vectors of one output row; its OB * nv accumulators stay in
  * registers over every (input channel, dt, ky, kx) tap. Each lane gets exactly the sequence of
  * conv_generic (conv3d.c): bias, then one FMA per tap, a NULL frame or a row outside the frame
@@ -58,10 +52,7 @@ SIMD(strip)(const struct strip *s, const MASK (*masks)[NV], int x0, int k, int n
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++) {
             int left = s->ow - x0 - v * VL;
-            if (left >= VL)
-                V_STORE(o + v * VL, acc[j][v]);
-            else
-                V_MSTORE(o + v * VL, M_LANES(0, left), acc[j][v]);
+            V_PUT(o + v * VL, left >= VL, M_LANES(0, left), acc[j][v]);
         }
 }
 
@@ -100,5 +91,18 @@ static __attribute__((target(SIMD_TARGET))) void SIMD(row)(const struct strip *s
             SIMD_CASE(4)
 #undef SIMD_CASE
         }
+    }
+}
+
+/* The items of vs_parallel_for (item_place) */
+static void SIMD(range)(void *ctx, size_t begin, size_t end)
+{
+    const struct conv_job *j = ctx;
+    for (size_t item = begin; item < end; item++) {
+        struct strip s;
+        int yo, o0;
+        item_place(j, item, &yo, &o0);
+        strip_setup(&s, j, o0, yo);
+        SIMD(row)(&s);
     }
 }
