@@ -357,6 +357,10 @@ bool vs_small_release_empty_pages(struct vs_arena *a, bool parked);
  * back on the device) and the caller must take another object. */
 bool vs_small_hand_out(struct vs_arena *a, struct vs_page *pg, CUdeviceptr p, size_t req,
                        CUstream s, struct vs_stream *origin, uint32_t tag);
+/* The device synchronised (arena.mu held): no stream's work uses a parked object any more, so
+ * each goes back to its class's idle list, not to the stream it was freed on (which would count
+ * it pending again after the synchronisation). */
+void vs_small_parked_synchronized(struct vs_arena *a);
 /* Slot i of r stops parking (arena.mu held): its parked objects go back where they came from. */
 void vs_small_unpark(struct vs_arena *a, struct vs_reservation *r, size_t i);
 

@@ -204,6 +204,14 @@ static void return_parked(struct vs_arena *a, CUdeviceptr lo, CUdeviceptr hi)
     vs_vec_free(&back);
 }
 
+void vs_small_parked_synchronized(struct vs_arena *a)
+{
+    pthread_mutex_lock(&a->park_mu);
+    for (size_t k = 1; k < a->parked.n; k += 2)
+        a->parked.v[k] = (uintptr_t)NULL;
+    pthread_mutex_unlock(&a->park_mu);
+}
+
 void vs_small_unpark(struct vs_arena *a, struct vs_reservation *r, size_t i)
 {
     CUdeviceptr lo = r->base + i * a->gran;

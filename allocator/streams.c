@@ -388,6 +388,7 @@ size_t vs_streams_poll(struct vs_arena *a, bool record_all)
 
 void vs_streams_all_idle(struct vs_arena *a)
 {
+    vs_small_parked_synchronized(a);
     pthread_mutex_lock(&a->streams_mu);
     struct vs_stream *list = a->streams;
     pthread_mutex_unlock(&a->streams_mu);

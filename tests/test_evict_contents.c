@@ -347,3 +347,34 @@ Test(evict_contents, freeing_demoted_small_objects_releases_their_host_memory)
     cr_assert_eq(st.host_bytes, 0, "host memory of freed objects kept: %zu", st.host_bytes);
     fx_destroy(a);
 }
+
+/* An object of a demoted granule freed on a stream and met there by a request is set aside
+ * (parked) for that stream; a device synchronisation makes it idle for everyone, so nothing
+ * stays pending after it, also when a trim returns the parked objects afterwards. */
+Test(evict_contents, a_parked_object_of_a_stream_is_idle_after_a_device_sync)
+{
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    uint32_t w = ef_name("w");
+    vs_arena_set_stage(a, w);
+    uint64_t seed = 9;
+    struct ef_block b[NSMALL];
+    for (int i = 0; i < NSMALL; i++)
+        ef_alloc(a, &b[i], 1000, &seed);
+    cr_assert_eq(vs_arena_demote(a, w, NULL), CUDA_SUCCESS);
+    CUstream s = fx_stream();
+    CUdeviceptr freed = b[NSMALL - 1].p;
+    cr_assert_eq(vs_arena_free_async(a, freed, s), CUDA_SUCCESS);
+    ef_forget(&b[NSMALL - 1], 1);
+    CUdeviceptr p;
+    cr_assert_eq(vs_arena_alloc_async(a, 1000, s, &p), CUDA_SUCCESS);
+    cr_assert_neq(p, freed, "an object of a demoted granule was handed out");
+    cr_assert_eq(vs_arena_free(a, p), CUDA_SUCCESS);
+    vs_arena_device_synchronized(a);
+    vs_arena_trim(a, SIZE_MAX);
+    struct vs_arena_stats st;
+    vs_arena_stats(a, &st);
+    cr_assert_eq(st.pending_bytes, 0, "%zu bytes pending after a device sync", st.pending_bytes);
+    fx_validate(a, "a device sync and a trim");
+    promote_and_check(a, w, b, NSMALL - 1);
+}
