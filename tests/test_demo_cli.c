@@ -186,6 +186,14 @@ Test(demo_cli, the_table_says_what_happened)
     cr_expect_null(strstr(r.out, "wan21"), "only the scenario asked for runs");
 }
 
+Test(demo_cli, a_scenario_without_another_process_says_nothing_of_one)
+{
+    dm_sh(&r, DM_CLI " demo --scenario ovi-fusion --out %s", out_dir);
+    cr_expect_eq(r.status, 0, "%s\n%s", r.out, r.err);
+    cr_expect(strstr(r.out, "0 B held by another process"), "%s", r.out);
+    cr_expect_null(strstr(r.out, "the other process"), "no companion runs here:\n%s", r.out);
+}
+
 Test(demo_cli, a_scenario_that_does_not_behave_fails_the_demo)
 {
     /* With eviction off by a policy that names no stage, vramshim cannot complete the decode:

@@ -469,8 +469,9 @@ int vs_demo_run(const struct vs_demo_paths *paths, const struct vs_demo_scenario
     snprintf(holder_log, sizeof holder_log, "%s/%s.%s.holder.log", opts->out_dir, info->name, tag);
     snprintf(companion_out, sizeof companion_out, "%s/%s.%s.companion.out", opts->out_dir,
              info->name, tag);
-    snprintf(o->companion_log, sizeof o->companion_log, "%s/%s.%s.companion.log", opts->out_dir,
-             info->name, tag);
+    if (companion) /* an empty companion_log says the scenario runs none */
+        snprintf(o->companion_log, sizeof o->companion_log, "%s/%s.%s.companion.log",
+                 opts->out_dir, info->name, tag);
     /* Nothing of an earlier run may pass for this one's. */
     const char *const stale[] = {o->trace, o->log, out, holder_log, companion_out,
                                  o->companion_log};
