@@ -21,6 +21,18 @@ static void promote_and_check(struct vs_arena *a, uint32_t stage, struct ef_bloc
     fx_destroy(a);
 }
 
+/* A new arena whose stage "w" has allocated b[NSMALL]: one full page of 1000-byte objects. */
+static struct vs_arena *full_page_in_stage_w(struct ef_block *b, uint32_t *w, uint64_t *seed)
+{
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    *w = ef_name("w");
+    vs_arena_set_stage(a, *w);
+    for (int i = 0; i < NSMALL; i++)
+        ef_alloc(a, &b[i], 1000, seed);
+    return a;
+}
+
 /* Small objects filling their granule, and large blocks of several sizes. */
 Test(evict_contents, hundred_cycles_keep_bytes_and_pointers)
 {
@@ -73,14 +85,10 @@ Test(evict_contents, small_objects_move_with_a_free_object_in_their_granule)
 {
     if (!vs_evict_barrier_works())
         cr_skip_test("no expedited membarrier here: only full small-object granules move");
-    arena_fixture_start(256 * MiB);
-    struct vs_arena *a = arena_new(SIZE_MAX);
-    uint32_t w = ef_name("w");
-    vs_arena_set_stage(a, w);
+    uint32_t w;
     uint64_t seed = 8;
     struct ef_block b[NSMALL];
-    for (int i = 0; i < NSMALL; i++)
-        ef_alloc(a, &b[i], 1000, &seed);
+    struct vs_arena *a = full_page_in_stage_w(b, &w, &seed);
     CUdeviceptr freed = b[NSMALL - 1].p;
     ef_free(a, &b[NSMALL - 1]);
     vs_arena_device_synchronized(a); /* the freed object is reusable by any request */
@@ -353,14 +361,10 @@ Test(evict_contents, freeing_demoted_small_objects_releases_their_host_memory)
  * stays pending after it, also when a trim returns the parked objects afterwards. */
 Test(evict_contents, a_parked_object_of_a_stream_is_idle_after_a_device_sync)
 {
-    arena_fixture_start(256 * MiB);
-    struct vs_arena *a = arena_new(SIZE_MAX);
-    uint32_t w = ef_name("w");
-    vs_arena_set_stage(a, w);
+    uint32_t w;
     uint64_t seed = 9;
     struct ef_block b[NSMALL];
-    for (int i = 0; i < NSMALL; i++)
-        ef_alloc(a, &b[i], 1000, &seed);
+    struct vs_arena *a = full_page_in_stage_w(b, &w, &seed);
     cr_assert_eq(vs_arena_demote(a, w, NULL), CUDA_SUCCESS);
     CUstream s = fx_stream();
     CUdeviceptr freed = b[NSMALL - 1].p;
