@@ -86,9 +86,12 @@ SYS_LIBS    := -ldl -lm -linih -ljansson -lspng
 # The shim must bring nothing into its host but its hooks (docs/footprint.md): inih and jansson
 # come from their static archives, libgcc's unwinder (call sites) from libgcc_eh.a instead of
 # libgcc_s, all of their symbols hidden; only libc, libm and libdl stay. Debian's libjansson.a is
-# PIC except its parser (load.o reaches stdin directly), so the shim must not call json_load*.
+# PIC except its parser (load.o reads libc's stdin PC-relative, which no shared object can link):
+# the shim links a copy with that symbol renamed to its own (interpose/borrow_reply.c).
+JANSSON_A      := $(shell $(CC) -print-file-name=libjansson.a)
+SHIM_JANSSON_A := $(BUILD)/shim-jansson/libjansson.a
 SHIM_LIBS   := -static-libgcc -Wl,--exclude-libs,ALL -Wl,--as-needed \
-               -Wl,-Bstatic -linih -ljansson -Wl,-Bdynamic -ldl -lm
+               -Wl,-Bstatic -linih -Wl,-Bdynamic $(SHIM_JANSSON_A) -ldl -lm
 
 .PHONY: soak soak-run tsan tsan-run
 .PHONY: all sim shim cli kernels cuda tests progs gpuchecks benches demos test asan valgrind bench demo \
@@ -145,9 +148,12 @@ $(KCUDA_A): $(patsubst %.cu,$(BUILD)/obj/%.o,$(CUDA_SRCS))
 
 # Only the cu*/cuda* hooks, dlsym and vramshim_* are exported (interpose/exports.map).
 # nodelete: a dlclose must not unload the shim while its trace writer thread runs.
-$(SHIM_LIB): $(call obj,$(SHIM_SRCS)) $(ALLOC_A) $(POLICY_A) interpose/exports.map
+$(SHIM_LIB): $(call obj,$(SHIM_SRCS)) $(ALLOC_A) $(POLICY_A) interpose/exports.map $(SHIM_JANSSON_A)
 	$(CC) -shared -Wl,--version-script=interpose/exports.map -Wl,-z,nodelete $(LDFLAGS) \
 	  $(call obj,$(SHIM_SRCS)) $(ALLOC_A) $(POLICY_A) -o $@ $(SHIM_LIBS)
+$(SHIM_JANSSON_A): $(JANSSON_A)
+	@mkdir -p $(@D)
+	objcopy --redefine-sym stdin=vs_jansson_stdin $< $@
 
 $(CLI): $(call obj,$(CLI_SRCS)) $(ALLOC_A) $(POLICY_A) $(KERNELS_A)
 	$(CC) $(LDFLAGS) $(call obj,$(CLI_SRCS)) $(ALLOC_A) $(POLICY_A) $(KERNELS_A) -o $@ $(SYS_LIBS)

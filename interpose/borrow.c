@@ -22,6 +22,7 @@
 #include "allocator/ledger.h"
 #include "allocator/log.h"
 #include "common/size.h"
+#include "interpose/borrow_reply.h"
 #include "interpose/init.h"
 #include "interpose/lend.h"
 #include "interpose/ledger_pub.h"
@@ -55,37 +56,6 @@ static uint64_t wait_ms(void)
     const struct vs_policy *p = vs_evict_policy();
     const struct vs_policy_lend *l = p ? vs_policy_lend_rules(p) : NULL;
     return l && l->line ? l->wait_ms : VS_POLICY_DEFAULT_WAIT_MS;
-}
-
-/* Copies the string value of "key" in a peer's reply into out, bytes outside printable ASCII
- * (and escapes) as '?'; false when absent. */
-static bool reply_string(const char *reply, const char *key, char *out, size_t len)
-{
-    const char *at = strstr(reply, key);
-    if (!at || at[strlen(key)] != '"')
-        return false;
-    at += strlen(key) + 1;
-    size_t n = 0;
-    for (; *at && *at != '"' && n + 1 < len; at++)
-        out[n++] = *at >= 0x20 && *at <= 0x7e && *at != '\\' ? *at : '?';
-    out[n] = '\0';
-    return true;
-}
-
-/* The released_bytes number of a peer's reply; false when absent or out of range. */
-static bool reply_released(const char *reply, uint64_t *out)
-{
-    static const char key[] = "\"released_bytes\":";
-    const char *at = strstr(reply, key);
-    if (!at)
-        return false;
-    at += sizeof key - 1;
-    size_t n = strspn(at, "0123456789");
-    if (n == 0 || n > 19)
-        return false;
-    errno = 0;
-    *out = strtoull(at, NULL, 10);
-    return errno == 0;
 }
 
 /* Waits for events on fd until deadline; false at the deadline or on a poll error. */
@@ -125,6 +95,7 @@ static void ask(const struct vs_ledger_entry *e, uint64_t bytes, long long deadl
     char req[40], reply[VS_BORROW_REPLY_MAX];
     int k = snprintf(req, sizeof req, "lend %llu\n", (unsigned long long)bytes);
     size_t got = 0;
+    const char *nl;
     if (connect(fd, (const struct sockaddr *)&addr, sizeof addr) != 0) {
         snprintf(what, len, "cannot connect to %s: %s", e->socket, strerror(errno));
         goto out;
@@ -138,18 +109,18 @@ static void ask(const struct vs_ledger_entry *e, uint64_t bytes, long long deadl
         snprintf(what, len, "cannot send the request");
         goto out;
     }
-    while (!memchr(reply, '\n', got)) {
+    while (!(nl = memchr(reply, '\n', got))) {
         ssize_t r = -1;
         errno = ETIMEDOUT;
-        if (got + 1 < sizeof reply && wait_fd(fd, POLLIN, deadline))
-            r = recv(fd, reply + got, sizeof reply - 1 - got, 0);
+        if (got < sizeof reply && wait_fd(fd, POLLIN, deadline))
+            r = recv(fd, reply + got, sizeof reply - got, 0);
         if (r > 0) {
             got += (size_t)r;
             continue;
         }
         if (r < 0 && (errno == EAGAIN || errno == EINTR) && now_ms() < deadline)
             continue;
-        if (got + 1 >= sizeof reply)
+        if (got == sizeof reply)
             snprintf(what, len, "reply too long: ignored");
         else if (r == 0 || (r < 0 && errno == ECONNRESET))
             snprintf(what, len, "closed the connection without a reply");
@@ -159,18 +130,7 @@ static void ask(const struct vs_ledger_entry *e, uint64_t bytes, long long deadl
             snprintf(what, len, "receive failed: %s", strerror(errno));
         goto out;
     }
-    reply[got] = '\0';
-    char text[200], size[32];
-    if (!strstr(reply, "\"ok\":true")) {
-        snprintf(what, len, "error: %s",
-                 reply_string(reply, "\"error\":", text, sizeof text) ? text : "malformed reply");
-    } else if (reply_string(reply, "\"refused\":", text, sizeof text)) {
-        snprintf(what, len, "lent nothing: %s", text);
-    } else if (reply_released(reply, released)) {
-        snprintf(what, len, "released %s", vs_size_format(*released, size, sizeof size));
-    } else {
-        snprintf(what, len, "malformed reply");
-    }
+    *released = vs_borrow_reply(reply, (size_t)(nl - reply), what, len);
 out:
     close(fd);
 }

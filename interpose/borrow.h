@@ -12,8 +12,9 @@
  * `wait = 0s` never asks): every connect, send and receive gets what is left of it.
  *
  * A lender is believed only as far as this: its socket's peer must be the process its entry names,
- * of this user (SO_PEERCRED); its reply is read up to VS_BORROW_REPLY_MAX bytes and only its
- * released_bytes number (checked) and refusal text are taken from it.
+ * of this user (SO_PEERCRED); its reply, one line of at most VS_BORROW_REPLY_MAX bytes, is parsed
+ * and checked field by field (borrow_reply.h): only its released_bytes number and its refusal or
+ * error text are taken from it.
  *
  * No deadlock, no livelock: nothing of the shim's is locked while a borrower waits for a peer (the
  * arena lock is released when the allocation fails); a process never borrows while it is serving
