@@ -4,6 +4,8 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "kernels/cpu/isa.h"
+
 /* The pairwise lane sum of dots.h: l + 8, then + 4, + 2, + 1. */
 static float lane_sum(float p[16])
 {
@@ -97,7 +99,7 @@ dots_avx512(const float *a, size_t lda, size_t m, const float *b, size_t ldb, si
 
 bool vs_dots_impl_supported(enum vs_dots_impl impl)
 {
-    return impl != VS_DOTS_AVX512 || __builtin_cpu_supports("avx512f");
+    return vs_isa_supported(impl == VS_DOTS_AVX512 ? VS_ISA_AVX512 : VS_ISA_NONE);
 }
 
 void vs_dots_impl(enum vs_dots_impl impl, const float *a, size_t lda, size_t m, const float *b,
