@@ -95,7 +95,7 @@ CUresult vs_arena_free_async(struct vs_arena *a, CUdeviceptr dptr, CUstream stre
 CUresult vs_arena_free_req(struct vs_arena *a, CUdeviceptr dptr, bool async, CUstream stream,
                            size_t *bytes);
 
-/* --- queries ------------------------------------------------------------------------------------ */
+/* --- queries ---------------------------------------------------------------------------------- */
 
 /* True when dptr lies inside this arena's VA (whether or not a block is live there): the hooks
  * route frees and pointer queries of such addresses to the arena. */

@@ -73,8 +73,9 @@ struct vs_driver {
 };
 
 /* Looks each entry up with resolve(name, ctx). Returns 0 when all were found (but those marked
- * 2), else -1 with the first missing name in *missing; every entry that was found is filled either way (missing
- * ones are NULL), so a caller can run on a driver that lacks entries it does not need. */
+ * 2), else -1 with the first missing name in *missing; every entry that was found is filled either
+ * way (missing ones are NULL), so a caller can run on a driver that lacks entries it does not
+ * need. */
 int vs_driver_load(struct vs_driver *drv, void *(*resolve)(const char *name, void *ctx),
                    void *ctx, const char **missing);
 

@@ -1,5 +1,6 @@
-/* Eviction (docs/eviction.md; docs/architecture.md, "Layers"): demote live blocks to host memory and promote them back, under the same
- * device addresses, by explicit request, by stage rules and under allocation pressure.
+/* Eviction (docs/eviction.md; docs/architecture.md, "Layers"): demote live blocks to host memory
+ * and promote them back, under the same device addresses, by explicit request, by stage rules and
+ * under allocation pressure.
  *
  * Demote: for each run of adjacent granules (2 MiB slots) selected, one host-resident physical
  * allocation is made or reused (cuMemCreate, CU_MEM_LOCATION_TYPE_HOST_NUMA, the device's
@@ -86,8 +87,9 @@ struct vs_names *vs_evict_names(void);
  * control socket, a peer's request to lend): the device granules it frees go back to the driver
  * (cuMemRelease), so another process can have them; free granules held before the call stay
  * cached (up to VRAMSHIM_CACHE_MAX). A refused release keeps that granule cached (one line).
- * Pressure, headroom and prefetch demotes keep what they free cached instead. CUDA_ERROR_NOT_SUPPORTED when eviction is off
- * on this device; other errors from the driver (what moved before the failure stays moved). */
+ * Pressure, headroom and prefetch demotes keep what they free cached instead.
+ * CUDA_ERROR_NOT_SUPPORTED when eviction is off on this device; other errors from the driver (what
+ * moved before the failure stays moved). */
 CUresult vs_arena_demote(struct vs_arena *a, uint32_t name, size_t *moved);
 
 /* Promotes every host granule of live blocks whose stage or tag is `name`. Device memory for

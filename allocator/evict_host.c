@@ -33,7 +33,8 @@ void vs_host_release(struct vs_arena *a, CUmemGenericAllocationHandle h)
     CUresult err = a->drv->cuMemRelease(h);
     if (err == CUDA_SUCCESS)
         return;
-    vs_log(VS_LOG_WARN, "evict: cuMemRelease of a host granule failed (error %d); retrying later", err);
+    vs_log(VS_LOG_WARN, "evict: cuMemRelease of a host granule failed (error %d); retrying later",
+           err);
     if (vs_vec_push(&a->host_refused, (uintptr_t)h) != 0)
         vs_log(VS_LOG_WARN, "evict: out of host memory; a host granule is lost");
 }

@@ -43,9 +43,10 @@ bool vs_evict_probe(struct vs_arena *a)
         a->drv->cuMemRelease(h);
     a->evict_state = err == CUDA_SUCCESS ? VS_EVICT_ON : VS_EVICT_OFF;
     if (err != CUDA_SUCCESS)
-        vs_log(VS_LOG_WARN, "eviction off on device %d: the driver cannot map host-NUMA memory (error %d); "
-                "nothing will be demoted",
-                a->ordinal, err);
+        vs_log(VS_LOG_WARN,
+               "eviction off on device %d: the driver cannot map host-NUMA memory (error %d); "
+               "nothing will be demoted",
+               a->ordinal, err);
     return err == CUDA_SUCCESS;
 }
 
@@ -232,7 +233,8 @@ static CUresult unstage(struct vs_arena *a, size_t end)
     /* The batch fails either way; one retry keeps the memory from staying mapped there. */
     if (err != CUDA_SUCCESS && a->drv->cuMemUnmap(a->staging, end * a->gran) != CUDA_SUCCESS) {
         /* Still mapped: never map there again; the next move reserves fresh VA. */
-        vs_log(VS_LOG_WARN, "evict: cuMemUnmap of the staging area failed (error %d); abandoning it", err);
+        vs_log(VS_LOG_WARN,
+               "evict: cuMemUnmap of the staging area failed (error %d); abandoning it", err);
         a->staging = 0;
     }
     return err;
@@ -274,9 +276,10 @@ static void unswitch(struct vs_arena *a, const struct span *sp, size_t mapped)
     if (err == CUDA_SUCCESS)
         err = a->drv->cuMemSetAccess(span_va(a, sp), sp->n * a->gran, &a->access, 1);
     if (err != CUDA_SUCCESS)
-        vs_log(VS_LOG_WARN, "evict: cannot restore the mapping at 0x%llx (error %d); that memory may now "
-                "be unmapped",
-                (unsigned long long)span_va(a, sp), err);
+        vs_log(VS_LOG_WARN,
+               "evict: cannot restore the mapping at 0x%llx (error %d); that memory may now "
+               "be unmapped",
+               (unsigned long long)span_va(a, sp), err);
 }
 
 /* Replaces the old backings of span s by its pieces at the same VA: one unmap, one map per
@@ -387,7 +390,8 @@ static CUresult move_batch(struct vs_arena *a, struct batch *b, bool to_host)
 /* Sets the slots of a demote parking, then keeps those still candidates (evict.h "Unit"). An
  * object freed after the check cannot be handed out until its slot stops parking, and one
  * handed out before it is live, so the check saw it (and its stage and tag). */
-static size_t claim(struct vs_arena *a, struct vs_move *mv, size_t n, const struct vs_selection *sel)
+static size_t claim(struct vs_arena *a, struct vs_move *mv, size_t n,
+                    const struct vs_selection *sel)
 {
     /* Sequentially consistent store, then sequentially consistent loads of the objects' req
      * (evict_select.c), against the exchange of req by a free and the load of `parking` by the
@@ -436,9 +440,10 @@ CUresult vs_evict_move(struct vs_arena *a, struct vs_move *mv, size_t n, bool to
     for (size_t j = done; j < n && to_host; j++)
         vs_small_unpark(a, mv[j].r, mv[j].slot); /* stays on the device */
     if (err != CUDA_SUCCESS)
-        vs_log(VS_LOG_WARN, "evict: %s stopped after %zu bytes on device %d (error %d); the rest stays %s",
-                to_host ? "demote" : "promote", *moved, a->ordinal, err,
-                to_host ? "on the device" : "in host memory");
+        vs_log(VS_LOG_WARN,
+               "evict: %s stopped after %zu bytes on device %d (error %d); the rest stays %s",
+               to_host ? "demote" : "promote", *moved, a->ordinal, err,
+               to_host ? "on the device" : "in host memory");
     return err;
 }
 

@@ -506,9 +506,9 @@ void vs_moves_sort(struct vs_move *mv, size_t n);
 uint32_t vs_stage_age(const struct vs_arena *a, uint32_t stage);
 void vs_stage_seen(struct vs_arena *a, uint32_t stage);
 
-/* evict_stats.c: after an out-of-memory report (arena.mu held): one "hint:" line when stages other than the
- * current one hold enough device memory to cover `missing` bytes, naming them and the `evict`
- * line a policy would need. Nothing when there is no current stage or eviction is off. */
+/* evict_stats.c: after an out-of-memory report (arena.mu held): one "hint:" line when stages other
+ * than the current one hold enough device memory to cover `missing` bytes, naming them and the
+ * `evict` line a policy would need. Nothing when there is no current stage or eviction is off. */
 void vs_oom_hint(struct vs_arena *a, size_t missing);
 /* evict.c: the pressure step of the slow path (arena.mu held, context entered). True when it
  * moved something, so the request is worth retrying. */

@@ -135,9 +135,10 @@ static void vlog(enum vs_log_level level, bool fatal, const char *fmt, va_list a
     if (!n)
         return;
     if (limited && (me.suppressed || me.dropped)) {
-        int k = snprintf(line + n, sizeof line - n - 1,
-                         " (%u earlier lines left out: %u over the rate limit, %u with stderr full)",
-                         me.suppressed + me.dropped, me.suppressed, me.dropped);
+        int k =
+            snprintf(line + n, sizeof line - n - 1,
+                     " (%u earlier lines left out: %u over the rate limit, %u with stderr full)",
+                     me.suppressed + me.dropped, me.suppressed, me.dropped);
         n += k > 0 && (size_t)k < sizeof line - n - 1 ? (size_t)k : 0;
     }
     void (*to)(const char *) = fatal ? NULL : atomic_load(&sink);

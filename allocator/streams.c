@@ -2,8 +2,8 @@
  *
  * - Freed on stream S (vs_arena_free_async): first in S's pending lists, reusable at once by
  *   allocations on S (stream order protects it). When VS_STREAM_BATCH blocks are listed on S, or
- *   when another stream needs memory, one event recorded on S covers the pending blocks (a group); once the
- *   event has completed (cuEventQuery, never waited on here) they are idle for everyone.
+ *   when another stream needs memory, one event recorded on S covers the pending blocks (a group);
+ *   once the event has completed (cuEventQuery, never waited on here) they are idle for everyone.
  *   Recording later than the free is safe: the event then covers more work, never less.
  * - Freed synchronously (vs_arena_free): in the sync list until a device synchronisation after
  *   the free (reclaim.c decides when; vs_arena_device_synchronized reports the application's).
@@ -98,7 +98,7 @@ void vs_stream_retire(struct vs_arena *a, struct vs_stream *st)
     pthread_mutex_unlock(&a->mu);
 }
 
-/* --- the lists ---------------------------------------------------------------------------------- */
+/* --- the lists -------------------------------------------------------------------------------- */
 
 bool vs_stream_list(struct vs_stream *st, int bucket, uintptr_t item, size_t bytes)
 {
@@ -209,7 +209,7 @@ void vs_stream_each_large(const struct vs_stream *st, void (*fn)(struct vs_block
             fn((struct vs_block *)g->large.v[i], ctx);
 }
 
-/* --- events and groups --------------------------------------------------------------------------- */
+/* --- events and groups ------------------------------------------------------------------------ */
 
 CUevent vs_event_get(struct vs_arena *a)
 {

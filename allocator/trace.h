@@ -11,7 +11,8 @@
  * the stage in "stage". Any event adds "reserved":B when its device has an arena: the physical
  * bytes the arena held (mapped + cached) when the event was recorded, what the OOM line calls
  * "reserved"; absent in pass-through and in older traces. t is CLOCK_MONOTONIC in ns; lines
- * appear in the order the events were recorded, so t never decreases. site 0 means no call site (stacks off).
+ * appear in the order the events were recorded, so t never decreases. site 0 means no call site
+ * (stacks off).
  *
  * Invariants: vs_trace_emit() copies the event into an in-memory queue (a short critical
  * section, never I/O); a background thread formats and writes. The queue is drained at

@@ -191,11 +191,11 @@ static const char *code_attr(void *code, const char *name, void **ref)
     return s;
 }
 
-/* Frames of vramshim's own Python package (the files of python/vramshim/: the auto-hook, vramshim.stage)
- * are left out of call sites, so that they name the program's functions (a stage begun by the
- * hook has the function, or its caller, as its site). Known by the file's directory name; the
- * answer per code object is cached (GIL held: the GIL guards the cache). The package's code
- * objects live as long as the process, so a cached "hidden" never outlives its code; a cached
+/* Frames of vramshim's own Python package (the files of python/vramshim/: the auto-hook,
+ * vramshim.stage) are left out of call sites, so that they name the program's functions (a stage
+ * begun by the hook has the function, or its caller, as its site). Known by the file's directory
+ * name; the answer per code object is cached (GIL held: the GIL guards the cache). The package's
+ * code objects live as long as the process, so a cached "hidden" never outlives its code; a cached
  * "shown" whose code died can only be reused by another code of the program. */
 #define VS_PY_HIDE_SLOTS 256
 static struct {
@@ -403,7 +403,7 @@ static unsigned ask_helper(void *tstate)
     return n;
 }
 
-/* --- the call-site interface (trace_internal.h) ------------------------------------------------ */
+/* --- the call-site interface (trace_internal.h) ----------------------------------------------- */
 
 unsigned vs_py_capture(struct vs_py_frame *out, unsigned max)
 {

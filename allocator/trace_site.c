@@ -260,7 +260,7 @@ void vs_site_fork_release(void)
     pthread_mutex_unlock(&site_lock);
 }
 
-/* --- sites for callers outside the trace (trace.h) ---------------------------------------------- */
+/* --- sites for callers outside the trace (trace.h) -------------------------------------------- */
 
 struct vs_site *vs_site_capture_caller(void)
 {

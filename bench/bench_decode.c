@@ -103,18 +103,23 @@ static int bench_kl(void)
     size_t n = (size_t)3 * LAT * d.upscale * LAT * d.upscale;
     struct run mono, ex, bl;
     const int tile = 16;
-    if (kl_run(&p, lat, VS_DECODE_MONOLITHIC, 0, &mono, n) || kl_run(&p, lat, VS_DECODE_EXACT, tile, &ex, n) ||
+    if (kl_run(&p, lat, VS_DECODE_MONOLITHIC, 0, &mono, n) ||
+        kl_run(&p, lat, VS_DECODE_EXACT, tile, &ex, n) ||
         kl_run(&p, lat, VS_DECODE_BLEND, tile, &bl, n))
         return -1;
     printf("AutoencoderKL widths [32,64,64], latent %dx%d -> %dx%d, tiles of %d px (halo %d px):\n",
            LAT, LAT, LAT * d.upscale, LAT * d.upscale, tile * d.upscale, p.halo * d.upscale);
     printf("  %-10s %8s %8s %12s %9s %10s %16s\n", "mode", "time s", "time x", "work peak x",
            "overhead", "conv work", "max-abs vs mono");
-    const struct { const char *name; struct run *r; } rows[] = {{"monolithic", &mono}, {"exact", &ex}, {"blend", &bl}};
+    const struct {
+        const char *name;
+        struct run *r;
+    } rows[] = {{"monolithic", &mono}, {"exact", &ex}, {"blend", &bl}};
     for (int i = 0; i < 3; i++)
-        printf("  %-10s %8.3f %8.2f %12.3f %8.2fx %9.2fx %16.3g\n", rows[i].name, rows[i].r->seconds,
-               rows[i].r->seconds / mono.seconds, (double)rows[i].r->work / (double)mono.work,
-               rows[i].r->overhead, rows[i].r->conv, max_abs(rows[i].r->img, mono.img, n));
+        printf("  %-10s %8.3f %8.2f %12.3f %8.2fx %9.2fx %16.3g\n", rows[i].name,
+               rows[i].r->seconds, rows[i].r->seconds / mono.seconds,
+               (double)rows[i].r->work / (double)mono.work, rows[i].r->overhead, rows[i].r->conv,
+               max_abs(rows[i].r->img, mono.img, n));
     free(mono.img), free(ex.img), free(bl.img), free(lat);
     vs_program_free(&p);
     vs_kl_free(&d);
@@ -148,7 +153,8 @@ static int bench_wan(void)
     float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
     double ta, tb;
     struct vs_wan_stats sa, sb;
-    int rc = wan_run(m, lat, T, h, w, 0, a, &ta, &sa) || wan_run(m, lat, T, h, w, 8 * S / 2 * 2, b, &tb, &sb);
+    int rc = wan_run(m, lat, T, h, w, 0, a, &ta, &sa) ||
+             wan_run(m, lat, T, h, w, 8 * S / 2 * 2, b, &tb, &sb);
     if (!rc) {
         printf("Wan 2.1 (wan_small weights), latent %dx%dx%d -> %d frames of %dx%d:\n", T, h, w,
                T2, h * S, w * S);

@@ -59,7 +59,8 @@ int main(void)
         plain[r] = run(0);
         shim[r] = run(1);
         if (plain[r] < 0 || shim[r] < 0) {
-            fprintf(stderr, "bench_guest: tests/progs/guest_host failed (is `make progs` built?)\n");
+            fprintf(stderr,
+                    "bench_guest: tests/progs/guest_host failed (is `make progs` built?)\n");
             return 1;
         }
     }

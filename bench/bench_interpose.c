@@ -179,8 +179,9 @@ int main(int argc, char **argv)
 
     const struct {
         const char *name, *label;
-    } workloads[] = {{"sync", "cuMemAlloc_v2 + cuMemFree_v2 (a resident block keeps the page mapped)"},
-                     {"async", "cuMemAllocAsync + cuMemFreeAsync (simcuda reuses its pool)"}};
+    } workloads[] = {
+        {"sync", "cuMemAlloc_v2 + cuMemFree_v2 (a resident block keeps the page mapped)"},
+        {"async", "cuMemAllocAsync + cuMemFreeAsync (simcuda reuses its pool)"}};
     printf("4 KiB alloc+free pairs, shim (pass-through, traced with stacks, arena) vs simcuda "
            "direct; median of %d rounds "
            "of %d rotating iterations\n",

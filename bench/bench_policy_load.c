@@ -27,8 +27,9 @@ static char *policy_text(size_t n)
         return NULL;
     at += (size_t)snprintf(t + at, cap - at, "[global]\neviction = on\n");
     for (size_t i = 0; i < n; i++)
-        at += (size_t)snprintf(t + at, cap - at, "[stage s%zu]\nmatch = *phase_%zu*\nevict = s%zu\n",
-                               i, i, (i + 1) % n);
+        at +=
+            (size_t)snprintf(t + at, cap - at, "[stage s%zu]\nmatch = *phase_%zu*\nevict = s%zu\n",
+                             i, i, (i + 1) % n);
     return t;
 }
 

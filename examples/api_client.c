@@ -28,8 +28,10 @@
 int main(void)
 {
     /* The API's types, from the header; NULL when the shim is not loaded. */
-    int (*stage_begin)(const char *) = (int (*)(const char *))dlsym(RTLD_DEFAULT, "vramshim_stage_begin");
-    int (*stage_end)(const char *) = (int (*)(const char *))dlsym(RTLD_DEFAULT, "vramshim_stage_end");
+    int (*stage_begin)(const char *) =
+        (int (*)(const char *))dlsym(RTLD_DEFAULT, "vramshim_stage_begin");
+    int (*stage_end)(const char *) =
+        (int (*)(const char *))dlsym(RTLD_DEFAULT, "vramshim_stage_end");
     int (*tag)(CUdeviceptr, const char *) =
         (int (*)(CUdeviceptr, const char *))dlsym(RTLD_DEFAULT, "vramshim_tag");
     int (*demote)(const char *) = (int (*)(const char *))dlsym(RTLD_DEFAULT, "vramshim_demote");

@@ -79,8 +79,9 @@ typedef enum {
 
 /* A caller-owned tensor, read at open (host or device memory): this build keeps fp32 copies
  * (on the host; on the device too after the first GPU decode), so the caller's tensors are not
- * used in place yet (docs/decoder.md, "Not in this build"). Names as in the safetensors file or the PyTorch module's
- * state_dict (diffusers or original names, optional `vae.`/`first_stage_model.` prefix). */
+ * used in place yet (docs/decoder.md, "Not in this build"). Names as in the safetensors file or the
+ * PyTorch module's state_dict (diffusers or original names, optional `vae.`/`first_stage_model.`
+ * prefix). */
 typedef struct {
     const char *name;
     const void *data;

@@ -16,7 +16,8 @@
  * be taken within VS_CTL_TIMEOUT_MS of being ready.
  *
  * Socket: $XDG_RUNTIME_DIR/vramshim/PID.sock, or /tmp/vramshim-UID/PID.sock without
- * XDG_RUNTIME_DIR or when the first path is too long for a socket (the server says so); the directory is 0700 and the socket 0600, both owned by the process's uid.
+ * XDG_RUNTIME_DIR or when the first path is too long for a socket (the server says so); the
+ * directory is 0700 and the socket 0600, both owned by the process's uid.
  */
 #ifndef VS_INTERPOSE_CTL_PROTO_H
 #define VS_INTERPOSE_CTL_PROTO_H

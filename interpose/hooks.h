@@ -3,9 +3,9 @@
  * Each entry gives the hook (an exported function of the same name in hooks_*.c or procaddr.c)
  * and the type of the real function it forwards to, the entry of the same name in the one table
  * of the real driver (vs_drv, allocator/driver.h, filled at lazy init; hooktab.c checks that
- * every hook has its entry, of that type). Routing is by pointer identity: vs_hook_for() maps a pointer the
- * real driver handed out (through dlsym or cuGetProcAddress) to the hook of exactly that symbol,
- * so `_v2`/`_ptsz` variants are never guessed from names.
+ * every hook has its entry, of that type). Routing is by pointer identity: vs_hook_for() maps a
+ * pointer the real driver handed out (through dlsym or cuGetProcAddress) to the hook of exactly
+ * that symbol, so `_v2`/`_ptsz` variants are never guessed from names.
  *
  * cuda.h maps `cuGetProcAddress` to `cuGetProcAddress_v2` with a macro; the driver exports both
  * names (the plain one is the 4-argument CUDA 11.3 form), so the macro is dropped here.

@@ -5,9 +5,10 @@
  * has a [lend] section; never in pass-through), publishes for every device that has an arena:
  * pid, current stage, live, cached, demoted and lendable bytes, the control socket. It publishes
  * within VS_LEDGER_PUB_FIRST_MS of the first arena's creation (so a process is listed as soon as
- * it allocates), then every VS_LEDGER_PUB_PERIOD_MS and soon after a stage change (vs_ledger_pub_poke: one
- * non-blocking eventfd write). The host program never touches a ledger lock: only this thread
- * and the exit handler do, and each ledger operation gives up after its lock timeout.
+ * it allocates), then every VS_LEDGER_PUB_PERIOD_MS and soon after a stage change
+ * (vs_ledger_pub_poke: one non-blocking eventfd write). The host program never touches a ledger
+ * lock: only this thread and the exit handler do, and each ledger operation gives up after its lock
+ * timeout.
  *
  * Lendable bytes are the device-resident bytes of blocks whose stage or tag the policy's [lend]
  * gives (vs_policy_lends): what it would lend, once idle for idle_after (lend.h), if asked. The

@@ -126,8 +126,9 @@ void vs_lend(uint64_t bytes, int peer_pid, struct vs_lend_result *out)
     pthread_mutex_unlock(&mu);
     if (m.first_error != CUDA_SUCCESS)
         vs_log(VS_LOG_WARN, "lend: demote stopped early (driver error %d)", (int)m.first_error);
-    vs_log(VS_LOG_WARN, "lend: pid %d asked for %llu bytes: demoted %zu, released %zu to the driver",
-           peer_pid, (unsigned long long)bytes, m.moved, m.released);
+    vs_log(VS_LOG_WARN,
+           "lend: pid %d asked for %llu bytes: demoted %zu, released %zu to the driver", peer_pid,
+           (unsigned long long)bytes, m.moved, m.released);
     out->demoted = m.moved;
     out->released = m.released;
 }

@@ -12,13 +12,13 @@
  *
  * Promotion back ("on use"): the process's first allocation served by the arena (so not one
  * captured into a graph) VS_LEND_HOLD_MS or more after the lend (the borrower's retry comes
- * first) promotes the lent blocks, in the allocating thread, before it is served: a program reads its weights after such an allocation (the KV cache of a
- * request), and a move must never run while the program touches what it moves, so it is not
- * done from a thread of the shim. A device's lent blocks come back whole, once the device has
- * room for all of them (free memory and the arena's free granules), so the lender never takes
- * the bits of room a borrower still works in; until then they stay in host memory and room is
- * looked for again at an allocation VS_LEND_RETRY_MS later. Nothing of a peer's is demoted to
- * make room.
+ * first) promotes the lent blocks, in the allocating thread, before it is served: a program reads
+ * its weights after such an allocation (the KV cache of a request), and a move must never run while
+ * the program touches what it moves, so it is not done from a thread of the shim. A device's lent
+ * blocks come back whole, once the device has room for all of them (free memory and the arena's
+ * free granules), so the lender never takes the bits of room a borrower still works in; until then
+ * they stay in host memory and room is looked for again at an allocation VS_LEND_RETRY_MS later.
+ * Nothing of a peer's is demoted to make room.
  *
  * Thread-safe: lends and promotions are serialised by one mutex (each is bounded by its move).
  */

@@ -84,8 +84,12 @@ static void discover(void)
         return;
     }
     const char *missing = NULL;
-#define VS_DNN_SYM(f) if (!missing && !(*(void **)&libs.dnn.f = dlsym(libs.cudnn, #f))) missing = #f;
-#define VS_BLAS_SYM(f) if (!missing && !(*(void **)&libs.blas.f = dlsym(libs.cublas, #f))) missing = #f;
+#define VS_DNN_SYM(f)                                                                              \
+    if (!missing && !(*(void **)&libs.dnn.f = dlsym(libs.cudnn, #f)))                              \
+        missing = #f;
+#define VS_BLAS_SYM(f)                                                                             \
+    if (!missing && !(*(void **)&libs.blas.f = dlsym(libs.cublas, #f)))                            \
+        missing = #f;
     VS_CUDNN_FUNCS(VS_DNN_SYM)
     VS_CUBLAS_FUNCS(VS_BLAS_SYM)
 #undef VS_DNN_SYM

@@ -5,7 +5,8 @@
  *   1. a copy the process already loaded (dlopen RTLD_NOLOAD on its sonames: a PyTorch process
  *      has them, and using another copy would mix two runtimes);
  *   2. the path in VRAMSHIM_CUDNN / VRAMSHIM_CUBLAS;
- *   3. the CUDA toolkit: $CUDA_HOME/lib64, $CUDA_HOME/lib, /usr/local/cuda/lib64, /usr/local/cuda/lib;
+ *   3. the CUDA toolkit: $CUDA_HOME/lib64, $CUDA_HOME/lib, /usr/local/cuda/lib64,
+ *      /usr/local/cuda/lib;
  *   4. the dynamic loader's own search (LD_LIBRARY_PATH, ld.so.cache).
  * The search runs once per process (thread-safe); the result is read-only afterwards. */
 #ifndef VS_KERNELS_CUDA_LIBS_H

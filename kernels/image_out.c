@@ -39,7 +39,8 @@ int vs_png_write(const char *path, const float *rgb, size_t cstride, int h, int 
     spng_ctx_free(ctx);
     free(px);
     if (fclose(f) || rc)
-        return vs_err_set(err, "%s: PNG write failed: %s", path, rc ? spng_strerror(rc) : strerror(errno));
+        return vs_err_set(err, "%s: PNG write failed: %s", path,
+                          rc ? spng_strerror(rc) : strerror(errno));
     return 0;
 }
 
@@ -51,7 +52,8 @@ int vs_y4m_write(const char *path, const float *video, int T, int h, int w, int 
         return vs_err_set(err, "%s: cannot create: %s", path, strerror(errno));
     size_t n = (size_t)h * w, cs = (size_t)T * n;
     unsigned char *plane = malloc(3 * n);
-    int ok = plane && fprintf(f, "YUV4MPEG2 W%d H%d F%d:1 Ip A1:1 C444 XCOLORRANGE=FULL\n", w, h, fps) > 0;
+    int ok = plane &&
+             fprintf(f, "YUV4MPEG2 W%d H%d F%d:1 Ip A1:1 C444 XCOLORRANGE=FULL\n", w, h, fps) > 0;
     for (int t = 0; ok && t < T; t++) {
         for (size_t i = 0; i < n; i++) {
             float r = (video[t * n + i] + 1) * 127.5f, g = (video[cs + t * n + i] + 1) * 127.5f;

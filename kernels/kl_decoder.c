@@ -184,7 +184,8 @@ static int load_up_blocks(struct loader *L, struct vs_kl_decoder *d, int *channe
                 return -1;
         }
         snprintf(base, sizeof base,
-                 L->original ? "decoder.up.%d.upsample.conv" : "decoder.up_blocks.%d.upsamplers.0.conv",
+                 L->original ? "decoder.up.%d.upsample.conv"
+                             : "decoder.up_blocks.%d.upsamplers.0.conv",
                  file_idx);
         if (exists(L, L->original ? "decoder.up.%d.upsample.conv.weight"
                                   : "decoder.up_blocks.%d.upsamplers.0.conv.weight", file_idx, 0)) {
@@ -250,10 +251,12 @@ int vs_kl_load_weights(struct vs_kl_decoder *d, struct vs_weights *w, enum vs_ar
             goto fail;
         }
         if (i == 0) {
-            d->has_attn = L.original ? exists(&L, "decoder.mid.attn_1.norm.weight", 0, 0)
-                                     : exists(&L, "decoder.mid_block.attentions.0.group_norm.weight", 0, 0);
+            d->has_attn =
+                L.original ? exists(&L, "decoder.mid.attn_1.norm.weight", 0, 0)
+                           : exists(&L, "decoder.mid_block.attentions.0.group_norm.weight", 0, 0);
             if (d->has_attn && ch > VS_ATTN_MAX_D) {
-                vs_err_set(err, "%s: mid-block attention over %d channels; at most %d are supported",
+                vs_err_set(err,
+                           "%s: mid-block attention over %d channels; at most %d are supported",
                            path, ch, VS_ATTN_MAX_D);
                 goto fail;
             }
@@ -271,11 +274,13 @@ int vs_kl_load_weights(struct vs_kl_decoder *d, struct vs_weights *w, enum vs_ar
 
     const char *extra[MAX_EXTRA];
     size_t n_extra = vs_weights_unused(&L.w, "decoder.", extra, MAX_EXTRA);
-    n_extra += vs_weights_unused(&L.w, "post_quant_conv.", extra + (n_extra < MAX_EXTRA ? n_extra : MAX_EXTRA),
+    n_extra += vs_weights_unused(&L.w, "post_quant_conv.",
+                                 extra + (n_extra < MAX_EXTRA ? n_extra : MAX_EXTRA),
                                  n_extra < MAX_EXTRA ? MAX_EXTRA - n_extra : 0);
     if (n_extra) {
-        vs_err_set(err, "%s: extra tensor '%s' is not part of an AutoencoderKL decoder (%zu extra in all)",
-                   path, extra[0], n_extra);
+        vs_err_set(
+            err, "%s: extra tensor '%s' is not part of an AutoencoderKL decoder (%zu extra in all)",
+            path, extra[0], n_extra);
         goto fail;
     }
 

@@ -32,13 +32,15 @@ void vs_plan_free(struct vs_plan *plan)
     plan->tiling.ys = plan->tiling.xs = NULL;
 }
 
-static int set_tiling(struct vs_plan *plan, const struct vs_program *p, int tile, struct vs_err *err)
+static int set_tiling(struct vs_plan *plan, const struct vs_program *p, int tile,
+                      struct vs_err *err)
 {
     vs_plan_free(plan);
     struct vs_tiling *t = &plan->tiling;
     t->standalone = plan->mode == VS_DECODE_BLEND;
     t->margin = t->standalone ? (p->halo + 1) / 2 : p->halo;
-    if (!(t->ys = split(plan->lat_h, tile, &t->nty)) || !(t->xs = split(plan->lat_w, tile, &t->ntx)))
+    if (!(t->ys = split(plan->lat_h, tile, &t->nty)) ||
+        !(t->xs = split(plan->lat_w, tile, &t->ntx)))
         return vs_err_set(err, "out of memory planning tiles");
     /* the grid splits evenly, so the largest owned edge may be below the requested tile */
     int th = (plan->lat_h + t->nty - 1) / t->nty, tw = (plan->lat_w + t->ntx - 1) / t->ntx;
@@ -100,13 +102,16 @@ int vs_plan_make(struct vs_plan *plan, const struct vs_program *p, int lat_h, in
     }
     int biggest = lat_h > lat_w ? lat_h : lat_w;
     if (tile > 0 || !budget) {
-        if (set_tiling(plan, p, tile > 0 ? tile : VS_PLAN_DEFAULT_TILE, err) || predict(plan, p, err))
+        if (set_tiling(plan, p, tile > 0 ? tile : VS_PLAN_DEFAULT_TILE, err) ||
+            predict(plan, p, err))
             goto fail;
         if (budget && plan->predicted_work > budget) {
             char a[32], b[32];
-            vs_err_set(err, "tile %d px needs %s of working memory, over the budget of %s; "
-                       "use a smaller --tile or --tile auto", tile * p->d->upscale,
-                       vs_size_format(plan->predicted_work, a, sizeof a), vs_size_format(budget, b, sizeof b));
+            vs_err_set(err,
+                       "tile %d px needs %s of working memory, over the budget of %s; "
+                       "use a smaller --tile or --tile auto",
+                       tile * p->d->upscale, vs_size_format(plan->predicted_work, a, sizeof a),
+                       vs_size_format(budget, b, sizeof b));
             goto fail;
         }
         return 0;
@@ -123,14 +128,18 @@ int vs_plan_make(struct vs_plan *plan, const struct vs_program *p, int lat_h, in
         if (plan->predicted_work <= budget)
             return 0;
         if (plan->full_frame_work > budget) {
-            vs_err_set(err, "budget %s is too small: the full-frame part (conv_in and the mid "
+            vs_err_set(err,
+                       "budget %s is too small: the full-frame part (conv_in and the mid "
                        "block with its attention) alone needs %s of working memory",
-                       vs_size_format(budget, b, sizeof b), vs_size_format(plan->full_frame_work, a, sizeof a));
+                       vs_size_format(budget, b, sizeof b),
+                       vs_size_format(plan->full_frame_work, a, sizeof a));
             goto fail;
         }
     }
-    vs_err_set(err, "budget %s is too small: the smallest plan (%s mode, 1 latent px tiles) "
-               "needs %s of working memory", vs_size_format(budget, b, sizeof b), vs_decode_mode_name(mode),
+    vs_err_set(err,
+               "budget %s is too small: the smallest plan (%s mode, 1 latent px tiles) "
+               "needs %s of working memory",
+               vs_size_format(budget, b, sizeof b), vs_decode_mode_name(mode),
                vs_size_format(plan->predicted_work, a, sizeof a));
 fail:
     vs_plan_free(plan);
@@ -152,9 +161,11 @@ const char *vs_plan_describe(const struct vs_plan *plan, const struct vs_program
     if (plan->mode == VS_DECODE_MONOLITHIC)
         snprintf(buf, len, "monolithic %dx%d px", plan->lat_w * S, plan->lat_h * S);
     else
-        snprintf(buf, len, "%s %dx%d tiles of %d px, %s %d px, %d GroupNorm sync points, "
-                 "halo overhead %.2fx (conv work %.2fx)", vs_decode_mode_name(plan->mode), plan->tiling.ntx,
-                 plan->tiling.nty, plan->tile * S, plan->mode == VS_DECODE_EXACT ? "halo" : "overlap",
+        snprintf(buf, len,
+                 "%s %dx%d tiles of %d px, %s %d px, %d GroupNorm sync points, "
+                 "halo overhead %.2fx (conv work %.2fx)",
+                 vs_decode_mode_name(plan->mode), plan->tiling.ntx, plan->tiling.nty,
+                 plan->tile * S, plan->mode == VS_DECODE_EXACT ? "halo" : "overlap",
                  plan->tiling.margin * S, plan->mode == VS_DECODE_EXACT ? p->norms_tiled : 0,
                  plan->halo_overhead, plan->conv_overhead);
     return buf;

@@ -128,7 +128,9 @@ int vs_wan_plan(const struct vs_wan_model *m, int T, int h, int w,
 void vs_wan_plan_describe(const struct vs_wan_plan *p, const struct vs_wan_model *m, int T,
                           char *buf, size_t len)
 {
-    snprintf(buf, len, "wan%d causal, %d latent frames -> %d, %dx%d tiles of %dx%d px, halo %d px, "
-             "halo overhead %.2fx", m->version, T, vs_wan_out_frames(m, T), p->tiles_x, p->tiles_y, p->tile_w,
-             p->tile_h, p->halo * vs_wan_spatial_scale(m), p->halo_overhead);
+    snprintf(buf, len,
+             "wan%d causal, %d latent frames -> %d, %dx%d tiles of %dx%d px, halo %d px, "
+             "halo overhead %.2fx",
+             m->version, T, vs_wan_out_frames(m, T), p->tiles_x, p->tiles_y, p->tile_w, p->tile_h,
+             p->halo * vs_wan_spatial_scale(m), p->halo_overhead);
 }

@@ -101,7 +101,8 @@ static int op_residual(struct exec *e, struct tile *t, const struct vs_kl_conv *
             return -1;
         }
         if (!e->dry) {
-            struct vs_conv2d_geom g = {.cin = t->sc, .cout = t->c, .k = 1, .in_h = t->h, .in_w = t->w};
+            struct vs_conv2d_geom g = {
+                .cin = t->sc, .cout = t->c, .k = 1, .in_h = t->h, .in_w = t->w};
             e->be->crop(t->saved, t->sc, t->sh, t->sw, dy, dx, crop, t->h, t->w);
             e->be->conv2d(crop, sc, shortcut->w, shortcut->b, &g);
             e->be->add_crop(t->cur, t->c, t->h, t->w, sc, t->h, t->w, 0, 0);
@@ -144,7 +145,8 @@ static int op_attn(struct exec *e, struct tile *t)
         struct vs_gn_stats st[VS_GN_MAX_GROUPS];
         float mean[VS_GN_MAX_GROUPS], rstd[VS_GN_MAX_GROUPS];
         e->be->copy(xn, t->cur, c * n * sizeof(float));
-        e->be->gn_region_stats(xn, t->c, n, (struct vs_window){0, 0, t->h, t->w, t->h, t->w}, groups, st);
+        e->be->gn_region_stats(xn, t->c, n, (struct vs_window){0, 0, t->h, t->w, t->h, t->w},
+                               groups, st);
         vs_gn_finish(groups, st, e->p->d->eps, mean, rstd);
         e->be->gn_apply(xn, t->c, n, groups, mean, rstd, a->norm.gamma, a->norm.beta, 0);
         e->be->transpose(xn, tok, c, n);
@@ -397,8 +399,9 @@ fail:
 }
 
 int vs_exec_decode(const struct vs_program *p, const struct vs_tiling *tiling, const float *latent,
-                   int h, int w, float **out, struct vs_mem *mem, const struct vs_progress *progress,
-                   struct vs_exec_stats *stats, struct vs_err *err)
+                   int h, int w, float **out, struct vs_mem *mem,
+                   const struct vs_progress *progress, struct vs_exec_stats *stats,
+                   struct vs_err *err)
 {
     const struct vs_kl_decoder *d = p->d;
     struct exec e = {.p = p, .mem = mem, .be = mem->be, .dry = mem->dry, .img_h = h, .img_w = w,

@@ -41,7 +41,8 @@ struct vs_exec_stats {
  * from mem's PARK pool; caller frees with vs_mem_free). tiling NULL: monolithic.
  * stats may be NULL. */
 int vs_exec_decode(const struct vs_program *p, const struct vs_tiling *tiling, const float *latent,
-                   int h, int w, float **out, struct vs_mem *mem, const struct vs_progress *progress,
-                   struct vs_exec_stats *stats, struct vs_err *err);
+                   int h, int w, float **out, struct vs_mem *mem,
+                   const struct vs_progress *progress, struct vs_exec_stats *stats,
+                   struct vs_err *err);
 
 #endif

@@ -32,9 +32,9 @@ struct vs_wan_model; /* weights and layer list, read-only once loaded */
 /* Loads the decoder from a safetensors file with diffusers (`post_quant_conv`, `decoder.conv_in`,
  * ...) or original Wan key names (`conv2`, `decoder.conv1`, ..., as ComfyUI's
  * wan_2.1_vae.safetensors and wan2.2_vae.safetensors), optionally under `vae.` or
- * `first_stage_model.`; the version follows from the names (Wan 2.2's residual up blocks). Dimensions come
- * from the tensor shapes. Missing, mis-shaped or unexpected decoder tensors are errors naming
- * the tensor. */
+ * `first_stage_model.`; the version follows from the names (Wan 2.2's residual up blocks).
+ * Dimensions come from the tensor shapes. Missing, mis-shaped or unexpected decoder tensors are
+ * errors naming the tensor. */
 int vs_wan_load(const char *path, struct vs_wan_model **model, struct vs_err *err);
 /* The same from opened weights (a file or tensors in memory); w stays the caller's. */
 struct vs_weights;

@@ -145,8 +145,8 @@ static int run_tile(struct vs_wan_stream *s, struct tile *t, int n, bool last, s
         return vs_err_set(err, "out of host memory for a Wan tile's input");
     for (int f = 0; f < n; f++) {
         if (!s->mem.dry) {
-            s->mem.be->crop(s->phase + (size_t)f * cut_frame_floats(s), ch, s->h, s->w, in->y0, in->x0,
-                    tile_in, in->h, in->w);
+            s->mem.be->crop(s->phase + (size_t)f * cut_frame_floats(s), ch, s->h, s->w, in->y0,
+                            in->x0, tile_in, in->h, in->w);
             vs_wan_part_push(&t->part, tile_in);
         }
         step_done(s);

@@ -141,7 +141,8 @@ static void res_step(const struct vs_backend *be, const struct vs_wan_stage *s,
         float *sc = hid + (size_t)s->out_ch * vs_window_area(&st->mid);
         const float *x = in;
         be->conv3d_frame(&s->shortcut, &x, &st->in, sc, &st->out);
-        be->add_crop(st->frames[0], s->out_ch, st->out.h, st->out.w, sc, st->out.h, st->out.w, 0, 0);
+        be->add_crop(st->frames[0], s->out_ch, st->out.h, st->out.w, sc, st->out.h, st->out.w, 0,
+                     0);
     } else {
         add_residual(be, st, s->out_ch, st->frames[0], in);
     }

@@ -44,7 +44,8 @@ size_t vs_wan_stage_scratch_floats(const struct vs_wan_stage *s,
 void vs_wan_stage_bind(const struct vs_wan_stage *s, struct vs_wan_stage_state *st, float *storage);
 
 /* Consumes one input frame ([in_ch][in.h][in.w]); returns the number of frames it put in
- * st->frames (1 or 2), computing with be. The loader guarantees the attention's head dim is supported. */
+ * st->frames (1 or 2), computing with be. The loader guarantees the attention's head dim is
+ * supported. */
 int vs_wan_stage_step(const struct vs_backend *be, const struct vs_wan_stage *s,
                       struct vs_wan_stage_state *st, const float *in, float *scratch);
 

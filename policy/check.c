@@ -1,8 +1,8 @@
 /* Checks across sections, after the whole file is read (see parsed.h). Errors: an empty list,
- * a section that evicts itself, a name both evicted and prefetched, or both lent and never given. Warnings: names not defined in the file
- * (they may be named at run time, so this cannot be an error), names listed twice, a pattern
- * that an earlier section of the same kind already claims (the earlier one wins: dead text),
- * and eviction rules in a file that turns eviction off. */
+ * a section that evicts itself, a name both evicted and prefetched, or both lent and never given.
+ * Warnings: names not defined in the file (they may be named at run time, so this cannot be an
+ * error), names listed twice, a pattern that an earlier section of the same kind already claims
+ * (the earlier one wins: dead text), and eviction rules in a file that turns eviction off. */
 #include <string.h>
 
 #include "policy/parsed.h"

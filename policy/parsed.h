@@ -62,8 +62,8 @@ struct vs_parsed {
 void vs_parsed_read(struct vs_parsed *p, const char *text, size_t len);
 
 /* Checks once the whole file is read: empty lists (a list may start on the key's continuation
- * lines, so this waits for the end), self-eviction, evicted and prefetched at once, undefined names,
- * duplicates, patterns shadowed by an earlier section, rules with eviction off. With
+ * lines, so this waits for the end), self-eviction, evicted and prefetched at once, undefined
+ * names, duplicates, patterns shadowed by an earlier section, rules with eviction off. With
  * `read_failed`, names are not reported as undefined (their section may be the bad one). */
 void vs_parsed_check(struct vs_parsed *p, bool read_failed);
 

@@ -1,5 +1,5 @@
-/* Policy files (docs/policy.md, docs/stages.md): which stage an allocation's call site begins, which tag it gets,
- * and what each stage may demote, keep free and promote.
+/* Policy files (docs/policy.md, docs/stages.md): which stage an allocation's call site begins,
+ * which tag it gets, and what each stage may demote, keep free and promote.
  *
  * policy/ is pure rules: it parses a file and answers questions; it never touches device memory
  * and never calls the allocator. The allocator (and the shim's C API, the control socket, the
@@ -80,7 +80,7 @@ struct vs_policy *vs_policy_load_reported(const char *path, struct vs_names *nam
 /* Frees the policy. No query may run concurrently or later. NULL is fine. */
 void vs_policy_free(struct vs_policy *p);
 
-/* --- [global] ---------------------------------------------------------------------------------- */
+/* --- [global] --------------------------------------------------------------------------------- */
 const char *vs_policy_filename(const struct vs_policy *p);
 bool vs_policy_eviction(const struct vs_policy *p);  /* eviction = on (default) */
 double vs_policy_watermark(const struct vs_policy *p); /* 0..1 */
@@ -117,7 +117,7 @@ const struct vs_policy_lend *vs_policy_lend_rules(const struct vs_policy *p);
  * to a peer: its stage or tag is in `lend` and neither is in `never`. */
 bool vs_policy_lends(const struct vs_policy *p, uint32_t block_stage, uint32_t block_tag);
 
-/* --- rules ------------------------------------------------------------------------------------- */
+/* --- rules ------------------------------------------------------------------------------------ */
 /* Sections in file order: i < vs_policy_rule_count(). */
 size_t vs_policy_rule_count(const struct vs_policy *p);
 const struct vs_policy_rule *vs_policy_rule_at(const struct vs_policy *p, size_t i);
@@ -133,7 +133,7 @@ const struct vs_policy_rule *vs_policy_rule_of(const struct vs_policy *p, uint32
 bool vs_policy_is_victim(const struct vs_policy *p, uint32_t current, uint32_t block_stage,
                          uint32_t block_tag);
 
-/* --- call-site matching ------------------------------------------------------------------------ */
+/* --- call-site matching ----------------------------------------------------------------------- */
 /* Whether any section has a match key: when false, the allocator need not capture stacks for
  * the policy. */
 bool vs_policy_has_matches(const struct vs_policy *p);

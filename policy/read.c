@@ -167,7 +167,7 @@ static void add_items(struct vs_reader *r, struct vs_list *l, const char *key, c
     }
 }
 
-/* --- values ------------------------------------------------------------------------------------ */
+/* --- values ----------------------------------------------------------------------------------- */
 
 static int parse_switch(const char *v)
 {

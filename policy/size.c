@@ -91,8 +91,11 @@ static enum vs_size_status number_with_unit(const char *text, const struct vs_un
 
 enum vs_size_status vs_policy_size_parse(const char *text, uint64_t *out)
 {
-    static const struct vs_unit units[] = {
-        {"B", 1}, {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}, {"TiB", 1ull << 40}};
+    static const struct vs_unit units[] = {{"B", 1},
+                                           {"KiB", 1ull << 10},
+                                           {"MiB", 1ull << 20},
+                                           {"GiB", 1ull << 30},
+                                           {"TiB", 1ull << 40}};
     return number_with_unit(text, units, sizeof units / sizeof units[0], false, out);
 }
 

@@ -65,8 +65,8 @@ static inline void gw_generate(const char *name, int rank, const int64_t *shape,
 }
 
 /* Returns 0, or -1 with a message in msg. */
-static inline int gw_write_safetensors(const char *path, const char *manifest_json, const char *config_json,
-                                char *msg, size_t msglen)
+static inline int gw_write_safetensors(const char *path, const char *manifest_json,
+                                       const char *config_json, char *msg, size_t msglen)
 {
     json_error_t je;
     json_t *man = json_loads(manifest_json, 0, &je);
@@ -187,8 +187,8 @@ static inline void gw_add_resnet(json_t *m, const char *base, int cin, int cout)
     }
 }
 
-static inline char *gw_kl_manifest(int zch, int nblocks, const int *widths, int layers, int post_quant,
-                            int attention)
+static inline char *gw_kl_manifest(int zch, int nblocks, const int *widths, int layers,
+                                   int post_quant, int attention)
 {
     json_t *m = json_object();
     int top = widths[nblocks - 1];

@@ -22,7 +22,8 @@ Test(arena_classes, classes_hold_requests_with_bounded_waste)
         size_t s = vs_small_class_size((unsigned)c);
         cr_assert_geq(s, n, "size %zu in class %d of %zu bytes", n, c, s);
         if (c > 0)
-            cr_assert_lt(vs_small_class_size((unsigned)c - 1), n, "size %zu not in its tightest class", n);
+            cr_assert_lt(vs_small_class_size((unsigned)c - 1), n,
+                         "size %zu not in its tightest class", n);
         if (n > 4096)
             cr_assert_leq(s - n, n / 8, "size %zu wastes %zu bytes", n, s - n);
     }

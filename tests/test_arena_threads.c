@@ -43,7 +43,8 @@ static void *worker(void *arg)
         if (ptr[k]) {
             if (!fx_check(ptr[k], len[k], seed[k]))
                 return "a live block was overwritten";
-            CUresult r = async ? vs_arena_free_async(arena, ptr[k], s) : vs_arena_free(arena, ptr[k]);
+            CUresult r =
+                async ? vs_arena_free_async(arena, ptr[k], s) : vs_arena_free(arena, ptr[k]);
             if (r != CUDA_SUCCESS)
                 return "free failed";
         }

@@ -111,10 +111,11 @@ Test(bundle, ships_only_what_checks_run_with_origin_search_paths)
 {
     /* Every program in bin/ is run by a check or by run.sh (no test program or benchmark rides
      * along), and nothing searches for libraries on the build machine. */
-    dm_sh(&r, "(cd %s/b && for f in bin/*; do [ -f \"$f\" ] || continue; n=${f#bin/}; "
-              "grep -qrw -- \"$n\" checks run.sh check-lib.sh || echo \"unused: $n\"; done; "
-              "for f in bin/* bin/lib/* bin/demo/*; do [ -f \"$f\" ] && readelf -d \"$f\" 2>/dev/null "
-              "| grep -E 'R(UN)?PATH' | grep -v '\\[\\$ORIGIN' | sed \"s|^|$f: |\"; done)",
+    dm_sh(&r,
+          "(cd %s/b && for f in bin/*; do [ -f \"$f\" ] || continue; n=${f#bin/}; "
+          "grep -qrw -- \"$n\" checks run.sh check-lib.sh || echo \"unused: $n\"; done; "
+          "for f in bin/* bin/lib/* bin/demo/*; do [ -f \"$f\" ] && readelf -d \"$f\" 2>/dev/null "
+          "| grep -E 'R(UN)?PATH' | grep -v '\\[\\$ORIGIN' | sed \"s|^|$f: |\"; done)",
           dir);
     cr_expect_null(strstr(r.out, "unused:"), "%s", r.out);
     cr_expect_null(strstr(r.out, "PATH"), "a build-machine search path: %s", r.out);
@@ -123,7 +124,8 @@ Test(bundle, ships_only_what_checks_run_with_origin_search_paths)
     /* The oldest glibc it runs on, from its binaries' symbol versions. */
     dm_sh(&r, "grep -E '^glibc 2\\.[0-9]+$' %s/b/REQUIRES", dir);
     cr_expect_eq(r.status, 0, "REQUIRES: %s", r.out);
-    /* Libraries' own dependencies resolve in the bundle too (DT_RPATH $ORIGIN/lib): libspng's libz. */
+    /* Libraries' own dependencies resolve in the bundle too (DT_RPATH $ORIGIN/lib): libspng's
+     * libz. */
     dm_sh(&r, "ldd %s/b/bin/vramshim | grep libz.so", dir);
     cr_expect(strstr(r.out, "/b/bin/lib/libz.so.1"), "%s", r.out);
 }
@@ -136,7 +138,8 @@ Test(bundle, without_a_gpu_the_report_says_so_and_no_check_runs)
     json_t *rep = report();
     cr_assert_not_null(rep);
     cr_expect_str_eq(run_str(rep, "gpu"), "none");
-    cr_expect(strstr(run_str(rep, "detail"), "no NVIDIA GPU present"), "%s", run_str(rep, "detail"));
+    cr_expect(strstr(run_str(rep, "detail"), "no NVIDIA GPU present"), "%s",
+              run_str(rep, "detail"));
     cr_expect_str_eq(dm_str(check(rep, "10-pass"), "status"), "skip");
     cr_expect_str_eq(dm_str(check(rep, "10-pass"), "detail"), "no GPU");
     json_decref(rep);
@@ -180,9 +183,11 @@ Test(bundle, a_run_killed_mid_check_leaves_a_report)
     use_checks("10-pass 20-hang 30-late");
     /* run.sh in its own process group, killed (SIGKILL: no chance to clean up) while 20-hang
      * runs; then the group, so no sleep outlives the test. */
-    dm_sh(&r, NO_SMI SIM "VS_WORK=/tmp/vs-bundle-work-%d setsid %s/b/run.sh %s/report "
-              ">/dev/null 2>&1 & pg=$!; for i in $(seq 100); do "
-              "[ -s /tmp/vs-bundle-work-%d/20-hang/pid ] && break; sleep 0.2; done; kill -KILL -- -$pg",
+    dm_sh(&r,
+          NO_SMI SIM
+          "VS_WORK=/tmp/vs-bundle-work-%d setsid %s/b/run.sh %s/report "
+          ">/dev/null 2>&1 & pg=$!; for i in $(seq 100); do "
+          "[ -s /tmp/vs-bundle-work-%d/20-hang/pid ] && break; sleep 0.2; done; kill -KILL -- -$pg",
           (int)getpid(), dir, dir, (int)getpid());
     json_t *rep = report();
     cr_assert_not_null(rep, "no report after the kill");
@@ -195,10 +200,11 @@ Test(bundle, a_run_killed_mid_check_leaves_a_report)
 Test(bundle, a_signal_stops_the_check_and_writes_the_last_report)
 {
     use_checks("10-pass 20-hang 30-late");
-    dm_sh(&r, "(" NO_SMI SIM "VS_WORK=/tmp/vs-bundle-work-%d %s/b/run.sh %s/report >/dev/null 2>&1 & "
-              "pid=$!; for i in $(seq 100); do [ -s /tmp/vs-bundle-work-%d/20-hang/pid ] && break; "
-              "sleep 0.2; done; kill -TERM $pid; wait $pid; echo \"exit $?\"; sleep 0.5; "
-              "kill -0 $(cat /tmp/vs-bundle-work-%d/20-hang/pid) 2>/dev/null && echo leftover)",
+    dm_sh(&r,
+          "(" NO_SMI SIM "VS_WORK=/tmp/vs-bundle-work-%d %s/b/run.sh %s/report >/dev/null 2>&1 & "
+          "pid=$!; for i in $(seq 100); do [ -s /tmp/vs-bundle-work-%d/20-hang/pid ] && break; "
+          "sleep 0.2; done; kill -TERM $pid; wait $pid; echo \"exit $?\"; sleep 0.5; "
+          "kill -0 $(cat /tmp/vs-bundle-work-%d/20-hang/pid) 2>/dev/null && echo leftover)",
           (int)getpid(), dir, dir, (int)getpid(), (int)getpid());
     cr_expect(strstr(r.out, "exit 1"), "%s", r.out);
     cr_expect_null(strstr(r.out, "leftover"), "the check outlived run.sh");
@@ -242,7 +248,8 @@ Test(bundle, results_of_an_earlier_run_are_never_reused)
     expect_check(rep, "50-silent", "fail", "wrote no result (exit 0); log ends: silent: something "
                                           "broke");
     /* Without nvidia-smi the GPU is found through the driver. */
-    cr_expect(strstr(run_str(rep, "gpu_found_by"), "the driver"), "%s", run_str(rep, "gpu_found_by"));
+    cr_expect(strstr(run_str(rep, "gpu_found_by"), "the driver"), "%s",
+              run_str(rep, "gpu_found_by"));
     cr_expect_str_eq(run_str(rep, "gpu"), "simcuda 24 GiB");
     json_decref(rep);
 }
@@ -303,7 +310,8 @@ Test(bundle, python_helpers_pass_their_unit_tests_and_every_script_compiles)
     dm_sh(&r, "cd " VS_SOURCE_DIR " && PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s "
               "tests/bundle -p 'test_*.py' 2>&1 && for f in tools/gpucheck/*.py "
               "tools/gpucheck/checks/*.py tools/gpucheck/workloads/*.py; do python3 -c "
-              "'import sys; compile(open(sys.argv[1]).read(), sys.argv[1], \"exec\")' $f || exit 1; done");
+              "'import sys; compile(open(sys.argv[1]).read(), sys.argv[1], \"exec\")' $f "
+              "|| exit 1; done");
     cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
 }
 

@@ -257,7 +257,8 @@ Test(demo_cli, device_real_runs_each_scenario_at_its_gpu_size)
     }
     cr_expect(json_is_true(json_object_get(s, "as_expected")));
     cr_expect(json_is_null(json_object_get(s, "skipped")));
-    dm_sh(&r, "(wc -l < %s/results.jsonl && grep -c '\"name\":\"wan21-t2v-1.3b\"' %s/results.jsonl)",
+    dm_sh(&r,
+          "(wc -l < %s/results.jsonl && grep -c '\"name\":\"wan21-t2v-1.3b\"' %s/results.jsonl)",
           out_dir, out_dir);
     cr_expect_str_eq(r.out, "1\n1\n");
 }
@@ -294,8 +295,11 @@ Test(demo_cli, describe_finds_python_on_the_users_path)
 {
     /* `#!/usr/bin/env python3` must find the interpreter the user's PATH names (conda-only
      * images have none in /usr/bin): a python3 first on PATH that leaves a mark. */
-    dm_sh(&r, "(mkdir -p %s/bin && printf '#!/bin/sh\\ntouch %s/used\\nexec /usr/bin/python3 \"$@\"\\n' "
-              "> %s/bin/python3 && chmod +x %s/bin/python3)", out_dir, out_dir, out_dir, out_dir);
+    dm_sh(
+        &r,
+        "(mkdir -p %s/bin && printf '#!/bin/sh\\ntouch %s/used\\nexec /usr/bin/python3 \"$@\"\\n' "
+        "> %s/bin/python3 && chmod +x %s/bin/python3)",
+        out_dir, out_dir, out_dir, out_dir);
     dm_sh(&r, "PATH=%s/bin:/usr/bin:/bin " DM_CLI " demo --scenario nope --out %s", out_dir,
           out_dir);
     cr_expect_eq(r.status, 2, "%s", r.err);

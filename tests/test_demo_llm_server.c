@@ -73,8 +73,9 @@ Test(demo_llm_server, out_of_memory_while_loading_is_reported)
     dm_sh(&r, "SIMCUDA_VRAM=12MiB " SERVER "--requests 1");
     cr_assert_eq(r.status, 3, "%s%s", r.out, r.err);
     cr_assert_str_eq(dm_str(r.last, "load_error"), "CUDA_ERROR_OUT_OF_MEMORY");
-    cr_assert(strstr(r.err, "llm_server: loading layer 1 (8388608 bytes): CUDA_ERROR_OUT_OF_MEMORY"),
-              "%s", r.err);
+    cr_assert(
+        strstr(r.err, "llm_server: loading layer 1 (8388608 bytes): CUDA_ERROR_OUT_OF_MEMORY"),
+        "%s", r.err);
     cr_assert_eq(field("requests"), 0);
 }
 

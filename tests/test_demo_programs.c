@@ -60,7 +60,8 @@ Test(demo_programs, wan21_runs_out_of_memory_loading_the_t5_while_the_dit_is_res
 Test(demo_programs, ovi_runs_out_of_memory_at_the_decode_block)
 {
     dm_baseline_fails_where_the_seed_did("ovi_fusion", "decode", "vae_decode");
-    cr_expect_eq(json_integer_value(json_object_get(r.last, "request_bytes")), 6540000000 / 512 * 512);
+    cr_expect_eq(json_integer_value(json_object_get(r.last, "request_bytes")),
+                 6540000000 / 512 * 512);
 }
 
 Test(demo_programs, comfyui_runs_out_of_memory_at_the_decode_with_5GB_held_elsewhere)

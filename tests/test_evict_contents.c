@@ -282,7 +282,8 @@ Test(evict_contents, new_blocks_never_land_in_the_free_part_of_a_demoted_granule
     cr_assert_eq(vs_arena_create(&fx_drv, fx_dev, fx_ctx, &opt, &a), CUDA_SUCCESS);
     uint32_t w = ef_name("w");
     uint64_t seed = 11;
-    struct ef_block x, z; /* x: first half of granule 0, z: granule 1; granule 0's other half free */
+    /* x: first half of granule 0, z: granule 1; granule 0's other half free */
+    struct ef_block x, z;
     CUdeviceptr gap, y;
     ef_alloc(a, &x, 1 * MiB, &seed);
     cr_assert_eq(vs_arena_alloc(a, 1 * MiB, &gap), CUDA_SUCCESS);

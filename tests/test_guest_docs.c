@@ -46,8 +46,9 @@ Test(guest_docs, wan_demos_word_the_same_failure_alike, .timeout = 120)
     struct vs_run c = run_plain(c_argv, env), py = run_plain(py_argv, env);
     cr_expect_eq(c.status, 3, "%s", c.raw_err);
     cr_expect_eq(py.status, 3, "%s", py.raw_err);
-    const char *tail = " failed in stage text_encoder_load (%s) for t5.blocks.10 (385875968 bytes): "
-                       "CUDA_ERROR_OUT_OF_MEMORY\n";
+    const char *tail =
+        " failed in stage text_encoder_load (%s) for t5.blocks.10 (385875968 bytes): "
+        "CUDA_ERROR_OUT_OF_MEMORY\n";
     char c_line[256], py_line[256];
     snprintf(c_line, sizeof c_line, "wan21-t2v-1.3b: cuMemAlloc_v2");
     snprintf(c_line + strlen(c_line), sizeof c_line - strlen(c_line), tail, "t5_load");
@@ -108,12 +109,13 @@ Test(guest_docs, generated_traces_have_site_0_and_match_says_why_no_sites)
     r = run_plain(write, NULL);
     cr_assert_eq(r.status, 0, "%s", r.raw_err);
     vs_run_free(&r);
-    const char *match[] = {CLI, "policy", "match", VS_SOURCE_DIR "/policy/examples/wan21-t2v-1.3b-12gb.ini",
-                           "--trace", path, NULL};
+    const char *match[] = {CLI, "policy", "match",
+                           VS_SOURCE_DIR "/policy/examples/wan21-t2v-1.3b-12gb.ini", "--trace",
+                           path, NULL};
     r = run_plain(match, NULL);
     cr_expect_eq(r.status, 0, "%s", r.raw_err);
-    cr_expect(strstr(r.out, "it is the generated workload sdxl-vae-decode-small, which has none"), "%s",
-              r.out);
+    cr_expect(strstr(r.out, "it is the generated workload sdxl-vae-decode-small, which has none"),
+              "%s", r.out);
     cr_expect(!strstr(r.out, "stacks"), "%s", r.out);
     vs_run_free(&r);
     unlink(path);
@@ -132,7 +134,8 @@ Test(guest_docs, make_golden_without_numpy_says_what_to_install)
     fputs("raise ModuleNotFoundError(\"No module named 'numpy'\", name='numpy')\n", f);
     fclose(f);
     snprintf(env_path, sizeof env_path, "PYTHONPATH=%s", dir);
-    const char *argv[] = {vs_python(), VS_SOURCE_DIR "/tools/golden/make_golden.py", "--help", NULL};
+    const char *argv[] = {vs_python(), VS_SOURCE_DIR "/tools/golden/make_golden.py", "--help",
+                          NULL};
     const char *env[] = {env_path, NULL};
     struct vs_run r = run_plain(argv, env);
     cr_expect_eq(r.status, 1);

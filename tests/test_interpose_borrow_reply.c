@@ -24,10 +24,11 @@ Test(borrow_reply, a_lenders_replies_come_through)
     cr_assert_eq(read_reply("{ \"ok\" : true, \"released_bytes\" : 1048576 }", what, sizeof what),
                  1048576u);
     cr_assert_str_eq(what, "released 1.00 MiB");
-    cr_assert_eq(read_reply("{\"ok\":true,\"asked_bytes\":5,\"demoted_bytes\":0,\"released_bytes\":0,"
-                            "\"refused\":\"busy: it answered a request 1.2 s ago\"}",
-                            what, sizeof what),
-                 0);
+    cr_assert_eq(
+        read_reply("{\"ok\":true,\"asked_bytes\":5,\"demoted_bytes\":0,\"released_bytes\":0,"
+                   "\"refused\":\"busy: it answered a request 1.2 s ago\"}",
+                   what, sizeof what),
+        0);
     cr_assert_str_eq(what, "lent nothing: busy: it answered a request 1.2 s ago");
     cr_assert_eq(read_reply("{\"ok\":false,\"error\":\"unknown command\"}", what, sizeof what), 0);
     cr_assert_str_eq(what, "error: unknown command");

@@ -172,7 +172,8 @@ Test(mem, tiled_decodes_on_a_parking_backend_equal_the_cpu_backend)
     struct vs_err err;
     int h, w;
     float *lat = golden_latents("sd_small", &h, &w);
-    cr_assert_eq(vs_kl_load(&d, GOLDEN "sd_small.vae.safetensors", VS_ARCH_AUTO, &err), 0, "%s", err.msg);
+    cr_assert_eq(vs_kl_load(&d, GOLDEN "sd_small.vae.safetensors", VS_ARCH_AUTO, &err), 0, "%s",
+                 err.msg);
     cr_assert_eq(vs_program_build(&p, &d, &err), 0, "%s", err.msg);
     const size_t n = (size_t)3 * h * d.upscale * w * d.upscale;
     for (enum vs_decode_mode mode = VS_DECODE_EXACT; mode <= VS_DECODE_BLEND; mode++) {

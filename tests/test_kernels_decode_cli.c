@@ -89,7 +89,8 @@ Test(decode_cli, wrong_latent_channels)
                  "flux_small.io.safetensors -o /tmp/never.png", buf, sizeof buf);
     cr_assert_eq(rc, 1);
     cr_assert(strstr(buf, "decode: " GOLDEN "flux_small.io.safetensors: latents have 16 channels "
-                          "but the decoder in " GOLDEN "sd_small.vae.safetensors takes 4"), "%s", buf);
+                          "but the decoder in " GOLDEN "sd_small.vae.safetensors takes 4"),
+              "%s", buf);
 }
 
 /* Without a GPU (the test machines): cuda is refused with what is missing, auto says it in one
@@ -109,8 +110,11 @@ Test(decode_cli, device_cuda_refused_auto_uses_the_cpu)
         dlclose(drv);
     cr_assert_eq(run("--device tpu --vae x --latents y -o z.png", buf, sizeof buf), 2);
     cr_assert(strstr(buf, "--device 'tpu': expected cpu, cuda or auto"), "%s", buf);
-    cr_assert_eq(run("--device auto --unscaled --vae " GOLDEN "sd_small.vae.safetensors --latents "
-                     GOLDEN "sd_small.io.safetensors -o /tmp/vs_auto.npy", buf, sizeof buf), 0, "%s", buf);
+    cr_assert_eq(run("--device auto --unscaled --vae " GOLDEN
+                     "sd_small.vae.safetensors --latents " GOLDEN
+                     "sd_small.io.safetensors -o /tmp/vs_auto.npy",
+                     buf, sizeof buf),
+                 0, "%s", buf);
     cr_assert(strstr(buf, "decode: --device auto: no usable GPU: ") &&
                   strstr(buf, "; decoding on the CPU\n"), "%s", buf);
     cr_assert(strstr(buf, "decode: plan exact"), "%s", buf);
@@ -153,8 +157,10 @@ Test(decode_cli, device_cuda_without_the_library_says_where_it_looked)
     cr_assert_eq(system(cmd), 0);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s", buf);
     char want[256];
-    snprintf(want, sizeof want, "decode: --device cuda: cannot load libvramshim_vae.so (looked in %s, "
-             "%s/lib and the loader's paths", dir, dir);
+    snprintf(want, sizeof want,
+             "decode: --device cuda: cannot load libvramshim_vae.so (looked in %s, "
+             "%s/lib and the loader's paths",
+             dir, dir);
     cr_assert(strstr(buf, want), "%s", buf);
 }
 
@@ -177,9 +183,12 @@ Test(decode_cli, missing_files_are_named)
     char buf[8192];
     cr_assert_eq(run("--vae /nonexistent.safetensors --latents " GOLDEN
                      "sd_small.io.safetensors -o /tmp/never.png", buf, sizeof buf), 1);
-    cr_assert(strstr(buf, "/nonexistent.safetensors: cannot open: No such file or directory"), "%s", buf);
+    cr_assert(strstr(buf, "/nonexistent.safetensors: cannot open: No such file or directory"), "%s",
+              buf);
     cr_assert_eq(run("--vae a --latents /tmp/latents.txt -o c", buf, sizeof buf), 1);
-    cr_assert(strstr(buf, "/tmp/latents.txt: unknown latent format (expected .safetensors or .npy)"), "%s", buf);
+    cr_assert(
+        strstr(buf, "/tmp/latents.txt: unknown latent format (expected .safetensors or .npy)"),
+        "%s", buf);
 }
 
 /* sd_small latents * scaling_factor (0.18215 in the file's config), twice in a batch, as .npy */
@@ -194,7 +203,8 @@ Test(decode_cli, scaled_npy_batch_of_two_equals_diffusers)
     vs_st_read_f32(&io, o, want, &err);
     for (size_t i = 0; i < l->numel; i++)
         lat[i + l->numel] = lat[i] = lat[i] * 0.18215f;
-    char in[] = "/tmp/vs_cli_in_XXXXXX.npy", out[] = "/tmp/vs_cli_out_XXXXXX.npy", buf[8192], args[1024];
+    char in[] = "/tmp/vs_cli_in_XXXXXX.npy", out[] = "/tmp/vs_cli_out_XXXXXX.npy", buf[8192],
+         args[1024];
     close(mkstemps(in, 4));
     close(mkstemps(out, 4));
     int64_t shape[4] = {2, l->shape[1], l->shape[2], l->shape[3]};
@@ -261,12 +271,16 @@ Test(decode_cli, ambiguous_scaling_asks_for_arch)
     char vae[] = "/tmp/vs_cli_vae_XXXXXX.safetensors", msg[256], buf[8192], args[1024];
     close(mkstemps(vae, 12));
     char *man = gw_kl_manifest(4, 2, widths, 1, 1, 1);
-    cr_assert_eq(gw_write_safetensors(vae, man, "{\"norm_num_groups\": 4}", msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(gw_write_safetensors(vae, man, "{\"norm_num_groups\": 4}", msg, sizeof msg), 0,
+                 "%s", msg);
     free(man);
-    snprintf(args, sizeof args, "--vae %s --latents " GOLDEN "sd_small.io.safetensors -o /tmp/never.png", vae);
+    snprintf(args, sizeof args,
+             "--vae %s --latents " GOLDEN "sd_small.io.safetensors -o /tmp/never.png", vae);
     cr_assert_eq(run(args, buf, sizeof buf), 1, "%s", buf);
-    cr_assert(strstr(buf, "4 latent channels fit SD 1.x/2.x and SDXL (--arch sd|sdxl), whose latent "
-                          "scaling differs: pass --arch, or --unscaled"), "%s", buf);
+    cr_assert(strstr(buf,
+                     "4 latent channels fit SD 1.x/2.x and SDXL (--arch sd|sdxl), whose latent "
+                     "scaling differs: pass --arch, or --unscaled"),
+              "%s", buf);
     snprintf(args, sizeof args, "--vae %s --arch sdxl --latents " GOLDEN "sd_small.io.safetensors "
              "--plan", vae);
     cr_assert_eq(run(args, buf, sizeof buf), 0, "%s", buf);

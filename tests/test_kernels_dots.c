@@ -24,7 +24,8 @@ Test(dots, every_version_matches_double_and_versions_agree_bit_for_bit)
 {
     static const int ds[] = {1, 7, 16, 17, 40, 64, 100, 512};
     for (int t = 0; t < 24; t++) {
-        const size_t m = 1 + t % 9, n = 1 + (t * 5) % 11, ld = (size_t)ds[t % 8] + t % 3, ldc = n + 2;
+        const size_t m = 1 + t % 9, n = 1 + (t * 5) % 11, ld = (size_t)ds[t % 8] + t % 3,
+                     ldc = n + 2;
         const int d = ds[t % 8];
         float *a = rnd(m * ld, 2 * t + 1), *b = rnd(n * ld, 2 * t + 2);
         float *first = NULL;
@@ -38,7 +39,8 @@ Test(dots, every_version_matches_double_and_versions_agree_bit_for_bit)
                     double want = 0;
                     for (int q = 0; q < d; q++)
                         want += (double)a[i * ld + q] * b[j * ld + q];
-                    cr_assert_leq(fabs(c[i * ldc + j] - want), 1e-5 * d, "impl %d case %d (%zu,%zu)", v, t, i, j);
+                    cr_assert_leq(fabs(c[i * ldc + j] - want), 1e-5 * d,
+                                  "impl %d case %d (%zu,%zu)", v, t, i, j);
                 }
             if (!first)
                 first = c;

@@ -141,7 +141,8 @@ static struct fx_run decode(const char *latents)
 /* An empty batch of 1048577 x 2147483647 latents: the sizes are printed whole, not as int. */
 Test(hostile_files, huge_latent_dimensions_are_printed_whole)
 {
-    write_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4, 1048577, 2147483647), }", 0);
+    write_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4, 1048577, 2147483647), }",
+              0);
     struct fx_run r = decode(npy);
     cr_expect_eq(r.status, 1, "%s", r.err);
     cr_expect(strstr(r.err, "latent height 1048577 and width 2147483647"), "%s", r.err);

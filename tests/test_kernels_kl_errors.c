@@ -52,7 +52,8 @@ static void load_fails_with(const char *expected)
 {
     struct vs_kl_decoder d;
     struct vs_err err;
-    cr_assert_eq(vs_kl_load(&d, path, VS_ARCH_AUTO, &err), -1, "loading should fail with: %s", expected);
+    cr_assert_eq(vs_kl_load(&d, path, VS_ARCH_AUTO, &err), -1, "loading should fail with: %s",
+                 expected);
     cr_assert(strstr(err.msg, expected), "message\n  %s\nlacks\n  %s", err.msg, expected);
     cr_assert(strstr(err.msg, path), "message names no file: %s", err.msg);
 }
@@ -108,14 +109,16 @@ Test(kl_errors, unsupported_dtype_names_tensor_and_dtype)
 {
     write_raw("{\"decoder.conv_in.weight\": {\"dtype\": \"I64\", \"shape\": [2, 4, 3, 3], "
               "\"data_offsets\": [0, 576]}}");
-    load_fails_with("tensor 'decoder.conv_in.weight' has dtype I64; only F32, F16 and BF16 are supported");
+    load_fails_with(
+        "tensor 'decoder.conv_in.weight' has dtype I64; only F32, F16 and BF16 are supported");
 }
 
 Test(kl_errors, size_mismatch_in_header)
 {
     write_raw("{\"decoder.conv_in.weight\": {\"dtype\": \"F32\", \"shape\": [2, 4, 3, 3], "
               "\"data_offsets\": [0, 64]}}");
-    load_fails_with("tensor 'decoder.conv_in.weight' spans 64 bytes but F32 [2, 4, 3, 3] needs 288");
+    load_fails_with(
+        "tensor 'decoder.conv_in.weight' spans 64 bytes but F32 [2, 4, 3, 3] needs 288");
 }
 
 Test(kl_errors, no_decoder_at_all)
@@ -133,18 +136,21 @@ static void drop_norm2_bias(json_t *m)
 Test(kl_errors, missing_tensor_named_with_shape)
 {
     write_model(drop_norm2_bias);
-    load_fails_with("missing tensor 'decoder.up_blocks.0.resnets.1.norm2.bias' (expected shape [16])");
+    load_fails_with(
+        "missing tensor 'decoder.up_blocks.0.resnets.1.norm2.bias' (expected shape [16])");
 }
 
 static void reshape_conv(json_t *m)
 {
-    json_object_set_new(m, "decoder.up_blocks.1.resnets.0.conv2.weight", json_pack("[iiii]", 8, 8, 5, 5));
+    json_object_set_new(m, "decoder.up_blocks.1.resnets.0.conv2.weight",
+                        json_pack("[iiii]", 8, 8, 5, 5));
 }
 
 Test(kl_errors, misshaped_tensor_shows_both_shapes)
 {
     write_model(reshape_conv);
-    load_fails_with("tensor 'decoder.up_blocks.1.resnets.0.conv2.weight' has shape [8, 8, 5, 5], expected [8, 8, 3, 3]");
+    load_fails_with("tensor 'decoder.up_blocks.1.resnets.0.conv2.weight' has shape [8, 8, 5, 5], "
+                    "expected [8, 8, 3, 3]");
 }
 
 static void add_extra(json_t *m)
@@ -155,7 +161,8 @@ static void add_extra(json_t *m)
 Test(kl_errors, extra_decoder_tensor_is_reported)
 {
     write_model(add_extra);
-    load_fails_with("extra tensor 'decoder.mid_block.resnets.0.extra.weight' is not part of an AutoencoderKL decoder (1 extra in all)");
+    load_fails_with("extra tensor 'decoder.mid_block.resnets.0.extra.weight' is not part of an "
+                    "AutoencoderKL decoder (1 extra in all)");
 }
 
 static void prefix_vae(json_t *m)
@@ -192,7 +199,8 @@ Test(kl_errors, arch_with_wrong_latent_channels)
     struct vs_kl_decoder d;
     struct vs_err err;
     cr_assert_eq(vs_kl_load(&d, path, VS_ARCH_FLUX, &err), -1);
-    cr_assert(strstr(err.msg, "--arch flux expects 16 latent channels but the decoder takes 4"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "--arch flux expects 16 latent channels but the decoder takes 4"),
+              "%s", err.msg);
 }
 
 Test(kl_errors, groups_must_divide_channels)

@@ -53,8 +53,8 @@ static void io_close(struct io_case *k)
     vs_st_close(&k->io);
 }
 
-static double decode_max_abs(const struct vs_program *p, const struct io_case *k, enum vs_decode_mode mode,
-                             int tile)
+static double decode_max_abs(const struct vs_program *p, const struct io_case *k,
+                             enum vs_decode_mode mode, int tile)
 {
     struct vs_plan plan;
     struct vs_err err;

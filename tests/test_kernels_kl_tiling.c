@@ -153,12 +153,14 @@ Test(kl_tiling, blend_is_close_and_one_tile_is_exact)
 Test(kl_tiling, predicted_peak_matches_measured)
 {
     struct { enum vs_decode_mode mode; int tile; } cases[] = {
-        {VS_DECODE_MONOLITHIC, 0}, {VS_DECODE_EXACT, 3}, {VS_DECODE_EXACT, 16}, {VS_DECODE_BLEND, 8}};
+        {VS_DECODE_MONOLITHIC, 0}, {VS_DECODE_EXACT, 3}, {VS_DECODE_EXACT, 16},
+        {VS_DECODE_BLEND, 8}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct result r = decode_at(BIG_H, BIG_W, cases[i].mode, cases[i].tile, 0);
         double ratio = (double)r.predicted_work / (double)r.measured_work;
         printf("%s tile %d: predicted %zu B, measured %zu B (ratio %.3f)\n",
-               vs_decode_mode_name(cases[i].mode), cases[i].tile, r.predicted_work, r.measured_work, ratio);
+               vs_decode_mode_name(cases[i].mode), cases[i].tile, r.predicted_work, r.measured_work,
+               ratio);
         cr_assert(ratio >= 0.9 && ratio <= 1.1);
         done(&r);
     }
@@ -184,7 +186,8 @@ Test(kl_tiling, every_budget_between_floor_and_monolithic_is_respected)
     struct result mono = decode_at(BIG_H, BIG_W, VS_DECODE_MONOLITHIC, 0, 0);
     struct vs_plan floor_plan;
     struct vs_err err;
-    cr_assert_eq(vs_plan_make(&floor_plan, &prog, BIG_H, BIG_W, VS_DECODE_EXACT, 1, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(vs_plan_make(&floor_plan, &prog, BIG_H, BIG_W, VS_DECODE_EXACT, 1, 0, &err), 0,
+                 "%s", err.msg);
     size_t lo = floor_plan.full_frame_work, hi = mono.measured_work, prev_tile = 0;
     vs_plan_free(&floor_plan);
     for (int i = 1; i <= 4; i++) {
@@ -200,13 +203,16 @@ Test(kl_tiling, every_budget_between_floor_and_monolithic_is_respected)
             struct vs_mem mem;
             vs_mem_init(&mem, 0);
             float *out;
-            cr_assert_eq(vs_plan_run(&plan, &prog, latent, &out, &mem, NULL, &err), 0, "%s", err.msg);
-            printf("%s budget %zu: tile %d, predicted %zu, measured %zu\n", vs_decode_mode_name(mode),
-                   budget, plan.tile, plan.predicted_work, mem.peak[VS_POOL_WORK]);
+            cr_assert_eq(vs_plan_run(&plan, &prog, latent, &out, &mem, NULL, &err), 0, "%s",
+                         err.msg);
+            printf("%s budget %zu: tile %d, predicted %zu, measured %zu\n",
+                   vs_decode_mode_name(mode), budget, plan.tile, plan.predicted_work,
+                   mem.peak[VS_POOL_WORK]);
             cr_assert_leq(mem.peak[VS_POOL_WORK], budget);
             cr_assert_eq(plan.predicted_work, mem.peak[VS_POOL_WORK]);
             if (mode == VS_DECODE_EXACT) {
-                cr_assert_geq((size_t)plan.tile, prev_tile, "a larger budget never gets smaller tiles");
+                cr_assert_geq((size_t)plan.tile, prev_tile,
+                              "a larger budget never gets smaller tiles");
                 prev_tile = (size_t)plan.tile;
             }
             vs_mem_free(&mem, out);

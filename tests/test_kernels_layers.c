@@ -108,7 +108,8 @@ static void naive_groupnorm(const float *x, float *out, int c, size_t plane, int
         double rstd = 1 / sqrt(s2 / n + eps);
         for (int ci = g * cpg; ci < (g + 1) * cpg; ci++)
             for (size_t i = 0; i < plane; i++)
-                out[ci * plane + i] = (float)((x[ci * plane + i] - mean) * rstd * gamma[ci] + beta[ci]);
+                out[ci * plane + i] =
+                    (float)((x[ci * plane + i] - mean) * rstd * gamma[ci] + beta[ci]);
     }
 }
 
@@ -150,20 +151,24 @@ Test(layers, groupnorm_stats_merged_over_tiles_equal_one_pass)
     for (int g = 0; g < groups; g++) {
         /* naive one pass in long double as the reference */
         long double s = 0, s2 = 0, n = (long double)c / groups * h * w;
-        for (size_t i = (size_t)g * c / groups * h * w; i < (size_t)(g + 1) * c / groups * h * w; i++)
+        for (size_t i = (size_t)g * c / groups * h * w; i < (size_t)(g + 1) * c / groups * h * w;
+             i++)
             s += x[i];
         long double mean = s / n;
-        for (size_t i = (size_t)g * c / groups * h * w; i < (size_t)(g + 1) * c / groups * h * w; i++)
+        for (size_t i = (size_t)g * c / groups * h * w; i < (size_t)(g + 1) * c / groups * h * w;
+             i++)
             s2 += (x[i] - mean) * (x[i] - mean);
         cr_assert_eq(acc[g].count, (double)n);
         cr_assert_leq(fabs(acc[g].mean - (double)mean), 1e-12 * fabs((double)mean));
-        cr_assert_leq(fabs(acc[g].m2 - (double)s2), 1e-9 * (double)s2, "merged M2 %.17g vs %.17Lg", acc[g].m2, s2);
+        cr_assert_leq(fabs(acc[g].m2 - (double)s2), 1e-9 * (double)s2, "merged M2 %.17g vs %.17Lg",
+                      acc[g].m2, s2);
         cr_assert_leq(fabs(whole[g].m2 - (double)s2), 1e-9 * (double)s2);
     }
     free(x);
 }
 
-static void naive_attention(const float *q, const float *k, const float *v, float *out, int n, int d)
+static void naive_attention(const float *q, const float *k, const float *v, float *out, int n,
+                            int d)
 {
     double *s = malloc(sizeof(double) * n);
     for (int i = 0; i < n; i++) {
@@ -224,7 +229,8 @@ Test(layers, upsample_silu_linear_transpose_crop_add)
     cr_assert_float_eq(s[3], 3 / (1 + expf(-3)), 1e-6);
 
     const int n = 9, cin = 6, cout = 4;
-    float *tok = rnd((size_t)n * cin, 31), *wt = rnd((size_t)cout * cin, 32), *b = rnd((size_t)cout, 33);
+    float *tok = rnd((size_t)n * cin, 31), *wt = rnd((size_t)cout * cin, 32),
+          *b = rnd((size_t)cout, 33);
     float y[9 * 4];
     vs_linear(tok, wt, b, y, n, cin, cout);
     for (int t = 0; t < n; t++)
@@ -271,8 +277,8 @@ Test(layers, f16_and_bf16_decode_exactly)
     const char hdr[] = "{\"t\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,6]}}";
     unsigned char len8[8] = {sizeof hdr - 1};
     const unsigned char data[6] = {0x80, 0x3f, 0x40, 0xc0, 0x49, 0x40}; /* 1, -3, 3.140625 */
-    cr_assert(write(fd, len8, 8) == 8 && write(fd, hdr, sizeof hdr - 1) == (ssize_t)sizeof hdr - 1 &&
-              write(fd, data, 6) == 6);
+    cr_assert(write(fd, len8, 8) == 8 &&
+              write(fd, hdr, sizeof hdr - 1) == (ssize_t)sizeof hdr - 1 && write(fd, data, 6) == 6);
     close(fd);
     struct vs_st_file f;
     struct vs_err err;

@@ -78,7 +78,8 @@ Test(wan22_decode, tiled_equals_monolithic_bit_for_bit)
 static void chunked(const int *chunks, int n_chunks, int tile)
 {
     float *out = wf_decode_chunked(&g_case, chunks, n_chunks, tile);
-    cr_expect_eq(memcmp(out, g_case.ref, g_case.out_n * sizeof *out), 0, "chunks differ (tile %d)", tile);
+    cr_expect_eq(memcmp(out, g_case.ref, g_case.out_n * sizeof *out), 0, "chunks differ (tile %d)",
+                 tile);
     free(out);
 }
 
@@ -92,9 +93,10 @@ Test(wan22_decode, temporal_chunks_equal_one_pass_bit_for_bit)
 
 Test(wan22_decode, planner_predicts_peak_and_respects_budget)
 {
-    double ratio = (double)g_case.ref_stats.plan.predicted_peak / (double)g_case.ref_stats.measured_peak;
-    printf("wan22 one tile: predicted %zu B, measured %zu B\n", g_case.ref_stats.plan.predicted_peak,
-           g_case.ref_stats.measured_peak);
+    double ratio =
+        (double)g_case.ref_stats.plan.predicted_peak / (double)g_case.ref_stats.measured_peak;
+    printf("wan22 one tile: predicted %zu B, measured %zu B\n",
+           g_case.ref_stats.plan.predicted_peak, g_case.ref_stats.measured_peak);
     cr_expect(ratio > 0.9 && ratio < 1.1, "predicted/measured = %g", ratio);
 
     size_t budget = g_case.ref_stats.measured_peak * 3 / 4;

@@ -171,7 +171,8 @@ Test(wan_decode, push_past_the_end_is_an_error)
 
 Test(wan_decode, planner_predicts_peak_and_respects_budget)
 {
-    double ratio = (double)g_case.ref_stats.plan.predicted_peak / (double)g_case.ref_stats.measured_peak;
+    double ratio =
+        (double)g_case.ref_stats.plan.predicted_peak / (double)g_case.ref_stats.measured_peak;
     printf("wan one tile: predicted %zu B, measured %zu B\n", g_case.ref_stats.plan.predicted_peak,
            g_case.ref_stats.measured_peak);
     cr_expect(ratio > 0.9 && ratio < 1.1, "predicted/measured = %g", ratio);

@@ -226,7 +226,8 @@ Test(wan_layers, thread_count_does_not_change_results)
 static float *run_version(enum vs_conv3d_impl impl, const struct vs_conv3d *c, const float *x,
                           bool null_first, struct vs_window win, struct vs_window wout)
 {
-    const size_t fsz = (size_t)c->in_ch * win.H * win.W, wsz = (size_t)c->in_ch * vs_window_area(&win);
+    const size_t fsz = (size_t)c->in_ch * win.H * win.W,
+                 wsz = (size_t)c->in_ch * vs_window_area(&win);
     float *crops = malloc((wsz * c->kt + 1) * sizeof *crops);
     float *out = malloc(((size_t)c->out_ch * vs_window_area(&wout) + 1) * sizeof *out);
     const float *in[3] = {NULL, NULL, NULL};

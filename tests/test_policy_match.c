@@ -31,7 +31,10 @@ static const struct {
     {"vae_decode", "demo+0x1a2b vae_decode_tile+0x40", false},
     {"vae_decode*", "demo+0x1a2b vae_decode_tile+0x40", true},
     {"*decode", "libsd.so+0x10 sd_decode+0x4", true},
-    {"*decode_first_stage*", "libsd.so+0x10 _ZN19StableDiffusionGGML18decode_first_stageEP12ggml_contextP11ggml_tensorb+0x99", true},
+    {"*decode_first_stage*",
+     "libsd.so+0x10 "
+     "_ZN19StableDiffusionGGML18decode_first_stageEP12ggml_contextP11ggml_tensorb+0x99",
+     true},
     {"*", "demo+0x1a2b", false},           /* no symbol: nothing to match */
     {"demo*", "demo+0x1a2b main+0x4", false}, /* modules are not matched */
     {"*", "?+0x1234", false},

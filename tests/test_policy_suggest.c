@@ -41,10 +41,12 @@ Test(policy_suggest, demo_runs_give_policies_that_fit_their_cards, .timeout = 24
         char bare[512], ini[512];
         snprintf(bare, sizeof bare, "%s/%s.bare.jsonl", fx_tmpdir(), s);
         snprintf(ini, sizeof ini, "%s/%s.ini", fx_tmpdir(), s);
-        snprintf(cmd, sizeof cmd,
-                 "sed -e 's/\"stage\":\"[a-z_]*\"/\"stage\":\"\"/' -e 's/\"tag\":\"[a-z_]*\"/\"tag\":\"\"/' "
-                 "%s/demo/%s.vramshim.jsonl | grep -v '\"ev\":\"\\(stage\\|demote\\|promote\\)\"' >%s",
-                 fx_tmpdir(), s, bare);
+        snprintf(
+            cmd, sizeof cmd,
+            "sed -e 's/\"stage\":\"[a-z_]*\"/\"stage\":\"\"/' -e "
+            "'s/\"tag\":\"[a-z_]*\"/\"tag\":\"\"/' "
+            "%s/demo/%s.vramshim.jsonl | grep -v '\"ev\":\"\\(stage\\|demote\\|promote\\)\"' >%s",
+            fx_tmpdir(), s, bare);
         cr_assert_eq(system(cmd), 0);
         struct fx_run r = fx_cli("policy suggest %s -o %s", bare, ini);
         cr_assert_eq(r.status, 0, "%s: %s", s, r.err);

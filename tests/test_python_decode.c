@@ -1,9 +1,9 @@
 /* vramshim.decode on real torch and diffusers (the cached environments of tools/pyenv.sh):
  * random small-weight AutoencoderKL and AutoencoderKLWan (Wan 2.1, Wan 2.2) models decode
- * through the bundled decoder with a budget that forces several tiles, and equal the original decode
- * (tests/progs/py_decode_hooks.py); `vramshim run --decode exact` on a StableDiffusionPipeline
- * script (tests/progs/py_sd_pipeline.py: its 8x8 latents fit one tile at the smallest budget). Each test says in one line when an environment is
- * missing. */
+ * through the bundled decoder with a budget that forces several tiles, and equal the original
+ * decode (tests/progs/py_decode_hooks.py); `vramshim run --decode exact` on a
+ * StableDiffusionPipeline script (tests/progs/py_sd_pipeline.py: its 8x8 latents fit one tile at
+ * the smallest budget). Each test says in one line when an environment is missing. */
 #include <math.h>
 
 #include "python_fixture.h"

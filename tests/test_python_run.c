@@ -30,9 +30,10 @@ static const char *printed(const char *out, const char *name, char *buf, size_t 
     return buf;
 }
 
-#define SHOW_ENV                                                                                  \
-    "echo LD_PRELOAD=$LD_PRELOAD; echo PYTHONPATH=$PYTHONPATH; echo VRAMSHIM_POLICY=$VRAMSHIM_POLICY;" \
-    " echo VRAMSHIM_TRACE=$VRAMSHIM_TRACE; echo VRAMSHIM_MODE=$VRAMSHIM_MODE;"                    \
+#define SHOW_ENV                                                                                   \
+    "echo LD_PRELOAD=$LD_PRELOAD; echo PYTHONPATH=$PYTHONPATH;"                                    \
+    " echo VRAMSHIM_POLICY=$VRAMSHIM_POLICY;"                                                      \
+    " echo VRAMSHIM_TRACE=$VRAMSHIM_TRACE; echo VRAMSHIM_MODE=$VRAMSHIM_MODE;"                     \
     " echo TORCH=${PYTORCH_CUDA_ALLOC_CONF-unset}"
 
 Test(python_run, child_environment)
@@ -167,10 +168,11 @@ Test(python_run, signals_are_passed_to_the_child)
                  42);
     cr_expect_str_eq(out, "got USR1\n");
     /* SIGINT sent by kill (not by a terminal) reaches it too */
-    cr_expect_eq(signalled("import time\ntry:\n    print('ready'); time.sleep(30)\n"
-                           "except KeyboardInterrupt:\n    print('interrupted'); raise SystemExit(3)",
-                           SIGINT, out, sizeof out),
-                 3);
+    cr_expect_eq(
+        signalled("import time\ntry:\n    print('ready'); time.sleep(30)\n"
+                  "except KeyboardInterrupt:\n    print('interrupted'); raise SystemExit(3)",
+                  SIGINT, out, sizeof out),
+        3);
     cr_expect_str_eq(out, "interrupted\n");
 }
 

@@ -36,7 +36,8 @@ Test(python_trace, frames_with_and_without_the_gil_and_from_threads)
               "GIL released: no frame");
     cr_expect(has_site(&t, "# site:thread", "Model.load_in_thread"), "thread: no frame");
     /* the frames further out are there too: the caller of the allocating method */
-    cr_expect(vs_trace_has_py_frame(&t, trace_prog, vs_line_of(trace_prog, "model.load_in_thread(out)"),
+    cr_expect(vs_trace_has_py_frame(&t, trace_prog,
+                                    vs_line_of(trace_prog, "model.load_in_thread(out)"),
                                     "main.<locals>.worker"),
               "no caller frame");
     cr_expect_eq(vs_trace_count(&t, "alloc", "cuMemAlloc_v2"), 3);

@@ -47,9 +47,11 @@ Test(replay_policy, demo_fits_with_its_policy_and_demotes_what_the_run_did)
      * would be): the policy's match patterns on the call sites give them back. */
     char bare[512], cmd[2048];
     snprintf(bare, sizeof bare, "%s/bare.jsonl", fx_tmpdir());
-    snprintf(cmd, sizeof cmd,
-             "sed -e 's/\"stage\":\"[a-z_]*\"/\"stage\":\"\"/' -e 's/\"tag\":\"[a-z_]*\"/\"tag\":\"\"/' "
-             "%s | grep -v '\"ev\":\"\\(stage\\|demote\\|promote\\)\"' > %s", trace, bare);
+    snprintf(
+        cmd, sizeof cmd,
+        "sed -e 's/\"stage\":\"[a-z_]*\"/\"stage\":\"\"/' -e 's/\"tag\":\"[a-z_]*\"/\"tag\":\"\"/' "
+        "%s | grep -v '\"ev\":\"\\(stage\\|demote\\|promote\\)\"' > %s",
+        trace, bare);
     cr_assert_eq(system(cmd), 0);
     check_policy_replay(bare, card, run);
     json_decref(run);

@@ -218,7 +218,8 @@ Test(sim_fork, the_child_never_allocates_from_pool_memory_shared_with_the_parent
     cr_assert_eq(write(go[1], "g", 1), 1);
     char why[64];
     cr_assert_str_empty(child_outcome(pid, why, sizeof why), "child: %s", why);
-    cr_expect_eq(((unsigned char *)before)[65535], 'A', "the child did not reuse the parent's block");
+    cr_expect_eq(((unsigned char *)before)[65535], 'A',
+                 "the child did not reuse the parent's block");
     cr_expect_eq(((unsigned char *)after)[0], 'P', "the child did not carve the parent's chunk");
     close(go[0]);
     close(go[1]);

@@ -43,7 +43,8 @@ Test(stages_api, return_codes_stages_and_tags_in_trace_and_stats)
 
     json_t *during = vs_stats_line(r.out, 0);
     cr_expect_str_eq(json_string_value(json_object_get(during, "stage")), "decode");
-    cr_expect_str_eq(json_string_value(json_array_get(json_object_get(during, "stack"), 0)), "load");
+    cr_expect_str_eq(json_string_value(json_array_get(json_object_get(during, "stack"), 0)),
+                     "load");
     cr_expect_str_eq(json_string_value(json_object_get(during, "mode")), "arena");
     cr_expect_eq(vs_usage(during, "stages", "load", "live_bytes"), 4 * MiB);
     cr_expect_eq(vs_usage(during, "stages", "decode", "live_bytes"), 1 * MiB);
@@ -117,7 +118,8 @@ static const char python_script[] =
     "st = ctypes.create_string_buffer(n + 1)\n"
     "lib.vramshim_stats_json(st, n + 1)\n"
     "print('stage', json.loads(st.value.decode())['stage'])\n"
-    "print('end', lib.vramshim_stage_end(b'text_encode'), lib.vramshim_stage_end(b'text_encode'))\n";
+    "print('end', lib.vramshim_stage_end(b'text_encode'), "
+    "lib.vramshim_stage_end(b'text_encode'))\n";
 
 Test(stages_api, python_ctypes_before_cuda)
 {
@@ -132,8 +134,9 @@ Test(stages_api, python_ctypes_before_cuda)
     struct vs_run r = vs_run(argv, 1, env);
     cr_assert_eq(r.status, 0, "exit %d\n%s%s", r.status, r.out, r.raw_err);
     cr_expect(strstr(r.out, "match 6:decode 0: 0: 4:load\n"), "%s", r.out);
-    cr_expect(strstr(r.out, "patterns [\"WanT2V.__init__\", \"sd.VAE.decode\", \"*vae_decode*\"]\n"),
-              "%s", r.out);
+    cr_expect(
+        strstr(r.out, "patterns [\"WanT2V.__init__\", \"sd.VAE.decode\", \"*vae_decode*\"]\n"),
+        "%s", r.out);
     cr_expect(strstr(r.out, "begin 0 -1\n"), "%s", r.out);
     cr_expect(strstr(r.out, "stage text_encode\n"), "%s", r.out);
     cr_expect(strstr(r.out, "end 0 -2\n"), "%s", r.out);

@@ -33,7 +33,8 @@ static void import_and_check(const char *name)
     cr_expect_eq(fx_jint(got, "device_total_bytes"), 4LL << 30);
     json_t *ooms = json_object_get(got, "ooms");
     cr_assert_eq(json_array_size(ooms), 1);
-    cr_expect_eq(fx_jint(json_array_get(ooms, 0), "live_bytes"), fx_jint(want, "live_at_oom_bytes"));
+    cr_expect_eq(fx_jint(json_array_get(ooms, 0), "live_bytes"),
+                 fx_jint(want, "live_at_oom_bytes"));
     /* Python frames kept, torch's own and C++ frames left out of the label */
     cr_expect_str_eq(json_string_value(json_object_get(json_array_get(ooms, 0), "site")),
                      "VAE.decode (gen.py:10) < Pipeline.decode (gen.py:20) < main (gen.py:30)");

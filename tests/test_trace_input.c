@@ -7,7 +7,8 @@
 
 TestSuite(trace_input, .fini = fx_cleanup, .timeout = 30);
 
-#define HEADER "{\"vramshim_trace\":1,\"pid\":7,\"devices\":[{\"ordinal\":0,\"total\":1073741824}]}\n"
+#define HEADER                                                                                     \
+    "{\"vramshim_trace\":1,\"pid\":7,\"devices\":[{\"ordinal\":0,\"total\":1073741824}]}\n"
 
 /* text, then `n` copies of byte c, then tail */
 static char *write_long(const char *name, const char *text, int c, size_t n, const char *tail)
@@ -26,11 +27,13 @@ static char *write_long(const char *name, const char *text, int c, size_t n, con
 Test(trace_input, a_line_beyond_the_limit_is_named)
 {
     char *path = write_long("oneline.csv", "", 'x', 2u << 20, "");
-    fx_expect_replay_refused(path, ":1: line longer than 1048576 bytes, the limit for one trace event");
+    fx_expect_replay_refused(path,
+                             ":1: line longer than 1048576 bytes, the limit for one trace event");
     free(path);
     path = write_long("long.jsonl", HEADER "{\"t\":1,\"ev\":\"stage\",\"stage\":\"", 'a', 1u << 20,
                       "\"}\n");
-    fx_expect_replay_refused(path, ":2: line longer than 1048576 bytes, the limit for one trace event");
+    fx_expect_replay_refused(path,
+                             ":2: line longer than 1048576 bytes, the limit for one trace event");
     free(path);
 }
 

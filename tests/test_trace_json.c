@@ -5,7 +5,8 @@
 
 TestSuite(trace_json, .fini = fx_cleanup);
 
-#define HEADER "{\"vramshim_trace\":1,\"pid\":7,\"devices\":[{\"ordinal\":0,\"total\":1073741824}]}\n"
+#define HEADER                                                                                     \
+    "{\"vramshim_trace\":1,\"pid\":7,\"devices\":[{\"ordinal\":0,\"total\":1073741824}]}\n"
 
 /* Expects `replay PATH` to fail on input with exactly "vramshim replay: PATH:MSG". */
 static void expect_refused(const char *name, const char *text, const char *msg)
@@ -19,8 +20,8 @@ static void expect_refused(const char *name, const char *text, const char *msg)
 Test(trace_json, good_trace_replays_with_hex_and_integer_pointers)
 {
     /* Two streams, integer and hex pointers, the writer's "" strings, and events replay skips. */
-    char *path = fx_write("good.jsonl",
-        HEADER
+    char *path = fx_write(
+        "good.jsonl", HEADER
         "{\"ev\":\"site\",\"site\":1,\"frames\":[\"libx.so+0x10 f+0x4\"]}\n"
         "{\"t\":10,\"ev\":\"alloc\",\"api\":\"cuMemAllocAsync\",\"ptr\":\"0x7f0000000000\","
         "\"size\":1048576,\"stream\":\"0x10\",\"dev\":0,\"stage\":\"\",\"tag\":\"\",\"site\":1}\n"
@@ -32,7 +33,8 @@ Test(trace_json, good_trace_replays_with_hex_and_integer_pointers)
         "\"stream\":\"0x10\"}\n"
         "{\"t\":40,\"ev\":\"alloc\",\"api\":\"cuMemAllocAsync\",\"ptr\":\"0x7f0000000000\","
         "\"size\":2097152,\"stream\":\"0x10\"}\n"
-        "{\"t\":50,\"ev\":\"map\",\"ptr\":\"0x7e0000000000\",\"size\":2097152,\"handle\":\"0x5\"}\n");
+        "{\"t\":50,\"ev\":\"map\",\"ptr\":\"0x7e0000000000\",\"size\":2097152,\"handle\":\"0x5\"}"
+        "\n");
     struct fx_run r = fx_cli("replay %s --vram 1GiB --json", path);
     cr_assert_eq(r.status, 0, "status %d: %s%s", r.status, r.out, r.err);
     cr_expect(strstr(r.out, "\"allocations\": 3"), "%s", r.out);

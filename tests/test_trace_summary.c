@@ -23,13 +23,15 @@ static const char hand_trace[] =
     "{\"t\":3000,\"ev\":\"stage\",\"action\":\"begin\",\"stage\":\"decode\"}\n"
     "{\"t\":4000,\"ev\":\"alloc\",\"ptr\":\"0x40000000\",\"size\":268435456,\"stage\":\"decode\","
     "\"tag\":\"work\",\"site\":2}\n"
-    "{\"t\":5000,\"ev\":\"demote\",\"api\":\"pressure\",\"ptr\":\"0x10000000\",\"size\":134217728}\n"
+    "{\"t\":5000,\"ev\":\"demote\",\"api\":\"pressure\",\"ptr\":\"0x10000000\",\"size\":134217728}"
+    "\n"
     "{\"t\":6000,\"ev\":\"alloc\",\"ptr\":\"0x60000000\",\"size\":402653184,\"stage\":\"decode\","
     "\"tag\":\"work\",\"site\":2}\n"
     "{\"t\":7000,\"ev\":\"oom\",\"ptr\":\"0x0\",\"size\":268435456,\"stage\":\"decode\","
     "\"tag\":\"work\",\"site\":2}\n"
     "{\"t\":8000,\"ev\":\"free\",\"ptr\":\"0x60000000\"}\n"
-    "{\"t\":9000,\"ev\":\"promote\",\"api\":\"prefetch\",\"ptr\":\"0x10000000\",\"size\":134217728}\n"
+    "{\"t\":9000,\"ev\":\"promote\",\"api\":\"prefetch\",\"ptr\":\"0x10000000\",\"size\":134217728}"
+    "\n"
     "{\"t\":10000,\"ev\":\"free\",\"ptr\":\"0x40000000\"}\n";
 
 static const char *jstr(json_t *o, const char *key)
@@ -160,10 +162,13 @@ Test(trace_summary, demo_trace_tells_what_held_memory_at_the_oom)
  * after it): summary gives the peak of the devices' sum and when it was first reached. */
 Test(trace_summary, peak_reserved_sums_the_devices_last_figures)
 {
-    char *path = fx_write("reserved.jsonl",
+    char *path = fx_write(
+        "reserved.jsonl",
         "{\"vramshim_trace\":1,\"pid\":7,\"devices\":[]}\n"
-        "{\"t\":1000,\"ev\":\"alloc\",\"ptr\":\"0x1000\",\"size\":100,\"dev\":0,\"reserved\":2097152}\n"
-        "{\"t\":2000,\"ev\":\"alloc\",\"ptr\":\"0x2000\",\"size\":100,\"dev\":1,\"reserved\":4194304}\n"
+        "{\"t\":1000,\"ev\":\"alloc\",\"ptr\":\"0x1000\",\"size\":100,\"dev\":0,\"reserved\":"
+        "2097152}\n"
+        "{\"t\":2000,\"ev\":\"alloc\",\"ptr\":\"0x2000\",\"size\":100,\"dev\":1,\"reserved\":"
+        "4194304}\n"
         "{\"t\":3000,\"ev\":\"stage\",\"action\":\"begin\",\"stage\":\"x\",\"dev\":0,"
         "\"reserved\":6291456}\n"
         "{\"t\":4000,\"ev\":\"free\",\"ptr\":\"0x2000\",\"dev\":1,\"reserved\":2097152}\n"
@@ -214,8 +219,10 @@ Test(trace_summary, bad_input_is_one_precise_error_and_exit_1)
     expect_bad("truncated.jsonl", HDR "{\"t\":1,\"ev\":\"alloc\",\"ptr\":\"0x1000\",\"size\":16}\n"
                "{\"t\":2,\"ev\":\"free\",\"pt",
                ":3: invalid JSON: premature end of input...");
-    expect_bad("dup_site.jsonl", HDR "{\"ev\":\"site\",\"site\":1,\"frames\":[]}\n"
-               "{\"ev\":\"site\",\"site\":1,\"frames\":[]}\n", ":3: call site 1 is described twice");
+    expect_bad("dup_site.jsonl",
+               HDR "{\"ev\":\"site\",\"site\":1,\"frames\":[]}\n"
+                   "{\"ev\":\"site\",\"site\":1,\"frames\":[]}\n",
+               ":3: call site 1 is described twice");
     expect_bad("bad_action.jsonl", HDR "{\"t\":1,\"ev\":\"stage\",\"action\":\"pause\"}\n",
                ":2: key \"action\" is \"pause\" (expected begin or end)");
     expect_bad("bad_reserved.jsonl", HDR "{\"t\":1,\"ev\":\"oom\",\"size\":16,\"reserved\":-2}\n",

@@ -99,7 +99,8 @@ Test(trace_timeline, html_page_loads_in_chromium_with_every_series_and_marker)
         char *dom = browse(url);
         cr_expect(strstr(dom, "data-rendered=\"ok\""), "the script did not finish");
         check_drawing(dom, expected(trace));
-        cr_expect(strstr(dom, "data-site=\"vs_demo_alloc &lt; vs_demo_model_load &lt; "), "call site for hover");
+        cr_expect(strstr(dom, "data-site=\"vs_demo_alloc &lt; vs_demo_model_load &lt; "),
+                  "call site for hover");
         free(dom);
         screenshot(url, png);
     }

@@ -49,8 +49,8 @@ static size_t numel(const int64_t *shape, int ndim)
 }
 
 /* The existing path: vs_kl_load, vs_plan_make, vs_plan_run (as vramshim decode does). */
-static float *reference_kl(const char *path, const float *lat, int h, int w, enum vs_decode_mode mode,
-                           int tile_latent)
+static float *reference_kl(const char *path, const float *lat, int h, int w,
+                           enum vs_decode_mode mode, int tile_latent)
 {
     struct vs_kl_decoder d;
     struct vs_program p;
@@ -96,7 +96,8 @@ Test(vae_api, file_decode_equals_the_decoder_path_bit_for_bit)
     int ndim;
     float *lat = golden_latents("sd_small", shape, &ndim);
     vramshim_vae *v;
-    cr_assert_eq(vramshim_vae_open_file(SD, VRAMSHIM_VAE_ARCH_AUTO, &v, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(vramshim_vae_open_file(SD, VRAMSHIM_VAE_ARCH_AUTO, &v, msg, sizeof msg), 0, "%s",
+                 msg);
     const int h = (int)shape[2], w = (int)shape[3];
     const struct { vramshim_vae_mode mode; enum vs_decode_mode ref; int tile_px; } cases[] = {
         {VRAMSHIM_VAE_MONOLITHIC, VS_DECODE_MONOLITHIC, 0},
@@ -162,7 +163,8 @@ static void decode_both_ways(const char *path, const char *io)
     struct mem_tensors m;
     mem_open(&m, path);
     vramshim_vae *vf, *vm;
-    cr_assert_eq(vramshim_vae_open_file(path, VRAMSHIM_VAE_ARCH_AUTO, &vf, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(vramshim_vae_open_file(path, VRAMSHIM_VAE_ARCH_AUTO, &vf, msg, sizeof msg), 0,
+                 "%s", msg);
     cr_assert_eq(vramshim_vae_open_tensors(m.t, m.n, vs_st_meta(&m.f, "config"),
                                            VRAMSHIM_VAE_ARCH_AUTO, &vm, msg,
                                            sizeof msg), 0, "%s", msg);
@@ -218,7 +220,8 @@ Test(vae_api, wan_decode_equals_the_decoder_path)
     struct vs_wan_opts o = {.tile = 16};
     cr_assert_eq(vs_wan_decode(m, lat, T, h, w, &o, ref, NULL, &err), 0, "%s", err.msg);
     vramshim_vae *v;
-    cr_assert_eq(vramshim_vae_open_file(WAN, VRAMSHIM_VAE_ARCH_AUTO, &v, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(vramshim_vae_open_file(WAN, VRAMSHIM_VAE_ARCH_AUTO, &v, msg, sizeof msg), 0, "%s",
+                 msg);
     vramshim_vae_decode_args a = args_for(lat, out, shape, 5);
     a.tile_px = 16;
     vramshim_vae_plan plan;
@@ -274,7 +277,8 @@ Test(vae_api, wan22_decodes_to_diffusers_output)
     cr_expect(strstr(msg, "holds a Wan 2.2 decoder (residual up blocks), not Wan 2.1"), "%s", msg);
     cr_expect_eq(vramshim_vae_open_file(WAN, VRAMSHIM_VAE_ARCH_WAN22, &v, msg, sizeof msg),
                  VRAMSHIM_VAE_ERR_WEIGHTS);
-    cr_expect(strstr(msg, "holds a Wan 2.1 decoder (no residual up blocks), not Wan 2.2"), "%s", msg);
+    cr_expect(strstr(msg, "holds a Wan 2.1 decoder (no residual up blocks), not Wan 2.2"), "%s",
+              msg);
     vs_st_close(&f);
     free(want);
     free(out);
@@ -287,8 +291,9 @@ static void expect_open_error(const vramshim_vae_tensor *t, size_t n, int code, 
                               const char *b)
 {
     vramshim_vae *v = (vramshim_vae *)1;
-    cr_assert_eq(vramshim_vae_open_tensors(t, n, config, VRAMSHIM_VAE_ARCH_AUTO, &v, msg, sizeof msg),
-                 code, "%s", msg);
+    cr_assert_eq(
+        vramshim_vae_open_tensors(t, n, config, VRAMSHIM_VAE_ARCH_AUTO, &v, msg, sizeof msg), code,
+        "%s", msg);
     cr_assert_null(v);
     cr_assert(strstr(msg, a), "message '%s' lacks '%s'", msg, a);
     cr_assert(!b || strstr(msg, b), "message '%s' lacks '%s'", msg, b);
@@ -331,7 +336,8 @@ Test(vae_api, tensor_errors_name_the_tensor)
 Test(vae_api, shape_errors_are_argument_errors)
 {
     vramshim_vae *v;
-    cr_assert_eq(vramshim_vae_open_file(SD, VRAMSHIM_VAE_ARCH_SD, &v, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(vramshim_vae_open_file(SD, VRAMSHIM_VAE_ARCH_SD, &v, msg, sizeof msg), 0, "%s",
+                 msg);
     float lat[4 * 8 * 8] = {0}, out[3 * 16 * 16];
     int64_t shape[4] = {1, 3, 8, 8};
     vramshim_vae_decode_args a = kl_args(lat, out, shape);
@@ -355,11 +361,13 @@ Test(vae_api, budget_too_small_names_the_smallest_that_works)
     int ndim;
     float *lat = golden_latents("sd_small", shape, &ndim);
     vramshim_vae *v;
-    cr_assert_eq(vramshim_vae_open_file(SD, VRAMSHIM_VAE_ARCH_AUTO, &v, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(vramshim_vae_open_file(SD, VRAMSHIM_VAE_ARCH_AUTO, &v, msg, sizeof msg), 0, "%s",
+                 msg);
     float *out = malloc((size_t)3 * 4 * shape[2] * shape[3] * sizeof *out);
     vramshim_vae_decode_args a = kl_args(lat, out, shape);
     a.budget = 1024;
-    cr_assert_eq(vramshim_vae_decode(v, &a, NULL, msg, sizeof msg), VRAMSHIM_VAE_ERR_BUDGET, "%s", msg);
+    cr_assert_eq(vramshim_vae_decode(v, &a, NULL, msg, sizeof msg), VRAMSHIM_VAE_ERR_BUDGET, "%s",
+                 msg);
     const char *at = strstr(msg, "smallest budget that works is");
     cr_assert(at, "%s", msg);
     size_t smallest;
@@ -408,7 +416,8 @@ static void oom_case(const char *path, const char *io)
     float *keep = malloc(in_n * sizeof *keep);
     memcpy(keep, lat, in_n * sizeof *keep);
     vramshim_vae *v;
-    cr_assert_eq(vramshim_vae_open_file(path, VRAMSHIM_VAE_ARCH_AUTO, &v, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(vramshim_vae_open_file(path, VRAMSHIM_VAE_ARCH_AUTO, &v, msg, sizeof msg), 0, "%s",
+                 msg);
     size_t out_n = (size_t)3 * 64 * 64 * 64 * 8; /* larger than both cases' outputs */
     float *out = malloc(out_n * sizeof *out);
     struct counting c = {0, 0, 0};
@@ -494,15 +503,18 @@ Test(vae_api, gpu_work_without_a_gpu_is_refused_with_the_reason)
     float *keep = malloc(in_n * sizeof *keep), *out = calloc(out_n, sizeof *out);
     memcpy(keep, lat, in_n * sizeof *keep);
     vramshim_vae *v;
-    cr_assert_eq(vramshim_vae_open_file(SD, VRAMSHIM_VAE_ARCH_AUTO, &v, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(vramshim_vae_open_file(SD, VRAMSHIM_VAE_ARCH_AUTO, &v, msg, sizeof msg), 0, "%s",
+                 msg);
     vramshim_vae_decode_args a = kl_args(lat, out, shape);
     a.device = VRAMSHIM_VAE_DEVICE_CUDA;
-    cr_assert_eq(vramshim_vae_decode(v, &a, NULL, msg, sizeof msg), VRAMSHIM_VAE_ERR_NO_GPU, "%s", msg);
+    cr_assert_eq(vramshim_vae_decode(v, &a, NULL, msg, sizeof msg), VRAMSHIM_VAE_ERR_NO_GPU, "%s",
+                 msg);
     cr_assert(strstr(msg, "device CUDA needs the GPU but none is usable: "), "%s", msg);
     if (!drv)
         cr_assert(strstr(msg, "libcuda.so.1"), "%s", msg);
     a.device = (vramshim_vae_device)7;
-    cr_assert_eq(vramshim_vae_decode(v, &a, NULL, msg, sizeof msg), VRAMSHIM_VAE_ERR_ARG, "%s", msg);
+    cr_assert_eq(vramshim_vae_decode(v, &a, NULL, msg, sizeof msg), VRAMSHIM_VAE_ERR_ARG, "%s",
+                 msg);
     cr_assert(strstr(msg, "device 7 is not a vramshim_vae_device"), "%s", msg);
     cr_assert_eq(memcmp(lat, keep, in_n * sizeof *lat), 0, "the latents were modified");
     for (int d = VRAMSHIM_VAE_DEVICE_AUTO; d <= VRAMSHIM_VAE_DEVICE_CPU; d++) {

@@ -30,9 +30,10 @@ static inline int tg_write_trace(const char *path, unsigned n)
             live[slot] = 0;
         } else {
             unsigned size = (1u << 20) * (1 + slot % 16);
-            fprintf(f, "{\"t\":%llu,\"ev\":\"alloc\",\"api\":\"cuMemAllocAsync\",\"ptr\":\"0x%llx\","
-                       "\"size\":%u,\"stream\":\"0x0\",\"dev\":0,\"stage\":\"s%u\",\"tag\":\"\","
-                       "\"site\":%u}\n",
+            fprintf(f,
+                    "{\"t\":%llu,\"ev\":\"alloc\",\"api\":\"cuMemAllocAsync\",\"ptr\":\"0x%llx\","
+                    "\"size\":%u,\"stream\":\"0x0\",\"dev\":0,\"stage\":\"s%u\",\"tag\":\"\","
+                    "\"site\":%u}\n",
                     (unsigned long long)t, (unsigned long long)ptr, size, stage, stage);
             live[slot] = 1;
         }

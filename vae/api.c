@@ -353,12 +353,14 @@ static int make_plan(vramshim_vae *v, const vramshim_vae_decode_args *a, const s
     }
     const int S = v->kl.upscale, tile = a->tile_px ? (a->tile_px + S - 1) / S : 0;
     struct vs_plan p;
-    if (vs_plan_make(&p, &v->prog, s->h, s->w, (enum vs_decode_mode)a->mode, tile, a->budget, err)) {
+    if (vs_plan_make(&p, &v->prog, s->h, s->w, (enum vs_decode_mode)a->mode, tile, a->budget,
+                     err)) {
         if (!a->budget || tile)
             return VRAMSHIM_VAE_ERR_ARG;
         struct vs_plan smallest;
         struct vs_err ignored;
-        enum vs_decode_mode m = a->mode == VRAMSHIM_VAE_MONOLITHIC ? VS_DECODE_EXACT : (enum vs_decode_mode)a->mode;
+        enum vs_decode_mode m =
+            a->mode == VRAMSHIM_VAE_MONOLITHIC ? VS_DECODE_EXACT : (enum vs_decode_mode)a->mode;
         if (!vs_plan_make(&smallest, &v->prog, s->h, s->w, m, 1, 0, &ignored)) {
             size_t len = strlen(err->msg);
             snprintf(err->msg + len, sizeof err->msg - len,

@@ -64,8 +64,9 @@ block_avx512(const float *a, size_t lda, int ra, const float *b, size_t ldb, int
     for (int i = 0; i < ra; i++)
 #pragma GCC unroll 4
         for (int j = 0; j < rb; j++) {
-            __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(acc[i][j]),
-                                      _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[i][j]), 1)));
+            __m256 s8 = _mm256_add_ps(
+                _mm512_castps512_ps256(acc[i][j]),
+                _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[i][j]), 1)));
             __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
             __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
             __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
@@ -88,10 +89,18 @@ dots_avx512(const float *a, size_t lda, size_t m, const float *b, size_t ldb, si
             else
                 for (int r = 0; r < ra; r++) /* edges: one row of a at a time */
                     switch (rb) {
-                    case 1: block_avx512(ai + r * lda, lda, 1, bj, ldb, 1, d, cij + r * ldc, ldc); break;
-                    case 2: block_avx512(ai + r * lda, lda, 1, bj, ldb, 2, d, cij + r * ldc, ldc); break;
-                    case 3: block_avx512(ai + r * lda, lda, 1, bj, ldb, 3, d, cij + r * ldc, ldc); break;
-                    default: block_avx512(ai + r * lda, lda, 1, bj, ldb, 4, d, cij + r * ldc, ldc); break;
+                    case 1:
+                        block_avx512(ai + r * lda, lda, 1, bj, ldb, 1, d, cij + r * ldc, ldc);
+                        break;
+                    case 2:
+                        block_avx512(ai + r * lda, lda, 1, bj, ldb, 2, d, cij + r * ldc, ldc);
+                        break;
+                    case 3:
+                        block_avx512(ai + r * lda, lda, 1, bj, ldb, 3, d, cij + r * ldc, ldc);
+                        break;
+                    default:
+                        block_avx512(ai + r * lda, lda, 1, bj, ldb, 4, d, cij + r * ldc, ldc);
+                        break;
                     }
         }
     }

@@ -17,7 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text[size + 1] = ' ';
     text[size + 2] = '\0';
     uint64_t a, b;
-    enum vs_size_status sa = vs_policy_size_parse(text + 1, &a), sb = vs_policy_size_parse(text, &b);
+    enum vs_size_status sa = vs_policy_size_parse(text + 1, &a),
+                        sb = vs_policy_size_parse(text, &b);
     /* a NUL inside the input ends the text early for both: still the same answer */
     if (sa != sb || (sa == VS_SIZE_OK && a != b))
         abort();

@@ -194,7 +194,8 @@ static void *worker(void *arg)
         atomic_fetch_add_explicit(&ops, 1, memory_order_relaxed);
         if (r < 45 && n < HELD) {
             struct held *b = &h[n];
-            b->n = rnd(&seed) % 10 < 7 ? 512 + rnd(&seed) % (256 << 10) : (256 << 10) + rnd(&seed) % (6 * MiB);
+            b->n = rnd(&seed) % 10 < 7 ? 512 + rnd(&seed) % (256 << 10)
+                                       : (256 << 10) + rnd(&seed) % (6 * MiB);
             b->n &= ~(size_t)7;
             b->async = rnd(&seed) % 2;
             b->seed = rnd(&seed);

@@ -78,9 +78,11 @@ static void usage(FILE *f)
             "                                       model family (auto: from the weights)\n"
             "  --mode exact|blend|monolithic        exact (default) equals the untiled decode;\n"
             "                                       blend uses tile-local statistics\n"
-            "  --tile auto|PIXELS                   output pixels per tile side (auto: from --budget)\n"
+            "  --tile auto|PIXELS                   "
+            "output pixels per tile side (auto: from --budget)\n"
             "  --budget SIZE                        working-memory budget, e.g. 512MiB, 2GiB\n"
-            "  --device cpu|cuda|auto               cpu (default); auto: cuda when usable, else cpu\n"
+            "  --device cpu|cuda|auto               "
+            "cpu (default); auto: cuda when usable, else cpu\n"
             "  --scaled | --unscaled                latents as the diffusion model made them\n"
             "                                       (default) or as the VAE decoder takes them\n"
             "  --threads N                          worker threads (default: all CPUs)\n"
@@ -165,7 +167,8 @@ static int parse_args(int argc, char **argv, struct decode_args *a)
         case 'b': {
             uint64_t budget;
             if (vs_policy_size_parse(optarg, &budget) != VS_SIZE_OK || budget == 0) {
-                fprintf(stderr, "decode: --budget '%s' is not a size (e.g. 512MiB, 2GiB)\n", optarg);
+                fprintf(stderr, "decode: --budget '%s' is not a size (e.g. 512MiB, 2GiB)\n",
+                        optarg);
                 return 2;
             }
             a->budget = (size_t)budget;
@@ -191,7 +194,8 @@ static int parse_args(int argc, char **argv, struct decode_args *a)
         return 2;
     }
     if (!a->vae || !a->latents || (!a->out && !a->plan_only)) {
-        fprintf(stderr, "decode: --vae, --latents and -o are required (see vramshim decode --help)\n");
+        fprintf(stderr,
+                "decode: --vae, --latents and -o are required (see vramshim decode --help)\n");
         return 2;
     }
     return 0;
@@ -237,7 +241,8 @@ static void numbered(char *buf, size_t len, const char *path, int i, int digits)
     snprintf(buf, len, "%.*s_%0*d.png", (int)(strlen(path) - 4), path, digits, i);
 }
 
-static int write_images(const char *path, const float *imgs, int B, int H, int W, struct vs_err *err)
+static int write_images(const char *path, const float *imgs, int B, int H, int W,
+                        struct vs_err *err)
 {
     int64_t shape[4] = {B, 3, H, W};
     size_t plane = (size_t)H * W;
@@ -257,8 +262,8 @@ static int write_images(const char *path, const float *imgs, int B, int H, int W
     return 0;
 }
 
-static int latent_dims(const struct vs_array *l, const char *path, int video, int *B, int *C, int *T,
-                       int *h, int *w, struct vs_err *err)
+static int latent_dims(const struct vs_array *l, const char *path, int video, int *B, int *C,
+                       int *T, int *h, int *w, struct vs_err *err)
 {
     int want = video ? 5 : 4, nd = l->ndim;
     if (nd != want && nd != want - 1)
@@ -272,8 +277,10 @@ static int latent_dims(const struct vs_array *l, const char *path, int video, in
         char frames[48] = "";
         if (video)
             snprintf(frames, sizeof frames, "frames %" PRId64 ", ", t);
-        return vs_err_set(err, "%s: latent %sheight %" PRId64 " and width %" PRId64 ": each must be "
-                          "between 1 and %d", path, frames, hh, ww, VS_LATENT_SIDE_MAX);
+        return vs_err_set(err,
+                          "%s: latent %sheight %" PRId64 " and width %" PRId64 ": each must be "
+                          "between 1 and %d",
+                          path, frames, hh, ww, VS_LATENT_SIDE_MAX);
     }
     if (b < 1)
         return vs_err_set(err, "%s: batch of 0 latents: nothing to decode", path);
@@ -290,7 +297,9 @@ static void final_line(const char *plan, size_t predicted, size_t measured, size
                        int gpu)
 {
     char a[32], b[32], c[32];
-    fprintf(stderr, "decode: plan %s; peak working memory predicted %s, measured %s%s; parked/host %s; %.2f s\n",
+    fprintf(stderr,
+            "decode: plan %s; peak working memory predicted %s, measured %s%s; parked/host %s; "
+            "%.2f s\n",
             plan, vs_size_format(predicted, a, sizeof a), vs_size_format(measured, b, sizeof b),
             gpu ? " on the GPU" : "", vs_size_format(parked, c, sizeof c), t);
 }
@@ -413,7 +422,8 @@ static int write_video(const char *path, const float *v, int T, int H, int W, st
     if (ends_with(path, ".y4m"))
         return vs_y4m_write(path, v, T, H, W, WAN_FPS, err);
     if (!ends_with(path, ".png"))
-        return vs_err_set(err, "%s: unknown output format for video (use .y4m, .png or .npy)", path);
+        return vs_err_set(err, "%s: unknown output format for video (use .y4m, .png or .npy)",
+                          path);
     for (int t = 0; t < T; t++) {
         char name[4096];
         numbered(name, sizeof name, path, t, 4);
@@ -467,7 +477,8 @@ static int decode_wan(const struct decode_args *a, struct vs_array *lat, struct 
     struct bar bar = {"steps", -1};
     /* monolithic: one tile over the whole frame (no tile, no budget) */
     int mono = a->mode == VS_DECODE_MONOLITHIC;
-    struct vs_wan_opts opts = {mono ? 0 : a->tile_px, mono ? 0 : a->budget, progress, &bar, NULL, NULL};
+    struct vs_wan_opts opts = {
+        mono ? 0 : a->tile_px, mono ? 0 : a->budget, progress, &bar, NULL, NULL};
     int S = vs_wan_spatial_scale(m), T2 = vs_wan_out_frames(m, T);
     struct vs_wan_stats st;
     char desc[256];

@@ -1,5 +1,5 @@
-/* `vramshim policy check [--json] [--strict] FILE [FILE...]`: validates policy files (docs/policy.md)
- * the way the shim loads them (VRAMSHIM_POLICY), and shows what each one says.
+/* `vramshim policy check [--json] [--strict] FILE [FILE...]`: validates policy files
+ * (docs/policy.md) the way the shim loads them (VRAMSHIM_POLICY), and shows what each one says.
  * Exit status: 0 every file is valid, 1 some file has errors (or warnings, with --strict),
  * 2 bad usage. Diagnostics go to stderr, summaries to stdout; --json prints one JSON object
  * with both to stdout instead.
@@ -107,8 +107,8 @@ static void vs_print_policy(const struct vs_policy *p, const struct vs_names *na
         vs_print_names("evict", &r->evict, names);
         if (r->has_headroom) {
             char sz[32];
-            printf("    %-10s%s (%llu bytes)\n", "headroom", vs_size_format(r->headroom, sz, sizeof sz),
-                   (unsigned long long)r->headroom);
+            printf("    %-10s%s (%llu bytes)\n", "headroom",
+                   vs_size_format(r->headroom, sz, sizeof sz), (unsigned long long)r->headroom);
         }
         vs_print_names("prefetch", &r->prefetch, names);
     }

@@ -298,7 +298,7 @@ oom:
     return 1;
 }
 
-/* --- the child --------------------------------------------------------------------------------- */
+/* --- the child -------------------------------------------------------------------------------- */
 
 static const int vs_forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 static volatile sig_atomic_t vs_child;

@@ -70,8 +70,9 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int vs_cli_gpu_decode(const char *vae_path, vramshim_vae_arch arch, const vramshim_vae_decode_args *a,
-                      vramshim_vae_plan *plan, double *seconds, struct vs_err *err)
+int vs_cli_gpu_decode(const char *vae_path, vramshim_vae_arch arch,
+                      const vramshim_vae_decode_args *a, vramshim_vae_plan *plan, double *seconds,
+                      struct vs_err *err)
 {
     vramshim_vae *v;
     if (vs_cli_gpu_usable(err->msg, sizeof err->msg))

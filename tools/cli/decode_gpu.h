@@ -17,7 +17,8 @@ int vs_cli_gpu_usable(char *why, size_t len);
 /* Decodes a (host latents and out) on the GPU with the weights in vae_path; plan receives the
  * plan and the measured device peak, seconds the decode's time (the first decode of a handle
  * includes copying the weights to the device). */
-int vs_cli_gpu_decode(const char *vae_path, vramshim_vae_arch arch, const vramshim_vae_decode_args *a,
-                      vramshim_vae_plan *plan, double *seconds, struct vs_err *err);
+int vs_cli_gpu_decode(const char *vae_path, vramshim_vae_arch arch,
+                      const vramshim_vae_decode_args *a, vramshim_vae_plan *plan, double *seconds,
+                      struct vs_err *err);
 
 #endif

@@ -130,7 +130,8 @@ static int vs_demo_wait(pid_t pid, int timeout_s, char *problem, size_t len)
     }
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
-    snprintf(problem, len, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    snprintf(problem, len, "killed by signal %d (%s)", WTERMSIG(status),
+             strsignal(WTERMSIG(status)));
     return -1;
 }
 
@@ -256,7 +257,8 @@ int vs_demo_describe(const struct vs_demo_paths *paths, const char *program,
         const char *cp = json_string_value(json_object_get(comp, "program")),
                    *cpol = json_string_value(json_object_get(comp, "policy")),
                    *cargs = json_string_value(json_object_get(comp, "args"));
-        if (!cp || !cpol || !cargs || strchr(cp, '/') || strlen(cargs) >= sizeof info->companion_args) {
+        if (!cp || !cpol || !cargs || strchr(cp, '/') ||
+            strlen(cargs) >= sizeof info->companion_args) {
             snprintf(err, errlen, "%s --describe: malformed \"companion\"", info->program);
             json_decref(j);
             return -1;
@@ -422,7 +424,8 @@ static pid_t vs_demo_companion_start(const struct vs_demo_scenario_info *info, c
     size_t n = 0;
     snprintf(args, sizeof args, "%s", info->companion_args);
     argv[n++] = (char *)info->companion;
-    for (char *save, *t = strtok_r(args, " ", &save); t && n + 1 < 16; t = strtok_r(NULL, " ", &save))
+    for (char *save, *t = strtok_r(args, " ", &save); t && n + 1 < 16;
+         t = strtok_r(NULL, " ", &save))
         argv[n++] = t;
     argv[n] = NULL;
     pid_t pid = vs_demo_spawn(argv, env, out, o->companion_log, NULL, NULL, o->problem,

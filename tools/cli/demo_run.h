@@ -4,8 +4,8 @@
  *
  * Layout, relative to the directory DIR of the running vramshim executable (/proc/self/exe):
  *   DIR/libvramshim.so, DIR/sim/libcuda.so.1 (build/ only), DIR/demo/PROGRAM   (build/ and the
- *   GPU bundle's bin/ alike), and the policies in DIR/../policy/examples (the source tree for build/, the
- *   bundle's policy/examples for bin/).
+ *   GPU bundle's bin/ alike), and the policies in DIR/../policy/examples (the source tree for
+ *   build/, the bundle's policy/examples for bin/).
  */
 #ifndef VS_CLI_DEMO_RUN_H
 #define VS_CLI_DEMO_RUN_H

@@ -6,14 +6,19 @@
 
 static const struct vs_command vs_commands[] = {
     {"run", "run a program (e.g. python main.py) under vramshim with a policy", vs_cmd_run},
-    {"demo", "run generators shaped like reported failures: out of memory in pass-through, complete under vramshim", vs_cmd_demo},
+    {"demo",
+     "run generators shaped like reported failures: out of memory in pass-through, complete under "
+     "vramshim",
+     vs_cmd_demo},
     {"ctl", "control a running process: begin/end stages, status, demote/promote", vs_cmd_ctl},
     {"policy", "validate policy files and show their stages and eviction rules", vs_cmd_policy},
     {"decode", "decode latents to images/video with the tiled VAE decoder (C, CPU)", vs_cmd_decode},
-    {"replay", "replay a trace through the arena on a simulated device of a given size", vs_cmd_replay},
+    {"replay", "replay a trace through the arena on a simulated device of a given size",
+     vs_cmd_replay},
     {"top", "live view of a running process: stages, tags, live/cached/demoted bytes", vs_cmd_top},
     {"trace", "read a trace: summary, top, timeline (HTML/SVG), Perfetto export", vs_cmd_trace},
-    {"workload", "write a generated workload trace (SDXL/Wan VAE decode, DiT loop)", vs_cmd_workload},
+    {"workload", "write a generated workload trace (SDXL/Wan VAE decode, DiT loop)",
+     vs_cmd_workload},
     {NULL, NULL, NULL},
 };
 

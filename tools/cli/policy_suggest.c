@@ -3,9 +3,10 @@
  * Phases: an allocation's phase function is the innermost frame of the program that is not a
  * helper (vs_mark_helpers): allocation wrappers and shared loaders are called from several
  * places, the function that called them names the phase (dit_load, T5EncoderModel.to_gpu).
- * Each phase function becomes a stage matching it, in the order the stages first allocate. A stage evicts every other stage that holds memory while it runs but
- * makes no allocation or free in that time: memory that looks idle. A trace cannot show reads,
- * so weights used without being reallocated look idle too; the file says so. */
+ * Each phase function becomes a stage matching it, in the order the stages first allocate. A stage
+ * evicts every other stage that holds memory while it runs but makes no allocation or free in that
+ * time: memory that looks idle. A trace cannot show reads, so weights used without being
+ * reallocated look idle too; the file says so. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +85,8 @@ static void vs_stage_name(struct vs_sstage *stages, size_t n, const char *fn, ch
 {
     size_t len = strlen(fn);
     char base[VS_NAME_MAX + 1];
-    snprintf(base, sizeof base - 4, "%s", len > VS_NAME_MAX - 4 ? fn + len - (VS_NAME_MAX - 4) : fn);
+    snprintf(base, sizeof base - 4, "%s",
+             len > VS_NAME_MAX - 4 ? fn + len - (VS_NAME_MAX - 4) : fn);
     for (char *c = base; *c; c++)
         if (!vs_name_valid(c, 1))
             *c = '_';

@@ -54,7 +54,8 @@ int vs_trace_timeline(const struct vs_trace_opts *o, struct vs_analysis *a)
     int rc = 1;
     if (f)
         rc = vs_trace_close_out("timeline", o->out, f,
-                                html ? vs_timeline_write_html(&tl, f) : vs_timeline_write_svg(&tl, f));
+                                html ? vs_timeline_write_html(&tl, f)
+                                     : vs_timeline_write_svg(&tl, f));
     if (!rc)
         printf("%s: %zu series by %s, %zu samples, written to %s\n", a->trace->path, tl.n_series,
                vs_by_name(tl.by), tl.n, o->out);

@@ -18,9 +18,10 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: vram_holder SHARE | --leave BYTES   (SHARE: 0 < SHARE < 1 of device 0's "
-                    "memory; --leave: hold all but BYTES of its free memory; held until stdin "
-                    "closes)\n");
+    fprintf(stderr,
+            "usage: vram_holder SHARE | --leave BYTES   (SHARE: 0 < SHARE < 1 of device 0's "
+            "memory; --leave: hold all but BYTES of its free memory; held until stdin "
+            "closes)\n");
     return 2;
 }
 

@@ -224,8 +224,8 @@ int main(int argc, char **argv)
     CUstream s;
     struct vs_arena_options opt;
     vs_arena_options_from_env(&opt);
-    if (missing || !x.cuStreamCreate || !x.cuStreamDestroy_v2 || !x.cuMemAllocAsync || !x.cuMemFreeAsync ||
-        !x.cuMemcpyHtoD_v2 || !x.cuMemcpyDtoH_v2) {
+    if (missing || !x.cuStreamCreate || !x.cuStreamDestroy_v2 || !x.cuMemAllocAsync ||
+        !x.cuMemFreeAsync || !x.cuMemcpyHtoD_v2 || !x.cuMemcpyDtoH_v2) {
         printf("{\"error\":\"driver lacks %s\"}\n", missing ? missing : "an entry point");
         return 2;
     }

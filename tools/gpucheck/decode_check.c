@@ -5,14 +5,14 @@
  *     difference over the output's max-abs <= 1e-5 (cuDNN and cuBLAS layers: 1e-5 as well, FMA
  *     math and no TF32); moves, casts and blends bit for bit.
  *  2. Whole decodes through the same executor on the CUDA backend (sd_small, flux_small,
- *     wan_small, wan22_small): exact tiled on the GPU against monolithic on the GPU (to fp32 rounding: the
- *     tiles may get other cuDNN algorithms), and both against the CPU reference (1e-4, as the
- *     golden tests).
- *  3. libvramshim_vae.so (beside this program or one directory up; it carries its own static CUDA runtime while this
- *     program uses the shared one, as in a PyTorch process): device latents and output on a
- *     stream of ours with a counting allocator of ours, and host buffers with device CUDA,
- *     against the library's CPU decode (1e-4); every block handed back, measured peak equal to
- *     the predicted one.
+ *     wan_small, wan22_small): exact tiled on the GPU against monolithic on the GPU (to fp32
+ *     rounding: the tiles may get other cuDNN algorithms), and both against the CPU reference
+ *     (1e-4, as the golden tests).
+ *  3. libvramshim_vae.so (beside this program or one directory up; it carries its own static
+ *     CUDA runtime while this program uses the shared one, as in a PyTorch process): device
+ *     latents and output on a stream of ours with a counting allocator of ours, and host buffers
+ *     with device CUDA, against the library's CPU decode (1e-4); every block handed back,
+ *     measured peak equal to the predicted one.
  * Prints one JSON object of figures on stdout, one line per failure on stderr. Exit 0 all
  * passed, 1 a check failed, 77 nothing could run (the reason on stderr: no GPU, no cuDNN...). */
 #include <cuda_runtime.h>
@@ -93,7 +93,8 @@ static float *host_from(const float *d, size_t n)
     float *h = malloc((n ? n : 1) * sizeof *h);
     cudaDeviceSynchronize();
     if (cudaMemcpy(h, d, n * sizeof *h, cudaMemcpyDeviceToHost) != cudaSuccess) {
-        fprintf(stderr, "decode_check: copy back failed: %s\n", cudaGetErrorString(cudaGetLastError()));
+        fprintf(stderr, "decode_check: copy back failed: %s\n",
+                cudaGetErrorString(cudaGetLastError()));
         exit(1);
     }
     return h;
@@ -211,7 +212,8 @@ static void check_conv3d(const struct vs_cuda_ctx *ctx)
         for (int first = 0; first < 2; first++) {
             const struct vs_window *win = &wins[wi][0], *wout = &wins[wi][1];
             struct vs_conv3d c = {4, 3, 3, 3, NULL, NULL, NULL};
-            const size_t nw = (size_t)c.out_ch * c.in_ch * 27, nf = (size_t)c.in_ch * vs_window_area(win);
+            const size_t nw = (size_t)c.out_ch * c.in_ch * 27,
+                         nf = (size_t)c.in_ch * vs_window_area(win);
             const size_t no = (size_t)c.out_ch * vs_window_area(wout);
             float *w = host_rand(nw), *b = host_rand(c.out_ch), *f[3], *df[3];
             float *packed = malloc(vs_conv3d_packed_floats(&c) * sizeof *packed);
@@ -302,7 +304,8 @@ static void check_own_kernels(void)
     memcpy(ref, x, n * sizeof *ref);
     vs_gn_apply(ref, c, plane, groups, mean, rstd, gamma, beta, 1);
     verdict("groupnorm_apply_silu_launch",
-            vs_cuda_gn_apply(dx, c, plane, groups, mean, rstd, dg, db, 1, scratch, NULL) ? 1 : 0, 0);
+            vs_cuda_gn_apply(dx, c, plane, groups, mean, rstd, dg, db, 1, scratch, NULL) ? 1 : 0,
+            0);
     compare("groupnorm_apply_silu", dx, ref, n, 1e-5);
     cudaMemcpy(dx, x, n * sizeof *x, cudaMemcpyHostToDevice);
     float *dy;
@@ -436,7 +439,8 @@ static void check_kl_decode(const char *dir, const char *name, const struct vs_c
         return;
     }
     const int h = (int)shape[2], w = (int)shape[3];
-    const size_t out_n = (size_t)3 * h * d.upscale * w * d.upscale, lat_n = (size_t)d.latent_channels * h * w;
+    const size_t out_n = (size_t)3 * h * d.upscale * w * d.upscale,
+                 lat_n = (size_t)d.latent_channels * h * w;
     float *dlat = dev_from(lat, lat_n);
     if (vs_program_build(&p, &d, &err) || vs_cuda_kl_to_device(&dd, &d) ||
         vs_program_build(&dp, &dd, &err)) {
@@ -452,8 +456,10 @@ static void check_kl_decode(const char *dir, const char *name, const struct vs_c
      * combination order (docs/decoder.md, "Exact tiling on the GPU"): reported as a figure */
     struct vs_cuda_ctx forced = *ctx;
     forced.forced_algo = 1 + CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-    float *fmono = kl_decode(&dp, dlat, h, w, VS_DECODE_MONOLITHIC, 0, &vs_cuda_backend, &forced, out_n);
-    float *ftiled = kl_decode(&dp, dlat, h, w, VS_DECODE_EXACT, 3, &vs_cuda_backend, &forced, out_n);
+    float *fmono =
+        kl_decode(&dp, dlat, h, w, VS_DECODE_MONOLITHIC, 0, &vs_cuda_backend, &forced, out_n);
+    float *ftiled =
+        kl_decode(&dp, dlat, h, w, VS_DECODE_EXACT, 3, &vs_cuda_backend, &forced, out_n);
     if (fmono && ftiled) {
         size_t differing = 0;
         for (size_t i = 0; i < out_n; i++)

@@ -146,11 +146,12 @@ int main(void)
                                  : "no granularity";
 
     printf("{\"driver_loaded\":true,\"library\":\"%s\",\"simulated\":%s,\"driver_version\":%d,"
-           "\"gpu\":\"%s\",\"total_bytes\":%zu,\"granularity\":%zu,\"vmm_attribute\":%d,\"vmm_ok\":%s,\"vmm_error\":\"%s\","
+           "\"gpu\":\"%s\",\"total_bytes\":%zu,\"granularity\":%zu,\"vmm_attribute\":%d,\"vmm_ok\":"
+           "%s,\"vmm_error\":\"%s\","
            "\"host_numa_attribute\":%d,\"host_numa_id\":%d,\"host_numa_ok\":%s,"
            "\"host_numa_error\":\"%s\"}\n",
            library, simulated ? "true" : "false", version, name, total, gran, vmm,
-           dev_fail ? "false" : "true", dev_fail ? dev_fail : "",
-           host_numa_vmm, numa_id, host_fail ? "false" : "true", host_fail ? host_fail : "");
+           dev_fail ? "false" : "true", dev_fail ? dev_fail : "", host_numa_vmm, numa_id,
+           host_fail ? "false" : "true", host_fail ? host_fail : "");
     return dev_fail ? 1 : 0;
 }

@@ -3,8 +3,9 @@
  * Invariants:
  * - A pointer is known when it lies in a live cuMemAlloc/pool allocation (the range is the
  *   allocation as requested, and so is the buffer ID, even when it shares a page), in a mapping
- *   of the program's own VMM reservation (the range is the mapping) or in page-locked host memory. Host-NUMA mappings and page-locked host memory report
- *   CU_MEMORYTYPE_HOST and device ordinal CU_DEVICE_CPU.
+ *   of the program's own VMM reservation (the range is the mapping) or in page-locked host memory.
+ *   Host-NUMA mappings and page-locked host memory report CU_MEMORYTYPE_HOST and device ordinal
+ *   CU_DEVICE_CPU.
  * - Unknown pointers: cuPointerGetAttribute answers CUDA_ERROR_INVALID_VALUE, while
  *   cuPointerGetAttributes answers CUDA_SUCCESS with zeroed attributes, as the driver does.
  * - Booleans are written as bool, handle types and access flags as their enums.

@@ -10,8 +10,8 @@
  *   init (cuInit's setup) -> scheduler (streams, events) -> memory (handles, VA, pools, host
  *   ranges) -> context -> fault (counters, injected faults). Scheduler and memory are never held
  *   together except around fork(); context and fault are leaves. The shared device's
- *   process-shared lock (shared.c) is taken only under the memory lock, as a leaf. Queued work runs with no lock
- *   held; logging takes none.
+ *   process-shared lock (shared.c) is taken only under the memory lock, as a leaf. Queued work
+ *   runs with no lock held; logging takes none.
  */
 #ifndef VS_SIM_H
 #define VS_SIM_H

@@ -23,8 +23,8 @@
  *   memory they reserve: a request no free gap holds maps a new chunk of its size rounded up to
  *   2 MiB, whose remainder serves later requests; freed space coalesces with free neighbours.
  *   RESERVED_MEM_* counts the chunks, USED_MEM_* the 512-byte-rounded sizes of live allocations.
- *   Empty chunks stay reserved until trimmed (release threshold, cuMemPoolTrimTo, maxSize, or before
- *   a request would fail with CUDA_ERROR_OUT_OF_MEMORY).
+ *   Empty chunks stay reserved until trimmed (release threshold, cuMemPoolTrimTo, maxSize, or
+ *   before a request would fail with CUDA_ERROR_OUT_OF_MEMORY).
  * - simcuda_physical_in_use and cuMemGetInfo_v2 count every page or chunk once, however many
  *   allocations it holds: a request fails with CUDA_ERROR_OUT_OF_MEMORY exactly when it needs new
  *   physical memory beyond SIMCUDA_VRAM - SIMCUDA_VRAM_TAKEN. Whole OS pages of freed space are

@@ -323,8 +323,9 @@ static int vs_site(struct vs_conv *c, const struct vs_pk *frames, unsigned *out)
             memcmp(file->u.str.s + file->u.str.len - 3, ".py", 3))
             continue;
         char text[1024];
-        snprintf(text, sizeof text, "py:%.*s:%lld:%.*s", (int)(file->u.str.len > 700 ? 700 : file->u.str.len),
-                 file->u.str.s, vs_is(line, VS_PK_INT) ? (long long)line->u.i : 0LL,
+        snprintf(text, sizeof text, "py:%.*s:%lld:%.*s",
+                 (int)(file->u.str.len > 700 ? 700 : file->u.str.len), file->u.str.s,
+                 vs_is(line, VS_PK_INT) ? (long long)line->u.i : 0LL,
                  vs_is(name, VS_PK_STR) ? (int)(name->u.str.len > 200 ? 200 : name->u.str.len) : 1,
                  vs_is(name, VS_PK_STR) ? name->u.str.s : "?");
         json_array_append_new(list, json_stringn_nocheck(text, strlen(text)));
@@ -413,8 +414,9 @@ static int vs_convert(struct vs_conv *c, const struct vs_pk *root, uint64_t devi
         } else {
             if (vs_write_event(c, e, e->t_ns))
                 return -1;
-            *(e->kind == VS_T_ALLOC ? &c->counts->allocs
-                                    : e->kind == VS_T_FREE ? &c->counts->frees : &c->counts->ooms) += 1;
+            *(e->kind == VS_T_ALLOC  ? &c->counts->allocs
+              : e->kind == VS_T_FREE ? &c->counts->frees
+                                     : &c->counts->ooms) += 1;
         }
         vs_trace_progress_step(&pr, i + 1);
     }

@@ -65,7 +65,8 @@ int vs_tracefile_error(const struct vs_tracefile *trace, unsigned line, char *er
     return -1;
 }
 
-int vs_tracefile_add(struct vs_tracefile *trace, struct vs_tracefile_event *ev, char *err, size_t errlen)
+int vs_tracefile_add(struct vs_tracefile *trace, struct vs_tracefile_event *ev, char *err,
+                     size_t errlen)
 {
     /* Zero-byte requests get a null pointer from RMM and the driver; there is nothing to replay. */
     if ((ev->kind == VS_TF_ALLOC && ev->size == 0) || (ev->kind == VS_TF_FREE && !ev->ptr)) {
@@ -76,14 +77,16 @@ int vs_tracefile_add(struct vs_tracefile *trace, struct vs_tracefile_event *ev, 
     HASH_FIND(hh, trace->live, &ev->ptr, sizeof ev->ptr, live);
     if (ev->kind == VS_TF_ALLOC) {
         if (live)
-            return vs_tracefile_error(trace, ev->line, err, errlen,
-                                 "alloc returned 0x%llx, which is still live (allocated at line %u)",
-                                 (unsigned long long)ev->ptr, trace->events[live->alloc].line);
+            return vs_tracefile_error(
+                trace, ev->line, err, errlen,
+                "alloc returned 0x%llx, which is still live (allocated at line %u)",
+                (unsigned long long)ev->ptr, trace->events[live->alloc].line);
     } else {
         if (!live)
-            return vs_tracefile_error(trace, ev->line, err, errlen,
-                                 "free of unknown pointer 0x%llx (never allocated, or already freed)",
-                                 (unsigned long long)ev->ptr);
+            return vs_tracefile_error(
+                trace, ev->line, err, errlen,
+                "free of unknown pointer 0x%llx (never allocated, or already freed)",
+                (unsigned long long)ev->ptr);
         ev->alloc = live->alloc;
         ev->size = trace->events[live->alloc].size;
         if (!ev->name)

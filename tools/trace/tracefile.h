@@ -96,7 +96,8 @@ const char *vs_tracefile_intern(struct vs_tracefile *trace, const char *s);
 
 /* Appends an alloc or free after checking pointer liveness; on a free, fills size and alloc
  * from the live alloc. Returns 0, or -1 with "PATH:LINE: ..." in err. */
-int vs_tracefile_add(struct vs_tracefile *trace, struct vs_tracefile_event *ev, char *err, size_t errlen);
+int vs_tracefile_add(struct vs_tracefile *trace, struct vs_tracefile_event *ev, char *err,
+                     size_t errlen);
 
 /* Writes "PATH:LINE: " and the formatted message into err; returns -1. */
 int vs_tracefile_error(const struct vs_tracefile *trace, unsigned line, char *err, size_t errlen,

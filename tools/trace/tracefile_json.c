@@ -24,7 +24,8 @@ struct vs_json_line {
     uint64_t reserved_sum; /* of reserved[] */
 };
 
-#define vs_json_fail(l, ...) vs_tracefile_error((l)->trace, (l)->line, (l)->err, (l)->errlen, __VA_ARGS__)
+#define vs_json_fail(l, ...)                                                                       \
+    vs_tracefile_error((l)->trace, (l)->line, (l)->err, (l)->errlen, __VA_ARGS__)
 
 enum { VS_KEY_REQUIRED = 1, VS_KEY_HEX = 2 };
 

@@ -79,7 +79,8 @@ static int vs_rmm_split(char *line, char **fields)
     return n;
 }
 
-static int vs_rmm_row(struct vs_tracefile *trace, unsigned line, char *text, char *err, size_t errlen)
+static int vs_rmm_row(struct vs_tracefile *trace, unsigned line, char *text, char *err,
+                      size_t errlen)
 {
     char *f[VS_RMM_FIELDS];
     int n = vs_rmm_split(text, f);

@@ -11,9 +11,12 @@ const struct vs_workload vs_workloads[] = {
      vs_workload_sdxl_vae_decode},
     {"wan21-vae-decode", "Wan 2.1 VAE causal decode, 832x480x81, fp32 (small: 64x64x9)", 4,
      vs_workload_wan21_vae_decode},
-    {"wan22-vae-decode", "Wan 2.2 VAE causal decode (TI2V-5B, Ovi), 1280x704x121, fp32 (small: "
-     "64x64x9)", 4, vs_workload_wan22_vae_decode},
-    {"dit-denoise", "text encoder, then a 20-step DiT loop at 1024x1024, bf16 (small: 2 layers, 512x512)", 2,
+    {"wan22-vae-decode",
+     "Wan 2.2 VAE causal decode (TI2V-5B, Ovi), 1280x704x121, fp32 (small: "
+     "64x64x9)",
+     4, vs_workload_wan22_vae_decode},
+    {"dit-denoise",
+     "text encoder, then a 20-step DiT loop at 1024x1024, bf16 (small: 2 layers, 512x512)", 2,
      vs_workload_dit_denoise},
     {NULL, NULL, 0, NULL},
 };

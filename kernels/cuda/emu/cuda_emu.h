@@ -1,6 +1,6 @@
 /* A CPU emulation of the CUDA execution model, enough to run the decoder's own kernels
- * (the .cu files of kernels/cuda) compiled as C++ by g++ in `make test`, so indexing, bounds and barrier
- * errors show up without a GPU. The GPU stays the judge of correctness and speed.
+ * (the .cu files of kernels/cuda) compiled as C++ by g++ in `make test`, so indexing, bounds and
+ * barrier errors show up without a GPU. The GPU stays the judge of correctness and speed.
  *
  * Model:
  * - A launch runs its blocks one after another on the calling thread; the threads of a block
@@ -40,7 +40,11 @@ struct dim3 {
 };
 
 typedef struct CUstream_st *cudaStream_t;
-typedef enum { cudaSuccess = 0, cudaErrorMemoryAllocation = 2, cudaErrorInvalidValue = 1 } cudaError_t;
+typedef enum {
+    cudaSuccess = 0,
+    cudaErrorMemoryAllocation = 2,
+    cudaErrorInvalidValue = 1
+} cudaError_t;
 typedef enum {
     cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice,
     cudaMemcpyDefault

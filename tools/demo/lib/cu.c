@@ -27,7 +27,8 @@ int vs_demo_cu_open(struct vs_demo_cu *cu, char *err, size_t errlen)
         snprintf(err, errlen, "cannot load the CUDA driver: %s", dlerror());
         return -1;
     }
-    PFN_cuGetProcAddress_v12000 gpa = (PFN_cuGetProcAddress_v12000)dlsym(lib, "cuGetProcAddress_v2");
+    PFN_cuGetProcAddress_v12000 gpa =
+        (PFN_cuGetProcAddress_v12000)dlsym(lib, "cuGetProcAddress_v2");
     PFN_cuInit_v2000 init = (PFN_cuInit_v2000)dlsym(lib, "cuInit");
     if (!gpa || !init) {
         snprintf(err, errlen, "libcuda.so.1 lacks cuGetProcAddress_v2 or cuInit (driver too old)");

@@ -1,5 +1,5 @@
-/* The engine of the demo generators (the programs in tools/demo/): each program describes one seed's
- * pipeline (its models, the sizes, the order of its phases) and this library does the driver
+/* The engine of the demo generators (the programs in tools/demo/): each program describes one
+ * seed's pipeline (its models, the sizes, the order of its phases) and this library does the driver
  * work the way the real pipeline's framework would.
  *
  * What a program does, and why it looks like the real thing to vramshim:

@@ -18,8 +18,8 @@
 
 /* Weight names: MODEL.TENSOR or MODEL.TENSOR.K for a repeated tensor. */
 enum { VS_DEMO_NAME_MAX = 80 };
-void vs_demo_weight_name(const struct vs_demo_model_spec *spec, const struct vs_demo_tensor_spec *ts,
-                         unsigned k, char *buf, size_t len);
+void vs_demo_weight_name(const struct vs_demo_model_spec *spec,
+                         const struct vs_demo_tensor_spec *ts, unsigned k, char *buf, size_t len);
 /* Calls fn with every weight name of the scenario until it returns true; returns that. */
 bool vs_demo_weight_each(const struct vs_demo_scenario *s,
                          bool (*fn)(const char *name, void *ctx), void *ctx);
@@ -78,7 +78,8 @@ CUdeviceptr vs_demo_alloc(struct vs_demo *d, const char *what, uint64_t bytes);
 void vs_demo_free(struct vs_demo *d, CUdeviceptr p);
 
 /* Ends the run with the result line when r is not CUDA_SUCCESS. */
-void vs_demo_check(struct vs_demo *d, CUresult r, const char *call, const char *what, uint64_t bytes);
+void vs_demo_check(struct vs_demo *d, CUresult r, const char *call, const char *what,
+                   uint64_t bytes);
 
 /* A host buffer of at least len bytes, valid until the next call. */
 unsigned char *vs_demo_staging(struct vs_demo *d, size_t len);

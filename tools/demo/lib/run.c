@@ -74,7 +74,8 @@ static void vs_demo_result(const struct vs_demo *d, const struct vs_demo_failure
     fflush(o);
 }
 
-void vs_demo_check(struct vs_demo *d, CUresult r, const char *call, const char *what, uint64_t bytes)
+void vs_demo_check(struct vs_demo *d, CUresult r, const char *call, const char *what,
+                   uint64_t bytes)
 {
     if (r == CUDA_SUCCESS)
         return;
@@ -114,7 +115,8 @@ CUdeviceptr vs_demo_alloc(struct vs_demo *d, const char *what, uint64_t bytes)
 {
     CUdeviceptr p = 0;
     if (d->s->api == VS_DEMO_API_ASYNC)
-        vs_demo_check(d, d->cu.mem_alloc_async(&p, bytes, d->stream), "cuMemAllocAsync", what, bytes);
+        vs_demo_check(d, d->cu.mem_alloc_async(&p, bytes, d->stream), "cuMemAllocAsync", what,
+                      bytes);
     else
         vs_demo_check(d, d->cu.mem_alloc(&p, bytes), "cuMemAlloc_v2", what, bytes);
     vs_demo_note_usage(d, what);
@@ -308,7 +310,8 @@ int vs_demo_main(const struct vs_demo_scenario *s, int argc, char **argv)
         fprintf(stderr, "%s: %s\n", s->name, err);
         return VS_DEMO_EXIT_USAGE;
     }
-    vs_demo_check(d, d->cu.stream_create(&d->stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate", "stream", 0);
+    vs_demo_check(d, d->cu.stream_create(&d->stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate",
+                  "stream", 0);
     size_t free_b;
     vs_demo_check(d, d->cu.mem_get_info(&free_b, &d->total), "cuMemGetInfo_v2", "device", 0);
     d->used_at_start = d->total - free_b;

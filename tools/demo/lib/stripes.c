@@ -27,7 +27,8 @@ uint64_t vs_demo_stripe_offset(uint64_t seed, uint64_t bytes, size_t i)
     uint64_t start = (uint64_t)i * VS_DEMO_STRIDE;
     uint64_t span = bytes - start < VS_DEMO_STRIDE ? bytes - start : VS_DEMO_STRIDE;
     uint64_t slack = span - vs_demo_stripe_len(bytes); /* >= 0 by vs_demo_stripe_count */
-    return start + ((vs_demo_mix(seed ^ (i * 0x632be59bd9b4e019ull)) % (slack + 1)) & ~(uint64_t)63);
+    return start +
+           ((vs_demo_mix(seed ^ (i * 0x632be59bd9b4e019ull)) % (slack + 1)) & ~(uint64_t)63);
 }
 
 void vs_demo_stripe_fill(uint64_t seed, size_t i, unsigned char *buf, size_t len)

@@ -53,8 +53,8 @@ static void vs_demo_tensor_damage(struct vs_demo *d, const struct vs_demo_tensor
     vs_demo_check(d, d->cu.stream_synchronize(d->stream), "cuStreamSynchronize", t->name, 0);
 }
 
-void vs_demo_weight_name(const struct vs_demo_model_spec *spec, const struct vs_demo_tensor_spec *ts,
-                         unsigned k, char *buf, size_t len)
+void vs_demo_weight_name(const struct vs_demo_model_spec *spec,
+                         const struct vs_demo_tensor_spec *ts, unsigned k, char *buf, size_t len)
 {
     if (ts->count > 1)
         snprintf(buf, len, "%s.%s.%u", spec->name, ts->name, k);
@@ -119,7 +119,8 @@ void vs_demo_model_apply(struct vs_demo *d, const struct vs_demo_model *m, struc
         if (len > out->bytes)
             continue;
         CUdeviceptr src = t->ptr + vs_demo_stripe_offset(t->seed, t->bytes, (step + i) % n);
-        CUdeviceptr dst = out->ptr + (slots ? (i + (size_t)step * m->n_tensors) % slots : 0) * VS_DEMO_STRIPE;
+        CUdeviceptr dst =
+            out->ptr + (slots ? (i + (size_t)step * m->n_tensors) % slots : 0) * VS_DEMO_STRIPE;
         vs_demo_check(d, d->cu.memcpy_dtod_async(dst, src, len, d->stream), "cuMemcpyDtoDAsync",
                       t->name, len);
     }
