@@ -242,8 +242,8 @@ int main(void)
     if (n >= NROWS / 2 && ok[0] && ok[1] && ok[2] && finer_granules(rows))
         status = 1;
 
-    printf("smallest simulated device the run fits in (2 MiB steps), and on each of the %d "
-           "next larger ones too; (lucky: a smaller one it fits in, with a larger one failing)\n",
+    printf("smallest simulated device the run fits in, and on the %d next larger ones too "
+           "(2 MiB steps; lucky: it fits on a smaller one, but a larger one fails)\n",
            STABLE_STEPS);
     printf("%-24s %12s %12s %12s %7s\n", "workload", "peak live", "arena", "pass-through",
            "saving");
