@@ -53,3 +53,20 @@ Test(arena_pages, empty_pages_go_back_before_growth)
     fx_validate(a, "after reuse");
     fx_destroy(a);
 }
+
+/* The arena maps memory in the driver's granularity (cuMemGetAllocationGranularity), whatever it
+ * is: on a device of 512 KiB granules a 600 KiB block takes two of them and the first small
+ * object one more, not 2 MiB each. */
+Test(arena_pages, granules_are_the_drivers_granularity)
+{
+    setenv("SIMCUDA_GRANULE", "512KiB", 1);
+    arena_fixture_start(64 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    CUdeviceptr big, small;
+    cr_assert_eq(vs_arena_alloc(a, 600 << 10, &big), CUDA_SUCCESS);
+    cr_assert_eq(simcuda_physical_in_use(0), 1 * MiB);
+    cr_assert_eq(vs_arena_alloc(a, 1000, &small), CUDA_SUCCESS);
+    cr_assert_eq(simcuda_physical_in_use(0), 1 * MiB + (512 << 10));
+    fx_validate(a, "512 KiB granules");
+    fx_destroy(a);
+}

@@ -21,6 +21,47 @@ Test(sim_vmm, granularity_is_2mib)
     cr_assert_eq(g, GRANULE);
 }
 
+static void granule_512k(void)
+{
+    setenv("SIMCUDA_GRANULE", "512KiB", 1);
+    setenv("SIMCUDA_VRAM", "8MiB", 1);
+}
+
+/* SIMCUDA_GRANULE: the device answers, accepts and charges that granularity instead of 2 MiB. */
+Test(sim_vmm, a_finer_granule_is_answered_and_used, .init = granule_512k)
+{
+    sim_start();
+    CUmemAllocationProp prop = sim_prop(CU_MEM_LOCATION_TYPE_DEVICE, 0);
+    size_t g;
+    CU_OK(cuMemGetAllocationGranularity(&g, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM));
+    cr_assert_eq(g, 512 << 10);
+    CUmemGenericAllocationHandle h = sim_create(512 << 10);
+    cr_assert_eq(simcuda_physical_in_use(0), 512 << 10);
+    CUdeviceptr va = sim_map(h, 512 << 10);
+    memset((void *)va, 0x5a, 512 << 10);
+    sim_unmap(va, 512 << 10);
+    CU_OK(cuMemRelease(h));
+    cr_assert_eq(cuMemCreate(&h, 768 << 10, &prop, 0), CUDA_ERROR_INVALID_VALUE,
+                 "not a multiple of the granule");
+    CUdeviceptr p;
+    CU_OK(cuMemAlloc_v2(&p, 600 << 10)); /* the driver's own memory rounds to the granule */
+    cr_assert_eq(simcuda_physical_in_use(0), 1 * MiB);
+}
+
+static void bad_granule(void)
+{
+    setenv("SIMCUDA_GRANULE", "3MiB", 1);
+}
+
+Test(sim_vmm, a_granule_that_is_no_power_of_two_up_to_2mib_fails_cuinit, .init = bad_granule)
+{
+    cr_redirect_stderr();
+    cr_assert_eq(cuInit(0), CUDA_ERROR_INVALID_VALUE);
+    fflush(stderr);
+    cr_assert_stderr_eq_str(
+        "simcuda: SIMCUDA_GRANULE=\"3MiB\": expected a power of two from 64KiB to 2MiB\n");
+}
+
 Test(sim_vmm, remapping_a_handle_elsewhere_keeps_its_contents)
 {
     sim_start();

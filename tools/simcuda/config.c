@@ -72,9 +72,21 @@ int vs_sim_config_load(struct vs_sim_config *cfg)
     rc |= load_size("SIMCUDA_VRAM", (size_t)24 << 30, &cfg->vram);
     rc |= load_size("SIMCUDA_VRAM_TAKEN", 0, &cfg->vram_taken);
     rc |= load_size("SIMCUDA_HOST_MEM", (size_t)64 << 30, &cfg->host_mem);
-    if (rc == 0 && cfg->vram < VS_SIM_GRANULE) {
-        vs_sim_log(VS_SIM_LOG_ERROR, "SIMCUDA_VRAM=\"%s\": at least 2MiB needed",
-                   getenv("SIMCUDA_VRAM"));
+    size_t granule;
+    if (load_size("SIMCUDA_GRANULE", VS_SIM_GRANULE_DEFAULT, &granule) != 0) {
+        rc = -1;
+    } else if (granule < ((size_t)64 << 10) || granule > VS_SIM_GRANULE_DEFAULT ||
+               (granule & (granule - 1))) {
+        vs_sim_log(VS_SIM_LOG_ERROR,
+                   "SIMCUDA_GRANULE=\"%s\": expected a power of two from 64KiB to 2MiB",
+                   getenv("SIMCUDA_GRANULE"));
+        rc = -1;
+    } else {
+        cfg->granule = granule;
+    }
+    if (rc == 0 && cfg->vram < cfg->granule) {
+        vs_sim_log(VS_SIM_LOG_ERROR, "SIMCUDA_VRAM=\"%s\": at least one granule (%zu KiB) needed",
+                   getenv("SIMCUDA_VRAM"), cfg->granule >> 10);
         rc = -1;
     }
     cfg->devices = 1;

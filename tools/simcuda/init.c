@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-struct vs_sim_config vs_sim_cfg;
+struct vs_sim_config vs_sim_cfg = {.granule = VS_SIM_GRANULE_DEFAULT};
 struct vs_sim_device vs_sim_devices[VS_SIM_MAX_DEVICES];
 struct vs_sim_backing *vs_sim_host_backing;
 

@@ -33,7 +33,9 @@
 
 #pragma GCC visibility push(hidden)
 
-#define VS_SIM_GRANULE ((size_t)2 << 20)
+/* The allocation granularity: SIMCUDA_GRANULE, 2 MiB (a GPU's) by default. */
+#define VS_SIM_GRANULE (vs_sim_cfg.granule)
+#define VS_SIM_GRANULE_DEFAULT ((size_t)2 << 20)
 #define VS_SIM_MAX_DEVICES 16
 #define VS_SIM_DRIVER_VERSION 13000
 
@@ -42,6 +44,7 @@ struct vs_sim_config {
     size_t vram;       /* per-device capacity */
     size_t vram_taken; /* held by other processes */
     size_t host_mem;   /* host-NUMA budget */
+    size_t granule;    /* allocation granularity: a power of two, 64 KiB to 2 MiB */
     int devices;
 };
 /* Reads SIMCUDA_* into cfg; on a bad value logs `simcuda: SIMCUDA_X="...": reason` and returns -1.

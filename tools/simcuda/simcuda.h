@@ -66,6 +66,9 @@
  * Environment (read by cuInit; SIMCUDA_FAIL and SIMCUDA_LOG by the first call of any entry
  * point):
  *   SIMCUDA_VRAM=SIZE  SIMCUDA_VRAM_TAKEN=SIZE  SIMCUDA_HOST_MEM=SIZE  SIMCUDA_DEVICES=N (1..16)
+ *   SIMCUDA_GRANULE=SIZE  allocation granularity (a power of two, 64KiB..2MiB; default 2MiB, a
+ *       GPU's): cuMemGetAllocationGranularity, cuMemCreate/cuMemMap sizes and the driver's own
+ *       allocations round to it. To measure what a finer granularity would change.
  *   SIMCUDA_FAIL=name:nth[:CUDA_ERROR_X][,...]  the nth call (1-based, counted per exported entry
  *       point, e.g. cuMemMap:3) returns CUDA_ERROR_OUT_OF_MEMORY or the named error, doing nothing.
  *   SIMCUDA_LOG=error|warn|info|debug (default warn): `simcuda:` lines on stderr.
