@@ -16,6 +16,8 @@
 #ifndef VS_KERNELS_TILE_EXEC_H
 #define VS_KERNELS_TILE_EXEC_H
 
+#include <stdint.h>
+
 #include "kernels/error.h"
 #include "kernels/kl_program.h"
 #include "kernels/mem.h"
@@ -35,6 +37,10 @@ struct vs_progress {
 struct vs_exec_stats {
     double macs;          /* convolution multiply-adds performed (dry runs count too) */
     size_t full_frame_peak; /* WORK peak reached by the end of the full-frame part */
+    /* FNV-1a hash of the bits of every GroupNorm's merged statistics (count, mean, M2 per group,
+     * in program order): two decodes with equal digests normalised with identical statistics,
+     * which rounding of the outputs can hide. 0 on a dry run. */
+    uint64_t norm_digest;
 };
 
 /* Decodes one latent (c x h x w, decoder input scale) into *out (3 x h*up x w*up, allocated
