@@ -3,8 +3,11 @@
  * A tiling partitions the image at the cut's resolution into owned rectangles; each tile's input
  * is its owned rectangle grown by `margin` pixels on interior edges (clipped at the image).
  *  - Synchronised (exact) mode: ops run round by round; a round takes every tile from one
- *    GroupNorm to the next, merging each tile's statistics over its OWNED region only, so each
- *    norm sees the whole image's statistics. Between rounds a tile's buffers are parked
+ *    GroupNorm to the next. Each tile writes the statistics of its OWNED region per cell (one
+ *    latent pixel scaled to the level, groupnorm.h) into one array of the whole image's cells,
+ *    merged in row-major order after the round, so each norm sees the whole image's statistics
+ *    with the same bits as a monolithic decode, which runs the same cells over the full frame
+ *    (the array is PARK memory: counted). Between rounds a tile's buffers are parked
  *    (vs_mem pool PARK). A 3x3 conv pads with zeros only at true image borders and shrinks the
  *    buffer by one pixel on interior edges; margin >= program halo keeps owned pixels exact.
  *  - Standalone (blend) mode: each tile runs the whole tiled part alone, as if it were the image
