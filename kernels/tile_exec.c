@@ -205,8 +205,8 @@ static void tile_stats(const struct exec *e, const struct tile *t, struct vs_gn_
     e->be->gn_region_stats(t->cur, t->c, plane(t), stats_region(e, t), e->p->d->groups, st);
 }
 
-/* A tile's part of the statistics of the norm ops[stop]. The full-frame part (one tile) takes
- * its region's statistics; the tiled part (also in a monolithic decode) fills the cells of the
+/* A tile's part of the statistics of the norm ops[stop]. The full-frame part (one tile, checked
+ * by run_synced) takes its region's statistics; the tiled part (also in a monolithic decode) fills the cells of the
  * tile's owned latent pixels, each scale x scale pixels at this level. */
 static void sync_stats(struct exec *e, const struct tile *t, int stop)
 {
@@ -319,6 +319,8 @@ static int run_synced(struct exec *e, struct tile *tiles, int nt, int begin, int
 {
     const struct vs_op *ops = e->p->ops;
     int parked = nt > 1;
+    if (begin < e->p->cut && nt != 1) /* sync_stats: the full-frame part has nothing to merge */
+        return vs_err_set(e->err, "internal error: the full-frame part runs as %d tiles", nt);
     for (int pc = begin, round = 0;; round++) {
         int stop = pc + (round > 0);
         while (stop < end && ops[stop].kind != VS_OP_NORM)
