@@ -5,9 +5,10 @@
  *
  * Invariants:
  * - Every float pointer handed to a layer lives in the backend's memory (host memory for the
- *   CPU backend, device memory for a GPU backend), weights included; statistics (vs_gn_stats)
- *   and the norm's mean/rstd arrays are host memory on every backend (they are tiny and are
- *   merged on the host in a fixed order, so tiled statistics are the same on every backend).
+ *   CPU backend, device memory for a GPU backend), weights included; statistics (vs_gn_stats,
+ *   vs_gn_cell) and the norm's mean/rstd arrays are host memory on every backend (they are
+ *   merged on the host in one fixed order, so a tiled decode normalises with the monolithic
+ *   decode's statistics, bit for bit).
  * - Layers never allocate; buffers come from vs_mem (kernels/mem.h), which gets raw storage
  *   from the backend's allocator (or a caller's allocator, vramshim_vae.h).
  * - A layer's result does not depend on the tile geometry (see each CPU layer's header): that
@@ -54,7 +55,12 @@ struct vs_backend {
                    const struct vs_conv2d_geom *g);
     void (*conv3d_frame)(const struct vs_conv3d *c, const float *const *in,
                          const struct vs_window *win, float *out, const struct vs_window *wout);
-    /* Norms (groupnorm.h, rmsnorm.h): statistics land in host memory. */
+    /* Norms (groupnorm.h, rmsnorm.h): statistics land in host memory. gn_cell_stats: the tiled
+     * part's statistics, per cell (the same bits in every tile: exact tiling), into the
+     * executor's cell array (vs_mem's PARK pool: pinned host memory that a device backend's
+     * kernels write directly); gn_region_stats: one region (full-frame and tile-local norms). */
+    void (*gn_cell_stats)(const float *x, int c, size_t plane, struct vs_window r, int ch, int cw,
+                          int groups, struct vs_gn_cell *cells, size_t row_stride);
     void (*gn_region_stats)(const float *x, int c, size_t plane, struct vs_window r, int groups,
                             struct vs_gn_stats *st);
     void (*gn_apply)(float *x, int c, size_t plane, int groups, const float *mean,

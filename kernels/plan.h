@@ -4,12 +4,12 @@
  *
  * Modes: MONOLITHIC (one full-frame pass: the reference), EXACT (full-frame low-resolution
  * part, then tiles with halo = program halo on interior edges and GroupNorm statistics merged
- * over owned regions: equals MONOLITHIC up to float rounding), BLEND (same cut, tiles decoded
+ * over owned regions cell by cell: equals MONOLITHIC bit for bit), BLEND (same cut, tiles decoded
  * alone with tile-local statistics and an overlap of ceil(halo / 2) per side, feathered).
  * The budget limits WORKING memory (pool WORK: what an accelerator would hold); parked tile
- * state and the output image (pool PARK) are reported separately. Tile sizes are in pixels
- * at the cut's (latent) resolution; the owned tiles partition the image into nearly equal
- * rectangles. */
+ * state, the output image and the GroupNorm cells (pool PARK) are reported separately. Tile
+ * sizes are in pixels at the cut's (latent) resolution; the owned tiles partition the image
+ * into nearly equal rectangles. */
 #ifndef VS_KERNELS_PLAN_H
 #define VS_KERNELS_PLAN_H
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/checked.h"
 #include "kernels/cpu/attention.h"
 
 struct tile {
@@ -25,12 +26,25 @@ struct exec {
     int dry, standalone;
     int img_h, img_w; /* at the cut's resolution */
     float mean[VS_GN_MAX_GROUPS], rstd[VS_GN_MAX_GROUPS];
-    struct vs_gn_stats acc[VS_GN_MAX_GROUPS];
+    struct vs_gn_stats acc[VS_GN_MAX_GROUPS]; /* the merged statistics of the current norm */
+    /* The tiled part's statistics: one cell per latent pixel (img_h x img_w, row-major) and
+     * group, written by the tiles that own them, merged when every tile reached the norm
+     * (NULL in blend mode: tile-local statistics). PARK pool. */
+    struct vs_gn_cell *cells;
     const struct vs_progress *progress;
     long done, total;
     double macs;
+    uint64_t digest;
     struct vs_err *err;
 };
+
+/* Folds the bits of the merged statistics of one norm into the digest (FNV-1a). */
+static void digest_stats(struct exec *e, const struct vs_gn_stats *st, int groups)
+{
+    const unsigned char *b = (const unsigned char *)st;
+    for (size_t i = 0; i < (size_t)groups * sizeof *st; i++)
+        e->digest = (e->digest ^ b[i]) * 0x100000001b3ull;
+}
 
 static float *alloc(struct exec *e, size_t n)
 {
@@ -193,6 +207,32 @@ static void tile_stats(const struct exec *e, const struct tile *t, struct vs_gn_
     e->be->gn_region_stats(t->cur, t->c, plane(t), stats_region(e, t), e->p->d->groups, st);
 }
 
+/* A tile's part of the statistics of the norm ops[stop]. The full-frame part (one tile, checked
+ * by run_synced) takes its region's statistics; the tiled part (also in a monolithic decode) fills the cells of the
+ * tile's owned latent pixels, each scale x scale pixels at this level. */
+static void sync_stats(struct exec *e, const struct tile *t, int stop)
+{
+    const int groups = e->p->d->groups;
+    if (stop < e->p->cut)
+        tile_stats(e, t, e->acc);
+    else
+        e->be->gn_cell_stats(t->cur, t->c, plane(t), stats_region(e, t), t->scale, t->scale, groups,
+                             e->cells + ((size_t)t->oy * e->img_w + t->ox) * groups,
+                             (size_t)e->img_w * groups);
+}
+
+/* The merged statistics of the norm ops[stop] once every tile (at channels c, scale) took its
+ * part: the cells in row-major order, whatever the tiling. */
+static void sync_merge(struct exec *e, int stop, int c, int scale)
+{
+    const int groups = e->p->d->groups;
+    if (stop >= e->p->cut)
+        vs_gn_merge_cells(groups, e->cells, (size_t)e->img_h * e->img_w,
+                          (double)(c / groups) * scale * scale, e->acc);
+    digest_stats(e, e->acc, groups);
+    vs_gn_finish(groups, e->acc, e->p->d->eps, e->mean, e->rstd);
+}
+
 static void norm_apply(struct exec *e, struct tile *t, const struct vs_op *op)
 {
     if (!e->dry)
@@ -281,11 +321,12 @@ static int run_synced(struct exec *e, struct tile *tiles, int nt, int begin, int
 {
     const struct vs_op *ops = e->p->ops;
     int parked = nt > 1;
+    if (begin < e->p->cut && nt != 1) /* sync_stats: the full-frame part has nothing to merge */
+        return vs_err_set(e->err, "internal error: the full-frame part runs as %d tiles", nt);
     for (int pc = begin, round = 0;; round++) {
         int stop = pc + (round > 0);
         while (stop < end && ops[stop].kind != VS_OP_NORM)
             stop++;
-        memset(e->acc, 0, sizeof e->acc);
         for (int i = 0; i < nt; i++) {
             struct tile *t = &tiles[i];
             if (round == 0) {
@@ -299,11 +340,8 @@ static int run_synced(struct exec *e, struct tile *tiles, int nt, int begin, int
             for (int o = pc + (round > 0); o < stop; o++)
                 if (run_op(e, t, &ops[o]))
                     return -1;
-            if (stop < end && !e->dry) {
-                struct vs_gn_stats st[VS_GN_MAX_GROUPS];
-                tile_stats(e, t, st);
-                vs_gn_merge(e->p->d->groups, e->acc, st);
-            }
+            if (stop < end && !e->dry)
+                sync_stats(e, t, stop);
             if (parked && park(e, t, VS_POOL_PARK))
                 return -1;
             tick(e);
@@ -311,7 +349,7 @@ static int run_synced(struct exec *e, struct tile *tiles, int nt, int begin, int
         if (stop == end)
             return 0;
         if (!e->dry)
-            vs_gn_finish(e->p->d->groups, e->acc, e->p->d->eps, e->mean, e->rstd);
+            sync_merge(e, stop, tiles[0].c, tiles[0].scale);
         pc = stop;
     }
 }
@@ -405,7 +443,8 @@ int vs_exec_decode(const struct vs_program *p, const struct vs_tiling *tiling, c
 {
     const struct vs_kl_decoder *d = p->d;
     struct exec e = {.p = p, .mem = mem, .be = mem->be, .dry = mem->dry, .img_h = h, .img_w = w,
-                     .progress = progress, .err = err};
+                     .progress = progress, .digest = mem->dry ? 0 : 0xcbf29ce484222325ull,
+                     .err = err};
     int S = d->upscale, nt = tiling ? tiling->nty * tiling->ntx : 1;
     int low_norms = 0;
     for (int i = 0; i < p->cut; i++)
@@ -418,6 +457,14 @@ int vs_exec_decode(const struct vs_program *p, const struct vs_tiling *tiling, c
     struct tile full = {.oh = h, .ow = w};
     struct tile *tiles = NULL;
     int rc = -1;
+    size_t cells;
+    if (!(tiling && tiling->standalone) &&
+        (!vs_mul3_size((size_t)h * w, (size_t)d->groups, sizeof *e.cells / sizeof(float), &cells) ||
+         !(e.cells = (struct vs_gn_cell *)vs_mem_floats(mem, cells, VS_POOL_PARK)))) {
+        vs_err_set(err, "out of memory: GroupNorm statistics of %dx%d latent pixels x %d groups",
+                   w, h, d->groups);
+        goto done;
+    }
     /* full-frame part: everything (monolithic) or up to the cut */
     if (run_synced(&e, &full, 1, 0, tiling ? p->cut : p->n, latent, d->latent_channels, 0))
         goto done;
@@ -441,12 +488,15 @@ int vs_exec_decode(const struct vs_program *p, const struct vs_tiling *tiling, c
     e.standalone = tiling->standalone;
     rc = decode_tiled(&e, tiling, full.cur, full.c, *out, tiles);
 done:
+    vs_mem_free(mem, (float *)e.cells);
     free_tile(&e, &full);
     for (int i = 0; tiles && i < nt; i++)
         free_tile(&e, &tiles[i]);
     free(tiles);
-    if (stats)
+    if (stats) {
         stats->macs = e.macs;
+        stats->norm_digest = e.digest;
+    }
     if (rc) {
         vs_mem_free(mem, *out);
         *out = NULL;

@@ -83,6 +83,40 @@ Test(cuda_emu, groupnorm_statistics_over_regions)
     }
 }
 
+Test(cuda_emu, groupnorm_cell_statistics_have_the_c_twins_bits)
+{
+    /* cells of 1x1 to 3x3 and non-square ones, regions inside a buffer with a halo, rows of cells
+     * with a gap after them (row_stride), cells across the C twin's 256-column chunks, one cell
+     * over a whole region */
+    const struct { int c, groups, h, w; struct vs_window r; int ch, cw, gap; } cases[] = {
+        {12, 4, 9, 11, {1, 2, 6, 8, 9, 11}, 2, 2, 3},
+        {8, 2, 7, 7, {0, 0, 6, 6, 7, 7}, 3, 3, 0},
+        {6, 3, 5, 4, {0, 0, 5, 4, 5, 4}, 1, 1, 1},
+        {4, 2, 3, 302, {1, 1, 2, 300, 3, 302}, 1, 3, 0},
+        {8, 4, 6, 9, {0, 0, 4, 9, 6, 9}, 2, 3, 2},
+        {8, 2, 33, 41, {0, 3, 33, 38, 33, 41}, 33, 38, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const size_t plane = (size_t)cases[k].h * cases[k].w;
+        const int ncy = cases[k].r.h / cases[k].ch, ncx = cases[k].r.w / cases[k].cw;
+        const size_t stride = (size_t)(ncx + cases[k].gap) * cases[k].groups;
+        const size_t n = (size_t)ncy * stride;
+        float *x = rand_buf(cases[k].c * plane, 3.0f);
+        struct vs_gn_cell *want = malloc(n * sizeof *want), *got = malloc(n * sizeof *got);
+        memset(want, 0x5a, n * sizeof *want); /* the gaps must stay as they are */
+        memset(got, 0x5a, n * sizeof *got);
+        vs_gn_cell_stats(x, cases[k].c, plane, cases[k].r, cases[k].ch, cases[k].cw,
+                         cases[k].groups, want, stride);
+        cr_assert_eq(vs_cuda_gn_cell_stats(x, cases[k].c, plane, cases[k].r, cases[k].ch,
+                                           cases[k].cw, cases[k].groups, got, stride, NULL), 0);
+        for (size_t i = 0; i < n; i++)
+            cr_assert_eq(memcmp(&got[i], &want[i], sizeof *got), 0,
+                         "case %zu slot %zu: mean %.17g M2 %.17g, C twin %.17g %.17g", k, i,
+                         got[i].mean, got[i].m2, want[i].mean, want[i].m2);
+        free(x), free(want), free(got);
+    }
+}
+
 Test(cuda_emu, groupnorm_apply_with_and_without_silu)
 {
     const int c = 6, groups = 3;

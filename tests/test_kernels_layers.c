@@ -133,38 +133,60 @@ Test(layers, groupnorm_matches_naive_with_and_without_silu)
     free(x), free(gamma), free(beta), free(ref), free(y);
 }
 
-Test(layers, groupnorm_stats_merged_over_tiles_equal_one_pass)
+Test(layers, groupnorm_cells_are_the_same_bits_in_any_tile_and_merge_to_the_whole)
 {
-    const int c = 8, h = 10, w = 13, groups = 2;
+    const int c = 8, h = 12, w = 15, groups = 2, cell = 3, ncy = h / cell, ncx = w / cell;
     float *x = rnd((size_t)c * h * w, 13);
     for (size_t i = 0; i < (size_t)c * h * w; i++)
         x[i] = x[i] * 0.01f + 100; /* large mean, small spread */
-    struct vs_gn_stats whole[2], acc[2] = {{0}}, part[2];
-    vs_gn_region_stats(x, c, (size_t)h * w, (struct vs_window){0, 0, h, w, h, w}, groups, whole);
-    /* an uneven partition into 5 rectangles */
-    const struct vs_window parts[5] = {{0, 0, 3, 4, h, w}, {0, 4, 3, 9, h, w}, {3, 0, 7, 1, h, w},
-                                       {3, 1, 7, 11, h, w}, {3, 12, 7, 1, h, w}};
+    const size_t n = (size_t)ncy * ncx * groups;
+    struct vs_gn_cell *whole = calloc(n, sizeof *whole), *tiled = calloc(n, sizeof *tiled);
+    vs_gn_cell_stats(x, c, (size_t)h * w, (struct vs_window){0, 0, h, w, h, w}, cell, cell, groups,
+                     whole, (size_t)ncx * groups);
+    /* an uneven partition into 5 cell-aligned rectangles, each a tile's buffer with a halo */
+    const struct vs_window parts[5] = {{0, 0, 3, 3, h, w}, {0, 3, 3, 12, h, w}, {3, 0, 9, 3, h, w},
+                                       {3, 3, 9, 9, h, w}, {3, 12, 9, 3, h, w}};
     for (int i = 0; i < 5; i++) {
-        vs_gn_region_stats(x, c, (size_t)h * w, parts[i], groups, part);
-        vs_gn_merge(groups, acc, part);
+        const struct vs_window p = parts[i];
+        /* the tile's buffer: its part grown by 1 pixel, clipped */
+        int y0 = p.y0 ? p.y0 - 1 : 0, x0 = p.x0 ? p.x0 - 1 : 0;
+        int y1 = p.y0 + p.h < h ? p.y0 + p.h + 1 : h, x1 = p.x0 + p.w < w ? p.x0 + p.w + 1 : w;
+        size_t bplane = (size_t)(y1 - y0) * (x1 - x0);
+        float *buf = malloc(c * bplane * sizeof *buf);
+        for (int ci = 0; ci < c; ci++)
+            for (int y = y0; y < y1; y++)
+                memcpy(buf + ci * bplane + (size_t)(y - y0) * (x1 - x0),
+                       x + ((size_t)ci * h + y) * w + x0, (size_t)(x1 - x0) * sizeof *buf);
+        vs_gn_cell_stats(buf, c, bplane,
+                         (struct vs_window){p.y0 - y0, p.x0 - x0, p.h, p.w, y1 - y0, x1 - x0}, cell,
+                         cell, groups, tiled + ((size_t)p.y0 / cell * ncx + p.x0 / cell) * groups,
+                         (size_t)ncx * groups);
+        free(buf);
     }
+    cr_assert_eq(memcmp(tiled, whole, n * sizeof *whole), 0,
+                 "a cell's statistics depend on its tile");
+    struct vs_gn_stats merged[2], region[2];
+    vs_gn_merge_cells(groups, whole, (size_t)ncy * ncx, (double)c / groups * cell * cell, merged);
+    vs_gn_region_stats(x, c, (size_t)h * w, (struct vs_window){0, 0, h, w, h, w}, groups, region);
     for (int g = 0; g < groups; g++) {
         /* naive one pass in long double as the reference */
-        long double s = 0, s2 = 0, n = (long double)c / groups * h * w;
+        long double s = 0, s2 = 0, cnt = (long double)c / groups * h * w;
         for (size_t i = (size_t)g * c / groups * h * w; i < (size_t)(g + 1) * c / groups * h * w;
              i++)
             s += x[i];
-        long double mean = s / n;
+        long double mean = s / cnt;
         for (size_t i = (size_t)g * c / groups * h * w; i < (size_t)(g + 1) * c / groups * h * w;
              i++)
             s2 += (x[i] - mean) * (x[i] - mean);
-        cr_assert_eq(acc[g].count, (double)n);
-        cr_assert_leq(fabs(acc[g].mean - (double)mean), 1e-12 * fabs((double)mean));
-        cr_assert_leq(fabs(acc[g].m2 - (double)s2), 1e-9 * (double)s2, "merged M2 %.17g vs %.17Lg",
-                      acc[g].m2, s2);
-        cr_assert_leq(fabs(whole[g].m2 - (double)s2), 1e-9 * (double)s2);
+        for (int k = 0; k < 2; k++) {
+            const struct vs_gn_stats *st = k ? &region[g] : &merged[g];
+            cr_assert_eq(st->count, (double)cnt);
+            cr_assert_leq(fabs(st->mean - (double)mean), 1e-12 * fabs((double)mean));
+            cr_assert_leq(fabs(st->m2 - (double)s2), 1e-9 * (double)s2, "%s M2 %.17g vs %.17Lg",
+                          k ? "region" : "merged cells", st->m2, s2);
+        }
     }
-    free(x);
+    free(whole), free(tiled), free(x);
 }
 
 static void naive_attention(const float *q, const float *k, const float *v, float *out, int n,

@@ -51,6 +51,7 @@ const struct vs_backend vs_cpu_backend = {
     .cast = vs_cast,
     .conv2d = vs_conv2d,
     .conv3d_frame = vs_conv3d_frame,
+    .gn_cell_stats = vs_gn_cell_stats,
     .gn_region_stats = vs_gn_region_stats,
     .gn_apply = vs_gn_apply,
     .rmsnorm = vs_rmsnorm,

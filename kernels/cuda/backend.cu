@@ -101,6 +101,13 @@ static void conv3d_frame(const struct vs_conv3d *c, const float *const *in,
     note(vs_cuda_conv3d_frame(c, c->packed, in, win, out, wout, S.ctx), "conv3d (cuDNN)");
 }
 
+static void gn_cell_stats(const float *x, int c, size_t plane, struct vs_window r, int ch, int cw,
+                          int groups, struct vs_gn_cell *cells, size_t row_stride)
+{
+    note(vs_cuda_gn_cell_stats(x, c, plane, r, ch, cw, groups, cells, row_stride, stream()),
+         "GroupNorm cell statistics");
+}
+
 static void gn_stats(const float *x, int c, size_t plane, struct vs_window r, int groups,
                      struct vs_gn_stats *st)
 {
@@ -205,6 +212,7 @@ static struct vs_backend make_backend()
     b.cast = cast;
     b.conv2d = conv2d;
     b.conv3d_frame = conv3d_frame;
+    b.gn_cell_stats = gn_cell_stats;
     b.gn_region_stats = gn_stats;
     b.gn_apply = gn_apply;
     b.rmsnorm = rmsnorm;

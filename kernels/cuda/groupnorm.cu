@@ -1,5 +1,5 @@
-// GroupNorm over CHW planes: the CUDA twin of kernels/cpu/groupnorm.c (statistics of a region,
-// then normalise + optional SiLU).
+// GroupNorm over CHW planes: the CUDA twin of kernels/cpu/groupnorm.c (statistics per cell or of
+// a region, then normalise + optional SiLU).
 #include "kernels/cuda/common.cuh"
 
 enum { GN_THREADS = 256 };
@@ -78,6 +78,62 @@ extern "C" int vs_cuda_gn_region_stats(const float *x, int c, size_t plane, stru
     for (int g = 0; g < groups; g++)
         st[g] = (struct vs_gn_stats){host[3 * g], host[3 * g + 1], host[3 * g + 2]};
     return 0;
+}
+
+// The tiled part's statistics per (cell, group), one thread each, in the C twin's order
+// (vs_gn_cell_stats, kernels/cpu/groupnorm.h) and in double with operations that are never
+// contracted into FMAs (__dadd_rn, __dmul_rn), so every cell has the C twin's bits: exact tiling
+// does not depend on which backend or tile computed a cell. cells is pinned host memory (vs_mem's
+// PARK pool), written directly (unified addressing).
+__global__ static void gn_cell_stats_kernel(const float *x, int c, size_t plane,
+                                            struct vs_window r, int ch, int cw, int groups,
+                                            struct vs_gn_cell *cells, size_t row_stride)
+{
+    const int ncx = r.w / cw, cpg = c / groups;
+    const size_t n = (size_t)(r.h / ch) * groups * ncx, stride = (size_t)gridDim.x * blockDim.x;
+    const double count = (double)cpg * ch * cw;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        const int cx = (int)(i % ncx), g = (int)(i / ncx % groups);
+        const int cy = (int)(i / ncx / groups);
+        const float *cell = x + (size_t)g * cpg * plane + (size_t)(r.y0 + cy * ch) * r.W + r.x0 +
+                            (size_t)cx * cw;
+        double sum = 0;
+        for (int k = 0; k < cw; k++) {
+            double col = 0;
+            for (int ci = 0; ci < cpg; ci++)
+                for (int y = 0; y < ch; y++)
+                    col = __dadd_rn(col, (double)cell[(size_t)ci * plane + (size_t)y * r.W + k]);
+            sum = __dadd_rn(sum, col);
+        }
+        const double mean = __ddiv_rn(sum, count);
+        double m2 = 0;
+        for (int k = 0; k < cw; k++) {
+            double col = 0;
+            for (int ci = 0; ci < cpg; ci++)
+                for (int y = 0; y < ch; y++) {
+                    const double d =
+                        __dsub_rn((double)cell[(size_t)ci * plane + (size_t)y * r.W + k], mean);
+                    col = __dadd_rn(col, __dmul_rn(d, d));
+                }
+            m2 = __dadd_rn(m2, col);
+        }
+        cells[(size_t)cy * row_stride + (size_t)cx * groups + g] = {mean, m2};
+    }
+}
+
+extern "C" int vs_cuda_gn_cell_stats(const float *x, int c, size_t plane, struct vs_window r,
+                                     int ch, int cw, int groups, struct vs_gn_cell *cells,
+                                     size_t row_stride, cudaStream_t stream)
+{
+    if (groups < 1 || groups > VS_GN_MAX_GROUPS || ch < 1 || cw < 1)
+        return -1;
+    const size_t n = (size_t)(r.h / ch) * groups * (r.w / cw);
+    if (n == 0)
+        return 0;
+    VS_LAUNCH(gn_cell_stats_kernel, vs_cuda_blocks(n), VS_CUDA_THREADS, 0, stream, x, c, plane, r,
+              ch, cw, groups, cells, row_stride);
+    // the host merges the cells next
+    return vs_cuda_launched() || cudaStreamSynchronize(stream) != cudaSuccess ? -1 : 0;
 }
 
 // v1: grid-stride over all values; per-channel scale and shift folded as in the CPU reference.

@@ -27,9 +27,14 @@ extern "C" {
 /* silu.c */
 int vs_cuda_silu_f32(float *x, size_t n, cudaStream_t stream);
 
+/* groupnorm.c: vs_gn_cell_stats, the same bits as the C twin (double, its order of operations);
+ * cells is pinned host memory (cudaMallocHost) that the kernel writes directly; synchronises. */
+int vs_cuda_gn_cell_stats(const float *x, int c, size_t plane, struct vs_window r, int ch, int cw,
+                          int groups, struct vs_gn_cell *cells, size_t row_stride,
+                          cudaStream_t stream);
 /* groupnorm.c: vs_gn_region_stats into host st[groups]; dev_scratch holds 3 * groups floats.
- * Two passes per group (mean, then squared deviations) in fp32 with a fixed reduction tree;
- * tiles are merged on the host by vs_gn_merge, in the CPU reference's order. */
+ * Two passes per group (mean, then squared deviations) in fp32 with a fixed reduction tree
+ * (full-frame and blend mode's tile-local norms). */
 int vs_cuda_gn_region_stats(const float *x, int c, size_t plane, struct vs_window r, int groups,
                             struct vs_gn_stats *st, float *dev_scratch, cudaStream_t stream);
 /* vs_gn_apply with host mean/rstd[groups]; dev_scratch holds 2 * groups floats. */

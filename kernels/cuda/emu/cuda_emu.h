@@ -216,6 +216,28 @@ inline float __expf(float x)
     return std::exp(x);
 }
 
+/* IEEE double operations that nvcc never contracts into FMAs; g++ does not contract here either
+ * (no FMA in the baseline x86-64 target the emulation builds for). */
+inline double __dadd_rn(double a, double b)
+{
+    return a + b;
+}
+
+inline double __dsub_rn(double a, double b)
+{
+    return a - b;
+}
+
+inline double __dmul_rn(double a, double b)
+{
+    return a * b;
+}
+
+inline double __ddiv_rn(double a, double b)
+{
+    return a / b;
+}
+
 inline float rsqrtf(float x)
 {
     return 1.0f / std::sqrt(x);
