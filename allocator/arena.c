@@ -227,16 +227,13 @@ static bool pop_idle(struct vs_class *c, CUdeviceptr *p)
     return got;
 }
 
-/* A free object of the class and its page: one reusable on st first (st: NULL for any stream);
- * *origin gets the stream it was reusable on (NULL: any). */
+/* A free object of the class: one reusable on st first (st: NULL for any stream); *origin gets
+ * the stream it was reusable on (NULL: any). The thread cache was tried before. */
 static CUresult take_small(struct vs_arena *a, struct request *rq, CUdeviceptr *p,
-                           struct vs_page **pg, struct vs_stream **origin)
+                           struct vs_stream **origin)
 {
     struct vs_stream *st = rq->st;
     *origin = st;
-    if (st && vs_tcache_get(a, st, (unsigned)rq->bucket, p, pg))
-        return CUDA_SUCCESS;
-    *pg = NULL;
     if (st && vs_stream_take_small(st, (unsigned)rq->bucket, p))
         return CUDA_SUCCESS;
     *origin = NULL;
@@ -251,15 +248,13 @@ static CUresult take_small(struct vs_arena *a, struct request *rq, CUdeviceptr *
 static CUresult alloc_small(struct vs_arena *a, struct request *rq, CUdeviceptr *dptr)
 {
     CUdeviceptr p;
-    struct vs_page *pg;
     struct vs_stream *origin;
     do {
-        CUresult err = take_small(a, rq, &p, &pg, &origin);
+        CUresult err = take_small(a, rq, &p, &origin);
         if (err != CUDA_SUCCESS)
             return err;
-        if (!pg)
-            pg = vs_small_page_of(a, p);
-    } while (!vs_small_hand_out(a, pg, p, rq->req, rq->s, origin, rq->tag)); /* parked: in a moving or host slot */
+    } while (!vs_small_hand_out(a, vs_small_page_of(a, p), p, rq->req, rq->s, origin,
+                                rq->tag)); /* parked: in a moving or host slot */
     *dptr = p;
     return CUDA_SUCCESS;
 }
@@ -289,12 +284,14 @@ static CUresult alloc_common(struct vs_arena *a, size_t size, bool async, CUstre
 {
     if (!a || !dptr || !size || size > SIZE_MAX / 2)
         return CUDA_ERROR_INVALID_VALUE;
-    struct vs_stream *st = async ? vs_stream_get(a, s) : NULL;
     int cls = vs_small_class(size);
+    int bucket = cls < 0 ? -1 : (int)vs_bucket((unsigned)cls, vs_small_group(a, vs_arenas_stage(), tag));
+    if (async && bucket >= 0 && vs_tcache_alloc(a, s, (unsigned)bucket, size, tag, dptr))
+        return CUDA_SUCCESS; /* accounted there */
     struct request rq = {
         .size = round_up(size, VS_ALIGN),
-        .bucket = cls < 0 ? -1 : (int)vs_bucket((unsigned)cls, vs_small_group(a, vs_arenas_stage(), tag)),
-        .st = st,
+        .bucket = bucket,
+        .st = async ? vs_stream_get(a, s) : NULL,
         .req = size,
         .s = async ? s : 0,
         .tag = tag};
@@ -393,7 +390,6 @@ static CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstr
     *bytes = 0;
     if (!a)
         return CUDA_ERROR_INVALID_VALUE;
-    struct vs_stream *st = async ? vs_stream_get(a, s) : NULL;
     struct vs_page *pg = vs_small_page_of(a, p);
     if (pg) {
         long idx = vs_small_index(pg, p);
@@ -402,13 +398,15 @@ static CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstr
         size_t req = atomic_exchange(&pg->meta[idx].req, 0);
         if (!req)
             return bad_free(a, p);
-        vs_account_free(a, req);
         *bytes = req;
-        if (!st || !vs_tcache_put(a, st, pg, p))
-            queue_freed(a, st, (int)pg->bucket, p, pg->objsize);
+        if (!async || !vs_tcache_free(a, s, pg, p, req)) {
+            vs_account_free(a, req);
+            queue_freed(a, async ? vs_stream_get(a, s) : NULL, (int)pg->bucket, p, pg->objsize);
+        }
     } else {
         if (!vs_va_find(a, p))
             return bad_free(a, p);
+        struct vs_stream *st = async ? vs_stream_get(a, s) : NULL;
         pthread_mutex_lock(&a->mu);
         struct vs_block *b = vs_large_find(a, p);
         bool live = b && b->state == VS_LIVE && b->start == p;

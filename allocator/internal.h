@@ -378,7 +378,26 @@ bool vs_live_info(struct vs_arena *a, CUdeviceptr p, struct vs_block_info *info,
 
 /* streams.c: the only file that edits a stream's lists (its invariants are stated there).
  * "st->mu held": the caller holds it, around a sequence of such calls; the others take it. */
-struct vs_stream *vs_stream_get(struct vs_arena *a, CUstream s);
+/* The stream of handle s, made on first use; NULL when out of host memory. The calling thread's
+ * last answer is kept by the raw handle (a thread's CU_STREAM_PER_THREAD is always its own
+ * stream), so the stream-ordered pair's two look-ups are a few compares, no call. */
+struct vs_stream_last {
+    const struct vs_arena *a;
+    uint64_t gen;
+    CUstream handle;
+    uintptr_t key;                     /* st's key when found: differs once st is retired */
+    struct vs_stream *st;
+};
+extern _Thread_local struct vs_stream_last vs_stream_last __attribute__((tls_model("initial-exec")));
+struct vs_stream *vs_stream_find(struct vs_arena *a, CUstream s);
+static inline struct vs_stream *vs_stream_get(struct vs_arena *a, CUstream s)
+{
+    const struct vs_stream_last *l = &vs_stream_last;
+    if (l->a == a && l->gen == a->gen && l->handle == s &&
+        atomic_load_explicit(&l->st->key, memory_order_relaxed) == l->key)
+        return l->st;
+    return vs_stream_find(a, s);
+}
 /* The stream's handle was destroyed: no later stream with that handle matches st. */
 void vs_stream_retire(struct vs_arena *a, struct vs_stream *st);
 /* Lists one freed item on st (st->mu held): a small object of bucket `bucket`, or a large block
@@ -417,9 +436,13 @@ void vs_event_put(struct vs_arena *a, CUevent ev);
 /* tcache.c: per-thread cache of small objects freed on one stream */
 void vs_tcache_arena_born(struct vs_arena *a);
 void vs_tcache_arena_dies(struct vs_arena *a);
-bool vs_tcache_put(struct vs_arena *a, struct vs_stream *st, struct vs_page *pg, CUdeviceptr p);
-bool vs_tcache_get(struct vs_arena *a, struct vs_stream *st, unsigned bucket, CUdeviceptr *p,
-                   struct vs_page **pg);
+/* The cached pair, whole: vs_tcache_free caches the small object p of page pg that the caller
+ * just made not live (req bytes) as freed on stream s, and accounts for it; false when it cannot
+ * (the caller lists and accounts it). vs_tcache_alloc hands out (vs_small_hand_out) an object of
+ * `bucket` cached for stream s and accounts for it; false when it has none. */
+bool vs_tcache_free(struct vs_arena *a, CUstream s, struct vs_page *pg, CUdeviceptr p, size_t req);
+bool vs_tcache_alloc(struct vs_arena *a, CUstream s, unsigned bucket, size_t req, uint32_t tag,
+                     CUdeviceptr *p);
 void vs_tcache_flush(struct vs_arena *a, struct vs_stream *st);
 /* The calling thread's credit in a: keeps `req` freed bytes (returns the part it cannot keep),
  * or pays for `req` allocated bytes (returns the part it could not pay). */
