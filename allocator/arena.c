@@ -279,15 +279,11 @@ static CUresult alloc_large(struct vs_arena *a, struct request *rq, CUdeviceptr 
     return CUDA_SUCCESS;
 }
 
-static CUresult alloc_common(struct vs_arena *a, size_t size, bool async, CUstream s,
-                             uint32_t tag, CUdeviceptr *dptr)
+/* Every request but the cached pair's. Out of line: the cached pair saves no registers for it. */
+static __attribute__((noinline)) CUresult alloc_listed(struct vs_arena *a, size_t size, bool async,
+                                                       CUstream s, uint32_t tag, int bucket,
+                                                       CUdeviceptr *dptr)
 {
-    if (!a || !dptr || !size || size > SIZE_MAX / 2)
-        return CUDA_ERROR_INVALID_VALUE;
-    int cls = vs_small_class(size);
-    int bucket = cls < 0 ? -1 : (int)vs_bucket((unsigned)cls, vs_small_group(a, vs_arenas_stage(), tag));
-    if (async && bucket >= 0 && vs_tcache_alloc(a, s, (unsigned)bucket, size, tag, dptr))
-        return CUDA_SUCCESS; /* accounted there */
     struct request rq = {
         .size = round_up(size, VS_ALIGN),
         .bucket = bucket,
@@ -299,6 +295,20 @@ static CUresult alloc_common(struct vs_arena *a, size_t size, bool async, CUstre
     if (err == CUDA_SUCCESS)
         vs_account_alloc(a, size);
     return err;
+}
+
+static inline CUresult alloc_common(struct vs_arena *a, size_t size, bool async, CUstream s,
+                                    uint32_t tag, CUdeviceptr *dptr)
+{
+    if (!a || !dptr || !size || size > SIZE_MAX / 2)
+        return CUDA_ERROR_INVALID_VALUE;
+    int cls = vs_small_class(size);
+    if (cls < 0)
+        return alloc_listed(a, size, async, s, tag, -1, dptr);
+    unsigned group = vs_small_group(a, vs_arenas_stage(), tag);
+    if (async && vs_tcache_alloc(a, s, (unsigned)cls, group, size, tag, dptr))
+        return CUDA_SUCCESS; /* accounted there */
+    return alloc_listed(a, size, async, s, tag, (int)vs_bucket((unsigned)cls, group), dptr);
 }
 
 CUresult vs_arena_alloc(struct vs_arena *a, size_t size, CUdeviceptr *dptr)
@@ -384,41 +394,48 @@ static void queue_freed(struct vs_arena *a, struct vs_stream *st, int bucket, ui
     pthread_mutex_unlock(&a->sync_mu);
 }
 
-static CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstream s,
-                            size_t *bytes)
+/* A free of p, not a small object. Out of line: the cached pair saves no registers for it. */
+static __attribute__((noinline)) CUresult free_large(struct vs_arena *a, CUdeviceptr p, bool async,
+                                                     CUstream s, size_t *bytes)
+{
+    if (!vs_va_find(a, p))
+        return bad_free(a, p);
+    struct vs_stream *st = async ? vs_stream_get(a, s) : NULL;
+    pthread_mutex_lock(&a->mu);
+    struct vs_block *b = vs_large_find(a, p);
+    bool live = b && b->state == VS_LIVE && b->start == p;
+    if (live) {
+        b->state = VS_PENDING;
+        vs_account_free(a, b->req);
+        *bytes = b->req;
+        queue_freed(a, st, -1, (uintptr_t)b, b->size);
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (!live)
+        return bad_free(a, p);
+    enforce_cache_limit(a);
+    return CUDA_SUCCESS;
+}
+
+static inline CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstream s,
+                                   size_t *bytes)
 {
     *bytes = 0;
     if (!a)
         return CUDA_ERROR_INVALID_VALUE;
     struct vs_page *pg = vs_small_page_of(a, p);
-    if (pg) {
-        long idx = vs_small_index(pg, p);
-        if (idx < 0)
-            return bad_free(a, p);
-        size_t req = atomic_exchange(&pg->meta[idx].req, 0);
-        if (!req)
-            return bad_free(a, p);
-        *bytes = req;
-        if (!async || !vs_tcache_free(a, s, pg, p, req)) {
-            vs_account_free(a, req);
-            queue_freed(a, async ? vs_stream_get(a, s) : NULL, (int)pg->bucket, p, pg->objsize);
-        }
-    } else {
-        if (!vs_va_find(a, p))
-            return bad_free(a, p);
-        struct vs_stream *st = async ? vs_stream_get(a, s) : NULL;
-        pthread_mutex_lock(&a->mu);
-        struct vs_block *b = vs_large_find(a, p);
-        bool live = b && b->state == VS_LIVE && b->start == p;
-        if (live) {
-            b->state = VS_PENDING;
-            vs_account_free(a, b->req);
-            *bytes = b->req;
-            queue_freed(a, st, -1, (uintptr_t)b, b->size);
-        }
-        pthread_mutex_unlock(&a->mu);
-        if (!live)
-            return bad_free(a, p);
+    if (!pg)
+        return free_large(a, p, async, s, bytes);
+    long idx = vs_small_index(pg, p);
+    if (idx < 0)
+        return bad_free(a, p);
+    size_t req = atomic_exchange(&pg->meta[idx].req, 0);
+    if (!req)
+        return bad_free(a, p);
+    *bytes = req;
+    if (!async || !vs_tcache_free(a, s, pg, p, req)) {
+        vs_account_free(a, req);
+        queue_freed(a, async ? vs_stream_get(a, s) : NULL, (int)pg->bucket, p, pg->objsize);
     }
     enforce_cache_limit(a);
     return CUDA_SUCCESS;

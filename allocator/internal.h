@@ -31,6 +31,7 @@
 #include "allocator/evict.h"
 #include "allocator/log.h"
 #include "allocator/vec.h"
+#include "allocator/vs_assert.h"
 #include "common/size.h"
 
 #define VS_ALIGN 512u               /* every block starts and ends on this boundary */
@@ -352,11 +353,37 @@ CUresult vs_small_refill(struct vs_arena *a, unsigned bucket, bool may_create);
  * gave any. parked: parked objects first go back to their lists (and count as idle), which
  * makes them reachable again: a request that met them parks them again. */
 bool vs_small_release_empty_pages(struct vs_arena *a, bool parked);
+/* query.c: a new allocation id (the thread's number and its count) */
+uint64_t vs_new_id(void);
+/* The slot of the object at m (page pg) was parking when it was made live: makes it not live
+ * and parks it (false), or live again if the slot stopped parking meanwhile (true). */
+bool vs_small_hand_out_parking(struct vs_arena *a, struct vs_page *pg, struct vs_small_meta *m,
+                               CUdeviceptr p, size_t req, struct vs_stream *origin);
 /* Makes the free object p of page pg live for the caller, with tag `tag`, unless its slot is
  * parking: then p is parked (to be reusable again on `origin`, NULL: anywhere, once the slot is
- * back on the device) and the caller must take another object. */
-bool vs_small_hand_out(struct vs_arena *a, struct vs_page *pg, CUdeviceptr p, size_t req,
-                       CUstream s, struct vs_stream *origin, uint32_t tag);
+ * back on the device) and the caller must take another object. Inline: every small allocation
+ * makes it. */
+static inline bool vs_small_hand_out(struct vs_arena *a, struct vs_page *pg, CUdeviceptr p,
+                                     size_t req, CUstream s, struct vs_stream *origin,
+                                     uint32_t tag)
+{
+    struct vs_small_meta *m = &pg->meta[vs_small_containing(pg, p)];
+    vs_assert(!atomic_load_explicit(&m->req, memory_order_relaxed),
+              "object 0x%llx handed out while live", (unsigned long long)p);
+    /* Published by the release store of req below. */
+    atomic_store_explicit(&m->stage, vs_arenas_stage(), memory_order_relaxed);
+    atomic_store_explicit(&m->tag, tag, memory_order_relaxed);
+    atomic_store_explicit(&m->stream, s, memory_order_relaxed);
+    m->id = vs_new_id();
+    /* Live first, then the check of `parking`: a move sets `parking`, runs vs_evict_barrier,
+     * then reads every object's req (evict_move.c), so either it sees this object live (and
+     * decides with its stage and tag) or this sees the slot parking and takes the object back.
+     * The compiler fence is the light side of that asymmetric barrier. */
+    atomic_store_explicit(&m->req, req, memory_order_release);
+    atomic_signal_fence(memory_order_seq_cst);
+    return !atomic_load_explicit(&pg->slot->parking, memory_order_relaxed) ||
+           vs_small_hand_out_parking(a, pg, m, p, req, origin);
+}
 /* The device synchronised (arena.mu held): no stream's work uses a parked object any more, so
  * each goes back to its class's idle list, not to the stream it was freed on (which would count
  * it pending again after the synchronisation). */
@@ -373,7 +400,6 @@ size_t vs_segments_free_bytes(const struct vs_arena *a);
 void vs_segments_free_all(struct vs_arena *a);
 
 /* query.c */
-uint64_t vs_new_id(void);
 bool vs_live_info(struct vs_arena *a, CUdeviceptr p, struct vs_block_info *info, uint64_t *id);
 
 /* streams.c: the only file that edits a stream's lists (its invariants are stated there).
@@ -439,10 +465,10 @@ void vs_tcache_arena_dies(struct vs_arena *a);
 /* The cached pair, whole: vs_tcache_free caches the small object p of page pg that the caller
  * just made not live (req bytes) as freed on stream s, and accounts for it; false when it cannot
  * (the caller lists and accounts it). vs_tcache_alloc hands out (vs_small_hand_out) an object of
- * `bucket` cached for stream s and accounts for it; false when it has none. */
+ * class cls and group `group` cached for stream s and accounts for it; false when it has none. */
 bool vs_tcache_free(struct vs_arena *a, CUstream s, struct vs_page *pg, CUdeviceptr p, size_t req);
-bool vs_tcache_alloc(struct vs_arena *a, CUstream s, unsigned bucket, size_t req, uint32_t tag,
-                     CUdeviceptr *p);
+bool vs_tcache_alloc(struct vs_arena *a, CUstream s, unsigned cls, unsigned group, size_t req,
+                     uint32_t tag, CUdeviceptr *p);
 void vs_tcache_flush(struct vs_arena *a, struct vs_stream *st);
 /* The calling thread's credit in a: keeps `req` freed bytes (returns the part it cannot keep),
  * or pays for `req` allocated bytes (returns the part it could not pay). */

@@ -73,7 +73,7 @@ static inline bool bound_to_handle(const struct vs_arena *a, CUstream s)
 
 /* When bound_to_handle(a, s) is false: whether the bound stream is the one handle s names now
  * (a look-up), remembering s when it is. */
-static bool reached_by(struct vs_arena *a, CUstream s)
+static __attribute__((cold)) bool reached_by(struct vs_arena *a, CUstream s)
 {
     struct vs_stream *st = vs_stream_get(a, s);
     uintptr_t key = st ? atomic_load_explicit(&st->key, memory_order_relaxed) : 0;
@@ -168,7 +168,7 @@ static void make_key(void)
 
 /* Binds the cache to a and the stream handle s names, flushing what it held for another live
  * binding. */
-static bool bind(struct vs_arena *a, CUstream s)
+static __attribute__((cold)) bool bind(struct vs_arena *a, CUstream s)
 {
     if (reached_by(a, s))
         return true;
@@ -239,7 +239,7 @@ bool vs_tcache_free(struct vs_arena *a, CUstream s, struct vs_page *pg, CUdevice
             return false;
         tc->group = group;
     }
-    size_t csize = vs_small_class_size(cls);
+    size_t csize = pg->objsize;
     if (tc->n[cls] == VS_TCACHE_DEPTH || tc->bytes + csize > VS_TCACHE_BYTES) {
         if (!tc->n[cls])
             return false; /* this class alone would exceed the byte bound */
@@ -256,16 +256,15 @@ bool vs_tcache_free(struct vs_arena *a, CUstream s, struct vs_page *pg, CUdevice
     return true;
 }
 
-bool vs_tcache_alloc(struct vs_arena *a, CUstream s, unsigned bucket, size_t req, uint32_t tag,
-                     CUdeviceptr *p)
+bool vs_tcache_alloc(struct vs_arena *a, CUstream s, unsigned cls, unsigned group, size_t req,
+                     uint32_t tag, CUdeviceptr *p)
 {
-    unsigned cls = vs_bucket_class(bucket);
-    if (!(bound_to_handle(a, s) || reached_by(a, s)) || vs_bucket_group(bucket) != tc->group)
+    if (!(bound_to_handle(a, s) || reached_by(a, s)) || group != tc->group)
         return false;
     while (tc->n[cls]) {
         struct vs_page *pg = tc->page[cls][--tc->n[cls]];
         CUdeviceptr obj = tc->obj[cls][tc->n[cls]];
-        tc->bytes -= vs_small_class_size(cls);
+        tc->bytes -= pg->objsize;
         tc->allocs++;
         if (vs_small_hand_out(a, pg, obj, req, s, tc->st, tag)) { /* else parked: take another */
             if ((req = use_credit(req)))
