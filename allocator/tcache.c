@@ -41,10 +41,12 @@ struct vs_tcache {
     size_t bytes;
     unsigned group;
     uint64_t allocs, frees;
+    _Atomic size_t credit; /* by the fields above: the cached pair reads them all */
     uint8_t n[VS_NCLASSES];
-    CUdeviceptr obj[VS_NCLASSES][VS_TCACHE_DEPTH];
-    struct vs_page *page[VS_NCLASSES][VS_TCACHE_DEPTH]; /* obj's page: no look-up to hand out */
-    _Atomic size_t credit;
+    struct {
+        CUdeviceptr obj;
+        struct vs_page *page; /* obj's page: no look-up to hand out */
+    } cached[VS_NCLASSES][VS_TCACHE_DEPTH];
     struct vs_tcache *next; /* in a->tcaches */
 };
 
@@ -113,7 +115,7 @@ static void flush(int cls)
     for (unsigned c = cls < 0 ? 0 : (unsigned)cls; c < VS_NCLASSES; c++) {
         size_t csize = vs_small_class_size(c);
         while (tc->n[c]) {
-            if (!vs_stream_list(st, (int)vs_bucket(c, tc->group), tc->obj[c][tc->n[c] - 1], csize))
+            if (!vs_stream_list(st, (int)vs_bucket(c, tc->group), tc->cached[c][tc->n[c] - 1].obj, csize))
                 vs_log(VS_LOG_WARN, "arena: out of host memory; a freed block is lost to the arena");
             tc->n[c]--;
             tc->bytes -= csize;
@@ -247,8 +249,8 @@ bool vs_tcache_free(struct vs_arena *a, CUstream s, struct vs_page *pg, CUdevice
         if (tc->bytes + csize > VS_TCACHE_BYTES)
             return false;
     }
-    tc->page[cls][tc->n[cls]] = pg;
-    tc->obj[cls][tc->n[cls]++] = p;
+    tc->cached[cls][tc->n[cls]].page = pg;
+    tc->cached[cls][tc->n[cls]++].obj = p;
     tc->bytes += csize;
     tc->frees++;
     if ((req = keep_credit(req)))
@@ -262,8 +264,8 @@ bool vs_tcache_alloc(struct vs_arena *a, CUstream s, unsigned cls, unsigned grou
     if (!(bound_to_handle(a, s) || reached_by(a, s)) || group != tc->group)
         return false;
     while (tc->n[cls]) {
-        struct vs_page *pg = tc->page[cls][--tc->n[cls]];
-        CUdeviceptr obj = tc->obj[cls][tc->n[cls]];
+        struct vs_page *pg = tc->cached[cls][--tc->n[cls]].page;
+        CUdeviceptr obj = tc->cached[cls][tc->n[cls]].obj;
         tc->bytes -= pg->objsize;
         tc->allocs++;
         if (vs_small_hand_out(a, pg, obj, req, s, tc->st, tag)) { /* else parked: take another */
