@@ -281,9 +281,13 @@ static CUresult alloc_large(struct vs_arena *a, struct request *rq, CUdeviceptr 
 
 /* Every request but the cached pair's. Out of line: the cached pair saves no registers for it. */
 static __attribute__((noinline)) CUresult alloc_listed(struct vs_arena *a, size_t size, bool async,
-                                                       CUstream s, uint32_t tag, int bucket,
+                                                       CUstream s, uint32_t tag, int cls,
                                                        CUdeviceptr *dptr)
 {
+    unsigned group = cls < 0 ? 0 : vs_small_group(a, vs_arenas_stage(), tag);
+    if (async && cls >= 0 && vs_tcache_alloc(a, s, (unsigned)cls, group, size, tag, dptr))
+        return CUDA_SUCCESS; /* accounted there */
+    int bucket = cls < 0 ? -1 : (int)vs_bucket((unsigned)cls, group);
     struct request rq = {
         .size = round_up(size, VS_ALIGN),
         .bucket = bucket,
@@ -297,18 +301,20 @@ static __attribute__((noinline)) CUresult alloc_listed(struct vs_arena *a, size_
     return err;
 }
 
-static inline CUresult alloc_common(struct vs_arena *a, size_t size, bool async, CUstream s,
-                                    uint32_t tag, CUdeviceptr *dptr)
+/* The cached pair's path calls nothing (every way out of it is a tail call), so it needs no
+ * stack frame: about a fifth of the pair (docs/arena.md). */
+static inline __attribute__((always_inline)) CUresult alloc_common(struct vs_arena *a, size_t size,
+                                                                   bool async, CUstream s,
+                                                                   uint32_t tag, CUdeviceptr *dptr)
 {
     if (!a || !dptr || !size || size > SIZE_MAX / 2)
         return CUDA_ERROR_INVALID_VALUE;
     int cls = vs_small_class(size);
-    if (cls < 0)
-        return alloc_listed(a, size, async, s, tag, -1, dptr);
-    unsigned group = vs_small_group(a, vs_arenas_stage(), tag);
-    if (async && vs_tcache_alloc(a, s, (unsigned)cls, group, size, tag, dptr))
+    int group = cls < 0 ? -1 : vs_small_group_known(a, vs_arenas_stage(), tag);
+    if (async && group >= 0 &&
+        vs_tcache_take(a, s, (unsigned)cls, (unsigned)group, size, tag, dptr))
         return CUDA_SUCCESS; /* accounted there */
-    return alloc_listed(a, size, async, s, tag, (int)vs_bucket((unsigned)cls, group), dptr);
+    return alloc_listed(a, size, async, s, tag, cls, dptr);
 }
 
 CUresult vs_arena_alloc(struct vs_arena *a, size_t size, CUdeviceptr *dptr)
@@ -417,8 +423,23 @@ static __attribute__((noinline)) CUresult free_large(struct vs_arena *a, CUdevic
     return CUDA_SUCCESS;
 }
 
-static inline CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstream s,
-                                   size_t *bytes)
+/* The small object p of page pg (req bytes) was just made not live: caches or lists it. */
+static __attribute__((noinline)) CUresult free_small(struct vs_arena *a, struct vs_page *pg,
+                                                     CUdeviceptr p, size_t req, bool async,
+                                                     CUstream s)
+{
+    if (!async || !vs_tcache_free(a, s, pg, p, req)) {
+        vs_account_free(a, req);
+        queue_freed(a, async ? vs_stream_get(a, s) : NULL, (int)pg->bucket, p, pg->objsize);
+    }
+    enforce_cache_limit(a);
+    return CUDA_SUCCESS;
+}
+
+/* As alloc_common: the cached pair's path calls nothing. */
+static inline __attribute__((always_inline)) CUresult free_common(struct vs_arena *a, CUdeviceptr p,
+                                                                  bool async, CUstream s,
+                                                                  size_t *bytes)
 {
     *bytes = 0;
     if (!a)
@@ -433,11 +454,8 @@ static inline CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async
     if (!req)
         return bad_free(a, p);
     *bytes = req;
-    if (!async || !vs_tcache_free(a, s, pg, p, req)) {
-        vs_account_free(a, req);
-        queue_freed(a, async ? vs_stream_get(a, s) : NULL, (int)pg->bucket, p, pg->objsize);
-    }
-    enforce_cache_limit(a);
+    if (!async || a->opt.cache_max != SIZE_MAX || !vs_tcache_cache(a, s, pg, p, req))
+        return free_small(a, pg, p, req, async, s);
     return CUDA_SUCCESS;
 }
 

@@ -285,7 +285,9 @@ unsigned vs_small_group_add(struct vs_arena *a, uint64_t key);
 /* The group of a small request made in `stage` with `tag`: its own for the first
  * VS_NGROUPS - 1 pairs other than (0, 0) the arena meets; group 0 for (0, 0) and every later
  * pair. */
-static inline unsigned vs_small_group(struct vs_arena *a, uint32_t stage, uint32_t tag)
+static inline unsigned vs_small_group(struct vs_arena *a, uint32_t stage, uint32_t tag);
+/* vs_small_group when it adds no group: -1 when the pair has none yet. */
+static inline int vs_small_group_known(struct vs_arena *a, uint32_t stage, uint32_t tag)
 {
     uint64_t key = (uint64_t)stage << 32 | tag;
     if (!key)
@@ -293,8 +295,13 @@ static inline unsigned vs_small_group(struct vs_arena *a, uint32_t stage, uint32
     unsigned n = atomic_load_explicit(&a->ngroups, memory_order_acquire);
     for (unsigned g = 1; g < n; g++)
         if (a->group_key[g] == key)
-            return g;
-    return n == VS_NGROUPS ? 0 : vs_small_group_add(a, key);
+            return (int)g;
+    return n == VS_NGROUPS ? 0 : -1;
+}
+static inline unsigned vs_small_group(struct vs_arena *a, uint32_t stage, uint32_t tag)
+{
+    int g = vs_small_group_known(a, stage, tag);
+    return g >= 0 ? (unsigned)g : vs_small_group_add(a, (uint64_t)stage << 32 | tag);
 }
 
 static inline int vs_small_class(size_t size)
@@ -355,21 +362,15 @@ CUresult vs_small_refill(struct vs_arena *a, unsigned bucket, bool may_create);
 bool vs_small_release_empty_pages(struct vs_arena *a, bool parked);
 /* query.c: a new allocation id (the thread's number and its count) */
 uint64_t vs_new_id(void);
-/* The slot of the object at m (page pg) was parking when it was made live: makes it not live
- * and parks it (false), or live again if the slot stopped parking meanwhile (true). */
+/* The slot of the object at m (page pg, not live) was parking when it was made live: parks it
+ * (false), or makes it live if the slot stopped parking meanwhile (true). */
 bool vs_small_hand_out_parking(struct vs_arena *a, struct vs_page *pg, struct vs_small_meta *m,
                                CUdeviceptr p, size_t req, struct vs_stream *origin);
-/* Makes the free object p of page pg live for the caller, with tag `tag`, unless its slot is
- * parking: then p is parked (to be reusable again on `origin`, NULL: anywhere, once the slot is
- * back on the device) and the caller must take another object. Inline: every small allocation
- * makes it. */
-static inline bool vs_small_hand_out(struct vs_arena *a, struct vs_page *pg, CUdeviceptr p,
-                                     size_t req, CUstream s, struct vs_stream *origin,
-                                     uint32_t tag)
+/* Makes the free object at m of page pg live for the caller, with tag `tag`, unless its slot is
+ * parking: then m is left not live (false). No call: the cached pair's hand-out. */
+static inline bool vs_small_try_hand_out(struct vs_page *pg, struct vs_small_meta *m, size_t req,
+                                         CUstream s, uint32_t tag)
 {
-    struct vs_small_meta *m = &pg->meta[vs_small_containing(pg, p)];
-    vs_assert(!atomic_load_explicit(&m->req, memory_order_relaxed),
-              "object 0x%llx handed out while live", (unsigned long long)p);
     /* Published by the release store of req below. */
     atomic_store_explicit(&m->stage, vs_arenas_stage(), memory_order_relaxed);
     atomic_store_explicit(&m->tag, tag, memory_order_relaxed);
@@ -381,7 +382,22 @@ static inline bool vs_small_hand_out(struct vs_arena *a, struct vs_page *pg, CUd
      * The compiler fence is the light side of that asymmetric barrier. */
     atomic_store_explicit(&m->req, req, memory_order_release);
     atomic_signal_fence(memory_order_seq_cst);
-    return !atomic_load_explicit(&pg->slot->parking, memory_order_relaxed) ||
+    if (!atomic_load_explicit(&pg->slot->parking, memory_order_relaxed))
+        return true;
+    atomic_store_explicit(&m->req, 0, memory_order_relaxed);
+    return false;
+}
+/* Makes the free object p of page pg live for the caller, with tag `tag`, unless its slot is
+ * parking: then p is parked (to be reusable again on `origin`, NULL: anywhere, once the slot is
+ * back on the device) and the caller must take another object. */
+static inline bool vs_small_hand_out(struct vs_arena *a, struct vs_page *pg, CUdeviceptr p,
+                                     size_t req, CUstream s, struct vs_stream *origin,
+                                     uint32_t tag)
+{
+    struct vs_small_meta *m = &pg->meta[vs_small_containing(pg, p)];
+    vs_assert(!atomic_load_explicit(&m->req, memory_order_relaxed),
+              "object 0x%llx handed out while live", (unsigned long long)p);
+    return vs_small_try_hand_out(pg, m, req, s, tag) ||
            vs_small_hand_out_parking(a, pg, m, p, req, origin);
 }
 /* The device synchronised (arena.mu held): no stream's work uses a parked object any more, so
@@ -467,8 +483,15 @@ void vs_tcache_arena_dies(struct vs_arena *a);
  * (the caller lists and accounts it). vs_tcache_alloc hands out (vs_small_hand_out) an object of
  * class cls and group `group` cached for stream s and accounts for it; false when it has none. */
 bool vs_tcache_free(struct vs_arena *a, CUstream s, struct vs_page *pg, CUdeviceptr p, size_t req);
+/* vs_tcache_free when it needs no call (no look-up, flush or accounting beyond the credit);
+ * false otherwise, with nothing done. */
+bool vs_tcache_cache(struct vs_arena *a, CUstream s, struct vs_page *pg, CUdeviceptr p, size_t req);
 bool vs_tcache_alloc(struct vs_arena *a, CUstream s, unsigned cls, unsigned group, size_t req,
                      uint32_t tag, CUdeviceptr *p);
+/* vs_tcache_alloc when it needs no call (no look-up, parking, accounting beyond the credit);
+ * false otherwise, with nothing handed out. */
+bool vs_tcache_take(struct vs_arena *a, CUstream s, unsigned cls, unsigned group, size_t req,
+                    uint32_t tag, CUdeviceptr *p);
 void vs_tcache_flush(struct vs_arena *a, struct vs_stream *st);
 /* The calling thread's credit in a: keeps `req` freed bytes (returns the part it cannot keep),
  * or pays for `req` allocated bytes (returns the part it could not pay). */

@@ -146,13 +146,13 @@ bool vs_small_hand_out_parking(struct vs_arena *a, struct vs_page *pg, struct vs
                                CUdeviceptr p, size_t req, struct vs_stream *origin)
 {
     for (;;) {
-        atomic_store_explicit(&m->req, 0, memory_order_relaxed);
         if (park(a, pg->slot, p, origin))
             return false;
         atomic_store_explicit(&m->req, req, memory_order_release);
         atomic_signal_fence(memory_order_seq_cst);
         if (!atomic_load_explicit(&pg->slot->parking, memory_order_relaxed))
             return true;
+        atomic_store_explicit(&m->req, 0, memory_order_relaxed);
     }
 }
 

@@ -231,6 +231,27 @@ static size_t use_credit(size_t req)
     return req - use;
 }
 
+/* Caches the object p of page pg (class cls, of the cache's group; room checked). */
+static inline void push(unsigned cls, struct vs_page *pg, CUdeviceptr p)
+{
+    tc->cached[cls][tc->n[cls]].page = pg;
+    tc->cached[cls][tc->n[cls]++].obj = p;
+    tc->bytes += pg->objsize;
+    tc->frees++;
+}
+
+bool vs_tcache_cache(struct vs_arena *a, CUstream s, struct vs_page *pg, CUdeviceptr p, size_t req)
+{
+    unsigned cls = vs_bucket_class(pg->bucket);
+    if (!bound_to_handle(a, s) || vs_bucket_group(pg->bucket) != tc->group ||
+        tc->n[cls] == VS_TCACHE_DEPTH || tc->bytes + pg->objsize > VS_TCACHE_BYTES ||
+        atomic_load_explicit(&tc->credit, memory_order_relaxed) + req > VS_TCACHE_CREDIT)
+        return false;
+    push(cls, pg, p);
+    keep_credit(req);
+    return true;
+}
+
 bool vs_tcache_free(struct vs_arena *a, CUstream s, struct vs_page *pg, CUdeviceptr p, size_t req)
 {
     if (!bound_to_handle(a, s) && !bind(a, s))
@@ -249,12 +270,37 @@ bool vs_tcache_free(struct vs_arena *a, CUstream s, struct vs_page *pg, CUdevice
         if (tc->bytes + csize > VS_TCACHE_BYTES)
             return false;
     }
-    tc->cached[cls][tc->n[cls]].page = pg;
-    tc->cached[cls][tc->n[cls]++].obj = p;
-    tc->bytes += csize;
-    tc->frees++;
+    push(cls, pg, p);
     if ((req = keep_credit(req)))
         vs_account_sub(a, req);
+    return true;
+}
+
+/* Takes the last cached object of class cls out of the cache. */
+static inline void pop(unsigned cls, struct vs_page **pg, CUdeviceptr *obj)
+{
+    *pg = tc->cached[cls][--tc->n[cls]].page;
+    *obj = tc->cached[cls][tc->n[cls]].obj;
+    tc->bytes -= (*pg)->objsize;
+    tc->allocs++;
+}
+
+bool vs_tcache_take(struct vs_arena *a, CUstream s, unsigned cls, unsigned group, size_t req,
+                    uint32_t tag, CUdeviceptr *p)
+{
+    if (!bound_to_handle(a, s) || group != tc->group || !tc->n[cls] ||
+        atomic_load_explicit(&tc->credit, memory_order_relaxed) < req)
+        return false;
+    struct vs_page *pg = tc->cached[cls][tc->n[cls] - 1].page;
+    CUdeviceptr obj = tc->cached[cls][tc->n[cls] - 1].obj;
+    struct vs_small_meta *m = &pg->meta[vs_small_containing(pg, obj)];
+    /* Live already (an invariant broken) or parking: vs_tcache_alloc says or parks it. */
+    if (atomic_load_explicit(&m->req, memory_order_relaxed) ||
+        !vs_small_try_hand_out(pg, m, req, s, tag))
+        return false;
+    pop(cls, &pg, &obj);
+    use_credit(req);
+    *p = obj;
     return true;
 }
 
@@ -264,10 +310,9 @@ bool vs_tcache_alloc(struct vs_arena *a, CUstream s, unsigned cls, unsigned grou
     if (!(bound_to_handle(a, s) || reached_by(a, s)) || group != tc->group)
         return false;
     while (tc->n[cls]) {
-        struct vs_page *pg = tc->cached[cls][--tc->n[cls]].page;
-        CUdeviceptr obj = tc->cached[cls][tc->n[cls]].obj;
-        tc->bytes -= pg->objsize;
-        tc->allocs++;
+        struct vs_page *pg;
+        CUdeviceptr obj;
+        pop(cls, &pg, &obj);
         if (vs_small_hand_out(a, pg, obj, req, s, tc->st, tag)) { /* else parked: take another */
             if ((req = use_credit(req)))
                 vs_account_add(a, req);
