@@ -301,8 +301,8 @@ static __attribute__((noinline)) CUresult alloc_listed(struct vs_arena *a, size_
     return err;
 }
 
-/* The cached pair's path calls nothing (every way out of it is a tail call), so it needs no
- * stack frame: about a fifth of the pair (docs/arena.md). */
+/* The cached pair's path calls nothing (every way out of it is a tail call), so it saves no
+ * registers for the general path's calls (docs/arena.md). */
 static inline __attribute__((always_inline)) CUresult alloc_common(struct vs_arena *a, size_t size,
                                                                    bool async, CUstream s,
                                                                    uint32_t tag, CUdeviceptr *dptr)
