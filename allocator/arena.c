@@ -227,16 +227,13 @@ static bool pop_idle(struct vs_class *c, CUdeviceptr *p)
     return got;
 }
 
-/* A free object of the class and its page: one reusable on st first (st: NULL for any stream);
- * *origin gets the stream it was reusable on (NULL: any). */
+/* A free object of the class: one reusable on st first (st: NULL for any stream); *origin gets
+ * the stream it was reusable on (NULL: any). The thread cache was tried before. */
 static CUresult take_small(struct vs_arena *a, struct request *rq, CUdeviceptr *p,
-                           struct vs_page **pg, struct vs_stream **origin)
+                           struct vs_stream **origin)
 {
     struct vs_stream *st = rq->st;
     *origin = st;
-    if (st && vs_tcache_get(a, st, (unsigned)rq->bucket, p, pg))
-        return CUDA_SUCCESS;
-    *pg = NULL;
     if (st && vs_stream_take_small(st, (unsigned)rq->bucket, p))
         return CUDA_SUCCESS;
     *origin = NULL;
@@ -251,15 +248,13 @@ static CUresult take_small(struct vs_arena *a, struct request *rq, CUdeviceptr *
 static CUresult alloc_small(struct vs_arena *a, struct request *rq, CUdeviceptr *dptr)
 {
     CUdeviceptr p;
-    struct vs_page *pg;
     struct vs_stream *origin;
     do {
-        CUresult err = take_small(a, rq, &p, &pg, &origin);
+        CUresult err = take_small(a, rq, &p, &origin);
         if (err != CUDA_SUCCESS)
             return err;
-        if (!pg)
-            pg = vs_small_page_of(a, p);
-    } while (!vs_small_hand_out(a, pg, p, rq->req, rq->s, origin, rq->tag)); /* parked: in a moving or host slot */
+    } while (!vs_small_hand_out(a, vs_small_page_of(a, p), p, rq->req, rq->s, origin,
+                                rq->tag)); /* parked: in a moving or host slot */
     *dptr = p;
     return CUDA_SUCCESS;
 }
@@ -284,17 +279,19 @@ static CUresult alloc_large(struct vs_arena *a, struct request *rq, CUdeviceptr 
     return CUDA_SUCCESS;
 }
 
-static CUresult alloc_common(struct vs_arena *a, size_t size, bool async, CUstream s,
-                             uint32_t tag, CUdeviceptr *dptr)
+/* Every request but the cached pair's. Out of line: the cached pair saves no registers for it. */
+static __attribute__((noinline)) CUresult alloc_listed(struct vs_arena *a, size_t size, bool async,
+                                                       CUstream s, uint32_t tag, int cls,
+                                                       CUdeviceptr *dptr)
 {
-    if (!a || !dptr || !size || size > SIZE_MAX / 2)
-        return CUDA_ERROR_INVALID_VALUE;
-    struct vs_stream *st = async ? vs_stream_get(a, s) : NULL;
-    int cls = vs_small_class(size);
+    unsigned group = cls < 0 ? 0 : vs_small_group(a, vs_arenas_stage(), tag);
+    if (async && cls >= 0 && vs_tcache_alloc(a, s, (unsigned)cls, group, size, tag, dptr))
+        return CUDA_SUCCESS; /* accounted there */
+    int bucket = cls < 0 ? -1 : (int)vs_bucket((unsigned)cls, group);
     struct request rq = {
         .size = round_up(size, VS_ALIGN),
-        .bucket = cls < 0 ? -1 : (int)vs_bucket((unsigned)cls, vs_small_group(a, vs_arenas_stage(), tag)),
-        .st = st,
+        .bucket = bucket,
+        .st = async ? vs_stream_get(a, s) : NULL,
         .req = size,
         .s = async ? s : 0,
         .tag = tag};
@@ -302,6 +299,22 @@ static CUresult alloc_common(struct vs_arena *a, size_t size, bool async, CUstre
     if (err == CUDA_SUCCESS)
         vs_account_alloc(a, size);
     return err;
+}
+
+/* The cached pair's path calls nothing (every way out of it is a tail call), so it saves no
+ * registers for the general path's calls (docs/arena.md). */
+static inline __attribute__((always_inline)) CUresult alloc_common(struct vs_arena *a, size_t size,
+                                                                   bool async, CUstream s,
+                                                                   uint32_t tag, CUdeviceptr *dptr)
+{
+    if (!a || !dptr || !size || size > SIZE_MAX / 2)
+        return CUDA_ERROR_INVALID_VALUE;
+    int cls = vs_small_class(size);
+    int group = cls < 0 ? -1 : vs_small_group_known(a, vs_arenas_stage(), tag);
+    if (async && group >= 0 &&
+        vs_tcache_take(a, s, (unsigned)cls, (unsigned)group, size, tag, dptr))
+        return CUDA_SUCCESS; /* accounted there */
+    return alloc_listed(a, size, async, s, tag, cls, dptr);
 }
 
 CUresult vs_arena_alloc(struct vs_arena *a, size_t size, CUdeviceptr *dptr)
@@ -387,42 +400,62 @@ static void queue_freed(struct vs_arena *a, struct vs_stream *st, int bucket, ui
     pthread_mutex_unlock(&a->sync_mu);
 }
 
-static CUresult free_common(struct vs_arena *a, CUdeviceptr p, bool async, CUstream s,
-                            size_t *bytes)
+/* A free of p, not a small object. Out of line: the cached pair saves no registers for it. */
+static __attribute__((noinline)) CUresult free_large(struct vs_arena *a, CUdeviceptr p, bool async,
+                                                     CUstream s, size_t *bytes)
+{
+    if (!vs_va_find(a, p))
+        return bad_free(a, p);
+    struct vs_stream *st = async ? vs_stream_get(a, s) : NULL;
+    pthread_mutex_lock(&a->mu);
+    struct vs_block *b = vs_large_find(a, p);
+    bool live = b && b->state == VS_LIVE && b->start == p;
+    if (live) {
+        b->state = VS_PENDING;
+        vs_account_free(a, b->req);
+        *bytes = b->req;
+        queue_freed(a, st, -1, (uintptr_t)b, b->size);
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (!live)
+        return bad_free(a, p);
+    enforce_cache_limit(a);
+    return CUDA_SUCCESS;
+}
+
+/* The small object p of page pg (req bytes) was just made not live: caches or lists it. */
+static __attribute__((noinline)) CUresult free_small(struct vs_arena *a, struct vs_page *pg,
+                                                     CUdeviceptr p, size_t req, bool async,
+                                                     CUstream s)
+{
+    if (!async || !vs_tcache_free(a, s, pg, p, req)) {
+        vs_account_free(a, req);
+        queue_freed(a, async ? vs_stream_get(a, s) : NULL, (int)pg->bucket, p, pg->objsize);
+    }
+    enforce_cache_limit(a);
+    return CUDA_SUCCESS;
+}
+
+/* As alloc_common: the cached pair's path calls nothing. */
+static inline __attribute__((always_inline)) CUresult free_common(struct vs_arena *a, CUdeviceptr p,
+                                                                  bool async, CUstream s,
+                                                                  size_t *bytes)
 {
     *bytes = 0;
     if (!a)
         return CUDA_ERROR_INVALID_VALUE;
-    struct vs_stream *st = async ? vs_stream_get(a, s) : NULL;
     struct vs_page *pg = vs_small_page_of(a, p);
-    if (pg) {
-        long idx = vs_small_index(pg, p);
-        if (idx < 0)
-            return bad_free(a, p);
-        size_t req = atomic_exchange(&pg->meta[idx].req, 0);
-        if (!req)
-            return bad_free(a, p);
-        vs_account_free(a, req);
-        *bytes = req;
-        if (!st || !vs_tcache_put(a, st, pg, p))
-            queue_freed(a, st, (int)pg->bucket, p, pg->objsize);
-    } else {
-        if (!vs_va_find(a, p))
-            return bad_free(a, p);
-        pthread_mutex_lock(&a->mu);
-        struct vs_block *b = vs_large_find(a, p);
-        bool live = b && b->state == VS_LIVE && b->start == p;
-        if (live) {
-            b->state = VS_PENDING;
-            vs_account_free(a, b->req);
-            *bytes = b->req;
-            queue_freed(a, st, -1, (uintptr_t)b, b->size);
-        }
-        pthread_mutex_unlock(&a->mu);
-        if (!live)
-            return bad_free(a, p);
-    }
-    enforce_cache_limit(a);
+    if (!pg)
+        return free_large(a, p, async, s, bytes);
+    long idx = vs_small_index(pg, p);
+    if (idx < 0)
+        return bad_free(a, p);
+    size_t req = atomic_exchange(&pg->meta[idx].req, 0);
+    if (!req)
+        return bad_free(a, p);
+    *bytes = req;
+    if (!async || a->opt.cache_max != SIZE_MAX || !vs_tcache_cache(a, s, pg, p, req))
+        return free_small(a, pg, p, req, async, s);
     return CUDA_SUCCESS;
 }
 

@@ -31,6 +31,7 @@
 #include "allocator/evict.h"
 #include "allocator/log.h"
 #include "allocator/vec.h"
+#include "allocator/vs_assert.h"
 #include "common/size.h"
 
 #define VS_ALIGN 512u               /* every block starts and ends on this boundary */
@@ -284,7 +285,9 @@ unsigned vs_small_group_add(struct vs_arena *a, uint64_t key);
 /* The group of a small request made in `stage` with `tag`: its own for the first
  * VS_NGROUPS - 1 pairs other than (0, 0) the arena meets; group 0 for (0, 0) and every later
  * pair. */
-static inline unsigned vs_small_group(struct vs_arena *a, uint32_t stage, uint32_t tag)
+static inline unsigned vs_small_group(struct vs_arena *a, uint32_t stage, uint32_t tag);
+/* vs_small_group when it adds no group: -1 when the pair has none yet. */
+static inline int vs_small_group_known(struct vs_arena *a, uint32_t stage, uint32_t tag)
 {
     uint64_t key = (uint64_t)stage << 32 | tag;
     if (!key)
@@ -292,8 +295,13 @@ static inline unsigned vs_small_group(struct vs_arena *a, uint32_t stage, uint32
     unsigned n = atomic_load_explicit(&a->ngroups, memory_order_acquire);
     for (unsigned g = 1; g < n; g++)
         if (a->group_key[g] == key)
-            return g;
-    return n == VS_NGROUPS ? 0 : vs_small_group_add(a, key);
+            return (int)g;
+    return n == VS_NGROUPS ? 0 : -1;
+}
+static inline unsigned vs_small_group(struct vs_arena *a, uint32_t stage, uint32_t tag)
+{
+    int g = vs_small_group_known(a, stage, tag);
+    return g >= 0 ? (unsigned)g : vs_small_group_add(a, (uint64_t)stage << 32 | tag);
 }
 
 static inline int vs_small_class(size_t size)
@@ -352,11 +360,46 @@ CUresult vs_small_refill(struct vs_arena *a, unsigned bucket, bool may_create);
  * gave any. parked: parked objects first go back to their lists (and count as idle), which
  * makes them reachable again: a request that met them parks them again. */
 bool vs_small_release_empty_pages(struct vs_arena *a, bool parked);
+/* query.c: a new allocation id (the thread's number and its count) */
+uint64_t vs_new_id(void);
+/* The slot of the object at m (page pg, not live) was parking when it was made live: parks it
+ * (false), or makes it live if the slot stopped parking meanwhile (true). */
+bool vs_small_hand_out_parking(struct vs_arena *a, struct vs_page *pg, struct vs_small_meta *m,
+                               CUdeviceptr p, size_t req, struct vs_stream *origin);
+/* Makes the free object at m of page pg live for the caller, with tag `tag`, unless its slot is
+ * parking: then m is left not live (false). No call: the cached pair's hand-out. */
+static inline bool vs_small_try_hand_out(struct vs_page *pg, struct vs_small_meta *m, size_t req,
+                                         CUstream s, uint32_t tag)
+{
+    /* Published by the release store of req below. */
+    atomic_store_explicit(&m->stage, vs_arenas_stage(), memory_order_relaxed);
+    atomic_store_explicit(&m->tag, tag, memory_order_relaxed);
+    atomic_store_explicit(&m->stream, s, memory_order_relaxed);
+    m->id = vs_new_id();
+    /* Live first, then the check of `parking`: a move sets `parking`, runs vs_evict_barrier,
+     * then reads every object's req (evict_move.c), so either it sees this object live (and
+     * decides with its stage and tag) or this sees the slot parking and takes the object back.
+     * The compiler fence is the light side of that asymmetric barrier. */
+    atomic_store_explicit(&m->req, req, memory_order_release);
+    atomic_signal_fence(memory_order_seq_cst);
+    if (!atomic_load_explicit(&pg->slot->parking, memory_order_relaxed))
+        return true;
+    atomic_store_explicit(&m->req, 0, memory_order_relaxed);
+    return false;
+}
 /* Makes the free object p of page pg live for the caller, with tag `tag`, unless its slot is
  * parking: then p is parked (to be reusable again on `origin`, NULL: anywhere, once the slot is
  * back on the device) and the caller must take another object. */
-bool vs_small_hand_out(struct vs_arena *a, struct vs_page *pg, CUdeviceptr p, size_t req,
-                       CUstream s, struct vs_stream *origin, uint32_t tag);
+static inline bool vs_small_hand_out(struct vs_arena *a, struct vs_page *pg, CUdeviceptr p,
+                                     size_t req, CUstream s, struct vs_stream *origin,
+                                     uint32_t tag)
+{
+    struct vs_small_meta *m = &pg->meta[vs_small_containing(pg, p)];
+    vs_assert(!atomic_load_explicit(&m->req, memory_order_relaxed),
+              "object 0x%llx handed out while live", (unsigned long long)p);
+    return vs_small_try_hand_out(pg, m, req, s, tag) ||
+           vs_small_hand_out_parking(a, pg, m, p, req, origin);
+}
 /* The device synchronised (arena.mu held): no stream's work uses a parked object any more, so
  * each goes back to its class's idle list, not to the stream it was freed on (which would count
  * it pending again after the synchronisation). */
@@ -373,12 +416,30 @@ size_t vs_segments_free_bytes(const struct vs_arena *a);
 void vs_segments_free_all(struct vs_arena *a);
 
 /* query.c */
-uint64_t vs_new_id(void);
 bool vs_live_info(struct vs_arena *a, CUdeviceptr p, struct vs_block_info *info, uint64_t *id);
 
 /* streams.c: the only file that edits a stream's lists (its invariants are stated there).
  * "st->mu held": the caller holds it, around a sequence of such calls; the others take it. */
-struct vs_stream *vs_stream_get(struct vs_arena *a, CUstream s);
+/* The stream of handle s, made on first use; NULL when out of host memory. The calling thread's
+ * last answer is kept by the raw handle (a thread's CU_STREAM_PER_THREAD is always its own
+ * stream), so the stream-ordered pair's two look-ups are a few compares, no call. */
+struct vs_stream_last {
+    const struct vs_arena *a;
+    uint64_t gen;
+    CUstream handle;
+    uintptr_t key;                     /* st's key when found: differs once st is retired */
+    struct vs_stream *st;
+};
+extern _Thread_local struct vs_stream_last vs_stream_last __attribute__((tls_model("initial-exec")));
+struct vs_stream *vs_stream_find(struct vs_arena *a, CUstream s);
+static inline struct vs_stream *vs_stream_get(struct vs_arena *a, CUstream s)
+{
+    const struct vs_stream_last *l = &vs_stream_last;
+    if (l->a == a && l->gen == a->gen && l->handle == s &&
+        atomic_load_explicit(&l->st->key, memory_order_relaxed) == l->key)
+        return l->st;
+    return vs_stream_find(a, s);
+}
 /* The stream's handle was destroyed: no later stream with that handle matches st. */
 void vs_stream_retire(struct vs_arena *a, struct vs_stream *st);
 /* Lists one freed item on st (st->mu held): a small object of bucket `bucket`, or a large block
@@ -417,9 +478,20 @@ void vs_event_put(struct vs_arena *a, CUevent ev);
 /* tcache.c: per-thread cache of small objects freed on one stream */
 void vs_tcache_arena_born(struct vs_arena *a);
 void vs_tcache_arena_dies(struct vs_arena *a);
-bool vs_tcache_put(struct vs_arena *a, struct vs_stream *st, struct vs_page *pg, CUdeviceptr p);
-bool vs_tcache_get(struct vs_arena *a, struct vs_stream *st, unsigned bucket, CUdeviceptr *p,
-                   struct vs_page **pg);
+/* The cached pair, whole: vs_tcache_free caches the small object p of page pg that the caller
+ * just made not live (req bytes) as freed on stream s, and accounts for it; false when it cannot
+ * (the caller lists and accounts it). vs_tcache_alloc hands out (vs_small_hand_out) an object of
+ * class cls and group `group` cached for stream s and accounts for it; false when it has none. */
+bool vs_tcache_free(struct vs_arena *a, CUstream s, struct vs_page *pg, CUdeviceptr p, size_t req);
+/* vs_tcache_free when it needs no call (no look-up, flush or accounting beyond the credit);
+ * false otherwise, with nothing done. */
+bool vs_tcache_cache(struct vs_arena *a, CUstream s, struct vs_page *pg, CUdeviceptr p, size_t req);
+bool vs_tcache_alloc(struct vs_arena *a, CUstream s, unsigned cls, unsigned group, size_t req,
+                     uint32_t tag, CUdeviceptr *p);
+/* vs_tcache_alloc when it needs no call (no look-up, parking, accounting beyond the credit);
+ * false otherwise, with nothing handed out. */
+bool vs_tcache_take(struct vs_arena *a, CUstream s, unsigned cls, unsigned group, size_t req,
+                    uint32_t tag, CUdeviceptr *p);
 void vs_tcache_flush(struct vs_arena *a, struct vs_stream *st);
 /* The calling thread's credit in a: keeps `req` freed bytes (returns the part it cannot keep),
  * or pays for `req` allocated bytes (returns the part it could not pay). */

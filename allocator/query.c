@@ -9,16 +9,16 @@
 
 #include "allocator/internal.h"
 
-/* Unique for the life of the process without a shared counter: thread number in the high bits. */
+/* Unique for the life of the process without a shared counter: thread number in the high bits,
+ * the thread's count below. */
 uint64_t vs_new_id(void)
 {
     static _Atomic uint64_t threads;
-    /* Initial-exec: read on every allocation (see streams.c's `last`). */
-    static _Thread_local uint64_t thread __attribute__((tls_model("initial-exec"))),
-        count __attribute__((tls_model("initial-exec")));
-    if (!thread)
-        thread = atomic_fetch_add(&threads, 1) + 1;
-    return thread << 40 | ++count;
+    /* Initial-exec: read on every allocation (see streams.c's vs_stream_last). */
+    static _Thread_local uint64_t last __attribute__((tls_model("initial-exec")));
+    if (!last)
+        last = (atomic_fetch_add(&threads, 1) + 1) << 40;
+    return ++last;
 }
 
 bool vs_live_info(struct vs_arena *a, CUdeviceptr p, struct vs_block_info *info, uint64_t *id)

@@ -142,29 +142,17 @@ static bool park(struct vs_arena *a, struct vs_slot *slot, CUdeviceptr p, struct
     return parked;
 }
 
-bool vs_small_hand_out(struct vs_arena *a, struct vs_page *pg, CUdeviceptr p, size_t req,
-                       CUstream s, struct vs_stream *origin, uint32_t tag)
+bool vs_small_hand_out_parking(struct vs_arena *a, struct vs_page *pg, struct vs_small_meta *m,
+                               CUdeviceptr p, size_t req, struct vs_stream *origin)
 {
-    struct vs_small_meta *m = &pg->meta[vs_small_containing(pg, p)];
-    vs_assert(!atomic_load_explicit(&m->req, memory_order_relaxed),
-              "object 0x%llx handed out while live", (unsigned long long)p);
-    /* Published by the release store of req below. */
-    atomic_store_explicit(&m->stage, vs_arenas_stage(), memory_order_relaxed);
-    atomic_store_explicit(&m->tag, tag, memory_order_relaxed);
-    atomic_store_explicit(&m->stream, s, memory_order_relaxed);
-    m->id = vs_new_id();
-    /* Live first, then the check of `parking`: a move sets `parking`, runs vs_evict_barrier,
-     * then reads every object's req (evict_move.c), so either it sees this object live (and
-     * decides with its stage and tag) or this sees the slot parking and takes the object back.
-     * The compiler fence is the light side of that asymmetric barrier. */
     for (;;) {
+        if (park(a, pg->slot, p, origin))
+            return false;
         atomic_store_explicit(&m->req, req, memory_order_release);
         atomic_signal_fence(memory_order_seq_cst);
         if (!atomic_load_explicit(&pg->slot->parking, memory_order_relaxed))
             return true;
         atomic_store_explicit(&m->req, 0, memory_order_relaxed);
-        if (park(a, pg->slot, p, origin))
-            return false;
     }
 }
 

@@ -28,12 +28,7 @@ static _Atomic uint64_t thread_ids;
 /* Initial-exec, as the shim's other thread-locals read on every hook: no __tls_get_addr call
  * on the stream-ordered path (bench_interpose says what that asks of a dlopen). */
 static _Thread_local uint64_t thread_id __attribute__((tls_model("initial-exec")));
-static _Thread_local struct {
-    const struct vs_arena *a;
-    uint64_t gen;
-    uintptr_t key;
-    struct vs_stream *st;
-} last __attribute__((tls_model("initial-exec")));
+_Thread_local struct vs_stream_last vs_stream_last __attribute__((tls_model("initial-exec")));
 
 /* Stream handles are pointers (8-aligned) or the small constants 0, 1, 2: the per-thread key
  * (id << 3 | 2) collides with none of them. */
@@ -57,13 +52,10 @@ static struct vs_stream *lookup(struct vs_arena *a, uintptr_t key)
     return NULL;
 }
 
-struct vs_stream *vs_stream_get(struct vs_arena *a, CUstream s)
+struct vs_stream *vs_stream_find(struct vs_arena *a, CUstream s)
 {
     bool per_thread;
     uintptr_t key = key_of(s, &per_thread);
-    if (last.a == a && last.gen == a->gen && last.key == key &&
-        atomic_load_explicit(&last.st->key, memory_order_relaxed) == key)
-        return last.st;
     pthread_mutex_lock(&a->streams_mu);
     struct vs_stream *st = lookup(a, key);
     if (!st) {
@@ -80,12 +72,8 @@ struct vs_stream *vs_stream_get(struct vs_arena *a, CUstream s)
         }
     }
     pthread_mutex_unlock(&a->streams_mu);
-    if (st) {
-        last.a = a;
-        last.gen = a->gen;
-        last.key = key;
-        last.st = st;
-    }
+    if (st)
+        vs_stream_last = (struct vs_stream_last){a, a->gen, s, key, st};
     return st;
 }
 

@@ -207,6 +207,64 @@ Test(arena_streams, destroyed_stream_blocks_not_reused_by_namesake)
     fx_destroy(a);
 }
 
+/* The same when another thread freed the block: its thread cache, reached by the stream's
+ * handle, must not hand the block out on the new stream either. */
+struct namesake {
+    struct vs_arena *a;
+    CUstream s;
+    pthread_barrier_t destroyed;
+    CUdeviceptr freed, got;
+};
+
+static void *free_then_alloc_after_destroy(void *arg)
+{
+    struct namesake *n = arg;
+    cuCtxSetCurrent(fx_ctx);
+    if (vs_arena_alloc_async(n->a, 4000, n->s, &n->freed) != CUDA_SUCCESS ||
+        vs_arena_free_async(n->a, n->freed, n->s) != CUDA_SUCCESS)
+        n->freed = 0;
+    pthread_barrier_wait(&n->destroyed); /* the main thread destroys the stream */
+    pthread_barrier_wait(&n->destroyed);
+    if (vs_arena_alloc_async(n->a, 4000, n->s, &n->got) != CUDA_SUCCESS)
+        n->got = 0;
+    return NULL;
+}
+
+Test(arena_streams, destroyed_stream_blocks_cached_by_another_thread_not_reused_by_namesake)
+{
+    arena_fixture_start(256 * MiB);
+    struct namesake n = {.a = arena_new(SIZE_MAX), .s = fx_stream()};
+    cr_assert_eq(simcuda_hold_stream(n.s), 0);
+    pthread_barrier_init(&n.destroyed, NULL, 2);
+    pthread_t th;
+    pthread_create(&th, NULL, free_then_alloc_after_destroy, &n);
+    pthread_barrier_wait(&n.destroyed);
+    vs_arena_stream_destroyed(n.a, n.s);
+    pthread_barrier_wait(&n.destroyed);
+    pthread_join(th, NULL);
+    pthread_barrier_destroy(&n.destroyed);
+    cr_assert_neq(n.freed, 0);
+    cr_assert_neq(n.got, 0);
+    cr_assert_neq(n.got, n.freed, "a block freed on a destroyed stream was handed out on its namesake");
+    cr_assert_eq(simcuda_release_stream(n.s), 0);
+    fx_destroy(n.a);
+}
+
+/* Handles 0 and CU_STREAM_LEGACY name one stream: a block freed on one is reused at once on the
+ * other. */
+Test(arena_streams, legacy_stream_handles_are_one_stream)
+{
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(SIZE_MAX);
+    CUdeviceptr A, B;
+    cr_assert_eq(vs_arena_alloc_async(a, 4000, 0, &A), CUDA_SUCCESS);
+    cr_assert_eq(vs_arena_free_async(a, A, 0), CUDA_SUCCESS);
+    cr_assert_eq(vs_arena_alloc_async(a, 4000, CU_STREAM_LEGACY, &B), CUDA_SUCCESS);
+    cr_assert_eq(B, A);
+    cr_assert_eq(vs_arena_free_async(a, B, CU_STREAM_LEGACY), CUDA_SUCCESS);
+    fx_destroy(a);
+}
+
 static void *alloc_on_own_per_thread_stream(void *arena)
 {
     static CUdeviceptr p;
