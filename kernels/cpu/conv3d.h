@@ -14,10 +14,10 @@
  * - Spatial kernels are square and odd (k x k, radius (k-1)/2), k <= 3 and kt <= 3: the shapes
  *   of the Wan decoder; 1x1x1 convs are pointwise.
  * - Exact sums: every output pixel starts at its bias and takes one fused multiply-add per tap,
- *   over input channels, then dt, ky, kx; a NULL frame and a tap row outside the frame are
- *   skipped, a tap column outside the frame reads 0. Which taps a pixel has depends only on its
- *   frame coordinates, so a pixel computed in any window, vector lane, thread or version
- *   (vs_conv3d_impl) is bit-identical to the whole frame's.
+ *   over input channels, then dt, ky, kx; a NULL frame is skipped, a tap outside the frame reads
+ *   0 (as conv2d.h's padding). Which taps a pixel has depends only on its frame coordinates, so a
+ *   pixel computed in any window, vector lane, thread or version (vs_conv3d_impl) is
+ *   bit-identical to the whole frame's.
  */
 #ifndef VS_KERNELS_CPU_CONV3D_H
 #define VS_KERNELS_CPU_CONV3D_H
