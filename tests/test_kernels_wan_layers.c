@@ -79,9 +79,6 @@ static double check_conv(int out_ch, int in_ch, int kt, int k, int T, int H, int
     float *wt = random_floats((size_t)out_ch * in_ch * kt * k * k);
     float *bias = random_floats((size_t)out_ch);
     struct vs_conv3d c = {out_ch, in_ch, kt, k, wt, bias, NULL};
-    float *packed = malloc(vs_conv3d_packed_floats(&c) * sizeof *packed);
-    vs_conv3d_pack(&c, packed);
-    c.packed = packed;
     size_t fsz = (size_t)in_ch * H * W;
     float *x = random_floats(fsz * T);
     double *ref = malloc((size_t)T * out_ch * H * W * sizeof *ref);
@@ -107,7 +104,7 @@ static double check_conv(int out_ch, int in_ch, int kt, int k, int T, int H, int
                     worst = fmax(worst, fabs(got - want));
                 }
     }
-    free(wt), free(bias), free(packed), free(x), free(ref), free(store), free(in), free(out);
+    free(wt), free(bias), free(x), free(ref), free(store), free(in), free(out);
     return worst;
 }
 
@@ -199,9 +196,6 @@ Test(wan_layers, thread_count_does_not_change_results)
     float *wt = random_floats((size_t)C * C * 27), *bias = random_floats(C);
     float *gamma = random_floats(C);
     struct vs_conv3d c = {C, C, 3, 3, wt, bias, NULL};
-    float *packed = malloc(vs_conv3d_packed_floats(&c) * sizeof *packed);
-    vs_conv3d_pack(&c, packed);
-    c.packed = packed;
     float *x = random_floats(3 * frame);
     const float *in[3] = {x, x + frame, x + 2 * frame};
     struct vs_window win = {0, 0, S, S, S, S};
@@ -218,7 +212,7 @@ Test(wan_layers, thread_count_does_not_change_results)
     cr_expect_arr_eq(norm[0], norm[1], 3 * frame * sizeof(float));
     for (int run = 0; run < 2; run++)
         free(out[run]), free(norm[run]);
-    free(wt), free(bias), free(gamma), free(packed), free(x);
+    free(wt), free(bias), free(gamma), free(x);
 }
 
 /* Runs version impl over window wout of the frames x (T = kt frames [in_ch][H][W], the first
@@ -260,9 +254,6 @@ Test(wan_conv3d, every_version_gives_the_same_bits_in_every_window)
         float *wt = random_floats((size_t)c.out_ch * c.in_ch * c.kt * k * k);
         float *bias = random_floats((size_t)c.out_ch);
         c.weight = wt, c.bias = bias;
-        float *packed = malloc(vs_conv3d_packed_floats(&c) * sizeof *packed);
-        vs_conv3d_pack(&c, packed);
-        c.packed = packed;
         float *x = random_floats((size_t)c.kt * c.in_ch * H * W);
         const struct vs_window frame = {0, 0, H, W, H, W};
         const struct vs_window outs[] = {
@@ -293,7 +284,7 @@ Test(wan_conv3d, every_version_gives_the_same_bits_in_every_window)
             }
             free(whole);
         }
-        free(wt), free(bias), free(packed), free(x);
+        free(wt), free(bias), free(x);
     }
 }
 

@@ -18,9 +18,6 @@
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/parallel.h"
 
-/* OB: output channels per block of the packed weights. */
-enum { OB = 6 };
-
 _Static_assert((int)VS_CONV3D_MAX_KT <= (int)VS_CONV_BAND_MAX_KT, "the banded convolution takes every kt");
 
 struct vs_window vs_window_grow(const struct vs_window *w, int r)
@@ -40,25 +37,6 @@ bool vs_window_covers(const struct vs_window *in, const struct vs_window *out, i
     struct vs_window need = vs_window_grow(out, radius);
     return in->H == out->H && in->W == out->W && in->y0 <= need.y0 && in->x0 <= need.x0 &&
            in->y0 + in->h >= need.y0 + need.h && in->x0 + in->w >= need.x0 + need.w;
-}
-
-size_t vs_conv3d_packed_floats(const struct vs_conv3d *c)
-{
-    size_t blocks = (size_t)(c->out_ch + OB - 1) / OB;
-    return blocks * c->in_ch * c->kt * c->k * c->k * OB;
-}
-
-/* [block][in_ch][kt][k][k][OB], channels past out_ch zero. */
-void vs_conv3d_pack(const struct vs_conv3d *c, float *packed)
-{
-    const size_t taps = (size_t)c->kt * c->k * c->k;
-    for (int o0 = 0; o0 < c->out_ch; o0 += OB)
-        for (int i = 0; i < c->in_ch; i++)
-            for (size_t t = 0; t < taps; t++)
-                for (int j = 0; j < OB; j++)
-                    *packed++ = o0 + j < c->out_ch
-                                    ? c->weight[((size_t)(o0 + j) * c->in_ch + i) * taps + t]
-                                    : 0.0f;
 }
 
 struct conv_job {

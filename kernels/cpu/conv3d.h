@@ -37,7 +37,8 @@ struct vs_conv3d {
     int out_ch, in_ch, kt, k;  /* time taps, spatial kernel size (k x k) */
     const float *weight;       /* [out_ch][in_ch][kt][k][k] */
     const float *bias;         /* [out_ch] */
-    const float *packed;       /* weight in the kernel's layout (vs_conv3d_pack) */
+    const float *packed;       /* the CUDA backend's: weight in its per-tap layout on the device
+                                  (kernels/cuda/backend.h); the CPU reads weight */
 };
 
 /* `w` grown by r pixels on each side, clipped to its frame: the input a conv of radius r needs. */
@@ -45,11 +46,6 @@ struct vs_window vs_window_grow(const struct vs_window *w, int r);
 
 /* True when `in` holds every in-frame pixel within `radius` of `out` (both on the same frame). */
 bool vs_window_covers(const struct vs_window *in, const struct vs_window *out, int radius);
-
-/* The kernel reads weights re-laid out for blocks of output channels: c->packed must hold
- * vs_conv3d_packed_floats(c) floats written by vs_conv3d_pack(c, ...) (done once, at load). */
-size_t vs_conv3d_packed_floats(const struct vs_conv3d *c);
-void vs_conv3d_pack(const struct vs_conv3d *c, float *packed);
 
 /* out over wout = bias + sum over (in channel, dt, ky, kx) of weight * in[dt] at the tap.
  * in has c->kt entries, in[c->kt - 1] the current frame; each is [in_ch][win.h][win.w] or NULL.
