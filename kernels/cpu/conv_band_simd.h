@@ -11,13 +11,15 @@
 /* Taps of nci channels (weights w[j], the block's first channel at the first live time tap) on
  * the strip of cols output columns at out (channel planes oplane apart; cols <= nv * VL, the
  * lanes past it are computed and dropped); live time tap d of channel ci reads its rows from
- * src[d] + ci * ch_stride, BAND_W apart. first: start from the bias, else from the partial sums
- * in out. mask_x: load only the cols columns (src is not a band). k, nv (<= NV) and mask_x are
- * constants after inlining. */
+ * src[d] + ci * ch_stride, BAND_W apart. flat: every time tap is live and the rows of the
+ * (channel, tap) pairs are ch_stride apart from src[0], their weights k * k apart: nci counts
+ * pairs, one loop over them (a 2-D conv's loop over channels). first: start from the bias, else
+ * from the partial sums in out. mask_x: load only the cols columns (src is not a band). k, nv (<=
+ * NV), flat and mask_x are constants after inlining. */
 static inline __attribute__((always_inline, target(SIMD_TARGET))) void
 SIMD(strip)(const struct strip_job *s, const float *const *src, size_t ch_stride,
             const float *const *w, int nci, float *out, int cols, bool first, int k, int nv,
-            bool mask_x)
+            bool flat, bool mask_x)
 {
     const int kk = k * k;
     VEC acc[OB][NV];
@@ -36,9 +38,9 @@ SIMD(strip)(const struct strip_job *s, const float *const *src, size_t ch_stride
                                : V_MLOAD(m[v], o + v * VL);
     }
     for (int ci = 0; ci < nci; ci++) {
-        for (int d = 0; d < s->live; d++) {
+        for (int d = 0; d < (flat ? 1 : s->live); d++) {
             const float *rows = src[d] + ci * ch_stride;
-            const int wt = (ci * s->kt + d) * kk;
+            const int wt = flat ? ci * kk : (ci * s->kt + d) * kk;
 #pragma GCC unroll 3
             for (int ky = 0; ky < k; ky++) {
                 const float *row = rows + ky * BAND_W;
@@ -78,6 +80,8 @@ SIMD(band)(const struct strip_job *s, const float *const *src, size_t ch_stride,
     const float *w[OB];
     for (int j = 0; j < OB; j++)
         w[j] = s->w[j] + (size_t)ci0 * s->kt * s->k * s->k;
+    /* the band holds each channel's time taps in turn (SIMD(pack)); frames read in place do not */
+    const bool flat = s->live == s->kt && (s->k == 3 || s->kt == 1);
     for (int x = 0; x < ncols && x0 + x < s->ow; x += NV * VL) {
         const int cols = s->ow - x0 - x < NV * VL ? s->ow - x0 - x : NV * VL;
         for (int r = 0; r < nrows; r++) {
@@ -88,14 +92,23 @@ SIMD(band)(const struct strip_job *s, const float *const *src, size_t ch_stride,
             /* as few vectors as the columns need (narrow planes, the last strip of a row);
              * 3x3 reads the band's zeros past its columns, 1x1 masks them unless whole vectors */
             switch ((cols + VL - 1) / VL) {
+#define SIMD_STRIP(n, k, flat, mask_x)                                                             \
+    SIMD(strip)(s, rows, flat ? ch_stride / s->kt : ch_stride, w, flat ? nci * s->kt : nci, out,   \
+                cols, ci0 == 0, k, n, flat, mask_x)
 #define SIMD_NV(n)                                                                                 \
     case n:                                                                                        \
-        if (s->k == 3)                                                                             \
-            SIMD(strip)(s, rows, ch_stride, w, nci, out, cols, ci0 == 0, 3, n, false);             \
+        if (s->k == 3 && flat)                                                                     \
+            SIMD_STRIP(n, 3, true, false);                                                         \
+        else if (s->k == 3)                                                                        \
+            SIMD_STRIP(n, 3, false, false);                                                        \
+        else if (!flat && cols % VL == 0)                                                          \
+            SIMD_STRIP(n, 1, false, false);                                                        \
+        else if (!flat)                                                                            \
+            SIMD_STRIP(n, 1, false, true);                                                         \
         else if (cols % VL == 0)                                                                   \
-            SIMD(strip)(s, rows, ch_stride, w, nci, out, cols, ci0 == 0, 1, n, false);             \
+            SIMD_STRIP(n, 1, true, false);                                                         \
         else                                                                                       \
-            SIMD(strip)(s, rows, ch_stride, w, nci, out, cols, ci0 == 0, 1, n, true);              \
+            SIMD_STRIP(n, 1, true, true);                                                          \
         break;
                 SIMD_NV(1)
                 SIMD_NV(2)
@@ -104,6 +117,7 @@ SIMD(band)(const struct strip_job *s, const float *const *src, size_t ch_stride,
                 SIMD_NV(4)
 #endif
 #undef SIMD_NV
+#undef SIMD_STRIP
             }
         }
     }
