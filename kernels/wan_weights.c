@@ -116,13 +116,6 @@ static int load_conv(struct loader *L, const char *prefix, int out, int in, int 
     c->in_ch = in;
     c->kt = kt ? kt : 1;
     c->k = k;
-    float *packed = malloc(vs_conv3d_packed_floats(c) * sizeof *packed);
-    if (!packed)
-        return vs_err_set(err, "out of host memory loading %s%s.weight", L->w->prefix, prefix);
-    if (own(L, packed, err))
-        return -1;
-    vs_conv3d_pack(c, packed);
-    c->packed = packed;
     return 0;
 }
 

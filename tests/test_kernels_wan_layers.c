@@ -79,9 +79,6 @@ static double check_conv(int out_ch, int in_ch, int kt, int k, int T, int H, int
     float *wt = random_floats((size_t)out_ch * in_ch * kt * k * k);
     float *bias = random_floats((size_t)out_ch);
     struct vs_conv3d c = {out_ch, in_ch, kt, k, wt, bias, NULL};
-    float *packed = malloc(vs_conv3d_packed_floats(&c) * sizeof *packed);
-    vs_conv3d_pack(&c, packed);
-    c.packed = packed;
     size_t fsz = (size_t)in_ch * H * W;
     float *x = random_floats(fsz * T);
     double *ref = malloc((size_t)T * out_ch * H * W * sizeof *ref);
@@ -107,7 +104,7 @@ static double check_conv(int out_ch, int in_ch, int kt, int k, int T, int H, int
                     worst = fmax(worst, fabs(got - want));
                 }
     }
-    free(wt), free(bias), free(packed), free(x), free(ref), free(store), free(in), free(out);
+    free(wt), free(bias), free(x), free(ref), free(store), free(in), free(out);
     return worst;
 }
 
@@ -199,9 +196,6 @@ Test(wan_layers, thread_count_does_not_change_results)
     float *wt = random_floats((size_t)C * C * 27), *bias = random_floats(C);
     float *gamma = random_floats(C);
     struct vs_conv3d c = {C, C, 3, 3, wt, bias, NULL};
-    float *packed = malloc(vs_conv3d_packed_floats(&c) * sizeof *packed);
-    vs_conv3d_pack(&c, packed);
-    c.packed = packed;
     float *x = random_floats(3 * frame);
     const float *in[3] = {x, x + frame, x + 2 * frame};
     struct vs_window win = {0, 0, S, S, S, S};
@@ -218,13 +212,13 @@ Test(wan_layers, thread_count_does_not_change_results)
     cr_expect_arr_eq(norm[0], norm[1], 3 * frame * sizeof(float));
     for (int run = 0; run < 2; run++)
         free(out[run]), free(norm[run]);
-    free(wt), free(bias), free(gamma), free(packed), free(x);
+    free(wt), free(bias), free(gamma), free(x);
 }
 
-/* Runs version impl over window wout of the frames x (T = kt frames [in_ch][H][W], frame 0 NULL
- * when null_first) with the input cropped to win; returns [out_ch][wout.h][wout.w]. */
+/* Runs version impl over window wout of the frames x (T = kt frames [in_ch][H][W], the first
+ * `nulls` of them NULL) with the input cropped to win; returns [out_ch][wout.h][wout.w]. */
 static float *run_version(enum vs_conv3d_impl impl, const struct vs_conv3d *c, const float *x,
-                          bool null_first, struct vs_window win, struct vs_window wout)
+                          int nulls, struct vs_window win, struct vs_window wout)
 {
     const size_t fsz = (size_t)c->in_ch * win.H * win.W,
                  wsz = (size_t)c->in_ch * vs_window_area(&win);
@@ -232,7 +226,7 @@ static float *run_version(enum vs_conv3d_impl impl, const struct vs_conv3d *c, c
     float *out = malloc(((size_t)c->out_ch * vs_window_area(&wout) + 1) * sizeof *out);
     const float *in[3] = {NULL, NULL, NULL};
     for (int dt = 0; dt < c->kt; dt++) {
-        if (dt == 0 && null_first)
+        if (dt < nulls)
             continue;
         crop(x + dt * fsz, c->in_ch, &win, crops + dt * wsz);
         in[dt] = crops + dt * wsz;
@@ -243,15 +237,17 @@ static float *run_version(enum vs_conv3d_impl impl, const struct vs_conv3d *c, c
 }
 
 /* Every version on shapes around the vector and channel-block sizes (widths 1 .. 70, output
- * channels not a multiple of the block), on the whole frame and on windows at corners, edges and
- * inside: each output equals generic's bit for bit, and each window's pixels equal the frame's. */
+ * channels not a multiple of the block, input channels over one band whatever the zero frames),
+ * with 0 to kt - 1 zero frames, on the whole frame and on windows at corners, edges and inside,
+ * their input window exactly the halo or larger: each output equals generic's bit for bit, and
+ * each window's pixels equal the frame's. */
 Test(wan_conv3d, every_version_gives_the_same_bits_in_every_window)
 {
     static const struct {
         int out_ch, in_ch, kt, k, H, W;
     } shapes[] = {{7, 5, 3, 3, 6, 1},   {13, 3, 3, 3, 5, 17}, {6, 9, 1, 3, 9, 33},
                   {19, 4, 3, 1, 4, 70}, {5, 7, 1, 1, 3, 16},  {12, 6, 3, 3, 11, 64},
-                  {1, 2, 3, 3, 7, 65}};
+                  {1, 2, 3, 3, 7, 65},  {7, 18, 3, 3, 5, 19}, {8, 20, 1, 3, 5, 20}};
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         const int H = shapes[si].H, W = shapes[si].W, k = shapes[si].k, r = (k - 1) / 2;
         struct vs_conv3d c = {shapes[si].out_ch, shapes[si].in_ch, shapes[si].kt, k, NULL, NULL,
@@ -259,9 +255,6 @@ Test(wan_conv3d, every_version_gives_the_same_bits_in_every_window)
         float *wt = random_floats((size_t)c.out_ch * c.in_ch * c.kt * k * k);
         float *bias = random_floats((size_t)c.out_ch);
         c.weight = wt, c.bias = bias;
-        float *packed = malloc(vs_conv3d_packed_floats(&c) * sizeof *packed);
-        vs_conv3d_pack(&c, packed);
-        c.packed = packed;
         float *x = random_floats((size_t)c.kt * c.in_ch * H * W);
         const struct vs_window frame = {0, 0, H, W, H, W};
         const struct vs_window outs[] = {
@@ -271,14 +264,15 @@ Test(wan_conv3d, every_version_gives_the_same_bits_in_every_window)
             {H / 3, W / 3, H / 3 + 1, W / 3 + 1, H, W},                 /* inside */
             {H - 1, 0, 1, W, H, W},                                     /* last row */
         };
-        for (int null_first = 0; null_first <= (c.kt > 1); null_first++) {
-            float *whole = run_version(VS_CONV3D_GENERIC, &c, x, null_first, frame, frame);
-            for (size_t wi = 0; wi < sizeof outs / sizeof *outs; wi++) {
-                const struct vs_window wout = outs[wi], win = vs_window_grow(&wout, r);
+        for (int nulls = 0; nulls < c.kt; nulls++) {
+            float *whole = run_version(VS_CONV3D_GENERIC, &c, x, nulls, frame, frame);
+            for (size_t wi = 0; wi < 2 * sizeof outs / sizeof *outs; wi++) {
+                const struct vs_window wout = outs[wi / 2];
+                const struct vs_window win = vs_window_grow(&wout, r + 2 * (int)(wi % 2));
                 for (int impl = 0; impl < VS_CONV3D_IMPLS; impl++) {
                     if (!vs_conv3d_impl_supported(impl))
                         continue;
-                    float *got = run_version(impl, &c, x, null_first, win, wout);
+                    float *got = run_version(impl, &c, x, nulls, win, wout);
                     for (int o = 0; o < c.out_ch; o++)
                         for (int y = 0; y < wout.h; y++)
                             cr_assert_arr_eq(got + ((size_t)o * wout.h + y) * wout.w,
@@ -291,12 +285,12 @@ Test(wan_conv3d, every_version_gives_the_same_bits_in_every_window)
             }
             free(whole);
         }
-        free(wt), free(bias), free(packed), free(x);
+        free(wt), free(bias), free(x);
     }
 }
 
 /* generic defines the exact sums: one fmaf per tap in (input channel, dt, ky, kx) order from the
- * bias, a zero frame and rows outside the frame skipped, columns outside read as 0. */
+ * bias, a zero frame skipped, taps outside the frame read as 0. */
 Test(wan_conv3d, generic_sums_taps_in_the_documented_order)
 {
     const int H = 3, W = 4;
@@ -305,26 +299,22 @@ Test(wan_conv3d, generic_sums_taps_in_the_documented_order)
     c.weight = wt, c.bias = bias;
     float *x = random_floats((size_t)3 * 3 * H * W);
     const struct vs_window frame = {0, 0, H, W, H, W};
-    float *got = run_version(VS_CONV3D_GENERIC, &c, x, true, frame, frame);
+    float *got = run_version(VS_CONV3D_GENERIC, &c, x, 1, frame, frame);
     for (int o = 0; o < 2; o++)
         for (int y = 0; y < H; y++)
             for (int xx = 0; xx < W; xx++) {
                 float acc = bias[o];
                 for (int i = 0; i < 3; i++)
                     for (int dt = 1; dt < 3; dt++)
-                        for (int ky = 0; ky < 3; ky++) {
-                            int iy = y + ky - 1;
-                            if (iy < 0 || iy >= H)
-                                continue;
+                        for (int ky = 0; ky < 3; ky++)
                             for (int kx = 0; kx < 3; kx++) {
-                                int ix = xx + kx - 1;
-                                float v = ix >= 0 && ix < W
+                                int iy = y + ky - 1, ix = xx + kx - 1;
+                                float v = iy >= 0 && iy < H && ix >= 0 && ix < W
                                               ? x[(((size_t)dt * 3 + i) * H + iy) * W + ix]
                                               : 0.0f;
                                 acc = fmaf(wt[(((size_t)o * 3 + i) * 3 + dt) * 9 + ky * 3 + kx],
                                            v, acc);
                             }
-                        }
                 cr_expect_eq(got[((size_t)o * H + y) * W + xx], acc, "o %d y %d x %d", o, y, xx);
             }
     free(wt), free(bias), free(x), free(got);

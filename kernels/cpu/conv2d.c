@@ -4,19 +4,20 @@
  *             reference the others are measured and checked against.
  *  - generic: scalar, one fmaf per tap in (ci, ky, kx) order, padding taps reading 0: the exact
  *             results every fast version must reproduce bit for bit; fallback on old CPUs.
- *  - avx2:    conv2d_simd.h with 8-float vectors, 6 output channels x 2 vectors per strip.
- *  - avx512:  conv2d_simd.h with 16-float vectors, 6 output channels x 4 vectors per strip.
- *    Both read 3x3 inputs from bands packed on the stack (below), 1x1 inputs in place.
+ *  - avx2:    the banded convolution (conv_band.c, shared with conv3d.c) with 8-float vectors,
+ *             6 output channels x 2 vectors per strip.
+ *  - avx512:  the same with 16-float vectors, 6 output channels x 4 vectors per strip.
+ *    Both read 3x3 inputs from bands packed on the stack, 1x1 inputs in place.
  * vs_conv2d runs the best version the CPU has; generic, avx2 and avx512 give identical bits, so
  * results do not depend on the machine either. */
 #include "kernels/cpu/conv2d.h"
 
-#include <immintrin.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
+#include "kernels/cpu/conv_band.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/parallel.h"
 
@@ -161,100 +162,16 @@ static void conv_generic(void *ctx, size_t begin, size_t end)
     }
 }
 
-/* ---- SIMD versions: one task per (group of channel blocks, ROWS output rows, band of columns) ---- */
-
-/* A band holds, for CB input channels, the tap rows of ROWS output rows (ROWS + k - 1 input rows)
- * over BAND_COLS output columns (plus the k - 1 columns right of them), each row BAND_W floats,
- * zero where the tap is padding: so the strips read contiguous, unmasked, L1-resident rows whatever
- * the planes' strides and borders, each input row packed once for ROWS output rows, and a block's
- * weights serve ROWS strips from L1. Its 30 KiB live on the stack of each thread (no allocation
- * that could fail). */
-enum {
-    OB = 6,         /* output channels per strip */
-    CB = 16,        /* input channels per band */
-    ROWS = 4,       /* output rows per band */
-    BAND_COLS = 64, /* output columns per band, a multiple of both strips' widths */
-    BAND_W = 80,    /* >= BAND_COLS + 2, a multiple of 16 floats */
-    BAND_FLOATS = CB * (ROWS + 2) * BAND_W,
-};
-
-struct strip_job {
-    const float *w[OB]; /* each channel's [cin][k][k] weights (a repeat of the last past nb) */
-    float bias[OB];
-    float *out; /* plane of the block's first channel */
-    size_t oplane;
-    int nb, k, ow;
-};
-
-static void strip_setup(struct strip_job *s, const struct conv_job *j, int co0)
-{
-    const struct vs_conv2d_geom *g = j->g;
-    s->nb = g->cout - co0 < OB ? g->cout - co0 : OB;
-    for (int b = 0; b < OB; b++) {
-        int co = co0 + (b < s->nb ? b : s->nb - 1);
-        s->w[b] = j->weight + (size_t)co * g->cin * g->k * g->k;
-        s->bias[b] = j->bias ? j->bias[co] : 0.0f;
-    }
-    s->oplane = (size_t)j->oh * j->ow;
-    s->out = j->out + (size_t)co0 * s->oplane;
-    s->k = g->k;
-    s->ow = j->ow;
-}
-
-/* Items walk groups of channel blocks whose weights fit in L2 (GROUP_BYTES), all rows and bands
- * of a group, each band serving the whole group; so weights are read from L2 while rows stream.
- * (Larger groups pack each band for more blocks: 2 MiB measured faster than 0.5 and 1.) */
-enum { GROUP_BYTES = 2048 << 10 };
-
-struct item_plan {
-    size_t blocks, group, bands, rows; /* channel blocks, blocks per group, bands per row, row
-                                          blocks */
-    int cols, nrows;                   /* output columns per band, output rows per row block */
-};
-
-static struct item_plan item_plan(const struct conv_job *j)
-{
-    const size_t per = (size_t)OB * j->g->cin * j->g->k * j->g->k * sizeof(float);
-    /* 1x1 reads the input in place (conv2d_simd.h), one whole row at a time: the prefetchers
-     * follow it, and the blocks of a group find it in L2 */
-    const int cols = j->g->k == 1 ? j->ow : BAND_COLS, rows = j->g->k == 1 ? 1 : ROWS;
-    return (struct item_plan){(size_t)(j->g->cout + OB - 1) / OB,
-                              per >= GROUP_BYTES ? 1 : GROUP_BYTES / per,
-                              (size_t)(j->ow + cols - 1) / cols, (size_t)(j->oh + rows - 1) / rows,
-                              cols, rows};
-}
-
-/* item -> its first row y and row count, first column x0, first block and block count */
-static void item_place(const struct conv_job *j, const struct item_plan *p, size_t item, int *y,
-                       int *nrows, int *x0, size_t *blk0, size_t *nblk)
-{
-    const size_t per_group = p->rows * p->bands, g = item / per_group;
-    const size_t r = item % per_group;
-    *blk0 = g * p->group;
-    *nblk = p->blocks - *blk0 < p->group ? p->blocks - *blk0 : p->group;
-    *y = (int)(r / p->bands) * p->nrows;
-    *nrows = j->oh - *y < p->nrows ? j->oh - *y : p->nrows;
-    *x0 = (int)(r % p->bands) * p->cols;
-}
-
-#include "kernels/cpu/simd_avx512.h"
-#include "kernels/cpu/conv2d_simd.h"
-#include "kernels/cpu/simd_undef.h"
-
-#include "kernels/cpu/simd_avx2.h"
-#include "kernels/cpu/conv2d_simd.h"
-#include "kernels/cpu/simd_undef.h"
-
 static const struct {
     const char *name;
-    vs_range_fn fn;
-    bool per_band; /* items are (group of channel blocks, rows, band: item_place), not (channel[, row]) */
+    vs_range_fn fn;                            /* scalar: items (channel[, row]) */
+    void (*band)(const struct vs_conv_band *); /* SIMD: the banded convolution, one time tap */
     enum vs_isa isa;
 } g_impls[VS_CONV2D_IMPLS] = {
-    [VS_CONV2D_REF] = {"ref", conv_ref, false, VS_ISA_NONE},
-    [VS_CONV2D_GENERIC] = {"generic", conv_generic, false, VS_ISA_NONE},
-    [VS_CONV2D_AVX2] = {"avx2", range_avx2, true, VS_ISA_AVX2},
-    [VS_CONV2D_AVX512] = {"avx512", range_avx512, true, VS_ISA_AVX512},
+    [VS_CONV2D_REF] = {"ref", conv_ref, NULL, VS_ISA_NONE},
+    [VS_CONV2D_GENERIC] = {"generic", conv_generic, NULL, VS_ISA_NONE},
+    [VS_CONV2D_AVX2] = {"avx2", NULL, vs_conv_band_avx2, VS_ISA_AVX2},
+    [VS_CONV2D_AVX512] = {"avx512", NULL, vs_conv_band_avx512, VS_ISA_AVX512},
 };
 
 const char *vs_conv2d_impl_name(enum vs_conv2d_impl impl)
@@ -281,11 +198,15 @@ void vs_conv2d_impl(enum vs_conv2d_impl impl, const float *in, float *out, const
     struct conv_job j = {in, weight, bias, out, g, vs_conv2d_out_h(g), vs_conv2d_out_w(g)};
     if (j.oh <= 0 || j.ow <= 0 || g->cout <= 0)
         return;
-    const struct item_plan p = item_plan(&j);
-    size_t items = impl == VS_CONV2D_REF ? (size_t)g->cout
-                   : g_impls[impl].per_band ? (p.blocks + p.group - 1) / p.group * p.rows * p.bands
-                                             : (size_t)j.oh * g->cout;
-    vs_parallel_for(items, g_impls[impl].fn, &j);
+    if (g_impls[impl].band) {
+        const float *frames[1] = {in};
+        g_impls[impl].band(&(const struct vs_conv_band){frames, 1, weight, bias, out, g->cin,
+                                                         g->cout, g->k, g->in_h, g->in_w, j.oh,
+                                                         j.ow, -g->pad_top, -g->pad_left});
+        return;
+    }
+    vs_parallel_for(impl == VS_CONV2D_REF ? (size_t)g->cout : (size_t)j.oh * g->cout,
+                    g_impls[impl].fn, &j);
 }
 
 void vs_conv2d(const float *in, float *out, const float *weight, const float *bias,

@@ -14,10 +14,10 @@
  * - Spatial kernels are square and odd (k x k, radius (k-1)/2), k <= 3 and kt <= 3: the shapes
  *   of the Wan decoder; 1x1x1 convs are pointwise.
  * - Exact sums: every output pixel starts at its bias and takes one fused multiply-add per tap,
- *   over input channels, then dt, ky, kx; a NULL frame and a tap row outside the frame are
- *   skipped, a tap column outside the frame reads 0. Which taps a pixel has depends only on its
- *   frame coordinates, so a pixel computed in any window, vector lane, thread or version
- *   (vs_conv3d_impl) is bit-identical to the whole frame's.
+ *   over input channels, then dt, ky, kx; a NULL frame is skipped, a tap outside the frame reads
+ *   0 (as conv2d.h's padding). Which taps a pixel has depends only on its frame coordinates, so a
+ *   pixel computed in any window, vector lane, thread or version (vs_conv3d_impl) is
+ *   bit-identical to the whole frame's.
  */
 #ifndef VS_KERNELS_CPU_CONV3D_H
 #define VS_KERNELS_CPU_CONV3D_H
@@ -37,7 +37,8 @@ struct vs_conv3d {
     int out_ch, in_ch, kt, k;  /* time taps, spatial kernel size (k x k) */
     const float *weight;       /* [out_ch][in_ch][kt][k][k] */
     const float *bias;         /* [out_ch] */
-    const float *packed;       /* weight in the kernel's layout (vs_conv3d_pack) */
+    const float *packed;       /* the CUDA backend's: weight in its per-tap layout on the device
+                                  (kernels/cuda/backend.h); the CPU reads weight */
 };
 
 /* `w` grown by r pixels on each side, clipped to its frame: the input a conv of radius r needs. */
@@ -45,11 +46,6 @@ struct vs_window vs_window_grow(const struct vs_window *w, int r);
 
 /* True when `in` holds every in-frame pixel within `radius` of `out` (both on the same frame). */
 bool vs_window_covers(const struct vs_window *in, const struct vs_window *out, int radius);
-
-/* The kernel reads weights re-laid out for blocks of output channels: c->packed must hold
- * vs_conv3d_packed_floats(c) floats written by vs_conv3d_pack(c, ...) (done once, at load). */
-size_t vs_conv3d_packed_floats(const struct vs_conv3d *c);
-void vs_conv3d_pack(const struct vs_conv3d *c, float *packed);
 
 /* out over wout = bias + sum over (in channel, dt, ky, kx) of weight * in[dt] at the tap.
  * in has c->kt entries, in[c->kt - 1] the current frame; each is [in_ch][win.h][win.w] or NULL.

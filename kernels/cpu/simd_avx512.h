@@ -1,5 +1,5 @@
-/* The AVX-512 instruction set for the kernels written once over vector macros (conv2d_simd.h,
- * conv3d_simd.h, silu_simd.h): the includer includes this, then the kernel, then simd_undef.h.
+/* The AVX-512 instruction set for the kernels written once over vector macros (conv_band_simd.h,
+ * silu_simd.h): the includer includes this, then the kernel, then simd_undef.h.
  *   SIMD(name)   the name with the instruction set's suffix; SIMD_TARGET the GCC target string
  *   VEC, VEC_I, MASK  float vector, int32 vector, lane mask; VL lanes per vector
  *   NV           vectors per convolution strip: 6 x NV accumulators, NV inputs and a weight fill

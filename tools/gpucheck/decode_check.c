@@ -216,10 +216,7 @@ static void check_conv3d(const struct vs_cuda_ctx *ctx)
                          nf = (size_t)c.in_ch * vs_window_area(win);
             const size_t no = (size_t)c.out_ch * vs_window_area(wout);
             float *w = host_rand(nw), *b = host_rand(c.out_ch), *f[3], *df[3];
-            float *packed = malloc(vs_conv3d_packed_floats(&c) * sizeof *packed);
             c.weight = w, c.bias = b;
-            vs_conv3d_pack(&c, packed);
-            c.packed = packed;
             for (int t = 0; t < 3; t++)
                 f[t] = host_rand(nf), df[t] = dev_from(f[t], nf);
             const float *in[3] = {first ? NULL : f[0], first ? NULL : f[1], f[2]};
@@ -244,7 +241,7 @@ static void check_conv3d(const struct vs_cuda_ctx *ctx)
             for (int t = 0; t < 3; t++)
                 free(f[t]), cudaFree(df[t]);
             cudaFree(dtaps), cudaFree(db), cudaFree(dy);
-            free(w), free(b), free(packed), free(want), free(taps);
+            free(w), free(b), free(want), free(taps);
         }
 }
 
