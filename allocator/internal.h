@@ -98,13 +98,15 @@ struct vs_reservation {
 
 /* Written without a lock when the object is handed out (and the tag by vs_arena_set_tag), read
  * by eviction under arena.mu for objects it finds live, which another thread may be freeing and
- * reallocating meanwhile: hence atomics (relaxed writes; req publishes them). */
+ * reallocating meanwhile: hence atomics (relaxed writes; req publishes them). One cache line
+ * each: the cached pair writes its object's metadata, and neighbouring objects of a page often
+ * belong to other threads (false sharing: docs/arena.md, "Tests and benchmarks"). */
 struct vs_small_meta {
     _Atomic size_t req;                /* 0: not live */
     _Atomic uint32_t stage, tag;
     _Atomic(CUstream) stream;
     uint64_t id;
-};
+} __attribute__((aligned(64)));
 
 struct vs_page {
     CUdeviceptr base;

@@ -16,6 +16,7 @@
  * never handed out: it waits in the parked list until the slot is on the device again.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "allocator/internal.h"
 #include "allocator/vs_assert.h"
@@ -59,7 +60,10 @@ CUresult vs_small_refill(struct vs_arena *a, unsigned bucket, bool may_create)
     size_t objsize = vs_small_class_size(vs_bucket_class(bucket)),
            psize = page_size(a, objsize, c->pages);
     unsigned nobj = (unsigned)(psize / objsize);
-    struct vs_page *pg = calloc(1, sizeof *pg + nobj * sizeof pg->meta[0]);
+    size_t bytes = sizeof(struct vs_page) + nobj * sizeof(struct vs_small_meta);
+    struct vs_page *pg = aligned_alloc(_Alignof(struct vs_page), bytes); /* bytes: a multiple */
+    if (pg)
+        memset(pg, 0, bytes);
     if (!pg) {
         vs_log(VS_LOG_WARN, "arena: out of host memory for a page of %zu-byte objects", objsize);
         return CUDA_ERROR_OUT_OF_MEMORY;
