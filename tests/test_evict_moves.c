@@ -76,9 +76,9 @@ Test(evict_moves, a_run_of_granules_moves_with_one_host_allocation_and_one_copy)
     cr_assert_eq(vs_arena_promote(a, w, &moved), CUDA_SUCCESS);
     cr_assert_eq(moved, 64 * MiB);
     /* the demote gave its 32 device granules back to the driver: 31 are created again and the
-     * probe's free granule is taken from its slot (unmapped there); the host allocation at
-     * staging, each device granule at the block; unmap both; one copy */
-    expect_calls(c0, "promote", (const unsigned long[]){31, 1 + 32, 2 + 1, 2, 1});
+     * probe's free granule is taken from its slot (unmapped there); each device granule at
+     * staging, filled by one copy before the switch, then at the block; unmap both; one copy */
+    expect_calls(c0, "promote", (const unsigned long[]){31, 32 + 32, 2 + 1, 2, 1});
     cr_assert_eq(vs_arena_block_demoted_bytes(a, b.p), 0);
     cr_assert(ef_intact(&b), "contents changed by the promote");
     ef_free(a, &b);
@@ -153,5 +153,43 @@ Test(evict_moves, a_host_allocation_stays_while_any_of_its_granules_is_used)
     cr_assert_eq(simcuda_host_physical_in_use(), 8 * MiB, "not kept for reuse");
     vs_arena_trim(a, 0);
     cr_assert_eq(simcuda_host_physical_in_use(), 0);
+    fx_destroy(a);
+}
+
+/* The block a promote moves, watched at every access call the move makes on its addresses. */
+static struct ef_block watched;
+static unsigned long watched_checks, watched_unfilled;
+static PFN_cuMemSetAccess_v10020 real_set_access;
+
+static CUresult set_access_then_check(CUdeviceptr at, size_t n, const CUmemAccessDesc *d,
+                                      size_t count)
+{
+    CUresult err = real_set_access(at, n, d, count);
+    if (err == CUDA_SUCCESS && at >= watched.p && at + n <= watched.p + watched.n) {
+        watched_checks++;
+        watched_unfilled += memcmp((const void *)(uintptr_t)at, watched.want + (at - watched.p),
+                                   n) != 0;
+    }
+    return err;
+}
+
+/* Work the program queues while a promote runs may read the block: from the moment its
+ * addresses map the new device memory (the access call), that memory holds the contents. */
+Test(evict_moves, a_promote_maps_new_device_memory_only_once_it_holds_the_contents)
+{
+    start(SIZE_MAX);
+    uint64_t seed = 4;
+    ef_alloc(a, &watched, 16 * MiB, &seed);
+    cr_assert_eq(vs_arena_demote(a, w, NULL), CUDA_SUCCESS);
+    real_set_access = fx_drv.cuMemSetAccess;
+    fx_drv.cuMemSetAccess = set_access_then_check;
+    cr_assert_eq(vs_arena_promote(a, w, NULL), CUDA_SUCCESS);
+    fx_drv.cuMemSetAccess = real_set_access;
+    cr_assert_eq(vs_arena_block_demoted_bytes(a, watched.p), 0);
+    cr_assert_gt(watched_checks, 0, "the promote made no access call on the block");
+    cr_assert_eq(watched_unfilled, 0, "%lu of %lu access calls made the block's addresses map "
+                 "memory without its contents", watched_unfilled, watched_checks);
+    cr_assert(ef_intact(&watched));
+    ef_free(a, &watched);
     fx_destroy(a);
 }
