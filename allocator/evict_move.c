@@ -183,8 +183,7 @@ static CUresult ensure_staging(struct vs_arena *a)
     return err;
 }
 
-/* Maps the old backings of sp at `at` (its own VA, or its place in the staging VA), without
- * access; *done: the granules mapped from `at` on (all of them only on success). */
+/* Maps the old backings of sp at `at` (its own VA), without access; *done: the granules mapped from `at` on (all of them only on success). */
 static CUresult map_old(struct vs_arena *a, const struct span *sp, CUdeviceptr at, size_t *done)
 {
     *done = 0;
@@ -200,20 +199,13 @@ static CUresult map_old(struct vs_arena *a, const struct span *sp, CUdeviceptr a
     return CUDA_SUCCESS;
 }
 
-/* Maps at the staging VA, at their batch positions, the host side of the move: the new pieces
- * of a demote, or the old backings of a promote (host allocations: fewer calls than the device
- * granules replacing them), with one access call. *end: granules mapped from the staging base,
- * to unstage whatever happens. */
-static CUresult stage(struct vs_arena *a, const struct batch *b, bool old, size_t *end)
+/* Maps the new pieces at the staging VA, at their batch positions, with one access call. *end:
+ * granules mapped from the staging base, to unstage whatever happens. */
+static CUresult stage(struct vs_arena *a, const struct batch *b, size_t *end)
 {
     CUresult err = CUDA_SUCCESS;
     *end = 0;
-    for (size_t s = 0; old && s < b->nspans && err == CUDA_SUCCESS; s++) {
-        size_t done;
-        err = map_old(a, &b->span[s], a->staging + b->span[s].at * a->gran, &done);
-        *end = b->span[s].at + done;
-    }
-    for (size_t p = 0; !old && p < b->npieces && err == CUDA_SUCCESS; p++) {
+    for (size_t p = 0; p < b->npieces && err == CUDA_SUCCESS; p++) {
         const struct piece *pc = &b->piece[p];
         err = a->drv->cuMemMap(a->staging + pc->at * a->gran, pc->n * a->gran, 0, pc->h, 0);
         if (err == CUDA_SUCCESS)
@@ -240,16 +232,15 @@ static CUresult unstage(struct vs_arena *a, size_t end)
     return err;
 }
 
-/* One copy per span between its VA and its place in the staging VA, waited for. */
-static CUresult copy_spans(struct vs_arena *a, const struct batch *b, bool to_staging)
+/* One copy per span from its VA to its place in the staging VA, waited for. */
+static CUresult copy_spans(struct vs_arena *a, const struct batch *b)
 {
     CUresult err = CUDA_SUCCESS;
     size_t queued = 0;
     for (; queued < b->nspans; queued++) {
         const struct span *sp = &b->span[queued];
         CUdeviceptr at = a->staging + sp->at * a->gran, va = span_va(a, sp);
-        err = a->drv->cuMemcpyAsync(to_staging ? at : va, to_staging ? va : at, sp->n * a->gran,
-                                    0);
+        err = a->drv->cuMemcpyAsync(at, va, sp->n * a->gran, 0);
         if (err != CUDA_SUCCESS)
             break;
     }
@@ -347,19 +338,20 @@ static void commit(struct vs_arena *a, const struct batch *b, bool to_host)
     }
 }
 
-/* A demote copies into the new host pieces before the switch, a promote out of the old host
- * memory after it: either way the host side is what the staging VA maps, and the old backing
- * keeps the contents until the batch commits. */
+/* Both directions copy the contents into the new backings (mapped at the staging VA) before
+ * the switch: the block's VA is only ever accessible while it maps memory holding the block's
+ * contents, as a copy the program queued meanwhile may run at any moment (on the driver's
+ * worker, without the arena lock). The old backing keeps the contents until the batch commits. */
 static CUresult move_batch(struct vs_arena *a, struct batch *b, bool to_host)
 {
     CUresult err = get_backing(a, b);
     if (err != CUDA_SUCCESS)
         return err;
     size_t end;
-    err = stage(a, b, !to_host, &end);
-    if (err == CUDA_SUCCESS && to_host)
-        err = copy_spans(a, b, true);
-    CUresult e = to_host ? unstage(a, end) : CUDA_SUCCESS;
+    err = stage(a, b, &end);
+    if (err == CUDA_SUCCESS)
+        err = copy_spans(a, b);
+    CUresult e = unstage(a, end);
     if (err == CUDA_SUCCESS)
         err = e;
     size_t switched = 0;
@@ -367,13 +359,6 @@ static CUresult move_batch(struct vs_arena *a, struct batch *b, bool to_host)
         err = switch_span(a, b, &b->span[switched], &p);
         if (err != CUDA_SUCCESS)
             break;
-    }
-    if (!to_host) {
-        if (err == CUDA_SUCCESS)
-            err = copy_spans(a, b, false);
-        e = unstage(a, end);
-        if (err == CUDA_SUCCESS)
-            err = e;
     }
     if (err != CUDA_SUCCESS) {
         while (switched > 0) {

@@ -76,9 +76,9 @@ Test(evict_moves, a_run_of_granules_moves_with_one_host_allocation_and_one_copy)
     cr_assert_eq(vs_arena_promote(a, w, &moved), CUDA_SUCCESS);
     cr_assert_eq(moved, 64 * MiB);
     /* the demote gave its 32 device granules back to the driver: 31 are created again and the
-     * probe's free granule is taken from its slot (unmapped there); the host allocation at
-     * staging, each device granule at the block; unmap both; one copy */
-    expect_calls(c0, "promote", (const unsigned long[]){31, 1 + 32, 2 + 1, 2, 1});
+     * probe's free granule is taken from its slot (unmapped there); each device granule at
+     * staging (filled there first) and at the block; unmap both; one copy */
+    expect_calls(c0, "promote", (const unsigned long[]){31, 32 + 32, 2 + 1, 2, 1});
     cr_assert_eq(vs_arena_block_demoted_bytes(a, b.p), 0);
     cr_assert(ef_intact(&b), "contents changed by the promote");
     ef_free(a, &b);
