@@ -187,3 +187,31 @@ Test(demo_llm_server, a_demote_gives_the_memory_to_another_process)
     cr_assert_eq(field("checksum_failures"), 0, "%s", r.out);
     cr_assert_eq(field("request_errors"), 0, "%s", r.out);
 }
+
+/* A server answering requests back to back while its weights are demoted, taken over by a
+ * second server on the shared GPU, and promoted again, ten times: no request may see anything
+ * but its weights (a promote once mapped fresh device memory, still holding the second server's
+ * data, at the weights' addresses before copying them in: requests running then failed). */
+Test(demo_llm_server, requests_during_demote_and_promote_cycles_see_intact_weights)
+{
+    char dir[19], policy[64], name[32], shm[96];
+    policy_dir(dir, policy);
+    snprintf(name, sizeof name, "llmc%d", (int)getpid());
+    snprintf(shm, sizeof shm, "/simcuda-%u-%s", (unsigned)geteuid(), name);
+    dm_sh(&r,
+          "(export XDG_RUNTIME_DIR=%s SIMCUDA_SHARED=%s SIMCUDA_VRAM=48MiB; out=%s/out; "
+          "LD_PRELOAD=" VS_BUILD_DIR "/libvramshim.so VRAMSHIM_POLICY=%s " SERVER
+          "--interval-ms 0 >$out & pid=$!; "
+          "i=0; until grep -q '^request 1:' $out || [ $i -ge 600 ]; do sleep 0.05; i=$((i+1)); "
+          "done; for c in 1 2 3 4 5 6 7 8 9 10; do " DM_CLI " ctl $pid demote weights; " SERVER
+          "--requests 1 --interval-ms 0 >/dev/null || echo second=$?; " DM_CLI
+          " ctl $pid promote weights; done; kill -TERM $pid; wait $pid; st=$?; "
+          "grep -v '^request .*: checksums ok' $out; exit $st)",
+          dir, name, dir, policy);
+    shm_unlink(shm);
+    remove_dir(dir);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert_null(strstr(r.out, "second="), "%s", r.out);
+    cr_assert_eq(field("checksum_failures"), 0, "%s", r.out);
+    cr_assert_eq(field("request_errors"), 0, "%s", r.out);
+}
