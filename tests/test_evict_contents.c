@@ -183,19 +183,28 @@ Test(evict_contents, only_whole_granules_of_the_selection_move)
     promote_and_check(a, sa, x, 24);
 }
 
+/* A new arena (cache limit 0: freed device granules go back to the driver) whose stage "w" has
+ * allocated one 8 MiB block, big. */
+static struct vs_arena *big_block_in_stage_w(struct ef_block *big, uint32_t *w, uint64_t *seed)
+{
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(0);
+    *w = ef_name("w");
+    vs_arena_set_stage(a, *w);
+    ef_alloc(a, big, 8 * MiB, seed);
+    vs_arena_set_stage(a, 0);
+    return a;
+}
+
 /* Memory demoted is host memory mapped at the same address: the device may keep using it
  * (copies and memsets on a stream), device memory is not used for it, and what was written
  * there is what a promote brings back. */
 Test(evict_contents, driver_access_to_a_demoted_block_lands_in_host_memory)
 {
-    arena_fixture_start(256 * MiB);
-    struct vs_arena *a = arena_new(0);
-    uint32_t w = ef_name("w");
-    vs_arena_set_stage(a, w);
+    uint32_t w;
     uint64_t seed = 7;
     struct ef_block big;
-    ef_alloc(a, &big, 8 * MiB, &seed);
-    vs_arena_set_stage(a, 0);
+    struct vs_arena *a = big_block_in_stage_w(&big, &w, &seed);
     struct ef_block src;
     ef_alloc(a, &src, 1 * MiB, &seed);
     size_t phys = simcuda_physical_in_use(0), moved;
@@ -410,14 +419,10 @@ static CUresult watching_set_access(CUdeviceptr ptr, size_t size, const CUmemAcc
 
 Test(evict_contents, the_address_never_maps_memory_without_the_blocks_contents)
 {
-    arena_fixture_start(256 * MiB);
-    struct vs_arena *a = arena_new(0);
-    uint32_t w = ef_name("w");
-    vs_arena_set_stage(a, w);
+    uint32_t w;
     uint64_t seed = 11;
     struct ef_block big;
-    ef_alloc(a, &big, 8 * MiB, &seed);
-    vs_arena_set_stage(a, 0);
+    struct vs_arena *a = big_block_in_stage_w(&big, &w, &seed);
     watched = &big;
     real_set_access = fx_drv.cuMemSetAccess;
     fx_drv.cuMemSetAccess = watching_set_access;
