@@ -30,8 +30,11 @@
  * Ordering: a demote or promote first waits for the device (cuCtxSynchronize), so work queued on
  * any stream before it sees the old placement and finishes before a granule is unmapped; the
  * arena cannot know which streams a kernel used, so nothing cheaper is correct. Copies then run
- * on the legacy stream and are waited for. Cost: one device synchronisation per call plus the
- * copy at host-link bandwidth; allocation calls of this device wait on the arena lock meanwhile.
+ * on the legacy stream and are waited for. Both directions copy into the new backing (at a
+ * staging VA) before mapping it at the block's VA, so the VA never maps memory that does not
+ * hold the block's contents: a copy the program queues meanwhile may run at any moment. Cost:
+ * one device synchronisation per call plus the copy at host-link bandwidth; allocation calls of
+ * this device wait on the arena lock meanwhile.
  *
  * Transactions: each call moves granules in batches; a driver failure inside a batch undoes that
  * batch exactly (mappings, created handles); batches already done stay done and are counted.

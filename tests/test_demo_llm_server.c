@@ -155,11 +155,10 @@ Test(demo_llm_server, requests_answered_from_host_memory_read_intact_weights)
     cr_assert_eq(field("request_errors"), 0, "%s", r.out);
 }
 
-/* `vramshim ctl PID demote weights` gives the device memory back to the driver (issue 15): on a
- * shared 48 MiB GPU, a second server (pass-through) loads its 32 MiB of weights beside the first
- * while the first's are demoted, and answers; once it is gone, the first promotes its weights
- * back and keeps answering with intact weights. */
-Test(demo_llm_server, a_demote_gives_the_memory_to_another_process)
+/* Starts a server under the shim on a shared 48 MiB simulated GPU (a request every interval_ms),
+ * runs `script` beside it ($pid: the server, its stdout in $out; `wait_for N` waits for its
+ * request N), stops it and prints its output. */
+static void beside_shared_server(int interval_ms, const char *script)
 {
     char dir[19], policy[64], name[32], shm[96];
     policy_dir(dir, policy);
@@ -168,22 +167,47 @@ Test(demo_llm_server, a_demote_gives_the_memory_to_another_process)
     dm_sh(&r,
           "(export XDG_RUNTIME_DIR=%s SIMCUDA_SHARED=%s SIMCUDA_VRAM=48MiB; out=%s/out; "
           "LD_PRELOAD=" VS_BUILD_DIR "/libvramshim.so VRAMSHIM_POLICY=%s " SERVER
-          "--interval-ms 100 >$out & pid=$!; "
+          "--interval-ms %d >$out & pid=$!; "
           "wait_for() { i=0; until grep -q \"^request $1:\" $out || [ $i -ge 600 ]; do "
           "sleep 0.05; i=$((i+1)); done; }; "
-          "wait_for 1; " DM_CLI " ctl $pid demote weights; " SERVER
-          "--requests 1 --interval-ms 0 >/dev/null; echo second=$?; " DM_CLI
-          " ctl $pid promote weights; n=$(grep -c '^request' $out); wait_for $((n+2)); "
-          "kill -TERM $pid; wait $pid; st=$?; cat $out; exit $st)",
-          dir, name, dir, policy);
+          "%s; kill -TERM $pid; wait $pid; st=$?; cat $out; exit $st)",
+          dir, name, dir, policy, interval_ms, script);
     shm_unlink(shm);
     remove_dir(dir);
+}
+
+/* `vramshim ctl PID demote weights` gives the device memory back to the driver (issue 15): on a
+ * shared 48 MiB GPU, a second server (pass-through) loads its 32 MiB of weights beside the first
+ * while the first's are demoted, and answers; once it is gone, the first promotes its weights
+ * back and keeps answering with intact weights. */
+Test(demo_llm_server, a_demote_gives_the_memory_to_another_process)
+{
+    beside_shared_server(100, "wait_for 1; " DM_CLI " ctl $pid demote weights; " SERVER
+                              "--requests 1 --interval-ms 0 >/dev/null; echo second=$?; " DM_CLI
+                              " ctl $pid promote weights; n=$(grep -c '^request' $out); "
+                              "wait_for $((n+2))");
     cr_assert(strstr(r.out, "demoted 33554432 bytes\n"), "%s%s", r.out, r.err);
     cr_assert(strstr(r.out, "second=0\n"),
               "the second server could not have the demoted weights' memory:\n%s%s", r.out,
               r.err);
     cr_assert(strstr(r.out, "promoted 33554432 bytes\n"), "%s%s", r.out, r.err);
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert_eq(field("checksum_failures"), 0, "%s", r.out);
+    cr_assert_eq(field("request_errors"), 0, "%s", r.out);
+}
+
+/* A server answering requests back to back while its weights are demoted, taken over by a
+ * second server on the shared GPU, and promoted again, ten times: no request may see anything
+ * but its weights (a promote once mapped fresh device memory, still holding the second server's
+ * data, at the weights' addresses before copying them in: requests running then failed). */
+Test(demo_llm_server, requests_during_demote_and_promote_cycles_see_intact_weights)
+{
+    beside_shared_server(0, "wait_for 1; for c in 1 2 3 4 5 6 7 8 9 10; do " DM_CLI
+                            " ctl $pid demote weights; " SERVER
+                            "--requests 1 --interval-ms 0 >/dev/null || echo second=$?; " DM_CLI
+                            " ctl $pid promote weights; done");
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert_null(strstr(r.out, "second="), "%s", r.out);
     cr_assert_eq(field("checksum_failures"), 0, "%s", r.out);
     cr_assert_eq(field("request_errors"), 0, "%s", r.out);
 }

@@ -183,19 +183,28 @@ Test(evict_contents, only_whole_granules_of_the_selection_move)
     promote_and_check(a, sa, x, 24);
 }
 
+/* A new arena (cache limit 0: freed device granules go back to the driver) whose stage "w" has
+ * allocated one 8 MiB block, big. */
+static struct vs_arena *big_block_in_stage_w(struct ef_block *big, uint32_t *w, uint64_t *seed)
+{
+    arena_fixture_start(256 * MiB);
+    struct vs_arena *a = arena_new(0);
+    *w = ef_name("w");
+    vs_arena_set_stage(a, *w);
+    ef_alloc(a, big, 8 * MiB, seed);
+    vs_arena_set_stage(a, 0);
+    return a;
+}
+
 /* Memory demoted is host memory mapped at the same address: the device may keep using it
  * (copies and memsets on a stream), device memory is not used for it, and what was written
  * there is what a promote brings back. */
 Test(evict_contents, driver_access_to_a_demoted_block_lands_in_host_memory)
 {
-    arena_fixture_start(256 * MiB);
-    struct vs_arena *a = arena_new(0);
-    uint32_t w = ef_name("w");
-    vs_arena_set_stage(a, w);
+    uint32_t w;
     uint64_t seed = 7;
     struct ef_block big;
-    ef_alloc(a, &big, 8 * MiB, &seed);
-    vs_arena_set_stage(a, 0);
+    struct vs_arena *a = big_block_in_stage_w(&big, &w, &seed);
     struct ef_block src;
     ef_alloc(a, &src, 1 * MiB, &seed);
     size_t phys = simcuda_physical_in_use(0), moved;
@@ -382,4 +391,55 @@ Test(evict_contents, a_parked_object_of_a_stream_is_idle_after_a_device_sync)
     cr_assert_eq(st.pending_bytes, 0, "%zu bytes pending after a device sync", st.pending_bytes);
     fx_validate(a, "a device sync and a trim");
     promote_and_check(a, w, b, NSMALL - 1);
+}
+
+/* The program may read a demoted or promoted block at any moment of the move (a copy queued on
+ * its stream runs on the driver's worker, without the arena lock): the block's VA must only ever
+ * be accessible while it maps memory holding the block's contents. Checked each time the move
+ * gives access to a range overlapping the block (cuMemSetAccess), in both directions, with cache
+ * limit 0 so a promote's device granules come fresh from the driver, and with the granules a
+ * demote gave back filled by someone else before the promote takes them again. */
+static struct ef_block *watched;
+static int watch_seen, watch_bad;
+static PFN_cuMemSetAccess_v10020 real_set_access;
+
+static CUresult watching_set_access(CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc,
+                                    size_t count)
+{
+    CUresult err = real_set_access(ptr, size, desc, count);
+    CUdeviceptr lo = ptr > watched->p ? ptr : watched->p;
+    CUdeviceptr hi = ptr + size < watched->p + watched->n ? ptr + size : watched->p + watched->n;
+    if (err == CUDA_SUCCESS && lo < hi) {
+        watch_seen++;
+        watch_bad += memcmp((const void *)(uintptr_t)lo, watched->want + (lo - watched->p),
+                            hi - lo) != 0;
+    }
+    return err;
+}
+
+Test(evict_contents, the_address_never_maps_memory_without_the_blocks_contents)
+{
+    uint32_t w;
+    uint64_t seed = 11;
+    struct ef_block big;
+    struct vs_arena *a = big_block_in_stage_w(&big, &w, &seed);
+    watched = &big;
+    real_set_access = fx_drv.cuMemSetAccess;
+    fx_drv.cuMemSetAccess = watching_set_access;
+    cr_assert_eq(vs_arena_demote(a, w, NULL), CUDA_SUCCESS);
+    cr_assert_gt(watch_seen, 0, "the demote gave no access to the block's VA");
+    cr_assert_eq(watch_bad, 0, "a demote made the VA accessible before it held the contents");
+    /* Another user takes the device memory given back and writes over it. */
+    CUdeviceptr other;
+    cr_assert_eq(cuMemAlloc(&other, 8 * MiB), CUDA_SUCCESS);
+    memset((void *)(uintptr_t)other, 0xa5, 8 * MiB);
+    cr_assert_eq(cuMemFree(other), CUDA_SUCCESS);
+    watch_seen = 0;
+    cr_assert_eq(vs_arena_promote(a, w, NULL), CUDA_SUCCESS);
+    cr_assert_gt(watch_seen, 0, "the promote gave no access to the block's VA");
+    cr_assert_eq(watch_bad, 0, "a promote made the VA accessible before it held the contents");
+    fx_drv.cuMemSetAccess = real_set_access;
+    cr_assert(ef_intact(&big), "the promote lost the contents");
+    ef_forget(&big, 1);
+    fx_destroy(a);
 }
