@@ -381,10 +381,12 @@ static inline bool vs_small_try_hand_out(struct vs_page *pg, struct vs_small_met
     /* Live first, then the check of `parking`: a move sets `parking`, runs vs_evict_barrier,
      * then reads every object's req (evict_move.c), so either it sees this object live (and
      * decides with its stage and tag) or this sees the slot parking and takes the object back.
-     * The compiler fence is the light side of that asymmetric barrier. */
+     * The compiler fence is the light side of that asymmetric barrier. Acquire: a slot seen
+     * not parking was unparked after its move (release), so the caller's writes to the object
+     * follow the move's remap. */
     atomic_store_explicit(&m->req, req, memory_order_release);
     atomic_signal_fence(memory_order_seq_cst);
-    if (!atomic_load_explicit(&pg->slot->parking, memory_order_relaxed))
+    if (!atomic_load_explicit(&pg->slot->parking, memory_order_acquire))
         return true;
     atomic_store_explicit(&m->req, 0, memory_order_relaxed);
     return false;

@@ -154,8 +154,8 @@ bool vs_small_hand_out_parking(struct vs_arena *a, struct vs_page *pg, struct vs
             return false;
         atomic_store_explicit(&m->req, req, memory_order_release);
         atomic_signal_fence(memory_order_seq_cst);
-        if (!atomic_load_explicit(&pg->slot->parking, memory_order_relaxed))
-            return true;
+        if (!atomic_load_explicit(&pg->slot->parking, memory_order_acquire))
+            return true; /* acquire: as vs_small_try_hand_out */
         atomic_store_explicit(&m->req, 0, memory_order_relaxed);
     }
 }
