@@ -434,7 +434,8 @@ struct vs_stream_last {
     uintptr_t key;                     /* st's key when found: differs once st is retired */
     struct vs_stream *st;
 };
-extern _Thread_local struct vs_stream_last vs_stream_last __attribute__((tls_model("initial-exec")));
+extern _Thread_local struct vs_stream_last vs_stream_last
+    __attribute__((tls_model("initial-exec")));
 struct vs_stream *vs_stream_find(struct vs_arena *a, CUstream s);
 static inline struct vs_stream *vs_stream_get(struct vs_arena *a, CUstream s)
 {

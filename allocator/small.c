@@ -6,8 +6,8 @@
  * other and a demote of that stage or tag can move them. A page holds objects of one class and
  * one group (a bucket): a power of two from VS_PAGE_MIN up to the granule (room for about 32
  * objects) carved from a segment of its group (segment.c) on a multiple of its size. An object
- * keeps the group it was allocated in when vs_arena_set_tag changes its tag. Its slot's `pages` table (one entry per VS_PAGE_MIN)
- * records it, so a pointer finds its page without locks.
+ * keeps the group it was allocated in when vs_arena_set_tag changes its tag. Its slot's `pages`
+ * table (one entry per VS_PAGE_MIN) records it, so a pointer finds its page without locks.
  *
  * Invariants: an object is in at most one list (its class's idle list, a stream's pending list, a
  * thread cache, a group, the sync list or the parked list) and only while meta.req == 0; a page

@@ -115,8 +115,10 @@ static void flush(int cls)
     for (unsigned c = cls < 0 ? 0 : (unsigned)cls; c < VS_NCLASSES; c++) {
         size_t csize = vs_small_class_size(c);
         while (tc->n[c]) {
-            if (!vs_stream_list(st, (int)vs_bucket(c, tc->group), tc->cached[c][tc->n[c] - 1].obj, csize))
-                vs_log(VS_LOG_WARN, "arena: out of host memory; a freed block is lost to the arena");
+            if (!vs_stream_list(st, (int)vs_bucket(c, tc->group), tc->cached[c][tc->n[c] - 1].obj,
+                                csize))
+                vs_log(VS_LOG_WARN,
+                       "arena: out of host memory; a freed block is lost to the arena");
             tc->n[c]--;
             tc->bytes -= csize;
         }

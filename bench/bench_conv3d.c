@@ -45,7 +45,8 @@ int main(void)
         {"head 3x3x3 96->3 256x256", 96, 3, 3, 3, 256, 256, 1},
     };
     int failed = 0;
-    printf("conv3d versions, %d threads; CPU s: process CPU seconds; time x = CPU s / the first version's\n"
+    printf("conv3d versions, %d threads; CPU s: process CPU seconds; time x = CPU s / the first "
+           "version's\n"
            "(lower is faster); GFLOP/s per CPU second\n",
            vs_threads());
     printf("  %-26s %-8s %9s %8s %9s %s\n", "layer", "version", "CPU s", "time x", "GFLOP/s",

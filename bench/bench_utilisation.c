@@ -4,7 +4,8 @@
  * target; the small workloads again on devices of finer allocation granularity; then, for
  * workloads whose replay is quick, the smallest simulated device each one fits in (bisection in
  * 2 MiB steps, checked on the next larger devices too). Small workloads are the committed CI
- * traces; full ones are generated here. Every replay goes through `vramshim replay --json`, as a user would run it.
+ * traces; full ones are generated here. Every replay goes through `vramshim replay --json`, as a
+ * user would run it.
  */
 #include <jansson.h>
 #include <stdbool.h>

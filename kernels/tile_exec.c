@@ -208,8 +208,8 @@ static void tile_stats(const struct exec *e, const struct tile *t, struct vs_gn_
 }
 
 /* A tile's part of the statistics of the norm ops[stop]. The full-frame part (one tile, checked
- * by run_synced) takes its region's statistics; the tiled part (also in a monolithic decode) fills the cells of the
- * tile's owned latent pixels, each scale x scale pixels at this level. */
+ * by run_synced) takes its region's statistics; the tiled part (also in a monolithic decode) fills
+ * the cells of the tile's owned latent pixels, each scale x scale pixels at this level. */
 static void sync_stats(struct exec *e, const struct tile *t, int stop)
 {
     const int groups = e->p->d->groups;

@@ -245,7 +245,8 @@ Test(arena_streams, destroyed_stream_blocks_cached_by_another_thread_not_reused_
     pthread_barrier_destroy(&n.destroyed);
     cr_assert_neq(n.freed, 0);
     cr_assert_neq(n.got, 0);
-    cr_assert_neq(n.got, n.freed, "a block freed on a destroyed stream was handed out on its namesake");
+    cr_assert_neq(n.got, n.freed,
+                  "a block freed on a destroyed stream was handed out on its namesake");
     cr_assert_eq(simcuda_release_stream(n.s), 0);
     fx_destroy(n.a);
 }

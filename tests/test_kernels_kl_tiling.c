@@ -169,7 +169,8 @@ Test(kl_tiling, exact_tiles_normalise_with_the_monolithic_statistics_bit_for_bit
     static const int tiles[] = {1, 3, 5, 7, 16, 23, 40};
     for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++)
         cr_expect_eq(norm_digest(BIG_H, BIG_W, VS_DECODE_EXACT, tiles[i], 0), mono,
-                     "tile %d: the norms saw other statistics than the monolithic decode's", tiles[i]);
+                     "tile %d: the norms saw other statistics than the monolithic decode's",
+                     tiles[i]);
     cr_expect_eq(norm_digest(LH, LW, VS_DECODE_EXACT, 2, 0),
                  norm_digest(LH, LW, VS_DECODE_MONOLITHIC, 0, 0), "odd size, tile 2");
     cr_expect_neq(norm_digest(BIG_H, BIG_W, VS_DECODE_EXACT, 3, 0),

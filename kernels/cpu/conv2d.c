@@ -69,7 +69,8 @@ static void conv3_row(float *restrict o, const float *const *rows, int nrows, co
     for (int x = hi; x < ow; x++)
         edge_taps(o, rows, nrows, w, x, iw, pl);
     if (nrows == 3) {
-        const float *restrict a = rows[0] - pl, *restrict b = rows[1] - pl, *restrict c = rows[2] - pl;
+        const float *restrict a = rows[0] - pl, *restrict b = rows[1] - pl,
+                              *restrict c = rows[2] - pl;
         for (int x = lo; x < hi; x++)
             o[x] = o[x] + w[0] * a[x] + w[1] * a[x + 1] + w[2] * a[x + 2] + w[3] * b[x] +
                    w[4] * b[x + 1] + w[5] * b[x + 2] + w[6] * c[x] + w[7] * c[x + 1] +

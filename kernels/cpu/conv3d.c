@@ -18,7 +18,8 @@
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/parallel.h"
 
-_Static_assert((int)VS_CONV3D_MAX_KT <= (int)VS_CONV_BAND_MAX_KT, "the banded convolution takes every kt");
+_Static_assert((int)VS_CONV3D_MAX_KT <= (int)VS_CONV_BAND_MAX_KT,
+               "the banded convolution takes every kt");
 
 struct vs_window vs_window_grow(const struct vs_window *w, int r)
 {
